@@ -99,6 +99,18 @@ func Encrypt(rnd io.Reader, pk *PublicKey, m uint64) (*Ciphertext, error) {
 	return encryptWith(pk, scalarFromUint64(m), r), nil
 }
 
+// EncryptWithRandomness encrypts m with the given randomness r (a canonical
+// scalar). It exists to check an audited (Benaloh) encryption, whose
+// randomness the booth reveals, and for test vectors. Never encrypt twice with
+// the same r.
+func EncryptWithRandomness(pk *PublicKey, m uint64, r []byte) (*Ciphertext, error) {
+	var rs ristretto255.Scalar
+	if err := decodeScalar(&rs, r); err != nil {
+		return nil, fmt.Errorf("randomness: %w", err)
+	}
+	return encryptWith(pk, scalarFromUint64(m), &rs), nil
+}
+
 // encryptWith returns (r·G, m·G + r·Y) in constant time.
 func encryptWith(pk *PublicKey, m, r *ristretto255.Scalar) *Ciphertext {
 	ct := new(Ciphertext)
