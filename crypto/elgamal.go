@@ -67,8 +67,8 @@ func (ct *Ciphertext) UnmarshalText(text []byte) error {
 // encryption of 0 with randomness 0.
 func Sum(cts ...*Ciphertext) *Ciphertext {
 	var a, b ristretto255.Element
-	a.Zero()
-	b.Zero()
+	a.Set(identity)
+	b.Set(identity)
 	for _, ct := range cts {
 		a.Add(&a, &ct.alpha.e)
 		b.Add(&b, &ct.beta.e)

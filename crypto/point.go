@@ -13,7 +13,7 @@ type point struct {
 
 func (p *point) set(e *ristretto255.Element) *point {
 	p.e = *e
-	e.Encode(p.enc[:0])
+	copy(p.enc[:], e.Bytes())
 	return p
 }
 

@@ -82,7 +82,7 @@ func (p *KnowledgeProof) setBytes(b []byte) error {
 
 // Bytes returns enc(A) || enc(s).
 func (p *KnowledgeProof) Bytes() []byte {
-	return p.s.Encode(append(make([]byte, 0, KnowledgeProofSize), p.a.enc[:]...))
+	return append(append(make([]byte, 0, KnowledgeProofSize), p.a.enc[:]...), p.s.Bytes()...)
 }
 
 // MarshalText returns the unpadded base64url form (spec §11).
@@ -176,7 +176,7 @@ func (p *EqualityProof) setBytes(b []byte) error {
 func (p *EqualityProof) Bytes() []byte {
 	out := make([]byte, 0, EqualityProofSize)
 	out = append(append(out, p.a1.enc[:]...), p.a2.enc[:]...)
-	return p.s.Encode(out)
+	return append(out, p.s.Bytes()...)
 }
 
 // MarshalText returns the unpadded base64url form (spec §11).

@@ -313,7 +313,7 @@ func (p *RangeProof) Bytes() []byte {
 	for j := range p.branches {
 		br := &p.branches[j]
 		out = append(append(out, br.a.enc[:]...), br.b.enc[:]...)
-		out = br.s.Encode(br.c.Encode(out))
+		out = append(append(out, br.c.Bytes()...), br.s.Bytes()...)
 	}
 	return out
 }

@@ -80,7 +80,7 @@ func (sig *Signature) setBytes(b []byte) error {
 
 // Bytes returns enc(R) || enc(s).
 func (sig *Signature) Bytes() []byte {
-	return sig.s.Encode(append(make([]byte, 0, SignatureSize), sig.r.enc[:]...))
+	return append(append(make([]byte, 0, SignatureSize), sig.r.enc[:]...), sig.s.Bytes()...)
 }
 
 // MarshalText returns the unpadded base64url form (spec §11).

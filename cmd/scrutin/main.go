@@ -1,0 +1,146 @@
+// Command scrutin runs end-to-end verifiable online ballots.
+//
+// Usage:
+//
+//	scrutin <command> [flags]
+//
+// The commands are:
+//
+//	selftest   check that the cryptographic core works on this machine
+//	version    print the version of scrutin and of Go
+//	help       print this help, or a command's flags
+//
+// This package only parses flags and prints: the work is done by library
+// packages (internal/selftest for the self-test).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	// setup defines the command's flags on a new flag set and returns the
+	// function that runs it, once the flags are parsed, and returns the
+	// exit status.
+	setup func() (*flag.FlagSet, func(stdout, stderr io.Writer) int)
+}
+
+func commands() []command {
+	return []command{
+		{"selftest", "check that the cryptographic core works on this machine", selftestCommand},
+		{"version", "print the version of scrutin and of Go", versionCommand},
+	}
+}
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and something failed
+	exitUsage   = 2 // the command line is wrong
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run runs the command line args (without the program name) and returns the
+// exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stdout)
+		return exitOK
+	}
+	name, args := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return help(args, stdout, stderr)
+	}
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "scrutin: unknown command %q; the commands are listed below\n\n", name)
+		usage(stderr)
+		return exitUsage
+	}
+	fs, runCmd := cmd.setup()
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		// The flag package has printed the error and the usage.
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "scrutin %s: unexpected argument %q; run \"scrutin help %s\" for its flags\n", name, fs.Arg(0), name)
+		return exitUsage
+	}
+	return runCmd(stdout, stderr)
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// help prints the general usage, or a command's.
+func help(args []string, stdout, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		usage(stdout)
+		return exitOK
+	case 1:
+		cmd, ok := lookup(args[0])
+		if !ok {
+			fmt.Fprintf(stderr, "scrutin help: unknown command %q; run \"scrutin help\" to list the commands\n", args[0])
+			return exitUsage
+		}
+		fs, _ := cmd.setup()
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "scrutin help: too many arguments; run \"scrutin help <command>\" for one command\n")
+		return exitUsage
+	}
+}
+
+func usage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString("scrutin: end-to-end verifiable online ballots\n\n")
+	b.WriteString("Usage:\n\n\tscrutin <command> [flags]\n\nThe commands are:\n\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "\t%-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(&b, "\t%-10s %s\n", "help", "print this help, or a command's flags")
+	b.WriteString("\nRun \"scrutin help <command>\" for a command's flags.\n")
+	io.WriteString(w, b.String())
+}
+
+// newFlagSet returns a flag set whose usage names the command and describes
+// it.
+func newFlagSet(name, synopsis, description string) *flag.FlagSet {
+	fs := flag.NewFlagSet("scrutin "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: scrutin %s %s\n\n%s\n", name, synopsis, description)
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(w, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
