@@ -47,8 +47,11 @@ func TestRun(t *testing.T) {
 	if rep.EncryptionPerBallot <= 0 || rep.VerificationPerSelection <= 0 || rep.Total <= 0 {
 		t.Errorf("timings not filled in: %+v", rep)
 	}
-	if len(lines) != 5 {
-		t.Errorf("got %d progress lines, want 5:\n%s", len(lines), strings.Join(lines, "\n"))
+	if len(lines) != 6 {
+		t.Errorf("got %d progress lines, want 6:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	if rep.VectorCases < 100 {
+		t.Errorf("only %d test-vector cases checked", rep.VectorCases)
 	}
 
 	// The same seed gives the same votes; keys and randomness differ.
