@@ -661,3 +661,62 @@ func TestAllBranchesSimulated(t *testing.T) {
 		t.Fatalf("fully simulated proof accepted: %v", err)
 	}
 }
+
+// TestZeroValuesDoNotPanic: objects that were never decoded (a JSON null, a
+// missing field) must give errors, never panics, and never verify.
+func TestZeroValuesDoNotPanic(t *testing.T) {
+	rnd := testRand(14)
+	sk := mustKey(t, rnd)
+	pk := sk.PublicKey()
+	ctx := Context{Binding: []byte("z")}
+	ct, proof, _ := EncryptSelection(rnd, pk, ctx, 1)
+	var zeroKey PublicKey
+	var zeroSK SecretKey
+	if e := new(Element); !e.IsIdentity() {
+		t.Error("zero Element is not the identity")
+	}
+	if _, err := DiscreteLog(new(Element), 5); err != nil {
+		t.Error(err)
+	}
+	_ = Sum(new(Ciphertext), ct)
+	if _, _, err := ProveEquality(rnd, sk, ctx, new(Element)); err != nil {
+		t.Error(err)
+	}
+	for name, err := range map[string]error{
+		"signature":           pk.Verify(Fingerprint{}, nil, new(Signature)),
+		"knowledge":           VerifyKnowledge(pk, ctx, new(KnowledgeProof)),
+		"equality":            VerifyEquality(pk, new(Element), new(Element), ctx, new(EqualityProof)),
+		"range":               VerifySelection(pk, ctx, ct, new(RangeProof)),
+		"zero ciphertext":     VerifySelection(pk, ctx, new(Ciphertext), proof),
+		"zero key, signature": zeroKey.Verify(Fingerprint{}, nil, new(Signature)),
+		"zero key, knowledge": VerifyKnowledge(&zeroKey, ctx, new(KnowledgeProof)),
+		"zero key, equality":  VerifyEquality(&zeroKey, new(Element), new(Element), ctx, new(EqualityProof)),
+		"zero key, selection": VerifySelection(&zeroKey, ctx, ct, proof),
+	} {
+		if err == nil {
+			t.Errorf("%s: zero value verified", name)
+		}
+	}
+	if _, err := ProveKnowledge(rnd, &zeroSK, ctx); !errors.Is(err, ErrIdentity) {
+		t.Errorf("proof for the zero secret key: %v", err)
+	}
+	if _, err := zeroSK.Sign(rnd, Fingerprint{}, nil); !errors.Is(err, ErrIdentity) {
+		t.Errorf("signature with the zero secret key: %v", err)
+	}
+	if _, err := Encrypt(rnd, &zeroKey, 1); !errors.Is(err, ErrIdentity) {
+		t.Errorf("encryption under the identity: %v", err)
+	}
+	if _, _, err := EncryptSelection(rnd, &zeroKey, ctx, 1); !errors.Is(err, ErrIdentity) {
+		t.Errorf("selection under the identity: %v", err)
+	}
+	if _, err := EncryptContest(rnd, &zeroKey, Fingerprint{}, pk, 0, []int{1}, 0, 1); !errors.Is(err, ErrIdentity) {
+		t.Errorf("contest under the identity: %v", err)
+	}
+	// A proof of knowledge of 0 for the identity key is the attack the
+	// explicit check stops.
+	var kp KnowledgeProof
+	kp.a.set(identity)
+	if err := VerifyKnowledge(&zeroKey, ctx, &kp); !errors.Is(err, ErrIdentity) {
+		t.Errorf("proof of knowledge of 0 for the identity: %v", err)
+	}
+}

@@ -70,8 +70,8 @@ func Sum(cts ...*Ciphertext) *Ciphertext {
 	a.Set(identity)
 	b.Set(identity)
 	for _, ct := range cts {
-		a.Add(&a, &ct.alpha.e)
-		b.Add(&b, &ct.beta.e)
+		a.Add(&a, ct.alpha.elem())
+		b.Add(&b, ct.beta.elem())
 	}
 	out := new(Ciphertext)
 	out.alpha.set(&a)
@@ -81,6 +81,9 @@ func Sum(cts ...*Ciphertext) *Ciphertext {
 
 // Rerandomize returns a fresh encryption of the same message (spec §5.3).
 func Rerandomize(rnd io.Reader, pk *PublicKey, ct *Ciphertext) (*Ciphertext, error) {
+	if err := pk.check(); err != nil {
+		return nil, err
+	}
 	r, err := randomScalar(rnd)
 	if err != nil {
 		return nil, err
@@ -92,6 +95,9 @@ func Rerandomize(rnd io.Reader, pk *PublicKey, ct *Ciphertext) (*Ciphertext, err
 // Encrypt encrypts the small integer m under pk (spec §5.2). Ballots are
 // encrypted with [EncryptSelection] or [EncryptContest], which add proofs.
 func Encrypt(rnd io.Reader, pk *PublicKey, m uint64) (*Ciphertext, error) {
+	if err := pk.check(); err != nil {
+		return nil, err
+	}
 	r, err := randomScalar(rnd)
 	if err != nil {
 		return nil, err
@@ -104,6 +110,9 @@ func Encrypt(rnd io.Reader, pk *PublicKey, m uint64) (*Ciphertext, error) {
 // randomness the booth reveals, and for test vectors. Never encrypt twice with
 // the same r.
 func EncryptWithRandomness(pk *PublicKey, m uint64, r []byte) (*Ciphertext, error) {
+	if err := pk.check(); err != nil {
+		return nil, err
+	}
 	var rs ristretto255.Scalar
 	if err := decodeScalar(&rs, r); err != nil {
 		return nil, fmt.Errorf("randomness: %w", err)
@@ -115,7 +124,7 @@ func EncryptWithRandomness(pk *PublicKey, m uint64, r []byte) (*Ciphertext, erro
 func encryptWith(pk *PublicKey, m, r *ristretto255.Scalar) *Ciphertext {
 	ct := new(Ciphertext)
 	ct.alpha.set(scalarMultBase(r))
-	beta := new(ristretto255.Element).ScalarMult(r, &pk.e)
+	beta := new(ristretto255.Element).ScalarMult(r, pk.elem())
 	beta.Add(beta, scalarMultBase(m))
 	ct.beta.set(beta)
 	return ct
@@ -128,14 +137,14 @@ var ErrNotFound = errors.New("plaintext outside the searched range")
 // (spec §5.4). Its running time depends on m: use it only for values that are
 // to be public, such as a tally.
 func (sk *SecretKey) Decrypt(ct *Ciphertext, max uint64) (uint64, error) {
-	m := new(ristretto255.Element).ScalarMult(&sk.x, &ct.alpha.e)
-	m.Subtract(&ct.beta.e, m)
+	m := new(ristretto255.Element).ScalarMult(&sk.x, ct.alpha.elem())
+	m.Subtract(ct.beta.elem(), m)
 	return discreteLog(m, max)
 }
 
 // DiscreteLog returns the m ∈ [0, max] with m·G = M, by search; its running
 // time is proportional to m. It is meant for tallies, whose values are public.
-func DiscreteLog(M *Element, max uint64) (uint64, error) { return discreteLog(&M.e, max) }
+func DiscreteLog(M *Element, max uint64) (uint64, error) { return discreteLog(M.elem(), max) }
 
 func discreteLog(M *ristretto255.Element, max uint64) (uint64, error) {
 	acc := ristretto255.NewIdentityElement()

@@ -64,7 +64,7 @@ func (e *Element) Bytes() []byte { return append([]byte(nil), e.enc[:]...) }
 func (e *Element) Equal(f *Element) bool { return e.enc == f.enc }
 
 // IsIdentity reports whether e is the identity element.
-func (e *Element) IsIdentity() bool { return isIdentity(&e.e) }
+func (e *Element) IsIdentity() bool { return isIdentity(e.elem()) }
 
 // MarshalText returns the unpadded base64url form of the encoding (spec §11).
 func (e *Element) MarshalText() ([]byte, error) { return marshalText(e.enc[:]), nil }

@@ -113,6 +113,15 @@ func NewPublicKey(b []byte) (*PublicKey, error) {
 	return pk, nil
 }
 
+// check refuses the identity, which is also what a PublicKey that was never
+// decoded holds: nobody may encrypt under it or verify against it.
+func (pk *PublicKey) check() error {
+	if pk.enc == ([ElementSize]byte{}) {
+		return fmt.Errorf("public key: %w", ErrIdentity)
+	}
+	return nil
+}
+
 // Bytes returns the canonical 32-byte encoding.
 func (pk *PublicKey) Bytes() []byte { return append([]byte(nil), pk.enc[:]...) }
 

@@ -23,6 +23,9 @@ type KnowledgeProof struct {
 
 // ProveKnowledge proves knowledge of sk's secret in the given context.
 func ProveKnowledge(rnd io.Reader, sk *SecretKey, ctx Context) (*KnowledgeProof, error) {
+	if err := sk.pub.check(); err != nil {
+		return nil, err
+	}
 	w, err := randomScalar(rnd)
 	if err != nil {
 		return nil, err
@@ -48,10 +51,13 @@ func VerifyKnowledge(y *PublicKey, ctx Context, p *KnowledgeProof) error {
 // Equation: s·G = A + c·Y.
 func (b *Batch) AddKnowledge(y *PublicKey, ctx Context, p *KnowledgeProof) int {
 	var it batchItem
+	if it.err = y.check(); it.err != nil {
+		return b.add(it)
+	}
 	c := knowledgeChallenge(y, ctx, p)
 	z := b.weight()
-	it.addTerm(z, &p.a.e, false)
-	it.addTerm(new(ristretto255.Scalar).Multiply(z, c), &y.e, false)
+	it.addTerm(z, p.a.elem(), false)
+	it.addTerm(new(ristretto255.Scalar).Multiply(z, c), y.elem(), false)
 	it.addBase(new(ristretto255.Scalar).Negate(new(ristretto255.Scalar).Multiply(z, &p.s)))
 	return b.add(it)
 }
@@ -106,15 +112,18 @@ type EqualityProof struct {
 // ProveEquality returns Z = x·B, where x is sk's secret, and a proof that
 // log_G(Y) = log_B(Z) for Y = sk's public key.
 func ProveEquality(rnd io.Reader, sk *SecretKey, ctx Context, base *Element) (*Element, *EqualityProof, error) {
+	if err := sk.pub.check(); err != nil {
+		return nil, nil, err
+	}
 	w, err := randomScalar(rnd)
 	if err != nil {
 		return nil, nil, err
 	}
 	z := new(Element)
-	z.set(new(ristretto255.Element).ScalarMult(&sk.x, &base.e))
+	z.set(new(ristretto255.Element).ScalarMult(&sk.x, base.elem()))
 	p := new(EqualityProof)
 	p.a1.set(scalarMultBase(w))
-	p.a2.set(new(ristretto255.Element).ScalarMult(w, &base.e))
+	p.a2.set(new(ristretto255.Element).ScalarMult(w, base.elem()))
 	c := equalityChallenge(&sk.pub, base, z, ctx, p)
 	p.s.Multiply(c, &sk.x)
 	p.s.Add(&p.s, w)
@@ -134,14 +143,17 @@ func VerifyEquality(y *PublicKey, base, z *Element, ctx Context, p *EqualityProo
 // Equations: s·G = A₁ + c·Y and s·B = A₂ + c·Z.
 func (b *Batch) AddEquality(y *PublicKey, base, z *Element, ctx Context, p *EqualityProof) int {
 	var it batchItem
+	if it.err = y.check(); it.err != nil {
+		return b.add(it)
+	}
 	c := equalityChallenge(y, base, z, ctx, p)
 	z1, z2 := b.weight(), b.weight()
-	it.addTerm(z1, &p.a1.e, false)
-	it.addTerm(new(ristretto255.Scalar).Multiply(z1, c), &y.e, false)
+	it.addTerm(z1, p.a1.elem(), false)
+	it.addTerm(new(ristretto255.Scalar).Multiply(z1, c), y.elem(), false)
 	it.addBase(new(ristretto255.Scalar).Negate(new(ristretto255.Scalar).Multiply(z1, &p.s)))
-	it.addTerm(z2, &p.a2.e, false)
-	it.addTerm(new(ristretto255.Scalar).Multiply(z2, c), &z.e, false)
-	it.addTerm(new(ristretto255.Scalar).Negate(new(ristretto255.Scalar).Multiply(z2, &p.s)), &base.e, false)
+	it.addTerm(z2, p.a2.elem(), false)
+	it.addTerm(new(ristretto255.Scalar).Multiply(z2, c), z.elem(), false)
+	it.addTerm(new(ristretto255.Scalar).Negate(new(ristretto255.Scalar).Multiply(z2, &p.s)), base.elem(), false)
 	return b.add(it)
 }
 

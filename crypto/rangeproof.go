@@ -42,6 +42,9 @@ func rangeSize(lo, hi uint64) (int, error) {
 // EncryptSelection encrypts a vote (0 or 1) for one option with its proof
 // (spec §5.2, §8). ctx is [SelectionContext] of the selection's place.
 func EncryptSelection(rnd io.Reader, pk *PublicKey, ctx Context, vote int) (*Ciphertext, *RangeProof, error) {
+	if err := pk.check(); err != nil {
+		return nil, nil, err
+	}
 	if vote != 0 && vote != 1 {
 		return nil, nil, fmt.Errorf("%w: a selection is 0 or 1", ErrRange)
 	}
@@ -65,6 +68,9 @@ func VerifySelection(pk *PublicKey, ctx Context, ct *Ciphertext, p *RangeProof) 
 
 // AddSelection adds a selection proof to the batch and returns its index.
 func (b *Batch) AddSelection(pk *PublicKey, ctx Context, ct *Ciphertext, p *RangeProof) int {
+	if ct.alpha.enc == ([ElementSize]byte{}) {
+		return b.add(batchItem{err: fmt.Errorf("ciphertext α: %w", ErrIdentity)})
+	}
 	return b.addRange(labelSelection, pk, ctx, 0, 1, ct, p)
 }
 
@@ -93,6 +99,9 @@ type EncryptedContest struct {
 // rules min ≤ Σ votes ≤ max. Its running time does not depend on the votes.
 func EncryptContest(rnd io.Reader, pk *PublicKey, election Fingerprint, credential *PublicKey, contest uint32, votes []int, min, max uint64) (*EncryptedContest, error) {
 	if _, err := rangeSize(min, max); err != nil {
+		return nil, err
+	}
+	if err := pk.check(); err != nil {
 		return nil, err
 	}
 	if len(votes) == 0 || uint64(len(votes)) < max {
@@ -199,7 +208,7 @@ func proveRange(rnd io.Reader, label string, pk *PublicKey, ctx Context, lo, hi 
 		br.a.set(scalarMultBase(e))
 		d := new(ristretto255.Scalar).Subtract(mScalar, scalarFromUint64(lo+uint64(j)))
 		d.Multiply(d, v)
-		bj := new(ristretto255.Element).ScalarMult(e, &pk.e)
+		bj := new(ristretto255.Element).ScalarMult(e, pk.elem())
 		bj.Add(bj, scalarMultBase(d))
 		br.b.set(bj)
 		fields = append(fields, br.a.enc[:], br.b.enc[:])
@@ -228,6 +237,9 @@ func proveRange(rnd io.Reader, label string, pk *PublicKey, ctx Context, lo, hi 
 // are weighted by z₁, z₂ and the α, β, Y and G terms merged.
 func (b *Batch) addRange(label string, pk *PublicKey, ctx Context, lo, hi uint64, ct *Ciphertext, p *RangeProof) int {
 	var it batchItem
+	if it.err = pk.check(); it.err != nil {
+		return b.add(it)
+	}
 	n, err := rangeSize(lo, hi)
 	if err != nil {
 		it.err = fmt.Errorf("%w: %w", ErrInvalidProof, err)
@@ -257,8 +269,8 @@ func (b *Batch) addRange(label string, pk *PublicKey, ctx Context, lo, hi uint64
 	for j := range p.branches {
 		br := &p.branches[j]
 		z1, z2 := b.weight(), b.weight()
-		it.addTerm(z1, &br.a.e, false)
-		it.addTerm(z2, &br.b.e, false)
+		it.addTerm(z1, br.a.elem(), false)
+		it.addTerm(z2, br.b.elem(), false)
 		alpha.Add(alpha, t.Multiply(z1, &br.c))
 		beta.Add(beta, t.Multiply(z2, &br.c))
 		y.Subtract(y, t.Multiply(z2, &br.s))
@@ -266,9 +278,9 @@ func (b *Batch) addRange(label string, pk *PublicKey, ctx Context, lo, hi uint64
 		t.Multiply(z2, &br.c)
 		it.addBase(t.Negate(t.Multiply(t, scalarFromUint64(lo+uint64(j)))))
 	}
-	it.addTerm(alpha, &ct.alpha.e, false)
-	it.addTerm(beta, &ct.beta.e, false)
-	it.addTerm(y, &pk.e, true)
+	it.addTerm(alpha, ct.alpha.elem(), false)
+	it.addTerm(beta, ct.beta.elem(), false)
+	it.addTerm(y, pk.elem(), true)
 	return b.add(it)
 }
 

@@ -20,6 +20,9 @@ type Signature struct {
 
 // Sign signs msg for the given election with a hedged nonce (spec §9).
 func (sk *SecretKey) Sign(rnd io.Reader, election Fingerprint, msg []byte) (*Signature, error) {
+	if err := sk.pub.check(); err != nil {
+		return nil, err
+	}
 	var z [32]byte
 	if _, err := io.ReadFull(randOrDefault(rnd), z[:]); err != nil {
 		return nil, fmt.Errorf("failed to read randomness: %w", err)
@@ -46,10 +49,13 @@ func (pk *PublicKey) Verify(election Fingerprint, msg []byte, sig *Signature) er
 // Equation: s·G = R + c·C.
 func (b *Batch) AddSignature(pk *PublicKey, election Fingerprint, msg []byte, sig *Signature) int {
 	var it batchItem
+	if it.err = pk.check(); it.err != nil {
+		return b.add(it)
+	}
 	c := signatureChallenge(pk, election, msg, sig)
 	z := b.weight()
-	it.addTerm(z, &sig.r.e, false)
-	it.addTerm(new(ristretto255.Scalar).Multiply(z, c), &pk.e, false)
+	it.addTerm(z, sig.r.elem(), false)
+	it.addTerm(new(ristretto255.Scalar).Multiply(z, c), pk.elem(), false)
 	it.addBase(new(ristretto255.Scalar).Negate(new(ristretto255.Scalar).Multiply(z, &sig.s)))
 	return b.add(it)
 }
