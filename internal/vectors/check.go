@@ -148,9 +148,16 @@ func verifyCase(file string, c *ProofCase) error {
 		if err != nil {
 			return err
 		}
-		return pk.Verify(fp, c.Message, sig)
+		return pk.Verify(fp, c.message(), sig)
 	}
 	return fmt.Errorf("unknown vector file %s", file)
+}
+
+func (c *ProofCase) message() []byte {
+	if c.Message == nil {
+		return nil
+	}
+	return *c.Message
 }
 
 func specSelectionBinding(cred []byte, contest, option uint32) []byte {
@@ -198,7 +205,7 @@ func specChallenge(file string, c *ProofCase) ([]byte, error) {
 			f = append(f, c.Proof[off:off+32], c.Proof[off+32:off+64])
 		}
 	case "signature.json":
-		f = append(f, c.Election, c.PublicKey, c.Proof[:32], c.Message)
+		f = append(f, c.Election, c.PublicKey, c.Proof[:32], c.message())
 	}
 	return intToLE(new(big.Int).Mod(leToInt(specHash(f)), order), 32), nil
 }

@@ -17,8 +17,9 @@ var seed = [32]byte([]byte("scrutin test vectors, version 0."))
 
 // gen holds the generator's deterministic randomness.
 type gen struct {
-	rnd io.Reader
-	err error
+	rnd        io.Reader
+	err        error
+	notOnCurve []byte
 }
 
 func (g *gen) bytes(n int) []byte {
@@ -100,6 +101,7 @@ func (g *gen) group() *GroupFile {
 		b[31] &= 0x7f
 		if _, err := crypto.NewElement(b); err != nil {
 			f.Elements = append(f.Elements, ElementCase{Comment: "non-negative s < p that fails RFC 9496 Decode", Encoding: b})
+			g.notOnCurve = b
 			break
 		}
 	}
@@ -179,12 +181,13 @@ func (g *gen) elgamal() *ElGamalFile {
 	zero := make([]byte, 32)
 	high := slices.Clone([]byte(valid))
 	high[31] |= 0x80
-	f.Ciphertexts = []ElementCase{
+	f.Ciphertexts = []DecodingCase{
 		{Comment: "valid", Encoding: valid, Valid: true},
-		{Comment: "α is the identity", Encoding: append(slices.Clone(zero), valid[32:]...), Identity: true},
+		{Comment: "α is the identity", Encoding: append(slices.Clone(zero), valid[32:]...), Error: KindIdentity},
 		{Comment: "β is the identity (allowed)", Encoding: append(slices.Clone([]byte(valid[:32])), zero...), Valid: true},
-		{Comment: "α non-canonical", Encoding: high},
-		{Comment: "63 bytes", Encoding: valid[:63]},
+		{Comment: "α non-canonical", Encoding: high, Error: KindEncoding},
+		{Comment: "β negative (odd)", Encoding: negativeAt(valid, 32), Error: KindEncoding},
+		{Comment: "63 bytes", Encoding: valid[:63], Error: KindEncoding},
 	}
 	return f
 }
@@ -208,6 +211,25 @@ func nonCanonicalScalar(b []byte, off int) Hex {
 func nonCanonicalElement(b []byte, off int) Hex {
 	out := slices.Clone(b)
 	out[off+31] |= 0x80
+	return out
+}
+
+// negativeAt makes the element at off odd, which RFC 9496 Decode rejects
+// as negative (a canonical encoding is even).
+func negativeAt(b []byte, off int) Hex {
+	out := slices.Clone(b)
+	out[off] |= 1
+	return out
+}
+
+// notOnCurveAt puts at off the canonical, non-negative field element that
+// fails Decode found by group() (group.json records it too).
+func (g *gen) notOnCurveAt(b []byte, off int) Hex {
+	if g.notOnCurve == nil {
+		panic("vectors: internal error: group() must run first")
+	}
+	out := slices.Clone(b)
+	copy(out[off:off+32], g.notOnCurve)
 	return out
 }
 
@@ -238,6 +260,9 @@ func (g *gen) commonInvalid(valid ProofCase, otherKey Hex, respOff int) []ProofC
 		invalid(valid, "response s changed (does not match the challenge)", KindProof, func(c *ProofCase) { c.Proof = addScalar(c.Proof, respOff, 1) }),
 		invalid(valid, "response s non-canonical (s + ℓ)", KindEncoding, func(c *ProofCase) { c.Proof = nonCanonicalScalar(c.Proof, respOff) }),
 		invalid(valid, "commitment non-canonical", KindEncoding, func(c *ProofCase) { c.Proof = nonCanonicalElement(c.Proof, 0) }),
+		invalid(valid, "commitment negative (odd encoding)", KindEncoding, func(c *ProofCase) { c.Proof = negativeAt(c.Proof, 0) }),
+		invalid(valid, "commitment is not a valid encoding (fails Decode)", KindEncoding, func(c *ProofCase) { c.Proof = g.notOnCurveAt(c.Proof, 0) }),
+		invalid(valid, "public key negative (odd encoding)", KindEncoding, func(c *ProofCase) { c.PublicKey = negativeAt(c.PublicKey, 0) }),
 		invalid(valid, "commitment replaced by the identity", KindProof, func(c *ProofCase) { c.Proof = identityAt(c.Proof, 0) }),
 		invalid(valid, "proof truncated", KindEncoding, func(c *ProofCase) { c.Proof = c.Proof[:len(c.Proof)-1] }),
 		invalid(valid, "proof extended", KindEncoding, func(c *ProofCase) { c.Proof = append(slices.Clone(c.Proof), 0) }),
@@ -283,6 +308,12 @@ func (g *gen) equality() *ProofFile {
 		invalid(valid, "result Z replaced (a false decryption share)", KindProof, func(c *ProofCase) { c.Result = other.PublicKey().Bytes() }),
 		invalid(valid, "second commitment replaced by the identity", KindProof, func(c *ProofCase) { c.Proof = identityAt(c.Proof, 32) }),
 	)
+	// B = Z = O is allowed (§2.1) and the proof is then trivially valid.
+	var id crypto.Element
+	zi, pi, err := crypto.ProveEquality(g.rnd, sk, crypto.Context{Election: efp, Binding: binding}, &id)
+	g.check(err)
+	f.Cases = append(f.Cases, withChallenge(ProofCase{Comment: "valid, base and result are the identity", Valid: true, Election: fp, Binding: binding,
+		PublicKey: sk.PublicKey().Bytes(), Base: id.Bytes(), Result: zi.Bytes(), Proof: pi.Bytes()}, "equality.json"))
 	return f
 }
 
@@ -315,6 +346,7 @@ func (g *gen) selection() *ProofFile {
 		invalid(valid, "replayed into another contest", KindProof, func(c *ProofCase) { c.Contest = u32p(0); rebind(c) }),
 		invalid(valid, "proof of the other vote's ciphertext", KindProof, func(c *ProofCase) { c.Ciphertext = valids[0].Ciphertext }),
 		invalid(valid, "ciphertext α is the identity", KindIdentity, func(c *ProofCase) { c.Ciphertext = identityAt(c.Ciphertext, 0) }),
+		invalid(valid, "credential is the identity", KindIdentity, func(c *ProofCase) { c.Credential = make([]byte, 32); rebind(c) }),
 		invalid(valid, "branch challenge c_0 changed: challenges no longer add up", KindProof, func(c *ProofCase) { c.Proof = addScalar(c.Proof, 64, 1) }),
 		invalid(valid, "c_0 + 1 and c_1 − 1: sum kept, equations fail", KindProof, func(c *ProofCase) {
 			c.Proof = addScalar(addScalar(c.Proof, 64, 1), 128+64, -1)
@@ -383,13 +415,14 @@ func (g *gen) signature() *ProofFile {
 	for _, msg := range [][]byte{{}, []byte("a ballot"), g.bytes(300)} {
 		sig, err := sk.Sign(g.rnd, efp, msg)
 		g.check(err)
+		m := Hex(msg)
 		cases = append(cases, withChallenge(ProofCase{Comment: fmt.Sprintf("valid, %d-byte message", len(msg)), Valid: true, Election: fp,
-			PublicKey: sk.PublicKey().Bytes(), Message: msg, Proof: sig.Bytes()}, "signature.json"))
+			PublicKey: sk.PublicKey().Bytes(), Message: &m, Proof: sig.Bytes()}, "signature.json"))
 	}
 	valid := cases[1]
 	f.Cases = append(cases, g.commonInvalid(valid, other.PublicKey().Bytes(), 32)...)
 	f.Cases = append(f.Cases,
-		invalid(valid, "message changed", KindProof, func(c *ProofCase) { c.Message = []byte("a ballot!") }),
+		invalid(valid, "message changed", KindProof, func(c *ProofCase) { m := Hex("a ballot!"); c.Message = &m }),
 		invalid(valid, "signature of another message", KindProof, func(c *ProofCase) { c.Proof = cases[2].Proof }),
 	)
 	return f
