@@ -39,6 +39,8 @@ const (
 	labelContestTotal   = "scrutin/v0/contest-total"
 	labelSignature      = "scrutin/v0/signature"
 	labelSignatureNonce = "scrutin/v0/signature-nonce"
+	labelRoster         = "scrutin/v0/roster"
+	labelSharePad       = "scrutin/v0/share-pad"
 )
 
 // Element is an element of the ristretto255 group. The zero value is the
