@@ -6,12 +6,20 @@
 //
 // The commands are:
 //
-//	selftest   check that the cryptographic core works on this machine
-//	version    print the version of scrutin and of Go
-//	help       print this help, or a command's flags
+//	selftest          check that the cryptographic core works on this machine
+//	trustee init      create a trustee's identity, encrypted under a passphrase
+//	trustee roster    (officer) assemble the trustees' identities into a roster
+//	trustee deal      ceremony round 1: deal shares of a fresh secret
+//	trustee check     ceremony round 2: check the shares received, complain
+//	trustee finish    ceremony round 3: compute and store the share, confirm
+//	trustee status    (anyone) replay a ceremony and show its outcome
+//	trustee decrypt   produce decryption shares of a tally
+//	trustee combine   (anyone) verify decryption shares and decrypt a tally
+//	version           print the version of scrutin and of Go
+//	help              print this help, or a command's flags
 //
 // This package only parses flags and prints: the work is done by library
-// packages (internal/selftest for the self-test).
+// packages (internal/selftest, internal/trustee, crypto).
 package main
 
 import (
@@ -27,6 +35,8 @@ import (
 type command struct {
 	name    string
 	summary string
+	// args says the command takes positional arguments (fs.Args()).
+	args bool
 	// setup defines the command's flags on a new flag set and returns the
 	// function that runs it, once the flags are parsed, and returns the
 	// exit status.
@@ -35,8 +45,16 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"selftest", "check that the cryptographic core works on this machine", selftestCommand},
-		{"version", "print the version of scrutin and of Go", versionCommand},
+		{"selftest", "check that the cryptographic core works on this machine", false, selftestCommand},
+		{"trustee init", "create a trustee's identity, encrypted under a passphrase", false, trusteeInitCommand},
+		{"trustee roster", "(officer) assemble the trustees' identities into a roster", true, trusteeRosterCommand},
+		{"trustee deal", "ceremony round 1: deal shares of a fresh secret", false, trusteeDealCommand},
+		{"trustee check", "ceremony round 2: check the shares received, complain", false, trusteeCheckCommand},
+		{"trustee finish", "ceremony round 3: compute and store the share, confirm", false, trusteeFinishCommand},
+		{"trustee status", "(anyone) replay a ceremony and show its outcome", false, trusteeStatusCommand},
+		{"trustee decrypt", "produce decryption shares of a tally", false, trusteeDecryptCommand},
+		{"trustee combine", "(anyone) verify decryption shares and decrypt a tally", true, trusteeCombineCommand},
+		{"version", "print the version of scrutin and of Go", false, versionCommand},
 	}
 }
 
@@ -59,6 +77,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	name, args := args[0], args[1:]
+	if name == "trustee" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = name+" "+args[0], args[1:]
+	}
 	switch name {
 	case "help", "-h", "-help", "--help":
 		return help(args, stdout, stderr)
@@ -78,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// The flag package has printed the error and the usage.
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && !cmd.args {
 		fmt.Fprintf(stderr, "scrutin %s: unexpected argument %q; run \"scrutin help %s\" for its flags\n", name, fs.Arg(0), name)
 		return exitUsage
 	}
@@ -100,8 +121,8 @@ func help(args []string, stdout, stderr io.Writer) int {
 	case 0:
 		usage(stdout)
 		return exitOK
-	case 1:
-		cmd, ok := lookup(args[0])
+	case 1, 2:
+		cmd, ok := lookup(strings.Join(args, " "))
 		if !ok {
 			fmt.Fprintf(stderr, "scrutin help: unknown command %q; run \"scrutin help\" to list the commands\n", args[0])
 			return exitUsage
@@ -121,9 +142,9 @@ func usage(w io.Writer) {
 	b.WriteString("scrutin: end-to-end verifiable online ballots\n\n")
 	b.WriteString("Usage:\n\n\tscrutin <command> [flags]\n\nThe commands are:\n\n")
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "\t%-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "\t%-16s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(&b, "\t%-10s %s\n", "help", "print this help, or a command's flags")
+	fmt.Fprintf(&b, "\t%-16s %s\n", "help", "print this help, or a command's flags")
 	b.WriteString("\nRun \"scrutin help <command>\" for a command's flags.\n")
 	io.WriteString(w, b.String())
 }

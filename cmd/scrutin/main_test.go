@@ -150,3 +150,5 @@ func TestCLI(t *testing.T) {
 		}
 	})
 }
+
+var execCommand = exec.Command

@@ -1,0 +1,497 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/internal/trustee"
+)
+
+// trusteeFlags are the flags the trustee commands share.
+type trusteeFlags struct {
+	dir, ceremony, passphraseFile string
+}
+
+func (t *trusteeFlags) keystore(fs *flag.FlagSet) {
+	fs.StringVar(&t.dir, "dir", "scrutin-trustee", "the trustee's keystore folder, on the trustee's own computer")
+	fs.StringVar(&t.passphraseFile, "passphrase-file", "", "read the keystore passphrase from this file (default: $SCRUTIN_PASSPHRASE_FILE, else ask)")
+}
+
+func (t *trusteeFlags) folder(fs *flag.FlagSet) {
+	fs.StringVar(&t.ceremony, "ceremony", "", "the ceremony folder shared by the trustees (holds roster.json and the messages)")
+}
+
+// passphrase reads the passphrase from a file, or asks for it (twice when
+// confirm is set) without echo on a terminal, or reads a line of stdin.
+func (t *trusteeFlags) passphrase(stderr io.Writer, confirm bool) (string, error) {
+	path := t.passphraseFile
+	if path == "" {
+		path = os.Getenv("SCRUTIN_PASSPHRASE_FILE")
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("failed to read the passphrase file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+		fmt.Fprint(stderr, "Passphrase of the trustee keystore: ")
+		p, err := term.ReadPassword(fd)
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		if confirm {
+			fmt.Fprint(stderr, "The same passphrase again: ")
+			q, err := term.ReadPassword(fd)
+			fmt.Fprintln(stderr)
+			if err != nil {
+				return "", err
+			}
+			if string(p) != string(q) {
+				return "", errors.New("the two passphrases differ; run the command again")
+			}
+		}
+		return string(p), nil
+	}
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no passphrase: give --passphrase-file or type it when asked")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// open loads the roster and the trustee's identity and finds its number.
+func (t *trusteeFlags) open(stderr io.Writer) (*crypto.Roster, int, *crypto.TrusteeSecrets, string, error) {
+	if t.ceremony == "" {
+		return nil, 0, nil, "", errors.New("--ceremony is required: the folder holding roster.json")
+	}
+	r, err := trustee.Ceremony{Dir: t.ceremony}.Roster()
+	if err != nil {
+		return nil, 0, nil, "", err
+	}
+	pass, err := t.passphrase(stderr, false)
+	if err != nil {
+		return nil, 0, nil, "", err
+	}
+	name, secrets, err := trustee.Keystore{Dir: t.dir}.Identity(pass)
+	if err != nil {
+		return nil, 0, nil, "", err
+	}
+	self := r.Index(secrets.Signing.PublicKey())
+	if self == 0 {
+		return nil, 0, nil, "", fmt.Errorf("the identity in %s (%s) is not on this roster", t.dir, name)
+	}
+	return r, self, secrets, pass, nil
+}
+
+func fail(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "scrutin %s: %v\n", cmd, err)
+	return exitFailure
+}
+
+func trusteeInitCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee init", "--name NAME [--dir DIR] [--passphrase-file FILE]",
+		`Init creates a trustee's identity (a signing key and an encryption key) in the
+keystore folder, encrypted under a passphrase of at least 12 characters, and
+writes its public half to DIR/identity.json: send that file to the election
+officer. Keep the folder and the passphrase: without them the trustee cannot
+take part in the ceremony nor decrypt.`)
+	var t trusteeFlags
+	t.keystore(fs)
+	name := fs.String("name", "", "the trustee's name as it will appear on the roster")
+	wf := fs.Int("work-factor", trustee.DefaultWorkFactor, "scrypt work factor (log2 N) protecting the keystore; lower only for tests")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *name == "" {
+			fmt.Fprintln(stderr, "scrutin trustee init: --name is required")
+			return exitUsage
+		}
+		pass, err := t.passphrase(stderr, true)
+		if err != nil {
+			return fail(stderr, "trustee init", err)
+		}
+		pub, err := trustee.Keystore{Dir: t.dir, WorkFactor: *wf}.Init(nil, *name, pass)
+		if err != nil {
+			return fail(stderr, "trustee init", err)
+		}
+		fmt.Fprintf(stdout, "created the identity of %s in %s\nsend %s to the election officer\n", pub.Name, t.dir, filepath.Join(t.dir, trustee.IdentityPublicFile))
+		return exitOK
+	}
+}
+
+func trusteeRosterCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee roster", "--label LABEL --threshold T --ceremony DIR IDENTITY.json...",
+		`Roster (for the election officer) assembles the trustees' identity files, in
+the order given, into the ceremony's roster, written to DIR/roster.json. Any T
+of the trustees will be able to decrypt; fewer learn nothing.`)
+	var t trusteeFlags
+	t.folder(fs)
+	label := fs.String("label", "", "what the key is for, e.g. the election's name and date")
+	threshold := fs.Int("threshold", 0, "how many trustees are needed to decrypt")
+	return fs, func(stdout, stderr io.Writer) int {
+		if t.ceremony == "" || *label == "" || *threshold == 0 || fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "scrutin trustee roster: --ceremony, --label, --threshold and the identity files are required")
+			return exitUsage
+		}
+		r := &crypto.Roster{Label: *label, Threshold: *threshold}
+		for _, p := range fs.Args() {
+			id, err := trustee.ReadPublicIdentity(p)
+			if err != nil {
+				return fail(stderr, "trustee roster", err)
+			}
+			r.Trustees = append(r.Trustees, *id)
+		}
+		if err := (trustee.Ceremony{Dir: t.ceremony}).WriteRoster(r); err != nil {
+			return fail(stderr, "trustee roster", err)
+		}
+		f := r.Fingerprint()
+		fmt.Fprintf(stdout, "wrote the roster of %d trustees (threshold %d), fingerprint %x\n", r.N(), r.Threshold, f)
+		return exitOK
+	}
+}
+
+func trusteeDealCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee deal", "--ceremony DIR [--dir KEYSTORE]",
+		`Deal (round 1) makes this trustee's dealing: commitments to a fresh secret
+polynomial and an encrypted share for every trustee, written to the ceremony
+folder. When every trustee has dealt, run "scrutin trustee check".`)
+	var t trusteeFlags
+	t.keystore(fs)
+	t.folder(fs)
+	return fs, func(stdout, stderr io.Writer) int {
+		r, self, secrets, _, err := t.open(stderr)
+		if err != nil {
+			return fail(stderr, "trustee deal", err)
+		}
+		msg, err := crypto.Deal(nil, r, self, secrets)
+		if err != nil {
+			return fail(stderr, "trustee deal", err)
+		}
+		path, err := trustee.WriteMessage(t.ceremony, msg)
+		if err != nil {
+			return fail(stderr, "trustee deal", err)
+		}
+		fmt.Fprintf(stdout, "trustee %d dealt: %s\n", self, path)
+		return exitOK
+	}
+}
+
+func trusteeCheckCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee check", "--ceremony DIR [--dir KEYSTORE]",
+		`Check (round 2) decrypts the shares this trustee received, checks each against
+its dealer's commitments, and writes this trustee's complaints message (empty
+if every share is good). A complaint reveals only the bad share, so that
+everyone can see who cheated. When every trustee has checked, run "scrutin
+trustee finish".`)
+	var t trusteeFlags
+	t.keystore(fs)
+	t.folder(fs)
+	return fs, func(stdout, stderr io.Writer) int {
+		r, self, secrets, _, err := t.open(stderr)
+		if err != nil {
+			return fail(stderr, "trustee check", err)
+		}
+		msgs, err := trustee.Ceremony{Dir: t.ceremony}.Messages()
+		if err != nil {
+			return fail(stderr, "trustee check", err)
+		}
+		var dealings [][]byte
+		for _, m := range msgs {
+			if len(m) > 0 && m[0] == 1 {
+				dealings = append(dealings, m)
+			}
+		}
+		if len(dealings) < r.N() {
+			fmt.Fprintf(stderr, "warning: only %d of %d trustees have dealt; the missing ones will be excluded\n", len(dealings), r.N())
+		}
+		msg, err := crypto.Complain(nil, r, self, secrets, dealings)
+		if err != nil {
+			return fail(stderr, "trustee check", err)
+		}
+		path, err := trustee.WriteMessage(t.ceremony, msg)
+		if err != nil {
+			return fail(stderr, "trustee check", err)
+		}
+		n := int(msg[37])<<24 | int(msg[38])<<16 | int(msg[39])<<8 | int(msg[40])
+		fmt.Fprintf(stdout, "trustee %d checked %d dealings and made %d complaint(s): %s\n", self, len(dealings), n, path)
+		return exitOK
+	}
+}
+
+func trusteeFinishCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee finish", "--ceremony DIR [--dir KEYSTORE]",
+		`Finish (round 3) replays the ceremony, computes this trustee's share of the
+election key, stores it encrypted in the keystore, and writes a confirmation
+(with a proof that the trustee holds its share) to the ceremony folder.`)
+	var t trusteeFlags
+	t.keystore(fs)
+	t.folder(fs)
+	wf := fs.Int("work-factor", trustee.DefaultWorkFactor, "scrypt work factor (log2 N) protecting the stored share; lower only for tests")
+	return fs, func(stdout, stderr io.Writer) int {
+		r, self, secrets, pass, err := t.open(stderr)
+		if err != nil {
+			return fail(stderr, "trustee finish", err)
+		}
+		msgs, err := trustee.Ceremony{Dir: t.ceremony}.Messages()
+		if err != nil {
+			return fail(stderr, "trustee finish", err)
+		}
+		out, err := crypto.Replay(r, msgs)
+		if err != nil {
+			return fail(stderr, "trustee finish", err)
+		}
+		share, err := out.Share(r, self, secrets)
+		if err != nil {
+			return fail(stderr, "trustee finish", err)
+		}
+		ks := trustee.Keystore{Dir: t.dir, WorkFactor: *wf}
+		if err := ks.SaveShare(out.Fingerprint, self, share, out.PublicKey, pass); err != nil {
+			return fail(stderr, "trustee finish", err)
+		}
+		conf, err := out.Confirm(nil, r, self, secrets, share)
+		if err != nil {
+			return fail(stderr, "trustee finish", err)
+		}
+		path, err := trustee.WriteMessage(t.ceremony, conf)
+		if err != nil {
+			return fail(stderr, "trustee finish", err)
+		}
+		key, _ := out.PublicKey.MarshalText()
+		fmt.Fprintf(stdout, "trustee %d stored its share and confirmed: %s\nelection key: %s\n", self, path, key)
+		printFaults(stdout, out.Faults)
+		return exitOK
+	}
+}
+
+func printFaults(w io.Writer, faults []crypto.Fault) {
+	for _, f := range faults {
+		fmt.Fprintf(w, "  - %s\n", f.Reason)
+	}
+}
+
+// ceremonyStatus is the JSON form of a ceremony's outcome.
+type ceremonyStatus struct {
+	Fingerprint      string         `json:"fingerprint"`
+	Label            string         `json:"label"`
+	Threshold        int            `json:"threshold"`
+	Trustees         int            `json:"trustees"`
+	Qualified        []int          `json:"qualified"`
+	PublicKey        string         `json:"election_key,omitempty"`
+	VerificationKeys []string       `json:"verification_keys,omitempty"`
+	Confirmed        []int          `json:"confirmed"`
+	Complete         bool           `json:"complete"`
+	Faults           []crypto.Fault `json:"faults"`
+	Error            string         `json:"error,omitempty"`
+}
+
+func trusteeStatusCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee status", "--ceremony DIR [--json]",
+		`Status replays every message of a ceremony, as any observer can, and prints
+the qualified dealers, the election key, the confirmations and every fault
+found, naming the trustee at fault. Exit status 0 means the ceremony is
+complete.`)
+	var t trusteeFlags
+	t.folder(fs)
+	asJSON := fs.Bool("json", false, "print the outcome as JSON")
+	return fs, func(stdout, stderr io.Writer) int {
+		c := trustee.Ceremony{Dir: t.ceremony}
+		r, err := c.Roster()
+		if err != nil {
+			return fail(stderr, "trustee status", err)
+		}
+		msgs, err := c.Messages()
+		if err != nil {
+			return fail(stderr, "trustee status", err)
+		}
+		out, rerr := crypto.Replay(r, msgs)
+		st := ceremonyStatus{Fingerprint: fmt.Sprintf("%x", r.Fingerprint()), Label: r.Label, Threshold: r.Threshold, Trustees: r.N(),
+			Qualified: out.Qualified, Confirmed: out.Confirmed, Complete: out.Complete, Faults: out.Faults}
+		if rerr != nil {
+			st.Error = rerr.Error()
+		}
+		if out.PublicKey != nil {
+			k, _ := out.PublicKey.MarshalText()
+			st.PublicKey = string(k)
+			for _, v := range out.VerificationKeys {
+				k, _ := v.MarshalText()
+				st.VerificationKeys = append(st.VerificationKeys, string(k))
+			}
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(st, "", "  ")
+			fmt.Fprintf(stdout, "%s\n", b)
+		} else {
+			fmt.Fprintf(stdout, "ceremony %q, %d-of-%d, fingerprint %s\n", r.Label, r.Threshold, r.N(), st.Fingerprint)
+			fmt.Fprintf(stdout, "qualified dealers: %v\n", out.Qualified)
+			if st.PublicKey != "" {
+				fmt.Fprintf(stdout, "election key: %s\n", st.PublicKey)
+			}
+			fmt.Fprintf(stdout, "confirmed by: %v (complete: %v)\n", out.Confirmed, out.Complete)
+			if !out.Complete {
+				for _, w := range waitingFor(r, msgs) {
+					fmt.Fprintf(stdout, "waiting for %s\n", w)
+				}
+			}
+			printFaults(stdout, out.Faults)
+			if rerr != nil {
+				fmt.Fprintf(stdout, "FAILED: %v\n", rerr)
+			}
+		}
+		if rerr != nil || !out.Complete {
+			return exitFailure
+		}
+		return exitOK
+	}
+}
+
+// waitingFor lists, per round, the trustees who have not sent their message.
+func waitingFor(r *crypto.Roster, msgs [][]byte) []string {
+	sent := make(map[string]bool)
+	for _, m := range msgs {
+		if name, err := trustee.MessageName(m); err == nil {
+			sent[name] = true
+		}
+	}
+	var out []string
+	for _, round := range []string{"dealing", "complaints", "confirmation"} {
+		var missing []string
+		for j := 1; j <= r.N(); j++ {
+			if !sent[fmt.Sprintf("%s-%d.msg", round, j)] {
+				missing = append(missing, fmt.Sprintf("%d (%s)", j, r.Trustees[j-1].Name))
+			}
+		}
+		if len(missing) > 0 {
+			out = append(out, fmt.Sprintf("%s from trustee(s) %s", round, strings.Join(missing, ", ")))
+		}
+	}
+	return out
+}
+
+func trusteeDecryptCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee decrypt", "--ceremony DIR --tally FILE --out DIR [--dir KEYSTORE]",
+		`Decrypt makes this trustee's decryption shares of a tally (each with a proof
+that it used the trustee's share of the key), written to the --out folder.
+Nothing is decrypted by one trustee alone: any T shares are combined by
+"scrutin trustee combine".`)
+	var t trusteeFlags
+	t.keystore(fs)
+	t.folder(fs)
+	tallyPath := fs.String("tally", "", "the tally file (JSON with the ciphertexts)")
+	outDir := fs.String("out", "", "the folder to write decryption-<trustee>.msg into")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *tallyPath == "" || *outDir == "" {
+			fmt.Fprintln(stderr, "scrutin trustee decrypt: --tally and --out are required")
+			return exitUsage
+		}
+		r, self, secrets, pass, err := t.open(stderr)
+		if err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		cts, err := trustee.ReadTally(*tallyPath)
+		if err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		msgs, err := trustee.Ceremony{Dir: t.ceremony}.Messages()
+		if err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		out, err := crypto.Replay(r, msgs)
+		if err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		share, err := trustee.Keystore{Dir: t.dir}.Share(out.Fingerprint, pass)
+		if err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		msg, err := out.DecryptShare(nil, r, self, secrets, share, cts)
+		if err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		if err := os.MkdirAll(*outDir, 0o755); err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		path, err := trustee.WriteMessage(*outDir, msg)
+		if err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		fmt.Fprintf(stdout, "trustee %d wrote its decryption shares of %d ciphertexts: %s\n", self, len(cts), path)
+		return exitOK
+	}
+}
+
+func trusteeCombineCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee combine", "--ceremony DIR --tally FILE [--max N] [--json] DECRYPTION.msg...",
+		`Combine verifies every decryption-share file given (signature and proofs,
+against the ceremony's verification keys), rejects and names any bad one, and
+decrypts the tally with T valid ones. Anyone can run it.`)
+	var t trusteeFlags
+	t.folder(fs)
+	tallyPath := fs.String("tally", "", "the tally file (JSON with the ciphertexts)")
+	max := fs.Uint64("max", 10_000_000, "the largest possible value of a result (the number of ballots)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *tallyPath == "" || fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "scrutin trustee combine: --tally and the decryption-share files are required")
+			return exitUsage
+		}
+		c := trustee.Ceremony{Dir: t.ceremony}
+		r, err := c.Roster()
+		if err != nil {
+			return fail(stderr, "trustee combine", err)
+		}
+		cts, err := trustee.ReadTally(*tallyPath)
+		if err != nil {
+			return fail(stderr, "trustee combine", err)
+		}
+		msgs, err := c.Messages()
+		if err != nil {
+			return fail(stderr, "trustee combine", err)
+		}
+		out, err := crypto.Replay(r, msgs)
+		if err != nil {
+			return fail(stderr, "trustee combine", err)
+		}
+		shares, err := trustee.ReadMessages(fs.Args())
+		if err != nil {
+			return fail(stderr, "trustee combine", err)
+		}
+		dec, err := out.Combine(r, cts, shares, *max)
+		if *asJSON {
+			res := map[string]any{"results": nil, "used": nil, "valid": nil, "faults": []crypto.Fault{}}
+			if dec != nil {
+				res["results"], res["used"], res["valid"] = dec.Results, dec.Used, dec.Valid
+				if dec.Faults != nil {
+					res["faults"] = dec.Faults
+				}
+			}
+			if err != nil {
+				res["error"] = err.Error()
+			}
+			b, _ := json.MarshalIndent(res, "", "  ")
+			fmt.Fprintf(stdout, "%s\n", b)
+		} else if dec != nil {
+			printFaults(stdout, dec.Faults)
+		}
+		if err != nil {
+			return fail(stderr, "trustee combine", err)
+		}
+		if !*asJSON {
+			fmt.Fprintf(stdout, "decrypted with trustees %v (all valid: %v)\n", dec.Used, dec.Valid)
+			for k, m := range dec.Results {
+				fmt.Fprintf(stdout, "ciphertext %d: %d\n", k+1, m)
+			}
+		}
+		return exitOK
+	}
+}
