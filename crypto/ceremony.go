@@ -85,6 +85,15 @@ func sealMessage(rnd io.Reader, f Fingerprint, secrets *TrusteeSecrets, body []b
 	return append(body, sig.Bytes()...), nil
 }
 
+// SealCeremonyMessage signs an arbitrary message body (type, fingerprint,
+// sender, fields; spec §13.2) as the trustee whose secrets are given. The
+// ceremony functions build their messages with it; it is exported for test
+// vectors and tools, and lets a trustee sign nothing it could not sign
+// anyway.
+func SealCeremonyMessage(rnd io.Reader, r *Roster, secrets *TrusteeSecrets, body []byte) ([]byte, error) {
+	return sealMessage(rnd, r.Fingerprint(), secrets, body)
+}
+
 // openMessage checks the envelope of a message of the given type: its size,
 // its fingerprint, its sender and its signature. It returns the sender and a
 // reader positioned after the header.

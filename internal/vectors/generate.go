@@ -56,6 +56,7 @@ func Generate() (map[string][]byte, error) {
 		"contest-total.json": g.contestTotal(),
 		"signature.json":     g.signature(),
 	}
+	files["ceremony.json"] = g.ceremony()
 	if g.err != nil {
 		return nil, g.err
 	}

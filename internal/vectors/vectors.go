@@ -26,7 +26,7 @@ import (
 // Files lists the vector files, in the order they are checked.
 var Files = []string{
 	"group.json", "elgamal.json", "knowledge.json", "equality.json",
-	"selection.json", "contest-total.json", "signature.json",
+	"selection.json", "contest-total.json", "signature.json", "ceremony.json",
 }
 
 // Hex is a byte string written as lower-case hexadecimal in JSON.
@@ -192,6 +192,12 @@ func checkFile(name string, data []byte) (int, error) {
 			return 0, err
 		}
 		return checkGroup(&f)
+	case "ceremony.json":
+		var f CeremonyFile
+		if err := strictUnmarshal(data, &f); err != nil {
+			return 0, err
+		}
+		return checkCeremonyFile(&f)
 	case "elgamal.json":
 		var f ElGamalFile
 		if err := strictUnmarshal(data, &f); err != nil {
