@@ -186,7 +186,7 @@ func TestEveryThresholdSubsetDecrypts(t *testing.T) {
 					t.Fatalf("%d-of-%d: %d trustees %v decrypted: %v", th, n, th-1, set, err)
 				}
 				// Interpolating t−1 shares does not give the key.
-				y := new(ristretto255.Element).Zero()
+				y := ristretto255.NewIdentityElement()
 				for i, l := range lagrangeAtZero(set) {
 					y.Add(y, new(ristretto255.Element).ScalarMult(l, &out.VerificationKeys[set[i]-1].e))
 				}
