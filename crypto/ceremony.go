@@ -4,6 +4,8 @@ package crypto
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
@@ -24,9 +26,25 @@ const (
 
 const headerSize = 1 + 32 + 4
 
-// MaxCeremonyMessage bounds the size of any ceremony message: the largest
-// is a dealing with t = n = 255.
-const MaxCeremonyMessage = headerSize + 32*MaxTrustees + KnowledgeProofSize + 64*MaxTrustees + SignatureSize
+// Size limits of messages (spec §13.2, §14.1): the largest dealing
+// (t = n = 255), confirmation (a transcript of 2n messages) and decryption
+// message (MaxTallySize ciphertexts).
+const (
+	MaxDealingSize      = headerSize + ElementSize*MaxTrustees + 2*KnowledgeProofSize + ElementSize + ScalarSize*MaxTrustees + SignatureSize
+	maxComplaintsSize   = headerSize + 4 + (4+ElementSize+EqualityProofSize)*MaxTrustees + SignatureSize
+	maxConfirmationSize = headerSize + 2*ElementSize + KnowledgeProofSize + 4 + sha256.Size*2*MaxTrustees + SignatureSize
+	MaxDecryptionSize   = headerSize + 4 + (ElementSize+EqualityProofSize)*MaxTallySize + SignatureSize
+)
+
+// MaxCeremonyMessage bounds the size of any ceremony or decryption message.
+const MaxCeremonyMessage = max(MaxDealingSize, maxComplaintsSize, maxConfirmationSize, MaxDecryptionSize)
+
+var maxMessageSize = map[byte]int{
+	msgDealing:      MaxDealingSize,
+	msgComplaints:   maxComplaintsSize,
+	msgConfirmation: maxConfirmationSize,
+	msgDecryption:   MaxDecryptionSize,
+}
 
 // reader decodes a message body field by field; the first error sticks.
 type reader struct {
@@ -94,32 +112,49 @@ func SealCeremonyMessage(rnd io.Reader, r *Roster, secrets *TrusteeSecrets, body
 	return sealMessage(rnd, r.Fingerprint(), secrets, body)
 }
 
+// envelopeError is a message that does not come from the trustee it names
+// (bad signature, another ceremony): no trustee is to blame for it.
+type envelopeError struct{ err error }
+
+func (e *envelopeError) Error() string { return e.err.Error() }
+func (e *envelopeError) Unwrap() error { return e.err }
+
 // openMessage checks the envelope of a message of the given type: its size,
 // its fingerprint, its sender and its signature. It returns the sender and a
-// reader positioned after the header.
+// reader positioned after the header. Errors of the envelope are
+// *envelopeError: they say nothing about the trustee the message names.
 func openMessage(r *Roster, f Fingerprint, typ byte, msg []byte) (int, *reader, error) {
-	if len(msg) < headerSize+SignatureSize || len(msg) > MaxCeremonyMessage+8*MaxTallySize {
-		return 0, nil, fmt.Errorf("%w: a message cannot be %d bytes long", ErrEncoding, len(msg))
+	if len(msg) < headerSize+SignatureSize || len(msg) > maxMessageSize[typ] {
+		return 0, nil, &envelopeError{fmt.Errorf("%w: a message of type %d cannot be %d bytes long", ErrEncoding, typ, len(msg))}
 	}
 	if msg[0] != typ {
-		return 0, nil, fmt.Errorf("%w: message type %d, expected %d", ErrEncoding, msg[0], typ)
+		return 0, nil, &envelopeError{fmt.Errorf("%w: message type %d, expected %d", ErrEncoding, msg[0], typ)}
 	}
 	if !bytes.Equal(msg[1:33], f[:]) {
-		return 0, nil, fmt.Errorf("%w: message belongs to another ceremony (fingerprint %x)", ErrInvalidProof, msg[1:9])
+		return 0, nil, &envelopeError{fmt.Errorf("%w: message belongs to another ceremony (fingerprint %x…)", ErrInvalidProof, msg[1:9])}
 	}
 	sender := int(binary.BigEndian.Uint32(msg[33:37]))
 	if sender < 1 || sender > r.N() {
-		return 0, nil, fmt.Errorf("%w: sender %d is not on the roster", ErrEncoding, sender)
+		return 0, nil, &envelopeError{fmt.Errorf("%w: sender %d is not on the roster", ErrEncoding, sender)}
 	}
 	body, sigBytes := msg[:len(msg)-SignatureSize], msg[len(msg)-SignatureSize:]
 	sig, err := NewSignature(sigBytes)
 	if err != nil {
-		return sender, nil, err
+		return 0, nil, &envelopeError{err}
 	}
 	if err := r.Trustees[sender-1].Signing.Verify(f, body, sig); err != nil {
-		return sender, nil, fmt.Errorf("signature of %s: %w", r.name(sender), err)
+		return 0, nil, &envelopeError{fmt.Errorf("a message claiming to be from %s: signature: %w", r.name(sender), err)}
 	}
 	return sender, &reader{b: body[headerSize:]}, nil
+}
+
+// blame returns the trustee a parsing error is the fault of: the sender,
+// unless the message does not verifiably come from it.
+func blame(sender int, err error) int {
+	if _, ok := err.(*envelopeError); ok || sender == 0 {
+		return 0
+	}
+	return sender
 }
 
 func binding(role string, idx ...int) []byte {
@@ -134,40 +169,32 @@ func binding(role string, idx ...int) []byte {
 type Dealing struct {
 	Dealer      int
 	commitments []point
-	proof       KnowledgeProof
-	shares      []encryptedShare // index j−1
+	proof       KnowledgeProof // of a_{i,0}
+	ephemeral   point          // E_i
+	ephProof    KnowledgeProof // of e_i
+	shares      [][ScalarSize]byte
 	raw         []byte
-}
-
-type encryptedShare struct {
-	e point
-	x [ScalarSize]byte
 }
 
 // scalarFromIndex returns the trustee number i as a scalar.
 func scalarFromIndex(i int) *ristretto255.Scalar { return scalarFromUint64(uint64(i)) }
 
 // Deal makes trustee self's dealing: commitments to a fresh random
-// polynomial of degree t−1, a proof of knowledge of its constant term, and a
-// share for every trustee encrypted to its encryption key.
+// polynomial of degree t−1, a proof of knowledge of its constant term, one
+// ephemeral key with a proof of knowledge of its secret, and a share for
+// every trustee encrypted to its encryption key.
 func Deal(rnd io.Reader, r *Roster, self int, secrets *TrusteeSecrets) ([]byte, error) {
 	if err := checkSelf(r, self, secrets); err != nil {
 		return nil, err
 	}
 	f := r.Fingerprint()
-	t := r.Threshold
-	coeffs := make([]*ristretto255.Scalar, t)
+	coeffs := make([]*ristretto255.Scalar, r.Threshold)
 	for k := range coeffs {
-		for {
-			a, err := randomScalar(rnd)
-			if err != nil {
-				return nil, err
-			}
-			if k > 0 || a.Equal(new(ristretto255.Scalar)) == 0 {
-				coeffs[k] = a
-				break
-			}
+		a, err := randomNonZeroScalar(rnd)
+		if err != nil {
+			return nil, err
 		}
+		coeffs[k] = a
 	}
 	body := header(msgDealing, f, self)
 	for _, a := range coeffs {
@@ -178,21 +205,39 @@ func Deal(rnd io.Reader, r *Roster, self int, secrets *TrusteeSecrets) ([]byte, 
 		return nil, err
 	}
 	body = append(body, pok.Bytes()...)
+	e, err := randomNonZeroScalar(rnd)
+	if err != nil {
+		return nil, err
+	}
+	eph := newSecretKey(e)
+	ephProof, err := ProveKnowledge(rnd, eph, Context{Election: f, Binding: binding("share-key", self)})
+	if err != nil {
+		return nil, err
+	}
+	body = append(append(body, eph.pub.enc[:]...), ephProof.Bytes()...)
 	for j := 1; j <= r.N(); j++ {
 		s := evalPolynomial(coeffs, j)
-		e, err := randomScalar(rnd)
+		var kp point
+		kp.set(new(ristretto255.Element).ScalarMult(e, &r.Trustees[j-1].Encryption.e))
+		pad := sharePad(f, self, j, &eph.pub.point, &kp)
+		x := s.Bytes()
+		subtle.XORBytes(x, x, pad[:ScalarSize])
+		body = append(body, x...)
+	}
+	return sealMessage(rnd, f, secrets, body)
+}
+
+func randomNonZeroScalar(rnd io.Reader) (*ristretto255.Scalar, error) {
+	for {
+		a, err := randomScalar(rnd)
 		if err != nil {
 			return nil, err
 		}
-		var ep, kp point
-		ep.set(scalarMultBase(e))
-		kp.set(new(ristretto255.Element).ScalarMult(e, &r.Trustees[j-1].Encryption.e))
-		pad := sharePad(f, self, j, &ep, &kp)
-		x := s.Bytes()
-		subtle.XORBytes(x, x, pad[:ScalarSize])
-		body = append(append(body, ep.enc[:]...), x...)
+		// Zero has probability 2^-252; rejecting it leaks nothing.
+		if a.Equal(new(ristretto255.Scalar)) == 0 {
+			return a, nil
+		}
 	}
-	return sealMessage(rnd, f, secrets, body)
 }
 
 // evalPolynomial returns f(j) = Σ a_k·j^k by Horner's rule.
@@ -225,32 +270,43 @@ func checkSelf(r *Roster, self int, secrets *TrusteeSecrets) error {
 }
 
 // ParseDealing decodes and checks a dealing: envelope, exact length,
-// canonical encodings, C_0 ≠ O, and the proof of knowledge of its constant
-// term.
+// canonical encodings, C_0 ≠ O, E ≠ O, and the proofs of knowledge of the
+// constant term and of the ephemeral secret.
 func ParseDealing(r *Roster, msg []byte) (*Dealing, error) {
+	d, _, err := parseDealing(r, msg)
+	return d, err
+}
+
+func parseDealing(r *Roster, msg []byte) (*Dealing, int, error) {
 	f := r.Fingerprint()
 	dealer, rd, err := openMessage(r, f, msgDealing, msg)
 	if err != nil {
-		return nil, fmt.Errorf("dealing: %w", err)
+		return nil, 0, fmt.Errorf("dealing: %w", err)
 	}
-	d := &Dealing{Dealer: dealer, commitments: make([]point, r.Threshold), shares: make([]encryptedShare, r.N()), raw: msg}
+	d := &Dealing{Dealer: dealer, commitments: make([]point, r.Threshold), shares: make([][ScalarSize]byte, r.N()), raw: msg}
 	for k := range d.commitments {
 		rd.point(&d.commitments[k], k > 0)
 	}
 	rd.point(&d.proof.a, true)
 	rd.scalar(&d.proof.s)
+	rd.point(&d.ephemeral, false)
+	rd.point(&d.ephProof.a, true)
+	rd.scalar(&d.ephProof.s)
 	for j := range d.shares {
-		rd.point(&d.shares[j].e, true)
-		copy(d.shares[j].x[:], rd.take(ScalarSize))
+		copy(d.shares[j][:], rd.take(ScalarSize))
 	}
 	if err := rd.done(); err != nil {
-		return nil, fmt.Errorf("dealing of %s: %w", r.name(dealer), err)
+		return nil, dealer, fmt.Errorf("dealing of %s: %w", r.name(dealer), err)
 	}
 	c0 := &PublicKey{point: d.commitments[0]}
 	if err := VerifyKnowledge(c0, Context{Election: f, Binding: binding("dealer", dealer)}, &d.proof); err != nil {
-		return nil, fmt.Errorf("dealing of %s: proof of knowledge of its secret: %w", r.name(dealer), err)
+		return nil, dealer, fmt.Errorf("dealing of %s: proof of knowledge of its secret: %w", r.name(dealer), err)
 	}
-	return d, nil
+	eph := &PublicKey{point: d.ephemeral}
+	if err := VerifyKnowledge(eph, Context{Election: f, Binding: binding("share-key", dealer)}, &d.ephProof); err != nil {
+		return nil, dealer, fmt.Errorf("dealing of %s: proof of knowledge of its share-encryption key: %w", r.name(dealer), err)
+	}
+	return d, dealer, nil
 }
 
 // expectedShare returns Σ_k j^k·C_k, what s_j·G must be.
@@ -267,13 +323,12 @@ func (d *Dealing) expectedShare(j int) *ristretto255.Element {
 }
 
 // openShare decrypts the share for trustee j given the Diffie–Hellman value
-// K and checks it against the commitments. It returns the share, or nil if
-// it is not a canonical scalar on the dealer's polynomial.
+// K = p_j·E and checks it against the commitments. It returns the share, or
+// nil if it is not a canonical scalar on the dealer's polynomial.
 func (d *Dealing) openShare(f Fingerprint, j int, k *point) *ristretto255.Scalar {
-	es := &d.shares[j-1]
-	pad := sharePad(f, d.Dealer, j, &es.e, k)
+	pad := sharePad(f, d.Dealer, j, &d.ephemeral, k)
 	var x [ScalarSize]byte
-	subtle.XORBytes(x[:], es.x[:], pad[:ScalarSize])
+	subtle.XORBytes(x[:], d.shares[j-1][:], pad[:ScalarSize])
 	var s ristretto255.Scalar
 	if decodeScalar(&s, x[:]) != nil {
 		return nil
@@ -287,14 +342,16 @@ func (d *Dealing) openShare(f Fingerprint, j int, k *point) *ristretto255.Scalar
 // receiveShare decrypts with the trustee's encryption key.
 func (d *Dealing) receiveShare(f Fingerprint, j int, enc *SecretKey) (*ristretto255.Scalar, *point) {
 	var k point
-	k.set(new(ristretto255.Element).ScalarMult(&enc.x, d.shares[j-1].e.elem()))
+	k.set(new(ristretto255.Element).ScalarMult(&enc.x, d.ephemeral.elem()))
 	return d.openShare(f, j, &k), &k
 }
 
 // Complain checks every share addressed to trustee self in the given
 // dealings and returns its complaints message (spec §13.2), with a complaint
 // for each share that is not on its dealer's polynomial. Dealings that are
-// invalid or equivocated are left to the public replay.
+// invalid or equivocated are left to the public replay. A trustee may send
+// complaints more than once (for a dealing that arrived late); every founded
+// complaint counts.
 func Complain(rnd io.Reader, r *Roster, self int, secrets *TrusteeSecrets, dealings [][]byte) ([]byte, error) {
 	if err := checkSelf(r, self, secrets); err != nil {
 		return nil, err
@@ -310,7 +367,7 @@ func Complain(rnd io.Reader, r *Roster, self int, secrets *TrusteeSecrets, deali
 		if share != nil {
 			continue
 		}
-		base := &Element{point: d.shares[self-1].e}
+		base := &Element{point: d.ephemeral}
 		_, proof, err := ProveEquality(rnd, secrets.Encryption, Context{Election: f, Binding: binding("complaint", i, self)}, base)
 		if err != nil {
 			return nil, err
@@ -324,16 +381,17 @@ func Complain(rnd io.Reader, r *Roster, self int, secrets *TrusteeSecrets, deali
 	return sealMessage(rnd, f, secrets, append(body, items...))
 }
 
-// uniqueDealings parses dealings and keeps one per dealer; a dealer with
-// two different valid dealings has equivocated and is returned in faults.
+// uniqueDealings parses dealings and keeps one per dealer. Invalid
+// dealings, and dealers with two different valid dealings (equivocation),
+// are returned as faults.
 func uniqueDealings(r *Roster, msgs [][]byte) (map[int]*Dealing, []Fault) {
 	valid := make(map[int]*Dealing)
 	equivocated := make(map[int]bool)
 	var faults []Fault
 	for _, m := range msgs {
-		d, err := ParseDealing(r, m)
+		d, sender, err := parseDealing(r, m)
 		if err != nil {
-			faults = append(faults, Fault{Trustee: senderOf(r, m), Reason: err.Error()})
+			faults = append(faults, Fault{Trustee: blame(sender, err), Reason: err.Error()})
 			continue
 		}
 		if prev, ok := valid[d.Dealer]; ok && !bytes.Equal(prev.raw, d.raw) {
@@ -370,9 +428,11 @@ func senderOf(r *Roster, msg []byte) int {
 }
 
 // Fault is a problem found in a ceremony or a decryption: who is at fault
-// and why. Disqualified is set for a dealer excluded from the key.
+// and why. Disqualified is set for a dealer excluded from the key. Trustee
+// is 0 when no trustee can be blamed (a message with a bad signature may
+// have been forged by anyone).
 type Fault struct {
-	Trustee      int    `json:"trustee"` // 0 if the message names nobody on the roster
+	Trustee      int    `json:"trustee"`
 	Disqualified bool   `json:"disqualified,omitempty"`
 	Reason       string `json:"reason"`
 }
@@ -382,13 +442,19 @@ type Outcome struct {
 	Fingerprint Fingerprint
 	// Qualified are the dealers whose polynomials make the key.
 	Qualified []int
-	// PublicKey is the election key Y; VerificationKeys[j−1] is Y_j.
+	// PublicKey is the election key Y (nil if the ceremony failed);
+	// VerificationKeys[j−1] is Y_j.
 	PublicKey        *PublicKey
 	VerificationKeys []*PublicKey
-	// Confirmed are the trustees whose confirmations are valid.
+	// Confirmed are the trustees whose confirmations of this outcome are
+	// valid.
 	Confirmed []int
-	// Complete is true when at least t trustees confirmed.
+	// Complete is true when at least t trustees confirmed this outcome; the
+	// transcript is then fixed, and later messages are ignored.
 	Complete bool
+	// Transcript is the SHA-256 of every dealing and complaints message the
+	// outcome was computed from, sorted.
+	Transcript [][sha256.Size]byte
 	// Faults lists every disqualification, ignored message and unfounded or
 	// invalid complaint, with its reason.
 	Faults []Fault
@@ -416,56 +482,204 @@ func (e *CeremonyError) Error() string {
 func (e *CeremonyError) Unwrap() error { return ErrCeremony }
 
 // Replay computes the outcome of a ceremony from all its messages, in any
-// order (spec §13.3). It returns an error, with the outcome so far, if fewer
+// order (spec §13.3). If at least t trustees confirmed the same transcript,
+// the outcome is computed from exactly that transcript and every other
+// dealing or complaint is ignored; otherwise from every dealing and
+// complaint present. It returns an error, with the outcome so far, if fewer
 // than t dealers qualify.
 func Replay(r *Roster, msgs [][]byte) (*Outcome, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
 	f := r.Fingerprint()
-	out := &Outcome{Fingerprint: f}
-	byType := make(map[byte][][]byte)
+	var transcript [][]byte
+	var confirmations []*parsed
+	var faults []Fault
+	other := make(map[byte]int)
 	for _, m := range msgs {
 		if len(m) == 0 {
-			out.Faults = append(out.Faults, Fault{Reason: "empty message ignored"})
+			faults = append(faults, Fault{Reason: "empty message ignored"})
 			continue
 		}
-		byType[m[0]] = append(byType[m[0]], m)
-	}
-	valid, faults := uniqueDealings(r, byType[msgDealing])
-	out.Faults = append(out.Faults, faults...)
-	for i := 1; i <= r.N(); i++ {
-		if _, ok := valid[i]; !ok && !hasFault(faults, i) {
-			out.Faults = append(out.Faults, Fault{Trustee: i, Disqualified: true, Reason: fmt.Sprintf("%s sent no valid dealing", r.name(i))})
+		switch m[0] {
+		case msgDealing, msgComplaints:
+			transcript = append(transcript, m)
+		case msgConfirmation:
+			p, err := parseMessage(r, f, msgConfirmation, m)
+			if err != nil {
+				faults = append(faults, Fault{Trustee: blame(senderOf(r, m), err), Reason: err.Error()})
+				continue
+			}
+			confirmations = append(confirmations, p)
+		default:
+			other[m[0]]++
 		}
 	}
-	disqualified := make(map[int]bool)
-	for _, c := range parseUnique(r, f, msgComplaints, byType[msgComplaints], out) {
-		for _, cp := range c.items {
+	for _, typ := range slices.Sorted(mapKeys(other)) {
+		faults = append(faults, Fault{Reason: fmt.Sprintf("%d message(s) of type %d are not ceremony messages; ignored", other[typ], typ)})
+	}
+	byHash := make(map[[sha256.Size]byte][]byte)
+	for _, m := range transcript {
+		byHash[sha256.Sum256(m)] = m
+	}
+
+	// Transcripts confirmed by at least t trustees, most confirmed first.
+	groups := make(map[string][]*parsed)
+	for _, c := range confirmations {
+		k := transcriptKey(c.confirmation.transcript)
+		groups[k] = append(groups[k], c)
+	}
+	keys := slices.Collect(mapKeysS(groups))
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(len(groups[b]), len(groups[a])), strings.Compare(a, b))
+	})
+	for _, k := range keys {
+		group := groups[k]
+		if len(group) < r.Threshold {
+			break
+		}
+		var msgs [][]byte
+		missing := 0
+		for _, h := range group[0].confirmation.transcript {
+			if m, ok := byHash[h]; ok {
+				msgs = append(msgs, m)
+			} else {
+				missing++
+			}
+		}
+		if missing > 0 {
+			faults = append(faults, Fault{Reason: fmt.Sprintf("%d confirmations name a transcript of which %d messages are missing; give every message to check it", len(group), missing)})
+			continue
+		}
+		out, err := compute(r, msgs)
+		if err != nil {
+			continue
+		}
+		out.confirm(r, confirmations)
+		if !out.Complete {
+			continue
+		}
+		listed := make(map[[sha256.Size]byte]bool)
+		for _, h := range out.Transcript {
+			listed[h] = true
+		}
+		for _, m := range transcript {
+			if !listed[sha256.Sum256(m)] {
+				out.Faults = append(out.Faults, Fault{Trustee: senderOf(r, m), Reason: fmt.Sprintf("a message of type %d from %s came after the transcript was confirmed; ignored", m[0], r.name(senderOf(r, m)))})
+			}
+		}
+		out.Faults = append(faults, out.Faults...)
+		return out, nil
+	}
+	out, err := compute(r, transcript)
+	out.Faults = append(faults, out.Faults...)
+	if err == nil {
+		out.confirm(r, confirmations)
+	}
+	return out, err
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func mapKeysS[V any](m map[string]V) func(func(string) bool) { return mapKeys(m) }
+
+func transcriptKey(hs [][sha256.Size]byte) string {
+	var b strings.Builder
+	for _, h := range hs {
+		b.Write(h[:])
+	}
+	return b.String()
+}
+
+// compute is spec §13.3 steps 1–4 over a set of dealing and complaints
+// messages.
+func compute(r *Roster, msgs [][]byte) (*Outcome, error) {
+	f := r.Fingerprint()
+	out := &Outcome{Fingerprint: f}
+	seen := make(map[[sha256.Size]byte]bool)
+	var dealings, complaints [][]byte
+	for _, m := range msgs {
+		h := sha256.Sum256(m)
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		out.Transcript = append(out.Transcript, h)
+		if m[0] == msgDealing {
+			dealings = append(dealings, m)
+		} else {
+			complaints = append(complaints, m)
+		}
+	}
+	slices.SortFunc(out.Transcript, func(a, b [sha256.Size]byte) int { return bytes.Compare(a[:], b[:]) })
+	valid, faults := uniqueDealings(r, dealings)
+	disqualified := make(map[int]string)
+	for _, fl := range faults {
+		if fl.Trustee != 0 {
+			if _, ok := valid[fl.Trustee]; !ok {
+				disqualified[fl.Trustee] = fl.Reason
+			}
+		}
+	}
+	for i := 1; i <= r.N(); i++ {
+		if _, ok := valid[i]; !ok {
+			if _, named := disqualified[i]; !named {
+				disqualified[i] = fmt.Sprintf("%s sent no valid dealing", r.name(i))
+			}
+		}
+	}
+	for _, fl := range faults {
+		if fl.Trustee == 0 || fl.Disqualified {
+			out.Faults = append(out.Faults, fl)
+		}
+	}
+	// Every validly signed complaint counts: a founded complaint proves
+	// itself, whoever sent it and however many messages it sent.
+	founded := make(map[int]bool)
+	for _, m := range complaints {
+		p, err := parseMessage(r, f, msgComplaints, m)
+		if err != nil {
+			out.Faults = append(out.Faults, Fault{Trustee: blame(senderOf(r, m), err), Reason: err.Error()})
+			continue
+		}
+		for _, cp := range p.items {
 			d, ok := valid[cp.dealer]
 			if !ok {
 				continue
 			}
-			base := &Element{point: d.shares[c.sender-1].e}
+			base := &Element{point: d.ephemeral}
 			k := &Element{point: cp.k}
-			ctx := Context{Election: f, Binding: binding("complaint", cp.dealer, c.sender)}
-			if err := VerifyEquality(r.Trustees[c.sender-1].Encryption, base, k, ctx, &cp.proof); err != nil {
-				out.Faults = append(out.Faults, Fault{Trustee: c.sender, Reason: fmt.Sprintf("%s made an invalid complaint against %s: %v", r.name(c.sender), r.name(cp.dealer), err)})
+			ctx := Context{Election: f, Binding: binding("complaint", cp.dealer, p.sender)}
+			if err := VerifyEquality(r.Trustees[p.sender-1].Encryption, base, k, ctx, &cp.proof); err != nil {
+				out.Faults = append(out.Faults, Fault{Trustee: p.sender, Reason: fmt.Sprintf("%s made an invalid complaint against %s: %v", r.name(p.sender), r.name(cp.dealer), err)})
 				continue
 			}
-			if d.openShare(f, c.sender, &cp.k) != nil {
-				out.Faults = append(out.Faults, Fault{Trustee: c.sender, Reason: fmt.Sprintf("%s complained against %s, but the revealed share is correct: complaint unfounded", r.name(c.sender), r.name(cp.dealer))})
+			if d.openShare(f, p.sender, &cp.k) != nil {
+				out.Faults = append(out.Faults, Fault{Trustee: p.sender, Reason: fmt.Sprintf("%s complained against %s, but the revealed share is correct: complaint unfounded", r.name(p.sender), r.name(cp.dealer))})
 				continue
 			}
-			if !disqualified[cp.dealer] {
-				disqualified[cp.dealer] = true
-				out.Faults = append(out.Faults, Fault{Trustee: cp.dealer, Disqualified: true, Reason: fmt.Sprintf("%s dealt %s a share that is not on its committed polynomial (shown by %s's complaint)", r.name(cp.dealer), r.name(c.sender), r.name(c.sender))})
+			if !founded[cp.dealer] {
+				founded[cp.dealer] = true
+				disqualified[cp.dealer] = fmt.Sprintf("%s dealt %s a share that is not on its committed polynomial (shown by %s's complaint)", r.name(cp.dealer), r.name(p.sender), r.name(p.sender))
 			}
+		}
+	}
+	for _, i := range sortedKeys(disqualified) {
+		if !slices.ContainsFunc(out.Faults, func(fl Fault) bool { return fl.Trustee == i && fl.Disqualified }) {
+			out.Faults = append(out.Faults, Fault{Trustee: i, Disqualified: true, Reason: disqualified[i]})
 		}
 	}
 	out.dealings = make(map[int]*Dealing)
 	for _, i := range sortedKeys(valid) {
-		if !disqualified[i] {
+		if _, ok := disqualified[i]; !ok {
 			out.Qualified = append(out.Qualified, i)
 			out.dealings[i] = valid[i]
 		}
@@ -477,11 +691,11 @@ func Replay(r *Roster, msgs [][]byte) (*Outcome, error) {
 	for _, i := range out.Qualified {
 		y.Add(y, out.dealings[i].commitments[0].elem())
 	}
+	if isIdentity(y) {
+		return out, &CeremonyError{Faults: out.Faults, Reason: fmt.Sprintf("%v: the dealers' secrets cancel out and the election key is the identity", ErrCeremony)}
+	}
 	out.PublicKey = &PublicKey{}
 	out.PublicKey.set(y)
-	if out.PublicKey.check() != nil {
-		return out, &CeremonyError{Faults: out.Faults, Reason: fmt.Sprintf("%v: the election key is the identity", ErrCeremony)}
-	}
 	for j := 1; j <= r.N(); j++ {
 		yj := ristretto255.NewIdentityElement()
 		for _, i := range out.Qualified {
@@ -491,24 +705,32 @@ func Replay(r *Roster, msgs [][]byte) (*Outcome, error) {
 		k.set(yj)
 		out.VerificationKeys = append(out.VerificationKeys, k)
 	}
-	for _, c := range parseUnique(r, f, msgConfirmation, byType[msgConfirmation], out) {
-		if err := c.confirmation.check(out, c.sender); err != nil {
-			out.Faults = append(out.Faults, Fault{Trustee: c.sender, Reason: fmt.Sprintf("confirmation of %s: %v", r.name(c.sender), err)})
-			continue
-		}
-		out.Confirmed = append(out.Confirmed, c.sender)
-	}
-	out.Complete = len(out.Confirmed) >= r.Threshold
-	for t, m := range byType {
-		if t < msgDealing || t > msgConfirmation {
-			out.Faults = append(out.Faults, Fault{Trustee: senderOf(r, m[0]), Reason: fmt.Sprintf("%d message(s) of type %d are not ceremony messages", len(m), t)})
-		}
-	}
 	return out, nil
 }
 
-func hasFault(faults []Fault, i int) bool {
-	return slices.ContainsFunc(faults, func(f Fault) bool { return f.Trustee == i })
+// confirm checks the confirmations against the outcome.
+func (out *Outcome) confirm(r *Roster, confirmations []*parsed) {
+	byTrustee := make(map[int][]*parsed)
+	for _, c := range confirmations {
+		byTrustee[c.sender] = append(byTrustee[c.sender], c)
+	}
+	for _, j := range sortedKeys(byTrustee) {
+		var errs []string
+		ok := false
+		for _, c := range byTrustee[j] {
+			if err := c.confirmation.check(out, j); err != nil {
+				errs = append(errs, err.Error())
+			} else {
+				ok = true
+			}
+		}
+		if ok {
+			out.Confirmed = append(out.Confirmed, j)
+		} else {
+			out.Faults = append(out.Faults, Fault{Trustee: j, Reason: fmt.Sprintf("confirmation of %s: %s", r.name(j), strings.Join(errs, "; "))})
+		}
+	}
+	out.Complete = len(out.Confirmed) >= r.Threshold
 }
 
 type complaint struct {
@@ -518,12 +740,16 @@ type complaint struct {
 }
 
 type confirmation struct {
-	y, yj point
-	proof KnowledgeProof
+	y, yj      point
+	proof      KnowledgeProof
+	transcript [][sha256.Size]byte
 }
 
 // check verifies a confirmation against the computed outcome.
 func (c *confirmation) check(out *Outcome, j int) error {
+	if transcriptKey(c.transcript) != transcriptKey(out.Transcript) {
+		return fmt.Errorf("%w: it confirms another set of messages", ErrInvalidProof)
+	}
 	if c.y.enc != out.PublicKey.enc {
 		return fmt.Errorf("%w: it confirms another election key", ErrInvalidProof)
 	}
@@ -540,33 +766,6 @@ type parsed struct {
 	raw          []byte
 	items        []complaint
 	confirmation confirmation
-}
-
-// parseUnique parses messages of one type, reporting invalid ones, and drops
-// every message of a sender who sent two different ones.
-func parseUnique(r *Roster, f Fingerprint, typ byte, msgs [][]byte, out *Outcome) []parsed {
-	bySender := make(map[int]*parsed)
-	equivocated := make(map[int]bool)
-	for _, m := range msgs {
-		p, err := parseMessage(r, f, typ, m)
-		if err != nil {
-			out.Faults = append(out.Faults, Fault{Trustee: senderOf(r, m), Reason: err.Error()})
-			continue
-		}
-		if prev, ok := bySender[p.sender]; ok && !bytes.Equal(prev.raw, p.raw) {
-			equivocated[p.sender] = true
-		}
-		bySender[p.sender] = p
-	}
-	var res []parsed
-	for _, s := range sortedKeys(bySender) {
-		if equivocated[s] {
-			out.Faults = append(out.Faults, Fault{Trustee: s, Reason: fmt.Sprintf("%s signed two different messages of type %d; both ignored", r.name(s), typ)})
-			continue
-		}
-		res = append(res, *bySender[s])
-	}
-	return res
 }
 
 func parseMessage(r *Roster, f Fingerprint, typ byte, m []byte) (*parsed, error) {
@@ -601,11 +800,34 @@ func parseMessage(r *Roster, f Fingerprint, typ byte, m []byte) (*parsed, error)
 		rd.point(&p.confirmation.yj, false)
 		rd.point(&p.confirmation.proof.a, true)
 		rd.scalar(&p.confirmation.proof.s)
+		n := rd.u32()
+		if n > 2*MaxTrustees {
+			rd.err = fmt.Errorf("%w: a transcript of %d messages", ErrEncoding, n)
+		}
+		for i := 0; i < n && rd.err == nil; i++ {
+			var h [sha256.Size]byte
+			copy(h[:], rd.take(sha256.Size))
+			if i > 0 && bytes.Compare(h[:], p.confirmation.transcript[i-1][:]) <= 0 {
+				rd.err = fmt.Errorf("%w: transcript hashes must be sorted and distinct", ErrEncoding)
+			}
+			p.confirmation.transcript = append(p.confirmation.transcript, h)
+		}
 	}
 	if err := rd.done(); err != nil {
 		return nil, fmt.Errorf("%s of %s: %w", what, r.name(sender), err)
 	}
 	return p, nil
+}
+
+// check refuses an outcome that is not of this roster or has no key.
+func (out *Outcome) check(r *Roster) error {
+	if out.Fingerprint != r.Fingerprint() {
+		return fmt.Errorf("%w: this outcome is of another roster", ErrCeremony)
+	}
+	if out.PublicKey == nil || len(out.VerificationKeys) != r.N() {
+		return fmt.Errorf("%w: the ceremony has no key", ErrCeremony)
+	}
+	return nil
 }
 
 // Share returns trustee self's secret share x_j of the election key, from
@@ -614,14 +836,14 @@ func (out *Outcome) Share(r *Roster, self int, secrets *TrusteeSecrets) (*Secret
 	if err := checkSelf(r, self, secrets); err != nil {
 		return nil, err
 	}
-	if out.PublicKey == nil {
-		return nil, fmt.Errorf("%w: the ceremony has no key", ErrCeremony)
+	if err := out.check(r); err != nil {
+		return nil, err
 	}
 	x := new(ristretto255.Scalar)
 	for _, i := range out.Qualified {
 		s, _ := out.dealings[i].receiveShare(out.Fingerprint, self, secrets.Encryption)
 		if s == nil {
-			return nil, fmt.Errorf("%w: the share %s dealt to %s is wrong, and no complaint of %s about it was received: send the complaints message again", ErrCeremony, r.name(i), r.name(self), r.name(self))
+			return nil, fmt.Errorf("%w: the share %s dealt to %s is wrong, and no complaint of %s about it was received: check the dealings again (scrutin trustee check) so that the complaint is sent", ErrCeremony, r.name(i), r.name(self), r.name(self))
 		}
 		x.Add(x, s)
 	}
@@ -633,13 +855,16 @@ func (out *Outcome) Share(r *Roster, self int, secrets *TrusteeSecrets) (*Secret
 }
 
 // Confirm returns trustee self's confirmation message (spec §13.2): the
-// election key and its verification key, with a proof that it holds its
-// share.
+// transcript the outcome was computed from, the election key and the
+// trustee's verification key, with a proof that it holds its share.
 func (out *Outcome) Confirm(rnd io.Reader, r *Roster, self int, secrets *TrusteeSecrets, share *SecretKey) ([]byte, error) {
 	if err := checkSelf(r, self, secrets); err != nil {
 		return nil, err
 	}
-	if out.PublicKey == nil || !share.PublicKey().Equal(out.VerificationKeys[self-1]) {
+	if err := out.check(r); err != nil {
+		return nil, err
+	}
+	if !share.PublicKey().Equal(out.VerificationKeys[self-1]) {
 		return nil, fmt.Errorf("%w: this share does not belong to %s in this ceremony", ErrCeremony, r.name(self))
 	}
 	body := header(msgConfirmation, out.Fingerprint, self)
@@ -649,5 +874,10 @@ func (out *Outcome) Confirm(rnd io.Reader, r *Roster, self int, secrets *Trustee
 	if err != nil {
 		return nil, err
 	}
-	return sealMessage(rnd, out.Fingerprint, secrets, append(body, p.Bytes()...))
+	body = append(body, p.Bytes()...)
+	body = binary.BigEndian.AppendUint32(body, uint32(len(out.Transcript)))
+	for _, h := range out.Transcript {
+		body = append(body, h[:]...)
+	}
+	return sealMessage(rnd, out.Fingerprint, secrets, body)
 }

@@ -20,7 +20,11 @@ type testCeremony struct {
 
 func newTestCeremony(t testing.TB, rnd io.Reader, threshold, n int) *testCeremony {
 	t.Helper()
-	c := &testCeremony{roster: &Roster{Label: fmt.Sprintf("test %d-of-%d", threshold, n), Threshold: threshold}, rnd: rnd}
+	id, err := NewCeremonyID(rnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testCeremony{roster: &Roster{Label: fmt.Sprintf("test %d-of-%d", threshold, n), ID: id, Threshold: threshold}, rnd: rnd}
 	for j := 1; j <= n; j++ {
 		s, err := NewTrusteeSecrets(rnd)
 		if err != nil {
@@ -217,10 +221,15 @@ func resign(t testing.TB, rnd io.Reader, r *Roster, s *TrusteeSecrets, msg []byt
 	return out
 }
 
+// shareOffset is where X_{i,j} starts in a dealing (spec §13.2).
+func shareOffset(r *Roster, j int) int {
+	return headerSize + ElementSize*r.Threshold + KnowledgeProofSize + ElementSize + KnowledgeProofSize + ScalarSize*(j-1)
+}
+
 // badShare makes dealer i's dealing give trustee j a share off its
 // polynomial.
 func badShare(t testing.TB, c *testCeremony, dealing []byte, i, j int) []byte {
-	off := headerSize + 32*c.roster.Threshold + KnowledgeProofSize + 64*(j-1) + 32
+	off := shareOffset(c.roster, j)
 	m := slices.Clone(dealing)
 	m[off] ^= 0x01
 	return resign(t, c.rnd, c.roster, c.secrets[i-1], m)
@@ -273,7 +282,7 @@ func TestComplaintsThatAreWrong(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, k := d.receiveShare(f, 3, c.secrets[2].Encryption)
-	_, proof, _ := ProveEquality(rnd, c.secrets[2].Encryption, Context{Election: f, Binding: binding("complaint", 1, 3)}, &Element{point: d.shares[2].e})
+	_, proof, _ := ProveEquality(rnd, c.secrets[2].Encryption, Context{Election: f, Binding: binding("complaint", 1, 3)}, &Element{point: d.ephemeral})
 	body := header(msgComplaints, f, 3)
 	body = binary32(body, 1)
 	body = binary32(body, 1)
@@ -393,7 +402,7 @@ func TestCeremonyMessagesRejectEveryFlip(t *testing.T) {
 	// A message of another ceremony is refused.
 	c2 := newTestCeremony(t, rnd, 2, 3)
 	c2.roster = c.roster
-	c2.roster = &Roster{Label: "another election", Threshold: 2, Trustees: c.roster.Trustees}
+	c2.roster = &Roster{Label: c.roster.Label, ID: CeremonyID{9}, Threshold: 2, Trustees: c.roster.Trustees}
 	if _, err := ParseDealing(c2.roster, dealings[0]); err == nil || !strings.Contains(err.Error(), "another ceremony") {
 		t.Fatalf("replayed dealing: %v", err)
 	}
@@ -414,6 +423,7 @@ func TestRosterValidation(t *testing.T) {
 		"no trustees":          func(r *Roster) { r.Trustees = nil },
 		"name not UTF-8":       func(r *Roster) { r.Trustees[0].Name = "\xff" },
 		"label over 200 bytes": func(r *Roster) { r.Label = strings.Repeat("x", 201) },
+		"no ceremony id":       func(r *Roster) { r.ID = CeremonyID{} },
 	} {
 		r := good
 		r.Trustees = slices.Clone(good.Trustees)

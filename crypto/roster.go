@@ -47,12 +47,40 @@ type Trustee struct {
 	Encryption *PublicKey `json:"encryption_key"`
 }
 
-// Roster fixes a key ceremony: its label, the threshold t and the n
-// trustees, numbered from 1 in order (spec §13.1).
+// CeremonyIDSize is the length of a roster's random ceremony id.
+const CeremonyIDSize = 16
+
+// CeremonyID is chosen at random for each ceremony, so that no message of
+// one ceremony can be replayed into another with the same trustees.
+type CeremonyID [CeremonyIDSize]byte
+
+// NewCeremonyID returns a fresh random ceremony id.
+func NewCeremonyID(rnd io.Reader) (CeremonyID, error) {
+	var id CeremonyID
+	_, err := io.ReadFull(randOrDefault(rnd), id[:])
+	return id, err
+}
+
+// MarshalText returns the id in unpadded base64url.
+func (id CeremonyID) MarshalText() ([]byte, error) { return marshalText(id[:]), nil }
+
+// UnmarshalText parses the id strictly.
+func (id *CeremonyID) UnmarshalText(text []byte) error {
+	b, err := unmarshalText(text, CeremonyIDSize)
+	if err != nil {
+		return fmt.Errorf("ceremony id: %w", err)
+	}
+	copy(id[:], b)
+	return nil
+}
+
+// Roster fixes a key ceremony: its label, its random id, the threshold t and
+// the n trustees, numbered from 1 in order (spec §13.1).
 type Roster struct {
-	Label     string    `json:"label"`
-	Threshold int       `json:"threshold"`
-	Trustees  []Trustee `json:"trustees"`
+	Label     string     `json:"label"`
+	ID        CeremonyID `json:"ceremony_id"`
+	Threshold int        `json:"threshold"`
+	Trustees  []Trustee  `json:"trustees"`
 }
 
 // N returns the number of trustees.
@@ -62,6 +90,9 @@ func (r *Roster) N() int { return len(r.Trustees) }
 func (r *Roster) Validate() error {
 	if len(r.Label) == 0 || len(r.Label) > MaxRosterLabelLen || !utf8.ValidString(r.Label) {
 		return fmt.Errorf("%w: roster label must be 1 to %d bytes of UTF-8", ErrEncoding, MaxRosterLabelLen)
+	}
+	if r.ID == (CeremonyID{}) {
+		return fmt.Errorf("%w: the roster has no ceremony id", ErrEncoding)
 	}
 	n := len(r.Trustees)
 	if n < 1 || n > MaxTrustees {
@@ -102,6 +133,7 @@ func (r *Roster) Bytes() []byte {
 	var b []byte
 	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Label)))
 	b = append(b, r.Label...)
+	b = append(b, r.ID[:]...)
 	b = binary.BigEndian.AppendUint32(b, uint32(r.Threshold))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Trustees)))
 	for _, t := range r.Trustees {

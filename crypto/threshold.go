@@ -3,7 +3,6 @@ package crypto
 // spec: §14 threshold decryption
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,7 +22,10 @@ func (out *Outcome) DecryptShare(rnd io.Reader, r *Roster, self int, secrets *Tr
 	if err := checkSelf(r, self, secrets); err != nil {
 		return nil, err
 	}
-	if out.PublicKey == nil || !share.PublicKey().Equal(out.VerificationKeys[self-1]) {
+	if err := out.check(r); err != nil {
+		return nil, err
+	}
+	if !share.PublicKey().Equal(out.VerificationKeys[self-1]) {
 		return nil, fmt.Errorf("%w: this share does not belong to %s in this ceremony", ErrCeremony, r.name(self))
 	}
 	if len(cts) == 0 || len(cts) > MaxTallySize {
@@ -54,6 +56,9 @@ func (out *Outcome) verifyDecryptionShares(r *Roster, cts []*Ciphertext, msg []b
 	j, rd, err := openMessage(r, out.Fingerprint, msgDecryption, msg)
 	if err != nil {
 		return nil, fmt.Errorf("decryption shares: %w", err)
+	}
+	if len(cts) == 0 || len(cts) > MaxTallySize {
+		return nil, fmt.Errorf("%w: a tally has 1 to %d ciphertexts, not %d", ErrCeremony, MaxTallySize, len(cts))
 	}
 	if n := rd.u32(); rd.err == nil && n != len(cts) {
 		return nil, fmt.Errorf("decryption shares of %s: %w: %d shares for a tally of %d", r.name(j), ErrInvalidProof, n, len(cts))
@@ -91,6 +96,18 @@ func oneBased(idx []int) []int {
 	return out
 }
 
+func sameShares(a, b *decryptionShares) bool {
+	if len(a.d) != len(b.d) {
+		return false
+	}
+	for k := range a.d {
+		if a.d[k].enc != b.d[k].enc {
+			return false
+		}
+	}
+	return true
+}
+
 // Decryption is the verified result of a threshold decryption.
 type Decryption struct {
 	// Results[k] is the plaintext of ciphertext k.
@@ -108,8 +125,8 @@ type Decryption struct {
 // Bad shares are rejected and their trustees named; it fails if fewer than t
 // remain.
 func (out *Outcome) Combine(r *Roster, cts []*Ciphertext, msgs [][]byte, max uint64) (*Decryption, error) {
-	if out.PublicKey == nil {
-		return nil, fmt.Errorf("%w: the ceremony has no key", ErrCeremony)
+	if err := out.check(r); err != nil {
+		return nil, err
 	}
 	res := &Decryption{}
 	byTrustee := make(map[int]*decryptionShares)
@@ -117,10 +134,13 @@ func (out *Outcome) Combine(r *Roster, cts []*Ciphertext, msgs [][]byte, max uin
 	for _, m := range msgs {
 		ds, err := out.verifyDecryptionShares(r, cts, m)
 		if err != nil {
-			res.Faults = append(res.Faults, Fault{Trustee: senderOf(r, m), Reason: err.Error()})
+			res.Faults = append(res.Faults, Fault{Trustee: blame(senderOf(r, m), err), Reason: err.Error()})
 			continue
 		}
-		if prev, ok := byTrustee[ds.trustee]; ok && !bytes.Equal(prev.raw, ds.raw) {
+		// Shares are deterministic (x_j·α_k), so two valid messages of one
+		// trustee differ only in their proofs; different shares cannot both
+		// verify, but are refused if they ever did.
+		if prev, ok := byTrustee[ds.trustee]; ok && !sameShares(prev, ds) {
 			equivocated[ds.trustee] = true
 		}
 		byTrustee[ds.trustee] = ds

@@ -144,7 +144,11 @@ of the trustees will be able to decrypt; fewer learn nothing.`)
 			fmt.Fprintln(stderr, "scrutin trustee roster: --ceremony, --label, --threshold and the identity files are required")
 			return exitUsage
 		}
-		r := &crypto.Roster{Label: *label, Threshold: *threshold}
+		id, err := crypto.NewCeremonyID(nil)
+		if err != nil {
+			return fail(stderr, "trustee roster", err)
+		}
+		r := &crypto.Roster{Label: *label, ID: id, Threshold: *threshold}
 		for _, p := range fs.Args() {
 			id, err := trustee.ReadPublicIdentity(p)
 			if err != nil {
@@ -238,12 +242,24 @@ election key, stores it encrypted in the keystore, and writes a confirmation
 	t.keystore(fs)
 	t.folder(fs)
 	wf := fs.Int("work-factor", trustee.DefaultWorkFactor, "scrypt work factor (log2 N) protecting the stored share; lower only for tests")
+	partial := fs.Bool("partial", false, "finish even though some trustees have not checked their shares (they are then left out)")
 	return fs, func(stdout, stderr io.Writer) int {
 		r, self, secrets, pass, err := t.open(stderr)
 		if err != nil {
 			return fail(stderr, "trustee finish", err)
 		}
-		msgs, err := trustee.Ceremony{Dir: t.ceremony}.Messages()
+		folder := trustee.Ceremony{Dir: t.ceremony}
+		var waiting []string
+		for j := 1; j <= r.N(); j++ {
+			if !folder.Sent("complaints", j) {
+				waiting = append(waiting, fmt.Sprintf("%d (%s)", j, r.Trustees[j-1].Name))
+			}
+		}
+		if len(waiting) > 0 && !*partial {
+			fmt.Fprintf(stderr, "scrutin trustee finish: trustee(s) %s have not checked their shares yet; finish when every trustee has run \"scrutin trustee check\" (or give --partial to go on without them)\n", strings.Join(waiting, ", "))
+			return exitFailure
+		}
+		msgs, err := folder.Messages()
 		if err != nil {
 			return fail(stderr, "trustee finish", err)
 		}
@@ -413,6 +429,15 @@ Nothing is decrypted by one trustee alone: any T shares are combined by
 		share, err := trustee.Keystore{Dir: t.dir}.Share(out.Fingerprint, pass)
 		if err != nil {
 			return fail(stderr, "trustee decrypt", err)
+		}
+		if !share.PublicKey().Equal(out.VerificationKeys[self-1]) {
+			// The confirmed transcript is not the one this trustee finished
+			// with: its share of the confirmed key is recomputed from the
+			// dealings, which only its own keys can decrypt.
+			fmt.Fprintf(stderr, "note: the ceremony was completed with a transcript other than the one trustee %d finished with; using its share of the confirmed key\n", self)
+			if share, err = out.Share(r, self, secrets); err != nil {
+				return fail(stderr, "trustee decrypt", err)
+			}
 		}
 		msg, err := out.DecryptShare(nil, r, self, secrets, share, cts)
 		if err != nil {

@@ -10,6 +10,7 @@ package trustee
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -341,18 +342,31 @@ func (c Ceremony) Roster() (*crypto.Roster, error) {
 
 var messageNames = map[byte]string{1: "dealing", 2: "complaints", 3: "confirmation", 4: "decryption"}
 
-// MessageName is the file name of a message: its type and its sender.
+// MessageName is the file name of a message: its type and its sender, and
+// for complaints (of which a trustee may send several) a hash prefix.
 func MessageName(msg []byte) (string, error) {
 	if len(msg) < 37 || messageNames[msg[0]] == "" {
 		return "", errors.New("not a ceremony message")
 	}
 	sender := int(msg[33])<<24 | int(msg[34])<<16 | int(msg[35])<<8 | int(msg[36])
+	if msg[0] == 2 {
+		h := sha256.Sum256(msg)
+		return fmt.Sprintf("%s-%d-%x%s", messageNames[msg[0]], sender, h[:4], messageExt), nil
+	}
 	return fmt.Sprintf("%s-%d%s", messageNames[msg[0]], sender, messageExt), nil
 }
 
+// Sent reports whether the folder holds a message of the given kind
+// ("dealing", "complaints", "confirmation") from the trustee.
+func (c Ceremony) Sent(kind string, trustee int) bool {
+	matches, _ := filepath.Glob(filepath.Join(c.Dir, fmt.Sprintf("%s-%d%s", kind, trustee, messageExt)))
+	more, _ := filepath.Glob(filepath.Join(c.Dir, fmt.Sprintf("%s-%d-*%s", kind, trustee, messageExt)))
+	return len(matches)+len(more) > 0
+}
+
 // WriteMessage writes a message into the folder under its name. Writing the
-// same message again is harmless; a different message under the same name
-// is refused (a trustee sends one message of each kind).
+// same message again is harmless; a different dealing or confirmation under
+// the same name is refused (sending two would be equivocation).
 func WriteMessage(dir string, msg []byte) (string, error) {
 	name, err := MessageName(msg)
 	if err != nil {

@@ -68,7 +68,7 @@ type cheat struct {
 // flipping a bit of X_{i,j} at its place in spec §13.2 and re-signing.
 func badShareOf(i, j int) *cheat {
 	return &cheat{dealing: func(g *gen, r *crypto.Roster, s []*crypto.TrusteeSecrets, d [][]byte) {
-		off := 37 + 32*r.Threshold + 64 + 64*(j-1) + 32
+		off := 37 + 32*r.Threshold + 64 + 32 + 64 + 32*(j-1)
 		body := slices.Clone(d[i-1][:len(d[i-1])-64])
 		body[off] ^= 1
 		m, err := crypto.SealCeremonyMessage(g.rnd, r, s[i-1], body)
@@ -81,7 +81,7 @@ func badShareOf(i, j int) *cheat {
 // dealer i's correct share: the message is built from spec §13.2.
 func falseComplaint(i, j int) *cheat {
 	return &cheat{complaint: func(g *gen, r *crypto.Roster, s []*crypto.TrusteeSecrets, d, c [][]byte) {
-		off := 37 + 32*r.Threshold + 64 + 64*(j-1)
+		off := 37 + 32*r.Threshold + 64 // E_i
 		e, err := crypto.NewElement(d[i-1][off : off+32])
 		g.check(err)
 		fp := r.Fingerprint()
@@ -100,7 +100,9 @@ func falseComplaint(i, j int) *cheat {
 }
 
 func (g *gen) ceremonyCase(comment string, t, n int, ch *cheat) CeremonyCase {
-	r := &crypto.Roster{Label: "scrutin test vectors: " + comment, Threshold: t}
+	id, err := crypto.NewCeremonyID(g.rnd)
+	g.check(err)
+	r := &crypto.Roster{Label: "scrutin test vectors: " + comment, ID: id, Threshold: t}
 	var secrets []*crypto.TrusteeSecrets
 	for j := 1; j <= n; j++ {
 		s, err := crypto.NewTrusteeSecrets(g.rnd)
@@ -251,6 +253,7 @@ func specRosterBytes(r *crypto.Roster) []byte {
 	var b []byte
 	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Label)))
 	b = append(b, r.Label...)
+	b = append(b, r.ID[:]...)
 	b = binary.BigEndian.AppendUint32(b, uint32(r.Threshold))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(r.Trustees)))
 	for _, t := range r.Trustees {
