@@ -1,0 +1,272 @@
+// Package store keeps the public log durably, behind one interface with two
+// implementations: SQLite (modernc.org/sqlite, pure Go) in a data folder as
+// the embedded default, and PostgreSQL (pgx) for production, where several
+// scrutin processes may share one database.
+//
+// Every append is one transaction, durable before Append returns, and
+// concurrent appends are grouped into shared transactions (group commit) so
+// that throughput does not collapse under the cost of fsync. Appenders in
+// several processes are serialised by a row lock on the log's head, so the
+// log never has a gap, a duplicate or a fork. Schema migrations are
+// forward-only and embedded in the binary.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/scrutin/scrutin/board"
+)
+
+// Store is the durable storage of one election's log.
+type Store interface {
+	board.Storage
+	// SaveCheckpoint records a signed checkpoint of the given size.
+	SaveCheckpoint(ctx context.Context, size int64, signed []byte) error
+	// LatestCheckpoint returns the signed checkpoint of the largest size
+	// saved, or ErrNoCheckpoint.
+	LatestCheckpoint(ctx context.Context) (int64, []byte, error)
+	// Close waits for pending appends and closes the store.
+	Close() error
+}
+
+// Errors a caller may need to tell apart.
+var (
+	ErrNoCheckpoint = errors.New("no checkpoint saved yet")
+	ErrClosed       = errors.New("store is closed")
+	ErrCorrupt      = errors.New("store is inconsistent")
+	ErrTooNew       = errors.New("the database was written by a newer scrutin")
+)
+
+// Open opens (creating if needed) the store named by location: a
+// postgres:// or postgresql:// URL, or else a folder for SQLite.
+func Open(ctx context.Context, location string) (Store, error) {
+	if strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://") {
+		return OpenPostgres(ctx, location)
+	}
+	return OpenSQLite(ctx, location)
+}
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// migration is one forward-only schema step.
+type migration struct {
+	version int
+	sql     string
+}
+
+func migrations(dialect string) ([]migration, error) {
+	dir := "migrations/" + dialect
+	entries, err := fs.ReadDir(migrationFiles, dir)
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("store: internal error: migration %s has no number", e.Name())
+		}
+		b, err := fs.ReadFile(migrationFiles, dir+"/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{v, string(b)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("store: internal error: migrations are not numbered 1, 2, …")
+		}
+	}
+	return ms, nil
+}
+
+// backend is what each database provides; the group committer and the
+// checks are shared.
+type backend interface {
+	// appendBatch appends entries in one transaction: it locks the head,
+	// computes the new hashes with board.NewHashes, inserts entries and
+	// hashes, moves the head, and commits durably.
+	appendBatch(ctx context.Context, entries [][]byte) (int64, error)
+	size(ctx context.Context) (int64, error)
+	readEntries(ctx context.Context, start, end int64) ([][]byte, error)
+	readHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error)
+	saveCheckpoint(ctx context.Context, size int64, signed []byte) error
+	latestCheckpoint(ctx context.Context) (int64, []byte, error)
+	// counts returns the number of entries and of hashes stored.
+	counts(ctx context.Context) (entries, hashes int64, err error)
+	close() error
+}
+
+// maxBatch bounds the entries of one group commit.
+const maxBatch = 4096
+
+// groupStore implements Store over a backend with group commit.
+type groupStore struct {
+	b      backend
+	reqs   chan *appendReq
+	done   chan struct{}
+	mu     sync.RWMutex
+	closed bool
+}
+
+type appendReq struct {
+	entries [][]byte
+	first   int64
+	err     error
+	done    chan struct{}
+}
+
+func newGroupStore(ctx context.Context, b backend) (*groupStore, error) {
+	if err := checkConsistent(ctx, b); err != nil {
+		b.close()
+		return nil, err
+	}
+	s := &groupStore{b: b, reqs: make(chan *appendReq, 1024), done: make(chan struct{})}
+	go s.commitLoop()
+	return s, nil
+}
+
+// checkConsistent refuses a store whose head, entries and hashes disagree
+// (which transactions should make impossible).
+func checkConsistent(ctx context.Context, b backend) error {
+	n, err := b.size(ctx)
+	if err != nil {
+		return err
+	}
+	e, h, err := b.counts(ctx)
+	if err != nil {
+		return err
+	}
+	if e != n || h != tlog.StoredHashCount(n) {
+		return fmt.Errorf("%w: the head says %d entries, but %d entries and %d hashes (%d expected) are stored", ErrCorrupt, n, e, h, tlog.StoredHashCount(n))
+	}
+	return nil
+}
+
+// commitLoop takes the waiting appends, up to maxBatch entries, and commits
+// them in one transaction.
+func (s *groupStore) commitLoop() {
+	defer close(s.done)
+	for req := range s.reqs {
+		batch := []*appendReq{req}
+		n := len(req.entries)
+	drain:
+		for n < maxBatch {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+				n += len(r.entries)
+			default:
+				break drain
+			}
+		}
+		all := make([][]byte, 0, n)
+		for _, r := range batch {
+			all = append(all, r.entries...)
+		}
+		first, err := s.b.appendBatch(context.Background(), all)
+		for _, r := range batch {
+			r.first, r.err = first, err
+			first += int64(len(r.entries))
+			close(r.done)
+		}
+	}
+}
+
+// Append appends entries durably and returns the index of the first. If ctx
+// ends first, Append returns its error and the entries may or may not have
+// been appended.
+func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error) {
+	if len(entries) == 0 {
+		return 0, fmt.Errorf("%w: nothing to append", board.ErrEntry)
+	}
+	for i, e := range entries {
+		if err := board.CheckEntry(e); err != nil {
+			return 0, fmt.Errorf("entry %d: %w", i, err)
+		}
+	}
+	req := &appendReq{entries: entries, done: make(chan struct{})}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return 0, ErrClosed
+	}
+	s.reqs <- req
+	s.mu.RUnlock()
+	select {
+	case <-req.done:
+		return req.first, req.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (s *groupStore) Size(ctx context.Context) (int64, error) { return s.b.size(ctx) }
+
+func (s *groupStore) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
+	if start < 0 || start > end {
+		return nil, fmt.Errorf("bad entry range [%d, %d)", start, end)
+	}
+	es, err := s.b.readEntries(ctx, start, end)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(es)) != end-start {
+		return nil, fmt.Errorf("entries [%d, %d) are beyond the log's end", start, end)
+	}
+	return es, nil
+}
+
+func (s *groupStore) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
+	return s.b.readHashes(ctx, idx)
+}
+
+func (s *groupStore) SaveCheckpoint(ctx context.Context, size int64, signed []byte) error {
+	return s.b.saveCheckpoint(ctx, size, signed)
+}
+
+func (s *groupStore) LatestCheckpoint(ctx context.Context) (int64, []byte, error) {
+	return s.b.latestCheckpoint(ctx)
+}
+
+func (s *groupStore) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.mu.Unlock()
+	<-s.done
+	return s.b.close()
+}
+
+// hashesByIndex orders hashes read from a database by the requested
+// indexes, and fails on any missing one.
+func hashesByIndex(idx []int64, got map[int64]tlog.Hash) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		h, ok := got[x]
+		if !ok {
+			return nil, fmt.Errorf("%w: stored hash %d is missing", ErrCorrupt, x)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
