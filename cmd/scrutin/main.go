@@ -15,6 +15,9 @@
 //	trustee status    (anyone) replay a ceremony and show its outcome
 //	trustee decrypt   produce decryption shares of a tally
 //	trustee combine   (anyone) verify decryption shares and decrypt a tally
+//	witness init      create a witness's signing key
+//	witness run       follow a published log, cosign consistent checkpoints, refuse forks
+//	log check         (anyone) read a published log and check all of it
 //	version           print the version of scrutin and of Go
 //	help              print this help, or a command's flags
 //
@@ -54,6 +57,9 @@ func commands() []command {
 		{"trustee status", "(anyone) replay a ceremony and show its outcome", false, trusteeStatusCommand},
 		{"trustee decrypt", "produce decryption shares of a tally", false, trusteeDecryptCommand},
 		{"trustee combine", "(anyone) verify decryption shares and decrypt a tally", true, trusteeCombineCommand},
+		{"witness init", "create a witness's signing key", false, witnessInitCommand},
+		{"witness run", "follow a published log, cosign consistent checkpoints, refuse forks", false, witnessRunCommand},
+		{"log check", "(anyone) read a published log and check all of it", false, logCheckCommand},
 		{"version", "print the version of scrutin and of Go", false, versionCommand},
 	}
 }
@@ -77,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	name, args := args[0], args[1:]
-	if name == "trustee" && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if (name == "trustee" || name == "witness" || name == "log") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = name+" "+args[0], args[1:]
 	}
 	switch name {

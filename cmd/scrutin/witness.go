@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/internal/mirror"
+)
+
+const (
+	witnessKeyFile = "witness.key"
+	witnessPubFile = "witness.pub"
+)
+
+// keyList is a repeatable flag of note verifier keys.
+type keyList []note.Verifier
+
+func (k *keyList) String() string { return fmt.Sprint(len(*k), " keys") }
+
+func (k *keyList) Set(s string) error {
+	v, err := note.NewVerifier(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("not a verifier key (name+hash+key): %w", err)
+	}
+	*k = append(*k, v)
+	return nil
+}
+
+// verifierFlag is one note verifier key.
+type verifierFlag struct{ v note.Verifier }
+
+func (f *verifierFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return f.v.Name()
+}
+
+func (f *verifierFlag) Set(s string) error {
+	v, err := note.NewVerifier(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("not a verifier key (name+hash+key): %w", err)
+	}
+	f.v = v
+	return nil
+}
+
+func witnessInitCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("witness init", "--name NAME [--dir DIR]",
+		`Init creates a witness's signing key in DIR/witness.key (readable only by you)
+and its public verifier key in DIR/witness.pub: publish the latter, so that
+readers can require your cosignature. NAME identifies the witness, for
+example "observers.example.org/union-ballot-2027".`)
+	dir := fs.String("dir", "scrutin-witness", "the witness's folder: its key and state")
+	name := fs.String("name", "", "the witness's name (no spaces or +)")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *name == "" {
+			fmt.Fprintln(stderr, "scrutin witness init: --name is required")
+			return exitUsage
+		}
+		if _, err := os.Stat(filepath.Join(*dir, witnessKeyFile)); err == nil {
+			return fail(stderr, "witness init", fmt.Errorf("%s already holds a witness key; use another folder", *dir))
+		}
+		skey, vkey, err := note.GenerateKey(rand.Reader, *name)
+		if err != nil {
+			return fail(stderr, "witness init", err)
+		}
+		if err := os.MkdirAll(*dir, 0o700); err != nil {
+			return fail(stderr, "witness init", err)
+		}
+		if err := os.WriteFile(filepath.Join(*dir, witnessKeyFile), []byte(skey+"\n"), 0o600); err != nil {
+			return fail(stderr, "witness init", err)
+		}
+		if err := os.WriteFile(filepath.Join(*dir, witnessPubFile), []byte(vkey+"\n"), 0o644); err != nil {
+			return fail(stderr, "witness init", err)
+		}
+		fmt.Fprintf(stdout, "witness key created in %s\npublic key (give it to readers): %s\n", *dir, vkey)
+		return exitOK
+	}
+}
+
+func witnessRunCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("witness run", "--log DIR|URL --log-key KEY [--dir DIR] [--out DIR] [--once] [--interval D]",
+		`Run follows a published election log. Each time it finds a new checkpoint it
+checks the log's signature, checks from the published tiles that the new tree
+extends the last one it cosigned, records it, and writes the checkpoint with
+its cosignature to --out (serve that folder). A fork or a rollback is refused:
+both signed checkpoints are kept in DIR/evidence as proof, and the command
+exits with status 1 (with --once) or keeps refusing.`)
+	dir := fs.String("dir", "scrutin-witness", "the witness's folder: its key and state")
+	logLoc := fs.String("log", "", "the published log: a folder or an http(s) URL")
+	var logKey verifierFlag
+	fs.Var(&logKey, "log-key", "the log's verifier key (from the election's manifest)")
+	out := fs.String("out", "", "where to publish the cosigned checkpoint (default DIR/cosigned)")
+	once := fs.Bool("once", false, "check once and exit")
+	interval := fs.Duration("interval", 30*time.Second, "how often to poll the log")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *logLoc == "" || logKey.v == nil {
+			fmt.Fprintln(stderr, "scrutin witness run: --log and --log-key are required")
+			return exitUsage
+		}
+		skey, err := os.ReadFile(filepath.Join(*dir, witnessKeyFile))
+		if err != nil {
+			return fail(stderr, "witness run", fmt.Errorf("no witness key: run \"scrutin witness init\" first: %w", err))
+		}
+		signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+		if err != nil {
+			return fail(stderr, "witness run", err)
+		}
+		if *out == "" {
+			*out = filepath.Join(*dir, "cosigned")
+		}
+		w := &board.Witness{Signer: signer, Origin: logKey.v.Name(), LogKey: logKey.v}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		for {
+			err := witnessOnce(ctx, w, *dir, *out, *logLoc, stdout)
+			if err != nil {
+				fmt.Fprintf(stderr, "scrutin witness run: %v\n", err)
+			}
+			if *once {
+				if err != nil {
+					return exitFailure
+				}
+				return exitOK
+			}
+			select {
+			case <-ctx.Done():
+				return exitOK
+			case <-time.After(*interval):
+			}
+		}
+	}
+}
+
+// witnessOnce fetches the log's checkpoint and cosigns it if it is
+// consistent with the state.
+func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc string, stdout io.Writer) error {
+	r := mirror.For(logLoc)
+	signed, err := r.ReadFile(ctx, board.CheckpointFile, board.MaxCheckpointFile)
+	if err != nil {
+		return fmt.Errorf("failed to fetch the checkpoint: %w", err)
+	}
+	h := sha256.Sum256([]byte(w.Origin))
+	state := filepath.Join(dir, fmt.Sprintf("state-%x.checkpoint", h[:8]))
+	last, err := os.ReadFile(state)
+	if errors.Is(err, os.ErrNotExist) {
+		last = nil
+	} else if err != nil {
+		return err
+	}
+	cosigned, c, err := w.Cosign(ctx, r, last, signed)
+	var fork *board.ForkError
+	if errors.As(err, &fork) {
+		ev := filepath.Join(dir, "evidence", time.Now().UTC().Format("20060102T150405Z"))
+		if err := os.MkdirAll(ev, 0o700); err == nil {
+			os.WriteFile(filepath.Join(ev, "previous.checkpoint"), fork.Old, 0o644)
+			os.WriteFile(filepath.Join(ev, "new.checkpoint"), fork.New, 0o644)
+		}
+		return fmt.Errorf("REFUSED, the log %s forked: %s; both signed checkpoints are in %s", w.Origin, fork.Reason, ev)
+	}
+	if err != nil {
+		return err
+	}
+	// Record first, then publish (spec §16.2 step 4).
+	if err := mirror.Dir(dir).WriteFile(ctx, filepath.Base(state), signed); err != nil {
+		return err
+	}
+	if err := mirror.Dir(out).WriteFile(ctx, board.CheckpointFile, cosigned); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "cosigned %s: %d entries, tree %v\n", c.Origin, c.Size, c.Hash)
+	return nil
+}
+
+func logCheckCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("log check", "--log DIR|URL --log-key KEY [--witness KEY]... [--quorum N] [--json]",
+		`Check reads a published election log from a folder or a URL and checks all of
+it (docs/spec.md §17.3): the checkpoint's signature by the log key, the
+cosignatures of at least --quorum of the --witness keys, every entry bundle,
+the tree recomputed from the entries, and every hash tile. Exit status 0 means
+the whole log checks out.`)
+	logLoc := fs.String("log", "", "the published log: a folder or an http(s) URL")
+	var logKey verifierFlag
+	fs.Var(&logKey, "log-key", "the log's verifier key")
+	var witnesses keyList
+	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
+	quorum := fs.Int("quorum", -1, "how many of the witnesses must have cosigned (default: all given)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *logLoc == "" || logKey.v == nil {
+			fmt.Fprintln(stderr, "scrutin log check: --log and --log-key are required")
+			return exitUsage
+		}
+		if *quorum < 0 {
+			*quorum = len(witnesses)
+		}
+		opt := board.ReadOptions{Origin: logKey.v.Name(), LogKey: logKey.v, Witnesses: witnesses, Quorum: *quorum}
+		c, n, err := board.ReadPublished(context.Background(), mirror.For(*logLoc), opt)
+		if *asJSON {
+			res := map[string]any{"ok": err == nil}
+			if err != nil {
+				res["error"] = err.Error()
+			} else {
+				var signers []string
+				for _, s := range n.Sigs {
+					signers = append(signers, s.Name)
+				}
+				res["origin"], res["size"], res["tree_hash"], res["signed_by"] = c.Origin, c.Size, c.Hash.String(), signers
+			}
+			b, _ := json.MarshalIndent(res, "", "  ")
+			fmt.Fprintf(stdout, "%s\n", b)
+		}
+		if err != nil {
+			return fail(stderr, "log check", err)
+		}
+		if !*asJSON {
+			fmt.Fprintf(stdout, "the log %s checks out: %d entries, tree %v, signed by the log", c.Origin, c.Size, c.Hash)
+			if len(witnesses) > 0 {
+				fmt.Fprintf(stdout, " and cosigned by at least %d of %d witnesses", *quorum, len(witnesses))
+			}
+			fmt.Fprintln(stdout)
+		}
+		return exitOK
+	}
+}

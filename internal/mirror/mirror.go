@@ -1,0 +1,135 @@
+// Package mirror reads and writes the files of a published log (docs/spec.md
+// §17): a folder on disk, served by any web server, or an HTTP(S) URL. It
+// implements board.FileReader and board.FileWriter.
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// For returns a reader for a folder or an http:// or https:// URL.
+func For(location string) interface {
+	ReadFile(ctx context.Context, path string, max int) ([]byte, error)
+} {
+	if strings.HasPrefix(location, "http://") || strings.HasPrefix(location, "https://") {
+		return &HTTP{Base: location}
+	}
+	return Dir(location)
+}
+
+// checkPath refuses anything but a clean relative path inside the log.
+func checkPath(p string) error {
+	if p == "" || path.IsAbs(p) || path.Clean(p) != p || strings.HasPrefix(p, "..") || strings.ContainsAny(p, "\\\x00") {
+		return fmt.Errorf("bad path %q", p)
+	}
+	return nil
+}
+
+// Dir is a published log in a folder.
+type Dir string
+
+// ReadFile reads a file of at most max bytes.
+func (d Dir) ReadFile(ctx context.Context, p string, max int) ([]byte, error) {
+	if err := checkPath(p); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(filepath.Join(string(d), filepath.FromSlash(p)))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readAtMost(f, max)
+}
+
+// WriteFile writes a file atomically (temporary file, fsync, rename).
+func (d Dir) WriteFile(ctx context.Context, p string, data []byte) error {
+	if err := checkPath(p); err != nil {
+		return err
+	}
+	full := filepath.Join(string(d), filepath.FromSlash(p))
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(full), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), full)
+}
+
+func readAtMost(r io.Reader, max int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("larger than %d bytes", max)
+	}
+	return b, nil
+}
+
+// HTTP is a published log at a URL.
+type HTTP struct {
+	Base   string
+	Client *http.Client // nil means a client with a 30-second timeout
+}
+
+var defaultClient = &http.Client{Timeout: 30 * time.Second}
+
+// ReadFile fetches Base/path, refusing anything but 200 OK and bodies over
+// max bytes.
+func (h *HTTP) ReadFile(ctx context.Context, p string, max int) ([]byte, error) {
+	if err := checkPath(p); err != nil {
+		return nil, err
+	}
+	u, err := url.JoinPath(h.Base, p)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := h.Client
+	if c == nil {
+		c = defaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	if resp.ContentLength > int64(max) {
+		return nil, errors.New("response too large")
+	}
+	return readAtMost(resp.Body, max)
+}
