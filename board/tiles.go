@@ -109,6 +109,10 @@ type ReadOptions struct {
 	LogKey    note.Verifier
 	Witnesses []note.Verifier
 	Quorum    int
+	// Previous, if set, is a signed checkpoint of the same log the reader
+	// saw before: the published tree must extend it, or the read fails
+	// with a *ForkError holding both checkpoints.
+	Previous []byte
 	// Visit, if set, is called with every entry in order. If ReadPublished
 	// then returns an error, none of the visited entries may be trusted.
 	Visit func(i int64, entry []byte) error
@@ -182,6 +186,18 @@ func ReadPublished(ctx context.Context, r FileReader, opt ReadOptions) (Checkpoi
 	}
 	if root != c.Hash {
 		return c, n, fmt.Errorf("%w: the entries' tree hash %v is not the checkpoint's %v", ErrPublished, root, c.Hash)
+	}
+	if opt.Previous != nil {
+		prev, _, err := Open(opt.Previous, opt.Origin, opt.LogKey, nil, 0)
+		if err != nil {
+			return c, n, fmt.Errorf("the previous checkpoint: %w", err)
+		}
+		if prev.Size > c.Size {
+			return c, n, &ForkError{Old: opt.Previous, New: signed, Reason: fmt.Sprintf("the log went back from %d to %d entries", prev.Size, c.Size)}
+		}
+		if h, err := tlog.TreeHash(prev.Size, &hashes); err != nil || h != prev.Hash {
+			return c, n, &ForkError{Old: opt.Previous, New: signed, Reason: fmt.Sprintf("its first %d entries are not the tree of the previous checkpoint", prev.Size)}
+		}
 	}
 	for _, t := range tiles {
 		want, err := tlog.ReadTileData(t, &hashes)

@@ -201,15 +201,23 @@ the whole log checks out.`)
 	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
 	quorum := fs.Int("quorum", -1, "how many of the witnesses must have cosigned (default: all given)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	previous := fs.String("previous", "", "a checkpoint file of this log seen before: the log must extend it")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *logLoc == "" || logKey.v == nil {
 			fmt.Fprintln(stderr, "scrutin log check: --log and --log-key are required")
 			return exitUsage
 		}
+		var prev []byte
+		if *previous != "" {
+			var err error
+			if prev, err = os.ReadFile(*previous); err != nil {
+				return fail(stderr, "log check", err)
+			}
+		}
 		if *quorum < 0 {
 			*quorum = len(witnesses)
 		}
-		opt := board.ReadOptions{Origin: logKey.v.Name(), LogKey: logKey.v, Witnesses: witnesses, Quorum: *quorum}
+		opt := board.ReadOptions{Origin: logKey.v.Name(), LogKey: logKey.v, Witnesses: witnesses, Quorum: *quorum, Previous: prev}
 		c, n, err := board.ReadPublished(context.Background(), mirror.For(*logLoc), opt)
 		if *asJSON {
 			res := map[string]any{"ok": err == nil}

@@ -157,6 +157,14 @@ func TestWitnessAndLogCheck(t *testing.T) {
 	if len(ev) != 2 {
 		t.Fatalf("evidence: %v", ev)
 	}
+	// A reader who kept the real log's checkpoint detects the fork too.
+	copyFile(t, filepath.Join(w1, "out", "checkpoint"), filepath.Join(root, "seen.checkpoint"))
+	if r := check(forkDir, "--previous", filepath.Join(root, "seen.checkpoint")); r.status == 0 || !strings.Contains(r.stderr, "forked") {
+		t.Fatalf("reader with a previous checkpoint: %d %s", r.status, r.stderr)
+	}
+	if r := check(logDir, "--previous", filepath.Join(root, "seen.checkpoint")); r.status != 0 {
+		t.Fatalf("the real log refused: %s", r.stderr)
+	}
 	// The witness still follows the real log afterwards.
 	if r := witness(w1, logDir); r.status != 0 {
 		t.Fatalf("after refusing a fork: %s", r.stderr)
