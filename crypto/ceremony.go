@@ -881,3 +881,28 @@ func (out *Outcome) Confirm(rnd io.Reader, r *Roster, self int, secrets *Trustee
 	}
 	return sealMessage(rnd, out.Fingerprint, secrets, body)
 }
+
+// CheckCeremonyMessage checks that msg is a well-formed dealing,
+// complaints or confirmation message of this roster, signed by the trustee
+// it names, and returns its type and sender. Whether it counts is for
+// Replay to decide.
+func CheckCeremonyMessage(r *Roster, msg []byte) (typ byte, sender int, err error) {
+	if len(msg) == 0 {
+		return 0, 0, fmt.Errorf("%w: empty message", ErrEncoding)
+	}
+	switch msg[0] {
+	case msgDealing:
+		d, err := ParseDealing(r, msg)
+		if err != nil {
+			return 0, 0, err
+		}
+		return msgDealing, d.Dealer, nil
+	case msgComplaints, msgConfirmation:
+		p, err := parseMessage(r, r.Fingerprint(), msg[0], msg)
+		if err != nil {
+			return 0, 0, err
+		}
+		return msg[0], p.sender, nil
+	}
+	return 0, 0, fmt.Errorf("%w: message type %d is not a ceremony message", ErrEncoding, msg[0])
+}

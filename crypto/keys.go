@@ -142,3 +142,14 @@ func (pk *PublicKey) UnmarshalText(text []byte) error {
 	}
 	return nil
 }
+
+// DeriveKey returns the secret key scalar_from_hash(TupleHash(label,
+// parts...)), for keys derived from a secret such as a voter's credential
+// code (spec §18.4). It fails, with negligible probability, on zero.
+func DeriveKey(label string, parts ...[]byte) (*SecretKey, error) {
+	x := scalarFromHash(tupleHash(label, parts...))
+	if x.Equal(new(ristretto255.Scalar)) == 1 {
+		return nil, fmt.Errorf("%w: derived key is zero", ErrEncoding)
+	}
+	return newSecretKey(x), nil
+}

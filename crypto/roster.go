@@ -41,10 +41,12 @@ func NewTrusteeSecrets(rnd io.Reader) (*TrusteeSecrets, error) {
 }
 
 // Trustee is one roster entry: a name and the public half of an identity.
+// Its JSON fields are in name order, so that it is canonical inside a
+// manifest (spec §18.2).
 type Trustee struct {
+	Encryption *PublicKey `json:"encryption_key"`
 	Name       string     `json:"name"`
 	Signing    *PublicKey `json:"signing_key"`
-	Encryption *PublicKey `json:"encryption_key"`
 }
 
 // CeremonyIDSize is the length of a roster's random ceremony id.
@@ -76,9 +78,10 @@ func (id *CeremonyID) UnmarshalText(text []byte) error {
 
 // Roster fixes a key ceremony: its label, its random id, the threshold t and
 // the n trustees, numbered from 1 in order (spec §13.1).
+// Its JSON fields are in name order (spec §18.2).
 type Roster struct {
-	Label     string     `json:"label"`
 	ID        CeremonyID `json:"ceremony_id"`
+	Label     string     `json:"label"`
 	Threshold int        `json:"threshold"`
 	Trustees  []Trustee  `json:"trustees"`
 }

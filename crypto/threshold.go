@@ -196,3 +196,16 @@ func lagrangeAtZero(set []int) []*ristretto255.Scalar {
 	}
 	return out
 }
+
+// VerifyDecryptionShares checks one decryption-share message for a tally
+// (signature and every proof, spec §14.1) and returns its trustee.
+func (out *Outcome) VerifyDecryptionShares(r *Roster, cts []*Ciphertext, msg []byte) (int, error) {
+	if err := out.check(r); err != nil {
+		return 0, err
+	}
+	ds, err := out.verifyDecryptionShares(r, cts, msg)
+	if err != nil {
+		return 0, err
+	}
+	return ds.trustee, nil
+}

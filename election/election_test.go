@@ -1,0 +1,404 @@
+package election
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/scrutin/scrutin/crypto"
+)
+
+func testRand(seed byte) io.Reader { return mrand.NewChaCha8([32]byte{seed}) }
+
+func text(s string) Text { return Text{"en": s, "fr": s + " (fr)"} }
+
+func testManifest(t testing.TB, rnd io.Reader, trustees []*crypto.TrusteeSecrets, threshold int) (*Manifest, []byte) {
+	t.Helper()
+	id, _ := crypto.NewCeremonyID(rnd)
+	r := crypto.Roster{Label: "test election", ID: id, Threshold: threshold}
+	for j, s := range trustees {
+		r.Trustees = append(r.Trustees, crypto.Trustee{Name: fmt.Sprintf("Trustee %d", j+1), Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()})
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	io.ReadFull(rnd, seed)
+	m := &Manifest{
+		Contests: []Contest{
+			{ID: "leader", Min: 1, Max: 1, Title: text("Leader"), Options: []Option{{ID: "ada", Title: text("Ada")}, {ID: "bob", Title: text("Bob")}, {ID: "cyd", Title: text("Cyd")}}},
+			{ID: "motion", Min: 0, Max: 1, Title: text("Motion 1"), Options: []Option{{ID: "yes", Title: text("Yes")}, {ID: "no", Title: text("No")}}},
+		},
+		Description: text("A test election"),
+		LogKey:      Bytes(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)),
+		Roster:      r,
+		Title:       text("Test"),
+		Window:      Window{Opens: "2027-03-01T09:00:00Z", Closes: "2027-03-08T18:00:00Z"},
+	}
+	return m, seed
+}
+
+// testElection runs the setup of an election: manifest, ceremony, roll,
+// credentials, open.
+type testElection struct {
+	s        *State
+	log      [][]byte
+	trustees []*crypto.TrusteeSecrets
+	shares   []*crypto.SecretKey
+	codes    []string
+	rnd      io.Reader
+}
+
+func (e *testElection) apply(t testing.TB, entry []byte) {
+	t.Helper()
+	if err := e.s.Apply(entry); err != nil {
+		t.Fatal(err)
+	}
+	e.log = append(e.log, entry)
+}
+
+// refuse requires the entry to be refused and the state unchanged.
+func (e *testElection) refuse(t testing.TB, what string, entry []byte, contains string) {
+	t.Helper()
+	size, phase, ballots := e.s.Size, e.s.Phase, e.s.Ballots
+	err := e.s.Apply(entry)
+	if err == nil {
+		t.Fatalf("%s: accepted", what)
+	}
+	if !errors.Is(err, ErrEntry) || !strings.Contains(err.Error(), contains) {
+		t.Fatalf("%s: error %q does not say %q", what, err, contains)
+	}
+	if e.s.Size != size || e.s.Phase != phase || e.s.Ballots != ballots {
+		t.Fatalf("%s: refused entry changed the state", what)
+	}
+}
+
+func newTestElection(t testing.TB, voters int) *testElection {
+	rnd := testRand(byte(voters))
+	e := &testElection{s: New(), rnd: rnd}
+	for range 5 {
+		s, _ := crypto.NewTrusteeSecrets(rnd)
+		e.trustees = append(e.trustees, s)
+	}
+	m, _ := testManifest(t, rnd, e.trustees, 3)
+	me, err := m.Entry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, me)
+	r := &m.Roster
+	var dealings [][]byte
+	for j := 1; j <= 5; j++ {
+		d, _ := crypto.Deal(rnd, r, j, e.trustees[j-1])
+		dealings = append(dealings, d)
+		e.apply(t, append([]byte{TypeCeremony}, d...))
+	}
+	for j := 1; j <= 5; j++ {
+		c, _ := crypto.Complain(rnd, r, j, e.trustees[j-1], dealings)
+		e.apply(t, append([]byte{TypeCeremony}, c...))
+	}
+	out := e.s.Ceremony
+	for j := 1; j <= 5; j++ {
+		sh, err := out.Share(r, j, e.trustees[j-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.shares = append(e.shares, sh)
+		c, _ := out.Confirm(rnd, r, j, e.trustees[j-1], sh)
+		e.apply(t, append([]byte{TypeCeremony}, c...))
+	}
+	if !e.s.Ceremony.Complete {
+		t.Fatal("ceremony not complete")
+	}
+	e.apply(t, (&Roll{Commitment: make([]byte, 32), Voters: voters}).Entry())
+	var creds []*crypto.PublicKey
+	for range voters {
+		code, _ := NewCode(rnd)
+		e.codes = append(e.codes, code)
+		k, err := CredentialKey(e.s.Fingerprint, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds = append(creds, k.PublicKey())
+	}
+	for i := 0; i < voters; i += 7 {
+		e.apply(t, (&Credentials{Credentials: creds[i:min(voters, i+7)]}).Entry())
+	}
+	e.apply(t, (&Open{At: "2027-03-01T09:00:00Z"}).Entry())
+	return e
+}
+
+func (e *testElection) ballot(t testing.TB, voter int, choices [][]int) []byte {
+	t.Helper()
+	v, err := e.s.Voter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := CredentialKey(e.s.Fingerprint, e.codes[voter])
+	b, err := v.NewBallot(e.rnd, k, choices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestElectionEndToEnd runs a whole election through its log: 60 voters,
+// some re-voting, close, tally, decryption by trustees 1, 3 and 5, result;
+// then replays the log from scratch as a verifier would.
+func TestElectionEndToEnd(t *testing.T) {
+	const voters = 60
+	e := newTestElection(t, voters)
+	want := [][]uint64{{0, 0, 0}, {0, 0}}
+	r := mrand.New(mrand.NewPCG(5, 5))
+	final := make([][][]int, voters)
+	for v := range voters {
+		for range 1 + r.IntN(2) { // some vote twice: only the last counts
+			choice := [][]int{{r.IntN(3)}, {}}
+			if r.IntN(3) > 0 {
+				choice[1] = []int{r.IntN(2)}
+			}
+			final[v] = choice
+			e.apply(t, e.ballot(t, v, choice))
+		}
+	}
+	for _, ch := range final {
+		for c, opts := range ch {
+			for _, o := range opts {
+				want[c][o]++
+			}
+		}
+	}
+	// A voter finds its ballot by tracker; a superseded one no longer counts.
+	k0, _ := CredentialKey(e.s.Fingerprint, e.codes[0])
+	if cb := e.s.Counted(k0.PublicKey()); cb == nil || cb.Tracker != Tracker(e.log[cb.Index]) {
+		t.Fatal("counted ballot of voter 0 not found by its tracker")
+	}
+
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "the voting window ended"}).Entry())
+	tally, err := e.s.ExpectedTally()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, tally)
+	for _, j := range []int{1, 3, 5} {
+		msg, err := e.s.Ceremony.DecryptShare(e.rnd, &e.s.Manifest.Roster, j, e.trustees[j-1], e.shares[j-1], e.s.TallyCiphertexts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.apply(t, append([]byte{TypeDecryption}, msg...))
+	}
+	res, err := e.s.ExpectedResult()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, res)
+	got := e.s.Result
+	for c := range want {
+		if !slices.Equal(got.Contests[c].Counts, want[c]) {
+			t.Fatalf("contest %d: counted %v, want %v", c, got.Contests[c].Counts, want[c])
+		}
+	}
+	if !slices.Equal(got.Trustees, []int{1, 3, 5}) || e.s.Tally.Ballots != voters {
+		t.Fatalf("result %+v", got)
+	}
+
+	// A verifier replaying the log gets the same state.
+	v := New()
+	for i, entry := range e.log {
+		if err := v.Apply(entry); err != nil {
+			t.Fatalf("replay of entry %d: %v", i, err)
+		}
+	}
+	if v.Phase != PhaseDecided || string(v.Result.Entry()) != string(got.Entry()) {
+		t.Fatal("replay disagrees")
+	}
+}
+
+// TestRefusals submits every kind of bad entry the server must refuse; the
+// state is unchanged after each.
+func TestRefusals(t *testing.T) {
+	e := newTestElection(t, 12)
+	good := e.ballot(t, 0, [][]int{{1}, {0}})
+
+	// Another election's ballot, with a credential of that election.
+	other := newTestElection(t, 13)
+	e.refuse(t, "ballot of another election", other.ballot(t, 0, [][]int{{1}, {0}}), "do not verify")
+	// The same voter's code, but the ballot made for another election's F.
+	k, _ := CredentialKey(e.s.Fingerprint, e.codes[1])
+	foreign := &Election{Manifest: e.s.Manifest, Fingerprint: other.s.Fingerprint, Key: e.s.ElectionKey}
+	fb, _ := foreign.NewBallot(e.rnd, k, [][]int{{0}, {}})
+	e.refuse(t, "ballot bound to another election", fb, "do not verify")
+
+	// Unknown credential (a valid ballot by a key not on the list).
+	stranger, _ := crypto.GenerateKey(e.rnd)
+	v, _ := e.s.Voter()
+	sb, _ := v.NewBallot(e.rnd, stranger, [][]int{{0}, {}})
+	e.refuse(t, "unknown credential", sb, "not on the published list")
+
+	// Bad signature: the signature of another ballot.
+	var b1, b2 Ballot
+	unmarshal(good[1:], &b1)
+	unmarshal(e.ballot(t, 0, [][]int{{2}, {1}})[1:], &b2)
+	b1.Signature = b2.Signature
+	e.refuse(t, "bad signature", b1.Entry(), "do not verify")
+
+	// A proof made for another contest: contest 1's selection proofs moved.
+	unmarshal(good[1:], &b1)
+	ec, _ := crypto.EncryptContest(e.rnd, e.s.ElectionKey, e.s.Fingerprint, k.PublicKey(), 1, []int{0, 1, 0}, 1, 1)
+	b1.Credential = k.PublicKey()
+	b1.Contests[0] = BallotContest{Proofs: ec.Proofs, Selections: ec.Selections, TotalProof: ec.TotalProof}
+	sig, _ := k.Sign(e.rnd, e.s.Fingerprint, ballotMessage(b1.Contests, b1.Credential))
+	b1.Signature = sig
+	e.refuse(t, "proof for another contest", b1.Entry(), "do not verify")
+
+	// Over-vote: two options where one is allowed (every 0/1 proof valid).
+	unmarshal(good[1:], &b1)
+	ec2, _ := crypto.EncryptContest(e.rnd, e.s.ElectionKey, e.s.Fingerprint, k.PublicKey(), 0, []int{1, 1, 0}, 0, 2)
+	b1.Credential = k.PublicKey()
+	b1.Contests[0] = BallotContest{Proofs: ec2.Proofs, Selections: ec2.Selections, TotalProof: ec2.TotalProof}
+	b1.Signature, _ = k.Sign(e.rnd, e.s.Fingerprint, ballotMessage(b1.Contests, b1.Credential))
+	e.refuse(t, "over-vote", b1.Entry(), "do not verify")
+
+	// Malformed and non-canonical JSON.
+	e.refuse(t, "truncated JSON", good[:len(good)-1], "invalid entry")
+	e.refuse(t, "whitespace", append(append([]byte{TypeBallot}, ' '), good[1:]...), "invalid entry")
+	e.refuse(t, "unknown member", append([]byte{TypeBallot}, strings.Replace(string(good[1:]), `{"contests"`, `{"x":1,"contests"`, 1)...), "unknown field")
+	e.refuse(t, "missing contest", append([]byte{TypeBallot}, strings.Replace(string(good[1:]), `"contests":[`, `"contests":[],"y":[`, 1)...), "invalid entry")
+	e.refuse(t, "empty entry", nil, "empty")
+	e.refuse(t, "unknown type", []byte{99, '{', '}'}, "unknown entry type")
+
+	// Phase order.
+	m, _ := testManifest(t, e.rnd, e.trustees, 3)
+	me, _ := m.Entry()
+	e.refuse(t, "second manifest", me, "entry 0")
+	e.refuse(t, "tally while voting", (&Tally{}).Entry(), "right after closing")
+	e.refuse(t, "credentials after opening", (&Credentials{Credentials: []*crypto.PublicKey{stranger.PublicKey()}}).Entry(), "only allowed")
+
+	e.apply(t, good)
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "closed by the officer"}).Entry())
+	e.refuse(t, "ballot after close", e.ballot(t, 2, [][]int{{0}, {}}), "closed")
+	e.refuse(t, "a tally that is not the sum", (&Tally{Ballots: 1, Contests: []TallyContest{{Sums: b2.Contests[0].Selections}, {Sums: b2.Contests[1].Selections}}}).Entry(), "not the sum")
+	tally, _ := e.s.ExpectedTally()
+	e.apply(t, tally)
+	// Decryption shares for another tally are refused.
+	cts := e.s.TallyCiphertexts()
+	wrong, _ := e.s.Ceremony.DecryptShare(e.rnd, &e.s.Manifest.Roster, 2, e.trustees[1], e.shares[1], append(slices.Clone(cts[:4]), cts[0]))
+	e.refuse(t, "decryption shares of another tally", append([]byte{TypeDecryption}, wrong...), "do not match")
+	for _, j := range []int{2, 4, 5} {
+		msg, _ := e.s.Ceremony.DecryptShare(e.rnd, &e.s.Manifest.Roster, j, e.trustees[j-1], e.shares[j-1], cts)
+		e.apply(t, append([]byte{TypeDecryption}, msg...))
+	}
+	res, _ := e.s.ExpectedResult()
+	var r Result
+	unmarshal(res[1:], &r)
+	r.Contests[0].Counts[1]++
+	e.refuse(t, "a result that is not the decryption", r.Entry(), "not what")
+	e.apply(t, res)
+}
+
+func TestOpenNeedsCeremonyAndCredentials(t *testing.T) {
+	rnd := testRand(77)
+	var trustees []*crypto.TrusteeSecrets
+	for range 3 {
+		s, _ := crypto.NewTrusteeSecrets(rnd)
+		trustees = append(trustees, s)
+	}
+	m, _ := testManifest(t, rnd, trustees, 2)
+	me, _ := m.Entry()
+	e := &testElection{s: New(), rnd: rnd}
+	e.refuse(t, "ballot before the manifest", []byte{TypeOpen, '{', '}'}, "must start with the manifest")
+	e.apply(t, me)
+	e.refuse(t, "open without a ceremony", (&Open{At: "2027-03-01T09:00:00Z"}).Entry(), "ceremony")
+	e.refuse(t, "credentials before the roll", (&Credentials{}).Entry(), "after the roll")
+	e.refuse(t, "roll without voters", (&Roll{Commitment: make([]byte, 32)}).Entry(), "at least one voter")
+	sum := sha256.Sum256([]byte("roll"))
+	e.apply(t, (&Roll{Commitment: sum[:], Voters: 2}).Entry())
+	k, _ := crypto.GenerateKey(rnd)
+	e.refuse(t, "duplicate credential", (&Credentials{Credentials: []*crypto.PublicKey{k.PublicKey(), k.PublicKey()}}).Entry(), "already published")
+	e.refuse(t, "a ceremony message of another roster", append([]byte{TypeCeremony}, 1, 2, 3), "invalid entry")
+}
+
+func TestManifestValidation(t *testing.T) {
+	rnd := testRand(78)
+	s, _ := crypto.NewTrusteeSecrets(rnd)
+	for name, edit := range map[string]func(m *Manifest){
+		"no French title":   func(m *Manifest) { delete(m.Title, "fr") },
+		"control character": func(m *Manifest) { m.Title["en"] = "a\nb" },
+		"bad language code": func(m *Manifest) { m.Title["english"] = "x" },
+		"no contest":        func(m *Manifest) { m.Contests = nil },
+		"bad contest id":    func(m *Manifest) { m.Contests[0].ID = "Leader!" },
+		"duplicate option":  func(m *Manifest) { m.Contests[0].Options[1].ID = "ada" },
+		"max above options": func(m *Manifest) { m.Contests[0].Max = 4 },
+		"min above max":     func(m *Manifest) { m.Contests[0].Min = 2 },
+		"max zero":          func(m *Manifest) { m.Contests[1].Max, m.Contests[1].Min = 0, 0 },
+		"window backwards":  func(m *Manifest) { m.Window.Closes = "2027-02-01T09:00:00Z" },
+		"window not UTC":    func(m *Manifest) { m.Window.Opens = "2027-03-01T09:00:00+01:00" },
+		"short log key":     func(m *Manifest) { m.LogKey = m.LogKey[:31] },
+		"version 1":         func(m *Manifest) { m.Version = 1 },
+		"threshold above n": func(m *Manifest) { m.Roster.Threshold = 2 },
+	} {
+		m, _ := testManifest(t, rnd, []*crypto.TrusteeSecrets{s}, 1)
+		edit(m)
+		if _, err := m.Entry(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestCodes(t *testing.T) {
+	c, _ := NewCode(testRand(1))
+	if len(c) != 24 || strings.Count(c, "-") != 4 {
+		t.Fatalf("code %q", c)
+	}
+	typed := strings.ToLower(strings.ReplaceAll(c, "-", " "))
+	if n, err := NormalizeCode(typed); err != nil || n != c {
+		t.Fatalf("normalize %q: %q %v", typed, n, err)
+	}
+	if n, _ := NormalizeCode("oooo-iiii-llll-0000-1111"); n != "0000-1111-1111-0000-1111" {
+		t.Fatalf("confusable letters: %q", n)
+	}
+	for _, bad := range []string{"", "ABC", strings.Repeat("U", 20)} {
+		if _, err := NormalizeCode(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	f1, f2 := crypto.Fingerprint{1}, crypto.Fingerprint{2}
+	k1, _ := CredentialKey(f1, c)
+	k2, _ := CredentialKey(f2, c)
+	if k1.PublicKey().Equal(k2.PublicKey()) {
+		t.Fatal("the same code gives the same credential in two elections")
+	}
+}
+
+// TestCanonicalFieldOrder: every entry type's fields are declared in name
+// order, as canonical JSON requires.
+func TestCanonicalFieldOrder(t *testing.T) {
+	for _, v := range []any{Manifest{}, Contest{}, Option{}, Window{}, Roll{}, Credentials{}, Open{}, Close{}, Ballot{}, BallotContest{}, Tally{}, TallyContest{}, Result{}, ResultContest{}, crypto.Roster{}, crypto.Trustee{}} {
+		b := marshal(v)
+		var names []string
+		depth := 0
+		for i := 0; i < len(b); i++ {
+			switch b[i] {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			case '"':
+				j := i + 1
+				for b[j] != '"' {
+					j++
+				}
+				if depth == 1 && b[j+1] == ':' {
+					names = append(names, string(b[i+1:j]))
+				}
+				i = j
+			}
+		}
+		if !slices.IsSorted(names) {
+			t.Errorf("%T: fields %v are not in name order", v, names)
+		}
+	}
+}

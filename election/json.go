@@ -1,0 +1,92 @@
+package election
+
+// spec: §18.2 canonical JSON
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrEntry wraps every reason an entry is invalid.
+var ErrEntry = errors.New("invalid entry")
+
+// marshal encodes v canonically (spec §18.2): Go's encoder with HTML
+// escaping off gives RFC 8785 for our types, whose fields are declared in
+// name order and whose strings are checked by checkText.
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic("election: internal error: " + err.Error())
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// unmarshal decodes a canonical JSON payload strictly: unknown members are
+// refused, and the text must be exactly the canonical encoding of what it
+// decodes to (which refuses missing and duplicate members, other orders,
+// whitespace and other escapes).
+func unmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: data after the JSON value", ErrEntry)
+	}
+	if !bytes.Equal(marshal(v), data) {
+		return fmt.Errorf("%w: not canonical JSON (spec §18.2)", ErrEntry)
+	}
+	return nil
+}
+
+// checkText refuses strings that canonical JSON would escape differently
+// across implementations (spec §18.2).
+func checkText(what, s string, maxLen int) error {
+	if s == "" || len(s) > maxLen {
+		return fmt.Errorf("%s must be 1 to %d bytes", what, maxLen)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not UTF-8", what)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == 0x2028 || r == 0x2029 {
+			return fmt.Errorf("%s contains a control character (U+%04X)", what, r)
+		}
+	}
+	return nil
+}
+
+// Bytes is a byte string written as unpadded base64url (spec §11).
+type Bytes []byte
+
+var b64 = base64.RawURLEncoding.Strict()
+
+func (b Bytes) MarshalText() ([]byte, error) { return []byte(b64.EncodeToString(b)), nil }
+
+func (b *Bytes) UnmarshalText(t []byte) error {
+	if bytes.ContainsAny(t, "\r\n") {
+		return errors.New("line break in base64")
+	}
+	out, err := b64.DecodeString(string(t))
+	if err != nil {
+		return fmt.Errorf("not unpadded base64url: %w", err)
+	}
+	*b = out
+	return nil
+}
+
+// validID reports whether s is an id: 1–64 characters of [a-z0-9-].
+func validID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == ""
+}

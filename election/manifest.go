@@ -1,0 +1,183 @@
+package election
+
+// spec: §18.3 the manifest
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
+)
+
+// Text is a text in several languages, keyed by ISO 639-1 code; English
+// and French are required.
+type Text map[string]string
+
+// Languages every text must have.
+var Languages = []string{"en", "fr"}
+
+var langCode = regexp.MustCompile(`^[a-z]{2}$`)
+
+func (t Text) check(what string, maxLen int) error {
+	for _, l := range Languages {
+		if _, ok := t[l]; !ok {
+			return fmt.Errorf("%s has no %q text; English and French are required", what, l)
+		}
+	}
+	for l, s := range t {
+		if !langCode.MatchString(l) {
+			return fmt.Errorf("%s: %q is not a two-letter language code", what, l)
+		}
+		if err := checkText(fmt.Sprintf("%s (%s)", what, l), s, maxLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Option is one choice of a contest.
+type Option struct {
+	ID    string `json:"id"`
+	Title Text   `json:"title"`
+}
+
+// Contest is one question of the election (spec §18.3). Fields are in name
+// order, as canonical JSON requires.
+type Contest struct {
+	ID      string   `json:"id"`
+	Max     int      `json:"max"`
+	Min     int      `json:"min"`
+	Options []Option `json:"options"`
+	Title   Text     `json:"title"`
+}
+
+// Window is the planned voting time.
+type Window struct {
+	Closes string `json:"closes"`
+	Opens  string `json:"opens"`
+}
+
+// Manifest defines an election (spec §18.3).
+type Manifest struct {
+	Contests    []Contest     `json:"contests"`
+	Description Text          `json:"description"`
+	LogKey      Bytes         `json:"log_key"`
+	Roster      crypto.Roster `json:"roster"`
+	Title       Text          `json:"title"`
+	Version     int           `json:"version"`
+	Window      Window        `json:"window"`
+}
+
+// Limits of a manifest.
+const (
+	MaxContests   = 64
+	MaxTitleLen   = 300
+	MaxDescLen    = 4000
+	MaxOptionsLen = crypto.MaxRangeBranches
+)
+
+// TimeFormat is the format of times in the record: RFC 3339, UTC, seconds.
+const TimeFormat = "2006-01-02T15:04:05Z"
+
+func parseTime(what, s string) (time.Time, error) {
+	t, err := time.Parse(TimeFormat, s)
+	if err != nil || t.Format(TimeFormat) != s {
+		return time.Time{}, fmt.Errorf("%s %q is not a UTC time like 2027-03-01T09:00:00Z", what, s)
+	}
+	return t, nil
+}
+
+// Validate checks the manifest against spec §18.3 and says what is wrong.
+func (m *Manifest) Validate() error {
+	if m.Version != 0 {
+		return fmt.Errorf("manifest version %d is not supported (this is version 0)", m.Version)
+	}
+	if err := m.Title.check("the election's title", MaxTitleLen); err != nil {
+		return err
+	}
+	if err := m.Description.check("the election's description", MaxDescLen); err != nil {
+		return err
+	}
+	if len(m.LogKey) != ed25519.PublicKeySize {
+		return fmt.Errorf("log_key must be a 32-byte Ed25519 public key")
+	}
+	if err := m.Roster.Validate(); err != nil {
+		return fmt.Errorf("roster: %w", err)
+	}
+	if len(m.Contests) == 0 || len(m.Contests) > MaxContests {
+		return fmt.Errorf("an election has 1 to %d contests, this one has %d", MaxContests, len(m.Contests))
+	}
+	ids := make(map[string]bool)
+	for ci, c := range m.Contests {
+		where := fmt.Sprintf("contest %d (%q)", ci+1, c.ID)
+		if !validID(c.ID) || ids[c.ID] {
+			return fmt.Errorf("%s: ids are 1 to 64 characters from a-z, 0-9 and -, and unique", where)
+		}
+		ids[c.ID] = true
+		if err := c.Title.check(where+" title", MaxTitleLen); err != nil {
+			return err
+		}
+		n := len(c.Options)
+		if n == 0 || n > MaxOptionsLen {
+			return fmt.Errorf("%s has %d options; a contest has 1 to %d", where, n, MaxOptionsLen)
+		}
+		if c.Min < 0 || c.Max < 1 || c.Min > c.Max || c.Max > n {
+			return fmt.Errorf("%s: min %d and max %d must satisfy 0 ≤ min ≤ max ≤ %d options and max ≥ 1", where, c.Min, c.Max, n)
+		}
+		oids := make(map[string]bool)
+		for oi, o := range c.Options {
+			if !validID(o.ID) || oids[o.ID] {
+				return fmt.Errorf("%s, option %d (%q): ids are 1 to 64 characters from a-z, 0-9 and -, and unique", where, oi+1, o.ID)
+			}
+			oids[o.ID] = true
+			if err := o.Title.check(fmt.Sprintf("%s, option %q title", where, o.ID), MaxTitleLen); err != nil {
+				return err
+			}
+		}
+	}
+	opens, err := parseTime("window.opens", m.Window.Opens)
+	if err != nil {
+		return err
+	}
+	closes, err := parseTime("window.closes", m.Window.Closes)
+	if err != nil {
+		return err
+	}
+	if !closes.After(opens) {
+		return fmt.Errorf("the voting window closes (%s) before it opens (%s)", m.Window.Closes, m.Window.Opens)
+	}
+	return nil
+}
+
+// Entry returns the manifest's entry (type 1), after validating it.
+func (m *Manifest) Entry() ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return append([]byte{TypeManifest}, marshal(m)...), nil
+}
+
+// Fingerprint returns F = SHA-256(entry 0) (spec §15.1).
+func (m *Manifest) Fingerprint() (crypto.Fingerprint, error) {
+	e, err := m.Entry()
+	if err != nil {
+		return crypto.Fingerprint{}, err
+	}
+	return board.Fingerprint(e), nil
+}
+
+// LogVerifierKey returns the note verifier key of the election's log: the
+// manifest's key, named by the origin (spec §16.1).
+func LogVerifierKey(f crypto.Fingerprint, key []byte) (string, error) {
+	return noteKey(board.Origin(f), key)
+}
+
+func noteKey(name string, key []byte) (string, error) {
+	if len(key) != ed25519.PublicKeySize {
+		return "", fmt.Errorf("a log key is 32 bytes")
+	}
+	return noteVerifierKey(name, ed25519.PublicKey(key))
+}

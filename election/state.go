@@ -1,0 +1,502 @@
+package election
+
+// spec: §18 the election record: the one code path that decides whether an
+// entry is valid, for the server before appending and for every verifier.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
+)
+
+// Phase is where an election is in its life.
+type Phase int
+
+const (
+	PhaseEmpty   Phase = iota // no manifest yet
+	PhaseSetup                // manifest; ceremony, roll and credentials being recorded
+	PhaseVoting               // opened
+	PhaseClosed               // closed; the tally comes next
+	PhaseTallied              // tallied; decryption shares come next
+	PhaseDecided              // the result is recorded
+)
+
+func (p Phase) String() string {
+	return [...]string{"empty", "setup", "voting", "closed", "tallied", "decided"}[p]
+}
+
+// State is an election derived by replaying its log. Apply is the only way
+// it changes.
+type State struct {
+	Phase       Phase
+	Size        int64 // entries applied
+	Manifest    *Manifest
+	Fingerprint crypto.Fingerprint
+	LogKey      string // the log's note verifier key
+
+	ceremonyMsgs [][]byte
+	Ceremony     *crypto.Outcome // the latest replay of the ceremony
+	ElectionKey  *crypto.PublicKey
+
+	Roll        *Roll
+	Credentials []*crypto.PublicKey
+	credentials map[[32]byte]bool
+
+	OpenedAt, ClosedAt int64 // entry indexes
+	Ballots            int   // ballot entries, re-votes included
+	last               map[[32]byte]*CountedBallot
+
+	Tally       *Tally
+	tallyCTs    []*crypto.Ciphertext
+	decryptions map[int][]byte // valid decryption messages by trustee
+	Result      *Result
+}
+
+// CountedBallot is the last ballot of a credential so far.
+type CountedBallot struct {
+	Index   int64
+	Tracker string
+	Ballot  *Ballot
+}
+
+// New returns the state of an empty log.
+func New() *State {
+	return &State{credentials: make(map[[32]byte]bool), last: make(map[[32]byte]*CountedBallot), decryptions: make(map[int][]byte)}
+}
+
+// Tracker returns a ballot's tracker: the SHA-256 of its entry, in hex.
+func Tracker(entry []byte) string {
+	h := sha256.Sum256(entry)
+	return hex.EncodeToString(h[:])
+}
+
+// EntryError says which entry is invalid and why.
+type EntryError struct {
+	Index int64
+	Type  byte
+	Err   error
+}
+
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("entry %d (%s): %v", e.Index, TypeName(e.Type), e.Err)
+}
+
+func (e *EntryError) Unwrap() error { return e.Err }
+
+// Apply checks entry as the next entry of the log and, if it is valid,
+// applies it. On error the state is unchanged.
+func (s *State) Apply(entry []byte) error {
+	if len(entry) == 0 {
+		return &EntryError{s.Size, 0, fmt.Errorf("%w: empty entry", ErrEntry)}
+	}
+	if entry[0] == TypeBallot {
+		p, err := s.PrepareBallot(entry)
+		if err != nil {
+			return err
+		}
+		return s.ApplyBallot(p)
+	}
+	if err := s.apply(entry); err != nil {
+		return &EntryError{s.Size, entry[0], err}
+	}
+	s.Size++
+	return nil
+}
+
+func (s *State) apply(entry []byte) error {
+	t, payload := entry[0], entry[1:]
+	if s.Phase == PhaseEmpty && t != TypeManifest {
+		return fmt.Errorf("%w: the log must start with the manifest", ErrEntry)
+	}
+	switch t {
+	case TypeManifest:
+		return s.applyManifest(entry, payload)
+	case TypeCeremony:
+		return s.applyCeremony(payload)
+	case TypeRoll:
+		return s.applyRoll(payload)
+	case TypeCredentials:
+		return s.applyCredentials(payload)
+	case TypeOpen:
+		return s.applyOpen(payload)
+	case TypeClose:
+		return s.applyClose(payload)
+	case TypeTally:
+		return s.applyTally(entry)
+	case TypeDecryption:
+		return s.applyDecryption(payload)
+	case TypeResult:
+		return s.applyResult(entry)
+	}
+	return fmt.Errorf("%w: unknown entry type %d", ErrEntry, t)
+}
+
+func (s *State) need(p Phase, what string) error {
+	if s.Phase != p {
+		return fmt.Errorf("%w: %s is only allowed while the election is in phase %q, not %q", ErrEntry, what, p, s.Phase)
+	}
+	return nil
+}
+
+func (s *State) applyManifest(entry, payload []byte) error {
+	if s.Phase != PhaseEmpty || s.Size != 0 {
+		return fmt.Errorf("%w: the manifest must be entry 0, and only there", ErrEntry)
+	}
+	var m Manifest
+	if err := unmarshal(payload, &m); err != nil {
+		return err
+	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("%w: manifest: %v", ErrEntry, err)
+	}
+	f := board.Fingerprint(entry)
+	vkey, err := LogVerifierKey(f, m.LogKey)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	s.Manifest, s.Fingerprint, s.LogKey, s.Phase = &m, f, vkey, PhaseSetup
+	return nil
+}
+
+func (s *State) applyCeremony(msg []byte) error {
+	if err := s.need(PhaseSetup, "a ceremony message"); err != nil {
+		return err
+	}
+	if _, _, err := crypto.CheckCeremonyMessage(&s.Manifest.Roster, msg); err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	msgs := append(slices.Clone(s.ceremonyMsgs), msg)
+	out, err := crypto.Replay(&s.Manifest.Roster, msgs)
+	if err != nil && out == nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	if s.Ceremony != nil && s.Ceremony.Complete && (out.PublicKey == nil || !out.PublicKey.Equal(s.Ceremony.PublicKey)) {
+		return fmt.Errorf("%w: the ceremony is complete; this message would change its key", ErrEntry)
+	}
+	s.ceremonyMsgs, s.Ceremony = msgs, out
+	return nil
+}
+
+func (s *State) applyRoll(payload []byte) error {
+	if err := s.need(PhaseSetup, "the roll"); err != nil {
+		return err
+	}
+	if s.Roll != nil {
+		return fmt.Errorf("%w: the roll is already recorded", ErrEntry)
+	}
+	var r Roll
+	if err := unmarshal(payload, &r); err != nil {
+		return err
+	}
+	if len(r.Commitment) != sha256.Size || r.Voters < 1 {
+		return fmt.Errorf("%w: a roll has a 32-byte commitment and at least one voter", ErrEntry)
+	}
+	s.Roll = &r
+	return nil
+}
+
+func (s *State) applyCredentials(payload []byte) error {
+	if err := s.need(PhaseSetup, "publishing credentials"); err != nil {
+		return err
+	}
+	if s.Roll == nil {
+		return fmt.Errorf("%w: credentials come after the roll", ErrEntry)
+	}
+	var c Credentials
+	if err := unmarshal(payload, &c); err != nil {
+		return err
+	}
+	if len(c.Credentials) == 0 || len(c.Credentials) > MaxCredentialsPerEntry {
+		return fmt.Errorf("%w: a credentials entry holds 1 to %d credentials", ErrEntry, MaxCredentialsPerEntry)
+	}
+	if len(s.Credentials)+len(c.Credentials) > s.Roll.Voters {
+		return fmt.Errorf("%w: more credentials than the %d voters on the roll", ErrEntry, s.Roll.Voters)
+	}
+	seen := make(map[[32]byte]bool)
+	for i, k := range c.Credentials {
+		var key [32]byte
+		if k != nil {
+			copy(key[:], k.Bytes())
+		}
+		if k == nil || s.credentials[key] || seen[key] {
+			return fmt.Errorf("%w: credential %d is missing or already published", ErrEntry, i)
+		}
+		seen[key] = true
+	}
+	for key := range seen {
+		s.credentials[key] = true
+	}
+	s.Credentials = append(s.Credentials, c.Credentials...)
+	return nil
+}
+
+func (s *State) applyOpen(payload []byte) error {
+	if err := s.need(PhaseSetup, "opening"); err != nil {
+		return err
+	}
+	var o Open
+	if err := unmarshal(payload, &o); err != nil {
+		return err
+	}
+	if _, err := parseTime("open.at", o.At); err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	switch {
+	case s.Ceremony == nil || !s.Ceremony.Complete:
+		return fmt.Errorf("%w: voting cannot open before the trustees' ceremony is complete", ErrEntry)
+	case s.Roll == nil || len(s.Credentials) != s.Roll.Voters:
+		return fmt.Errorf("%w: voting cannot open before a credential is published for every voter on the roll", ErrEntry)
+	}
+	s.ElectionKey, s.OpenedAt, s.Phase = s.Ceremony.PublicKey, s.Size, PhaseVoting
+	return nil
+}
+
+// PreparedBallot is a ballot whose stateless checks passed.
+type PreparedBallot struct {
+	entry   []byte
+	key     [32]byte
+	ballot  *Ballot
+	tracker string
+}
+
+// Tracker returns the ballot's tracker.
+func (p *PreparedBallot) Tracker() string { return p.tracker }
+
+// Entry returns the ballot's entry.
+func (p *PreparedBallot) Entry() []byte { return p.entry }
+
+// PrepareBallot does a ballot's stateless checks (spec §18.5): decoding,
+// shape, every proof and the signature, in one batch. It reads only what is
+// fixed once voting opens, so a server may run it concurrently; ApplyBallot
+// does the rest.
+func (s *State) PrepareBallot(entry []byte) (*PreparedBallot, error) {
+	fail := func(err error) (*PreparedBallot, error) { return nil, &EntryError{s.Size, TypeBallot, err} }
+	if s.Phase < PhaseVoting || s.ElectionKey == nil {
+		return fail(fmt.Errorf("%w: voting is not open", ErrEntry))
+	}
+	if len(entry) == 0 || entry[0] != TypeBallot {
+		return fail(fmt.Errorf("%w: not a ballot", ErrEntry))
+	}
+	var b Ballot
+	if err := unmarshal(entry[1:], &b); err != nil {
+		return fail(err)
+	}
+	if b.Credential == nil || b.Signature == nil {
+		return fail(fmt.Errorf("%w: the ballot lacks its credential or signature", ErrEntry))
+	}
+	if err := s.checkBallotShape(&b); err != nil {
+		return fail(err)
+	}
+	batch := crypto.NewBatch()
+	for c, bc := range b.Contests {
+		ct := s.Manifest.Contests[c]
+		batch.AddContest(s.ElectionKey, s.Fingerprint, b.Credential, uint32(c), uint64(ct.Min), uint64(ct.Max),
+			&crypto.EncryptedContest{Selections: bc.Selections, Proofs: bc.Proofs, TotalProof: bc.TotalProof})
+	}
+	batch.AddSignature(b.Credential, s.Fingerprint, ballotMessage(b.Contests, b.Credential), b.Signature)
+	if err := batch.Verify(); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrEntry, err))
+	}
+	p := &PreparedBallot{entry: entry, ballot: &b, tracker: Tracker(entry)}
+	copy(p.key[:], b.Credential.Bytes())
+	return p, nil
+}
+
+func (s *State) checkBallotShape(b *Ballot) error {
+	if len(b.Contests) != len(s.Manifest.Contests) {
+		return fmt.Errorf("%w: the ballot has %d contests, the election %d", ErrEntry, len(b.Contests), len(s.Manifest.Contests))
+	}
+	for c, bc := range b.Contests {
+		n := len(s.Manifest.Contests[c].Options)
+		if len(bc.Selections) != n || len(bc.Proofs) != n || bc.TotalProof == nil || slices.Contains(bc.Selections, nil) || slices.Contains(bc.Proofs, nil) {
+			return fmt.Errorf("%w: contest %d needs %d selections, %d proofs and a total proof", ErrEntry, c, n, n)
+		}
+	}
+	return nil
+}
+
+// ApplyBallot does a prepared ballot's stateful checks (voting open, known
+// credential) and records it as its credential's last ballot.
+func (s *State) ApplyBallot(p *PreparedBallot) error {
+	if s.Phase != PhaseVoting {
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: voting is %s", ErrEntry, map[bool]string{true: "closed", false: "not open"}[s.Phase > PhaseVoting])}
+	}
+	if !s.credentials[p.key] {
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: the credential is not on the published list", ErrEntry)}
+	}
+	s.last[p.key] = &CountedBallot{Index: s.Size, Tracker: p.tracker, Ballot: p.ballot}
+	s.Ballots++
+	s.Size++
+	return nil
+}
+
+// Counted returns the ballot that counts for a credential, if any.
+func (s *State) Counted(credential *crypto.PublicKey) *CountedBallot {
+	var key [32]byte
+	copy(key[:], credential.Bytes())
+	return s.last[key]
+}
+
+func (s *State) applyClose(payload []byte) error {
+	if err := s.need(PhaseVoting, "closing"); err != nil {
+		return err
+	}
+	var c Close
+	if err := unmarshal(payload, &c); err != nil {
+		return err
+	}
+	if _, err := parseTime("close.at", c.At); err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	if err := checkText("close.reason", c.Reason, 500); err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	s.ClosedAt, s.Phase = s.Size, PhaseClosed
+	return nil
+}
+
+// ExpectedTally returns the tally entry of the counted ballots (spec §18.6),
+// once voting is closed.
+func (s *State) ExpectedTally() ([]byte, error) {
+	if s.Phase != PhaseClosed {
+		return nil, fmt.Errorf("the tally comes right after closing; the election is %q", s.Phase)
+	}
+	t := &Tally{Ballots: len(s.last), Contests: make([]TallyContest, len(s.Manifest.Contests))}
+	keys := make([][32]byte, 0, len(s.last))
+	for k := range s.last {
+		keys = append(keys, k)
+	}
+	for c, ct := range s.Manifest.Contests {
+		sums := make([]*crypto.Ciphertext, len(ct.Options))
+		for o := range ct.Options {
+			cts := make([]*crypto.Ciphertext, 0, len(keys))
+			for _, k := range keys {
+				cts = append(cts, s.last[k].Ballot.Contests[c].Selections[o])
+			}
+			sums[o] = crypto.Sum(cts...)
+		}
+		t.Contests[c].Sums = sums
+	}
+	return t.Entry(), nil
+}
+
+func (s *State) applyTally(entry []byte) error {
+	want, err := s.ExpectedTally()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	if string(want) != string(entry) {
+		return fmt.Errorf("%w: the tally is not the sum of the counted ballots", ErrEntry)
+	}
+	var t Tally
+	if err := unmarshal(entry[1:], &t); err != nil {
+		return err
+	}
+	s.Tally = &t
+	for _, c := range t.Contests {
+		s.tallyCTs = append(s.tallyCTs, c.Sums...)
+	}
+	s.Phase = PhaseTallied
+	return nil
+}
+
+// TallyCiphertexts returns the tally's ciphertexts in decryption order
+// (contest by contest, option by option).
+func (s *State) TallyCiphertexts() []*crypto.Ciphertext { return s.tallyCTs }
+
+func (s *State) applyDecryption(msg []byte) error {
+	if err := s.need(PhaseTallied, "a decryption share"); err != nil {
+		return err
+	}
+	j, err := s.Ceremony.VerifyDecryptionShares(&s.Manifest.Roster, s.tallyCTs, msg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	if _, dup := s.decryptions[j]; dup {
+		return fmt.Errorf("%w: trustee %d's decryption shares are already recorded", ErrEntry, j)
+	}
+	s.decryptions[j] = msg
+	return nil
+}
+
+// ExpectedResult combines the recorded decryption shares of the t lowest
+// trustees (spec §14.2) and returns the result entry.
+func (s *State) ExpectedResult() ([]byte, error) {
+	if s.Phase != PhaseTallied {
+		return nil, fmt.Errorf("the result comes after the tally; the election is %q", s.Phase)
+	}
+	var msgs [][]byte
+	for _, j := range slices.Sorted(mapKeys(s.decryptions)) {
+		msgs = append(msgs, s.decryptions[j])
+	}
+	return s.resultFrom(msgs)
+}
+
+func (s *State) resultFrom(msgs [][]byte) ([]byte, error) {
+	dec, err := s.Ceremony.Combine(&s.Manifest.Roster, s.tallyCTs, msgs, uint64(s.Tally.Ballots))
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{Trustees: dec.Used}
+	k := 0
+	for _, ct := range s.Manifest.Contests {
+		rc := ResultContest{Counts: dec.Results[k : k+len(ct.Options)], Winners: []string{}}
+		k += len(ct.Options)
+		best := uint64(0)
+		for _, n := range rc.Counts {
+			best = max(best, n)
+		}
+		for o, n := range rc.Counts {
+			if best > 0 && n == best {
+				rc.Winners = append(rc.Winners, ct.Options[o].ID)
+			}
+		}
+		r.Contests = append(r.Contests, rc)
+	}
+	return r.Entry(), nil
+}
+
+func mapKeys(m map[int][]byte) func(func(int) bool) {
+	return func(yield func(int) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (s *State) applyResult(entry []byte) error {
+	if err := s.need(PhaseTallied, "the result"); err != nil {
+		return err
+	}
+	var r Result
+	if err := unmarshal(entry[1:], &r); err != nil {
+		return err
+	}
+	var msgs [][]byte
+	for _, j := range r.Trustees {
+		m, ok := s.decryptions[j]
+		if !ok {
+			return fmt.Errorf("%w: the result names trustee %d, whose decryption shares are not recorded", ErrEntry, j)
+		}
+		msgs = append(msgs, m)
+	}
+	want, err := s.resultFrom(msgs)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	if string(want) != string(entry) {
+		return fmt.Errorf("%w: the result is not what the named trustees' decryption shares give", ErrEntry)
+	}
+	s.Result, s.Phase = &r, PhaseDecided
+	return nil
+}
+
+// Now formats a time for open and close entries.
+func Now(t time.Time) string { return t.UTC().Format(TimeFormat) }

@@ -1,0 +1,119 @@
+package election
+
+// spec: §18.4 credentials, §18.5 ballots (the voter's side)
+
+import (
+	"crypto/rand"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/scrutin/scrutin/crypto"
+)
+
+// CodeAlphabet is the alphabet of credential codes: Crockford's base32,
+// without letters that are easily confused (I, L, O, U).
+const CodeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// CodeLength is the number of characters of a credential code: 20
+// characters of 5 bits, 100 bits in all.
+const CodeLength = 20
+
+// NewCode returns a fresh random credential code, in groups of four
+// (XXXX-XXXX-XXXX-XXXX-XXXX).
+func NewCode(rnd io.Reader) (string, error) {
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	var b [CodeLength]byte
+	if _, err := io.ReadFull(rnd, b[:]); err != nil {
+		return "", err
+	}
+	var s strings.Builder
+	for i, x := range b {
+		if i > 0 && i%4 == 0 {
+			s.WriteByte('-')
+		}
+		s.WriteByte(CodeAlphabet[x&31])
+	}
+	return s.String(), nil
+}
+
+// NormalizeCode returns a typed code in canonical form: upper case, groups
+// of four, with O read as 0 and I, L as 1; or an error saying what is wrong.
+func NormalizeCode(typed string) (string, error) {
+	r := strings.NewReplacer("O", "0", "I", "1", "L", "1", "-", "", " ", "")
+	c := r.Replace(strings.ToUpper(strings.TrimSpace(typed)))
+	if len(c) != CodeLength {
+		return "", fmt.Errorf("a credential code has %d characters, this one has %d", CodeLength, len(c))
+	}
+	var s strings.Builder
+	for i := range len(c) {
+		if !strings.ContainsRune(CodeAlphabet, rune(c[i])) {
+			return "", fmt.Errorf("%q is not a character of credential codes", c[i])
+		}
+		if i > 0 && i%4 == 0 {
+			s.WriteByte('-')
+		}
+		s.WriteByte(c[i])
+	}
+	return s.String(), nil
+}
+
+// CredentialKey derives a voter's signing key from its code, for the
+// election F (spec §18.4).
+func CredentialKey(f crypto.Fingerprint, code string) (*crypto.SecretKey, error) {
+	c, err := NormalizeCode(code)
+	if err != nil {
+		return nil, err
+	}
+	return crypto.DeriveKey("scrutin/v0/credential", f[:], []byte(c))
+}
+
+// Election is what a voter's device needs to make a ballot.
+type Election struct {
+	Manifest    *Manifest
+	Fingerprint crypto.Fingerprint
+	Key         *crypto.PublicKey
+}
+
+// NewBallot encrypts and signs a ballot. choices[c] lists the options (by
+// index) chosen in contest c; the contest's rules are enforced.
+func (e *Election) NewBallot(rnd io.Reader, credential *crypto.SecretKey, choices [][]int) ([]byte, error) {
+	if len(choices) != len(e.Manifest.Contests) {
+		return nil, fmt.Errorf("the election has %d contests, %d answered", len(e.Manifest.Contests), len(choices))
+	}
+	pub := credential.PublicKey()
+	b := &Ballot{Credential: pub}
+	for c, ct := range e.Manifest.Contests {
+		votes := make([]int, len(ct.Options))
+		for _, o := range choices[c] {
+			if o < 0 || o >= len(votes) || votes[o] == 1 {
+				return nil, fmt.Errorf("contest %q: option %d is not an option, or chosen twice", ct.ID, o)
+			}
+			votes[o] = 1
+		}
+		if len(choices[c]) < ct.Min || len(choices[c]) > ct.Max {
+			return nil, fmt.Errorf("contest %q: choose between %d and %d options, not %d", ct.ID, ct.Min, ct.Max, len(choices[c]))
+		}
+		ec, err := crypto.EncryptContest(rnd, e.Key, e.Fingerprint, pub, uint32(c), votes, uint64(ct.Min), uint64(ct.Max))
+		if err != nil {
+			return nil, err
+		}
+		b.Contests = append(b.Contests, BallotContest{Proofs: ec.Proofs, Selections: ec.Selections, TotalProof: ec.TotalProof})
+	}
+	sig, err := credential.Sign(rnd, e.Fingerprint, ballotMessage(b.Contests, pub))
+	if err != nil {
+		return nil, err
+	}
+	b.Signature = sig
+	return b.Entry(), nil
+}
+
+// Voter returns the view a voter's device needs, once voting is open.
+func (s *State) Voter() (*Election, error) {
+	if s.ElectionKey == nil {
+		return nil, fmt.Errorf("voting is not open")
+	}
+	return &Election{Manifest: s.Manifest, Fingerprint: s.Fingerprint, Key: s.ElectionKey}, nil
+}
