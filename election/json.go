@@ -15,6 +15,13 @@ import (
 // ErrEntry wraps every reason an entry is invalid.
 var ErrEntry = errors.New("invalid entry")
 
+// Reasons a ballot is refused that a server reports distinctly; both also
+// wrap ErrEntry.
+var (
+	ErrNotOpen           = errors.New("voting is not open")
+	ErrUnknownCredential = errors.New("the credential is not on the published list")
+)
+
 // marshal encodes v canonically (spec §18.2): Go's encoder with HTML
 // escaping off gives RFC 8785 for our types, whose fields are declared in
 // name order and whose strings are checked by checkText.

@@ -50,6 +50,7 @@ type State struct {
 	OpenedAt, ClosedAt int64 // entry indexes
 	Ballots            int   // ballot entries, re-votes included
 	last               map[[32]byte]*CountedBallot
+	trackers           map[string]trackerRef // every ballot
 
 	Tally       *Tally
 	tallyCTs    []*crypto.Ciphertext
@@ -66,7 +67,7 @@ type CountedBallot struct {
 
 // New returns the state of an empty log.
 func New() *State {
-	return &State{credentials: make(map[[32]byte]bool), last: make(map[[32]byte]*CountedBallot), decryptions: make(map[int][]byte)}
+	return &State{credentials: make(map[[32]byte]bool), last: make(map[[32]byte]*CountedBallot), trackers: make(map[string]trackerRef), decryptions: make(map[int][]byte)}
 }
 
 // Tracker returns a ballot's tracker: the SHA-256 of its entry, in hex.
@@ -275,10 +276,25 @@ func (p *PreparedBallot) Entry() []byte { return p.entry }
 // fixed once voting opens, so a server may run it concurrently; ApplyBallot
 // does the rest.
 func (s *State) PrepareBallot(entry []byte) (*PreparedBallot, error) {
-	fail := func(err error) (*PreparedBallot, error) { return nil, &EntryError{s.Size, TypeBallot, err} }
 	if s.Phase < PhaseVoting || s.ElectionKey == nil {
-		return fail(fmt.Errorf("%w: voting is not open", ErrEntry))
+		return nil, &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: voting is not open", ErrEntry)}
 	}
+	p, err := s.view().Prepare(entry)
+	if err != nil {
+		return nil, &EntryError{s.Size, TypeBallot, err}
+	}
+	return p, nil
+}
+
+func (s *State) view() *Election {
+	return &Election{Manifest: s.Manifest, Fingerprint: s.Fingerprint, Key: s.ElectionKey}
+}
+
+// Prepare does a ballot's stateless checks (spec §18.5): decoding, shape,
+// every proof and the signature, in one batch. It uses only the election's
+// manifest, fingerprint and key, so it may run concurrently with anything.
+func (e *Election) Prepare(entry []byte) (*PreparedBallot, error) {
+	fail := func(err error) (*PreparedBallot, error) { return nil, err }
 	if len(entry) == 0 || entry[0] != TypeBallot {
 		return fail(fmt.Errorf("%w: not a ballot", ErrEntry))
 	}
@@ -289,16 +305,16 @@ func (s *State) PrepareBallot(entry []byte) (*PreparedBallot, error) {
 	if b.Credential == nil || b.Signature == nil {
 		return fail(fmt.Errorf("%w: the ballot lacks its credential or signature", ErrEntry))
 	}
-	if err := s.checkBallotShape(&b); err != nil {
+	if err := e.checkBallotShape(&b); err != nil {
 		return fail(err)
 	}
 	batch := crypto.NewBatch()
 	for c, bc := range b.Contests {
-		ct := s.Manifest.Contests[c]
-		batch.AddContest(s.ElectionKey, s.Fingerprint, b.Credential, uint32(c), uint64(ct.Min), uint64(ct.Max),
+		ct := e.Manifest.Contests[c]
+		batch.AddContest(e.Key, e.Fingerprint, b.Credential, uint32(c), uint64(ct.Min), uint64(ct.Max),
 			&crypto.EncryptedContest{Selections: bc.Selections, Proofs: bc.Proofs, TotalProof: bc.TotalProof})
 	}
-	batch.AddSignature(b.Credential, s.Fingerprint, ballotMessage(b.Contests, b.Credential), b.Signature)
+	batch.AddSignature(b.Credential, e.Fingerprint, ballotMessage(b.Contests, b.Credential), b.Signature)
 	if err := batch.Verify(); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrEntry, err))
 	}
@@ -307,12 +323,12 @@ func (s *State) PrepareBallot(entry []byte) (*PreparedBallot, error) {
 	return p, nil
 }
 
-func (s *State) checkBallotShape(b *Ballot) error {
-	if len(b.Contests) != len(s.Manifest.Contests) {
-		return fmt.Errorf("%w: the ballot has %d contests, the election %d", ErrEntry, len(b.Contests), len(s.Manifest.Contests))
+func (e *Election) checkBallotShape(b *Ballot) error {
+	if len(b.Contests) != len(e.Manifest.Contests) {
+		return fmt.Errorf("%w: the ballot has %d contests, the election %d", ErrEntry, len(b.Contests), len(e.Manifest.Contests))
 	}
 	for c, bc := range b.Contests {
-		n := len(s.Manifest.Contests[c].Options)
+		n := len(e.Manifest.Contests[c].Options)
 		if len(bc.Selections) != n || len(bc.Proofs) != n || bc.TotalProof == nil || slices.Contains(bc.Selections, nil) || slices.Contains(bc.Proofs, nil) {
 			return fmt.Errorf("%w: contest %d needs %d selections, %d proofs and a total proof", ErrEntry, c, n, n)
 		}
@@ -320,19 +336,44 @@ func (s *State) checkBallotShape(b *Ballot) error {
 	return nil
 }
 
-// ApplyBallot does a prepared ballot's stateful checks (voting open, known
-// credential) and records it as its credential's last ballot.
-func (s *State) ApplyBallot(p *PreparedBallot) error {
+// CheckBallot does a prepared ballot's stateful checks (voting open, known
+// credential) without changing the state.
+func (s *State) CheckBallot(p *PreparedBallot) error {
 	if s.Phase != PhaseVoting {
-		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: voting is %s", ErrEntry, map[bool]string{true: "closed", false: "not open"}[s.Phase > PhaseVoting])}
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w (it is %s)", ErrEntry, ErrNotOpen, map[bool]string{true: "closed", false: "not yet open"}[s.Phase > PhaseVoting])}
 	}
 	if !s.credentials[p.key] {
-		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: the credential is not on the published list", ErrEntry)}
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w", ErrEntry, ErrUnknownCredential)}
 	}
+	return nil
+}
+
+// ApplyBallot checks a prepared ballot (CheckBallot) and records it as its
+// credential's last ballot.
+func (s *State) ApplyBallot(p *PreparedBallot) error {
+	if err := s.CheckBallot(p); err != nil {
+		return err
+	}
+	s.trackers[p.tracker] = trackerRef{s.Size, p.key}
 	s.last[p.key] = &CountedBallot{Index: s.Size, Tracker: p.tracker, Ballot: p.ballot}
 	s.Ballots++
 	s.Size++
 	return nil
+}
+
+// FindTracker returns the index of the ballot with this tracker, and
+// whether it is the one that counts for its credential.
+func (s *State) FindTracker(tracker string) (index int64, counted, found bool) {
+	t, ok := s.trackers[tracker]
+	if !ok {
+		return 0, false, false
+	}
+	return t.index, s.last[t.key].Index == t.index, true
+}
+
+type trackerRef struct {
+	index int64
+	key   [32]byte
 }
 
 // Counted returns the ballot that counts for a credential, if any.

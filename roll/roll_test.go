@@ -1,0 +1,104 @@
+package roll
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const csvData = `member_id,full_name,email,phone,status,joined,country
+M1,Ada,ada@example.org,+33 6 12 34 56 78,active,2019-05-01,FR
+M2,Bob,bob@example.org,,active,2020-01-01,FR
+M3,Cyd,cyd@example.org,,lapsed,2020-01-01,FR
+M4,Dee,dee@example.org,,active,2027-01-10,FR
+M5,Eve,not-an-email,,active,2020-01-01,FR
+M2,Bob again,bob2@example.org,,active,2020-01-01,FR
+M6,Fay,ada@example.org,,active,2020-01-01,FR
+M7,Gus,gus@example.org,,active,2030-01-01,FR
+,Nobody,no@example.org,,active,2020-01-01,FR
+M8,Hal,hal@example.org,,active,2020-01-01,DE
+M9,Ivy,ivy@example.org,,ACTIVE,2021-03-04,FR
+`
+
+var mapping = Mapping{ID: "member_id", Name: "full_name", Email: "email", Phone: "phone", Status: "status", Joined: "joined", Country: "country"}
+var rules = Rules{Statuses: []string{"active"}, JoinedBefore: "2027-01-01", Countries: []string{"FR"}}
+var now = time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)
+
+func TestImportReportsEveryProblem(t *testing.T) {
+	r, rep, snap, err := Import(strings.NewReader(csvData), mapping, rules, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range r.Members {
+		ids = append(ids, m.ID)
+	}
+	if strings.Join(ids, ",") != "M1,M6,M9" || rep.Rows != 11 || rep.Eligible != 3 {
+		t.Fatalf("eligible %v, report %+v", ids, rep)
+	}
+	want := map[string]string{
+		"M3": "status", "M4": "cut-off", "M5": "e-mail", "M2": "duplicate member id",
+		"M7": "future", "": "no member id", "M8": "country", "M1": "shared", "M6": "shared",
+	}
+	got := map[string]string{}
+	for _, p := range rep.Problems {
+		got[p.MemberID] += p.Reason + ";"
+	}
+	for id, reason := range want {
+		if !strings.Contains(got[id], reason) {
+			t.Errorf("member %q: report says %q, expected %q", id, got[id], reason)
+		}
+	}
+	for _, p := range rep.Problems {
+		if p.MemberID == "M2" && !strings.Contains(p.Reason, "rows 3, 7") {
+			t.Errorf("duplicate rows not named: %q", p.Reason)
+		}
+	}
+	// A second import finds the changed and the new rows.
+	changed := strings.Replace(csvData, "ivy@example.org", "ivy@example.net", 1) + "M10,Jo,jo@example.org,,active,2020-02-02,FR\n"
+	_, rep2, _, _ := Import(strings.NewReader(changed), mapping, rules, now, snap)
+	var notes []string
+	for _, p := range rep2.Problems {
+		if !p.Rejected && (p.MemberID == "M9" || p.MemberID == "M10") {
+			notes = append(notes, p.MemberID+": "+p.Reason)
+		}
+	}
+	if strings.Join(notes, "|") != "M9: changed since the last import|M10: new since the last import" {
+		t.Fatalf("changes: %v", notes)
+	}
+}
+
+func TestImportErrors(t *testing.T) {
+	for name, c := range map[string]struct {
+		data string
+		m    Mapping
+		r    Rules
+	}{
+		"empty file":          {"", mapping, rules},
+		"missing column":      {"id,email\n1,a@b.c\n", mapping, rules},
+		"no id column":        {"member_id\n1\n", Mapping{}, Rules{}},
+		"rule without column": {"member_id\n1\n", Mapping{ID: "member_id"}, Rules{Statuses: []string{"active"}}},
+		"bad cut-off date":    {"member_id,joined\n1,2020-01-01\n", Mapping{ID: "member_id", Joined: "joined"}, Rules{JoinedBefore: "31/01/2027"}},
+		"unterminated quote":  {"member_id\n\"1\n", Mapping{ID: "member_id"}, Rules{}},
+	} {
+		if _, _, _, err := Import(strings.NewReader(c.data), c.m, c.r, now, nil); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestCommitment(t *testing.T) {
+	r, _, _, _ := Import(strings.NewReader(csvData), mapping, rules, now, nil)
+	a := r.Commitment([]byte("salt"))
+	reversed := &Roll{Members: []Member{r.Members[2], r.Members[1], r.Members[0]}}
+	if string(reversed.Commitment([]byte("salt"))) != string(a) {
+		t.Fatal("the commitment depends on the order of rows")
+	}
+	if string(r.Commitment([]byte("pepper"))) == string(a) {
+		t.Fatal("the commitment does not depend on the salt")
+	}
+	shorter := &Roll{Members: r.Members[:2]}
+	if string(shorter.Commitment([]byte("salt"))) == string(a) {
+		t.Fatal("the commitment does not depend on the members")
+	}
+}

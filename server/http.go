@@ -1,0 +1,243 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/election"
+)
+
+// MaxBallotSize bounds a ballot request's body.
+const MaxBallotSize = 256 << 10
+
+// Handler returns the election's HTTP API:
+//
+//	GET  /api/election          the manifest, fingerprint, keys and phase
+//	POST /api/ballots           cast a ballot (its canonical JSON); 201 with a receipt
+//	GET  /api/ballots/{tracker} find a ballot: its index, whether it counts, a fresh proof
+//	GET  /api/checkpoint        the latest signed checkpoint
+//	GET  /healthz               200 while the server can serve
+//	GET  /metrics               Prometheus metrics
+func (e *Election) Handler(logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{e: e, log: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/election", h.election)
+	mux.HandleFunc("POST /api/ballots", h.cast)
+	mux.HandleFunc("GET /api/ballots/{tracker}", h.find)
+	mux.HandleFunc("GET /api/checkpoint", h.checkpoint)
+	mux.HandleFunc("GET /healthz", h.health)
+	mux.HandleFunc("GET /metrics", h.metrics)
+	return securityHeaders(mux)
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		hd.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type handler struct {
+	e   *Election
+	log *slog.Logger
+
+	accepted, refused atomic.Int64
+	castNanos         atomic.Int64
+}
+
+// apiError is the body of every error response.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+func (h *handler) election(w http.ResponseWriter, r *http.Request) {
+	var resp struct {
+		Ballots     int                `json:"ballots"`
+		ElectionKey string             `json:"election_key,omitempty"`
+		Fingerprint string             `json:"fingerprint"`
+		LogKey      string             `json:"log_key"`
+		Manifest    *election.Manifest `json:"manifest"`
+		Phase       string             `json:"phase"`
+		Voters      int                `json:"voters"`
+	}
+	h.e.State(func(s *election.State) {
+		resp.Phase, resp.Ballots, resp.Manifest, resp.LogKey = s.Phase.String(), s.Ballots, s.Manifest, s.LogKey
+		resp.Fingerprint = fmt.Sprintf("%x", s.Fingerprint[:])
+		if s.ElectionKey != nil {
+			k, _ := s.ElectionKey.MarshalText()
+			resp.ElectionKey = string(k)
+		}
+		if s.Roll != nil {
+			resp.Voters = s.Roll.Voters
+		}
+	})
+	if resp.Manifest == nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"the election is not set up yet"})
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		h.refuse(w, http.StatusUnsupportedMediaType, "send the ballot as application/json")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBallotSize))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		h.refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a ballot is at most %d bytes", MaxBallotSize))
+		return
+	}
+	if err != nil {
+		h.refuse(w, http.StatusBadRequest, "could not read the request body")
+		return
+	}
+	receipt, err := h.e.Cast(r.Context(), append([]byte{election.TypeBallot}, body...))
+	switch {
+	case err == nil:
+		h.accepted.Add(1)
+		h.castNanos.Add(int64(time.Since(start)))
+		writeJSON(w, http.StatusCreated, receipt)
+	case errors.Is(err, election.ErrNotOpen):
+		h.refuse(w, http.StatusConflict, err.Error())
+	case errors.Is(err, election.ErrUnknownCredential):
+		h.refuse(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, ErrRefused):
+		h.refuse(w, http.StatusBadRequest, err.Error())
+	default:
+		h.log.Error("casting failed", "err", err)
+		h.refuse(w, http.StatusServiceUnavailable, "the ballot could not be stored; try again in a moment")
+	}
+}
+
+func (h *handler) refuse(w http.ResponseWriter, status int, msg string) {
+	h.refused.Add(1)
+	writeJSON(w, status, apiError{msg})
+}
+
+func (h *handler) find(w http.ResponseWriter, r *http.Request) {
+	tracker := strings.ToLower(r.PathValue("tracker"))
+	var idx int64
+	var counted, found bool
+	h.e.State(func(s *election.State) { idx, counted, found = s.FindTracker(tracker) })
+	if !found {
+		writeJSON(w, http.StatusNotFound, apiError{"no ballot with this tracker is in the log"})
+		return
+	}
+	rc, err := h.e.receipt(r.Context(), idx, tracker)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		*Receipt
+		Counted bool `json:"counted"`
+	}{rc, counted})
+}
+
+func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) {
+	_, signed, err := h.e.Checkpoint(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(signed)
+}
+
+func (h *handler) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := h.e.st.Size(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"the store does not answer"})
+		return
+	}
+	h.e.mu.Lock()
+	broken := h.e.broken
+	h.e.mu.Unlock()
+	if broken != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{broken.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
+	var phase string
+	var entries int64
+	var ballots int
+	h.e.State(func(s *election.State) { phase, entries, ballots = s.Phase.String(), s.Size, s.Ballots })
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintf(w, "# HELP scrutin_ballots_accepted_total Ballots accepted by this server process.\n# TYPE scrutin_ballots_accepted_total counter\nscrutin_ballots_accepted_total %d\n", h.accepted.Load())
+	fmt.Fprintf(w, "# HELP scrutin_ballots_refused_total Ballot requests refused by this server process.\n# TYPE scrutin_ballots_refused_total counter\nscrutin_ballots_refused_total %d\n", h.refused.Load())
+	fmt.Fprintf(w, "# HELP scrutin_cast_seconds_total Time spent accepting ballots.\n# TYPE scrutin_cast_seconds_total counter\nscrutin_cast_seconds_total %g\n", float64(h.castNanos.Load())/1e9)
+	fmt.Fprintf(w, "# HELP scrutin_log_entries Entries in the election's log.\n# TYPE scrutin_log_entries gauge\nscrutin_log_entries %d\n", entries)
+	fmt.Fprintf(w, "# HELP scrutin_ballots_in_log Ballot entries in the log, re-votes included.\n# TYPE scrutin_ballots_in_log gauge\nscrutin_ballots_in_log %d\n", ballots)
+	fmt.Fprintf(w, "# HELP scrutin_phase The election's phase.\n# TYPE scrutin_phase gauge\nscrutin_phase{phase=%q} 1\n", phase)
+}
+
+// NewHTTPServer returns an http.Server with timeouts and limits set.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// VerifyReceipt checks a receipt (spec §18.5): the signed checkpoint with
+// the log key, and the ballot's inclusion at its index.
+func VerifyReceipt(rc *Receipt, entry []byte, origin, logKey string) error {
+	v, err := noteVerifier(logKey)
+	if err != nil {
+		return err
+	}
+	c, _, err := board.Open([]byte(rc.Checkpoint), origin, v, nil, 0)
+	if err != nil {
+		return err
+	}
+	proof := make([][32]byte, len(rc.InclusionProof))
+	for i, s := range rc.InclusionProof {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) != 32 {
+			return fmt.Errorf("bad inclusion proof")
+		}
+		copy(proof[i][:], b)
+	}
+	if election.Tracker(entry) != rc.Tracker {
+		return fmt.Errorf("the receipt's tracker is not this ballot's")
+	}
+	return verifyInclusion(proof, rc.Index, entry, c)
+}

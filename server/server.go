@@ -1,0 +1,151 @@
+// Package server runs an election: it turns requests into log entries,
+// appends them to the store, and derives the election's state by applying
+// the same entries with package election, the one code path that decides
+// what a valid entry is. It serves the casting API (JSON over HTTP), the
+// receipts with inclusion proofs against signed checkpoints, and the
+// published log.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/store"
+)
+
+// Election is one election being run.
+type Election struct {
+	st     store.Store
+	signer note.Signer
+	origin string
+
+	// gate: ballots hold it for reading from their check to their append;
+	// officer actions (close, tally, …) hold it for writing, so that no
+	// ballot slips in after a close.
+	gate sync.RWMutex
+
+	// mu guards state; entries are applied strictly in log order.
+	mu      sync.Mutex
+	state   *election.State
+	pending map[int64]*election.PreparedBallot
+
+	cpMu sync.Mutex // one checkpoint signing at a time
+	cp   *signedCheckpoint
+
+	logSeed []byte
+	view    *election.Election // fixed once voting opens
+	// broken is set when the store failed during an append: whether the
+	// entry was stored is unknown, so the state may disagree with the log,
+	// and every request is refused until a restart reloads the log.
+	broken error
+}
+
+type signedCheckpoint struct {
+	c      board.Checkpoint
+	signed []byte
+}
+
+// Open loads an election from its store, replaying every entry, with the
+// log's signing key seed (32 bytes). An empty store is an election yet to
+// be created (see Create).
+func Open(ctx context.Context, st store.Store, logSeed []byte) (*Election, error) {
+	e := &Election{st: st, state: election.New(), pending: make(map[int64]*election.PreparedBallot)}
+	n, err := st.Size(ctx)
+	if err != nil {
+		return nil, err
+	}
+	const chunk = 4096
+	for i := int64(0); i < n; i += chunk {
+		entries, err := st.ReadEntries(ctx, i, min(n, i+chunk))
+		if err != nil {
+			return nil, err
+		}
+		for _, entry := range entries {
+			if err := e.state.Apply(entry); err != nil {
+				return nil, fmt.Errorf("the stored log does not replay: %w", err)
+			}
+		}
+	}
+	if n > 0 {
+		if err := e.setSigner(logSeed); err != nil {
+			return nil, err
+		}
+	}
+	e.logSeed = logSeed
+	if e.state.Phase == election.PhaseVoting {
+		e.view, _ = e.state.Voter()
+	}
+	return e, nil
+}
+
+func (e *Election) setSigner(seed []byte) error {
+	s, err := election.LogSigner(e.state.Fingerprint, seed)
+	if err != nil {
+		return err
+	}
+	v, err := note.NewVerifier(e.state.LogKey)
+	if err != nil {
+		return err
+	}
+	if s.Name() != v.Name() || s.KeyHash() != v.KeyHash() {
+		return errors.New("the log key given is not the one in the election's manifest")
+	}
+	e.signer, e.origin = s, board.Origin(e.state.Fingerprint)
+	return nil
+}
+
+// ErrRefused wraps every refused request; the message says why.
+var ErrRefused = errors.New("refused")
+
+// Append validates an officer's or trustee's entry (anything but a ballot)
+// against the state and appends it.
+func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
+	if len(entry) > 0 && entry[0] == election.TypeBallot {
+		r, err := e.Cast(ctx, entry)
+		if err != nil {
+			return 0, err
+		}
+		return r.Index, nil
+	}
+	e.gate.Lock()
+	defer e.gate.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.broken != nil {
+		return 0, e.broken
+	}
+	first := e.state.Size == 0
+	// Apply leaves the state unchanged when it refuses the entry; once it
+	// accepts, the entry must reach the store, or the server stops.
+	if err := e.state.Apply(entry); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	if first {
+		if err := e.setSigner(e.logSeed); err != nil {
+			e.state = election.New()
+			return 0, fmt.Errorf("%w: %v", ErrRefused, err)
+		}
+	}
+	i, err := e.st.Append(ctx, [][]byte{entry})
+	if err != nil || i != e.state.Size-1 {
+		e.broken = fmt.Errorf("the store failed while appending entry %d (restart the server to reload the log): %v", e.state.Size-1, err)
+		return 0, e.broken
+	}
+	if e.state.Phase == election.PhaseVoting && e.view == nil {
+		e.view, _ = e.state.Voter()
+	}
+	return i, nil
+}
+
+// State calls f with the election's state, which f must not change.
+func (e *Election) State(f func(s *election.State)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	f(e.state)
+}
