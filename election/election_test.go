@@ -268,6 +268,14 @@ func TestRefusals(t *testing.T) {
 	e.refuse(t, "unknown member", append([]byte{TypeBallot}, strings.Replace(string(good[1:]), `{"contests"`, `{"x":1,"contests"`, 1)...), "unknown field")
 	e.refuse(t, "missing contest", append([]byte{TypeBallot}, strings.Replace(string(good[1:]), `"contests":[`, `"contests":[],"y":[`, 1)...), "invalid entry")
 	e.refuse(t, "empty entry", nil, "empty")
+	e.refuse(t, "entry over 65,535 bytes", append([]byte{TypeBallot}, make([]byte, 70000)...), "65535")
+	var many []*crypto.PublicKey
+	for range MaxCredentialsPerEntry {
+		many = append(many, stranger.PublicKey())
+	}
+	if n := len((&Credentials{Credentials: many}).Entry()); n > 65535 {
+		t.Fatalf("a full credentials entry is %d bytes, over the entry limit", n)
+	}
 	e.refuse(t, "unknown type", []byte{99, '{', '}'}, "unknown entry type")
 
 	// Phase order.

@@ -45,8 +45,8 @@ type Credentials struct {
 }
 
 // MaxCredentialsPerEntry keeps a credentials entry under the entry size
-// limit.
-const MaxCredentialsPerEntry = 1500
+// limit: 1,000 credentials of 46 bytes of JSON each.
+const MaxCredentialsPerEntry = 1000
 
 // Open opens voting.
 type Open struct {

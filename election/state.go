@@ -95,6 +95,9 @@ func (s *State) Apply(entry []byte) error {
 	if len(entry) == 0 {
 		return &EntryError{s.Size, 0, fmt.Errorf("%w: empty entry", ErrEntry)}
 	}
+	if err := board.CheckEntry(entry); err != nil {
+		return &EntryError{s.Size, entry[0], fmt.Errorf("%w: %v", ErrEntry, err)}
+	}
 	if entry[0] == TypeBallot {
 		p, err := s.PrepareBallot(entry)
 		if err != nil {

@@ -6,6 +6,7 @@
 //
 // The commands are:
 //
+//	demo              run a complete election on this machine, end to end
 //	selftest          check that the cryptographic core works on this machine
 //	trustee init      create a trustee's identity, encrypted under a passphrase
 //	trustee roster    (officer) assemble the trustees' identities into a roster
@@ -48,6 +49,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "run a complete election on this machine, end to end", false, demoCommand},
 		{"selftest", "check that the cryptographic core works on this machine", false, selftestCommand},
 		{"trustee init", "create a trustee's identity, encrypted under a passphrase", false, trusteeInitCommand},
 		{"trustee roster", "(officer) assemble the trustees' identities into a roster", true, trusteeRosterCommand},

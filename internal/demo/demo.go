@@ -1,0 +1,491 @@
+// Package demo runs a complete election on one machine, as `scrutin demo`
+// does: a generated roll with deliberately ineligible rows, credentials, a
+// 3-of-5 trustee ceremony, voters casting over HTTP on loopback (some
+// re-voting), closing, tally, decryption by three trustees, the result, and
+// the published record. Its phases are also the fixtures of the server's
+// end-to-end tests.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/roll"
+	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/store"
+)
+
+// Options configure a demo election.
+type Options struct {
+	Dir      string  // data folder (the SQLite store, credentials, roll report)
+	DB       string  // a PostgreSQL URL, instead of SQLite in Dir
+	Voters   int     // members on the roll who may vote
+	Revote   float64 // the share of voters who vote twice
+	Workers  int     // concurrent voters
+	Seed     uint64  // chooses the votes
+	Progress func(format string, args ...any)
+}
+
+// Fixture is an election set up by Setup, open for voting.
+type Fixture struct {
+	Opts     Options
+	Store    store.Store
+	Election *server.Election
+	Manifest *election.Manifest
+	F        crypto.Fingerprint
+	LogKey   string
+	Roll     *roll.Roll
+	Report   *roll.Report
+	Codes    []string // one per member, in roll order
+	trustees []*crypto.TrusteeSecrets
+	logSeed  []byte
+}
+
+func (o *Options) progress(format string, args ...any) {
+	if o.Progress != nil {
+		o.Progress(format, args...)
+	}
+}
+
+// Setup creates the election up to the opening of voting.
+func Setup(ctx context.Context, o Options) (*Fixture, error) {
+	if o.Voters < 1 {
+		return nil, errors.New("a demo needs at least one voter")
+	}
+	if o.Workers == 0 {
+		o.Workers = 16
+	}
+	f := &Fixture{Opts: o}
+	var err error
+	loc := o.Dir
+	if o.DB != "" {
+		loc = o.DB
+	}
+	if f.Store, err = store.Open(ctx, loc); err != nil {
+		return nil, err
+	}
+	if n, _ := f.Store.Size(ctx); n != 0 {
+		f.Store.Close()
+		return nil, fmt.Errorf("the store at %s already holds an election (%d entries); give an empty one", loc, n)
+	}
+
+	// The roll: generated members, some of them deliberately ineligible.
+	csvData := generateRoll(o.Voters, o.Seed)
+	if err := os.WriteFile(filepath.Join(o.Dir, "members.csv"), csvData, 0o600); err != nil {
+		return nil, err
+	}
+	m := roll.Mapping{ID: "member_id", Name: "name", Email: "email", Status: "status", Joined: "joined", Country: "country"}
+	rules := roll.Rules{Statuses: []string{"active"}, JoinedBefore: "2027-01-01", Countries: []string{"FR", "BE", "CH"}}
+	f.Roll, f.Report, _, err = roll.Import(bytes.NewReader(csvData), m, rules, time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC), nil)
+	if err != nil {
+		return nil, err
+	}
+	rep, _ := json.MarshalIndent(f.Report, "", "  ")
+	os.WriteFile(filepath.Join(o.Dir, "roll-report.json"), rep, 0o600)
+	o.progress("roll: %d rows, %d eligible members, %d problems reported (roll-report.json)", f.Report.Rows, f.Report.Eligible, len(f.Report.Problems))
+
+	// Trustees and the manifest.
+	id, err := crypto.NewCeremonyID(nil)
+	if err != nil {
+		return nil, err
+	}
+	roster := crypto.Roster{Label: "scrutin demo", ID: id, Threshold: 3}
+	for j := 1; j <= 5; j++ {
+		s, err := crypto.NewTrusteeSecrets(nil)
+		if err != nil {
+			return nil, err
+		}
+		f.trustees = append(f.trustees, s)
+		roster.Trustees = append(roster.Trustees, crypto.Trustee{Name: fmt.Sprintf("Trustee %d", j), Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()})
+	}
+	f.logSeed = make([]byte, ed25519.SeedSize)
+	rand.Read(f.logSeed)
+	f.Manifest = demoManifest(roster, ed25519.NewKeyFromSeed(f.logSeed).Public().(ed25519.PublicKey))
+	me, err := f.Manifest.Entry()
+	if err != nil {
+		return nil, err
+	}
+	if f.Election, err = server.Open(ctx, f.Store, f.logSeed); err != nil {
+		return nil, err
+	}
+	if _, err := f.Election.Append(ctx, me); err != nil {
+		return nil, err
+	}
+	f.Election.State(func(s *election.State) { f.F, f.LogKey = s.Fingerprint, s.LogKey })
+	o.progress("manifest recorded: election fingerprint %x", f.F[:])
+
+	if err := f.ceremony(ctx); err != nil {
+		return nil, err
+	}
+	if err := f.credentials(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := f.Election.Append(ctx, (&election.Open{At: election.Now(time.Now())}).Entry()); err != nil {
+		return nil, err
+	}
+	o.progress("voting is open")
+	return f, nil
+}
+
+// ceremony runs the trustees' three rounds, each message an entry.
+func (f *Fixture) ceremony(ctx context.Context) error {
+	r := &f.Manifest.Roster
+	var dealings [][]byte
+	appendMsg := func(m []byte) error {
+		_, err := f.Election.Append(ctx, append([]byte{election.TypeCeremony}, m...))
+		return err
+	}
+	for j := 1; j <= r.N(); j++ {
+		d, err := crypto.Deal(nil, r, j, f.trustees[j-1])
+		if err != nil {
+			return err
+		}
+		dealings = append(dealings, d)
+		if err := appendMsg(d); err != nil {
+			return err
+		}
+	}
+	for j := 1; j <= r.N(); j++ {
+		c, err := crypto.Complain(nil, r, j, f.trustees[j-1], dealings)
+		if err != nil {
+			return err
+		}
+		if err := appendMsg(c); err != nil {
+			return err
+		}
+	}
+	var out *crypto.Outcome
+	f.Election.State(func(s *election.State) { out = s.Ceremony })
+	for j := 1; j <= r.N(); j++ {
+		share, err := out.Share(r, j, f.trustees[j-1])
+		if err != nil {
+			return err
+		}
+		c, err := out.Confirm(nil, r, j, f.trustees[j-1], share)
+		if err != nil {
+			return err
+		}
+		if err := appendMsg(c); err != nil {
+			return err
+		}
+	}
+	key, _ := out.PublicKey.MarshalText()
+	f.Opts.progress("trustees' ceremony complete (3 of 5): election key %s", key)
+	return nil
+}
+
+// credentials makes a code per member (the credential authority's job),
+// writes the mail-merge file, and records the roll's commitment and the
+// public credentials.
+func (f *Fixture) credentials(ctx context.Context) error {
+	salt := make([]byte, 32)
+	rand.Read(salt)
+	os.WriteFile(filepath.Join(f.Opts.Dir, "roll-salt"), salt, 0o600)
+	if _, err := f.Election.Append(ctx, (&election.Roll{Commitment: f.Roll.Commitment(salt), Voters: len(f.Roll.Members)}).Entry()); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"member_id", "name", "email", "credential_code"})
+	var pubs []*crypto.PublicKey
+	for _, mb := range f.Roll.Members {
+		code, err := election.NewCode(nil)
+		if err != nil {
+			return err
+		}
+		k, err := election.CredentialKey(f.F, code)
+		if err != nil {
+			return err
+		}
+		f.Codes = append(f.Codes, code)
+		pubs = append(pubs, k.PublicKey())
+		w.Write([]string{mb.ID, mb.Name, mb.Email, code})
+	}
+	w.Flush()
+	if err := os.WriteFile(filepath.Join(f.Opts.Dir, "credentials.csv"), buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	for i := 0; i < len(pubs); i += election.MaxCredentialsPerEntry {
+		c := &election.Credentials{Credentials: pubs[i:min(len(pubs), i+election.MaxCredentialsPerEntry)]}
+		if _, err := f.Election.Append(ctx, c.Entry()); err != nil {
+			return err
+		}
+	}
+	f.Opts.progress("credentials: %d codes in credentials.csv (mail merge), public credentials recorded", len(pubs))
+	return nil
+}
+
+func demoManifest(r crypto.Roster, logKey ed25519.PublicKey) *election.Manifest {
+	t := func(en, fr string) election.Text { return election.Text{"en": en, "fr": fr} }
+	return &election.Manifest{
+		Contests: []election.Contest{
+			{ID: "leader", Min: 1, Max: 1, Title: t("Party leader", "Direction du parti"), Options: []election.Option{
+				{ID: "ada", Title: t("Ada Lovelace", "Ada Lovelace")},
+				{ID: "grace", Title: t("Grace Hopper", "Grace Hopper")},
+				{ID: "alan", Title: t("Alan Turing", "Alan Turing")},
+			}},
+			{ID: "motion-1", Min: 0, Max: 1, Title: t("Adopt the new statutes?", "Adopter les nouveaux statuts ?"), Options: []election.Option{
+				{ID: "yes", Title: t("Yes", "Oui")}, {ID: "no", Title: t("No", "Non")},
+			}},
+		},
+		Description: t("A demonstration election run by scrutin demo.", "Une élection de démonstration lancée par scrutin demo."),
+		LogKey:      election.Bytes(logKey),
+		Roster:      r,
+		Title:       t("scrutin demo election", "Élection de démonstration scrutin"),
+		Window:      election.Window{Opens: "2027-03-01T09:00:00Z", Closes: "2027-03-08T18:00:00Z"},
+	}
+}
+
+// generateRoll makes a members CSV: voters eligible members (two of them
+// sharing an e-mail, which the report flags) and some ineligible rows.
+func generateRoll(voters int, seed uint64) []byte {
+	r := mrand.New(mrand.NewPCG(seed, 7))
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"member_id", "name", "email", "status", "joined", "country"})
+	countries := []string{"FR", "BE", "CH"}
+	for i := 1; i <= voters; i++ {
+		email := fmt.Sprintf("member%d@example.org", i)
+		if i == 2 && voters > 2 {
+			email = "member1@example.org"
+		}
+		w.Write([]string{fmt.Sprintf("M%06d", i), fmt.Sprintf("Member %d", i), email, "active",
+			fmt.Sprintf("%d-%02d-%02d", 2000+r.IntN(26), 1+r.IntN(12), 1+r.IntN(28)), countries[r.IntN(3)]})
+	}
+	extra := max(3, voters/50)
+	for k := range extra {
+		i := voters + 1 + k
+		row := []string{fmt.Sprintf("M%06d", i), fmt.Sprintf("Member %d", i), fmt.Sprintf("member%d@example.org", i), "active", "2015-06-01", "FR"}
+		switch k % 4 {
+		case 0:
+			row[3] = "lapsed"
+		case 1:
+			row[4] = "2027-01-05" // after the cut-off
+		case 2:
+			row[5] = "US"
+		case 3:
+			row[2] = "not an address"
+		}
+		w.Write(row)
+	}
+	w.Flush()
+	return b.Bytes()
+}
+
+// Tally is the expected count per contest and option.
+type Tally [][]uint64
+
+// Vote has every member vote through the HTTP API at url (Revote of them
+// twice, the second ballot counting), verifies every receipt, and returns
+// the counts the result must show.
+func (f *Fixture) Vote(ctx context.Context, url string) (Tally, error) {
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: f.Opts.Workers}}
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	origin := board.Origin(f.F)
+	n := len(f.Codes)
+	r := mrand.New(mrand.NewPCG(f.Opts.Seed, 11))
+	type job struct {
+		voter   int
+		choices [][]int
+	}
+	var jobs []job
+	final := make([][][]int, n)
+	for v := range n {
+		times := 1
+		if r.Float64() < f.Opts.Revote {
+			times = 2
+		}
+		for range times {
+			ch := [][]int{{r.IntN(3)}, {}}
+			if r.IntN(4) > 0 {
+				ch[1] = []int{r.IntN(2)}
+			}
+			final[v] = ch
+			jobs = append(jobs, job{v, ch})
+		}
+	}
+	// Re-votes are cast after every first ballot, so that they come later
+	// in the log.
+	firsts, seconds := make([]job, 0, n), []job{}
+	seen := make([]bool, n)
+	for _, j := range jobs {
+		if seen[j.voter] {
+			seconds = append(seconds, j)
+		} else {
+			seen[j.voter] = true
+			firsts = append(firsts, j)
+		}
+	}
+	var done atomic.Int64
+	start := time.Now()
+	for _, batch := range [][]job{firsts, seconds} {
+		ch := make(chan job)
+		errs := make(chan error, f.Opts.Workers)
+		var wg sync.WaitGroup
+		for range f.Opts.Workers {
+			wg.Go(func() {
+				for j := range ch {
+					if err := f.castOne(ctx, client, url, view, origin, j.voter, j.choices); err != nil {
+						errs <- fmt.Errorf("voter %d: %w", j.voter, err)
+						return
+					}
+					if d := done.Add(1); d%1000 == 0 {
+						f.Opts.progress("%d ballots cast (%.0f/s)", d, float64(d)/time.Since(start).Seconds())
+					}
+				}
+			})
+		}
+	feed:
+		for _, j := range batch {
+			select {
+			case ch <- j:
+			case err := <-errs:
+				close(ch)
+				wg.Wait()
+				return nil, err
+			case <-ctx.Done():
+				break feed
+			}
+		}
+		close(ch)
+		wg.Wait()
+		select {
+		case err := <-errs:
+			return nil, err
+		default:
+		}
+	}
+	f.Opts.progress("%d voters cast %d ballots over HTTP in %v (%d re-votes); every receipt verified", n, len(jobs), time.Since(start).Round(time.Millisecond), len(seconds))
+	want := make(Tally, len(f.Manifest.Contests))
+	for c, ct := range f.Manifest.Contests {
+		want[c] = make([]uint64, len(ct.Options))
+	}
+	for _, ch := range final {
+		for c, opts := range ch {
+			for _, o := range opts {
+				want[c][o]++
+			}
+		}
+	}
+	return want, nil
+}
+
+func (f *Fixture) castOne(ctx context.Context, client *http.Client, url string, view *election.Election, origin string, voter int, choices [][]int) error {
+	k, err := election.CredentialKey(f.F, f.Codes[voter])
+	if err != nil {
+		return err
+	}
+	entry, err := view.NewBallot(nil, k, choices)
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/ballots", bytes.NewReader(entry[1:]))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("the server answered %s: %s", resp.Status, body)
+	}
+	var rc server.Receipt
+	if err := json.Unmarshal(body, &rc); err != nil {
+		return err
+	}
+	return server.VerifyReceipt(&rc, entry, origin, f.LogKey)
+}
+
+// Finish closes voting, records the tally, has trustees 1, 3 and 5 decrypt,
+// and records the result.
+func (f *Fixture) Finish(ctx context.Context) (*election.Result, error) {
+	e := f.Election
+	if _, err := e.Append(ctx, (&election.Close{At: election.Now(time.Now()), Reason: "closed by the demo"}).Entry()); err != nil {
+		return nil, err
+	}
+	var tally []byte
+	var err error
+	e.State(func(s *election.State) { tally, err = s.ExpectedTally() })
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.Append(ctx, tally); err != nil {
+		return nil, err
+	}
+	f.Opts.progress("voting closed; tally of the counted ballots recorded")
+	var out *crypto.Outcome
+	var cts []*crypto.Ciphertext
+	e.State(func(s *election.State) { out, cts = s.Ceremony, s.TallyCiphertexts() })
+	r := &f.Manifest.Roster
+	for _, j := range []int{1, 3, 5} {
+		share, err := out.Share(r, j, f.trustees[j-1])
+		if err != nil {
+			return nil, err
+		}
+		msg, err := out.DecryptShare(nil, r, j, f.trustees[j-1], share, cts)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := e.Append(ctx, append([]byte{election.TypeDecryption}, msg...)); err != nil {
+			return nil, err
+		}
+	}
+	var res []byte
+	e.State(func(s *election.State) { res, err = s.ExpectedResult() })
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.Append(ctx, res); err != nil {
+		return nil, err
+	}
+	var result *election.Result
+	e.State(func(s *election.State) { result = s.Result })
+	f.Opts.progress("trustees 1, 3 and 5 decrypted; result recorded")
+	return result, nil
+}
+
+// Serve starts the HTTP API on a loopback port and returns its URL and a
+// function that stops it.
+func (f *Fixture) Serve(addr string) (string, func(), error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	srv := server.NewHTTPServer(addr, f.Election.Handler(nil))
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+// Check compares a result with the expected counts.
+func Check(result *election.Result, want Tally) error {
+	for c := range want {
+		if !slices.Equal(result.Contests[c].Counts, want[c]) {
+			return fmt.Errorf("contest %d: the result counts %v, the voters cast %v", c+1, result.Contests[c].Counts, want[c])
+		}
+	}
+	return nil
+}
