@@ -37,7 +37,7 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	}
 	p, err := view.Prepare(entry)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	idx, err := e.appendBallot(ctx, p)
 	if err != nil {
@@ -53,7 +53,7 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 	err := e.state.CheckBallot(p)
 	e.mu.Unlock()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrRefused, err)
+		return 0, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	idx, err := e.st.Append(ctx, [][]byte{p.Entry()})
 	e.mu.Lock()

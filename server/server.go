@@ -124,12 +124,12 @@ func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 	// Apply leaves the state unchanged when it refuses the entry; once it
 	// accepts, the entry must reach the store, or the server stops.
 	if err := e.state.Apply(entry); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrRefused, err)
+		return 0, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	if first {
 		if err := e.setSigner(e.logSeed); err != nil {
 			e.state = election.New()
-			return 0, fmt.Errorf("%w: %v", ErrRefused, err)
+			return 0, fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 	}
 	i, err := e.st.Append(ctx, [][]byte{entry})

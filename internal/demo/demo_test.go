@@ -1,0 +1,228 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/mirror"
+)
+
+var ctx = context.Background()
+
+// postgresURL gives a fresh schema on the test server, or skips (fails in
+// CI, where $SCRUTIN_REQUIRE_POSTGRES is set).
+func postgresURL(t *testing.T) string {
+	base := os.Getenv("SCRUTIN_TEST_POSTGRES")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		if os.Getenv("SCRUTIN_REQUIRE_POSTGRES") != "" {
+			t.Fatalf("PostgreSQL is required: %v", err)
+		}
+		t.Skipf("no PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := fmt.Sprintf("scrutin_demo_%x", b)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), base); err == nil {
+			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	return base + "&search_path=" + schema
+}
+
+// TestEndToEnd runs a whole election over HTTP on both stores, then reads
+// the published record and replays it with the election package, as a
+// verifier would, and requires the same result.
+func TestEndToEnd(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			o := Options{Dir: t.TempDir(), Voters: 60, Revote: 0.3, Workers: 8, Seed: 3}
+			if kind == "postgres" {
+				o.DB = postgresURL(t)
+			}
+			f, err := Setup(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Store.Close()
+			url, stop, err := f.Serve("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stop()
+			want, err := f.Vote(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			result, err := f.Finish(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Check(result, want); err != nil {
+				t.Fatal(err)
+			}
+			if f.Report.Eligible != 60 || len(f.Report.Problems) < 3 {
+				t.Fatalf("roll report: %+v", f.Report)
+			}
+			// The published record, read and replayed independently.
+			out := t.TempDir()
+			if _, err := f.Election.Publish(ctx, mirror.Dir(out)); err != nil {
+				t.Fatal(err)
+			}
+			v, err := note.NewVerifier(f.LogKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			replay := election.New()
+			_, _, err = board.ReadPublished(ctx, mirror.Dir(out), board.ReadOptions{Origin: board.Origin(f.F), LogKey: v,
+				Visit: func(i int64, e []byte) error { return replay.Apply(e) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if replay.Phase != election.PhaseDecided || string(replay.Result.Entry()) != string(result.Entry()) || replay.Fingerprint != f.F {
+				t.Fatal("the replayed record does not give the same result")
+			}
+			// Restarting the server on the same store reloads the same state.
+			if kind == "sqlite" {
+				f.Store.Close()
+			}
+		})
+	}
+}
+
+// TestHTTPRefusals sends every kind of bad request to a running server;
+// each is refused with the right status and a message, and nothing is
+// appended.
+func TestHTTPRefusals(t *testing.T) {
+	o := Options{Dir: t.TempDir(), Voters: 5, Workers: 2, Seed: 4}
+	f, err := Setup(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	key := func(v int) *crypto.SecretKey {
+		k, _ := election.CredentialKey(f.F, f.Codes[v])
+		return k
+	}
+	ballot := func(v int) []byte {
+		b, err := view.NewBallot(nil, key(v), [][]int{{0}, {1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	post := func(body []byte, contentType string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, url+"/api/ballots", bytes.NewReader(body))
+		req.Header.Set("Content-Type", contentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var e struct{ Error string }
+		json.Unmarshal(b, &e)
+		return resp.StatusCode, e.Error
+	}
+	size := func() int64 { n, _ := f.Store.Size(ctx); return n }
+	before := size()
+
+	stranger, _ := crypto.GenerateKey(nil)
+	strangerBallot, _ := view.NewBallot(nil, stranger, [][]int{{0}, {}})
+	other := &election.Election{Manifest: view.Manifest, Fingerprint: crypto.Fingerprint{9}, Key: view.Key}
+	otherBallot, _ := other.NewBallot(nil, key(1), [][]int{{0}, {}})
+	var b election.Ballot
+	json.Unmarshal(ballot(2)[1:], &b)
+	var b2 election.Ballot
+	json.Unmarshal(ballot(3)[1:], &b2)
+	b.Signature = b2.Signature
+	badSig := b.Entry()
+	json.Unmarshal(ballot(2)[1:], &b)
+	b.Contests[1].Proofs = b2.Contests[1].Proofs
+	otherContest := b.Entry()
+
+	for _, c := range []struct {
+		name        string
+		body        []byte
+		contentType string
+		status      int
+		says        string
+	}{
+		{"unknown credential", strangerBallot[1:], "application/json", http.StatusForbidden, "not on the published list"},
+		{"replayed from another election", otherBallot[1:], "application/json", http.StatusBadRequest, "do not verify"},
+		{"bad signature", badSig[1:], "application/json", http.StatusBadRequest, "do not verify"},
+		{"proofs of another ballot's contest", otherContest[1:], "application/json", http.StatusBadRequest, "do not verify"},
+		{"malformed JSON", []byte(`{"contests":[`), "application/json", http.StatusBadRequest, "invalid entry"},
+		{"not canonical JSON", append([]byte(" "), ballot(4)[1:]...), "application/json", http.StatusBadRequest, "canonical"},
+		{"oversized body", bytes.Repeat([]byte("x"), 300<<10), "application/json", http.StatusRequestEntityTooLarge, "at most"},
+		{"wrong content type", ballot(4)[1:], "text/plain", http.StatusUnsupportedMediaType, "application/json"},
+	} {
+		status, msg := post(c.body, c.contentType)
+		if status != c.status || !strings.Contains(msg, c.says) {
+			t.Errorf("%s: %d %q, want %d and %q", c.name, status, msg, c.status, c.says)
+		}
+	}
+	if size() != before {
+		t.Fatalf("refused requests appended %d entries", size()-before)
+	}
+	// A good ballot, then the same ballot again (a replay is a re-vote of the
+	// same content: accepted, and still only one counts).
+	good := ballot(0)
+	if status, msg := post(good[1:], "application/json"); status != http.StatusCreated {
+		t.Fatalf("good ballot: %d %s", status, msg)
+	}
+	resp, err := http.Get(url + "/api/ballots/" + election.Tracker(good))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("tracker lookup: %v %v", err, resp.Status)
+	}
+	var found struct{ Counted bool }
+	json.NewDecoder(resp.Body).Decode(&found)
+	resp.Body.Close()
+	if !found.Counted {
+		t.Fatal("the ballot is not reported as counted")
+	}
+	// After the window closes.
+	if _, err := f.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if status, msg := post(ballot(1)[1:], "application/json"); status != http.StatusConflict || !strings.Contains(msg, "not open") {
+		t.Fatalf("after close: %d %q", status, msg)
+	}
+	for _, p := range []string{"/api/election", "/api/checkpoint", "/healthz", "/metrics"} {
+		resp, err := http.Get(url + p)
+		if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatalf("%s: %v %v", p, err, resp.Status)
+		}
+		resp.Body.Close()
+	}
+}
