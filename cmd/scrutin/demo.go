@@ -32,6 +32,7 @@ is written to --out, for "scrutin log check" and the verifier.`)
 	addr := fs.String("addr", "127.0.0.1:0", "address of the HTTP server (loopback)")
 	revote := fs.Float64("revote", 0.1, "the share of voters who vote twice")
 	asJSON := fs.Bool("json", false, "print a JSON summary instead of progress lines")
+	noVote := fs.Bool("no-vote", false, "stop once voting is open (for \"scrutin serve\" and \"scrutin load\" on DIR)")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *voters < 1 || *voters > 1_000_000 {
 			fmt.Fprintln(stderr, "scrutin demo: --voters must be between 1 and 1,000,000")
@@ -68,6 +69,10 @@ is written to --out, for "scrutin log check" and the verifier.`)
 		}
 		defer stopServer()
 		progress("server listening on %s", url)
+		if *noVote {
+			fmt.Fprintf(stdout, "voting is open in %s; serve it with: scrutin serve --dir %s\n", *dir, *dir)
+			return exitOK
+		}
 		want, err := f.Vote(ctx, url)
 		if err != nil {
 			return fail(stderr, "demo", err)

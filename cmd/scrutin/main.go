@@ -7,6 +7,8 @@
 // The commands are:
 //
 //	demo              run a complete election on this machine, end to end
+//	serve             run the casting API of a stored election
+//	load              cast pre-encrypted ballots at a chosen rate and report latencies
 //	selftest          check that the cryptographic core works on this machine
 //	trustee init      create a trustee's identity, encrypted under a passphrase
 //	trustee roster    (officer) assemble the trustees' identities into a roster
@@ -50,6 +52,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run a complete election on this machine, end to end", false, demoCommand},
+		{"serve", "run the casting API of a stored election", false, serveCommand},
+		{"load", "cast pre-encrypted ballots at a chosen rate and report latencies", false, loadCommand},
 		{"selftest", "check that the cryptographic core works on this machine", false, selftestCommand},
 		{"trustee init", "create a trustee's identity, encrypted under a passphrase", false, trusteeInitCommand},
 		{"trustee roster", "(officer) assemble the trustees' identities into a roster", true, trusteeRosterCommand},

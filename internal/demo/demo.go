@@ -45,6 +45,9 @@ type Options struct {
 	Progress func(format string, args ...any)
 }
 
+// LogKeyFile is the file of the log's signing key seed in the data folder.
+const LogKeyFile = "log.key"
+
 // Fixture is an election set up by Setup, open for voting.
 type Fixture struct {
 	Opts     Options
@@ -119,6 +122,9 @@ func Setup(ctx context.Context, o Options) (*Fixture, error) {
 	}
 	f.logSeed = make([]byte, ed25519.SeedSize)
 	rand.Read(f.logSeed)
+	if err := os.WriteFile(filepath.Join(o.Dir, LogKeyFile), f.logSeed, 0o600); err != nil {
+		return nil, err
+	}
 	f.Manifest = demoManifest(roster, ed25519.NewKeyFromSeed(f.logSeed).Public().(ed25519.PublicKey))
 	me, err := f.Manifest.Entry()
 	if err != nil {

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/scrutin/scrutin/internal/load"
+)
+
+func loadCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("load", "--url URL --credentials FILE [--rate R] [--duration D] [--json]",
+		`Load encrypts and signs real ballots (Rate × Duration of them, before the
+clock starts), then casts them at a fixed rate against a running "scrutin
+serve", and reports the throughput and the latency percentiles, measured from
+each ballot's scheduled time. Use it on loopback: for example, after
+"scrutin demo --voters 20000 --dir D --no-vote" and "scrutin serve --dir D".`)
+	url := fs.String("url", "http://127.0.0.1:8080", "the server (loopback)")
+	creds := fs.String("credentials", "", "the credentials CSV written by scrutin demo")
+	rate := fs.Float64("rate", 500, "ballots per second")
+	dur := fs.Duration("duration", 20*time.Second, "how long to send")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *creds == "" {
+			fmt.Fprintln(stderr, "scrutin load: --credentials is required")
+			return exitUsage
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		rep, err := load.Run(ctx, load.Options{URL: *url, Credentials: *creds, Rate: *rate, Duration: *dur,
+			Progress: func(f string, a ...any) {
+				if !*asJSON {
+					fmt.Fprintf(stdout, "  "+f+"\n", a...)
+				}
+			}})
+		if err != nil {
+			return fail(stderr, "load", err)
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			fmt.Fprintf(stdout, "%s\n", b)
+		} else {
+			fmt.Fprintf(stdout, "target %.0f/s for %.1fs: %d accepted (%.0f/s), %d refused, %d failed; latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+				rep.Rate, rep.Seconds, rep.Accepted, rep.Throughput, rep.Refused, rep.Failed, rep.P50, rep.P90, rep.P99, rep.Max)
+		}
+		if rep.Failed > 0 || rep.Refused > 0 {
+			return exitFailure
+		}
+		return exitOK
+	}
+}

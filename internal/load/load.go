@@ -1,0 +1,230 @@
+// Package load casts real encrypted, signed ballots over HTTP at a chosen
+// rate against a running scrutin server, and reports throughput and latency
+// percentiles. Ballots are encrypted before the clock starts, so that the
+// figures are the server's; latency is measured from each ballot's scheduled
+// send time (no coordinated omission). It sends traffic to the URL it is
+// given, which should be on loopback, and stops by itself.
+package load
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
+)
+
+// Options configure a load run.
+type Options struct {
+	URL         string        // the server, e.g. http://127.0.0.1:8080
+	Credentials string        // the credentials CSV (column credential_code)
+	Rate        float64       // ballots per second
+	Duration    time.Duration // how long to send
+	Workers     int           // requests in flight at most (default 512)
+	Progress    func(format string, args ...any)
+}
+
+// Report is what a run measured.
+type Report struct {
+	Rate       float64 `json:"rate"`
+	Sent       int     `json:"sent"`
+	Accepted   int     `json:"accepted"`
+	Refused    int     `json:"refused"`
+	Failed     int     `json:"failed"`
+	Seconds    float64 `json:"seconds"`
+	Throughput float64 `json:"accepted_per_second"`
+	P50        float64 `json:"p50_ms"`
+	P90        float64 `json:"p90_ms"`
+	P99        float64 `json:"p99_ms"`
+	Max        float64 `json:"max_ms"`
+}
+
+func (o *Options) progress(format string, args ...any) {
+	if o.Progress != nil {
+		o.Progress(format, args...)
+	}
+}
+
+// Run prepares Rate×Duration ballots, then sends them on schedule.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Rate <= 0 || o.Duration <= 0 {
+		return nil, errors.New("the rate and the duration must be positive")
+	}
+	if o.Workers == 0 {
+		o.Workers = 512
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Workers, MaxConnsPerHost: o.Workers}}
+	view, err := fetchElection(ctx, client, o.URL)
+	if err != nil {
+		return nil, err
+	}
+	codes, err := readCodes(o.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	n := int(o.Rate * o.Duration.Seconds())
+	o.progress("encrypting %d ballots for %d credentials…", n, len(codes))
+	ballots := make([][]byte, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, runtime.NumCPU())
+	for w := range runtime.NumCPU() {
+		wg.Go(func() {
+			r := mrand.New(mrand.NewPCG(uint64(w), 1))
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				k, err := election.CredentialKey(view.Fingerprint, codes[i%len(codes)])
+				if err != nil {
+					errs <- err
+					return
+				}
+				choices := make([][]int, len(view.Manifest.Contests))
+				for c, ct := range view.Manifest.Contests {
+					perm := r.Perm(len(ct.Options))
+					choices[c] = perm[:ct.Min+r.IntN(ct.Max-ct.Min+1)]
+				}
+				b, err := view.NewBallot(nil, k, choices)
+				if err != nil {
+					errs <- err
+					return
+				}
+				ballots[i] = b[1:]
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+	}
+
+	o.progress("sending %d ballots at %.0f/s to %s", n, o.Rate, o.URL)
+	lat := make([]time.Duration, n)
+	status := make([]int, n)
+	sem := make(chan struct{}, o.Workers)
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / o.Rate)
+	for i := range n {
+		due := start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, o.URL+"/api/ballots", bytes.NewReader(ballots[i]))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			lat[i] = time.Since(due)
+			if err != nil {
+				status[i] = -1
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			status[i] = resp.StatusCode
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	rep := &Report{Rate: o.Rate, Sent: n, Seconds: elapsed.Seconds()}
+	var ok []time.Duration
+	for i, s := range status {
+		switch {
+		case s == http.StatusCreated:
+			rep.Accepted++
+			ok = append(ok, lat[i])
+		case s < 0 || s >= 500:
+			rep.Failed++
+		default:
+			rep.Refused++
+		}
+	}
+	rep.Throughput = float64(rep.Accepted) / elapsed.Seconds()
+	slices.Sort(ok)
+	pct := func(p float64) float64 {
+		if len(ok) == 0 {
+			return 0
+		}
+		return float64(ok[min(len(ok)-1, int(p*float64(len(ok))))].Microseconds()) / 1000
+	}
+	rep.P50, rep.P90, rep.P99, rep.Max = pct(0.50), pct(0.90), pct(0.99), pct(1)
+	return rep, nil
+}
+
+func fetchElection(ctx context.Context, c *http.Client, url string) (*election.Election, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/election", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("failed to reach the server: %w", err)
+	}
+	defer resp.Body.Close()
+	var info struct {
+		ElectionKey string             `json:"election_key"`
+		Fingerprint string             `json:"fingerprint"`
+		Manifest    *election.Manifest `json:"manifest"`
+		Phase       string             `json:"phase"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil || info.Manifest == nil {
+		return nil, fmt.Errorf("the server did not describe its election: %v", err)
+	}
+	if info.Phase != "voting" {
+		return nil, fmt.Errorf("voting is not open on the server (phase %q)", info.Phase)
+	}
+	var key crypto.PublicKey
+	if err := key.UnmarshalText([]byte(info.ElectionKey)); err != nil {
+		return nil, err
+	}
+	f, err := hex.DecodeString(info.Fingerprint)
+	if err != nil || len(f) != 32 {
+		return nil, errors.New("bad fingerprint")
+	}
+	// The fingerprint must be that of the manifest the server sent.
+	if mf, err := info.Manifest.Fingerprint(); err != nil || !bytes.Equal(mf[:], f) {
+		return nil, errors.New("the server's manifest does not hash to its fingerprint")
+	}
+	return &election.Election{Manifest: info.Manifest, Fingerprint: crypto.Fingerprint(f), Key: &key}, nil
+}
+
+func readCodes(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) < 2 {
+		return nil, fmt.Errorf("%s is not a credentials file: %v", path, err)
+	}
+	col := slices.Index(rows[0], "credential_code")
+	if col < 0 {
+		return nil, fmt.Errorf("%s has no credential_code column", path)
+	}
+	var codes []string
+	for _, r := range rows[1:] {
+		codes = append(codes, r[col])
+	}
+	return codes, nil
+}
