@@ -29,6 +29,11 @@ import (
 // MaxEntrySize is the largest entry (spec §15.1).
 const MaxEntrySize = 65535
 
+// MaxTreeSize bounds the size a checkpoint may claim (spec §16.1): far
+// beyond any election, and small enough that no computation on a claimed
+// size can run away.
+const MaxTreeSize = 1 << 40
+
 // TileHeight is the height of published tiles (spec §17): 256 hashes.
 const TileHeight = 8
 
@@ -85,7 +90,7 @@ func ParseCheckpoint(body []byte) (Checkpoint, error) {
 		return c, fmt.Errorf("%w: bad origin %q", ErrCheckpoint, c.Origin)
 	}
 	size, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil || size < 1 || strconv.FormatInt(size, 10) != lines[1] {
+	if err != nil || size < 1 || size > MaxTreeSize || strconv.FormatInt(size, 10) != lines[1] {
 		return c, fmt.Errorf("%w: bad tree size %q", ErrCheckpoint, lines[1])
 	}
 	c.Size = size

@@ -148,12 +148,12 @@ func ReadPublished(ctx context.Context, r FileReader, opt ReadOptions) (Checkpoi
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %s: %v", ErrPublished, CheckpointFile, err)
 	}
-	hashes := make(memHashes, 0, tlog.StoredHashCount(c.Size))
-	tiles := tlog.NewTiles(TileHeight, 0, c.Size)
-	for _, t := range tiles {
-		if t.L != 0 {
-			continue
-		}
+	// Nothing is sized or listed from the claimed size until the entry
+	// bundles have proven it: a checkpoint claiming a huge tree fails at its
+	// first missing bundle.
+	var hashes memHashes
+	for start := int64(0); start < c.Size; start += 1 << TileHeight {
+		t := tlog.Tile{H: TileHeight, L: 0, N: start >> TileHeight, W: int(min(1<<TileHeight, c.Size-start))}
 		bt := bundleTile(t)
 		data, err := r.ReadFile(ctx, TilePath(bt), MaxBundleFile)
 		if err != nil {
@@ -199,7 +199,7 @@ func ReadPublished(ctx context.Context, r FileReader, opt ReadOptions) (Checkpoi
 			return c, n, &ForkError{Old: opt.Previous, New: signed, Reason: fmt.Sprintf("its first %d entries are not the tree of the previous checkpoint", prev.Size)}
 		}
 	}
-	for _, t := range tiles {
+	for _, t := range tlog.NewTiles(TileHeight, 0, c.Size) {
 		want, err := tlog.ReadTileData(t, &hashes)
 		if err != nil {
 			return c, n, err
