@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -52,7 +53,21 @@ func Fingerprint(genesis []byte) crypto.Fingerprint { return sha256.Sum256(genes
 
 // Origin returns the checkpoint origin of the election with fingerprint f
 // (spec §16.1); it is also the name of the log key.
-func Origin(f crypto.Fingerprint) string { return fmt.Sprintf("scrutin/v0/election/%x", f[:]) }
+func Origin(f crypto.Fingerprint) string { return originPrefix + hex.EncodeToString(f[:]) }
+
+const originPrefix = "scrutin/v0/election/"
+
+// ParseOrigin returns the fingerprint an election's origin names.
+func ParseOrigin(origin string) (crypto.Fingerprint, error) {
+	var f crypto.Fingerprint
+	h, ok := strings.CutPrefix(origin, originPrefix)
+	b, err := hex.DecodeString(h)
+	if !ok || err != nil || len(b) != len(f) || hex.EncodeToString(b) != h {
+		return f, fmt.Errorf("%w: %q is not an election's origin (%s<64 lower-case hex digits>)", ErrCheckpoint, origin, originPrefix)
+	}
+	copy(f[:], b)
+	return f, nil
+}
 
 // CheckEntry checks an entry's size.
 func CheckEntry(e []byte) error {
@@ -114,10 +129,26 @@ func Open(signed []byte, origin string, logKey note.Verifier, witnesses []note.V
 	if logKey.Name() != origin {
 		return Checkpoint{}, nil, fmt.Errorf("%w: the log key is named %q, not the election's origin %q", ErrCheckpoint, logKey.Name(), origin)
 	}
+	if logKey == nil {
+		return Checkpoint{}, nil, fmt.Errorf("%w: no log key given", ErrCheckpoint)
+	}
 	if quorum > len(witnesses) {
 		return Checkpoint{}, nil, fmt.Errorf("%w: a quorum of %d among %d witnesses can never be met", ErrCheckpoint, quorum, len(witnesses))
 	}
-	n, err := note.Open(signed, note.VerifierList(append([]note.Verifier{logKey}, witnesses...)...))
+	// An invalid signature line by a listed witness (which anyone can
+	// write) must not hide the valid ones: such lines are dropped and the
+	// note opened again; they simply do not count.
+	verifiers := note.VerifierList(append([]note.Verifier{logKey}, witnesses...)...)
+	var n *note.Note
+	var err error
+	for range 1 + len(witnesses) {
+		n, err = note.Open(signed, verifiers)
+		var bad *note.InvalidSignatureError
+		if !errors.As(err, &bad) || (bad.Name == logKey.Name() && bad.Hash == logKey.KeyHash()) {
+			break
+		}
+		signed = dropSignature(signed, bad.Name, bad.Hash)
+	}
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
@@ -152,6 +183,26 @@ func Open(signed []byte, origin string, logKey note.Verifier, witnesses []note.V
 		return Checkpoint{}, nil, fmt.Errorf("%w: cosigned by %d witnesses, %d required (missing: %s)", ErrCheckpoint, count, quorum, strings.Join(missing, ", "))
 	}
 	return c, n, nil
+}
+
+// dropSignature removes the signature lines of a key from a signed note.
+func dropSignature(signed []byte, name string, hash uint32) []byte {
+	i := bytes.LastIndex(signed, []byte("\n\n"))
+	if i < 0 {
+		return signed
+	}
+	out := append([]byte(nil), signed[:i+2]...)
+	for _, line := range strings.SplitAfter(string(signed[i+2:]), "\n") {
+		fields := strings.Fields(strings.TrimPrefix(line, "— "))
+		if len(fields) == 2 && fields[0] == name {
+			if sig, err := base64.StdEncoding.DecodeString(fields[1]); err == nil && len(sig) >= 4 &&
+				uint32(sig[0])<<24|uint32(sig[1])<<16|uint32(sig[2])<<8|uint32(sig[3]) == hash {
+				continue
+			}
+		}
+		out = append(out, line...)
+	}
+	return out
 }
 
 // Storage holds a log's entries and stored hashes (in tlog's numbering).

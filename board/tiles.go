@@ -144,6 +144,10 @@ func ReadPublished(ctx context.Context, r FileReader, opt ReadOptions) (Checkpoi
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %s: %v", ErrPublished, CheckpointFile, err)
 	}
+	f, err := ParseOrigin(opt.Origin)
+	if err != nil {
+		return Checkpoint{}, nil, fmt.Errorf("%w: %v", ErrPublished, err)
+	}
 	c, n, err := Open(signed, opt.Origin, opt.LogKey, opt.Witnesses, opt.Quorum)
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %s: %v", ErrPublished, CheckpointFile, err)
@@ -165,6 +169,9 @@ func ReadPublished(ctx context.Context, r FileReader, opt ReadOptions) (Checkpoi
 		}
 		for k, e := range entries {
 			i := t.N<<TileHeight + int64(k)
+			if i == 0 && Fingerprint(e) != f {
+				return c, n, fmt.Errorf("%w: %s: entry 0 does not hash to the election's fingerprint %x named by the origin", ErrPublished, TilePath(bt), f[:])
+			}
 			hs, err := tlog.StoredHashes(i, e, &hashes)
 			if err != nil {
 				return c, n, err

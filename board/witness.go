@@ -60,6 +60,8 @@ func (w *Witness) Cosign(ctx context.Context, r FileReader, last, signed []byte)
 			}
 		}
 	}
+	// Other witnesses' cosignatures, which this witness cannot verify, are
+	// passed on; a reader ignores any invalid one (see Open).
 	cosigned, err := note.Sign(n, w.Signer)
 	if err != nil {
 		return nil, c, err

@@ -191,15 +191,10 @@ func (b *postgresBackend) latestCheckpoint(ctx context.Context) (int64, []byte, 
 	return n, note, err
 }
 
-func (b *postgresBackend) counts(ctx context.Context) (int64, int64, error) {
-	var e, h int64
-	if err := b.pool.QueryRow(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM entries`).Scan(&e); err != nil {
-		return 0, 0, err
-	}
-	if err := b.pool.QueryRow(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM hashes`).Scan(&h); err != nil {
-		return 0, 0, err
-	}
-	return e, h, nil
+func (b *postgresBackend) snapshot(ctx context.Context) (n, e, h int64, err error) {
+	// One statement sees one snapshot, whatever other processes commit.
+	err = b.pool.QueryRow(ctx, `SELECT (SELECT size FROM head WHERE id = 1), (SELECT COALESCE(MAX(idx) + 1, 0) FROM entries), (SELECT COALESCE(MAX(idx) + 1, 0) FROM hashes)`).Scan(&n, &e, &h)
+	return n, e, h, err
 }
 
 func (b *postgresBackend) close() error {

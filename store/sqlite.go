@@ -217,15 +217,11 @@ func (b *sqliteBackend) latestCheckpoint(ctx context.Context) (int64, []byte, er
 	return n, note, err
 }
 
-func (b *sqliteBackend) counts(ctx context.Context) (int64, int64, error) {
-	var e, h int64
-	if err := b.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM entries`).Scan(&e); err != nil {
-		return 0, 0, err
-	}
-	if err := b.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0) FROM hashes`).Scan(&h); err != nil {
-		return 0, 0, err
-	}
-	return e, h, nil
+func (b *sqliteBackend) snapshot(ctx context.Context) (n, e, h int64, err error) {
+	// One statement reads one snapshot (its implicit read transaction),
+	// whatever other connections commit meanwhile.
+	err = b.db.QueryRowContext(ctx, `SELECT (SELECT size FROM head WHERE id = 1), (SELECT COALESCE(MAX(idx) + 1, 0) FROM entries), (SELECT COALESCE(MAX(idx) + 1, 0) FROM hashes)`).Scan(&n, &e, &h)
+	return n, e, h, err
 }
 
 func (b *sqliteBackend) close() error { return b.db.Close() }

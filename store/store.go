@@ -12,6 +12,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -100,12 +101,13 @@ type backend interface {
 	// hashes, moves the head, and commits durably.
 	appendBatch(ctx context.Context, entries [][]byte) (int64, error)
 	size(ctx context.Context) (int64, error)
+	// snapshot returns the head's size and the number of entries and
+	// hashes stored, read in one consistent snapshot.
+	snapshot(ctx context.Context) (size, entries, hashes int64, err error)
 	readEntries(ctx context.Context, start, end int64) ([][]byte, error)
 	readHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error)
 	saveCheckpoint(ctx context.Context, size int64, signed []byte) error
 	latestCheckpoint(ctx context.Context) (int64, []byte, error)
-	// counts returns the number of entries and of hashes stored.
-	counts(ctx context.Context) (entries, hashes int64, err error)
 	close() error
 }
 
@@ -141,11 +143,7 @@ func newGroupStore(ctx context.Context, b backend) (*groupStore, error) {
 // checkConsistent refuses a store whose head, entries and hashes disagree
 // (which transactions should make impossible).
 func checkConsistent(ctx context.Context, b backend) error {
-	n, err := b.size(ctx)
-	if err != nil {
-		return err
-	}
-	e, h, err := b.counts(ctx)
+	n, e, h, err := b.snapshot(ctx)
 	if err != nil {
 		return err
 	}
@@ -200,7 +198,13 @@ func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error
 			return 0, fmt.Errorf("entry %d: %w", i, err)
 		}
 	}
-	req := &appendReq{entries: entries, done: make(chan struct{})}
+	// The request keeps its own copy: a caller that gives up (its context
+	// ends) may reuse its buffers while the request is still queued.
+	own := make([][]byte, len(entries))
+	for i, e := range entries {
+		own[i] = bytes.Clone(e)
+	}
+	req := &appendReq{entries: own, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()

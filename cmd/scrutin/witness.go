@@ -150,6 +150,13 @@ exits with status 1 (with --once) or keeps refusing.`)
 // witnessOnce fetches the log's checkpoint and cosigns it if it is
 // consistent with the state.
 func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc string, stdout io.Writer) error {
+	// Two runs on one folder must not both check against the same state:
+	// they could cosign both sides of a fork.
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	r := mirror.For(logLoc)
 	signed, err := r.ReadFile(ctx, board.CheckpointFile, board.MaxCheckpointFile)
 	if err != nil {
@@ -166,12 +173,19 @@ func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc string,
 	cosigned, c, err := w.Cosign(ctx, r, last, signed)
 	var fork *board.ForkError
 	if errors.As(err, &fork) {
-		ev := filepath.Join(dir, "evidence", time.Now().UTC().Format("20060102T150405Z"))
-		if err := os.MkdirAll(ev, 0o700); err == nil {
-			os.WriteFile(filepath.Join(ev, "previous.checkpoint"), fork.Old, 0o644)
-			os.WriteFile(filepath.Join(ev, "new.checkpoint"), fork.New, 0o644)
+		refused := fmt.Errorf("REFUSED, the log %s forked: %s", w.Origin, fork.Reason)
+		if err := os.MkdirAll(filepath.Join(dir, "evidence"), 0o700); err != nil {
+			return fmt.Errorf("%w; and the evidence could not be kept: %v", refused, err)
 		}
-		return fmt.Errorf("REFUSED, the log %s forked: %s; both signed checkpoints are in %s", w.Origin, fork.Reason, ev)
+		ev, err := os.MkdirTemp(filepath.Join(dir, "evidence"), time.Now().UTC().Format("20060102T150405Z")+"-*")
+		if err == nil {
+			err = errors.Join(os.WriteFile(filepath.Join(ev, "previous.checkpoint"), fork.Old, 0o644),
+				os.WriteFile(filepath.Join(ev, "new.checkpoint"), fork.New, 0o644))
+		}
+		if err != nil {
+			return fmt.Errorf("%w; and the evidence could not be kept: %v", refused, err)
+		}
+		return fmt.Errorf("%w; both signed checkpoints are in %s", refused, ev)
 	}
 	if err != nil {
 		return err
@@ -202,10 +216,14 @@ the whole log checks out.`)
 	quorum := fs.Int("quorum", -1, "how many of the witnesses must have cosigned (default: all given)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	previous := fs.String("previous", "", "a checkpoint file of this log seen before: the log must extend it")
+	electionF := fs.String("election", "", "the election's fingerprint as announced (64 hex digits): the log key must be this election's")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *logLoc == "" || logKey.v == nil {
 			fmt.Fprintln(stderr, "scrutin log check: --log and --log-key are required")
 			return exitUsage
+		}
+		if *electionF != "" && logKey.v.Name() != "scrutin/v0/election/"+strings.ToLower(*electionF) {
+			return fail(stderr, "log check", fmt.Errorf("the log key is named %q: it is not the key of election %s", logKey.v.Name(), *electionF))
 		}
 		var prev []byte
 		if *previous != "" {

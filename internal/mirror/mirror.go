@@ -29,7 +29,7 @@ func For(location string) interface {
 
 // checkPath refuses anything but a clean relative path inside the log.
 func checkPath(p string) error {
-	if p == "" || path.IsAbs(p) || path.Clean(p) != p || strings.HasPrefix(p, "..") || strings.ContainsAny(p, "\\\x00") {
+	if p == "" || path.IsAbs(p) || path.Clean(p) != p || strings.HasPrefix(p, "..") || strings.ContainsAny(p, "\\\x00%?#") {
 		return fmt.Errorf("bad path %q", p)
 	}
 	return nil
@@ -80,7 +80,17 @@ func (d Dir) WriteFile(ctx context.Context, p string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), full)
+	if err := os.Rename(tmp.Name(), full); err != nil {
+		return err
+	}
+	// The rename itself must survive a crash (a witness records its state
+	// before it publishes a cosignature).
+	dir, err := os.Open(filepath.Dir(full))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
 }
 
 func readAtMost(r io.Reader, max int) ([]byte, error) {
