@@ -58,6 +58,11 @@ type State struct {
 	Result      *Result
 }
 
+// Skip counts the next entry of the log as refused, without applying it.
+// A server never needs it (it appends only what Apply accepts); a verifier
+// that reports an invalid ballot and goes on does.
+func (s *State) Skip() { s.Size++ }
+
 // CountedBallot is the last ballot of a credential so far.
 type CountedBallot struct {
 	Index   int64

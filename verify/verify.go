@@ -1,0 +1,361 @@
+// Package verify is the universal verifier: it reads an election's
+// published record (a folder or a URL) and checks all of it, with no access
+// to any server or database: the log (checkpoint, witnesses, every tile and
+// entry), then every entry replayed through package election — the same
+// code the server ran before appending — so the manifest, the trustees'
+// ceremony, the credentials, every ballot's proofs and signature, which
+// ballot of each credential counts, the tally, every decryption share and
+// the result. It is built only on packages crypto, board and election.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
+)
+
+// Options say what to check.
+type Options struct {
+	// Election is the fingerprint F as the officer announced it. Without
+	// it, the record is checked against its own manifest only.
+	Election *crypto.Fingerprint
+	// Witnesses and Quorum: cosignatures required on the checkpoint.
+	Witnesses []note.Verifier
+	Quorum    int
+	// Previous is an earlier signed checkpoint the log must extend.
+	Previous []byte
+	// Tracker, if set, is a voter's tracker to find and prove.
+	Tracker string
+	// Workers verify ballots in parallel (default: the number of CPUs).
+	Workers int
+	// Progress is called now and then with entries checked and total.
+	Progress func(done, total int64)
+}
+
+// Failure is one failed check, with its evidence.
+type Failure struct {
+	Check   string `json:"check"`
+	Entry   int64  `json:"entry"` // -1 when not about one entry
+	Tracker string `json:"tracker,omitempty"`
+	Reason  string `json:"reason"`
+}
+
+// Report is what the verifier found.
+type Report struct {
+	OK          bool               `json:"ok"`
+	Fingerprint string             `json:"fingerprint"`
+	Announced   bool               `json:"fingerprint_announced"` // checked against Options.Election
+	Entries     int64              `json:"entries"`
+	Phase       string             `json:"phase"`
+	Voters      int                `json:"voters"`
+	Ballots     int                `json:"ballots"`         // ballot entries, re-votes included
+	Counted     int                `json:"counted_ballots"` // in the tally
+	Selections  int                `json:"selections"`      // proofs of selections verified
+	Result      *election.Result   `json:"result,omitempty"`
+	Manifest    *election.Manifest `json:"-"`
+	Tracker     *TrackerReport     `json:"tracker,omitempty"`
+	Failures    []Failure          `json:"failures"`
+	Seconds     float64            `json:"seconds"`
+}
+
+// TrackerReport is the voter's check.
+type TrackerReport struct {
+	Tracker string `json:"tracker"`
+	Found   bool   `json:"found"`
+	Index   int64  `json:"index"`
+	Counted bool   `json:"counted"`
+	Proof   bool   `json:"inclusion_proof_verified"`
+}
+
+func (r *Report) fail(check string, entry int64, tracker, reason string) {
+	r.Failures = append(r.Failures, Failure{check, entry, tracker, reason})
+}
+
+// Record verifies the published record read through src.
+func Record(ctx context.Context, src board.FileReader, o Options) (*Report, error) {
+	start := time.Now()
+	rep := &Report{Failures: []Failure{}}
+	defer func() { rep.Seconds = time.Since(start).Seconds(); rep.OK = len(rep.Failures) == 0 }()
+
+	// Entry 0 names the log key; the announced F names entry 0.
+	bundle, err := src.ReadFile(ctx, board.TilePath(tlog.Tile{H: board.TileHeight, L: -1, N: 0, W: 1}), board.MaxBundleFile)
+	if err != nil {
+		// The first bundle may be full or partial; read the checkpoint for its size.
+		bundle, err = firstBundle(ctx, src)
+	}
+	if err != nil {
+		rep.fail("log", -1, "", fmt.Sprintf("cannot read entry 0: %v", err))
+		return rep, nil
+	}
+	genesis, err := firstEntry(bundle)
+	if err != nil {
+		rep.fail("log", 0, "", err.Error())
+		return rep, nil
+	}
+	f := board.Fingerprint(genesis)
+	rep.Fingerprint = fmt.Sprintf("%x", f[:])
+	if o.Election != nil {
+		rep.Announced = true
+		if *o.Election != f {
+			rep.fail("fingerprint", 0, "", fmt.Sprintf("entry 0 hashes to %x, not to the announced fingerprint %x: this is another election's record", f[:], o.Election[:]))
+			return rep, nil
+		}
+	}
+	state := election.New()
+	if err := state.Apply(genesis); err != nil {
+		rep.fail("manifest", 0, "", err.Error())
+		return rep, nil
+	}
+	rep.Manifest = state.Manifest
+	logKey, err := note.NewVerifier(state.LogKey)
+	if err != nil {
+		rep.fail("manifest", 0, "", err.Error())
+		return rep, nil
+	}
+
+	r := &replay{rep: rep, state: state, workers: o.Workers}
+	if r.workers <= 0 {
+		r.workers = runtime.NumCPU()
+	}
+	r.start()
+	var total int64
+	c, _, err := board.ReadPublished(ctx, src, board.ReadOptions{
+		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Previous: o.Previous,
+		Visit: func(i int64, e []byte) error {
+			if i > 0 {
+				r.submit(i, e)
+			}
+			return nil
+		},
+		Progress: func(done, t int64) {
+			total = t
+			if o.Progress != nil {
+				o.Progress(done, t)
+			}
+		},
+	})
+	r.finish()
+	if err != nil {
+		rep.Failures = append([]Failure{{Check: "log", Entry: -1, Reason: err.Error()}}, rep.Failures...)
+		return rep, nil
+	}
+	_ = total
+	rep.Entries = c.Size
+	s := r.state
+	rep.Phase = s.Phase.String()
+	rep.Ballots = s.Ballots
+	if s.Roll != nil {
+		rep.Voters = s.Roll.Voters
+	}
+	if s.Tally != nil {
+		rep.Counted = s.Tally.Ballots
+	}
+	rep.Result = s.Result
+	if o.Tracker != "" {
+		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
+	}
+	return rep, nil
+}
+
+func firstBundle(ctx context.Context, src board.FileReader) ([]byte, error) {
+	signed, err := src.ReadFile(ctx, board.CheckpointFile, board.MaxCheckpointFile)
+	if err != nil {
+		return nil, err
+	}
+	// The size is read unverified here, only to name the partial bundle;
+	// everything is verified afterwards.
+	c, err := board.ParseCheckpoint(noteText(signed))
+	if err != nil {
+		return nil, err
+	}
+	w := int(min(c.Size, 1<<board.TileHeight))
+	return src.ReadFile(ctx, board.TilePath(tlog.Tile{H: board.TileHeight, L: -1, N: 0, W: w}), board.MaxBundleFile)
+}
+
+func noteText(signed []byte) []byte {
+	for i := 0; i+1 < len(signed); i++ {
+		if signed[i] == '\n' && signed[i+1] == '\n' {
+			return signed[:i+1]
+		}
+	}
+	return signed
+}
+
+func firstEntry(bundle []byte) ([]byte, error) {
+	if len(bundle) < 2 {
+		return nil, errors.New("entry bundle 0 is empty")
+	}
+	n := int(bundle[0])<<8 | int(bundle[1])
+	if n == 0 || len(bundle) < 2+n {
+		return nil, errors.New("entry bundle 0 is truncated")
+	}
+	return bundle[2 : 2+n], nil
+}
+
+// replay applies entries in order; ballots are prepared (proofs and
+// signature, the costly part) by workers in parallel, then applied in
+// order.
+type replay struct {
+	rep     *Report
+	state   *election.State
+	workers int
+
+	view    atomic.Pointer[election.Election]
+	jobs    chan job
+	results chan job
+	wg      sync.WaitGroup
+	done    chan struct{}
+	stopped bool // a non-ballot entry failed: nothing after it is checked
+
+	pending map[int64]job
+	next    int64
+	mu      sync.Mutex
+	applied *sync.Cond // signalled when next moves
+}
+
+type job struct {
+	i        int64
+	entry    []byte
+	prepared *election.PreparedBallot
+	err      error
+}
+
+func (r *replay) start() {
+	r.jobs = make(chan job, 4*r.workers)
+	r.results = make(chan job, 4*r.workers)
+	r.pending = make(map[int64]job)
+	r.next = 1
+	r.done = make(chan struct{})
+	r.applied = sync.NewCond(&r.mu)
+	for range r.workers {
+		r.wg.Go(func() {
+			for j := range r.jobs {
+				if v := r.view.Load(); v != nil && j.entry[0] == election.TypeBallot {
+					j.prepared, j.err = v.Prepare(j.entry)
+				}
+				r.results <- j
+			}
+		})
+	}
+	go func() {
+		for j := range r.results {
+			r.pending[j.i] = j
+			for {
+				k, ok := r.pending[r.next]
+				if !ok {
+					break
+				}
+				delete(r.pending, r.next)
+				r.apply(k)
+				r.mu.Lock()
+				r.next++
+				r.applied.Broadcast()
+				r.mu.Unlock()
+			}
+		}
+		close(r.done)
+	}()
+}
+
+// submit hands entry i to the workers. Ballots can only be prepared once
+// the election key is known (after the open entry): until then entries are
+// applied one by one.
+func (r *replay) submit(i int64, e []byte) {
+	if r.view.Load() == nil && len(e) > 0 && e[0] == election.TypeBallot {
+		// Wait until every earlier entry is applied, so that the open
+		// entry has set the key.
+		r.mu.Lock()
+		for r.next < i {
+			r.applied.Wait()
+		}
+		if r.state.ElectionKey != nil {
+			v, _ := r.state.Voter()
+			r.view.Store(v)
+		}
+		r.mu.Unlock()
+	}
+	r.jobs <- job{i: i, entry: e}
+}
+
+func (r *replay) apply(j job) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	s := r.state
+	if len(j.entry) > 0 && j.entry[0] == election.TypeBallot {
+		tracker := election.Tracker(j.entry)
+		if j.err == nil && j.prepared == nil {
+			j.prepared, j.err = s.PrepareBallot(j.entry)
+		}
+		if j.err == nil {
+			j.err = s.ApplyBallot(j.prepared)
+		}
+		if j.err != nil {
+			r.rep.fail("ballot", j.i, tracker, j.err.Error())
+			s.Skip()
+			return
+		}
+		for _, c := range s.Manifest.Contests {
+			r.rep.Selections += len(c.Options)
+		}
+		return
+	}
+	if s.Size != j.i {
+		panic(fmt.Sprintf("verify: internal error: entry %d applied at %d", j.i, s.Size))
+	}
+	if err := s.Apply(j.entry); err != nil {
+		r.rep.fail(election.TypeName(typeOf(j.entry)), j.i, "", err.Error()+"; the entries after it were not checked")
+		r.stopped = true
+	}
+}
+
+func typeOf(e []byte) byte {
+	if len(e) == 0 {
+		return 0
+	}
+	return e[0]
+}
+
+func (r *replay) finish() {
+	close(r.jobs)
+	r.wg.Wait()
+	close(r.results)
+	<-r.done
+}
+
+// tracker finds a ballot by its tracker and proves its inclusion from the
+// published tiles.
+func (r *replay) tracker(ctx context.Context, src board.FileReader, c board.Checkpoint, t string) *TrackerReport {
+	tr := &TrackerReport{Tracker: t}
+	idx, counted, found := r.state.FindTracker(t)
+	if !found {
+		return tr
+	}
+	tr.Found, tr.Index, tr.Counted = true, idx, counted
+	hr := board.PublishedHashes(ctx, src, c.Tree())
+	proof, err := tlog.ProveRecord(c.Size, idx, hr)
+	if err != nil {
+		r.rep.fail("tracker", idx, t, fmt.Sprintf("cannot prove the ballot's inclusion: %v", err))
+		return tr
+	}
+	leaf, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, idx)})
+	if err != nil || tlog.CheckRecord(proof, c.Size, c.Hash, idx, leaf[0]) != nil {
+		r.rep.fail("tracker", idx, t, "the ballot's inclusion proof does not verify")
+		return tr
+	}
+	tr.Proof = true
+	return tr
+}

@@ -1,0 +1,342 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/mirror"
+)
+
+var ctx = context.Background()
+
+// record is a demo election's published record, in memory, with what is
+// needed to forge variants of it (the log key, as a dishonest operator has).
+type record struct {
+	files   *board.MemFiles
+	entries [][]byte
+	f       crypto.Fingerprint
+	seed    []byte
+	result  *election.Result
+	track   []string // trackers of some ballots
+}
+
+var cached *record
+
+func demoRecord(t *testing.T) *record {
+	t.Helper()
+	if cached != nil {
+		return cached
+	}
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 12, Revote: 0.5, Workers: 4, Seed: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, err := f.Vote(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Finish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	c, err := f.Election.Publish(ctx, mirror.Dir(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &record{files: &board.MemFiles{Files: map[string][]byte{}}, f: f.F, result: res}
+	filepath.Walk(out, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(out, p)
+			r.files.Files[filepath.ToSlash(rel)] = b
+		}
+		return nil
+	})
+	r.entries, _ = f.Store.ReadEntries(ctx, 0, c.Size)
+	for _, e := range r.entries {
+		if e[0] == election.TypeBallot {
+			r.track = append(r.track, election.Tracker(e))
+		}
+	}
+	r.seed, _ = os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	cached = r
+	return r
+}
+
+// forge publishes entries as a new log signed with the election's log key.
+func (r *record) forge(t *testing.T, entries [][]byte) *board.MemFiles {
+	t.Helper()
+	s := &board.MemStorage{}
+	if _, err := s.Append(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	f := board.Fingerprint(entries[0])
+	c, err := board.CurrentCheckpoint(ctx, s, board.Origin(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := election.LogSigner(f, r.seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := board.Sign(c, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := &board.MemFiles{}
+	if err := board.Publish(ctx, s, 0, c, signed, files); err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func check(t *testing.T, files *board.MemFiles, f *crypto.Fingerprint) *Report {
+	t.Helper()
+	rep, err := Record(ctx, files, Options{Election: f, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestHonestRecordVerifies(t *testing.T) {
+	r := demoRecord(t)
+	rep := check(t, r.files, &r.f)
+	if !rep.OK || rep.Phase != "decided" || rep.Voters != 12 || rep.Counted != 12 || rep.Ballots <= 12 {
+		b, _ := json.MarshalIndent(rep, "", " ")
+		t.Fatalf("honest record: %s", b)
+	}
+	if string(rep.Result.Entry()) != string(r.result.Entry()) || rep.Selections != rep.Ballots*5 {
+		t.Fatalf("result or selections differ: %d selections", rep.Selections)
+	}
+	// The same record from a forged but identical rebuild also verifies:
+	// the forging helper itself is honest.
+	if rep := check(t, r.forge(t, r.entries), &r.f); !rep.OK {
+		t.Fatalf("rebuilt record: %+v", rep.Failures)
+	}
+}
+
+func TestVoterTracker(t *testing.T) {
+	r := demoRecord(t)
+	counted, superseded := 0, 0
+	for _, tr := range r.track {
+		rep, err := Record(ctx, r.files, Options{Election: &r.f, Tracker: tr})
+		if err != nil || !rep.OK || !rep.Tracker.Found || !rep.Tracker.Proof {
+			t.Fatalf("tracker %s: %+v %v", tr, rep.Tracker, err)
+		}
+		if rep.Tracker.Counted {
+			counted++
+		} else {
+			superseded++
+		}
+	}
+	if counted != 12 || superseded != len(r.track)-12 || superseded == 0 {
+		t.Fatalf("%d counted, %d superseded", counted, superseded)
+	}
+	rep, _ := Record(ctx, r.files, Options{Election: &r.f, Tracker: strings.Repeat("ab", 32)})
+	if rep.Tracker.Found {
+		t.Fatal("an unknown tracker was found")
+	}
+}
+
+// TestEverySingleByteChange changes one byte of a published file at a time,
+// in hundreds of random places, and requires each change to be rejected.
+func TestEverySingleByteChange(t *testing.T) {
+	r := demoRecord(t)
+	var paths []string
+	for p := range r.files.Files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	rnd := mrand.New(mrand.NewPCG(1, 2))
+	for k := range 400 {
+		p := paths[k%len(paths)]
+		orig := r.files.Files[p]
+		i := rnd.IntN(len(orig))
+		m := &board.MemFiles{Files: map[string][]byte{}}
+		for q, b := range r.files.Files {
+			m.Files[q] = b
+		}
+		changed := slices.Clone(orig)
+		changed[i] ^= byte(1 + rnd.IntN(255))
+		m.Files[p] = changed
+		if rep := check(t, m, &r.f); rep.OK {
+			t.Fatalf("%s byte %d changed: accepted", p, i)
+		}
+	}
+}
+
+// TestStructuralTampering: a dishonest operator, who holds the log key,
+// rewrites the election and re-signs a consistent log. Every change must be
+// caught by the replay, naming the entry.
+func TestStructuralTampering(t *testing.T) {
+	r := demoRecord(t)
+	find := func(typ byte, nth int) int {
+		for i, e := range r.entries {
+			if e[0] == typ {
+				if nth == 0 {
+					return i
+				}
+				nth--
+			}
+		}
+		t.Fatalf("no entry of type %d", typ)
+		return -1
+	}
+	del := func(i int) [][]byte { return slices.Delete(slices.Clone(r.entries), i, i+1) }
+	swap := func(i, j int) [][]byte {
+		e := slices.Clone(r.entries)
+		e[i], e[j] = e[j], e[i]
+		return e
+	}
+	// A ballot by a credential that is not on the list.
+	stranger, _ := crypto.GenerateKey(nil)
+	st := election.New()
+	for _, e := range r.entries[:find(election.TypeOpen, 0)+1] {
+		st.Apply(e)
+	}
+	v, _ := st.Voter()
+	strangerBallot, _ := v.NewBallot(nil, stranger, [][]int{{0}, {}})
+	closeAt := find(election.TypeClose, 0)
+	withStranger := slices.Insert(slices.Clone(r.entries), closeAt, strangerBallot)
+	// A changed result: another count, re-encoded canonically.
+	res := r.result
+	other := &election.Result{Trustees: res.Trustees, Contests: []election.ResultContest{}}
+	for _, c := range res.Contests {
+		counts := slices.Clone(c.Counts)
+		counts[0]++
+		other.Contests = append(other.Contests, election.ResultContest{Counts: counts, Winners: c.Winners})
+	}
+	replacedResult := slices.Clone(r.entries)
+	replacedResult[len(replacedResult)-1] = other.Entry()
+	// Two ballots of one credential swapped: the other one counts.
+	lastBallot := find(election.TypeBallot, 0)
+	var sameCred int
+	var b0 election.Ballot
+	json.Unmarshal(r.entries[lastBallot][1:], &b0)
+	for i := closeAt - 1; i > lastBallot; i-- {
+		var b election.Ballot
+		if r.entries[i][0] == election.TypeBallot && json.Unmarshal(r.entries[i][1:], &b) == nil && b.Credential.Equal(b0.Credential) && !bytes.Equal(r.entries[i], r.entries[lastBallot]) {
+			sameCred = i
+		}
+	}
+
+	// A counted ballot (the last of its credential). Deleting a superseded
+	// one leaves a valid election (that voter voted once); only a receipt or
+	// an earlier checkpoint shows it (see the next test).
+	replayed := election.New()
+	for _, e := range r.entries {
+		replayed.Apply(e)
+	}
+	countedBallot := -1
+	for i, e := range r.entries {
+		if e[0] == election.TypeBallot {
+			if _, counted, _ := replayed.FindTracker(election.Tracker(e)); counted {
+				countedBallot = i
+				break
+			}
+		}
+	}
+	cases := map[string][][]byte{
+		"a counted ballot deleted":               del(countedBallot),
+		"a ceremony message deleted":             del(find(election.TypeCeremony, 2)),
+		"credentials deleted":                    del(find(election.TypeCredentials, 0)),
+		"the open entry deleted":                 del(find(election.TypeOpen, 0)),
+		"the tally deleted":                      del(find(election.TypeTally, 0)),
+		"a decryption share deleted":             del(find(election.TypeDecryption, 1)),
+		"the result deleted and re-added twice":  append(slices.Clone(r.entries), r.entries[len(r.entries)-1]),
+		"a ballot moved after close":             swap(closeAt-1, closeAt),
+		"the tally before the close":             swap(closeAt, closeAt+1),
+		"a ballot by an unknown credential":      withStranger,
+		"the result replaced":                    replacedResult,
+		"the last ballot duplicated after close": slices.Insert(slices.Clone(r.entries), closeAt+1, r.entries[closeAt-1]),
+	}
+	if sameCred > 0 {
+		cases["two ballots of one credential swapped"] = swap(lastBallot, sameCred)
+	}
+	for name, entries := range cases {
+		rep := check(t, r.forge(t, entries), &r.f)
+		if rep.OK {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if rep.Failures[0].Entry < 0 {
+			t.Errorf("%s: the failure names no entry: %+v", name, rep.Failures[0])
+		}
+	}
+	// Another manifest: its record checks out on its own, but not against
+	// the announced fingerprint.
+	m := slices.Clone(r.entries)
+	m[0] = append(slices.Clone(m[0][:len(m[0])-2]), m[0][len(m[0])-2:]...)
+	var man election.Manifest
+	json.Unmarshal(r.entries[0][1:], &man)
+	man.Title["en"] += "!"
+	m[0], _ = man.Entry()
+	if rep := check(t, r.forge(t, m), &r.f); rep.OK || rep.Failures[0].Check != "fingerprint" {
+		t.Errorf("another manifest: %+v", rep.Failures)
+	}
+}
+
+// TestReorderingAgainstAnEarlierCheckpoint: two independent ballots in the
+// other order make a valid election (nothing binds a ballot to its
+// position), but a reader who kept an earlier checkpoint (a voter's
+// receipt, a witness) detects the rewritten history.
+func TestReorderingAgainstAnEarlierCheckpoint(t *testing.T) {
+	r := demoRecord(t)
+	first := -1
+	for i, e := range r.entries {
+		if e[0] == election.TypeBallot {
+			first = i
+			break
+		}
+	}
+	swapped := slices.Clone(r.entries)
+	swapped[first], swapped[first+1] = swapped[first+1], swapped[first]
+	forged := r.forge(t, swapped)
+	previous := r.files.Files["checkpoint"]
+	rep, err := Record(ctx, forged, Options{Election: &r.f, Previous: previous})
+	if err != nil || rep.OK || !strings.Contains(fmt.Sprint(rep.Failures), "forked") {
+		t.Fatalf("reordered history not detected: %+v %v", rep.Failures, err)
+	}
+	// Likewise a superseded ballot deleted.
+	replayed := election.New()
+	for _, e := range r.entries {
+		replayed.Apply(e)
+	}
+	for i, e := range r.entries {
+		if e[0] != election.TypeBallot {
+			continue
+		}
+		if _, counted, _ := replayed.FindTracker(election.Tracker(e)); !counted {
+			deleted := slices.Delete(slices.Clone(r.entries), i, i+1)
+			if rep := check(t, r.forge(t, deleted), &r.f); !rep.OK {
+				t.Fatalf("deleting a superseded ballot should leave a valid election: %+v", rep.Failures)
+			}
+			rep, _ := Record(ctx, r.forge(t, deleted), Options{Election: &r.f, Previous: previous})
+			if rep.OK {
+				t.Fatal("a deleted ballot not detected against an earlier checkpoint")
+			}
+			break
+		}
+	}
+}
