@@ -21,6 +21,7 @@
 //	witness init      create a witness's signing key
 //	witness run       follow a published log, cosign consistent checkpoints, refuse forks
 //	log check         (anyone) read a published log and check all of it
+//	verify            (anyone) check a published election record, or a voter's tracker
 //	version           print the version of scrutin and of Go
 //	help              print this help, or a command's flags
 //
@@ -66,6 +67,7 @@ func commands() []command {
 		{"witness init", "create a witness's signing key", false, witnessInitCommand},
 		{"witness run", "follow a published log, cosign consistent checkpoints, refuse forks", false, witnessRunCommand},
 		{"log check", "(anyone) read a published log and check all of it", false, logCheckCommand},
+		{"verify", "(anyone) check a published election record, or a voter's tracker", true, verifyCommand},
 		{"version", "print the version of scrutin and of Go", false, versionCommand},
 	}
 }

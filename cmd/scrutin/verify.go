@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/internal/mirror"
+	"github.com/scrutin/scrutin/verify"
+)
+
+func verifyCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("verify", "[--election F] [--witness KEY]... [--quorum N] [--previous FILE] [--tracker T] [--json] DIR|URL",
+		`Verify checks a published election record, from a folder or a URL, with no
+access to any server: the log (its checkpoint, witness cosignatures, every
+tile and entry), the manifest, the trustees' ceremony and the election key,
+the roll's commitment and the credentials, every ballot (proofs, signature,
+credential, inside the voting window) and which ballot of each credential
+counts, the tally recomputed from the counted ballots, every decryption share
+and the result. It exits 0 only when everything holds, and otherwise names
+each failing check with its entry, tracker and reason.
+
+Give --election with the fingerprint the officer announced: without it, the
+record is only checked against its own manifest. With --tracker, a voter
+checks that their ballot is in the log, whether it counts, and its inclusion
+proof.`)
+	electionF := fs.String("election", "", "the election's fingerprint as announced (64 hex digits)")
+	var witnesses keyList
+	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
+	quorum := fs.Int("quorum", -1, "how many of the witnesses must have cosigned (default: all given)")
+	previous := fs.String("previous", "", "a checkpoint of this election seen before (a receipt's): the log must extend it")
+	tracker := fs.String("tracker", "", "a ballot's tracker, to find it and prove its inclusion")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	return fs, func(stdout, stderr io.Writer) int {
+		if fs.NArg() != 1 {
+			fmt.Fprintln(stderr, "scrutin verify: give the record's folder or URL")
+			return exitUsage
+		}
+		o := verify.Options{Witnesses: witnesses, Quorum: *quorum, Tracker: strings.ToLower(strings.TrimSpace(*tracker))}
+		if o.Quorum < 0 {
+			o.Quorum = len(witnesses)
+		}
+		if *electionF != "" {
+			b, err := hex.DecodeString(strings.TrimSpace(*electionF))
+			if err != nil || len(b) != 32 {
+				fmt.Fprintln(stderr, "scrutin verify: --election must be 64 hexadecimal digits")
+				return exitUsage
+			}
+			f := crypto.Fingerprint(b)
+			o.Election = &f
+		}
+		if *previous != "" {
+			b, err := os.ReadFile(*previous)
+			if err != nil {
+				return fail(stderr, "verify", err)
+			}
+			o.Previous = b
+		}
+		if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !*asJSON {
+			o.Progress = func(done, total int64) {
+				width := 40
+				filled := int(int64(width) * done / max(total, 1))
+				fmt.Fprintf(stderr, "\r  [%s%s] %d/%d entries", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
+				if done == total {
+					fmt.Fprintln(stderr)
+				}
+			}
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		rep, err := verify.Record(ctx, mirror.For(fs.Arg(0)), o)
+		if err != nil {
+			return fail(stderr, "verify", err)
+		}
+		if *asJSON {
+			b, _ := json.MarshalIndent(rep, "", "  ")
+			fmt.Fprintf(stdout, "%s\n", b)
+		} else {
+			printReport(stdout, rep, *electionF != "")
+		}
+		if !rep.OK {
+			return exitFailure
+		}
+		return exitOK
+	}
+}
+
+func printReport(w io.Writer, rep *verify.Report, announced bool) {
+	fmt.Fprintf(w, "election %s\n", rep.Fingerprint)
+	if !announced {
+		fmt.Fprintln(w, "  (no --election given: checked against the record's own manifest, not against the announced fingerprint)")
+	}
+	fmt.Fprintf(w, "  %d entries; phase %s; %d voters; %d ballots (%d counted); %d selection proofs verified in %.2fs\n",
+		rep.Entries, rep.Phase, rep.Voters, rep.Ballots, rep.Counted, rep.Selections, rep.Seconds)
+	if rep.Result != nil && rep.Manifest != nil {
+		printResult(w, rep.Manifest, rep.Result)
+	}
+	if t := rep.Tracker; t != nil {
+		switch {
+		case !t.Found:
+			fmt.Fprintf(w, "tracker %s: NOT in the log\n", t.Tracker)
+		case t.Counted:
+			fmt.Fprintf(w, "tracker %s: in the log at entry %d, counted, inclusion proof verified: %v\n", t.Tracker, t.Index, t.Proof)
+		default:
+			fmt.Fprintf(w, "tracker %s: in the log at entry %d, superseded by a later ballot of the same credential (it does not count); inclusion proof verified: %v\n", t.Tracker, t.Index, t.Proof)
+		}
+	}
+	if rep.OK {
+		fmt.Fprintln(w, "VALID: every check passed")
+		return
+	}
+	fmt.Fprintf(w, "INVALID: %d check(s) failed\n", len(rep.Failures))
+	for _, f := range rep.Failures {
+		where := ""
+		if f.Entry >= 0 {
+			where = fmt.Sprintf(" (entry %d", f.Entry)
+			if f.Tracker != "" {
+				where += ", tracker " + f.Tracker
+			}
+			where += ")"
+		}
+		fmt.Fprintf(w, "  - %s%s: %s\n", f.Check, where, f.Reason)
+	}
+}
