@@ -63,11 +63,12 @@ type State struct {
 // that reports an invalid ballot and goes on does.
 func (s *State) Skip() { s.Size++ }
 
-// CountedBallot is the last ballot of a credential so far.
+// CountedBallot is the last ballot of a credential so far: what the tally
+// needs of it (its selections), not its proofs, which were checked.
 type CountedBallot struct {
-	Index   int64
-	Tracker string
-	Ballot  *Ballot
+	Index      int64
+	Tracker    string
+	Selections [][]*crypto.Ciphertext // by contest, then option
 }
 
 // New returns the state of an empty log.
@@ -363,7 +364,11 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 		return err
 	}
 	s.trackers[p.tracker] = trackerRef{s.Size, p.key}
-	s.last[p.key] = &CountedBallot{Index: s.Size, Tracker: p.tracker, Ballot: p.ballot}
+	sel := make([][]*crypto.Ciphertext, len(p.ballot.Contests))
+	for c, bc := range p.ballot.Contests {
+		sel[c] = bc.Selections
+	}
+	s.last[p.key] = &CountedBallot{Index: s.Size, Tracker: p.tracker, Selections: sel}
 	s.Ballots++
 	s.Size++
 	return nil
@@ -425,7 +430,7 @@ func (s *State) ExpectedTally() ([]byte, error) {
 		for o := range ct.Options {
 			cts := make([]*crypto.Ciphertext, 0, len(keys))
 			for _, k := range keys {
-				cts = append(cts, s.last[k].Ballot.Contests[c].Selections[o])
+				cts = append(cts, s.last[k].Selections[c][o])
 			}
 			sums[o] = crypto.Sum(cts...)
 		}
