@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -29,11 +30,24 @@ const MaxBallotSize = 256 << 10
 //	GET  /api/checkpoint        the latest signed checkpoint
 //	GET  /healthz               200 while the server can serve
 //	GET  /metrics               Prometheus metrics
-func (e *Election) Handler(logger *slog.Logger) http.Handler {
+//	POST /api/ceremony          a trustee's signed ceremony message (raw bytes)
+//	POST /api/decryptions       a trustee's signed decryption shares (raw bytes)
+//	POST /api/admin/entries     (officer) the manifest, roll, credentials or open entry
+//	POST /api/admin/close       (officer) close voting: {"reason": "…"}
+//	POST /api/admin/tally       (officer) record the tally
+//	POST /api/admin/result      (officer) record the result from the decryption shares
+//
+// Officer actions need "Authorization: Bearer <officerToken>"; with an
+// empty token they are disabled.
+func (e *Election) Handler(logger *slog.Logger, officerToken string) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &handler{e: e, log: logger}
+	if officerToken != "" {
+		sum := sha256.Sum256([]byte(officerToken))
+		h.token = sum[:]
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/election", h.election)
 	mux.HandleFunc("POST /api/ballots", h.cast)
@@ -41,6 +55,12 @@ func (e *Election) Handler(logger *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /api/checkpoint", h.checkpoint)
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /metrics", h.metrics)
+	mux.HandleFunc("POST /api/ceremony", h.trusteeMessage(election.TypeCeremony))
+	mux.HandleFunc("POST /api/decryptions", h.trusteeMessage(election.TypeDecryption))
+	mux.HandleFunc("POST /api/admin/entries", h.officer(h.adminEntry))
+	mux.HandleFunc("POST /api/admin/close", h.officer(h.adminClose))
+	mux.HandleFunc("POST /api/admin/tally", h.officer(h.adminDerived((*election.State).ExpectedTally)))
+	mux.HandleFunc("POST /api/admin/result", h.officer(h.adminDerived((*election.State).ExpectedResult)))
 	return securityHeaders(mux)
 }
 
@@ -56,8 +76,9 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 type handler struct {
-	e   *Election
-	log *slog.Logger
+	e     *Election
+	log   *slog.Logger
+	token []byte // SHA-256 of the officer token, or nil
 
 	accepted, refused atomic.Int64
 	castNanos         atomic.Int64

@@ -28,6 +28,7 @@ default DIR/log.key, as written by "scrutin demo").`)
 	dir := fs.String("dir", "", "data folder")
 	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
 	keyFile := fs.String("log-key-file", "", "file holding the log's 32-byte signing key seed (default DIR/log.key)")
+	tokenFile := fs.String("officer-token-file", "", "file holding the officer token, created with a fresh random token if missing (default DIR/officer-token)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *dir == "" && *db == "" {
@@ -56,12 +57,22 @@ default DIR/log.key, as written by "scrutin demo").`)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
+		if *tokenFile == "" {
+			*tokenFile = *dir + "/officer-token"
+		}
+		token, created, err := server.LoadOrCreateToken(*tokenFile)
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		if created {
+			fmt.Fprintf(stdout, "a new officer token was written to %s (readable only by you): officers' actions need it\n", *tokenFile)
+		}
 		logger := slog.New(slog.NewJSONHandler(stderr, nil))
 		ln, err := net.Listen("tcp", *addr)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
-		srv := server.NewHTTPServer(*addr, e.Handler(logger))
+		srv := server.NewHTTPServer(*addr, e.Handler(logger, token))
 		logger.Info("serving", "addr", ln.Addr().String())
 		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
 		go func() {

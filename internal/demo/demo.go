@@ -59,6 +59,7 @@ type Fixture struct {
 	Roll     *roll.Roll
 	Report   *roll.Report
 	Codes    []string // one per member, in roll order
+	Token    string   // the officer token of the demo's server
 	trustees []*crypto.TrusteeSecrets
 	logSeed  []byte
 }
@@ -79,6 +80,9 @@ func Setup(ctx context.Context, o Options) (*Fixture, error) {
 	}
 	f := &Fixture{Opts: o}
 	var err error
+	var tok [32]byte
+	rand.Read(tok[:])
+	f.Token = fmt.Sprintf("%x", tok)
 	loc := o.Dir
 	if o.DB != "" {
 		loc = o.DB
@@ -481,7 +485,7 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := server.NewHTTPServer(addr, f.Election.Handler(nil))
+	srv := server.NewHTTPServer(addr, f.Election.Handler(nil, f.Token))
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -224,5 +225,82 @@ func TestHTTPRefusals(t *testing.T) {
 			t.Fatalf("%s: %v %v", p, err, resp.Status)
 		}
 		resp.Body.Close()
+	}
+}
+
+// TestOfficerAndTrusteeAPI closes, tallies, decrypts and decides an
+// election entirely over HTTP: officers with their token, trustees with
+// their signed messages.
+func TestOfficerAndTrusteeAPI(t *testing.T) {
+	f, err := Setup(ctx, Options{Dir: t.TempDir(), Voters: 8, Workers: 2, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	want, err := f.Vote(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(path, token, ctype string, body []byte) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	closeBody := []byte(`{"reason":"the voting window ended"}`)
+	for _, tok := range []string{"", "wrong", f.Token + "x"} {
+		if status, _ := call("/api/admin/close", tok, "application/json", closeBody); status != http.StatusUnauthorized {
+			t.Fatalf("close with token %q: %d", tok, status)
+		}
+	}
+	if status, body := call("/api/admin/tally", f.Token, "application/json", nil); status != http.StatusConflict {
+		t.Fatalf("tally before close: %d %s", status, body)
+	}
+	if status, body := call("/api/admin/close", f.Token, "application/json", closeBody); status != http.StatusCreated {
+		t.Fatalf("close: %d %s", status, body)
+	}
+	if status, body := call("/api/admin/tally", f.Token, "application/json", nil); status != http.StatusCreated {
+		t.Fatalf("tally: %d %s", status, body)
+	}
+	var out *crypto.Outcome
+	var cts []*crypto.Ciphertext
+	f.Election.State(func(s *election.State) { out, cts = s.Ceremony, s.TallyCiphertexts() })
+	r := &f.Manifest.Roster
+	// A trustee's shares for another tally are refused.
+	share2, _ := out.Share(r, 2, f.trustees[1])
+	other, _ := out.DecryptShare(nil, r, 2, f.trustees[1], share2, append(slices.Clone(cts[:len(cts)-1]), cts[0]))
+	if status, _ := call("/api/decryptions", "", "application/octet-stream", other); status != http.StatusBadRequest {
+		t.Fatalf("shares of another tally: %d", status)
+	}
+	if status, _ := call("/api/admin/result", f.Token, "application/json", nil); status != http.StatusConflict {
+		t.Fatal("a result before enough decryption shares was accepted")
+	}
+	for _, j := range []int{2, 4, 5} {
+		share, _ := out.Share(r, j, f.trustees[j-1])
+		msg, _ := out.DecryptShare(nil, r, j, f.trustees[j-1], share, cts)
+		if status, body := call("/api/decryptions", "", "application/octet-stream", msg); status != http.StatusCreated {
+			t.Fatalf("trustee %d's shares: %d %s", j, status, body)
+		}
+	}
+	if status, body := call("/api/admin/result", f.Token, "application/json", nil); status != http.StatusCreated {
+		t.Fatalf("result: %d %s", status, body)
+	}
+	var result *election.Result
+	f.Election.State(func(s *election.State) { result = s.Result })
+	if err := Check(result, want); err != nil || !slices.Equal(result.Trustees, []int{2, 4, 5}) {
+		t.Fatalf("%v %+v", err, result)
 	}
 }
