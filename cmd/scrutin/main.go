@@ -9,6 +9,8 @@
 //	demo              run a complete election on this machine, end to end
 //	serve             run the casting API of a stored election
 //	load              cast pre-encrypted ballots at a chosen rate and report latencies
+//	roll import       (officer) import the membership roll from CSV, with rules and a report
+//	credentials …     (credential authority) generate credentials; e-mail them
 //	selftest          check that the cryptographic core works on this machine
 //	trustee init      create a trustee's identity, encrypted under a passphrase
 //	trustee roster    (officer) assemble the trustees' identities into a roster
@@ -55,6 +57,9 @@ func commands() []command {
 		{"demo", "run a complete election on this machine, end to end", false, demoCommand},
 		{"serve", "run the casting API of a stored election", false, serveCommand},
 		{"load", "cast pre-encrypted ballots at a chosen rate and report latencies", false, loadCommand},
+		{"roll import", "(officer) import the membership roll from CSV, with eligibility rules and a report", false, rollImportCommand},
+		{"credentials generate", "(credential authority) make a credential per member, offline", false, credentialsGenerateCommand},
+		{"credentials send", "(credential authority) e-mail each member their credential", false, credentialsSendCommand},
 		{"selftest", "check that the cryptographic core works on this machine", false, selftestCommand},
 		{"trustee init", "create a trustee's identity, encrypted under a passphrase", false, trusteeInitCommand},
 		{"trustee roster", "(officer) assemble the trustees' identities into a roster", true, trusteeRosterCommand},
@@ -91,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	name, args := args[0], args[1:]
-	if (name == "trustee" || name == "witness" || name == "log") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if (name == "trustee" || name == "witness" || name == "log" || name == "roll" || name == "credentials") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = name+" "+args[0], args[1:]
 	}
 	switch name {
@@ -156,9 +161,9 @@ func usage(w io.Writer) {
 	b.WriteString("scrutin: end-to-end verifiable online ballots\n\n")
 	b.WriteString("Usage:\n\n\tscrutin <command> [flags]\n\nThe commands are:\n\n")
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "\t%-16s %s\n", c.name, c.summary)
+		fmt.Fprintf(&b, "\t%-21s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(&b, "\t%-16s %s\n", "help", "print this help, or a command's flags")
+	fmt.Fprintf(&b, "\t%-21s %s\n", "help", "print this help, or a command's flags")
 	b.WriteString("\nRun \"scrutin help <command>\" for a command's flags.\n")
 	io.WriteString(w, b.String())
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/credauth"
 	"github.com/scrutin/scrutin/roll"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
@@ -213,34 +214,26 @@ func (f *Fixture) credentials(ctx context.Context) error {
 	if _, err := f.Election.Append(ctx, (&election.Roll{Commitment: f.Roll.Commitment(salt), Voters: len(f.Roll.Members)}).Entry()); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	w.Write([]string{"member_id", "name", "email", "credential_code"})
-	var pubs []*crypto.PublicKey
-	for _, mb := range f.Roll.Members {
-		code, err := election.NewCode(nil)
-		if err != nil {
-			return err
-		}
-		k, err := election.CredentialKey(f.F, code)
-		if err != nil {
-			return err
-		}
-		f.Codes = append(f.Codes, code)
-		pubs = append(pubs, k.PublicKey())
-		w.Write([]string{mb.ID, mb.Name, mb.Email, code})
+	issued, err := credauth.Generate(f.Roll, f.F, nil)
+	if err != nil {
+		return err
 	}
-	w.Flush()
+	var buf bytes.Buffer
+	if err := credauth.MailMerge(&buf, issued); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(f.Opts.Dir, "credentials.csv"), buf.Bytes(), 0o600); err != nil {
 		return err
 	}
-	for i := 0; i < len(pubs); i += election.MaxCredentialsPerEntry {
-		c := &election.Credentials{Credentials: pubs[i:min(len(pubs), i+election.MaxCredentialsPerEntry)]}
-		if _, err := f.Election.Append(ctx, c.Entry()); err != nil {
+	for _, is := range issued {
+		f.Codes = append(f.Codes, is.Code)
+	}
+	for _, e := range credauth.Entries(issued) {
+		if _, err := f.Election.Append(ctx, e); err != nil {
 			return err
 		}
 	}
-	f.Opts.progress("credentials: %d codes in credentials.csv (mail merge), public credentials recorded", len(pubs))
+	f.Opts.progress("credentials: %d codes in credentials.csv (mail merge), public credentials recorded", len(issued))
 	return nil
 }
 

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/credauth"
+	"github.com/scrutin/scrutin/roll"
+)
+
+func rollImportCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("roll import", "--csv FILE --map FIELD=COLUMN,… [rules] --out DIR",
+		`Import reads the membership roll from a CSV file (with a header row), maps its
+columns, applies the eligibility rules, and writes to DIR: roll.json (the
+eligible members: personal data, readable only by you), roll-report.json
+(every rejected or suspicious row and why), roll-snapshot.json (give it as
+--previous next time to see the rows that changed), roll-salt (secret), and
+roll.entry: the roll's commitment, to record in the election's log (it holds
+no personal data).
+
+Fields for --map: id (required), name, email, phone, status, joined (YYYY-MM-DD),
+country.`)
+	csvPath := fs.String("csv", "", "the members CSV file")
+	mapping := fs.String("map", "", "FIELD=COLUMN pairs, separated by commas, e.g. id=member_no,email=E-mail")
+	statuses := fs.String("status", "", "eligible membership statuses, separated by commas (e.g. active)")
+	joinedBefore := fs.String("joined-before", "", "members who joined on or after this date (YYYY-MM-DD) may not vote")
+	countries := fs.String("country", "", "allowed countries, separated by commas")
+	previous := fs.String("previous", "", "the roll-snapshot.json of the last import")
+	out := fs.String("out", "", "folder to write the roll, the report and the entry to")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *csvPath == "" || *mapping == "" || *out == "" {
+			fmt.Fprintln(stderr, "scrutin roll import: --csv, --map and --out are required")
+			return exitUsage
+		}
+		var m roll.Mapping
+		fields := map[string]*string{"id": &m.ID, "name": &m.Name, "email": &m.Email, "phone": &m.Phone, "status": &m.Status, "joined": &m.Joined, "country": &m.Country}
+		for _, pair := range strings.Split(*mapping, ",") {
+			k, v, ok := strings.Cut(pair, "=")
+			p, known := fields[strings.TrimSpace(k)]
+			if !ok || !known {
+				fmt.Fprintf(stderr, "scrutin roll import: %q in --map is not FIELD=COLUMN with a known field (id, name, email, phone, status, joined, country)\n", pair)
+				return exitUsage
+			}
+			*p = strings.TrimSpace(v)
+		}
+		rules := roll.Rules{JoinedBefore: *joinedBefore}
+		if *statuses != "" {
+			rules.Statuses = splitList(*statuses, strings.ToLower)
+		}
+		if *countries != "" {
+			rules.Countries = splitList(*countries, strings.ToUpper)
+		}
+		var prev roll.Snapshot
+		if *previous != "" {
+			b, err := os.ReadFile(*previous)
+			if err == nil {
+				err = json.Unmarshal(b, &prev)
+			}
+			if err != nil {
+				return fail(stderr, "roll import", fmt.Errorf("the previous snapshot: %w", err))
+			}
+		}
+		f, err := os.Open(*csvPath)
+		if err != nil {
+			return fail(stderr, "roll import", err)
+		}
+		defer f.Close()
+		r, rep, snap, err := roll.Import(f, m, rules, time.Now(), prev)
+		if err != nil {
+			return fail(stderr, "roll import", err)
+		}
+		if err := os.MkdirAll(*out, 0o700); err != nil {
+			return fail(stderr, "roll import", err)
+		}
+		salt, err := os.ReadFile(filepath.Join(*out, "roll-salt"))
+		if errors.Is(err, os.ErrNotExist) {
+			salt = make([]byte, 32)
+			rand.Read(salt)
+			err = os.WriteFile(filepath.Join(*out, "roll-salt"), salt, 0o600)
+		}
+		if err != nil {
+			return fail(stderr, "roll import", err)
+		}
+		entry := (&election.Roll{Commitment: r.Commitment(salt), Voters: len(r.Members)}).Entry()
+		for name, v := range map[string]any{"roll.json": r, "roll-report.json": rep, "roll-snapshot.json": snap} {
+			b, _ := json.MarshalIndent(v, "", "  ")
+			if err := os.WriteFile(filepath.Join(*out, name), append(b, '\n'), 0o600); err != nil {
+				return fail(stderr, "roll import", err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(*out, "roll.entry"), entry, 0o644); err != nil {
+			return fail(stderr, "roll import", err)
+		}
+		fmt.Fprintf(stdout, "%d rows: %d eligible members, %d problems\n", rep.Rows, rep.Eligible, len(rep.Problems))
+		for _, p := range rep.Problems {
+			what := "suspicious"
+			if p.Rejected {
+				what = "REJECTED"
+			}
+			fmt.Fprintf(stdout, "  row %d (member %q): %s: %s\n", p.Row, p.MemberID, what, p.Reason)
+		}
+		fmt.Fprintf(stdout, "roll commitment written to %s (send it to the server: POST /api/admin/entries)\n", filepath.Join(*out, "roll.entry"))
+		return exitOK
+	}
+}
+
+func splitList(s string, norm func(string) string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, norm(x))
+		}
+	}
+	return out
+}
+
+func readRoll(path string) (*roll.Roll, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r roll.Roll
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil || len(r.Members) == 0 {
+		return nil, fmt.Errorf("%s is not a roll written by scrutin roll import: %v", path, err)
+	}
+	return &r, nil
+}
+
+func parseFingerprint(s string) (crypto.Fingerprint, error) {
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != 32 {
+		return crypto.Fingerprint{}, errors.New("the election's fingerprint is 64 hexadecimal digits")
+	}
+	return crypto.Fingerprint(b), nil
+}
+
+func credentialsGenerateCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("credentials generate", "--roll roll.json --election F --out DIR",
+		`Generate (for the credential authority, offline) makes a private credential
+code for every member of the roll, for the election F, and writes to DIR:
+credentials.csv, the mail-merge file (secret: readable only by you; send it
+with "scrutin credentials send"), and credentials-N.entry files: the public
+credentials, the only part the election's server receives.`)
+	rollPath := fs.String("roll", "", "the roll.json written by scrutin roll import")
+	electionF := fs.String("election", "", "the election's fingerprint (64 hex digits)")
+	out := fs.String("out", "", "output folder")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *rollPath == "" || *electionF == "" || *out == "" {
+			fmt.Fprintln(stderr, "scrutin credentials generate: --roll, --election and --out are required")
+			return exitUsage
+		}
+		f, err := parseFingerprint(*electionF)
+		if err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
+		r, err := readRoll(*rollPath)
+		if err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
+		mm := filepath.Join(*out, "credentials.csv")
+		if _, err := os.Stat(mm); err == nil {
+			return fail(stderr, "credentials generate", fmt.Errorf("%s exists: credentials are generated once (use another folder to start again)", mm))
+		}
+		issued, err := credauth.Generate(r, f, nil)
+		if err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
+		var buf bytes.Buffer
+		credauth.MailMerge(&buf, issued)
+		if err := os.MkdirAll(*out, 0o700); err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
+		if err := os.WriteFile(mm, buf.Bytes(), 0o600); err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
+		entries := credauth.Entries(issued)
+		for i, e := range entries {
+			if err := os.WriteFile(filepath.Join(*out, fmt.Sprintf("credentials-%d.entry", i+1)), e, 0o644); err != nil {
+				return fail(stderr, "credentials generate", err)
+			}
+		}
+		fmt.Fprintf(stdout, "%d credentials: codes in %s (secret), public credentials in %d entry files for the server\n", len(issued), mm, len(entries))
+		return exitOK
+	}
+}
+
+func credentialsSendCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("credentials send", "--csv credentials.csv --smtp HOST:PORT --from ADDRESS --title TITLE [--username U --password-file F] [--tls starttls|none]",
+		`Send e-mails every member their credential code, one message each, through
+an SMTP server (STARTTLS required, except to a server on this machine).`)
+	csvPath := fs.String("csv", "", "the mail-merge file written by scrutin credentials generate")
+	addr := fs.String("smtp", "", "the SMTP server, host:port")
+	from := fs.String("from", "", "the sender, e.g. \"Returning Officer <officer@example.org>\"")
+	title := fs.String("title", "", "the election's title, for the letter")
+	user := fs.String("username", "", "SMTP user name")
+	passFile := fs.String("password-file", "", "file holding the SMTP password")
+	tlsMode := fs.String("tls", "starttls", "starttls, or none (only to a server on this machine)")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *csvPath == "" || *addr == "" || *from == "" || *title == "" {
+			fmt.Fprintln(stderr, "scrutin credentials send: --csv, --smtp, --from and --title are required")
+			return exitUsage
+		}
+		cfg := credauth.SMTP{Addr: *addr, From: *from, Username: *user, TLS: *tlsMode}
+		if *passFile != "" {
+			b, err := os.ReadFile(*passFile)
+			if err != nil {
+				return fail(stderr, "credentials send", err)
+			}
+			cfg.Password = strings.TrimRight(string(b), "\r\n")
+		}
+		issued, err := readMailMerge(*csvPath)
+		if err != nil {
+			return fail(stderr, "credentials send", err)
+		}
+		l := credauth.DefaultLetter
+		l.Election = *title
+		n, err := credauth.Send(cfg, l, issued)
+		fmt.Fprintf(stdout, "%d of %d credentials sent\n", n, len(issued))
+		if err != nil {
+			return fail(stderr, "credentials send", err)
+		}
+		return exitOK
+	}
+}
+
+func readMailMerge(path string) ([]credauth.Issued, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) < 2 || strings.Join(rows[0], ",") != "member_id,name,email,credential_code" {
+		return nil, fmt.Errorf("%s is not a mail-merge file written by scrutin credentials generate", path)
+	}
+	var out []credauth.Issued
+	for _, r := range rows[1:] {
+		if len(r) != 4 {
+			return nil, fmt.Errorf("%s: a row has %d fields", path, len(r))
+		}
+		out = append(out, credauth.Issued{Member: roll.Member{ID: r[0], Name: r[1], Email: r[2]}, Code: r[3]})
+	}
+	return out, nil
+}
