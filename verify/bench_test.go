@@ -1,11 +1,8 @@
 package verify
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/mirror"
 )
@@ -15,36 +12,16 @@ import (
 // CPUs: the log, every entry, every proof and signature, the tally, the
 // decryption and the result. It reports selections verified per second.
 func BenchmarkVerifyRecord(b *testing.B) {
-	dir := b.TempDir()
-	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 1000, Revote: 0.1, Workers: 16, Seed: 1})
+	f, _, _, err := demo.Run(ctx, demo.Options{Dir: b.TempDir(), Voters: 1000, Revote: 0.1, Workers: 16, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Store.Close()
-	url, stop, err := f.Serve("")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := f.Vote(ctx, url); err != nil {
-		b.Fatal(err)
-	}
-	stop()
-	if _, err := f.Finish(ctx); err != nil {
-		b.Fatal(err)
-	}
 	out := b.TempDir()
 	if _, err := f.Election.Publish(ctx, mirror.Dir(out)); err != nil {
 		b.Fatal(err)
 	}
-	files := &board.MemFiles{Files: map[string][]byte{}}
-	filepath.Walk(out, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			data, _ := os.ReadFile(p)
-			rel, _ := filepath.Rel(out, p)
-			files.Files[filepath.ToSlash(rel)] = data
-		}
-		return nil
-	})
+	files := loadFiles(b, out)
 	selections := 0
 	b.ResetTimer()
 	for b.Loop() {

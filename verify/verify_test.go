@@ -41,37 +41,17 @@ func demoRecord(t *testing.T) *record {
 		return cached
 	}
 	dir := t.TempDir()
-	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 12, Revote: 0.5, Workers: 4, Seed: 9})
+	f, _, res, err := demo.Run(ctx, demo.Options{Dir: dir, Voters: 12, Revote: 0.5, Workers: 4, Seed: 9})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	url, stop, err := f.Serve("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	if _, err := f.Vote(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	res, err := f.Finish(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := t.TempDir()
 	c, err := f.Election.Publish(ctx, mirror.Dir(out))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &record{files: &board.MemFiles{Files: map[string][]byte{}}, f: f.F, result: res}
-	filepath.Walk(out, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			b, _ := os.ReadFile(p)
-			rel, _ := filepath.Rel(out, p)
-			r.files.Files[filepath.ToSlash(rel)] = b
-		}
-		return nil
-	})
+	r := &record{files: loadFiles(t, out), f: f.F, result: res}
 	r.entries, _ = f.Store.ReadEntries(ctx, 0, c.Size)
 	for _, e := range r.entries {
 		if e[0] == election.TypeBallot {
@@ -81,6 +61,24 @@ func demoRecord(t *testing.T) *record {
 	r.seed, _ = os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
 	cached = r
 	return r
+}
+
+// loadFiles reads a published record's folder into memory.
+func loadFiles(t testing.TB, dir string) *board.MemFiles {
+	files := &board.MemFiles{Files: map[string][]byte{}}
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		files.Files[filepath.ToSlash(rel)] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // forge publishes entries as a new log signed with the election's log key.

@@ -492,3 +492,30 @@ func Check(result *election.Result, want Tally) error {
 	}
 	return nil
 }
+
+// Run sets up an election, has every member vote over HTTP on loopback,
+// and closes it with the result; it returns the fixture (whose store the
+// caller closes), the votes cast and the result.
+func Run(ctx context.Context, o Options) (*Fixture, Tally, *election.Result, error) {
+	f, err := Setup(ctx, o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	url, stop, err := f.Serve("")
+	if err != nil {
+		f.Store.Close()
+		return nil, nil, nil, err
+	}
+	want, err := f.Vote(ctx, url)
+	stop()
+	if err != nil {
+		f.Store.Close()
+		return nil, nil, nil, err
+	}
+	res, err := f.Finish(ctx)
+	if err != nil {
+		f.Store.Close()
+		return nil, nil, nil, err
+	}
+	return f, want, res, nil
+}

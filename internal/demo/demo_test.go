@@ -64,24 +64,11 @@ func TestEndToEnd(t *testing.T) {
 			if kind == "postgres" {
 				o.DB = postgresURL(t)
 			}
-			f, err := Setup(ctx, o)
+			f, want, result, err := Run(ctx, o)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer f.Store.Close()
-			url, stop, err := f.Serve("")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stop()
-			want, err := f.Vote(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			result, err := f.Finish(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
 			if err := Check(result, want); err != nil {
 				t.Fatal(err)
 			}
