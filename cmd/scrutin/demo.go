@@ -102,7 +102,7 @@ is written to --out, for "scrutin log check" and the verifier.`)
 			fmt.Fprintf(stdout, "the result matches the votes cast; %d voters, %v in all\n", *voters, time.Since(start).Round(time.Millisecond))
 			fmt.Fprintf(stdout, "election fingerprint: %x\nlog key: %s\n", f.F[:], f.LogKey)
 			if *out != "" {
-				fmt.Fprintf(stdout, "check the record: scrutin log check --log %s --log-key %s\n", *out, f.LogKey)
+				fmt.Fprintf(stdout, "verify the election yourself: scrutin verify --election %x %s\n", f.F[:], *out)
 			}
 		}
 		if *serve {
