@@ -12,10 +12,6 @@ import (
 	"github.com/scrutin/scrutin/crypto"
 )
 
-func noteVerifierKey(name string, pub ed25519.PublicKey) (string, error) {
-	return note.NewEd25519VerifierKey(name, pub)
-}
-
 // LogSigner returns the note signer of an election's log from its Ed25519
 // seed: the key named by the election's origin (spec §16.1).
 func LogSigner(f crypto.Fingerprint, seed []byte) (note.Signer, error) {
@@ -23,7 +19,7 @@ func LogSigner(f crypto.Fingerprint, seed []byte) (note.Signer, error) {
 		return nil, fmt.Errorf("a log key seed is %d bytes", ed25519.SeedSize)
 	}
 	priv := ed25519.NewKeyFromSeed(seed)
-	vkey, err := noteVerifierKey(board.Origin(f), priv.Public().(ed25519.PublicKey))
+	vkey, err := note.NewEd25519VerifierKey(board.Origin(f), priv.Public().(ed25519.PublicKey))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 )
@@ -172,12 +174,8 @@ func (m *Manifest) Fingerprint() (crypto.Fingerprint, error) {
 // LogVerifierKey returns the note verifier key of the election's log: the
 // manifest's key, named by the origin (spec §16.1).
 func LogVerifierKey(f crypto.Fingerprint, key []byte) (string, error) {
-	return noteKey(board.Origin(f), key)
-}
-
-func noteKey(name string, key []byte) (string, error) {
 	if len(key) != ed25519.PublicKeySize {
 		return "", fmt.Errorf("a log key is 32 bytes")
 	}
-	return noteVerifierKey(name, ed25519.PublicKey(key))
+	return note.NewEd25519VerifierKey(board.Origin(f), ed25519.PublicKey(key))
 }

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
 )
@@ -241,7 +243,7 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 // VerifyReceipt checks a receipt (spec §18.5): the signed checkpoint with
 // the log key, and the ballot's inclusion at its index.
 func VerifyReceipt(rc *Receipt, entry []byte, origin, logKey string) error {
-	v, err := noteVerifier(logKey)
+	v, err := note.NewVerifier(logKey)
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,10 @@
 package server
 
 import (
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/scrutin/scrutin/board"
 )
-
-func noteVerifier(vkey string) (note.Verifier, error) { return note.NewVerifier(vkey) }
 
 func verifyInclusion(proof [][32]byte, i int64, entry []byte, c board.Checkpoint) error {
 	p := make(tlog.RecordProof, len(proof))
