@@ -8,6 +8,8 @@ require (
 	golang.org/x/term v0.47.0
 )
 
+require golang.org/x/time v0.16.0 // indirect
+
 require (
 	filippo.io/edwards25519 v1.2.0
 	filippo.io/hpke v0.4.0 // indirect

@@ -24,9 +24,25 @@ import (
 // MaxBallotSize bounds a ballot request's body.
 const MaxBallotSize = 256 << 10
 
+// Options configure the HTTP API.
+type Options struct {
+	Logger *slog.Logger
+	// OfficerToken guards officer actions
+	// ("Authorization: Bearer <token>"); empty disables them.
+	OfficerToken string
+	// SignIn is the voters' second factor (spec §20): with it, every ballot
+	// needs a voter token for the address that owns its credential.
+	SignIn *SignIn
+	// NoSignIn accepts ballots on the credential alone; without SignIn or
+	// NoSignIn, ballots are refused (spec §20.5).
+	NoSignIn bool
+}
+
 // Handler returns the election's HTTP API:
 //
-//	GET  /api/election          the manifest, fingerprint, keys and phase
+//	GET  /api/election          the manifest, fingerprint, keys, phase and sign-in policy
+//	POST /api/sign-in           ask for a one-time code by e-mail: {"email": "…"}
+//	POST /api/sign-in/verify    {"email": "…", "code": "…"}: a voter token
 //	POST /api/ballots           cast a ballot (its canonical JSON); 201 with a receipt
 //	GET  /api/ballots/{tracker} find a ballot: its index, whether it counts, a fresh proof
 //	GET  /api/checkpoint        the latest signed checkpoint
@@ -38,20 +54,22 @@ const MaxBallotSize = 256 << 10
 //	POST /api/admin/close       (officer) close voting: {"reason": "…"}
 //	POST /api/admin/tally       (officer) record the tally
 //	POST /api/admin/result      (officer) record the result from the decryption shares
-//
-// Officer actions need "Authorization: Bearer <officerToken>"; with an
-// empty token they are disabled.
-func (e *Election) Handler(logger *slog.Logger, officerToken string) http.Handler {
+func (e *Election) Handler(o Options) http.Handler {
+	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{e: e, log: logger}
-	if officerToken != "" {
-		sum := sha256.Sum256([]byte(officerToken))
+	h := &handler{e: e, log: logger, signIn: o.SignIn, noSignIn: o.NoSignIn}
+	if o.OfficerToken != "" {
+		sum := sha256.Sum256([]byte(o.OfficerToken))
 		h.token = sum[:]
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/election", h.election)
+	if o.SignIn != nil {
+		mux.HandleFunc("POST /api/sign-in", o.SignIn.requestCode)
+		mux.HandleFunc("POST /api/sign-in/verify", o.SignIn.verifyCode)
+	}
 	mux.HandleFunc("POST /api/ballots", h.cast)
 	mux.HandleFunc("GET /api/ballots/{tracker}", h.find)
 	mux.HandleFunc("GET /api/checkpoint", h.checkpoint)
@@ -82,6 +100,9 @@ type handler struct {
 	log   *slog.Logger
 	token []byte // SHA-256 of the officer token, or nil
 
+	signIn   *SignIn
+	noSignIn bool
+
 	accepted, refused atomic.Int64
 	castNanos         atomic.Int64
 }
@@ -107,7 +128,12 @@ func (h *handler) election(w http.ResponseWriter, r *http.Request) {
 		LogKey      string             `json:"log_key"`
 		Manifest    *election.Manifest `json:"manifest"`
 		Phase       string             `json:"phase"`
+		SignIn      string             `json:"sign_in"`
 		Voters      int                `json:"voters"`
+	}
+	resp.SignIn = "email"
+	if h.signIn == nil {
+		resp.SignIn = "off"
 	}
 	h.e.State(func(s *election.State) {
 		resp.Phase, resp.Ballots, resp.Manifest, resp.LogKey = s.Phase.String(), s.Ballots, s.Manifest, s.LogKey
@@ -141,6 +167,24 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.refuse(w, http.StatusBadRequest, "could not read the request body")
+		return
+	}
+	switch {
+	case h.signIn != nil:
+		cred, err := ballotCredential(body)
+		if err != nil {
+			h.refuse(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if status, err := h.signIn.Authorize(r, cred); err != nil {
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="scrutin voter"`)
+			}
+			h.refuse(w, status, err.Error())
+			return
+		}
+	case !h.noSignIn:
+		h.refuse(w, http.StatusServiceUnavailable, "this server has no voters' sign-in list, so it takes no ballots (spec §20.5)")
 		return
 	}
 	receipt, err := h.e.Cast(r.Context(), append([]byte{election.TypeBallot}, body...))

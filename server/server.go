@@ -149,3 +149,15 @@ func (e *Election) State(f func(s *election.State)) {
 	defer e.mu.Unlock()
 	f(e.state)
 }
+
+// Title is the election's title in English, for letters to voters; ""
+// before the manifest.
+func (e *Election) Title() string {
+	var t string
+	e.State(func(s *election.State) {
+		if s.Manifest != nil {
+			t = s.Manifest.Title["en"]
+		}
+	})
+	return t
+}

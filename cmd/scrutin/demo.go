@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"time"
 
 	"github.com/scrutin/scrutin/election"
@@ -58,7 +59,18 @@ is written to --out, for "scrutin log check" and the verifier.`)
 		if !*asJSON {
 			fmt.Fprintf(stdout, "scrutin demo: an election with %d voters in %s\n", *voters, *dir)
 		}
-		f, err := demo.Setup(ctx, demo.Options{Dir: *dir, DB: *db, Voters: *voters, Revote: *revote, Workers: 32, Seed: uint64(time.Now().UnixNano()), Progress: progress})
+		opts := demo.Options{Dir: *dir, DB: *db, Voters: *voters, Revote: *revote, Workers: 32, Seed: uint64(time.Now().UnixNano()), Progress: progress}
+		if *serve {
+			// The demo has no mail server: a person signing in to vote
+			// reads the codes here.
+			ob, err := os.OpenFile(filepath.Join(*dir, "outbox.txt"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+			if err != nil {
+				return fail(stderr, "demo", err)
+			}
+			defer ob.Close()
+			opts.Outbox = ob
+		}
+		f, err := demo.Setup(ctx, opts)
 		if err != nil {
 			return fail(stderr, "demo", err)
 		}
@@ -70,7 +82,7 @@ is written to --out, for "scrutin log check" and the verifier.`)
 		defer stopServer()
 		progress("server listening on %s", url)
 		if *noVote {
-			fmt.Fprintf(stdout, "voting is open in %s; serve it with: scrutin serve --dir %s\n", *dir, *dir)
+			fmt.Fprintf(stdout, "voting is open in %s; serve it with: scrutin serve --dir %s --smtp HOST:PORT --smtp-from ADDRESS (or --sign-in off for scrutin load)\n", *dir, *dir)
 			return exitOK
 		}
 		want, err := f.Vote(ctx, url)
@@ -106,7 +118,7 @@ is written to --out, for "scrutin log check" and the verifier.`)
 			}
 		}
 		if *serve {
-			fmt.Fprintf(stdout, "serving %s until interrupted (Ctrl-C)\n", url)
+			fmt.Fprintf(stdout, "serving %s until interrupted (Ctrl-C); voters' sign-in codes are written to %s\n", url, filepath.Join(*dir, "outbox.txt"))
 			<-ctx.Done()
 		}
 		return exitOK

@@ -19,7 +19,8 @@ func loadCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 clock starts), then casts them at a fixed rate against a running "scrutin
 serve", and reports the throughput and the latency percentiles, measured from
 each ballot's scheduled time. Use it on loopback: for example, after
-"scrutin demo --voters 20000 --dir D --no-vote" and "scrutin serve --dir D".`)
+"scrutin demo --voters 20000 --dir D --no-vote" and "scrutin serve --dir D
+--sign-in off" (the load generator casts with credentials only).`)
 	url := fs.String("url", "http://127.0.0.1:8080", "the server (loopback)")
 	creds := fs.String("credentials", "", "the credentials CSV written by scrutin demo")
 	rate := fs.Float64("rate", 500, "ballots per second")

@@ -11,6 +11,8 @@
 //	load              cast pre-encrypted ballots at a chosen rate and report latencies
 //	roll import       (officer) import the membership roll from CSV, with rules and a report
 //	credentials …     (credential authority) generate credentials; e-mail them
+//	voters import     (server operator) keep the voters' sign-in list, encrypted
+//	voters erase      (server operator) erase the voters' sign-in list after the election
 //	selftest          check that the cryptographic core works on this machine
 //	trustee init      create a trustee's identity, encrypted under a passphrase
 //	trustee roster    (officer) assemble the trustees' identities into a roster
@@ -60,6 +62,8 @@ func commands() []command {
 		{"roll import", "(officer) import the membership roll from CSV, with eligibility rules and a report", false, rollImportCommand},
 		{"credentials generate", "(credential authority) make a credential per member, offline", false, credentialsGenerateCommand},
 		{"credentials send", "(credential authority) e-mail each member their credential", false, credentialsSendCommand},
+		{"voters import", "(server operator) keep the voters' sign-in list, encrypted", true, votersImportCommand},
+		{"voters erase", "(server operator) erase the voters' sign-in list after the election", false, votersEraseCommand},
 		{"selftest", "check that the cryptographic core works on this machine", false, selftestCommand},
 		{"trustee init", "create a trustee's identity, encrypted under a passphrase", false, trusteeInitCommand},
 		{"trustee roster", "(officer) assemble the trustees' identities into a roster", true, trusteeRosterCommand},
@@ -96,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	name, args := args[0], args[1:]
-	if (name == "trustee" || name == "witness" || name == "log" || name == "roll" || name == "credentials") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if (name == "trustee" || name == "witness" || name == "log" || name == "roll" || name == "credentials" || name == "voters") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = name+" "+args[0], args[1:]
 	}
 	switch name {

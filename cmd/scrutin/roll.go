@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/csv"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/credauth"
+	"github.com/scrutin/scrutin/internal/mailer"
 	"github.com/scrutin/scrutin/roll"
 )
 
@@ -154,8 +156,11 @@ func credentialsGenerateCommand() (*flag.FlagSet, func(stdout, stderr io.Writer)
 		`Generate (for the credential authority, offline) makes a private credential
 code for every member of the roll, for the election F, and writes to DIR:
 credentials.csv, the mail-merge file (secret: readable only by you; send it
-with "scrutin credentials send"), and credentials-N.entry files: the public
-credentials, the only part the election's server receives.`)
+with "scrutin credentials send"); sign-in.csv, the server's sign-in list
+(each voter's e-mail address and public credential, for the second factor of
+docs/spec.md §20: personal data, give it to the server's operator alone, who
+loads it with "scrutin voters import"); and credentials-N.entry files: the
+public credentials, published in the log.`)
 	rollPath := fs.String("roll", "", "the roll.json written by scrutin roll import")
 	electionF := fs.String("election", "", "the election's fingerprint (64 hex digits)")
 	out := fs.String("out", "", "output folder")
@@ -188,13 +193,18 @@ credentials, the only part the election's server receives.`)
 		if err := os.WriteFile(mm, buf.Bytes(), 0o600); err != nil {
 			return fail(stderr, "credentials generate", err)
 		}
+		buf.Reset()
+		credauth.SignInList(&buf, issued)
+		if err := os.WriteFile(filepath.Join(*out, "sign-in.csv"), buf.Bytes(), 0o600); err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
 		entries := credauth.Entries(issued)
 		for i, e := range entries {
 			if err := os.WriteFile(filepath.Join(*out, fmt.Sprintf("credentials-%d.entry", i+1)), e, 0o644); err != nil {
 				return fail(stderr, "credentials generate", err)
 			}
 		}
-		fmt.Fprintf(stdout, "%d credentials: codes in %s (secret), public credentials in %d entry files for the server\n", len(issued), mm, len(entries))
+		fmt.Fprintf(stdout, "%d credentials: codes in %s (secret), the sign-in list in %s (personal data, for the server), public credentials in %d entry files\n", len(issued), mm, filepath.Join(*out, "sign-in.csv"), len(entries))
 		return exitOK
 	}
 }
@@ -215,7 +225,7 @@ an SMTP server (STARTTLS required, except to a server on this machine).`)
 			fmt.Fprintln(stderr, "scrutin credentials send: --csv, --smtp, --from and --title are required")
 			return exitUsage
 		}
-		cfg := credauth.SMTP{Addr: *addr, From: *from, Username: *user, TLS: *tlsMode}
+		cfg := mailer.Config{Addr: *addr, From: *from, Username: *user, TLS: *tlsMode}
 		if *passFile != "" {
 			b, err := os.ReadFile(*passFile)
 			if err != nil {
@@ -229,7 +239,7 @@ an SMTP server (STARTTLS required, except to a server on this machine).`)
 		}
 		l := credauth.DefaultLetter
 		l.Election = *title
-		n, err := credauth.Send(cfg, l, issued)
+		n, err := credauth.Send(context.Background(), cfg, l, issued)
 		fmt.Fprintf(stdout, "%d of %d credentials sent\n", n, len(issued))
 		if err != nil {
 			return fail(stderr, "credentials send", err)

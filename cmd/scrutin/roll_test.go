@@ -50,4 +50,18 @@ func TestRollAndCredentialsCommands(t *testing.T) {
 	if r := runScrutin(t, bin, "credentials", "generate", "--roll", filepath.Join(out, "roll.json"), "--election", f, "--out", creds); r.status == 0 {
 		t.Fatal("credentials generated twice into the same folder")
 	}
+	// The sign-in list goes to the server, sealed.
+	list := filepath.Join(creds, "sign-in.csv")
+	sl, _ := os.ReadFile(list)
+	if fi, _ := os.Stat(list); fi.Mode().Perm() != 0o600 || !strings.HasPrefix(string(sl), "email,credential\n") || strings.Count(string(sl), "\n") != 3 {
+		t.Fatalf("sign-in list: %q", sl)
+	}
+	srv := filepath.Join(dir, "server")
+	os.Mkdir(srv, 0o700)
+	if r := runScrutin(t, bin, "voters", "import", "--dir", srv, list); r.status != 0 || !strings.Contains(r.stdout, "2 voters") {
+		t.Fatalf("voters import: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "voters", "import", "--dir", srv, csvPath); r.status == 0 {
+		t.Fatal("a members file was imported as a sign-in list")
+	}
 }

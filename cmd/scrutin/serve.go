@@ -11,25 +11,39 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/mailer"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
 )
 
 func serveCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("serve", "--dir DIR [--db URL] [--log-key-file FILE] [--addr ADDR]",
+	fs := newFlagSet("serve", "--dir DIR [--db URL] [--log-key-file FILE] [--addr ADDR] [--smtp HOST:PORT --smtp-from ADDRESS …] [--sign-in off]",
 		`Serve runs the casting API of the election stored in DIR (SQLite) or in the
 PostgreSQL database --db: it replays the log to rebuild the election's state,
 then accepts ballots, gives receipts, and serves trackers, checkpoints, health
 and metrics. The log's signing key seed is read from --log-key-file (by
-default DIR/log.key, as written by "scrutin demo").`)
+default DIR/log.key, as written by "scrutin demo").
+
+Voters sign in with a one-time code sent by e-mail before casting (a second
+factor beside the credential, docs/spec.md §20): this needs the sign-in list
+loaded with "scrutin voters import" and an SMTP server (--smtp, --smtp-from).
+Without them the server takes no ballots, unless sign-in is turned off
+explicitly with --sign-in off (for load tests, or credentials given in person).`)
 	dir := fs.String("dir", "", "data folder")
 	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
 	keyFile := fs.String("log-key-file", "", "file holding the log's 32-byte signing key seed (default DIR/log.key)")
 	tokenFile := fs.String("officer-token-file", "", "file holding the officer token, created with a fresh random token if missing (default DIR/officer-token)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	signIn := fs.String("sign-in", "email", "voters' second factor: email (one-time codes), or off")
+	smtpAddr := fs.String("smtp", "", "SMTP server for sign-in codes, host:port")
+	smtpFrom := fs.String("smtp-from", "", "sender of sign-in codes, e.g. \"Elections <elections@example.org>\"")
+	smtpUser := fs.String("smtp-username", "", "SMTP user name")
+	smtpPass := fs.String("smtp-password-file", "", "file holding the SMTP password")
+	smtpTLS := fs.String("smtp-tls", "starttls", "starttls, or none (only to a server on this machine)")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *dir == "" && *db == "" {
 			fmt.Fprintln(stderr, "scrutin serve: --dir or --db is required")
@@ -68,11 +82,54 @@ default DIR/log.key, as written by "scrutin demo").`)
 			fmt.Fprintf(stdout, "a new officer token was written to %s (readable only by you): officers' actions need it\n", *tokenFile)
 		}
 		logger := slog.New(slog.NewJSONHandler(stderr, nil))
+		opts := server.Options{Logger: logger, OfficerToken: token}
+		switch *signIn {
+		case "off":
+			opts.NoSignIn = true
+			fmt.Fprintln(stdout, "voter sign-in is off: a credential alone lets one vote")
+		case "email":
+			if *dir == "" {
+				return fail(stderr, "serve", errors.New("voter sign-in keeps its list in --dir: give one"))
+			}
+			key, voters, err := server.LoadSignInList(*dir)
+			if errors.Is(err, os.ErrNotExist) {
+				return fail(stderr, "serve", fmt.Errorf("no voters' sign-in list in %s: load it with \"scrutin voters import\", or run with --sign-in off", *dir))
+			}
+			if err != nil {
+				return fail(stderr, "serve", err)
+			}
+			if err := e.CheckSignInList(voters); err != nil {
+				return fail(stderr, "serve", err)
+			}
+			mc := mailer.Config{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, TLS: *smtpTLS}
+			if *smtpAddr == "" || *smtpFrom == "" {
+				return fail(stderr, "serve", errors.New("voter sign-in sends codes by e-mail: give --smtp and --smtp-from (or --sign-in off)"))
+			}
+			if *smtpPass != "" {
+				b, err := os.ReadFile(*smtpPass)
+				if err != nil {
+					return fail(stderr, "serve", err)
+				}
+				mc.Password = strings.TrimRight(string(b), "\r\n")
+			}
+			if err := mc.Check(); err != nil {
+				return fail(stderr, "serve", err)
+			}
+			si, err := server.NewSignIn(key, voters, mc, e.Title(), server.DefaultSignInLimits, logger)
+			if err != nil {
+				return fail(stderr, "serve", err)
+			}
+			defer si.Close()
+			opts.SignIn = si
+			fmt.Fprintf(stdout, "voter sign-in by e-mail code: %d voters on the list\n", len(voters))
+		default:
+			return fail(stderr, "serve", fmt.Errorf("--sign-in is email or off, not %q", *signIn))
+		}
 		ln, err := net.Listen("tcp", *addr)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
-		srv := server.NewHTTPServer(*addr, e.Handler(logger, token))
+		srv := server.NewHTTPServer(*addr, e.Handler(opts))
 		logger.Info("serving", "addr", ln.Addr().String())
 		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
 		go func() {

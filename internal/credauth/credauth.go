@@ -6,20 +6,15 @@
 package credauth
 
 import (
-	"bytes"
-	"crypto/tls"
+	"context"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/mail"
-	"net/smtp"
 	"strings"
-	"time"
 
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/mailer"
 	"github.com/scrutin/scrutin/roll"
 )
 
@@ -75,17 +70,6 @@ func Entries(issued []Issued) [][]byte {
 	return out
 }
 
-// SMTP says how to reach the mail server.
-type SMTP struct {
-	Addr     string // host:port
-	From     string
-	Username string
-	Password string
-	// TLS: "starttls" (the default; required unless the server is on
-	// loopback), "none" (loopback only).
-	TLS string
-}
-
 // Letter is the text sent to each member; {name}, {code} and {election}
 // are replaced.
 type Letter struct {
@@ -105,88 +89,42 @@ var DefaultLetter = Letter{
 
 // Send mails every member its code, one message each, and returns how many
 // were sent; it stops at the first failure, naming the member.
-func Send(cfg SMTP, l Letter, issued []Issued) (int, error) {
-	host, _, err := net.SplitHostPort(cfg.Addr)
-	if err != nil {
-		return 0, fmt.Errorf("the SMTP address must be host:port: %w", err)
+func Send(ctx context.Context, cfg mailer.Config, l Letter, issued []Issued) (int, error) {
+	for _, is := range issued {
+		if is.Member.Email == "" {
+			return 0, fmt.Errorf("member %s has no e-mail address", is.Member.ID)
+		}
 	}
-	from, err := mail.ParseAddress(cfg.From)
-	if err != nil {
-		return 0, fmt.Errorf("bad sender address: %w", err)
-	}
-	ip := net.ParseIP(host)
-	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
-	if cfg.TLS == "none" && !loopback {
-		return 0, errors.New("sending credentials without TLS is only allowed to a server on this machine")
-	}
-	conn, err := net.DialTimeout("tcp", cfg.Addr, 30*time.Second)
+	c, err := cfg.Dial(ctx)
 	if err != nil {
 		return 0, err
-	}
-	c, err := smtp.NewClient(conn, host)
-	if err != nil {
-		conn.Close()
-		return 0, err
-	}
-	defer c.Close()
-	if cfg.TLS != "none" {
-		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return 0, errors.New("the SMTP server does not offer STARTTLS")
-		}
-		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
-			return 0, err
-		}
-	}
-	if cfg.Username != "" {
-		if err := c.Auth(smtp.PlainAuth("", cfg.Username, cfg.Password, host)); err != nil {
-			return 0, err
-		}
 	}
 	sent := 0
 	for _, is := range issued {
-		if is.Member.Email == "" {
-			return sent, fmt.Errorf("member %s has no e-mail address", is.Member.ID)
+		name := is.Member.Name
+		if name == "" {
+			name = is.Member.ID
 		}
-		if err := sendOne(c, from.Address, is, l); err != nil {
+		body := strings.NewReplacer("{name}", name, "{code}", is.Code, "{election}", l.Election).Replace(l.Body)
+		if err := c.Send(is.Member.Email, l.Subject, body); err != nil {
+			c.Close()
 			return sent, fmt.Errorf("member %s (%s): %w", is.Member.ID, is.Member.Email, err)
 		}
 		sent++
 	}
-	return sent, c.Quit()
+	return sent, c.Close()
 }
 
-func sendOne(c *smtp.Client, from string, is Issued, l Letter) error {
-	if err := c.Mail(from); err != nil {
-		return err
+// SignInList writes the server's sign-in list (docs/spec.md §20.2) as CSV:
+// email, credential (the public credential in the text form of spec §11). It is personal data
+// for the election's server alone, never published.
+func SignInList(w io.Writer, issued []Issued) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"email", "credential"})
+	for _, is := range issued {
+		t, _ := is.Public.MarshalText()
+		cw.Write([]string{is.Member.Email, string(t)})
 	}
-	if err := c.Rcpt(is.Member.Email); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	name := is.Member.Name
-	if name == "" {
-		name = is.Member.ID
-	}
-	body := strings.NewReplacer("{name}", name, "{code}", is.Code, "{election}", l.Election).Replace(l.Body)
-	var msg bytes.Buffer
-	fmt.Fprintf(&msg, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n%s",
-		from, is.Member.Email, mimeHeader(l.Subject), time.Now().UTC().Format(time.RFC1123Z), body)
-	if _, err := w.Write(msg.Bytes()); err != nil {
-		return err
-	}
-	return w.Close()
+	cw.Flush()
+	return cw.Error()
 }
-
-func mimeHeader(s string) string {
-	for _, r := range s {
-		if r > 127 {
-			return mimeQ(s)
-		}
-	}
-	return s
-}
-
-func mimeQ(s string) string { return "=?utf-8?b?" + b64(s) + "?=" }

@@ -37,12 +37,17 @@ import (
 
 // Options configure a demo election.
 type Options struct {
-	Dir      string  // data folder (the SQLite store, credentials, roll report)
-	DB       string  // a PostgreSQL URL, instead of SQLite in Dir
-	Voters   int     // members on the roll who may vote
-	Revote   float64 // the share of voters who vote twice
-	Workers  int     // concurrent voters
-	Seed     uint64  // chooses the votes
+	Dir     string  // data folder (the SQLite store, credentials, roll report)
+	DB      string  // a PostgreSQL URL, instead of SQLite in Dir
+	Voters  int     // members on the roll who may vote
+	Revote  float64 // the share of voters who vote twice
+	Workers int     // concurrent voters
+	Seed    uint64  // chooses the votes
+	// Outbox receives every sign-in code the server sends (the demo has no
+	// real mail server); nil keeps them in memory only.
+	Outbox io.Writer
+	// NoSignIn serves ballots on the credential alone (spec §20.5).
+	NoSignIn bool
 	Progress func(format string, args ...any)
 }
 
@@ -51,18 +56,22 @@ const LogKeyFile = "log.key"
 
 // Fixture is an election set up by Setup, open for voting.
 type Fixture struct {
-	Opts     Options
-	Store    store.Store
-	Election *server.Election
-	Manifest *election.Manifest
-	F        crypto.Fingerprint
-	LogKey   string
-	Roll     *roll.Roll
-	Report   *roll.Report
-	Codes    []string // one per member, in roll order
-	Token    string   // the officer token of the demo's server
-	trustees []*crypto.TrusteeSecrets
-	logSeed  []byte
+	Opts      Options
+	Store     store.Store
+	Election  *server.Election
+	Manifest  *election.Manifest
+	F         crypto.Fingerprint
+	LogKey    string
+	Roll      *roll.Roll
+	Report    *roll.Report
+	Codes     []string // one per member, in roll order
+	Emails    []string // one per member, in roll order
+	Mail      *Outbox  // the sign-in codes sent
+	Token     string   // the officer token of the demo's server
+	trustees  []*crypto.TrusteeSecrets
+	logSeed   []byte
+	mailboxes sync.Map // address → *sync.Mutex
+	signInAPI *server.SignIn
 }
 
 func (o *Options) progress(format string, args ...any) {
@@ -79,7 +88,7 @@ func Setup(ctx context.Context, o Options) (*Fixture, error) {
 	if o.Workers == 0 {
 		o.Workers = 16
 	}
-	f := &Fixture{Opts: o}
+	f := &Fixture{Opts: o, Mail: newOutbox(o.Outbox)}
 	var err error
 	var tok [32]byte
 	rand.Read(tok[:])
@@ -227,13 +236,21 @@ func (f *Fixture) credentials(ctx context.Context) error {
 	}
 	for _, is := range issued {
 		f.Codes = append(f.Codes, is.Code)
+		f.Emails = append(f.Emails, server.NormalizeEmail(is.Member.Email))
+	}
+	buf.Reset()
+	if err := credauth.SignInList(&buf, issued); err != nil {
+		return err
+	}
+	if _, err := server.ImportSignInList(f.Opts.Dir, &buf); err != nil {
+		return err
 	}
 	for _, e := range credauth.Entries(issued) {
 		if _, err := f.Election.Append(ctx, e); err != nil {
 			return err
 		}
 	}
-	f.Opts.progress("credentials: %d codes in credentials.csv (mail merge), public credentials recorded", len(issued))
+	f.Opts.progress("credentials: %d codes in credentials.csv (mail merge), the sign-in list sealed in %s, public credentials recorded", len(issued), server.SignInListFile)
 	return nil
 }
 
@@ -404,6 +421,13 @@ func (f *Fixture) castOne(ctx context.Context, client *http.Client, url string, 
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/ballots", bytes.NewReader(entry[1:]))
 	req.Header.Set("Content-Type", "application/json")
+	if !f.Opts.NoSignIn {
+		token, err := f.SignIn(ctx, client, url, f.Emails[voter])
+		if err != nil {
+			return fmt.Errorf("signing in: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -418,6 +442,49 @@ func (f *Fixture) castOne(ctx context.Context, client *http.Client, url string, 
 		return err
 	}
 	return server.VerifyReceipt(&rc, entry, origin, f.LogKey)
+}
+
+// SignIn does what a voter does (spec §20.3): ask for a code, read it in
+// the mailbox, and exchange it for a voter token. Members sharing an
+// address take turns, as a household would.
+func (f *Fixture) SignIn(ctx context.Context, client *http.Client, url, email string) (string, error) {
+	mu, _ := f.mailboxes.LoadOrStore(email, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	n := f.Mail.count(email)
+	if err := postJSON(ctx, client, url+"/api/sign-in", map[string]string{"email": email}, http.StatusAccepted, nil); err != nil {
+		return "", err
+	}
+	code, err := f.Mail.waitCode(ctx, email, n)
+	if err != nil {
+		return "", err
+	}
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := postJSON(ctx, client, url+"/api/sign-in/verify", map[string]string{"email": email, "code": code}, http.StatusOK, &tok); err != nil {
+		return "", err
+	}
+	return tok.Token, nil
+}
+
+func postJSON(ctx context.Context, client *http.Client, url string, body any, want int, out any) error {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != want {
+		return fmt.Errorf("the server answered %s: %s", resp.Status, rb)
+	}
+	if out != nil {
+		return json.Unmarshal(rb, out)
+	}
+	return nil
 }
 
 // Finish closes voting, records the tally, has trustees 1, 3 and 5 decrypt,
@@ -478,7 +545,21 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	srv := server.NewHTTPServer(addr, f.Election.Handler(nil, f.Token))
+	if f.signInAPI == nil && !f.Opts.NoSignIn {
+		key, voters, err := server.LoadSignInList(f.Opts.Dir)
+		if err != nil {
+			ln.Close()
+			return "", nil, err
+		}
+		// No per-address limit: every demo voter comes from loopback.
+		lim := server.DefaultSignInLimits
+		lim.PerIP = 0
+		if f.signInAPI, err = server.NewSignIn(key, voters, f.Mail, f.Election.Title(), lim, nil); err != nil {
+			ln.Close()
+			return "", nil, err
+		}
+	}
+	srv := server.NewHTTPServer(addr, f.Election.Handler(server.Options{OfficerToken: f.Token, SignIn: f.signInAPI, NoSignIn: f.Opts.NoSignIn}))
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }

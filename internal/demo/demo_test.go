@@ -51,7 +51,11 @@ func postgresURL(t *testing.T) string {
 			c.Close(context.Background())
 		}
 	})
-	return base + "&search_path=" + schema
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
 }
 
 // TestEndToEnd runs a whole election over HTTP on both stores, then reads
@@ -105,7 +109,9 @@ func TestEndToEnd(t *testing.T) {
 // each is refused with the right status and a message, and nothing is
 // appended.
 func TestHTTPRefusals(t *testing.T) {
-	o := Options{Dir: t.TempDir(), Voters: 5, Workers: 2, Seed: 4}
+	// The ballot's own checks, on a server without sign-in (TestSignIn
+	// tests sign-in's refusals, which come first).
+	o := Options{Dir: t.TempDir(), Voters: 5, Workers: 2, Seed: 4, NoSignIn: true}
 	f, err := Setup(ctx, o)
 	if err != nil {
 		t.Fatal(err)
@@ -289,5 +295,85 @@ func TestOfficerAndTrusteeAPI(t *testing.T) {
 	f.Election.State(func(s *election.State) { result = s.Result })
 	if err := Check(result, want); err != nil || !slices.Equal(result.Trustees, []int{2, 4, 5}) {
 		t.Fatalf("%v %+v", err, result)
+	}
+}
+
+// TestSignIn casts through the voters' second factor (spec §20): without a
+// token, with another member's token, with a forged one, and rightly; the
+// refusals append nothing.
+func TestSignIn(t *testing.T) {
+	f, err := Setup(ctx, Options{Dir: t.TempDir(), Voters: 4, Workers: 2, Seed: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	var info struct {
+		SignIn string `json:"sign_in"`
+	}
+	resp, err := http.Get(url + "/api/election")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if info.SignIn != "email" {
+		t.Fatalf("the election says sign-in is %q", info.SignIn)
+	}
+	k, _ := election.CredentialKey(f.F, f.Codes[2])
+	ballot, err := view.NewBallot(nil, k, [][]int{{1}, {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cast := func(body []byte, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, url+"/api/ballots", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Error
+	}
+	size := func() int64 { n, _ := f.Store.Size(ctx); return n }
+	before := size()
+	other, err := f.SignIn(ctx, http.DefaultClient, url, f.Emails[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, token string
+		body        []byte
+		status      int
+	}{
+		{"no token", "", ballot[1:], http.StatusUnauthorized},
+		{"another member's token", other, ballot[1:], http.StatusForbidden},
+		{"forged token", other[:len(other)-2] + "AA", ballot[1:], http.StatusUnauthorized},
+		{"not a ballot", other, []byte(`{"contests":[`), http.StatusBadRequest},
+	} {
+		if st, msg := cast(c.body, c.token); st != c.status || msg == "" {
+			t.Errorf("%s: %d %q, want %d", c.name, st, msg, c.status)
+		}
+	}
+	if size() != before {
+		t.Fatalf("refused ballots appended %d entries", size()-before)
+	}
+	own, err := f.SignIn(ctx, http.DefaultClient, url, f.Emails[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, msg := cast(ballot[1:], own); st != http.StatusCreated {
+		t.Fatalf("signed-in voter: %d %s", st, msg)
 	}
 }
