@@ -77,6 +77,12 @@ func (e *testElection) refuse(t testing.TB, what string, entry []byte, contains 
 }
 
 func newTestElection(t testing.TB, voters int) *testElection {
+	return newTestElectionWith(t, voters, false)
+}
+
+// newTestElectionWith, with north, restricts the motion to the group
+// "north", of which the even voters are.
+func newTestElectionWith(t testing.TB, voters int, north bool) *testElection {
 	rnd := testRand(byte(voters))
 	e := &testElection{s: New(), rnd: rnd}
 	for range 5 {
@@ -84,6 +90,9 @@ func newTestElection(t testing.TB, voters int) *testElection {
 		e.trustees = append(e.trustees, s)
 	}
 	m, _ := testManifest(t, rnd, e.trustees, 3)
+	if north {
+		m.Contests[1].Eligible = "north"
+	}
 	me, err := m.Entry()
 	if err != nil {
 		t.Fatal(err)
@@ -124,8 +133,21 @@ func newTestElection(t testing.TB, voters int) *testElection {
 		}
 		creds = append(creds, k.PublicKey())
 	}
-	for i := 0; i < voters; i += 7 {
-		e.apply(t, (&Credentials{Credentials: creds[i:min(voters, i+7)]}).Entry())
+	if north {
+		var even, odd []*crypto.PublicKey
+		for i, c := range creds {
+			if i%2 == 0 {
+				even = append(even, c)
+			} else {
+				odd = append(odd, c)
+			}
+		}
+		e.apply(t, (&Credentials{Credentials: even, Groups: []string{"north"}}).Entry())
+		e.apply(t, (&Credentials{Credentials: odd}).Entry())
+	} else {
+		for i := 0; i < voters; i += 7 {
+			e.apply(t, (&Credentials{Credentials: creds[i:min(voters, i+7)]}).Entry())
+		}
 	}
 	e.apply(t, (&Open{At: "2027-03-01T09:00:00Z"}).Entry())
 	return e
@@ -408,5 +430,80 @@ func TestCanonicalFieldOrder(t *testing.T) {
 		if !slices.IsSorted(names) {
 			t.Errorf("%T: fields %v are not in name order", v, names)
 		}
+	}
+}
+
+// TestContestEligibility: a contest restricted to a group (spec §18.3–18.5)
+// is answered by that group's voters only, and counted over them.
+func TestContestEligibility(t *testing.T) {
+	const voters = 8
+	e := newTestElectionWith(t, voters, true)
+	// Voter 0 is in "north", voter 1 is not.
+	e.refuse(t, "northern voter leaving the motion out", e.ballot(t, 0, [][]int{{0}, nil}), "leaves out contest \"motion\"")
+	e.refuse(t, "other voter answering the motion", e.ballot(t, 1, [][]int{{0}, {1}}), "answers contest \"motion\", which this credential is not eligible for")
+	e.refuse(t, "other voter answering nothing", e.ballot(t, 1, [][]int{nil, nil}), "answers no contest")
+	// "{"proofs":[]}" is not the canonical form of an empty contest.
+	b := e.ballot(t, 1, [][]int{{2}, nil})
+	e.refuse(t, "empty contest written with empty lists", []byte(strings.Replace(string(b), `{}]`, `{"proofs":[]}]`, 1)), "canonical")
+	want := [][]uint64{{0, 0, 0}, {0, 0}}
+	for v := range voters {
+		ch := [][]int{{v % 3}, nil}
+		if v%2 == 0 {
+			ch[1] = []int{v % 4 / 2}
+		}
+		e.apply(t, e.ballot(t, v, ch))
+		want[0][v%3]++
+		if v%2 == 0 {
+			want[1][v%4/2]++
+		}
+	}
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "the voting window ended"}).Entry())
+	tally, err := e.s.ExpectedTally()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, tally)
+	for _, j := range []int{2, 4, 5} {
+		msg, _ := e.s.Ceremony.DecryptShare(e.rnd, &e.s.Manifest.Roster, j, e.trustees[j-1], e.shares[j-1], e.s.TallyCiphertexts())
+		e.apply(t, append([]byte{TypeDecryption}, msg...))
+	}
+	res, err := e.s.ExpectedResult()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, res)
+	for c := range want {
+		if !slices.Equal(e.s.Result.Contests[c].Counts, want[c]) {
+			t.Fatalf("contest %d: %v, want %v", c, e.s.Result.Contests[c].Counts, want[c])
+		}
+	}
+}
+
+func TestCredentialGroupsRefused(t *testing.T) {
+	e := newTestElectionWith(t, 2, true)
+	s := New()
+	for _, entry := range e.log {
+		if entry[0] == TypeCredentials {
+			break
+		}
+		if err := s.Apply(entry); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, _ := crypto.GenerateKey(e.rnd)
+	for name, groups := range map[string][]string{
+		"a group no contest names": {"south"},
+		"unsorted":                 {"north", "mid"},
+		"repeated":                 {"north", "north"},
+	} {
+		if err := s.Apply((&Credentials{Credentials: []*crypto.PublicKey{k.PublicKey()}, Groups: groups}).Entry()); err == nil || !errors.Is(err, ErrEntry) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	m := *e.s.Manifest
+	m.Contests = slices.Clone(m.Contests)
+	m.Contests[1].Eligible = "North!"
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "eligible") {
+		t.Fatalf("a bad group name: %v", err)
 	}
 }

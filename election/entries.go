@@ -39,9 +39,11 @@ type Roll struct {
 	Voters     int   `json:"voters"`
 }
 
-// Credentials is a batch of public credentials (spec §18.4).
+// Credentials is a batch of public credentials (spec §18.4), all of the
+// same groups (none, by default).
 type Credentials struct {
 	Credentials []*crypto.PublicKey `json:"credentials"`
+	Groups      []string            `json:"groups,omitempty"`
 }
 
 // MaxCredentialsPerEntry keeps a credentials entry under the entry size
@@ -66,11 +68,17 @@ type Ballot struct {
 	Signature  *crypto.Signature `json:"signature"`
 }
 
-// BallotContest is one contest of a ballot.
+// BallotContest is one contest of a ballot; a contest the voter is not
+// eligible for is empty ({}).
 type BallotContest struct {
-	Proofs     []*crypto.RangeProof `json:"proofs"`
-	Selections []*crypto.Ciphertext `json:"selections"`
-	TotalProof *crypto.RangeProof   `json:"total_proof"`
+	Proofs     []*crypto.RangeProof `json:"proofs,omitempty"`
+	Selections []*crypto.Ciphertext `json:"selections,omitempty"`
+	TotalProof *crypto.RangeProof   `json:"total_proof,omitempty"`
+}
+
+// answered reports whether the contest is not empty.
+func (bc *BallotContest) answered() bool {
+	return bc.Proofs != nil || bc.Selections != nil || bc.TotalProof != nil
 }
 
 // ballotBody is the signed part of a ballot: everything but the signature.

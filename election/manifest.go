@@ -3,9 +3,13 @@ package election
 // spec: §18.3 the manifest
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -49,11 +53,14 @@ type Option struct {
 // Contest is one question of the election (spec §18.3). Fields are in name
 // order, as canonical JSON requires.
 type Contest struct {
-	ID      string   `json:"id"`
-	Max     int      `json:"max"`
-	Min     int      `json:"min"`
-	Options []Option `json:"options"`
-	Title   Text     `json:"title"`
+	// Eligible, if set, restricts the contest to the voters of this group
+	// (spec §18.3); others cannot answer it.
+	Eligible string   `json:"eligible,omitempty"`
+	ID       string   `json:"id"`
+	Max      int      `json:"max"`
+	Min      int      `json:"min"`
+	Options  []Option `json:"options"`
+	Title    Text     `json:"title"`
 }
 
 // Window is the planned voting time.
@@ -119,6 +126,9 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("%s: ids are 1 to 64 characters from a-z, 0-9 and -, and unique", where)
 		}
 		ids[c.ID] = true
+		if c.Eligible != "" && !validID(c.Eligible) {
+			return fmt.Errorf("%s: eligible names a group: 1 to 64 characters from a-z, 0-9 and -", where)
+		}
 		if err := c.Title.check(where+" title", MaxTitleLen); err != nil {
 			return err
 		}
@@ -154,6 +164,30 @@ func (m *Manifest) Validate() error {
 	return nil
 }
 
+// Groups returns the groups that contests are restricted to, sorted.
+func (m *Manifest) Groups() []string {
+	var g []string
+	for _, c := range m.Contests {
+		if c.Eligible != "" && !slices.Contains(g, c.Eligible) {
+			g = append(g, c.Eligible)
+		}
+	}
+	slices.Sort(g)
+	return g
+}
+
+// Eligibility returns the contests a voter of these groups may answer, as
+// a bit mask (bit c for contest c).
+func (m *Manifest) Eligibility(groups []string) uint64 {
+	var mask uint64
+	for c, ct := range m.Contests {
+		if ct.Eligible == "" || slices.Contains(groups, ct.Eligible) {
+			mask |= 1 << c
+		}
+	}
+	return mask
+}
+
 // Entry returns the manifest's entry (type 1), after validating it.
 func (m *Manifest) Entry() ([]byte, error) {
 	if err := m.Validate(); err != nil {
@@ -178,4 +212,41 @@ func LogVerifierKey(f crypto.Fingerprint, key []byte) (string, error) {
 		return "", fmt.Errorf("a log key is 32 bytes")
 	}
 	return note.NewEd25519VerifierKey(board.Origin(f), ed25519.PublicKey(key))
+}
+
+// ParseManifest reads a manifest as an officer writes it (any layout and
+// member order), refusing unknown members and trailing data, and validates
+// it. Its canonical form is what Entry returns.
+func ParseManifest(data []byte) (*Manifest, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("the manifest is not valid JSON for a manifest: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("the manifest has data after its JSON object")
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Rule says in words what a contest asks of a voter.
+func (c *Contest) Rule() string {
+	n := len(c.Options)
+	var s string
+	switch {
+	case c.Min == c.Max:
+		s = fmt.Sprintf("choose exactly %d of %d", c.Min, n)
+	case c.Min == 0:
+		s = fmt.Sprintf("choose up to %d of %d (a blank answer is allowed)", c.Max, n)
+	default:
+		s = fmt.Sprintf("choose %d to %d of %d", c.Min, c.Max, n)
+	}
+	if c.Eligible != "" {
+		s += fmt.Sprintf("; only voters of group %q", c.Eligible)
+	}
+	return s
 }

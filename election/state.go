@@ -45,7 +45,7 @@ type State struct {
 
 	Roll        *Roll
 	Credentials []*crypto.PublicKey
-	credentials map[[32]byte]bool
+	credentials map[[32]byte]uint64 // credential → contests it may answer (Manifest.Eligibility)
 
 	OpenedAt, ClosedAt int64 // entry indexes
 	Ballots            int   // ballot entries, re-votes included
@@ -73,7 +73,7 @@ type CountedBallot struct {
 
 // New returns the state of an empty log.
 func New() *State {
-	return &State{credentials: make(map[[32]byte]bool), last: make(map[[32]byte]*CountedBallot), trackers: make(map[string]trackerRef), decryptions: make(map[int][]byte)}
+	return &State{credentials: make(map[[32]byte]uint64), last: make(map[[32]byte]*CountedBallot), trackers: make(map[string]trackerRef), decryptions: make(map[int][]byte)}
 }
 
 // Tracker returns a ballot's tracker: the SHA-256 of its entry, in hex.
@@ -224,6 +224,12 @@ func (s *State) applyCredentials(payload []byte) error {
 	if len(c.Credentials) == 0 || len(c.Credentials) > MaxCredentialsPerEntry {
 		return fmt.Errorf("%w: a credentials entry holds 1 to %d credentials", ErrEntry, MaxCredentialsPerEntry)
 	}
+	groups := s.Manifest.Groups()
+	for i, g := range c.Groups {
+		if !slices.Contains(groups, g) || (i > 0 && c.Groups[i-1] >= g) {
+			return fmt.Errorf("%w: the credentials' groups must be sorted, distinct, and named by contests of the manifest (%v)", ErrEntry, groups)
+		}
+	}
 	if len(s.Credentials)+len(c.Credentials) > s.Roll.Voters {
 		return fmt.Errorf("%w: more credentials than the %d voters on the roll", ErrEntry, s.Roll.Voters)
 	}
@@ -233,13 +239,14 @@ func (s *State) applyCredentials(payload []byte) error {
 		if k != nil {
 			copy(key[:], k.Bytes())
 		}
-		if k == nil || s.credentials[key] || seen[key] {
+		if _, dup := s.credentials[key]; k == nil || dup || seen[key] {
 			return fmt.Errorf("%w: credential %d is missing or already published", ErrEntry, i)
 		}
 		seen[key] = true
 	}
+	mask := s.Manifest.Eligibility(c.Groups)
 	for key := range seen {
-		s.credentials[key] = true
+		s.credentials[key] = mask
 	}
 	s.Credentials = append(s.Credentials, c.Credentials...)
 	return nil
@@ -268,14 +275,25 @@ func (s *State) applyOpen(payload []byte) error {
 
 // PreparedBallot is a ballot whose stateless checks passed.
 type PreparedBallot struct {
-	entry   []byte
-	key     [32]byte
-	ballot  *Ballot
-	tracker string
+	entry    []byte
+	key      [32]byte
+	ballot   *Ballot
+	tracker  string
+	answered uint64 // the contests answered, as a bit mask
 }
 
 // Tracker returns the ballot's tracker.
 func (p *PreparedBallot) Tracker() string { return p.tracker }
+
+// Selections returns the number of selections the ballot holds (and whose
+// proofs were verified).
+func (p *PreparedBallot) Selections() int {
+	n := 0
+	for _, c := range p.ballot.Contests {
+		n += len(c.Selections)
+	}
+	return n
+}
 
 // Entry returns the ballot's entry.
 func (p *PreparedBallot) Entry() []byte { return p.entry }
@@ -318,7 +336,12 @@ func (e *Election) Prepare(entry []byte) (*PreparedBallot, error) {
 		return fail(err)
 	}
 	batch := crypto.NewBatch()
+	var answered uint64
 	for c, bc := range b.Contests {
+		if !bc.answered() {
+			continue
+		}
+		answered |= 1 << c
 		ct := e.Manifest.Contests[c]
 		batch.AddContest(e.Key, e.Fingerprint, b.Credential, uint32(c), uint64(ct.Min), uint64(ct.Max),
 			&crypto.EncryptedContest{Selections: bc.Selections, Proofs: bc.Proofs, TotalProof: bc.TotalProof})
@@ -327,7 +350,10 @@ func (e *Election) Prepare(entry []byte) (*PreparedBallot, error) {
 	if err := batch.Verify(); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrEntry, err))
 	}
-	p := &PreparedBallot{entry: entry, ballot: &b, tracker: Tracker(entry)}
+	if answered == 0 {
+		return fail(fmt.Errorf("%w: the ballot answers no contest", ErrEntry))
+	}
+	p := &PreparedBallot{entry: entry, ballot: &b, tracker: Tracker(entry), answered: answered}
 	copy(p.key[:], b.Credential.Bytes())
 	return p, nil
 }
@@ -338,6 +364,9 @@ func (e *Election) checkBallotShape(b *Ballot) error {
 	}
 	for c, bc := range b.Contests {
 		n := len(e.Manifest.Contests[c].Options)
+		if !bc.answered() {
+			continue // checked against the credential's eligibility by CheckBallot
+		}
 		if len(bc.Selections) != n || len(bc.Proofs) != n || bc.TotalProof == nil || slices.Contains(bc.Selections, nil) || slices.Contains(bc.Proofs, nil) {
 			return fmt.Errorf("%w: contest %d needs %d selections, %d proofs and a total proof", ErrEntry, c, n, n)
 		}
@@ -351,8 +380,19 @@ func (s *State) CheckBallot(p *PreparedBallot) error {
 	if s.Phase != PhaseVoting {
 		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w (it is %s)", ErrEntry, ErrNotOpen, map[bool]string{true: "closed", false: "not yet open"}[s.Phase > PhaseVoting])}
 	}
-	if !s.credentials[p.key] {
+	eligible, ok := s.credentials[p.key]
+	if !ok {
 		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w", ErrEntry, ErrUnknownCredential)}
+	}
+	if p.answered != eligible {
+		for c, ct := range s.Manifest.Contests {
+			switch bit := uint64(1) << c; {
+			case p.answered&bit != 0 && eligible&bit == 0:
+				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: the ballot answers contest %q, which this credential is not eligible for", ErrEntry, ct.ID)}
+			case p.answered&bit == 0 && eligible&bit != 0:
+				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: the ballot leaves out contest %q (send a blank answer if the contest allows it)", ErrEntry, ct.ID)}
+			}
+		}
 	}
 	return nil
 }
@@ -372,6 +412,13 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 	s.Ballots++
 	s.Size++
 	return nil
+}
+
+// Eligibility returns the contests a published credential may answer (a
+// bit mask, bit c for contest c), and whether it is published.
+func (s *State) Eligibility(credential *crypto.PublicKey) (uint64, bool) {
+	mask, ok := s.credentials[[32]byte(credential.Bytes())]
+	return mask, ok
 }
 
 // FindTracker returns the index of the ballot with this tracker, and
@@ -430,7 +477,9 @@ func (s *State) ExpectedTally() ([]byte, error) {
 		for o := range ct.Options {
 			cts := make([]*crypto.Ciphertext, 0, len(keys))
 			for _, k := range keys {
-				cts = append(cts, s.last[k].Selections[c][o])
+				if sel := s.last[k].Selections[c]; sel != nil { // nil: not eligible
+					cts = append(cts, sel[o])
+				}
 			}
 			sums[o] = crypto.Sum(cts...)
 		}

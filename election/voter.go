@@ -78,7 +78,9 @@ type Election struct {
 }
 
 // NewBallot encrypts and signs a ballot. choices[c] lists the options (by
-// index) chosen in contest c; the contest's rules are enforced.
+// index) chosen in contest c, and is nil for a contest the voter is not
+// eligible for (an empty, non-nil list is a blank answer); the contest's
+// rules are enforced.
 func (e *Election) NewBallot(rnd io.Reader, credential *crypto.SecretKey, choices [][]int) ([]byte, error) {
 	if len(choices) != len(e.Manifest.Contests) {
 		return nil, fmt.Errorf("the election has %d contests, %d answered", len(e.Manifest.Contests), len(choices))
@@ -86,6 +88,10 @@ func (e *Election) NewBallot(rnd io.Reader, credential *crypto.SecretKey, choice
 	pub := credential.PublicKey()
 	b := &Ballot{Credential: pub}
 	for c, ct := range e.Manifest.Contests {
+		if choices[c] == nil {
+			b.Contests = append(b.Contests, BallotContest{})
+			continue
+		}
 		votes := make([]int, len(ct.Options))
 		for _, o := range choices[c] {
 			if o < 0 || o >= len(votes) || votes[o] == 1 {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,9 @@ type Mapping struct {
 	Status  string `json:"status"`
 	Joined  string `json:"joined"`
 	Country string `json:"country"`
+	// Groups names a column of group ids (separated by ";" or spaces), for
+	// contests restricted to a group (docs/spec.md §18.3), e.g. a region.
+	Groups string `json:"groups"`
 }
 
 // Rules are the eligibility rules; a zero field imposes nothing.
@@ -53,6 +57,8 @@ type Member struct {
 	Status  string `json:"status,omitempty"`
 	Joined  string `json:"joined,omitempty"`
 	Country string `json:"country,omitempty"`
+	// Groups are the member's groups, sorted (docs/spec.md §18.4).
+	Groups []string `json:"groups,omitempty"`
 }
 
 // Problem is a rejected or suspicious row.
@@ -115,11 +121,11 @@ func Import(r io.Reader, m Mapping, rules Rules, now time.Time, previous Snapsho
 		}
 		return i, nil
 	}
-	var idx [7]int
+	var idx [8]int
 	for k, f := range []struct {
 		field, name string
 		required    bool
-	}{{"the member id", m.ID, true}, {"the name", m.Name, false}, {"the e-mail", m.Email, false}, {"the phone", m.Phone, false}, {"the status", m.Status, false}, {"the join date", m.Joined, false}, {"the country", m.Country, false}} {
+	}{{"the member id", m.ID, true}, {"the name", m.Name, false}, {"the e-mail", m.Email, false}, {"the phone", m.Phone, false}, {"the status", m.Status, false}, {"the join date", m.Joined, false}, {"the country", m.Country, false}, {"the groups", m.Groups, false}} {
 		if idx[k], err = index(f.field, f.name, f.required); err != nil {
 			return nil, nil, nil, err
 		}
@@ -156,6 +162,12 @@ func Import(r io.Reader, m Mapping, rules Rules, now time.Time, previous Snapsho
 			return strings.TrimSpace(rec[idx[k]])
 		}
 		mb := Member{Row: line, ID: get(0), Name: get(1), Email: strings.ToLower(get(2)), Phone: normalizePhone(get(3)), Status: strings.ToLower(get(4)), Joined: get(5), Country: strings.ToUpper(get(6))}
+		groups, badGroup := parseGroups(get(7))
+		mb.Groups = groups
+		if badGroup != "" {
+			rep.Problems = append(rep.Problems, Problem{Row: line, MemberID: mb.ID, Rejected: true, Reason: fmt.Sprintf("implausible group %q: groups are 1 to 64 characters from a-z, 0-9 and -", badGroup)})
+			continue
+		}
 		if reason := check(&mb, rules, cutoff, now, m); reason != "" {
 			rep.Problems = append(rep.Problems, Problem{Row: line, MemberID: mb.ID, Rejected: true, Reason: reason})
 			continue
@@ -233,6 +245,24 @@ func Import(r io.Reader, m Mapping, rules Rules, now time.Time, previous Snapsho
 
 func (m Member) withoutRow() Member { m.Row = 0; return m }
 
+var groupID = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
+// parseGroups reads a groups cell: ids separated by ";" or spaces, folded
+// to lower case, sorted and without repeats; or the first bad id.
+func parseGroups(cell string) ([]string, string) {
+	var out []string
+	for _, g := range strings.FieldsFunc(strings.ToLower(cell), func(r rune) bool { return r == ';' || r == ' ' || r == '\t' }) {
+		if !groupID.MatchString(g) {
+			return nil, g
+		}
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	slices.Sort(out)
+	return out, ""
+}
+
 func normalizePhone(p string) string {
 	return strings.Map(func(r rune) rune {
 		if (r >= '0' && r <= '9') || r == '+' {
@@ -284,13 +314,18 @@ func check(mb *Member, rules Rules, cutoff, now time.Time, m Mapping) string {
 }
 
 // Commitment returns the roll's salted commitment (spec §18.4): SHA-256 of
-// the sorted HMAC-SHA-256(salt, member id) of every member. The salt stays
-// with the officer, so nobody can test whether someone is on the roll.
+// the sorted HMAC-SHA-256(salt, line) of every member, where a member's line
+// is its id, then, if it has groups, 0x00 and the groups joined with ";".
+// The salt stays with the officer, so nobody can test whether someone is on
+// the roll.
 func (r *Roll) Commitment(salt []byte) []byte {
 	lines := make([][]byte, len(r.Members))
 	for i, mb := range r.Members {
 		h := hmac.New(sha256.New, salt)
 		h.Write([]byte(mb.ID))
+		if len(mb.Groups) > 0 {
+			h.Write([]byte("\x00" + strings.Join(mb.Groups, ";")))
+		}
 		lines[i] = h.Sum(nil)
 	}
 	slices.SortFunc(lines, func(a, b []byte) int { return strings.Compare(string(a), string(b)) })

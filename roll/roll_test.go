@@ -102,3 +102,25 @@ func TestCommitment(t *testing.T) {
 		t.Fatal("the commitment does not depend on the members")
 	}
 }
+
+func TestGroups(t *testing.T) {
+	data := "id,email,region\nM1,a@example.org,North;youth\nM2,b@example.org, north  NORTH \nM3,c@example.org,\nM4,d@example.org,Île-de-France\n"
+	r, rep, _, err := Import(strings.NewReader(data), Mapping{ID: "id", Email: "email", Groups: "region"}, Rules{}, now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Members) != 3 || strings.Join(r.Members[0].Groups, ",") != "north,youth" || strings.Join(r.Members[1].Groups, ",") != "north" || r.Members[2].Groups != nil {
+		t.Fatalf("members: %+v", r.Members)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].MemberID != "M4" || !rep.Problems[0].Rejected || !strings.Contains(rep.Problems[0].Reason, "group") {
+		t.Fatalf("problems: %+v", rep.Problems)
+	}
+	// Groups are committed to: moving a member to another group changes
+	// the commitment.
+	salt := []byte("salt")
+	c1 := r.Commitment(salt)
+	r.Members[1].Groups = []string{"youth"}
+	if string(r.Commitment(salt)) == string(c1) {
+		t.Fatal("the commitment ignores the groups")
+	}
+}

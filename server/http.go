@@ -18,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 )
 
@@ -45,6 +46,7 @@ type Options struct {
 //	POST /api/sign-in/verify    {"email": "…", "code": "…"}: a voter token
 //	POST /api/ballots           cast a ballot (its canonical JSON); 201 with a receipt
 //	GET  /api/ballots/{tracker} find a ballot: its index, whether it counts, a fresh proof
+//	GET  /api/credentials/{credential} the contests a credential may answer (public)
 //	GET  /api/checkpoint        the latest signed checkpoint
 //	GET  /healthz               200 while the server can serve
 //	GET  /metrics               Prometheus metrics
@@ -72,6 +74,7 @@ func (e *Election) Handler(o Options) http.Handler {
 	}
 	mux.HandleFunc("POST /api/ballots", h.cast)
 	mux.HandleFunc("GET /api/ballots/{tracker}", h.find)
+	mux.HandleFunc("GET /api/credentials/{credential}", h.eligibility)
 	mux.HandleFunc("GET /api/checkpoint", h.checkpoint)
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /metrics", h.metrics)
@@ -228,6 +231,33 @@ func (h *handler) find(w http.ResponseWriter, r *http.Request) {
 		*Receipt
 		Counted bool `json:"counted"`
 	}{rc, counted})
+}
+
+// eligibility tells a voter's device which contests to show: public
+// information, since the credentials entries carry their groups.
+func (h *handler) eligibility(w http.ResponseWriter, r *http.Request) {
+	var k crypto.PublicKey
+	if err := k.UnmarshalText([]byte(r.PathValue("credential"))); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{"not a credential: " + err.Error()})
+		return
+	}
+	contests := []string{}
+	var ok bool
+	h.e.State(func(s *election.State) {
+		var mask uint64
+		if mask, ok = s.Eligibility(&k); ok {
+			for c, ct := range s.Manifest.Contests {
+				if mask&(1<<c) != 0 {
+					contests = append(contests, ct.ID)
+				}
+			}
+		}
+	})
+	if !ok {
+		writeJSON(w, http.StatusNotFound, apiError{"this credential is not published in this election"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"contests": contests})
 }
 
 func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) {

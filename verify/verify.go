@@ -308,9 +308,7 @@ func (r *replay) apply(j job) {
 			s.Skip()
 			return
 		}
-		for _, c := range s.Manifest.Contests {
-			r.rep.Selections += len(c.Options)
-		}
+		r.rep.Selections += j.prepared.Selections()
 		return
 	}
 	if s.Size != j.i {

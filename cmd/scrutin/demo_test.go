@@ -26,7 +26,7 @@ func TestDemoCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
 		t.Fatalf("demo --json: %v\n%s", err, r.stdout)
 	}
-	if sum.Roll.Eligible != 30 || len(sum.Result.Contests) != 2 {
+	if sum.Roll.Eligible != 30 || len(sum.Result.Contests) != 3 {
 		t.Fatalf("summary: %+v", sum)
 	}
 	for _, f := range []string{"credentials.csv", "roll-report.json", "log.key", "scrutin.db"} {

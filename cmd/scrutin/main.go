@@ -9,6 +9,8 @@
 //	demo              run a complete election on this machine, end to end
 //	serve             run the casting API of a stored election
 //	load              cast pre-encrypted ballots at a chosen rate and report latencies
+//	manifest new      (officer) start an election's manifest from the trustees' roster
+//	manifest check    (officer, anyone) validate a manifest, explain it, print its fingerprint
 //	roll import       (officer) import the membership roll from CSV, with rules and a report
 //	credentials …     (credential authority) generate credentials; e-mail them
 //	voters import     (server operator) keep the voters' sign-in list, encrypted
@@ -59,6 +61,8 @@ func commands() []command {
 		{"demo", "run a complete election on this machine, end to end", false, demoCommand},
 		{"serve", "run the casting API of a stored election", false, serveCommand},
 		{"load", "cast pre-encrypted ballots at a chosen rate and report latencies", false, loadCommand},
+		{"manifest new", "(officer) start an election's manifest from the trustees' roster", false, manifestNewCommand},
+		{"manifest check", "(officer, anyone) validate a manifest, explain it, print its fingerprint", true, manifestCheckCommand},
 		{"roll import", "(officer) import the membership roll from CSV, with eligibility rules and a report", false, rollImportCommand},
 		{"credentials generate", "(credential authority) make a credential per member, offline", false, credentialsGenerateCommand},
 		{"credentials send", "(credential authority) e-mail each member their credential", false, credentialsSendCommand},
@@ -100,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	name, args := args[0], args[1:]
-	if (name == "trustee" || name == "witness" || name == "log" || name == "roll" || name == "credentials" || name == "voters") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if (name == "trustee" || name == "witness" || name == "log" || name == "roll" || name == "credentials" || name == "voters" || name == "manifest") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = name+" "+args[0], args[1:]
 	}
 	switch name {

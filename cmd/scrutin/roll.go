@@ -34,7 +34,8 @@ roll.entry: the roll's commitment, to record in the election's log (it holds
 no personal data).
 
 Fields for --map: id (required), name, email, phone, status, joined (YYYY-MM-DD),
-country.`)
+country, groups (group ids separated by ";" or spaces, for contests whose
+manifest restricts them to a group: docs/spec.md §18.3).`)
 	csvPath := fs.String("csv", "", "the members CSV file")
 	mapping := fs.String("map", "", "FIELD=COLUMN pairs, separated by commas, e.g. id=member_no,email=E-mail")
 	statuses := fs.String("status", "", "eligible membership statuses, separated by commas (e.g. active)")
@@ -48,12 +49,12 @@ country.`)
 			return exitUsage
 		}
 		var m roll.Mapping
-		fields := map[string]*string{"id": &m.ID, "name": &m.Name, "email": &m.Email, "phone": &m.Phone, "status": &m.Status, "joined": &m.Joined, "country": &m.Country}
+		fields := map[string]*string{"id": &m.ID, "name": &m.Name, "email": &m.Email, "phone": &m.Phone, "status": &m.Status, "joined": &m.Joined, "country": &m.Country, "groups": &m.Groups}
 		for _, pair := range strings.Split(*mapping, ",") {
 			k, v, ok := strings.Cut(pair, "=")
 			p, known := fields[strings.TrimSpace(k)]
 			if !ok || !known {
-				fmt.Fprintf(stderr, "scrutin roll import: %q in --map is not FIELD=COLUMN with a known field (id, name, email, phone, status, joined, country)\n", pair)
+				fmt.Fprintf(stderr, "scrutin roll import: %q in --map is not FIELD=COLUMN with a known field (id, name, email, phone, status, joined, country, groups)\n", pair)
 				return exitUsage
 			}
 			*p = strings.TrimSpace(v)
@@ -152,9 +153,10 @@ func parseFingerprint(s string) (crypto.Fingerprint, error) {
 }
 
 func credentialsGenerateCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("credentials generate", "--roll roll.json --election F --out DIR",
+	fs := newFlagSet("credentials generate", "--roll roll.json --manifest manifest.json --out DIR",
 		`Generate (for the credential authority, offline) makes a private credential
-code for every member of the roll, for the election F, and writes to DIR:
+code for every member of the roll, for the election of the manifest (or of
+fingerprint --election F, for a roll without groups), and writes to DIR:
 credentials.csv, the mail-merge file (secret: readable only by you; send it
 with "scrutin credentials send"); sign-in.csv, the server's sign-in list
 (each voter's e-mail address and public credential, for the second factor of
@@ -162,20 +164,48 @@ docs/spec.md §20: personal data, give it to the server's operator alone, who
 loads it with "scrutin voters import"); and credentials-N.entry files: the
 public credentials, published in the log.`)
 	rollPath := fs.String("roll", "", "the roll.json written by scrutin roll import")
-	electionF := fs.String("election", "", "the election's fingerprint (64 hex digits)")
+	manifestPath := fs.String("manifest", "", "the election's manifest (gives its fingerprint and the groups its contests use)")
+	electionF := fs.String("election", "", "or: the election's fingerprint (64 hex digits), for a roll without groups")
 	out := fs.String("out", "", "output folder")
 	return fs, func(stdout, stderr io.Writer) int {
-		if *rollPath == "" || *electionF == "" || *out == "" {
-			fmt.Fprintln(stderr, "scrutin credentials generate: --roll, --election and --out are required")
+		if *rollPath == "" || (*electionF == "") == (*manifestPath == "") || *out == "" {
+			fmt.Fprintln(stderr, "scrutin credentials generate: --roll, --out, and one of --manifest or --election are required")
 			return exitUsage
-		}
-		f, err := parseFingerprint(*electionF)
-		if err != nil {
-			return fail(stderr, "credentials generate", err)
 		}
 		r, err := readRoll(*rollPath)
 		if err != nil {
 			return fail(stderr, "credentials generate", err)
+		}
+		var f crypto.Fingerprint
+		var groups []string
+		if *manifestPath != "" {
+			m, err := readManifest(*manifestPath)
+			if err != nil {
+				return fail(stderr, "credentials generate", err)
+			}
+			f, _ = m.Fingerprint()
+			groups = m.Groups()
+			count := make(map[string]int)
+			for _, mb := range r.Members {
+				for _, g := range mb.Groups {
+					count[g]++
+				}
+			}
+			for _, g := range groups {
+				if count[g] == 0 {
+					return fail(stderr, "credentials generate", fmt.Errorf("a contest is for group %q, but no member of the roll is in it", g))
+				}
+				fmt.Fprintf(stdout, "group %s: %d voters\n", g, count[g])
+			}
+		} else {
+			if f, err = parseFingerprint(*electionF); err != nil {
+				return fail(stderr, "credentials generate", err)
+			}
+			for _, mb := range r.Members {
+				if len(mb.Groups) > 0 {
+					return fail(stderr, "credentials generate", errors.New("the roll has groups: give --manifest, so that the groups its contests use are published"))
+				}
+			}
 		}
 		mm := filepath.Join(*out, "credentials.csv")
 		if _, err := os.Stat(mm); err == nil {
@@ -198,7 +228,7 @@ public credentials, published in the log.`)
 		if err := os.WriteFile(filepath.Join(*out, "sign-in.csv"), buf.Bytes(), 0o600); err != nil {
 			return fail(stderr, "credentials generate", err)
 		}
-		entries := credauth.Entries(issued)
+		entries := credauth.Entries(issued, groups)
 		for i, e := range entries {
 			if err := os.WriteFile(filepath.Join(*out, fmt.Sprintf("credentials-%d.entry", i+1)), e, 0o644); err != nil {
 				return fail(stderr, "credentials generate", err)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func TestServeWithSignIn(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
+	defer func() { cancel(); cmd.Wait() }()
 	url := ""
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
@@ -114,7 +115,25 @@ func TestServeWithSignIn(t *testing.T) {
 	key.UnmarshalText([]byte(info.ElectionKey))
 	view := &election.Election{Manifest: info.Manifest, Fingerprint: fp, Key: &key}
 	k, _ := election.CredentialKey(fp, code)
-	ballot, err := view.NewBallot(nil, k, [][]int{{0}, {1}})
+	// The device asks which contests this credential may answer.
+	ct, _ := k.PublicKey().MarshalText()
+	resp, err = http.Get(url + "/api/credentials/" + string(ct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var elig struct{ Contests []string }
+	json.NewDecoder(resp.Body).Decode(&elig)
+	resp.Body.Close()
+	choices := make([][]int, len(info.Manifest.Contests))
+	for c, contest := range info.Manifest.Contests {
+		if slices.Contains(elig.Contests, contest.ID) {
+			choices[c] = []int{0}
+		}
+	}
+	if len(elig.Contests) < 2 {
+		t.Fatalf("eligible for %v", elig.Contests)
+	}
+	ballot, err := view.NewBallot(nil, k, choices)
 	if err != nil {
 		t.Fatal(err)
 	}

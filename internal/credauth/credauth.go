@@ -10,6 +10,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/scrutin/scrutin/crypto"
@@ -56,16 +57,39 @@ func MailMerge(w io.Writer, issued []Issued) error {
 }
 
 // Entries returns the credentials entries (spec §18.4) of the public
-// credentials, in batches. They follow the roll's order, which reveals
-// nothing: the roll's order is not published and the codes are random.
-func Entries(issued []Issued) [][]byte {
-	var out [][]byte
-	for i := 0; i < len(issued); i += election.MaxCredentialsPerEntry {
-		var c election.Credentials
-		for _, is := range issued[i:min(len(issued), i+election.MaxCredentialsPerEntry)] {
-			c.Credentials = append(c.Credentials, is.Public)
+// credentials, in batches of members of the same groups, keeping only the
+// groups that the manifest's contests use (Manifest.Groups). They follow
+// the roll's order within a group set, which reveals nothing: the roll's
+// order is not published and the codes are random.
+func Entries(issued []Issued, used []string) [][]byte {
+	var sets []string
+	bySet := make(map[string][]*crypto.PublicKey)
+	for _, is := range issued {
+		var mine []string
+		for _, g := range is.Member.Groups {
+			if slices.Contains(used, g) {
+				mine = append(mine, g)
+			}
 		}
-		out = append(out, c.Entry())
+		slices.Sort(mine)
+		set := strings.Join(mine, ";")
+		if _, ok := bySet[set]; !ok {
+			sets = append(sets, set)
+		}
+		bySet[set] = append(bySet[set], is.Public)
+	}
+	slices.Sort(sets)
+	var out [][]byte
+	for _, set := range sets {
+		keys := bySet[set]
+		var groups []string
+		if set != "" {
+			groups = strings.Split(set, ";")
+		}
+		for i := 0; i < len(keys); i += election.MaxCredentialsPerEntry {
+			c := election.Credentials{Credentials: keys[i:min(len(keys), i+election.MaxCredentialsPerEntry)], Groups: groups}
+			out = append(out, c.Entry())
+		}
 	}
 	return out
 }

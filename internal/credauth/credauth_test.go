@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -51,7 +52,7 @@ func TestGenerateMailMergeAndSend(t *testing.T) {
 	if len(rows) != 4 || strings.Join(rows[0], ",") != "email,credential" || rows[3][0] != "cyd@example.org" || rows[3][1] != text(issued[2].Public) {
 		t.Fatalf("sign-in list: %v", rows)
 	}
-	entries := Entries(issued)
+	entries := Entries(issued, nil)
 	if len(entries) != 1 || entries[0][0] != election.TypeCredentials {
 		t.Fatalf("entries: %d", len(entries))
 	}
@@ -96,4 +97,24 @@ func TestSendRefusals(t *testing.T) {
 func text(k *crypto.PublicKey) string {
 	t, _ := k.MarshalText()
 	return string(t)
+}
+
+func TestEntriesByGroup(t *testing.T) {
+	r := testRoll()
+	r.Members[0].Groups = []string{"north", "youth"}
+	r.Members[2].Groups = []string{"north"}
+	issued, _ := Generate(r, crypto.Fingerprint{1}, nil)
+	entries := Entries(issued, []string{"north"}) // "youth" is used by no contest
+	if len(entries) != 2 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	var plain, north election.Credentials
+	json.Unmarshal(entries[0][1:], &plain)
+	json.Unmarshal(entries[1][1:], &north)
+	if len(plain.Credentials) != 1 || plain.Groups != nil || !plain.Credentials[0].Equal(issued[1].Public) {
+		t.Fatalf("without groups: %+v", plain)
+	}
+	if len(north.Credentials) != 2 || strings.Join(north.Groups, ",") != "north" || !north.Credentials[0].Equal(issued[0].Public) || !north.Credentials[1].Equal(issued[2].Public) {
+		t.Fatalf("north: %+v", north)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,7 +111,7 @@ func Setup(ctx context.Context, o Options) (*Fixture, error) {
 	if err := os.WriteFile(filepath.Join(o.Dir, "members.csv"), csvData, 0o600); err != nil {
 		return nil, err
 	}
-	m := roll.Mapping{ID: "member_id", Name: "name", Email: "email", Status: "status", Joined: "joined", Country: "country"}
+	m := roll.Mapping{ID: "member_id", Name: "name", Email: "email", Status: "status", Joined: "joined", Country: "country", Groups: "region"}
 	rules := roll.Rules{Statuses: []string{"active"}, JoinedBefore: "2027-01-01", Countries: []string{"FR", "BE", "CH"}}
 	f.Roll, f.Report, _, err = roll.Import(bytes.NewReader(csvData), m, rules, time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC), nil)
 	if err != nil {
@@ -245,7 +246,7 @@ func (f *Fixture) credentials(ctx context.Context) error {
 	if _, err := server.ImportSignInList(f.Opts.Dir, &buf); err != nil {
 		return err
 	}
-	for _, e := range credauth.Entries(issued) {
+	for _, e := range credauth.Entries(issued, f.Manifest.Groups()) {
 		if _, err := f.Election.Append(ctx, e); err != nil {
 			return err
 		}
@@ -266,6 +267,10 @@ func demoManifest(r crypto.Roster, logKey ed25519.PublicKey) *election.Manifest 
 			{ID: "motion-1", Min: 0, Max: 1, Title: t("Adopt the new statutes?", "Adopter les nouveaux statuts ?"), Options: []election.Option{
 				{ID: "yes", Title: t("Yes", "Oui")}, {ID: "no", Title: t("No", "Non")},
 			}},
+			// Only members in Belgium (the roll's group "be") vote here.
+			{ID: "delegate-be", Eligible: "be", Min: 0, Max: 1, Title: t("Delegate for Belgium", "Délégué·e pour la Belgique"), Options: []election.Option{
+				{ID: "emmy", Title: t("Emmy Noether", "Emmy Noether")}, {ID: "kurt", Title: t("Kurt Gödel", "Kurt Gödel")},
+			}},
 		},
 		Description: t("A demonstration election run by scrutin demo.", "Une élection de démonstration lancée par scrutin demo."),
 		LogKey:      election.Bytes(logKey),
@@ -281,20 +286,21 @@ func generateRoll(voters int, seed uint64) []byte {
 	r := mrand.New(mrand.NewPCG(seed, 7))
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
-	w.Write([]string{"member_id", "name", "email", "status", "joined", "country"})
+	w.Write([]string{"member_id", "name", "email", "status", "joined", "country", "region"})
 	countries := []string{"FR", "BE", "CH"}
 	for i := 1; i <= voters; i++ {
 		email := fmt.Sprintf("member%d@example.org", i)
 		if i == 2 && voters > 2 {
 			email = "member1@example.org"
 		}
+		country := countries[r.IntN(3)]
 		w.Write([]string{fmt.Sprintf("M%06d", i), fmt.Sprintf("Member %d", i), email, "active",
-			fmt.Sprintf("%d-%02d-%02d", 2000+r.IntN(26), 1+r.IntN(12), 1+r.IntN(28)), countries[r.IntN(3)]})
+			fmt.Sprintf("%d-%02d-%02d", 2000+r.IntN(26), 1+r.IntN(12), 1+r.IntN(28)), country, strings.ToLower(country)})
 	}
 	extra := max(3, voters/50)
 	for k := range extra {
 		i := voters + 1 + k
-		row := []string{fmt.Sprintf("M%06d", i), fmt.Sprintf("Member %d", i), fmt.Sprintf("member%d@example.org", i), "active", "2015-06-01", "FR"}
+		row := []string{fmt.Sprintf("M%06d", i), fmt.Sprintf("Member %d", i), fmt.Sprintf("member%d@example.org", i), "active", "2015-06-01", "FR", "fr"}
 		switch k % 4 {
 		case 0:
 			row[3] = "lapsed"
@@ -336,9 +342,15 @@ func (f *Fixture) Vote(ctx context.Context, url string) (Tally, error) {
 			times = 2
 		}
 		for range times {
-			ch := [][]int{{r.IntN(3)}, {}}
+			ch := [][]int{{r.IntN(3)}, {}, nil}
 			if r.IntN(4) > 0 {
 				ch[1] = []int{r.IntN(2)}
+			}
+			if slices.Contains(f.Roll.Members[v].Groups, "be") {
+				ch[2] = []int{}
+				if r.IntN(5) > 0 {
+					ch[2] = []int{r.IntN(2)}
+				}
 			}
 			final[v] = ch
 			jobs = append(jobs, job{v, ch})
@@ -442,6 +454,17 @@ func (f *Fixture) castOne(ctx context.Context, client *http.Client, url string, 
 		return err
 	}
 	return server.VerifyReceipt(&rc, entry, origin, f.LogKey)
+}
+
+// Choices completes a voter's answers to the first two contests with a
+// blank answer to the delegate contest if the voter is in Belgium (and nil,
+// not eligible, otherwise).
+func (f *Fixture) Choices(voter int, leader, motion []int) [][]int {
+	ch := [][]int{leader, motion, nil}
+	if slices.Contains(f.Roll.Members[voter].Groups, "be") {
+		ch[2] = []int{}
+	}
+	return ch
 }
 
 // SignIn does what a voter does (spec §20.3): ask for a code, read it in

@@ -129,7 +129,7 @@ func TestHTTPRefusals(t *testing.T) {
 		return k
 	}
 	ballot := func(v int) []byte {
-		b, err := view.NewBallot(nil, key(v), [][]int{{0}, {1}})
+		b, err := view.NewBallot(nil, key(v), f.Choices(v, []int{0}, []int{1}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,9 +152,9 @@ func TestHTTPRefusals(t *testing.T) {
 	before := size()
 
 	stranger, _ := crypto.GenerateKey(nil)
-	strangerBallot, _ := view.NewBallot(nil, stranger, [][]int{{0}, {}})
+	strangerBallot, _ := view.NewBallot(nil, stranger, [][]int{{0}, {}, nil})
 	other := &election.Election{Manifest: view.Manifest, Fingerprint: crypto.Fingerprint{9}, Key: view.Key}
-	otherBallot, _ := other.NewBallot(nil, key(1), [][]int{{0}, {}})
+	otherBallot, _ := other.NewBallot(nil, key(1), f.Choices(1, []int{0}, []int{}))
 	var b election.Ballot
 	json.Unmarshal(ballot(2)[1:], &b)
 	var b2 election.Ballot
@@ -327,7 +327,7 @@ func TestSignIn(t *testing.T) {
 		t.Fatalf("the election says sign-in is %q", info.SignIn)
 	}
 	k, _ := election.CredentialKey(f.F, f.Codes[2])
-	ballot, err := view.NewBallot(nil, k, [][]int{{1}, {}})
+	ballot, err := view.NewBallot(nil, k, f.Choices(2, []int{1}, []int{}))
 	if err != nil {
 		t.Fatal(err)
 	}

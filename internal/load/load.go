@@ -77,6 +77,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	n := int(o.Rate * o.Duration.Seconds())
+	o.progress("asking which contests each of %d credentials may answer…", len(codes))
+	eligible, err := fetchEligibility(ctx, client, o.URL, view, codes)
+	if err != nil {
+		return nil, err
+	}
 	o.progress("encrypting %d ballots for %d credentials…", n, len(codes))
 	ballots := make([][]byte, n)
 	var next atomic.Int64
@@ -97,6 +102,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 				}
 				choices := make([][]int, len(view.Manifest.Contests))
 				for c, ct := range view.Manifest.Contests {
+					if !eligible[i%len(codes)][ct.ID] {
+						continue // nil: not eligible
+					}
 					perm := r.Perm(len(ct.Options))
 					choices[c] = perm[:ct.Min+r.IntN(ct.Max-ct.Min+1)]
 				}
@@ -206,6 +214,55 @@ func fetchElection(ctx context.Context, c *http.Client, url string) (*election.E
 		return nil, errors.New("the server's manifest does not hash to its fingerprint")
 	}
 	return &election.Election{Manifest: info.Manifest, Fingerprint: crypto.Fingerprint(f), Key: &key}, nil
+}
+
+// fetchEligibility asks the server which contests each credential may
+// answer.
+func fetchEligibility(ctx context.Context, c *http.Client, url string, view *election.Election, codes []string) ([]map[string]bool, error) {
+	out := make([]map[string]bool, len(codes))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(codes) {
+					return
+				}
+				k, err := election.CredentialKey(view.Fingerprint, codes[i])
+				if err != nil {
+					errs <- err
+					return
+				}
+				t, _ := k.PublicKey().MarshalText()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/credentials/"+string(t), nil)
+				resp, err := c.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var e struct{ Contests []string }
+				err = json.NewDecoder(resp.Body).Decode(&e)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("the server does not know credential %d: %s", i+1, resp.Status)
+					return
+				}
+				out[i] = make(map[string]bool)
+				for _, id := range e.Contests {
+					out[i][id] = true
+				}
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+		return out, nil
+	}
 }
 
 func readCodes(path string) ([]string, error) {
