@@ -134,9 +134,13 @@ func (h *handler) election(w http.ResponseWriter, r *http.Request) {
 		SignIn      string             `json:"sign_in"`
 		Voters      int                `json:"voters"`
 	}
-	resp.SignIn = "email"
-	if h.signIn == nil {
+	switch {
+	case h.signIn != nil:
+		resp.SignIn = "email"
+	case h.noSignIn:
 		resp.SignIn = "off"
+	default:
+		resp.SignIn = "unavailable" // no ballots are taken
 	}
 	h.e.State(func(s *election.State) {
 		resp.Phase, resp.Ballots, resp.Manifest, resp.LogKey = s.Phase.String(), s.Ballots, s.Manifest, s.LogKey
@@ -158,6 +162,21 @@ func (h *handler) election(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	// Sign-in comes first (spec §20.3): nothing else is read for a request
+	// without a valid voter token.
+	var voter string
+	switch {
+	case h.signIn != nil:
+		var err error
+		if voter, err = h.signIn.Voter(r); err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="scrutin voter"`)
+			h.refuse(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+	case !h.noSignIn:
+		h.refuse(w, http.StatusServiceUnavailable, "this server has no voters' sign-in list, so it takes no ballots (spec §20.5)")
+		return
+	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		h.refuse(w, http.StatusUnsupportedMediaType, "send the ballot as application/json")
 		return
@@ -172,23 +191,16 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusBadRequest, "could not read the request body")
 		return
 	}
-	switch {
-	case h.signIn != nil:
+	if h.signIn != nil {
 		cred, err := ballotCredential(body)
 		if err != nil {
 			h.refuse(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		if status, err := h.signIn.Authorize(r, cred); err != nil {
-			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="scrutin voter"`)
-			}
-			h.refuse(w, status, err.Error())
+		if err := h.signIn.Owns(voter, cred); err != nil {
+			h.refuse(w, http.StatusForbidden, err.Error())
 			return
 		}
-	case !h.noSignIn:
-		h.refuse(w, http.StatusServiceUnavailable, "this server has no voters' sign-in list, so it takes no ballots (spec §20.5)")
-		return
 	}
 	receipt, err := h.e.Cast(r.Context(), append([]byte{election.TypeBallot}, body...))
 	switch {

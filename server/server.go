@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/store"
 )
@@ -160,4 +161,11 @@ func (e *Election) Title() string {
 		}
 	})
 	return t
+}
+
+// Fingerprint is the election's F (zero before the manifest).
+func (e *Election) Fingerprint() crypto.Fingerprint {
+	var f crypto.Fingerprint
+	e.State(func(s *election.State) { f = s.Fingerprint })
+	return f
 }

@@ -19,10 +19,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
-	"net"
+	"mime"
 	"net/http"
+	"net/mail"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,9 +93,14 @@ func ReadSignInList(r io.Reader) ([]Voter, error) {
 	return out, nil
 }
 
+// plausibleEmail accepts addresses a mail server can be given as they are.
 func plausibleEmail(s string) bool {
 	at := strings.LastIndexByte(s, '@')
-	return at > 0 && at < len(s)-1 && len(s) <= 254 && !strings.ContainsAny(s, " \t\r\n,;<>\"") && strings.Contains(s[at:], ".")
+	if at <= 0 || at == len(s)-1 || len(s) > 254 || strings.ContainsAny(s, " \t\r\n,;<>\"()") || !strings.Contains(s[at:], ".") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
 }
 
 // Mailer sends one plain-text message; mailer.Config is the real one.
@@ -101,21 +109,30 @@ type Mailer interface {
 }
 
 // SignInLimits are the sign-in's limits (spec §20.3); zero fields take the
-// spec's values, except PerIP.
+// spec's values, except PerClient.
 type SignInLimits struct {
-	CodeTTL      time.Duration // how long a code is valid (10 minutes)
-	TokenTTL     time.Duration // how long a voter token is valid (1 hour)
-	CodesPerHour int           // codes per address per hour (5)
-	Attempts     int           // wrong attempts before a code is void (5)
-	// PerIP is the rate of sign-in requests per client address, with a
-	// burst of PerIPBurst; 0 means no limit (tests and the demo on
-	// loopback).
-	PerIP      rate.Limit
-	PerIPBurst int
+	CodeTTL            time.Duration // how long a code is valid (10 minutes)
+	TokenTTL           time.Duration // how long a voter token is valid (1 hour)
+	CodesPerHour       int           // codes per address per hour (10)
+	CodesPerClientHour int           // codes per address and client per hour (3)
+	Attempts           int           // wrong attempts before a code is void (5)
+	// PerClient is the rate of sign-in requests per client (an IPv4
+	// address or an IPv6 /64), with a burst of PerClientBurst; 0 means no
+	// limit (tests and the demo on loopback).
+	PerClient      rate.Limit
+	PerClientBurst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client; requests from elsewhere are keyed by their own
+	// address.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultSignInLimits are the limits of a production server.
-var DefaultSignInLimits = SignInLimits{PerIP: 1, PerIPBurst: 20}
+var DefaultSignInLimits = SignInLimits{PerClient: 1, PerClientBurst: 20}
+
+// maxClients bounds the per-client limiters kept; past it, new clients
+// share one limiter until the idle ones are swept.
+const maxClients = 100_000
 
 // SignIn checks voters' second factor: one-time codes sent by e-mail, and
 // the voter tokens they give (spec §20). Safe for concurrent use.
@@ -131,31 +148,45 @@ type SignIn struct {
 	queue   chan letter
 	workers sync.WaitGroup
 
-	mu    sync.Mutex
-	codes map[string]*challenge // address → its current code
-	ips   map[string]*ipLimit
+	mu        sync.Mutex
+	closed    bool
+	addresses map[string]*address // address → its live codes and quota
+	clients   map[string]*clientLimit
+	overflow  *rate.Limiter
+	swept     time.Time
+}
+
+// address is the sign-in state of one address on the list.
+type address struct {
+	live   []*challenge
+	issued []issued // codes issued within the last hour
 }
 
 type challenge struct {
+	id       string
 	mac      [32]byte
 	expires  time.Time
 	attempts int
-	issued   []time.Time // within the last hour
 }
 
-type ipLimit struct {
+type issued struct {
+	at     time.Time
+	client string
+}
+
+type clientLimit struct {
 	l    *rate.Limiter
 	seen time.Time
 }
 
 type letter struct{ to, code string }
 
-// NewSignIn makes the sign-in of an election titled title, for the voters
-// of the list, with the server's data key (spec §20.3), sending codes with
+// NewSignIn makes the sign-in of the election F titled title, for the
+// voters of the list, with the list's key (spec §20.3), sending codes with
 // m. Close stops its mail workers.
-func NewSignIn(dataKey []byte, voters []Voter, m Mailer, title string, lim SignInLimits, logger *slog.Logger) (*SignIn, error) {
-	if len(dataKey) != atrest.KeySize {
-		return nil, errors.New("the data key must be 32 bytes")
+func NewSignIn(listKey []byte, f crypto.Fingerprint, voters []Voter, m Mailer, title string, lim SignInLimits, logger *slog.Logger) (*SignIn, error) {
+	if len(listKey) != atrest.KeySize {
+		return nil, errors.New("the sign-in list's key must be 32 bytes")
 	}
 	if m == nil {
 		return nil, errors.New("voter sign-in needs a way to send e-mail")
@@ -163,23 +194,22 @@ func NewSignIn(dataKey []byte, voters []Voter, m Mailer, title string, lim SignI
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := SignInLimits{CodeTTL: 10 * time.Minute, TokenTTL: time.Hour, CodesPerHour: 5, Attempts: 5}
-	if lim.CodeTTL == 0 {
-		lim.CodeTTL = d.CodeTTL
+	d := SignInLimits{CodeTTL: 10 * time.Minute, TokenTTL: time.Hour, CodesPerHour: 10, CodesPerClientHour: 3, Attempts: 5}
+	for _, x := range []struct{ v, def *time.Duration }{{&lim.CodeTTL, &d.CodeTTL}, {&lim.TokenTTL, &d.TokenTTL}} {
+		if *x.v == 0 {
+			*x.v = *x.def
+		}
 	}
-	if lim.TokenTTL == 0 {
-		lim.TokenTTL = d.TokenTTL
-	}
-	if lim.CodesPerHour == 0 {
-		lim.CodesPerHour = d.CodesPerHour
-	}
-	if lim.Attempts == 0 {
-		lim.Attempts = d.Attempts
+	for _, x := range []struct{ v, def *int }{{&lim.CodesPerHour, &d.CodesPerHour}, {&lim.CodesPerClientHour, &d.CodesPerClientHour}, {&lim.Attempts, &d.Attempts}} {
+		if *x.v == 0 {
+			*x.v = *x.def
+		}
 	}
 	s := &SignIn{
-		key: SignInKey(dataKey), emails: make(map[string]bool), owner: make(map[string]string, len(voters)),
+		key: SignInKey(listKey, f), emails: make(map[string]bool), owner: make(map[string]string, len(voters)),
 		mail: m, title: title, lim: lim, log: logger, now: time.Now,
-		queue: make(chan letter, 4096), codes: make(map[string]*challenge), ips: make(map[string]*ipLimit),
+		queue: make(chan letter, 4096), addresses: make(map[string]*address), clients: make(map[string]*clientLimit),
+		overflow: rate.NewLimiter(lim.PerClient, lim.PerClientBurst),
 	}
 	for i, v := range voters {
 		email := NormalizeEmail(v.Email)
@@ -199,14 +229,25 @@ func NewSignIn(dataKey []byte, voters []Voter, m Mailer, title string, lim SignI
 	return s, nil
 }
 
-// Close stops sending codes, after the ones queued are sent.
+// Close stops sending codes, after the ones queued are sent; code requests
+// after it send nothing.
 func (s *SignIn) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
 	close(s.queue)
+	s.mu.Unlock()
 	s.workers.Wait()
 }
 
-// SignInKey derives k of spec §20.3 from the data key.
-func SignInKey(dataKey []byte) []byte { return atrest.Derive(dataKey, "scrutin/v0/voter-sign-in") }
+// SignInKey derives k of spec §20.3 from the sign-in list's key, for the
+// election F: tokens of one election are worthless in another.
+func SignInKey(listKey []byte, f crypto.Fingerprint) []byte {
+	return atrest.Derive(listKey, "scrutin/v0/voter-sign-in\x00"+string(f[:]))
+}
 
 // CodeMAC is what the server keeps of a code (spec §20.3).
 func CodeMAC(k []byte, email, code string) [32]byte {
@@ -232,9 +273,11 @@ func tokenMAC(k, payload []byte) []byte {
 // errToken is the one answer to every bad voter token.
 var errToken = errors.New("sign in first: this request needs a valid voter token (Authorization: Bearer …), and tokens last an hour")
 
-// checkToken returns the token's address if it is authentic and unexpired.
-func (s *SignIn) checkToken(tok string) (string, error) {
-	if len(tok) > 512 {
+// Voter returns the address of the request's voter token, if the token is
+// authentic and unexpired.
+func (s *SignIn) Voter(r *http.Request) (string, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || len(tok) > 512 {
 		return "", errToken
 	}
 	b, err := base64.RawURLEncoding.DecodeString(tok)
@@ -251,21 +294,13 @@ func (s *SignIn) checkToken(tok string) (string, error) {
 	return string(payload[8:]), nil
 }
 
-// Authorize checks that the request carries a voter token whose address
-// owns credential (its text form). It returns the status to refuse with.
-func (s *SignIn) Authorize(r *http.Request, credential string) (int, error) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return http.StatusUnauthorized, errToken
-	}
-	email, err := s.checkToken(tok)
-	if err != nil {
-		return http.StatusUnauthorized, err
-	}
+// Owns checks that the credential (its text form) is on the list with the
+// address.
+func (s *SignIn) Owns(email, credential string) error {
 	if owner, ok := s.owner[credential]; !ok || subtle.ConstantTimeCompare([]byte(owner), []byte(email)) != 1 {
-		return http.StatusForbidden, errors.New("this credential is not the one sent to the address you signed in with")
+		return errors.New("this credential is not the one sent to the address you signed in with")
 	}
-	return 0, nil
+	return nil
 }
 
 // ballotCredential reads a ballot's credential member without checking the
@@ -281,32 +316,70 @@ func ballotCredential(body []byte) (string, error) {
 	return b.Credential, nil
 }
 
-// allowIP applies the per-client-address limit.
-func (s *SignIn) allowIP(r *http.Request) (bool, time.Duration) {
-	if s.lim.PerIP == 0 {
-		return true, 0
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// client names the request's client for rate limits: its address, or the
+// one a trusted proxy gives, with IPv6 addresses cut to their /64.
+func (s *SignIn) client(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		return r.RemoteAddr
+	}
+	addr := ap.Addr().Unmap()
+	if s.trusted(addr) {
+		// The rightmost address a trusted proxy did not add.
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break
+			}
+			addr = a.Unmap()
+			if !s.trusted(addr) {
+				break
+			}
+		}
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+func (s *SignIn) trusted(a netip.Addr) bool {
+	for _, p := range s.lim.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowClient applies the per-client limit.
+func (s *SignIn) allowClient(client string) (bool, time.Duration) {
+	if s.lim.PerClient == 0 {
+		return true, 0
 	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.ips) > 100_000 {
-		for k, v := range s.ips {
+	if len(s.clients) >= maxClients && now.Sub(s.swept) > time.Minute {
+		s.swept = now
+		for k, v := range s.clients {
 			if now.Sub(v.seen) > 10*time.Minute {
-				delete(s.ips, k)
+				delete(s.clients, k)
 			}
 		}
 	}
-	l := s.ips[host]
-	if l == nil {
-		l = &ipLimit{l: rate.NewLimiter(s.lim.PerIP, s.lim.PerIPBurst)}
-		s.ips[host] = l
+	var l *rate.Limiter
+	if c := s.clients[client]; c != nil {
+		c.seen, l = now, c.l
+	} else if len(s.clients) < maxClients {
+		l = rate.NewLimiter(s.lim.PerClient, s.lim.PerClientBurst)
+		s.clients[client] = &clientLimit{l: l, seen: now}
+	} else {
+		l = s.overflow
 	}
-	l.seen = now
-	res := l.l.ReserveN(now, 1)
+	res := l.ReserveN(now, 1)
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
 		return false, d
@@ -314,12 +387,19 @@ func (s *SignIn) allowIP(r *http.Request) (bool, time.Duration) {
 	return true, 0
 }
 
-func (s *SignIn) tooMany(w http.ResponseWriter, d time.Duration) {
+func tooMany(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())+1))
-	writeJSON(w, http.StatusTooManyRequests, apiError{"too many sign-in requests from your address; wait a little and try again"})
+	writeJSON(w, http.StatusTooManyRequests, apiError{"too many sign-in requests from your network; wait a little and try again"})
 }
 
+// readSmallJSON reads a small JSON request (application/json only, so that
+// other sites cannot send it from their visitors' browsers without a CORS
+// preflight, which this server never grants).
 func readSmallJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeJSON(w, http.StatusUnsupportedMediaType, apiError{"send application/json"})
+		return false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
 	if err == nil {
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -336,9 +416,16 @@ func readSmallJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 // signInMessage is the answer to every well-formed code request.
 const signInMessage = "if this address is on the roll, a sign-in code is on its way; it is valid for 10 minutes"
 
+func newChallengeID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 func (s *SignIn) requestCode(w http.ResponseWriter, r *http.Request) {
-	if ok, d := s.allowIP(r); !ok {
-		s.tooMany(w, d)
+	client := s.client(r)
+	if ok, d := s.allowClient(client); !ok {
+		tooMany(w, d)
 		return
 	}
 	var req struct {
@@ -352,46 +439,58 @@ func (s *SignIn) requestCode(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{"this is not an e-mail address"})
 		return
 	}
+	id := newChallengeID()
 	if s.emails[email] {
-		s.issue(email)
+		s.issue(email, id, client)
 	} else {
 		CodeMAC(s.key, email, "00000000") // about the same work either way
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"message": signInMessage})
+	writeJSON(w, http.StatusAccepted, map[string]string{"message": signInMessage, "challenge": id})
 }
 
-// issue makes a fresh code for an address on the list and queues its
-// letter, unless the address had its share of codes this hour.
-func (s *SignIn) issue(email string) {
+// issue makes a fresh code for an address on the list, under the challenge
+// id, and queues its letter, unless the address (or the address from this
+// client) had its share of codes this hour. Earlier codes stay valid: a
+// stranger asking for codes cannot void the voter's.
+func (s *SignIn) issue(email, id, client string) {
 	now := s.now()
+	n, _ := rand.Int(rand.Reader, big.NewInt(100_000_000))
+	code := fmt.Sprintf("%08d", n.Int64())
 	s.mu.Lock()
-	c := s.codes[email]
-	if c == nil {
-		c = &challenge{}
-		s.codes[email] = c
+	defer s.mu.Unlock()
+	if s.closed {
+		return
 	}
-	recent := c.issued[:0]
-	for _, t := range c.issued {
-		if now.Sub(t) < time.Hour {
-			recent = append(recent, t)
+	a := s.addresses[email]
+	if a == nil {
+		a = &address{}
+		s.addresses[email] = a
+	}
+	a.prune(now)
+	fromClient := 0
+	for _, i := range a.issued {
+		if i.client == client {
+			fromClient++
 		}
 	}
-	c.issued = recent
-	if len(c.issued) >= s.lim.CodesPerHour {
-		s.mu.Unlock()
+	if len(a.issued) >= s.lim.CodesPerHour || fromClient >= s.lim.CodesPerClientHour {
 		s.log.Warn("sign-in codes: hourly limit reached for an address")
 		return
 	}
-	n, _ := rand.Int(rand.Reader, big.NewInt(100_000_000))
-	code := fmt.Sprintf("%08d", n.Int64())
-	c.mac, c.expires, c.attempts = CodeMAC(s.key, email, code), now.Add(s.lim.CodeTTL), 0
-	c.issued = append(c.issued, now)
-	s.mu.Unlock()
 	select {
 	case s.queue <- letter{email, code}:
 	default:
 		s.log.Error("sign-in codes: the mail queue is full; a code was not sent")
+		return
 	}
+	a.live = append(a.live, &challenge{id: id, mac: CodeMAC(s.key, email, code), expires: now.Add(s.lim.CodeTTL)})
+	a.issued = append(a.issued, issued{now, client})
+}
+
+// prune forgets expired codes and codes issued over an hour ago.
+func (a *address) prune(now time.Time) {
+	a.live = slices.DeleteFunc(a.live, func(c *challenge) bool { return !now.Before(c.expires) })
+	a.issued = slices.DeleteFunc(a.issued, func(i issued) bool { return now.Sub(i.at) >= time.Hour })
 }
 
 func (s *SignIn) sendLetters() {
@@ -402,7 +501,8 @@ func (s *SignIn) sendLetters() {
 			"Votre code de connexion pour « %s » est :\r\n\r\n    %s\r\n\r\nIl est valable %d minutes. Avec votre code de vote, il vous permet de voter.\r\nSi vous ne l'avez pas demandé, ignorez ce message : ce code seul ne permet pas de voter.\r\n",
 			title, l.code, int(s.lim.CodeTTL.Minutes()), title, l.code, int(s.lim.CodeTTL.Minutes()))
 		if err := s.mail.Send(ctx, l.to, "Your sign-in code / Votre code de connexion", body); err != nil {
-			s.log.Error("sign-in codes: sending failed", "err", err)
+			// The error may quote the address, which stays out of logs.
+			s.log.Error("sign-in codes: sending a code failed")
 		}
 		cancel()
 	}
@@ -411,8 +511,9 @@ func (s *SignIn) sendLetters() {
 // errCode is the one answer to every failed code.
 var errCode = errors.New("this code is wrong, expired or already used; ask for a new one if needed")
 
-// useCode checks a code and consumes it.
-func (s *SignIn) useCode(email, code string) error {
+// useCode checks a code given for a challenge and consumes it; wrong
+// attempts count against that challenge only.
+func (s *SignIn) useCode(email, id, code string) error {
 	if len(code) != 8 || strings.Trim(code, "0123456789") != "" {
 		return errCode
 	}
@@ -420,35 +521,41 @@ func (s *SignIn) useCode(email, code string) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.codes[email]
-	if c == nil || c.expires.IsZero() || !now.Before(c.expires) {
+	a := s.addresses[email]
+	if a == nil {
 		return errCode
 	}
+	a.prune(now)
+	i := slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == id })
+	if i < 0 {
+		return errCode
+	}
+	c := a.live[i]
 	if subtle.ConstantTimeCompare(want[:], c.mac[:]) != 1 {
-		c.attempts++
-		if c.attempts >= s.lim.Attempts {
-			c.expires = time.Time{}
+		if c.attempts++; c.attempts >= s.lim.Attempts {
+			a.live = slices.Delete(a.live, i, i+1)
 		}
 		return errCode
 	}
-	c.expires = time.Time{}
+	a.live = slices.Delete(a.live, i, i+1)
 	return nil
 }
 
 func (s *SignIn) verifyCode(w http.ResponseWriter, r *http.Request) {
-	if ok, d := s.allowIP(r); !ok {
-		s.tooMany(w, d)
+	if ok, d := s.allowClient(s.client(r)); !ok {
+		tooMany(w, d)
 		return
 	}
 	var req struct {
-		Code  string `json:"code"`
-		Email string `json:"email"`
+		Challenge string `json:"challenge"`
+		Code      string `json:"code"`
+		Email     string `json:"email"`
 	}
 	if !readSmallJSON(w, r, &req) {
 		return
 	}
 	email := NormalizeEmail(req.Email)
-	if err := s.useCode(email, strings.ReplaceAll(strings.TrimSpace(req.Code), " ", "")); err != nil {
+	if err := s.useCode(email, req.Challenge, strings.ReplaceAll(strings.TrimSpace(req.Code), " ", "")); err != nil {
 		writeJSON(w, http.StatusUnauthorized, apiError{err.Error()})
 		return
 	}
@@ -464,15 +571,17 @@ const (
 	signInPurpose  = "scrutin/v0/sign-in-list"
 )
 
-// ImportSignInList checks a sign-in list and keeps it, sealed, in dir,
-// replacing any earlier one; it returns the number of voters.
+// ImportSignInList checks a sign-in list and keeps it, sealed under a fresh
+// key, in dir, replacing any earlier one (whose voter tokens stop working);
+// it returns the number of voters.
 func ImportSignInList(dir string, r io.Reader) (int, error) {
 	voters, err := ReadSignInList(r)
 	if err != nil {
 		return 0, err
 	}
-	key, _, err := atrest.LoadOrCreateKey(filepath.Join(dir, SignInKeyFile))
-	if err != nil {
+	key := make([]byte, atrest.KeySize)
+	rand.Read(key)
+	if err := atrest.WriteFile(filepath.Join(dir, SignInKeyFile), key, 0o600); err != nil {
 		return 0, err
 	}
 	var buf bytes.Buffer
@@ -515,8 +624,9 @@ func EraseSignInList(dir string) error {
 	return errors.Join(errs...)
 }
 
-// CheckSignInList refuses a sign-in list whose credentials are not all
-// published in the election's log, once the credentials are complete.
+// CheckSignInList refuses a sign-in list whose credentials are not exactly
+// those published in the election's log, once the credentials are complete
+// (a row missing would shut a voter out; an extra row belongs elsewhere).
 func (e *Election) CheckSignInList(voters []Voter) error {
 	var err error
 	e.State(func(s *election.State) {
@@ -535,6 +645,8 @@ func (e *Election) CheckSignInList(voters []Voter) error {
 		}
 		if missing > 0 {
 			err = fmt.Errorf("%d of the %d credentials of the sign-in list are not published in this election's log: is it the list of another election?", missing, len(voters))
+		} else if len(voters) != len(s.Credentials) {
+			err = fmt.Errorf("the sign-in list has %d voters, the election %d credentials: voters missing from the list could not sign in", len(voters), len(s.Credentials))
 		}
 	})
 	return err

@@ -12,8 +12,10 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/scrutin/scrutin/crypto"
 )
@@ -38,17 +42,18 @@ func TestSignInVector(t *testing.T) {
 		return m.Sum(nil)
 	}
 	dataKey := bytes.Repeat([]byte{1}, 32)
-	k := mac(dataKey, "scrutin/v0/voter-sign-in")
+	f := crypto.Fingerprint(bytes.Repeat([]byte{2}, 32))
+	k := mac(dataKey, "scrutin/v0/voter-sign-in\x00", string(f[:]))
 	email, code := "ada@example.org", "01234567"
 	codeMAC := mac(k, "code\x00", email, "\x00", code)
 	payload := append([]byte{0, 0, 0, 0, 0x6b, 0x49, 0xd2, 0x00}, email...) // 1800000000
 	token := base64.RawURLEncoding.EncodeToString(append(payload, mac(k, "token\x00", string(payload))...))
 
 	want := map[string]string{
-		"data_key": hex.EncodeToString(dataKey), "k": hex.EncodeToString(k), "email": email,
+		"list_key": hex.EncodeToString(dataKey), "election": hex.EncodeToString(f[:]), "k": hex.EncodeToString(k), "email": email,
 		"code": code, "code_mac": hex.EncodeToString(codeMAC), "expiry": "1800000000", "token": token,
 	}
-	if !bytes.Equal(SignInKey(dataKey), k) {
+	if !bytes.Equal(SignInKey(dataKey, f), k) {
 		t.Fatal("SignInKey disagrees with spec §20.3")
 	}
 	if got := CodeMAC(k, email, code); !bytes.Equal(got[:], codeMAC) {
@@ -128,7 +133,7 @@ func newSignInFixture(t *testing.T, lim SignInLimits) *signInFixture {
 		k, _ := crypto.GenerateKey(nil)
 		f.voters = append(f.voters, Voter{Email: email, Credential: k.PublicKey()})
 	}
-	s, err := NewSignIn(bytes.Repeat([]byte{1}, 32), f.voters, f.mail, "Union ballot", lim, nil)
+	s, err := NewSignIn(bytes.Repeat([]byte{1}, 32), crypto.Fingerprint{2}, f.voters, f.mail, "Union ballot", lim, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +144,27 @@ func newSignInFixture(t *testing.T, lim SignInLimits) *signInFixture {
 	mux.HandleFunc("POST /api/sign-in/verify", s.verifyCode)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(s.Close)
 	return f
+}
+
+// code asks for a code for email and returns its challenge and the code
+// mailed (n letters counted before).
+func (f *signInFixture) code(t *testing.T, email string) (string, string) {
+	t.Helper()
+	n := f.mail.count(email)
+	st, a, _ := f.post(t, "/api/sign-in", map[string]string{"email": email})
+	if st != http.StatusAccepted || a["challenge"] == "" {
+		t.Fatalf("sign-in: %d %v", st, a)
+	}
+	f.flush(t, email, n+1)
+	return a["challenge"], f.mail.lastCode(t, email)
+}
+
+func (f *signInFixture) verify(t *testing.T, email, challenge, code string) (int, string) {
+	t.Helper()
+	st, a, _ := f.post(t, "/api/sign-in/verify", map[string]string{"email": email, "challenge": challenge, "code": code})
+	return st, a["token"]
 }
 
 // flush waits until the mail workers have sent what is queued.
@@ -175,7 +200,14 @@ func (f *signInFixture) authorize(token, credential string) (int, error) {
 	if token != "" {
 		r.Header.Set("Authorization", "Bearer "+token)
 	}
-	return f.s.Authorize(r, credential)
+	email, err := f.s.Voter(r)
+	if err != nil {
+		return http.StatusUnauthorized, err
+	}
+	if err := f.s.Owns(email, credential); err != nil {
+		return http.StatusForbidden, err
+	}
+	return 0, nil
 }
 
 func TestSignInFlow(t *testing.T) {
@@ -183,7 +215,7 @@ func TestSignInFlow(t *testing.T) {
 	// On the list or not, the same answer, and no letter to a stranger.
 	st1, a1, _ := f.post(t, "/api/sign-in", map[string]string{"email": " Ada@Example.org "})
 	st2, a2, _ := f.post(t, "/api/sign-in", map[string]string{"email": "eve@example.org"})
-	if st1 != http.StatusAccepted || st2 != st1 || a1["message"] != a2["message"] {
+	if st1 != http.StatusAccepted || st2 != st1 || a1["message"] != a2["message"] || len(a1["challenge"]) != len(a2["challenge"]) || a1["challenge"] == a2["challenge"] {
 		t.Fatalf("answers differ: %d %v / %d %v", st1, a1, st2, a2)
 	}
 	f.flush(t, "ada@example.org", 1)
@@ -191,18 +223,20 @@ func TestSignInFlow(t *testing.T) {
 		t.Fatal("a code was sent to an address not on the list")
 	}
 	code := f.mail.lastCode(t, "ada@example.org")
-	if st, _, _ := f.post(t, "/api/sign-in/verify", map[string]string{"email": "ada@example.org", "code": "99999999"}); st != http.StatusUnauthorized {
+	if st, _ := f.verify(t, "ada@example.org", a1["challenge"], "99999999"); st != http.StatusUnauthorized {
 		t.Fatalf("wrong code: %d", st)
 	}
-	st, tok, _ := f.post(t, "/api/sign-in/verify", map[string]string{"email": "ADA@example.org", "code": code[:4] + " " + code[4:]})
-	if st != http.StatusOK || tok["token"] == "" {
-		t.Fatalf("right code: %d %v", st, tok)
+	if st, _ := f.verify(t, "ada@example.org", a2["challenge"], code); st != http.StatusUnauthorized {
+		t.Fatalf("right code, another challenge: %d", st)
+	}
+	st, token := f.verify(t, "ADA@example.org", a1["challenge"], code[:4]+" "+code[4:])
+	if st != http.StatusOK || token == "" {
+		t.Fatalf("right code: %d", st)
 	}
 	// A code works once.
-	if st, _, _ := f.post(t, "/api/sign-in/verify", map[string]string{"email": "ada@example.org", "code": code}); st != http.StatusUnauthorized {
+	if st, _ := f.verify(t, "ada@example.org", a1["challenge"], code); st != http.StatusUnauthorized {
 		t.Fatalf("a code was used twice: %d", st)
 	}
-	token := tok["token"]
 	if st, err := f.authorize(token, f.credential(0)); err != nil {
 		t.Fatalf("own credential: %d %v", st, err)
 	}
@@ -221,16 +255,17 @@ func TestSignInFlow(t *testing.T) {
 			t.Fatalf("token byte %d changed: %d", i, st)
 		}
 	}
-	// A token for another address, made with another key, is refused.
-	if st, _ := f.authorize(Token(SignInKey(bytes.Repeat([]byte{2}, 32)), "ada@example.org", f.clock.Add(time.Hour)), f.credential(0)); st != http.StatusUnauthorized {
-		t.Fatalf("token under another key: %d", st)
+	// Tokens of another list key or another election are refused.
+	for _, k := range [][]byte{SignInKey(bytes.Repeat([]byte{9}, 32), crypto.Fingerprint{2}), SignInKey(bytes.Repeat([]byte{1}, 32), crypto.Fingerprint{3})} {
+		if st, _ := f.authorize(Token(k, "ada@example.org", f.clock.Add(time.Hour)), f.credential(0)); st != http.StatusUnauthorized {
+			t.Fatalf("token under another key: %d", st)
+		}
 	}
 	// Members sharing an address: one sign-in serves both credentials.
-	f.post(t, "/api/sign-in", map[string]string{"email": "bob@example.org"})
-	f.flush(t, "bob@example.org", 1)
-	_, btok, _ := f.post(t, "/api/sign-in/verify", map[string]string{"email": "bob@example.org", "code": f.mail.lastCode(t, "bob@example.org")})
+	ch, bc := f.code(t, "bob@example.org")
+	_, btok := f.verify(t, "bob@example.org", ch, bc)
 	for _, i := range []int{1, 2} {
-		if st, err := f.authorize(btok["token"], f.credential(i)); err != nil {
+		if st, err := f.authorize(btok, f.credential(i)); err != nil {
 			t.Fatalf("shared address, credential %d: %d %v", i, st, err)
 		}
 	}
@@ -241,43 +276,60 @@ func TestSignInFlow(t *testing.T) {
 	}
 }
 
+// TestSignInLockout: a stranger can neither void the code a voter holds
+// nor use up the voter's codes alone.
+func TestSignInLockout(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{})
+	const ada = "ada@example.org"
+	ch, code := f.code(t, ada)
+	// The stranger asks for more codes and guesses against their own
+	// challenges and against a made-up one: the voter's code still works.
+	for range 3 {
+		sch, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": ada})
+		_ = sch
+	}
+	f.flush(t, ada, 3)
+	for range 10 {
+		f.verify(t, ada, "made-up", "12345678")
+	}
+	if st, _ := f.verify(t, ada, ch, code); st != http.StatusOK {
+		t.Fatalf("the voter's code was voided by a stranger: %d", st)
+	}
+	// The stranger's client had its 3 codes for this address this hour;
+	// the voter, from another client, still gets codes, up to 10 in all.
+	time.Sleep(20 * time.Millisecond)
+	before := f.mail.count(ada)
+	f.s.issue(ada, newChallengeID(), "127.0.0.1")
+	for i := range 8 {
+		f.s.issue(ada, newChallengeID(), fmt.Sprintf("192.0.2.%d", i))
+	}
+	f.flush(t, ada, before+7)
+	time.Sleep(20 * time.Millisecond)
+	if n := f.mail.count(ada) - before; n != 7 {
+		t.Fatalf("%d more codes sent; want 7 (3 + 7 = 10 an hour, none more to the first client)", n)
+	}
+}
+
 func TestSignInCodeLimits(t *testing.T) {
 	f := newSignInFixture(t, SignInLimits{})
-	ada := map[string]string{"email": "ada@example.org"}
+	const ada = "ada@example.org"
 	// A code expires after 10 minutes.
-	f.post(t, "/api/sign-in", ada)
-	f.flush(t, "ada@example.org", 1)
-	code := f.mail.lastCode(t, "ada@example.org")
+	ch, code := f.code(t, ada)
 	f.clock = f.clock.Add(10 * time.Minute)
-	if st, _, _ := f.post(t, "/api/sign-in/verify", map[string]string{"email": "ada@example.org", "code": code}); st != http.StatusUnauthorized {
+	if st, _ := f.verify(t, ada, ch, code); st != http.StatusUnauthorized {
 		t.Fatalf("expired code: %d", st)
 	}
-	// A new code replaces the old one; five wrong attempts void it, even
-	// if the right one comes next.
-	f.post(t, "/api/sign-in", ada)
-	f.flush(t, "ada@example.org", 2)
-	code = f.mail.lastCode(t, "ada@example.org")
+	// Five wrong attempts void a code, even if the right one comes next.
+	ch, code = f.code(t, ada)
 	wrong := fmt.Sprintf("%08d", (int(code[7]-'0')+1)%10)
 	for range 5 {
-		if st, _, _ := f.post(t, "/api/sign-in/verify", map[string]string{"email": "ada@example.org", "code": wrong}); st != http.StatusUnauthorized {
+		if st, _ := f.verify(t, ada, ch, wrong); st != http.StatusUnauthorized {
 			t.Fatalf("wrong code accepted: %d", st)
 		}
 	}
-	if st, _, _ := f.post(t, "/api/sign-in/verify", map[string]string{"email": "ada@example.org", "code": code}); st != http.StatusUnauthorized {
+	if st, _ := f.verify(t, ada, ch, code); st != http.StatusUnauthorized {
 		t.Fatalf("the right code after 5 wrong attempts: %d", st)
 	}
-	// At most 5 codes per address per hour.
-	for range 6 {
-		f.post(t, "/api/sign-in", ada)
-	}
-	f.flush(t, "ada@example.org", 5)
-	time.Sleep(50 * time.Millisecond)
-	if n := f.mail.count("ada@example.org"); n != 5 {
-		t.Fatalf("%d codes sent within an hour", n)
-	}
-	f.clock = f.clock.Add(time.Hour)
-	f.post(t, "/api/sign-in", ada)
-	f.flush(t, "ada@example.org", 6)
 	// Malformed requests.
 	for _, body := range []string{`{"email":`, `{"email":"ada@example.org","x":1}`, strings.Repeat(" ", 5000)} {
 		resp, _ := http.Post(f.srv.URL+"/api/sign-in", "application/json", strings.NewReader(body))
@@ -289,22 +341,179 @@ func TestSignInCodeLimits(t *testing.T) {
 	if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": "not an address"}); st != http.StatusBadRequest {
 		t.Fatalf("bad address: %d", st)
 	}
+	// Only application/json: other sites cannot send these from their
+	// visitors' browsers without a preflight.
+	for path, body := range map[string]string{"/api/sign-in": `{"email":"ada@example.org"}`, "/api/sign-in/verify": `{"email":"ada@example.org","challenge":"x","code":"12345678"}`} {
+		resp, _ := http.Post(f.srv.URL+path, "text/plain", strings.NewReader(body))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("%s as text/plain: %d", path, resp.StatusCode)
+		}
+	}
 }
 
-func TestSignInPerIPLimit(t *testing.T) {
-	f := newSignInFixture(t, SignInLimits{PerIP: 1, PerIPBurst: 3})
+func TestSignInPerClientLimit(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{PerClient: 1, PerClientBurst: 3})
 	for i := range 3 {
 		if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": "eve@example.org"}); st != http.StatusAccepted {
 			t.Fatalf("request %d: %d", i, st)
 		}
 	}
-	st, _, h := f.post(t, "/api/sign-in/verify", map[string]string{"email": "ada@example.org", "code": "12345678"})
+	st, _, h := f.post(t, "/api/sign-in/verify", map[string]string{"email": "ada@example.org", "challenge": "x", "code": "12345678"})
 	if st != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
 		t.Fatalf("fourth request: %d, Retry-After %q", st, h.Get("Retry-After"))
 	}
 	f.clock = f.clock.Add(2 * time.Second)
 	if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": "eve@example.org"}); st != http.StatusAccepted {
 		t.Fatalf("after waiting: %d", st)
+	}
+}
+
+func TestSignInClients(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{PerClient: rate.Every(time.Hour), PerClientBurst: 1, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	req := func(remote string, xff ...string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/api/sign-in", nil)
+		r.RemoteAddr = remote
+		for _, x := range xff {
+			r.Header.Add("X-Forwarded-For", x)
+		}
+		return r
+	}
+	for _, c := range []struct {
+		r    *http.Request
+		want string
+	}{
+		{req("192.0.2.7:1234"), "192.0.2.7"},
+		{req("192.0.2.7:1234", "198.51.100.1"), "192.0.2.7"}, // not a trusted proxy: the header is ignored
+		{req("10.1.2.3:443", "203.0.113.9"), "203.0.113.9"},
+		{req("10.1.2.3:443", "6.6.6.6, 203.0.113.9, 10.9.9.9"), "203.0.113.9"}, // the rightmost untrusted hop
+		{req("[2001:db8:1:2::5]:443"), "2001:db8:1:2::/64"},
+		{req("[::ffff:192.0.2.8]:443"), "192.0.2.8"},
+	} {
+		if got := f.s.client(c.r); got != c.want {
+			t.Errorf("%s %v: client %q, want %q", c.r.RemoteAddr, c.r.Header.Values("X-Forwarded-For"), got, c.want)
+		}
+	}
+	// One /64 is one client.
+	allowed := 0
+	for i := 1; i <= 10; i++ {
+		if ok, _ := f.s.allowClient(f.s.client(req(fmt.Sprintf("[2001:db8:1:2::%x]:443", i)))); ok {
+			allowed++
+		}
+	}
+	if allowed != 1 {
+		t.Fatalf("10 addresses of one /64 got %d requests through a limit of 1", allowed)
+	}
+	// The limiters kept are bounded.
+	f.s.mu.Lock()
+	for i := len(f.s.clients); i < maxClients; i++ {
+		f.s.clients[fmt.Sprint(i)] = &clientLimit{l: rate.NewLimiter(1, 1), seen: f.clock}
+	}
+	f.s.mu.Unlock()
+	for i := range 5 {
+		f.s.allowClient(fmt.Sprintf("new-%d", i))
+	}
+	if n := len(f.s.clients); n > maxClients {
+		t.Fatalf("%d limiters kept", n)
+	}
+}
+
+// gatedMail delivers letters to open at once and holds the others until
+// release is closed.
+type gatedMail struct {
+	open    string
+	release chan struct{}
+	mu      sync.Mutex
+	sent    []string
+}
+
+func (g *gatedMail) Send(ctx context.Context, to, subject, body string) error {
+	if to != g.open {
+		<-g.release
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sent = append(g.sent, body)
+	return nil
+}
+
+func (g *gatedMail) letters() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.sent...)
+}
+
+// TestSignInFullMailQueue: a code whose letter cannot be queued is not
+// issued, and spends nothing.
+func TestSignInFullMailQueue(t *testing.T) {
+	const victim = "ada@example.org"
+	voters := []Voter{{Email: victim}}
+	for i := range 1400 { // 1400 × 3 codes > 4096 queued + 4 being sent
+		voters = append(voters, Voter{Email: fmt.Sprintf("m%d@example.org", i)})
+	}
+	for i := range voters {
+		k, _ := crypto.GenerateKey(nil)
+		voters[i].Credential = k.PublicKey()
+	}
+	m := &gatedMail{open: victim, release: make(chan struct{})}
+	s, err := NewSignIn(bytes.Repeat([]byte{1}, 32), crypto.Fingerprint{}, voters, m, "Union ballot", SignInLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer close(m.release)
+	clock := time.Unix(1_800_000_000, 0)
+	s.now = func() time.Time { return clock }
+	id := newChallengeID()
+	s.issue(victim, id, "a")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(m.letters()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no letter to the victim")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	code := eightDigits.FindString(m.letters()[0])
+	for _, v := range voters[1:] {
+		for c := range 3 {
+			s.issue(v.Email, newChallengeID(), fmt.Sprint(c))
+		}
+	}
+	s.issue(victim, newChallengeID(), "b") // the queue is full: dropped
+	s.mu.Lock()
+	issuedToVictim := len(s.addresses[victim].issued)
+	s.mu.Unlock()
+	if issuedToVictim != 1 {
+		t.Fatalf("a dropped letter counted against the quota: %d", issuedToVictim)
+	}
+	if err := s.useCode(victim, id, code); err != nil {
+		t.Fatal("the voter's delivered code stopped working")
+	}
+}
+
+func TestSignInAfterClose(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{})
+	f.s.Close()
+	f.s.issue("ada@example.org", newChallengeID(), "x") // must not panic
+	if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": "ada@example.org"}); st != http.StatusAccepted {
+		t.Fatalf("after close: %d", st)
+	}
+}
+
+// TestCastChecksTokenFirst: a ballot request without a voter token gets 401
+// whatever its body (spec §20.3).
+func TestCastChecksTokenFirst(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{})
+	h := &handler{signIn: f.s, log: slog.New(slog.DiscardHandler)}
+	for _, ct := range []string{"application/json", "text/plain"} {
+		r := httptest.NewRequest(http.MethodPost, "/api/ballots", strings.NewReader(`{"contests":[`))
+		r.Header.Set("Content-Type", ct)
+		w := httptest.NewRecorder()
+		h.cast(w, r)
+		if w.Code != http.StatusUnauthorized {
+			t.Fatalf("%s ballot without a voter token: %d", ct, w.Code)
+		}
 	}
 }
 
@@ -323,6 +532,8 @@ func TestSignInList(t *testing.T) {
 		"repeated":           fmt.Sprintf("email,credential\nada@example.org,%s\nbob@example.org,%s\n", c1, c1),
 		"three columns":      fmt.Sprintf("email,credential\nada@example.org,%s,x\n", c1),
 		"header only column": "email\n",
+		"double dot":         fmt.Sprintf("email,credential\nada..lovelace@example.org,%s\n", c1),
+		"comment":            fmt.Sprintf("email,credential\n(ada)@example.org,%s\n", c1),
 	} {
 		if _, err := ReadSignInList(strings.NewReader(bad)); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -44,6 +45,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 	smtpUser := fs.String("smtp-username", "", "SMTP user name")
 	smtpPass := fs.String("smtp-password-file", "", "file holding the SMTP password")
 	smtpTLS := fs.String("smtp-tls", "starttls", "starttls, or none (only to a server on this machine)")
+	proxies := fs.String("trusted-proxy", "", "reverse proxies (CIDR, comma-separated) whose X-Forwarded-For names the client, for per-client limits")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *dir == "" && *db == "" {
 			fmt.Fprintln(stderr, "scrutin serve: --dir or --db is required")
@@ -106,6 +108,9 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 				return fail(stderr, "serve", errors.New("voter sign-in sends codes by e-mail: give --smtp and --smtp-from (or --sign-in off)"))
 			}
 			if *smtpPass != "" {
+				if st, err := os.Stat(*smtpPass); err == nil && st.Mode().Perm()&0o077 != 0 {
+					return fail(stderr, "serve", fmt.Errorf("%s is readable by others than you: chmod 600 it", *smtpPass))
+				}
 				b, err := os.ReadFile(*smtpPass)
 				if err != nil {
 					return fail(stderr, "serve", err)
@@ -115,7 +120,18 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 			if err := mc.Check(); err != nil {
 				return fail(stderr, "serve", err)
 			}
-			si, err := server.NewSignIn(key, voters, mc, e.Title(), server.DefaultSignInLimits, logger)
+			lim := server.DefaultSignInLimits
+			for _, c := range strings.Split(*proxies, ",") {
+				if c = strings.TrimSpace(c); c == "" {
+					continue
+				}
+				p, err := netip.ParsePrefix(c)
+				if err != nil {
+					return fail(stderr, "serve", fmt.Errorf("--trusted-proxy: %w", err))
+				}
+				lim.TrustedProxies = append(lim.TrustedProxies, p)
+			}
+			si, err := server.NewSignIn(key, e.Fingerprint(), voters, mc, e.Title(), lim, logger)
 			if err != nil {
 				return fail(stderr, "serve", err)
 			}
@@ -132,7 +148,11 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		srv := server.NewHTTPServer(*addr, e.Handler(opts))
 		logger.Info("serving", "addr", ln.Addr().String())
 		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
+		// Serve returns as soon as Shutdown starts; the deferred closes of
+		// the sign-in and the store wait until the requests in flight end.
+		shutdown := make(chan struct{})
 		go func() {
+			defer close(shutdown)
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -141,6 +161,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fail(stderr, "serve", err)
 		}
+		<-shutdown
 		return exitOK
 	}
 }

@@ -81,7 +81,10 @@ func TestServeWithSignIn(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
-	if st, b := post("/api/sign-in", []byte(`{"email":"`+email+`"}`), ""); st != http.StatusAccepted {
+	st, b := post("/api/sign-in", []byte(`{"email":"`+email+`"}`), "")
+	var ch struct{ Challenge string }
+	json.Unmarshal(b, &ch)
+	if st != http.StatusAccepted || ch.Challenge == "" {
 		t.Fatalf("sign-in: %d %s", st, b)
 	}
 	letter := smtp.Wait(email, 1, 10*time.Second)
@@ -89,7 +92,7 @@ func TestServeWithSignIn(t *testing.T) {
 	if otp == "" || !strings.Contains(letter, "Subject: Your sign-in code") {
 		t.Fatalf("letter: %q", letter)
 	}
-	st, b := post("/api/sign-in/verify", []byte(`{"email":"`+email+`","code":"`+otp+`"}`), "")
+	st, b = post("/api/sign-in/verify", []byte(`{"email":"`+email+`","challenge":"`+ch.Challenge+`","code":"`+otp+`"}`), "")
 	var tok struct{ Token string }
 	json.Unmarshal(b, &tok)
 	if st != http.StatusOK || tok.Token == "" {

@@ -475,7 +475,10 @@ func (f *Fixture) SignIn(ctx context.Context, client *http.Client, url, email st
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
 	n := f.Mail.count(email)
-	if err := postJSON(ctx, client, url+"/api/sign-in", map[string]string{"email": email}, http.StatusAccepted, nil); err != nil {
+	var ch struct {
+		Challenge string `json:"challenge"`
+	}
+	if err := postJSON(ctx, client, url+"/api/sign-in", map[string]string{"email": email}, http.StatusAccepted, &ch); err != nil {
 		return "", err
 	}
 	code, err := f.Mail.waitCode(ctx, email, n)
@@ -485,7 +488,7 @@ func (f *Fixture) SignIn(ctx context.Context, client *http.Client, url, email st
 	var tok struct {
 		Token string `json:"token"`
 	}
-	if err := postJSON(ctx, client, url+"/api/sign-in/verify", map[string]string{"email": email, "code": code}, http.StatusOK, &tok); err != nil {
+	if err := postJSON(ctx, client, url+"/api/sign-in/verify", map[string]string{"email": email, "challenge": ch.Challenge, "code": code}, http.StatusOK, &tok); err != nil {
 		return "", err
 	}
 	return tok.Token, nil
@@ -576,8 +579,8 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 		}
 		// No per-address limit: every demo voter comes from loopback.
 		lim := server.DefaultSignInLimits
-		lim.PerIP = 0
-		if f.signInAPI, err = server.NewSignIn(key, voters, f.Mail, f.Election.Title(), lim, nil); err != nil {
+		lim.PerClient = 0
+		if f.signInAPI, err = server.NewSignIn(key, f.F, voters, f.Mail, f.Election.Title(), lim, nil); err != nil {
 			ln.Close()
 			return "", nil, err
 		}
