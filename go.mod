@@ -6,9 +6,9 @@ require (
 	filippo.io/age v1.3.2
 	github.com/gtank/ristretto255 v0.2.0
 	golang.org/x/term v0.47.0
+	golang.org/x/time v0.16.0
 )
 
-require golang.org/x/time v0.16.0 // indirect
 
 require (
 	filippo.io/edwards25519 v1.2.0
