@@ -24,6 +24,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/internal/atrest"
 )
 
 // Files of a keystore and of a ceremony folder.
@@ -96,7 +97,7 @@ func (k Keystore) Init(rnd io.Reader, name, passphrase string) (*crypto.Trustee,
 	}
 	pub := &crypto.Trustee{Name: name, Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()}
 	b, _ := json.MarshalIndent(pub, "", "  ")
-	if err := writeFileAtomic(filepath.Join(k.Dir, IdentityPublicFile), append(b, '\n'), 0o644); err != nil {
+	if err := atrest.WriteFile(filepath.Join(k.Dir, IdentityPublicFile), append(b, '\n'), 0o644); err != nil {
 		return nil, err
 	}
 	return pub, nil
@@ -176,7 +177,7 @@ func (k Keystore) writeEncrypted(name string, plain []byte, passphrase string) e
 	if err := w.Close(); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(k.Dir, name), buf.Bytes(), 0o600)
+	return atrest.WriteFile(filepath.Join(k.Dir, name), buf.Bytes(), 0o600)
 }
 
 func (k Keystore) readEncrypted(name, passphrase string) ([]byte, error) {
@@ -236,40 +237,6 @@ func strictJSON(data []byte, v any) error {
 	return nil
 }
 
-// writeFileAtomic writes a file so that it is either absent or complete,
-// even after a crash: a temporary file, fsync, rename, fsync of the folder.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("failed to write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
 // ReadPublicIdentity reads an identity.json file.
 func ReadPublicIdentity(path string) (*crypto.Trustee, error) {
 	data, err := readLimited(path, 1<<12)
@@ -320,7 +287,7 @@ func (c Ceremony) WriteRoster(r *crypto.Roster) error {
 		return fmt.Errorf("%s %w: a ceremony folder holds one roster", path, ErrExists)
 	}
 	b, _ := json.MarshalIndent(r, "", "  ")
-	return writeFileAtomic(path, append(b, '\n'), 0o644)
+	return atrest.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // Roster reads and validates roster.json.
@@ -379,7 +346,7 @@ func WriteMessage(dir string, msg []byte) (string, error) {
 		}
 		return path, fmt.Errorf("%s: a different message %w; a trustee sends one message of each kind", path, ErrExists)
 	}
-	return path, writeFileAtomic(path, msg, 0o644)
+	return path, atrest.WriteFile(path, msg, 0o644)
 }
 
 // Messages reads every ceremony message (dealing, complaints, confirmation)
@@ -441,5 +408,5 @@ func ReadTally(path string) ([]*crypto.Ciphertext, error) {
 // WriteTally writes a tally file.
 func WriteTally(path string, cts []*crypto.Ciphertext) error {
 	b, _ := json.MarshalIndent(Tally{Ciphertexts: cts}, "", "  ")
-	return writeFileAtomic(path, append(b, '\n'), 0o644)
+	return atrest.WriteFile(path, append(b, '\n'), 0o644)
 }
