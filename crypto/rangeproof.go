@@ -92,6 +92,10 @@ type EncryptedContest struct {
 	Selections []*Ciphertext
 	Proofs     []*RangeProof
 	TotalProof *RangeProof
+	// Randomness holds, after EncryptContest, the scalar each selection was
+	// encrypted with. It is secret: it is revealed only to audit an
+	// encryption that is then never cast (spec §21.3).
+	Randomness [][]byte
 }
 
 // EncryptContest encrypts the votes (one 0 or 1 per option) of contest number
@@ -120,6 +124,7 @@ func EncryptContest(rnd io.Reader, pk *PublicKey, election Fingerprint, credenti
 	ec := &EncryptedContest{
 		Selections: make([]*Ciphertext, len(votes)),
 		Proofs:     make([]*RangeProof, len(votes)),
+		Randomness: make([][]byte, len(votes)),
 	}
 	rsum := new(ristretto255.Scalar)
 	for j, v := range votes {
@@ -128,6 +133,7 @@ func EncryptContest(rnd io.Reader, pk *PublicKey, election Fingerprint, credenti
 			return nil, err
 		}
 		rsum.Add(rsum, r)
+		ec.Randomness[j] = r.Bytes()
 		ec.Selections[j] = encryptWith(pk, scalarFromUint64(uint64(v)), r)
 		ctx := SelectionContext(election, credential, contest, uint32(j))
 		if ec.Proofs[j], err = proveRange(rnd, labelSelection, pk, ctx, 0, 1, ec.Selections[j], uint64(v), r); err != nil {

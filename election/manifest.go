@@ -44,6 +44,14 @@ func (t Text) check(what string, maxLen int) error {
 	return nil
 }
 
+// In returns the text in the language lang, or in English if it has none.
+func (t Text) In(lang string) string {
+	if s, ok := t[lang]; ok {
+		return s
+	}
+	return t["en"]
+}
+
 // Option is one choice of a contest.
 type Option struct {
 	ID    string `json:"id"`

@@ -77,43 +77,14 @@ type Election struct {
 	Key         *crypto.PublicKey
 }
 
-// NewBallot encrypts and signs a ballot. choices[c] lists the options (by
-// index) chosen in contest c, and is nil for a contest the voter is not
-// eligible for (an empty, non-nil list is a blank answer); the contest's
-// rules are enforced.
+// NewBallot encrypts and signs a ballot, to cast it at once (see Encrypt
+// for the choices, and spec §21 for a booth that offers an audit first).
 func (e *Election) NewBallot(rnd io.Reader, credential *crypto.SecretKey, choices [][]int) ([]byte, error) {
-	if len(choices) != len(e.Manifest.Contests) {
-		return nil, fmt.Errorf("the election has %d contests, %d answered", len(e.Manifest.Contests), len(choices))
-	}
-	pub := credential.PublicKey()
-	b := &Ballot{Credential: pub}
-	for c, ct := range e.Manifest.Contests {
-		if choices[c] == nil {
-			b.Contests = append(b.Contests, BallotContest{})
-			continue
-		}
-		votes := make([]int, len(ct.Options))
-		for _, o := range choices[c] {
-			if o < 0 || o >= len(votes) || votes[o] == 1 {
-				return nil, fmt.Errorf("contest %q: option %d is not an option, or chosen twice", ct.ID, o)
-			}
-			votes[o] = 1
-		}
-		if len(choices[c]) < ct.Min || len(choices[c]) > ct.Max {
-			return nil, fmt.Errorf("contest %q: choose between %d and %d options, not %d", ct.ID, ct.Min, ct.Max, len(choices[c]))
-		}
-		ec, err := crypto.EncryptContest(rnd, e.Key, e.Fingerprint, pub, uint32(c), votes, uint64(ct.Min), uint64(ct.Max))
-		if err != nil {
-			return nil, err
-		}
-		b.Contests = append(b.Contests, BallotContest{Proofs: ec.Proofs, Selections: ec.Selections, TotalProof: ec.TotalProof})
-	}
-	sig, err := credential.Sign(rnd, e.Fingerprint, ballotMessage(b.Contests, pub))
+	b, err := e.Encrypt(rnd, credential.PublicKey(), choices)
 	if err != nil {
 		return nil, err
 	}
-	b.Signature = sig
-	return b.Entry(), nil
+	return b.Sign(rnd, credential)
 }
 
 // Voter returns the view a voter's device needs, once voting is open.

@@ -1,0 +1,174 @@
+package election
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/scrutin/scrutin/crypto"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/v0/audit.json")
+
+// auditVector is testdata/v0/audit.json (spec §21.4).
+type auditVector struct {
+	Manifest    json.RawMessage `json:"manifest"`
+	Election    string          `json:"election"`
+	ElectionKey string          `json:"election_key"`
+	Credential  string          `json:"credential"`
+	Audit       json.RawMessage `json:"audit"`
+	Code        string          `json:"code"`
+	Entry       string          `json:"entry"`
+	Tracker     string          `json:"tracker"`
+}
+
+// auditFixture encrypts the same choices twice from the same seed: one
+// encryption audited, the other signed; they are the same encryption.
+func auditFixture(t *testing.T) (*Election, *crypto.SecretKey, *Audit, []byte) {
+	e := newTestElectionWith(t, 4, true)
+	v, err := e.s.Voter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := CredentialKey(e.s.Fingerprint, e.codes[0]) // voter 0 is in "north": both contests
+	choices := [][]int{{2}, {}}
+	audited, err := v.Encrypt(testRand(21), k.PublicKey(), choices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := audited.Audit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audited.Sign(testRand(1), k); err == nil {
+		t.Fatal("an audited encryption was signed")
+	}
+	cast, err := v.Encrypt(testRand(21), k.PublicKey(), choices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := cast.Sign(testRand(22), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cast.Audit(); err == nil {
+		t.Fatal("a signed encryption was audited")
+	}
+	// The signed ballot is one the state accepts.
+	p, err := e.s.PrepareBallot(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.CheckBallot(p); err != nil {
+		t.Fatal(err)
+	}
+	return v, k, a, entry
+}
+
+func TestAuditVector(t *testing.T) {
+	v, k, a, entry := auditFixture(t)
+	m, _ := v.Manifest.Entry()
+	ek, _ := v.Key.MarshalText()
+	cred, _ := k.PublicKey().MarshalText()
+	code, err := BallotCode(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != a.Code {
+		t.Fatalf("the cast ballot's code %s is not the audited encryption's %s", code, a.Code)
+	}
+	got := auditVector{
+		Manifest: m[1:], Election: hex.EncodeToString(v.Fingerprint[:]), ElectionKey: string(ek),
+		Credential: string(cred), Audit: a.JSON(), Code: code,
+		Entry: base64.StdEncoding.EncodeToString(entry), Tracker: Tracker(entry),
+	}
+	path := filepath.Join("..", "testdata", "v0", "audit.json")
+	if *update {
+		b, _ := json.MarshalIndent(got, "", "  ")
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file auditVector
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(compact(file.Audit), got.Audit) || file.Entry != got.Entry || file.Code != got.Code || file.Tracker != got.Tracker ||
+		file.Election != got.Election || file.ElectionKey != got.ElectionKey || !bytes.Equal(compact(file.Manifest), got.Manifest) {
+		t.Fatal("testdata/v0/audit.json differs from the recomputed vector (regenerate with go test ./election -run AuditVector -update if the change is intended)")
+	}
+	// The record from the file checks, through ParseAudit.
+	parsed, err := ParseAudit(compact(file.Audit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.CheckAudit(parsed); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuditRefusesTampering: every change a lying booth could make to an
+// audit record is caught (spec §21.3).
+func TestAuditRefusesTampering(t *testing.T) {
+	v, _, a, _ := auditFixture(t)
+	record := string(a.JSON())
+	other, _ := v.Encrypt(testRand(5), a.Credential, [][]int{{0}, {}})
+	otherAudit, _ := other.Audit()
+	r0 := a.Randomness[0][0]
+	cases := []struct {
+		name string
+		edit func(a *Audit)
+	}{
+		{"another choice claimed", func(a *Audit) { a.Choices[0] = []int{1} }},
+		{"a blank answer claimed", func(a *Audit) { a.Choices[0] = []int{} }},
+		{"a changed scalar", func(a *Audit) { a.Randomness[0][0] = a.Randomness[0][1] }},
+		{"scalars swapped", func(a *Audit) { a.Randomness[0][0], a.Randomness[0][2] = a.Randomness[0][2], r0 }},
+		{"a changed code", func(a *Audit) { a.Code = otherAudit.Code }},
+		{"another encryption with this record's code", func(a *Audit) { code := a.Code; *a = *otherAudit; a.Code = code }},
+		{"another election", func(a *Audit) { a.Election = strings.Repeat("00", 32) }},
+		{"a contest left out", func(a *Audit) { a.Contests = a.Contests[:1] }},
+		{"an answered contest without choices", func(a *Audit) { a.Choices[0] = nil }},
+		{"an unanswered contest with choices", func(a *Audit) { a.Choices[1] = []int{0}; a.Contests[1] = BallotContest{}; a.Randomness[1] = nil }},
+		{"an option chosen twice", func(a *Audit) { a.Choices[0] = []int{2, 2} }},
+		{"an option out of range", func(a *Audit) { a.Choices[0] = []int{7} }},
+		{"a missing scalar", func(a *Audit) { a.Randomness[0] = a.Randomness[0][:2] }},
+		{"a proof from another encryption", func(a *Audit) { a.Contests[0].TotalProof = otherAudit.Contests[0].TotalProof }},
+		{"no credential", func(a *Audit) { a.Credential = nil }},
+		{"another version", func(a *Audit) { a.Audit = "scrutin/v1" }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := ParseAudit([]byte(record))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.edit(b)
+			if err := v.CheckAudit(b); !errors.Is(err, ErrAudit) {
+				t.Fatalf("CheckAudit accepted a record with %s (err %v)", c.name, err)
+			}
+		})
+	}
+	if _, err := ParseAudit([]byte(strings.Replace(record, `{"audit"`, `{"extra":1,"audit"`, 1))); err == nil {
+		t.Error("ParseAudit accepted an unknown member")
+	}
+	if err := v.CheckAudit(otherAudit); err != nil {
+		t.Errorf("an honest record failed: %v", err)
+	}
+}
+
+func compact(b []byte) []byte {
+	var out bytes.Buffer
+	json.Compact(&out, b)
+	return out.Bytes()
+}
