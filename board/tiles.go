@@ -250,3 +250,40 @@ func (tr tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 func PublishedHashes(ctx context.Context, r FileReader, tree tlog.Tree) tlog.HashReader {
 	return tlog.TileHashReader(tree, tileReader{ctx, r})
 }
+
+// ErrNoTile is returned by ReadTile for a path that is not a file of the
+// published log of the given size.
+var ErrNoTile = errors.New("no such file in the published log")
+
+// ReadTile returns the file at path (a hash tile or an entry bundle, spec
+// §17.1) of the published log of the tree of size n, computed from storage:
+// what Publish would have written there. It lets a server publish its log
+// without writing files.
+func ReadTile(ctx context.Context, s Storage, n int64, path string) ([]byte, error) {
+	goPath, ok := strings.CutPrefix(path, "tile/")
+	if !ok || strings.Contains(goPath, "tile/") {
+		return nil, ErrNoTile
+	}
+	if rest, ok := strings.CutPrefix(goPath, "entries/"); ok {
+		goPath = "data/" + rest
+	}
+	t, err := tlog.ParseTilePath(fmt.Sprintf("tile/%d/%s", TileHeight, goPath))
+	if err != nil || TilePath(t) != path {
+		return nil, ErrNoTile
+	}
+	// The level-L hashes of the tree: n >> (L·H); the tile's last one must
+	// be among them.
+	level := max(t.L, 0)
+	if level*TileHeight >= 63 || t.N<<TileHeight+int64(t.W) > n>>(level*TileHeight) {
+		return nil, ErrNoTile
+	}
+	if t.L == -1 {
+		start := t.N << TileHeight
+		entries, err := s.ReadEntries(ctx, start, start+int64(t.W))
+		if err != nil {
+			return nil, err
+		}
+		return Bundle(entries), nil
+	}
+	return tlog.ReadTileData(t, hashReader(ctx, s))
+}

@@ -436,6 +436,9 @@ type trackerRef struct {
 	key   [32]byte
 }
 
+// Voted returns the number of credentials that have cast a ballot.
+func (s *State) Voted() int { return len(s.last) }
+
 // Counted returns the ballot that counts for a credential, if any.
 func (s *State) Counted(credential *crypto.PublicKey) *CountedBallot {
 	var key [32]byte

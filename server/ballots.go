@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"time"
 
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
@@ -21,6 +22,9 @@ type Receipt struct {
 	Index          int64    `json:"index"`
 	InclusionProof []string `json:"inclusion_proof"`
 	Tracker        string   `json:"tracker"`
+	// Code is the ballot code (spec §21.1), which the booth showed before
+	// the voter chose to cast.
+	Code string `json:"code"`
 }
 
 // Cast checks a ballot entry and appends it, or refuses it with a reason and
@@ -43,7 +47,12 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.receipt(ctx, idx, p.Tracker())
+	e.turnout.add(time.Now(), e.voted())
+	code, err := election.BallotCode(entry)
+	if err != nil {
+		return nil, err
+	}
+	return e.receipt(ctx, idx, p.Tracker(), code)
 }
 
 func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot) (int64, error) {
@@ -80,7 +89,7 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 }
 
 // receipt proves the inclusion of entry idx in a checkpoint that covers it.
-func (e *Election) receipt(ctx context.Context, idx int64, tracker string) (*Receipt, error) {
+func (e *Election) receipt(ctx context.Context, idx int64, tracker, code string) (*Receipt, error) {
 	cp, err := e.checkpoint(ctx, idx+1)
 	if err != nil {
 		return nil, err
@@ -89,7 +98,7 @@ func (e *Election) receipt(ctx context.Context, idx int64, tracker string) (*Rec
 	if err != nil {
 		return nil, err
 	}
-	r := &Receipt{Checkpoint: string(cp.signed), Index: idx, Tracker: tracker, InclusionProof: make([]string, len(proof))}
+	r := &Receipt{Checkpoint: string(cp.signed), Index: idx, Tracker: tracker, Code: code, InclusionProof: make([]string, len(proof))}
 	for i, h := range proof {
 		r.InclusionProof[i] = base64.StdEncoding.EncodeToString(h[:])
 	}

@@ -48,6 +48,7 @@ type Options struct {
 //	GET  /api/ballots/{tracker} find a ballot: its index, whether it counts, a fresh proof
 //	GET  /api/credentials/{credential} the contests a credential may answer (public)
 //	GET  /api/checkpoint        the latest signed checkpoint
+//	GET  /log/…                 the published log (spec §17): checkpoint, tiles, entry bundles
 //	GET  /healthz               200 while the server can serve
 //	GET  /metrics               Prometheus metrics
 //	POST /api/ceremony          a trustee's signed ceremony message (raw bytes)
@@ -76,6 +77,8 @@ func (e *Election) Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /api/ballots/{tracker}", h.find)
 	mux.HandleFunc("GET /api/credentials/{credential}", h.eligibility)
 	mux.HandleFunc("GET /api/checkpoint", h.checkpoint)
+	mux.HandleFunc("GET /log/checkpoint", h.checkpoint)
+	mux.HandleFunc("GET /log/tile/", h.tile)
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /metrics", h.metrics)
 	mux.HandleFunc("POST /api/ceremony", h.trusteeMessage(election.TypeCeremony))
@@ -234,7 +237,7 @@ func (h *handler) find(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{"no ballot with this tracker is in the log"})
 		return
 	}
-	rc, err := h.e.receipt(r.Context(), idx, tracker)
+	rc, err := h.e.Receipt(r.Context(), idx, tracker)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 		return

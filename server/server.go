@@ -45,6 +45,8 @@ type Election struct {
 	// entry was stored is unknown, so the state may disagree with the log,
 	// and every request is refused until a restart reloads the log.
 	broken error
+
+	turnout turnout
 }
 
 type signedCheckpoint struct {

@@ -19,14 +19,16 @@ import (
 	"github.com/scrutin/scrutin/internal/mailer"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
+	"github.com/scrutin/scrutin/web"
 )
 
 func serveCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 	fs := newFlagSet("serve", "--dir DIR [--db URL] [--log-key-file FILE] [--addr ADDR] [--smtp HOST:PORT --smtp-from ADDRESS …] [--sign-in off]",
-		`Serve runs the casting API of the election stored in DIR (SQLite) or in the
-PostgreSQL database --db: it replays the log to rebuild the election's state,
-then accepts ballots, gives receipts, and serves trackers, checkpoints, health
-and metrics. The log's signing key seed is read from --log-key-file (by
+		`Serve runs the election stored in DIR (SQLite) or in the PostgreSQL database
+--db: it replays the log to rebuild the election's state, then serves the web
+pages (the voting booth, the public log, results, the verifier, the staff
+console) and the API: ballots, receipts, trackers, the published log,
+health and metrics. The log's signing key seed is read from --log-key-file (by
 default DIR/log.key, as written by "scrutin demo").
 
 Voters sign in with a one-time code sent by e-mail before casting (a second
@@ -45,6 +47,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 	smtpUser := fs.String("smtp-username", "", "SMTP user name")
 	smtpPass := fs.String("smtp-password-file", "", "file holding the SMTP password")
 	smtpTLS := fs.String("smtp-tls", "starttls", "starttls, or none (only to a server on this machine)")
+	hsts := fs.Bool("hsts", false, "send Strict-Transport-Security (when voters reach the server over HTTPS)")
 	proxies := fs.String("trusted-proxy", "", "reverse proxies (CIDR, comma-separated) whose X-Forwarded-For names the client, for per-client limits")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *dir == "" && *db == "" {
@@ -145,7 +148,11 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
-		srv := server.NewHTTPServer(*addr, e.Handler(opts))
+		site, err := web.New(web.Options{Election: e, API: e.Handler(opts), Logger: logger, StaffToken: token, HSTS: *hsts})
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		srv := server.NewHTTPServer(*addr, site)
 		logger.Info("serving", "addr", ln.Addr().String())
 		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
 		// Serve returns as soon as Shutdown starts; the deferred closes of

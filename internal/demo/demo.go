@@ -34,6 +34,7 @@ import (
 	"github.com/scrutin/scrutin/roll"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
+	"github.com/scrutin/scrutin/web"
 )
 
 // Options configure a demo election.
@@ -561,7 +562,7 @@ func (f *Fixture) Finish(ctx context.Context) (*election.Result, error) {
 	return result, nil
 }
 
-// Serve starts the HTTP API on a loopback port and returns its URL and a
+// Serve starts the web site and the HTTP API on a loopback port and returns its URL and a
 // function that stops it.
 func (f *Fixture) Serve(addr string) (string, func(), error) {
 	if addr == "" {
@@ -585,7 +586,13 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 			return "", nil, err
 		}
 	}
-	srv := server.NewHTTPServer(addr, f.Election.Handler(server.Options{OfficerToken: f.Token, SignIn: f.signInAPI, NoSignIn: f.Opts.NoSignIn}))
+	site, err := web.New(web.Options{Election: f.Election, StaffToken: f.Token,
+		API: f.Election.Handler(server.Options{OfficerToken: f.Token, SignIn: f.signInAPI, NoSignIn: f.Opts.NoSignIn})})
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
+	srv := server.NewHTTPServer(addr, site)
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }

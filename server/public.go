@@ -1,0 +1,129 @@
+package server
+
+// What observers read: the published log, served from the store (spec §17),
+// the list of cast ballots, and the turnout over time.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/election"
+)
+
+// tile serves a hash tile or entry bundle of the latest checkpoint's tree.
+// Tiles never change once full; partial ones are served for the size asked.
+func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/log/")
+	c, _, err := h.e.Checkpoint(r.Context())
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		return
+	}
+	data, err := board.ReadTile(r.Context(), h.e.st, c.Size, path)
+	switch {
+	case errors.Is(err, board.ErrNoTile):
+		writeJSON(w, http.StatusNotFound, apiError{err.Error()})
+		return
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if !strings.Contains(path, ".p/") {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	w.Write(data)
+}
+
+// Receipt returns the receipt of the ballot at index idx, as its voter
+// checks it later.
+func (e *Election) Receipt(ctx context.Context, idx int64, tracker string) (*Receipt, error) {
+	entries, err := e.st.ReadEntries(ctx, idx, idx+1)
+	if err != nil {
+		return nil, err
+	}
+	code, err := election.BallotCode(entries[0])
+	if err != nil {
+		return nil, err
+	}
+	return e.receipt(ctx, idx, tracker, code)
+}
+
+// BallotRow is one cast ballot, as the public list shows it.
+type BallotRow struct {
+	Index   int64
+	Tracker string
+	Counted bool // the last ballot of its credential
+}
+
+// Ballots lists the ballots among entries [from, to) of the log.
+func (e *Election) Ballots(ctx context.Context, from, to int64) ([]BallotRow, error) {
+	entries, err := e.st.ReadEntries(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	var rows []BallotRow
+	e.State(func(s *election.State) {
+		for i, entry := range entries {
+			if len(entry) == 0 || entry[0] != election.TypeBallot {
+				continue
+			}
+			t := election.Tracker(entry)
+			if _, counted, ok := s.FindTracker(t); ok {
+				rows = append(rows, BallotRow{Index: from + int64(i), Tracker: t, Counted: counted})
+			}
+		}
+	})
+	return rows, nil
+}
+
+// Size returns the number of entries in the log.
+func (e *Election) Size(ctx context.Context) (int64, error) { return e.st.Size(ctx) }
+
+// TurnoutPoint is the number of voters who had voted at a time.
+type TurnoutPoint struct {
+	At     time.Time
+	Voters int
+}
+
+// turnout keeps one point per minute in which ballots were cast, since this
+// server started (the log has no times: this is not part of the record).
+type turnout struct {
+	mu     sync.Mutex
+	points []TurnoutPoint
+}
+
+func (t *turnout) add(now time.Time, voters int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := now.Truncate(time.Minute)
+	if n := len(t.points); n > 0 && t.points[n-1].At.Equal(m) {
+		t.points[n-1].Voters = max(t.points[n-1].Voters, voters)
+		return
+	}
+	if len(t.points) >= 10000 { // about a week of minutes: keep every other one
+		kept := t.points[:0]
+		for i := 0; i < len(t.points); i += 2 {
+			kept = append(kept, t.points[i])
+		}
+		t.points = kept
+	}
+	t.points = append(t.points, TurnoutPoint{m, voters})
+}
+
+// Turnout returns the turnout over time, as this server saw it.
+func (e *Election) Turnout() []TurnoutPoint {
+	e.turnout.mu.Lock()
+	defer e.turnout.mu.Unlock()
+	return append([]TurnoutPoint(nil), e.turnout.points...)
+}
+
+func (e *Election) voted() (n int) {
+	e.State(func(s *election.State) { n = s.Voted() })
+	return n
+}

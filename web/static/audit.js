@@ -1,0 +1,45 @@
+// Checks a booth's audit record (spec §21.3) with scrutin's package election
+// compiled to WebAssembly, against this election's key.
+"use strict";
+(function () {
+  const root = document.getElementById("auditor");
+  if (!root) return;
+  const msgs = JSON.parse(root.dataset.msgs);
+  const $ = (id) => document.getElementById(id);
+  const fmt = (key, ...args) => (msgs[key] || key).replace(/%(\d)/g, (_, i) => String(args[i - 1]));
+  let electionJSON = "", election = null;
+
+  fetch("/api/election", { cache: "no-store" }).then((r) => r.text()).then((t) => {
+    electionJSON = t;
+    election = JSON.parse(t);
+    window.scrutinReady = () => { $("run-audit").disabled = false; };
+    const go = new Go();
+    return WebAssembly.instantiateStreaming(fetch("/static/scrutin.wasm"), go.importObject).then((m) => go.run(m.instance));
+  }).catch(() => { $("audit-out").textContent = msgs.loadFailed; });
+
+  $("form-audit").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const out = $("audit-out");
+    out.replaceChildren();
+    const p = document.createElement("p");
+    out.appendChild(p);
+    const r = JSON.parse(window.scrutin.checkAudit(electionJSON, $("record").value));
+    if (r.error) {
+      p.className = "error";
+      p.textContent = msgs.auditFailed + " " + r.error;
+      return;
+    }
+    p.className = "ok";
+    p.textContent = fmt("auditOk", r.code.replace(/(.{4})(?=.)/g, "$1 "));
+    const ul = document.createElement("ul");
+    election.manifest.contests.forEach((ct, c) => {
+      if (r.choices[c] === null) return;
+      const lang = document.documentElement.lang;
+      const names = r.choices[c].map((o) => ct.options[o].title[lang] || ct.options[o].title.en);
+      const li = document.createElement("li");
+      li.textContent = (ct.title[lang] || ct.title.en) + ": " + (names.length ? names.join(", ") : msgs.blank);
+      ul.appendChild(li);
+    });
+    out.appendChild(ul);
+  });
+})();

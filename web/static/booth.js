@@ -1,0 +1,203 @@
+// The voting booth. The encryption, the proofs and the signature are made by
+// scrutin's WebAssembly module (the Go packages crypto and election); this
+// script only moves between the steps and talks to the server. The voting
+// code never leaves this page: only the signed, encrypted ballot is sent.
+"use strict";
+(function () {
+  const booth = document.getElementById("booth");
+  if (!booth) return;
+  const msgs = JSON.parse(booth.dataset.msgs);
+  const $ = (id) => document.getElementById(id);
+  const fmt = (key, ...args) => (msgs[key] || key).replace(/%(\d)/g, (_, i) => String(args[i - 1]));
+  const steps = ["signin", "credential", "ballot", "review", "audit", "receipt"];
+  const state = { election: null, electionJSON: "", token: "", email: "", challenge: "", code: "", eligible: null, encryption: null };
+
+  function status(text, isError) {
+    const s = $("status");
+    s.textContent = text;
+    s.classList.toggle("error", !!isError);
+  }
+  function show(step, focus) {
+    for (const s of steps) $("step-" + s).hidden = s !== step;
+    const el = focus ? $(focus) : $("step-" + step).querySelector("input, button, textarea");
+    if (el) el.focus();
+  }
+  function fail(err) {
+    status(msgs.error + " " + (err && err.message ? err.message : err), true);
+  }
+  async function api(method, path, body, token) {
+    const headers = { "Content-Type": "application/json" };
+    if (token) headers.Authorization = "Bearer " + token;
+    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : (typeof body === "string" ? body : JSON.stringify(body)), cache: "no-store" });
+    let data = {};
+    try { data = await r.json(); } catch (e) { /* no body */ }
+    if (!r.ok) throw new Error(data.error || r.statusText);
+    return data;
+  }
+  function call(fn, ...args) {
+    const out = JSON.parse(window.scrutin[fn](...args));
+    if (out.error) throw new Error(out.error);
+    return out;
+  }
+
+  // Loading: the election, then the module.
+  async function load() {
+    const r = await fetch("/api/election", { cache: "no-store" });
+    state.electionJSON = await r.text();
+    state.election = JSON.parse(state.electionJSON);
+    await new Promise((resolve, reject) => {
+      window.scrutinReady = resolve;
+      const go = new Go();
+      WebAssembly.instantiateStreaming(fetch("/static/scrutin.wasm"), go.importObject)
+        .then((m) => { go.run(m.instance); }, reject);
+    });
+    status(msgs.ready);
+    if (state.election.sign_in === "email") show("signin", "email");
+    else show("credential", "credential");
+  }
+  load().catch(() => status(msgs.loadFailed, true));
+
+  // 1. Sign-in with an e-mailed code.
+  $("form-email").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    state.email = $("email").value.trim();
+    status(msgs.signingIn);
+    try {
+      const r = await api("POST", "/api/sign-in", { email: state.email });
+      state.challenge = r.challenge;
+      $("form-code").hidden = false;
+      status(msgs.codeSent);
+      $("code").focus();
+    } catch (e) { fail(e); }
+  });
+  $("form-code").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const r = await api("POST", "/api/sign-in/verify", { email: state.email, challenge: state.challenge, code: $("code").value.replace(/\s/g, "") });
+      state.token = r.token;
+      status(msgs.signedIn);
+      show("credential", "credential");
+    } catch (e) { fail(e); }
+  });
+
+  // 2. The voting code: which contests it may answer.
+  $("form-credential").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    status(msgs.checkingCredential);
+    try {
+      const code = $("credential").value;
+      const pub = call("credential", state.electionJSON, code).credential;
+      let r;
+      try { r = await api("GET", "/api/credentials/" + encodeURIComponent(pub)); } catch (e) { throw new Error(msgs.credentialUnknown); }
+      state.code = code;
+      state.eligible = new Set(r.contests);
+      for (const fs of document.querySelectorAll("fieldset.contest")) {
+        fs.hidden = !state.eligible.has(fs.dataset.id);
+        fs.disabled = fs.hidden;
+        updateCount(fs);
+      }
+      status("");
+      show("ballot");
+    } catch (e) { fail(e); }
+  });
+
+  // 3. The ballot: the contests' rules as the voter fills it in.
+  function chosen(fs) {
+    return Array.from(fs.querySelectorAll("input[type=checkbox]:checked")).map((i) => Number(i.value));
+  }
+  function updateCount(fs) {
+    const max = Number(fs.dataset.max), n = chosen(fs).length;
+    for (const box of fs.querySelectorAll("input[type=checkbox]")) {
+      box.disabled = fs.hidden || (!box.checked && n >= max);
+    }
+    $("count-" + fs.dataset.contest).textContent = fmt("chosen", n, max);
+  }
+  for (const fs of document.querySelectorAll("fieldset.contest")) {
+    fs.addEventListener("change", () => updateCount(fs));
+  }
+  $("form-ballot").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const list = $("review-list");
+    list.replaceChildren();
+    for (const fs of document.querySelectorAll("fieldset.contest")) {
+      if (fs.hidden) continue;
+      const picks = chosen(fs), min = Number(fs.dataset.min);
+      const title = fs.querySelector("legend").textContent;
+      if (picks.length < min) {
+        status(fmt("tooFew", title, min), true);
+        fs.querySelector("input").focus();
+        return;
+      }
+      const li = document.createElement("li");
+      const names = picks.map((o) => fs.querySelector("label[for=c" + fs.dataset.contest + "o" + o + "]").textContent);
+      li.textContent = title + ": " + (names.length ? names.join(", ") : msgs.blank);
+      list.appendChild(li);
+    }
+    encrypt();
+  });
+  function choices() {
+    return Array.from(document.querySelectorAll("fieldset.contest")).map((fs) => (fs.hidden ? null : chosen(fs)));
+  }
+
+  // 4. Encrypt, show the ballot code, then cast or audit (spec §21).
+  function encrypt() {
+    status(msgs.encrypting);
+    // Let the status paint before the module takes the thread.
+    setTimeout(() => {
+      try {
+        const r = call("encrypt", state.electionJSON, state.code, JSON.stringify(choices()));
+        state.encryption = r.id;
+        $("ballot-code").textContent = group(r.code);
+        status("");
+        show("review", "cast");
+      } catch (e) { fail(e); }
+    }, 20);
+  }
+  $("change").addEventListener("click", () => show("ballot"));
+  $("cast").addEventListener("click", async () => {
+    status(msgs.casting);
+    try {
+      const b = call("cast", String(state.encryption), state.electionJSON, state.code);
+      const receipt = await api("POST", "/api/ballots", b.ballot, state.token);
+      $("receipt-tracker").textContent = group(receipt.tracker);
+      $("receipt-code").textContent = group(receipt.code);
+      $("receipt-index").textContent = String(receipt.index);
+      $("receipt-check").href = "/ballots/" + receipt.tracker;
+      state.receipt = receipt;
+      status(msgs.cast);
+      show("receipt", "receipt-title");
+    } catch (e) { fail(e); }
+  });
+  $("audit").addEventListener("click", () => {
+    try {
+      const a = call("audit", String(state.encryption));
+      $("audit-record").value = a.record;
+      const check = call("checkAudit", state.electionJSON, a.record);
+      $("audit-result").textContent = check.ok ? msgs.audited : msgs.auditFailed;
+      status("");
+      show("audit", "audit-result");
+      $("audit-result").setAttribute("tabindex", "-1");
+      $("audit-result").focus();
+    } catch (e) { fail(e); }
+  });
+  $("again").addEventListener("click", encrypt);
+  $("audit-save").addEventListener("click", () => save("scrutin-audit.json", $("audit-record").value, "application/json"));
+
+  // 5. The receipt.
+  $("receipt-save").addEventListener("click", () => {
+    const r = state.receipt;
+    const text = [msgs.receiptTitle, "", "tracker: " + r.tracker, "code: " + r.code, "index: " + r.index,
+      "election: " + state.election.fingerprint, "check: " + location.origin + "/ballots/" + r.tracker, "", r.checkpoint].join("\n");
+    save("scrutin-receipt-" + r.tracker.slice(0, 8) + ".txt", text, "text/plain");
+  });
+
+  function group(hex) { return hex.replace(/(.{4})(?=.)/g, "$1 "); }
+  function save(name, text, type) {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([text], { type }));
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+  }
+})();

@@ -1,0 +1,585 @@
+// Package web is scrutin in the browser: the voting booth, the public pages
+// and the staff console, as server-rendered HTML (html/template) with small
+// plain scripts. The booth's encryption and the in-browser verifier are the
+// packages crypto, election and verify compiled to WebAssembly (./wasm), the
+// same code the server and the command line run.
+//
+// Every page is in English and French, from the catalogs in catalog/; the
+// language is the visitor's choice, remembered in a cookie. Pages carry a
+// strict Content-Security-Policy (no inline script or style), and every
+// state-changing request from another origin is refused.
+package web
+
+//go:generate go run genwasm.go
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/roll"
+	"github.com/scrutin/scrutin/server"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+//go:embed catalog/*.json
+var catalogFiles embed.FS
+
+// Languages the pages are written in; the first is the default.
+var Languages = []string{"en", "fr"}
+
+// Options configure the web front end.
+type Options struct {
+	Election *server.Election
+	// API is the election's HTTP API (server.Election.Handler), served under
+	// /api/, /log/, /healthz and /metrics.
+	API    http.Handler
+	Logger *slog.Logger
+	// StaffToken opens the staff console until staff accounts exist: the
+	// officer token, generated on first start (never a default).
+	StaffToken string
+	// HSTS sends Strict-Transport-Security: set it when the server is
+	// reached over HTTPS (directly or through a proxy). Cookies are always
+	// Secure (browsers accept them from http://localhost too).
+	HSTS bool
+}
+
+// Site is the web front end of one election.
+type Site struct {
+	o     Options
+	log   *slog.Logger
+	pages map[string]*template.Template // by language
+	cat   map[string]map[string]string  // by language, then key
+	wasm  []byte                        // gzipped
+	staff *staffSessions
+	mux   *http.ServeMux
+
+	reportMu   sync.Mutex
+	rollReport *roll.Report // the last roll report uploaded with the roll
+}
+
+// New returns the site, or an error if a template or catalog is broken.
+func New(o Options) (*Site, error) {
+	s := &Site{o: o, log: o.Logger, pages: map[string]*template.Template{}, cat: map[string]map[string]string{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	cat, err := loadCatalogs()
+	if err != nil {
+		return nil, err
+	}
+	s.cat = cat
+	for _, lang := range Languages {
+		t, err := parseTemplates(lang, cat[lang])
+		if err != nil {
+			return nil, err
+		}
+		s.pages[lang] = t
+	}
+	if s.wasm, err = staticFiles.ReadFile("static/scrutin.wasm.gz"); err != nil {
+		return nil, err
+	}
+	s.staff = newStaffSessions(o.StaffToken)
+	s.routes()
+	return s, nil
+}
+
+// loadCatalogs reads the message catalogs; every language must have exactly
+// the keys of the first.
+func loadCatalogs() (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	for _, lang := range Languages {
+		b, err := catalogFiles.ReadFile("catalog/" + lang + ".json")
+		if err != nil {
+			return nil, err
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", lang, err)
+		}
+		out[lang] = m
+	}
+	for _, lang := range Languages[1:] {
+		for k := range out[Languages[0]] {
+			if _, ok := out[lang][k]; !ok {
+				return nil, fmt.Errorf("catalog %s lacks %q", lang, k)
+			}
+		}
+		for k := range out[lang] {
+			if _, ok := out[Languages[0]][k]; !ok {
+				return nil, fmt.Errorf("catalog %s has %q, which %s lacks", lang, k, Languages[0])
+			}
+		}
+	}
+	return out, nil
+}
+
+func parseTemplates(lang string, cat map[string]string) (*template.Template, error) {
+	funcs := template.FuncMap{
+		// t is a catalog string; with arguments, a fmt format.
+		"t": func(key string, args ...any) string {
+			s, ok := cat[key]
+			if !ok {
+				return "MISSING:" + key // the tests render every page and look for this
+			}
+			if len(args) > 0 {
+				return fmt.Sprintf(s, args...)
+			}
+			return s
+		},
+		"text": func(t election.Text) string { return t.In(lang) },
+		"lang": func() string { return lang },
+		"add":  func(a, b int) int { return a + b },
+		"pct": func(n, total int) int {
+			if total == 0 {
+				return 0
+			}
+			return n * 100 / total
+		},
+		"group": func(s string) string { return groupHex(s) },
+	}
+	t, err := template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// groupHex writes a long hex string in groups of four, for reading aloud.
+func groupHex(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s[i:min(len(s), i+4)])
+	}
+	return b.String()
+}
+
+// ServeHTTP serves the site and, under it, the API.
+func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Site) routes() {
+	mux := http.NewServeMux()
+	if s.o.API != nil {
+		for _, p := range []string{"/api/", "/log/", "/healthz", "/metrics"} {
+			mux.Handle(p, s.o.API)
+		}
+	}
+	page := func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) {
+		mux.Handle(pattern, s.pageHandler(name, h))
+	}
+	page("GET /{$}", "home", s.home)
+	page("GET /vote", "vote", s.scripted("vote.html"))
+	page("GET /ballots", "ballots", s.ballots)
+	page("GET /ballots/{tracker}", "tracker", s.tracker)
+	page("GET /board", "board", s.board)
+	page("GET /results", "results", s.results)
+	page("GET /verify", "verify", s.scripted("verify.html"))
+	page("GET /audit", "audit", s.scripted("audit.html"))
+	page("GET /console", "console", s.console)
+	page("POST /console/sign-in", "console", s.consoleSignIn)
+	page("POST /console/sign-out", "console", s.consoleSignOut)
+	page("POST /console/{action}", "console", s.staff.require(s.consoleAction))
+	mux.HandleFunc("POST /lang", s.setLanguage)
+	mux.HandleFunc("GET /static/scrutin.wasm", s.serveWasm)
+	static, _ := fs.Sub(staticFiles, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(http.FileServerFS(static))))
+	// Cross-origin state-changing requests are refused everywhere (CSRF).
+	cop := http.NewCrossOriginProtection()
+	s.mux = http.NewServeMux()
+	s.mux.Handle("/", s.headers(cop.Handler(mux)))
+}
+
+// headers sets the pages' security headers; the API sets its own stricter
+// ones.
+func (s *Site) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
+		if s.o.HSTS {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func staticHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".gz") || strings.HasSuffix(r.URL.Path, "go-version") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// serveWasm serves the module gzipped to browsers that take it (all do),
+// inflated to others.
+func (s *Site) serveWasm(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/wasm")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Vary", "Accept-Encoding")
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", strconv.Itoa(len(s.wasm)))
+		w.Write(s.wasm)
+		return
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(s.wasm))
+	if err != nil {
+		http.Error(w, "the module is damaged", http.StatusInternalServerError)
+		return
+	}
+	io.Copy(w, zr)
+}
+
+// language is the visitor's language: the cookie, else the browser's first
+// preference we have, else English.
+func language(r *http.Request) string {
+	if c, err := r.Cookie("lang"); err == nil {
+		for _, l := range Languages {
+			if c.Value == l {
+				return l
+			}
+		}
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+		tag, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		tag, _, _ = strings.Cut(tag, "-")
+		for _, l := range Languages {
+			if strings.EqualFold(tag, l) {
+				return l
+			}
+		}
+	}
+	return Languages[0]
+}
+
+// setLanguage remembers the chosen language and goes back to the page.
+func (s *Site) setLanguage(w http.ResponseWriter, r *http.Request) {
+	lang := r.FormValue("lang")
+	ok := false
+	for _, l := range Languages {
+		ok = ok || l == lang
+	}
+	if !ok {
+		http.Error(w, "unknown language", http.StatusBadRequest)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: "lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+	back := r.FormValue("back")
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
+		back = "/"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// pageData is what every page template gets.
+type pageData struct {
+	Lang, Path string
+	Page       string // the catalog key of the page's name
+	Title      string // the election's title in the page's language
+	Phase      string
+	State      *summary
+	Data       any
+	Staff      bool
+	Error      string
+}
+
+// summary is the public state of the election, read once per page.
+type summary struct {
+	Manifest    *election.Manifest
+	Fingerprint string
+	Phase       string
+	Voters      int
+	Voted       int
+	Ballots     int
+	Result      *election.Result
+	Trustees    int
+	Dealt       int
+	Complete    bool
+	Credentials int
+	Size        int64
+}
+
+func (s *Site) summary() *summary {
+	var sm summary
+	s.o.Election.State(func(st *election.State) {
+		sm.Manifest, sm.Phase, sm.Ballots, sm.Result = st.Manifest, st.Phase.String(), st.Ballots, st.Result
+		sm.Fingerprint = fmt.Sprintf("%x", st.Fingerprint[:])
+		sm.Voted, sm.Credentials, sm.Size = st.Voted(), len(st.Credentials), st.Size
+		if st.Roll != nil {
+			sm.Voters = st.Roll.Voters
+		}
+		if st.Manifest != nil {
+			sm.Trustees = len(st.Manifest.Roster.Trustees)
+		}
+		if st.Ceremony != nil {
+			sm.Complete = st.Ceremony.Complete
+		}
+	})
+	return &sm
+}
+
+func (s *Site) pageHandler(name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lang := language(r)
+		p := &pageData{Lang: lang, Path: r.URL.Path, Page: "page." + name, State: s.summary(), Staff: s.staff.valid(r)}
+		p.Phase = p.State.Phase
+		if p.State.Manifest != nil {
+			p.Title = p.State.Manifest.Title.In(lang)
+		}
+		h(w, r, p)
+	})
+}
+
+// render writes a page; a template error is logged and answered with 500.
+func (s *Site) render(w http.ResponseWriter, status int, name string, p *pageData) {
+	var b bytes.Buffer
+	if err := s.pages[p.Lang].ExecuteTemplate(&b, name, p); err != nil {
+		s.log.Error("page failed", "page", name, "err", err)
+		http.Error(w, "this page failed; the error is logged", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
+}
+
+func (s *Site) msg(lang, key string) string {
+	if m, ok := s.cat[lang][key]; ok {
+		return m
+	}
+	return key
+}
+
+func (s *Site) home(w http.ResponseWriter, r *http.Request, p *pageData) {
+	s.render(w, http.StatusOK, "home.html", p)
+}
+
+// scripted renders a page whose script needs the catalog's "js." messages,
+// given to it as JSON in a data attribute (no inline script).
+func (s *Site) scripted(name string) func(w http.ResponseWriter, r *http.Request, p *pageData) {
+	return func(w http.ResponseWriter, r *http.Request, p *pageData) {
+		msgs := map[string]string{}
+		for k, v := range s.cat[p.Lang] {
+			if rest, ok := strings.CutPrefix(k, "js."); ok {
+				msgs[rest] = v
+			}
+		}
+		b, _ := json.Marshal(msgs)
+		p.Data = string(b)
+		s.render(w, http.StatusOK, name, p)
+	}
+}
+
+// ballotsPage is one page of the list of cast ballots.
+type ballotsPage struct {
+	Rows       []server.BallotRow
+	From, Next int64
+	Prev       int64
+	HasPrev    bool
+	HasNext    bool
+}
+
+const ballotsPerPage = 500 // entries scanned per page
+
+func (s *Site) ballots(w http.ResponseWriter, r *http.Request, p *pageData) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	size, err := s.o.Election.Size(ctx)
+	if err != nil {
+		http.Error(w, "the log cannot be read now", http.StatusServiceUnavailable)
+		return
+	}
+	from, _ := strconv.ParseInt(r.URL.Query().Get("from"), 10, 64)
+	from = max(0, min(from, size))
+	to := min(size, from+ballotsPerPage)
+	rows, err := s.o.Election.Ballots(ctx, from, to)
+	if err != nil {
+		http.Error(w, "the log cannot be read now", http.StatusServiceUnavailable)
+		return
+	}
+	p.Data = &ballotsPage{Rows: rows, From: from, Next: to, HasNext: to < size, Prev: max(0, from-ballotsPerPage), HasPrev: from > 0}
+	s.render(w, http.StatusOK, "ballots.html", p)
+}
+
+// trackerView is the check of one tracker.
+type trackerView struct {
+	Tracker string
+	Found   bool
+	Receipt *server.Receipt
+	Counted bool
+}
+
+func (s *Site) tracker(w http.ResponseWriter, r *http.Request, p *pageData) {
+	t := strings.ToLower(strings.TrimSpace(r.PathValue("tracker")))
+	if t == "find" { // the search form
+		q := strings.ToLower(strings.Join(strings.Fields(r.URL.Query().Get("tracker")), ""))
+		if q == "" || strings.Trim(q, "0123456789abcdef") != "" {
+			q = "invalid"
+		}
+		http.Redirect(w, r, "/ballots/"+q, http.StatusSeeOther)
+		return
+	}
+	v := &trackerView{Tracker: t}
+	var idx int64
+	s.o.Election.State(func(st *election.State) { idx, v.Counted, v.Found = st.FindTracker(t) })
+	status := http.StatusOK
+	if v.Found {
+		rc, err := s.o.Election.Receipt(r.Context(), idx, t)
+		if err != nil {
+			http.Error(w, "the log cannot be read now", http.StatusServiceUnavailable)
+			return
+		}
+		v.Receipt = rc
+	} else {
+		status = http.StatusNotFound
+	}
+	p.Data = v
+	s.render(w, status, "tracker.html", p)
+}
+
+// boardView is the current checkpoint and its signatures.
+type boardView struct {
+	Checkpoint string
+	Size       int64
+	Hash       string
+	Signatures []string // the names of the keys that signed it
+}
+
+func (s *Site) board(w http.ResponseWriter, r *http.Request, p *pageData) {
+	c, signed, err := s.o.Election.Checkpoint(r.Context())
+	v := &boardView{}
+	if err == nil {
+		v.Checkpoint, v.Size, v.Hash = string(signed), c.Size, c.Hash.String()
+		_, sigs, _ := strings.Cut(string(signed), "\n\n")
+		for _, line := range strings.Split(strings.TrimSpace(sigs), "\n") {
+			if name, _, ok := strings.Cut(strings.TrimPrefix(line, "— "), " "); ok {
+				v.Signatures = append(v.Signatures, name)
+			}
+		}
+	}
+	p.Data = v
+	s.render(w, http.StatusOK, "board.html", p)
+}
+
+// resultsView is the result, or the turnout while there is none.
+type resultsView struct {
+	Contests []contestResult
+	Turnout  []server.TurnoutPoint
+	Chart    *turnoutChart
+}
+
+type contestResult struct {
+	Title   election.Text
+	Rule    string
+	Total   int
+	Options []optionResult
+}
+
+type optionResult struct {
+	Title election.Text
+	Count int
+	Width int // of the bar, out of 300
+	Pct   string
+}
+
+func (s *Site) results(w http.ResponseWriter, r *http.Request, p *pageData) {
+	v := &resultsView{}
+	st := p.State
+	if st.Result != nil && st.Manifest != nil {
+		for c, ct := range st.Manifest.Contests {
+			if c >= len(st.Result.Contests) {
+				break
+			}
+			counts := st.Result.Contests[c].Counts
+			cr := contestResult{Title: ct.Title, Rule: ct.Rule()}
+			top := 0
+			for _, n := range counts {
+				cr.Total += int(n)
+				top = max(top, int(n))
+			}
+			for o, opt := range ct.Options {
+				n := 0
+				if o < len(counts) {
+					n = int(counts[o])
+				}
+				or := optionResult{Title: opt.Title, Count: n}
+				if top > 0 {
+					or.Width = n * 300 / top
+				}
+				if cr.Total > 0 {
+					or.Pct = strconv.FormatFloat(float64(n)*100/float64(cr.Total), 'f', 1, 64)
+				}
+				cr.Options = append(cr.Options, or)
+			}
+			v.Contests = append(v.Contests, cr)
+		}
+	} else {
+		v.Turnout = s.o.Election.Turnout()
+		v.Chart = newTurnoutChart(v.Turnout, st.Voters)
+	}
+	p.Data = v
+	s.render(w, http.StatusOK, "results.html", p)
+}
+
+// turnoutChart is an SVG line of voters over time.
+type turnoutChart struct {
+	Points string // SVG polyline points
+	First  string
+	Last   string
+	Max    int
+}
+
+func newTurnoutChart(pts []server.TurnoutPoint, voters int) *turnoutChart {
+	if len(pts) == 0 {
+		return nil
+	}
+	const width, height = 600, 200
+	t0, t1 := pts[0].At, pts[len(pts)-1].At
+	span := t1.Sub(t0)
+	top := max(voters, pts[len(pts)-1].Voters, 1)
+	var b strings.Builder
+	for i, pt := range pts {
+		x := width
+		if span > 0 {
+			x = int(float64(width) * float64(pt.At.Sub(t0)) / float64(span))
+		}
+		y := height - pt.Voters*height/top
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%d,%d", x, y)
+	}
+	return &turnoutChart{Points: b.String(), First: t0.UTC().Format("2006-01-02 15:04 UTC"), Last: t1.UTC().Format("2006-01-02 15:04 UTC"), Max: top}
+}

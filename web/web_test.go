@@ -1,0 +1,280 @@
+package web_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/scrutin/scrutin/internal/demo"
+)
+
+// newDemo sets up an election open for voting, served by the web site on a
+// loopback port: its fixture and its URL.
+func newDemo(t testing.TB, voters int) (*demo.Fixture, string) {
+	t.Helper()
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: voters, Workers: 4, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Store.Close() })
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return f, url
+}
+
+func get(t *testing.T, c *http.Client, u string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// TestPagesInBothLanguages renders every public page in English and French:
+// no missing catalog string, the page's language declared, a strict CSP
+// without inline script, and the security headers.
+func TestPagesInBothLanguages(t *testing.T) {
+	f, base := newDemo(t, 20)
+	// A ballot, so that the lists and the tracker page have one.
+	ctx := context.Background()
+	if _, err := f.Vote(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	_, list := get(t, http.DefaultClient, base+"/ballots")
+	i := strings.Index(list, `href="/ballots/`)
+	if i < 0 {
+		t.Fatal("the list of ballots links to no tracker")
+	}
+	tracker := list[i+len(`href="/ballots/`) : i+len(`href="/ballots/`)+64]
+	pages := []string{"/", "/vote", "/ballots", "/ballots/" + tracker, "/board", "/results", "/verify", "/audit", "/console"}
+	for _, lang := range []string{"en", "fr"} {
+		for _, p := range pages {
+			resp, body := get(t, http.DefaultClient, base+p, "Accept-Language", lang)
+			if resp.StatusCode != 200 {
+				t.Errorf("%s (%s): %s", p, lang, resp.Status)
+			}
+			if strings.Contains(body, "MISSING:") {
+				i := strings.Index(body, "MISSING:")
+				t.Errorf("%s (%s): a string is missing from the catalog: %.60s", p, lang, body[i:])
+			}
+			if !strings.Contains(body, `<html lang="`+lang+`">`) {
+				t.Errorf("%s: not in %s", p, lang)
+			}
+			csp := resp.Header.Get("Content-Security-Policy")
+			if !strings.Contains(csp, "script-src 'self' 'wasm-unsafe-eval';") || strings.Contains(csp, "unsafe-inline") || !strings.Contains(csp, "frame-ancestors 'none'") {
+				t.Errorf("%s: weak CSP %q", p, csp)
+			}
+			if strings.Contains(body, "<script>") || strings.Contains(body, " style=") || strings.Contains(body, " onclick=") {
+				t.Errorf("%s: inline script or style, which the CSP would block", p)
+			}
+			for _, h := range []string{"X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options"} {
+				if resp.Header.Get(h) == "" {
+					t.Errorf("%s: no %s header", p, h)
+				}
+			}
+		}
+	}
+	// The French catalog is French.
+	_, body := get(t, http.DefaultClient, base+"/", "Accept-Language", "fr-BE,fr;q=0.9,en;q=0.5")
+	if !strings.Contains(body, "Comment voter") {
+		t.Error("the home page in French lacks its French heading")
+	}
+	resp, _ := get(t, http.DefaultClient, base+"/ballots/"+strings.Repeat("0", 64))
+	if resp.StatusCode != 404 {
+		t.Errorf("an unknown tracker: %s, want 404", resp.Status)
+	}
+}
+
+// TestLanguageIsRemembered: the choice is kept in a cookie, and the form
+// cannot send the visitor elsewhere.
+func TestLanguageIsRemembered(t *testing.T) {
+	_, base := newDemo(t, 3)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(base+"/lang", url.Values{"lang": {"fr"}, "back": {"//evil.example/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Host != strings.TrimPrefix(base, "http://") || resp.Request.URL.Path != "/" {
+		t.Errorf("the language form went to %s", resp.Request.URL)
+	}
+	_, body := get(t, c, base+"/board", "Accept-Language", "en")
+	if !strings.Contains(body, `<html lang="fr">`) {
+		t.Error("the chosen language was not remembered")
+	}
+	resp, err = c.PostForm(base+"/lang", url.Values{"lang": {"de"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("an unknown language: %s", resp.Status)
+	}
+}
+
+// TestCrossOriginRefused: a state-changing request from another origin is
+// refused (CSRF), on the console and on the API alike.
+func TestCrossOriginRefused(t *testing.T) {
+	f, base := newDemo(t, 3)
+	for _, p := range []string{"/console/sign-in", "/console/open", "/lang", "/api/ballots", "/api/sign-in"} {
+		req, _ := http.NewRequest("POST", base+p, strings.NewReader("token="+f.Token))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST %s from another origin: %s, want 403", p, resp.Status)
+		}
+		if cookies := resp.Cookies(); len(cookies) > 0 {
+			t.Errorf("POST %s from another origin set a cookie", p)
+		}
+	}
+}
+
+// TestConsoleNeedsTheToken: every console action is refused without a
+// session, a wrong token opens none, and the session cookie is locked down.
+func TestConsoleNeedsTheToken(t *testing.T) {
+	f, base := newDemo(t, 3)
+	for _, a := range []string{"open", "close", "tally", "result", "manifest", "entry"} {
+		resp, err := http.PostForm(base+"/console/"+a, url.Values{"reason": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("POST /console/%s without a session: %s", a, resp.Status)
+		}
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(base+"/console/sign-in", url.Values{"token": {f.Token + "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a wrong token: %s", resp.Status)
+	}
+	noRedirect := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.PostForm(base+"/console/sign-in", url.Values{"token": {f.Token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "scrutin-staff" {
+			session = ck
+		}
+	}
+	if session == nil || !session.HttpOnly || !session.Secure || session.SameSite != http.SameSiteStrictMode || strings.Contains(session.Value, f.Token) {
+		t.Fatalf("the session cookie is %+v", session)
+	}
+	// Cookies marked Secure are not sent over http by the Go jar; send it.
+	req, _ := http.NewRequest("POST", base+"/console/close", strings.NewReader("reason=The+end."))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(session)
+	resp, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console?done=close" {
+		t.Fatalf("closing from the console: %s %s", resp.Status, resp.Header.Get("Location"))
+	}
+	var phase string
+	_, body := get(t, http.DefaultClient, base+"/")
+	if strings.Contains(body, "voting is closed") {
+		phase = "closed"
+	}
+	if phase != "closed" {
+		t.Error("the console's close did not close voting")
+	}
+}
+
+// TestWasmServed: the module is served gzipped as application/wasm, and is
+// the build of the current sources (run go generate ./web after a change).
+func TestWasmServed(t *testing.T) {
+	_, base := newDemo(t, 2)
+	tr := &http.Transport{DisableCompression: true}
+	req, _ := http.NewRequest("GET", base+"/static/scrutin.wasm", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "application/wasm" || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("the module is served as %q, %q", resp.Header.Get("Content-Type"), resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(zr)
+	if !bytes.HasPrefix(raw, []byte("\x00asm")) {
+		t.Fatal("the module is not WebAssembly")
+	}
+	if resp, _ := get(t, http.DefaultClient, base+"/static/scrutin.wasm.gz"); resp.StatusCode != 404 {
+		t.Error("the raw .gz file is served")
+	}
+}
+
+// TestWasmUpToDate rebuilds the module and compares it with the embedded
+// one, with the Go version that built it (another toolchain builds other
+// bytes from the same sources).
+func TestWasmUpToDate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the WebAssembly module")
+	}
+	want, err := os.ReadFile(filepath.Join("static", "scrutin.wasm.go-version"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(want)) != runtime.Version() {
+		t.Skipf("the module was built by %s, this is %s: cannot compare", strings.TrimSpace(string(want)), runtime.Version())
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "scrutin.wasm")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, "./wasm")
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	fresh, _ := os.ReadFile(out)
+	gz, _ := os.ReadFile(filepath.Join("static", "scrutin.wasm.gz"))
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded, _ := io.ReadAll(zr)
+	if !bytes.Equal(fresh, embedded) {
+		t.Fatal("static/scrutin.wasm.gz is not the build of the current sources: run go generate ./web and commit it")
+	}
+}
