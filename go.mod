@@ -9,6 +9,11 @@ require (
 	golang.org/x/time v0.16.0
 )
 
+require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/chromedp/chromedp v0.22.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
 
 require (
 	filippo.io/edwards25519 v1.2.0

@@ -151,7 +151,7 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 				v.Faults = append(v.Faults, fmt.Sprint(f))
 			}
 		}
-		v.CanOpen = st.Phase == election.PhaseSetup && st.Roll != nil && len(st.Credentials) > 0 && st.ElectionKey != nil
+		v.CanOpen = st.Phase == election.PhaseSetup && st.Roll != nil && len(st.Credentials) > 0 && st.Ceremony != nil && st.Ceremony.Complete
 		v.CanClose = st.Phase == election.PhaseVoting
 		_, err := st.ExpectedTally()
 		v.CanTally = st.Phase > election.PhaseVoting && st.Tally == nil && err == nil

@@ -58,22 +58,26 @@ const LogKeyFile = "log.key"
 
 // Fixture is an election set up by Setup, open for voting.
 type Fixture struct {
-	Opts      Options
-	Store     store.Store
-	Election  *server.Election
-	Manifest  *election.Manifest
-	F         crypto.Fingerprint
-	LogKey    string
-	Roll      *roll.Roll
-	Report    *roll.Report
-	Codes     []string // one per member, in roll order
-	Emails    []string // one per member, in roll order
-	Mail      *Outbox  // the sign-in codes sent
-	Token     string   // the officer token of the demo's server
-	trustees  []*crypto.TrusteeSecrets
-	logSeed   []byte
-	mailboxes sync.Map // address → *sync.Mutex
-	signInAPI *server.SignIn
+	Opts     Options
+	Store    store.Store
+	Election *server.Election
+	Manifest *election.Manifest
+	F        crypto.Fingerprint
+	LogKey   string
+	Roll     *roll.Roll
+	Report   *roll.Report
+	Codes    []string // one per member, in roll order
+	Emails   []string // one per member, in roll order
+	Mail     *Outbox  // the sign-in codes sent
+	Token    string   // the officer token of the demo's server
+	// RollEntry and CredentialEntries are the entries an officer records
+	// (made by "scrutin roll import" and "scrutin credentials generate").
+	RollEntry         []byte
+	CredentialEntries [][]byte
+	trustees          []*crypto.TrusteeSecrets
+	logSeed           []byte
+	mailboxes         sync.Map // address → *sync.Mutex
+	signInAPI         *server.SignIn
 }
 
 func (o *Options) progress(format string, args ...any) {
@@ -82,8 +86,12 @@ func (o *Options) progress(format string, args ...any) {
 	}
 }
 
-// Setup creates the election up to the opening of voting.
-func Setup(ctx context.Context, o Options) (*Fixture, error) {
+// Prepare does, off the log, what an officer, the trustees and the credential
+// authority prepare before an election exists: the roll, the trustees' keys,
+// the manifest, the roll's commitment and the voters' credentials (their
+// entries, the codes and the sealed sign-in list). The store is empty and
+// the election not created: Setup records it all.
+func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	if o.Voters < 1 {
 		return nil, errors.New("a demo needs at least one voter")
 	}
@@ -106,17 +114,21 @@ func Setup(ctx context.Context, o Options) (*Fixture, error) {
 		f.Store.Close()
 		return nil, fmt.Errorf("the store at %s already holds an election (%d entries); give an empty one", loc, n)
 	}
+	fail := func(err error) (*Fixture, error) {
+		f.Store.Close()
+		return nil, err
+	}
 
 	// The roll: generated members, some of them deliberately ineligible.
 	csvData := generateRoll(o.Voters, o.Seed)
 	if err := os.WriteFile(filepath.Join(o.Dir, "members.csv"), csvData, 0o600); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	m := roll.Mapping{ID: "member_id", Name: "name", Email: "email", Status: "status", Joined: "joined", Country: "country", Groups: "region"}
 	rules := roll.Rules{Statuses: []string{"active"}, JoinedBefore: "2027-01-01", Countries: []string{"FR", "BE", "CH"}}
 	f.Roll, f.Report, _, err = roll.Import(bytes.NewReader(csvData), m, rules, time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC), nil)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	rep, _ := json.MarshalIndent(f.Report, "", "  ")
 	os.WriteFile(filepath.Join(o.Dir, "roll-report.json"), rep, 0o600)
@@ -125,13 +137,13 @@ func Setup(ctx context.Context, o Options) (*Fixture, error) {
 	// Trustees and the manifest.
 	id, err := crypto.NewCeremonyID(nil)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	roster := crypto.Roster{Label: "scrutin demo", ID: id, Threshold: 3}
 	for j := 1; j <= 5; j++ {
 		s, err := crypto.NewTrusteeSecrets(nil)
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
 		f.trustees = append(f.trustees, s)
 		roster.Trustees = append(roster.Trustees, crypto.Trustee{Name: fmt.Sprintf("Trustee %d", j), Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()})
@@ -139,37 +151,66 @@ func Setup(ctx context.Context, o Options) (*Fixture, error) {
 	f.logSeed = make([]byte, ed25519.SeedSize)
 	rand.Read(f.logSeed)
 	if err := os.WriteFile(filepath.Join(o.Dir, LogKeyFile), f.logSeed, 0o600); err != nil {
-		return nil, err
+		return fail(err)
 	}
-	f.Manifest = demoManifest(roster, ed25519.NewKeyFromSeed(f.logSeed).Public().(ed25519.PublicKey))
-	me, err := f.Manifest.Entry()
-	if err != nil {
-		return nil, err
+	logKey := ed25519.NewKeyFromSeed(f.logSeed).Public().(ed25519.PublicKey)
+	f.Manifest = demoManifest(roster, logKey)
+	if f.F, err = f.Manifest.Fingerprint(); err != nil {
+		return fail(err)
+	}
+	if f.LogKey, err = election.LogVerifierKey(f.F, logKey); err != nil {
+		return fail(err)
 	}
 	if f.Election, err = server.Open(ctx, f.Store, f.logSeed); err != nil {
-		return nil, err
+		return fail(err)
 	}
-	if _, err := f.Election.Append(ctx, me); err != nil {
-		return nil, err
+	if err := f.credentials(); err != nil {
+		return fail(err)
 	}
-	f.Election.State(func(s *election.State) { f.F, f.LogKey = s.Fingerprint, s.LogKey })
-	o.progress("manifest recorded: election fingerprint %x", f.F[:])
-
-	if err := f.ceremony(ctx); err != nil {
-		return nil, err
-	}
-	if err := f.credentials(ctx); err != nil {
-		return nil, err
-	}
-	if _, err := f.Election.Append(ctx, (&election.Open{At: election.Now(time.Now())}).Entry()); err != nil {
-		return nil, err
-	}
-	o.progress("voting is open")
 	return f, nil
 }
 
-// ceremony runs the trustees' three rounds, each message an entry.
-func (f *Fixture) ceremony(ctx context.Context) error {
+// Setup creates the election up to the opening of voting.
+func Setup(ctx context.Context, o Options) (*Fixture, error) {
+	f, err := Prepare(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.setup(ctx); err != nil {
+		f.Store.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Fixture) setup(ctx context.Context) error {
+	me, err := f.Manifest.Entry()
+	if err != nil {
+		return err
+	}
+	if _, err := f.Election.Append(ctx, me); err != nil {
+		return err
+	}
+	f.Opts.progress("manifest recorded: election fingerprint %x", f.F[:])
+	if err := f.Ceremony(ctx); err != nil {
+		return err
+	}
+	for _, e := range append([][]byte{f.RollEntry}, f.CredentialEntries...) {
+		if _, err := f.Election.Append(ctx, e); err != nil {
+			return err
+		}
+	}
+	f.Opts.progress("roll commitment and public credentials recorded")
+	if _, err := f.Election.Append(ctx, (&election.Open{At: election.Now(time.Now())}).Entry()); err != nil {
+		return err
+	}
+	f.Opts.progress("voting is open")
+	return nil
+}
+
+// Ceremony runs the trustees' three rounds, each message an entry (as
+// "scrutin trustee deal", "check" and "finish" post them).
+func (f *Fixture) Ceremony(ctx context.Context) error {
 	r := &f.Manifest.Roster
 	var dealings [][]byte
 	appendMsg := func(m []byte) error {
@@ -216,15 +257,13 @@ func (f *Fixture) ceremony(ctx context.Context) error {
 }
 
 // credentials makes a code per member (the credential authority's job),
-// writes the mail-merge file, and records the roll's commitment and the
-// public credentials.
-func (f *Fixture) credentials(ctx context.Context) error {
+// writes the mail-merge file, seals the sign-in list, and makes the entries
+// of the roll's commitment and of the public credentials.
+func (f *Fixture) credentials() error {
 	salt := make([]byte, 32)
 	rand.Read(salt)
 	os.WriteFile(filepath.Join(f.Opts.Dir, "roll-salt"), salt, 0o600)
-	if _, err := f.Election.Append(ctx, (&election.Roll{Commitment: f.Roll.Commitment(salt), Voters: len(f.Roll.Members)}).Entry()); err != nil {
-		return err
-	}
+	f.RollEntry = (&election.Roll{Commitment: f.Roll.Commitment(salt), Voters: len(f.Roll.Members)}).Entry()
 	issued, err := credauth.Generate(f.Roll, f.F, nil)
 	if err != nil {
 		return err
@@ -247,12 +286,8 @@ func (f *Fixture) credentials(ctx context.Context) error {
 	if _, err := server.ImportSignInList(f.Opts.Dir, &buf); err != nil {
 		return err
 	}
-	for _, e := range credauth.Entries(issued, f.Manifest.Groups()) {
-		if _, err := f.Election.Append(ctx, e); err != nil {
-			return err
-		}
-	}
-	f.Opts.progress("credentials: %d codes in credentials.csv (mail merge), the sign-in list sealed in %s, public credentials recorded", len(issued), server.SignInListFile)
+	f.CredentialEntries = credauth.Entries(issued, f.Manifest.Groups())
+	f.Opts.progress("credentials: %d codes in credentials.csv (mail merge), the sign-in list sealed in %s", len(issued), server.SignInListFile)
 	return nil
 }
 
@@ -475,14 +510,14 @@ func (f *Fixture) SignIn(ctx context.Context, client *http.Client, url, email st
 	mu, _ := f.mailboxes.LoadOrStore(email, new(sync.Mutex))
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	n := f.Mail.count(email)
+	n := f.Mail.Count(email)
 	var ch struct {
 		Challenge string `json:"challenge"`
 	}
 	if err := postJSON(ctx, client, url+"/api/sign-in", map[string]string{"email": email}, http.StatusAccepted, &ch); err != nil {
 		return "", err
 	}
-	code, err := f.Mail.waitCode(ctx, email, n)
+	code, err := f.Mail.WaitCode(ctx, email, n)
 	if err != nil {
 		return "", err
 	}
@@ -531,22 +566,8 @@ func (f *Fixture) Finish(ctx context.Context) (*election.Result, error) {
 		return nil, err
 	}
 	f.Opts.progress("voting closed; tally of the counted ballots recorded")
-	var out *crypto.Outcome
-	var cts []*crypto.Ciphertext
-	e.State(func(s *election.State) { out, cts = s.Ceremony, s.TallyCiphertexts() })
-	r := &f.Manifest.Roster
-	for _, j := range []int{1, 3, 5} {
-		share, err := out.Share(r, j, f.trustees[j-1])
-		if err != nil {
-			return nil, err
-		}
-		msg, err := out.DecryptShare(nil, r, j, f.trustees[j-1], share, cts)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := e.Append(ctx, append([]byte{election.TypeDecryption}, msg...)); err != nil {
-			return nil, err
-		}
+	if err := f.Decrypt(ctx); err != nil {
+		return nil, err
 	}
 	var res []byte
 	e.State(func(s *election.State) { res, err = s.ExpectedResult() })
@@ -560,6 +581,30 @@ func (f *Fixture) Finish(ctx context.Context) (*election.Result, error) {
 	e.State(func(s *election.State) { result = s.Result })
 	f.Opts.progress("trustees 1, 3 and 5 decrypted; result recorded")
 	return result, nil
+}
+
+// Decrypt has trustees 1, 3 and 5 record their decryption shares of the
+// tally (as "scrutin trustee decrypt" posts them).
+func (f *Fixture) Decrypt(ctx context.Context) error {
+	e := f.Election
+	var out *crypto.Outcome
+	var cts []*crypto.Ciphertext
+	e.State(func(s *election.State) { out, cts = s.Ceremony, s.TallyCiphertexts() })
+	r := &f.Manifest.Roster
+	for _, j := range []int{1, 3, 5} {
+		share, err := out.Share(r, j, f.trustees[j-1])
+		if err != nil {
+			return err
+		}
+		msg, err := out.DecryptShare(nil, r, j, f.trustees[j-1], share, cts)
+		if err != nil {
+			return err
+		}
+		if _, err := e.Append(ctx, append([]byte{election.TypeDecryption}, msg...)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Serve starts the web site and the HTTP API on a loopback port and returns its URL and a

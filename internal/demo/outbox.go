@@ -36,7 +36,8 @@ func (o *Outbox) Send(ctx context.Context, to, subject, body string) error {
 	return nil
 }
 
-func (o *Outbox) count(to string) int {
+// Count returns the number of letters sent to an address.
+func (o *Outbox) Count(to string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.boxes[to])
@@ -44,9 +45,9 @@ func (o *Outbox) count(to string) int {
 
 var codeInLetter = regexp.MustCompile(`\b[0-9]{8}\b`)
 
-// waitCode waits for message n+1 of address to (n counted before asking)
+// WaitCode waits for message n+1 of address to (n counted before asking)
 // and returns the code in it.
-func (o *Outbox) waitCode(ctx context.Context, to string, n int) (string, error) {
+func (o *Outbox) WaitCode(ctx context.Context, to string, n int) (string, error) {
 	timeout := time.After(30 * time.Second)
 	for {
 		o.mu.Lock()

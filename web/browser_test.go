@@ -1,0 +1,530 @@
+package web_test
+
+// Browser tests: Debian's Chromium, headless, driven over the DevTools
+// protocol (chromedp), against the real site on a loopback port. They skip
+// when no Chromium is installed, unless SCRUTIN_REQUIRE_BROWSER is set (as
+// .ci/run sets it). Screenshots of the main pages go to SCRUTIN_ARTIFACTS
+// (default: a scrutin-screenshots folder in the temporary directory).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/demo"
+)
+
+func chromium(tb testing.TB) string {
+	for _, p := range []string{os.Getenv("SCRUTIN_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("SCRUTIN_REQUIRE_BROWSER") != "" {
+		tb.Fatal("no Chromium found, and SCRUTIN_REQUIRE_BROWSER is set (apt-get install chromium)")
+	}
+	tb.Skip("no Chromium found (apt-get install chromium); set SCRUTIN_REQUIRE_BROWSER to make this a failure")
+	return ""
+}
+
+// browser starts a headless Chromium with a phone-sized window (360 px wide).
+func browser(tb testing.TB) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(tb)),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(360, 800),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	// The first action starts the browser, with a context without timeout
+	// (a timeout there would stop the browser).
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(360, 800)); err != nil {
+		cancelC()
+		cancelA()
+		tb.Fatal(err)
+	}
+	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
+	tb.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	return ctx
+}
+
+func run(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		fatal(t, ctx, what, err)
+	}
+}
+
+// fatal fails the test with what the page shows of its state.
+func fatal(t testing.TB, ctx context.Context, what string, err error) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	status, _ := chromedp.Run(sctx, chromedp.Evaluate[string](`(document.getElementById("status")||{}).textContent||""`))
+	errText, _ := chromedp.Run(sctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll(".error")).map(e=>e.textContent).join(" | ")`))
+	t.Fatalf("%s: %v (booth status %q, errors %q)", what, err, status, errText)
+}
+
+// value runs an action that returns a value.
+func value[T any](t testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		fatal(t, ctx, what, err)
+	}
+	return v
+}
+
+func eval[T any](t testing.TB, ctx context.Context, js string) T {
+	t.Helper()
+	return value(t, ctx, js, chromedp.Evaluate[T](js))
+}
+
+func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+func screenshot(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("SCRUTIN_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "scrutin-screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	png := value(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+func text(t testing.TB, ctx context.Context, sel string) string {
+	t.Helper()
+	return strings.TrimSpace(value(t, ctx, "read "+sel, chromedp.Text(css(sel))))
+}
+
+func ungroup(s string) string { return strings.Join(strings.Fields(s), "") }
+
+// signIn goes through the booth's first two steps for voter v.
+func signIn(t testing.TB, ctx context.Context, f *demo.Fixture, base string, v int) {
+	t.Helper()
+	email := f.Emails[v]
+	n := f.Mail.Count(email)
+	run(t, ctx, "open the booth", chromedp.Navigate(base+"/vote"), chromedp.WaitVisible(css("#step-signin")),
+		chromedp.SendKeys(css("#email"), email), chromedp.Click(css("#form-email button")),
+		chromedp.WaitVisible(css("#form-code")))
+	code, err := f.Mail.WaitCode(ctx, email, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "sign in", chromedp.SendKeys(css("#code"), code), chromedp.Click(css("#form-code button")),
+		chromedp.WaitVisible(css("#step-credential")),
+		chromedp.SendKeys(css("#credential"), f.Codes[v]), chromedp.Click(css("#form-credential button")),
+		chromedp.WaitVisible(css("#step-ballot")))
+}
+
+// choose ticks the choices (nil: a contest the voter does not answer) and
+// goes to the review step; it returns the ballot code shown.
+func choose(t testing.TB, ctx context.Context, choices [][]int) string {
+	t.Helper()
+	for c, ch := range choices {
+		for _, o := range ch {
+			run(t, ctx, "choose", chromedp.Click(css(fmt.Sprintf("#c%do%d", c, o))))
+		}
+	}
+	run(t, ctx, "review", chromedp.Click(css("#form-ballot button[type=submit]")), chromedp.WaitVisible(css("#step-review")))
+	code := value(t, ctx, "ballot code", chromedp.Poll[string](`document.getElementById("ballot-code").textContent`))
+	return ungroup(code)
+}
+
+// cast casts the encryption under review; it returns the tracker and the
+// ballot code of the receipt.
+func cast(t testing.TB, ctx context.Context) (tracker, code string) {
+	t.Helper()
+	run(t, ctx, "cast", chromedp.Click(css("#cast")), chromedp.WaitVisible(css("#step-receipt")))
+	return ungroup(text(t, ctx, "#receipt-tracker")), ungroup(text(t, ctx, "#receipt-code"))
+}
+
+func trackerStatus(t testing.TB, ctx context.Context, base, tracker string) string {
+	t.Helper()
+	run(t, ctx, "open the tracker page", chromedp.Navigate(base+"/ballots/"+tracker), chromedp.WaitVisible(css("#tracker-status")))
+	return text(t, ctx, "#tracker-status")
+}
+
+// TestBrowserVoter: a voter audits an encryption, casts a fresh one, checks
+// the tracker, then votes again; the booth enforces the contests' rules.
+func TestBrowserVoter(t *testing.T) {
+	ctx := browser(t)
+	f, base := newDemo(t, 12)
+	v := 0
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+
+	run(t, ctx, "home", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
+	screenshot(t, ctx, "home")
+	signIn(t, ctx, f, base, v)
+	screenshot(t, ctx, "booth-ballot")
+
+	// The rules as the voter fills it in: one choice at most in the
+	// leader contest, and at least one before going on.
+	run(t, ctx, "max rule", chromedp.Click(css("#c0o0")))
+	if !eval[bool](t, ctx, `document.getElementById("c0o1").disabled`) {
+		t.Error("a second choice stays possible in a contest of at most one")
+	}
+	run(t, ctx, "min rule", chromedp.Click(css("#c0o0")), chromedp.Click(css("#form-ballot button[type=submit]")))
+	status := value(t, ctx, "min rule message", chromedp.Poll[string](`document.getElementById("status").textContent`))
+	ballotVisible := eval[bool](t, ctx, `!document.getElementById("step-ballot").hidden`)
+	if !ballotVisible || !strings.Contains(status, "at least 1") {
+		t.Errorf("an empty required contest went through (status %q)", status)
+	}
+
+	// Audit (spec §21.3): the record opens the encryption whose code was
+	// shown, to the choices made; it checks here, in Go, as on another
+	// device.
+	choices := f.Choices(v, []int{1}, []int{0})
+	auditedCode := choose(t, ctx, choices)
+	screenshot(t, ctx, "booth-review")
+	run(t, ctx, "audit", chromedp.Click(css("#audit")), chromedp.WaitVisible(css("#step-audit")))
+	record := value(t, ctx, "audit record", chromedp.Value(css("#audit-record")))
+	if got := text(t, ctx, "#audit-result"); !strings.Contains(got, "checked") {
+		t.Errorf("the booth's own audit check says %q", got)
+	}
+	screenshot(t, ctx, "booth-audit")
+	a, err := election.ParseAudit([]byte(record))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := view.CheckAudit(a); err != nil {
+		t.Fatalf("the audit record does not check: %v", err)
+	}
+	if a.Code != auditedCode {
+		t.Errorf("the audit record's code %s is not the code shown %s", a.Code, auditedCode)
+	}
+	if fmt.Sprint(a.Choices[0]) != "[1]" || fmt.Sprint(a.Choices[1]) != "[0]" {
+		t.Errorf("the audit record opens to %v, the voter chose %v", a.Choices, choices)
+	}
+	// The audit page checks it too, and refuses it once changed.
+	run(t, ctx, "audit page", chromedp.Navigate(base+"/audit"), chromedp.WaitEnabled(css("#run-audit")),
+		chromedp.SetValue(css("#record"), record), chromedp.Click(css("#run-audit")),
+		chromedp.WaitVisible(css("#audit-out p.ok")))
+	screenshot(t, ctx, "audit-page")
+	forged := strings.Replace(record, `"choices":[[1],[0]`, `"choices":[[2],[0]`, 1)
+	if forged == record {
+		t.Fatalf("could not forge the record %s", record)
+	}
+	run(t, ctx, "audit page, forged", chromedp.SetValue(css("#record"), forged), chromedp.Click(css("#run-audit")),
+		chromedp.WaitVisible(css("#audit-out p.error")))
+
+	// Back in the booth: the audited encryption is gone; encrypt afresh
+	// and cast.
+	signIn(t, ctx, f, base, v)
+	code := choose(t, ctx, choices)
+	if code == auditedCode {
+		t.Fatal("the fresh encryption has the audited one's code")
+	}
+	tracker, receiptCode := cast(t, ctx)
+	screenshot(t, ctx, "booth-receipt")
+	if receiptCode != code {
+		t.Errorf("the receipt's ballot code %s is not the one shown before casting, %s", receiptCode, code)
+	}
+	if _, counted, found := findTracker(f, tracker); !found || !counted {
+		t.Fatalf("tracker %s: found %v, counted %v", tracker, found, counted)
+	}
+	if st := trackerStatus(t, ctx, base, tracker); !strings.Contains(st, "it counts") {
+		t.Errorf("the tracker page says %q", st)
+	}
+	screenshot(t, ctx, "tracker")
+
+	// Re-voting: the later ballot counts, the earlier shows as replaced.
+	signIn(t, ctx, f, base, v)
+	choose(t, ctx, f.Choices(v, []int{2}, []int{}))
+	tracker2, _ := cast(t, ctx)
+	if st := trackerStatus(t, ctx, base, tracker); !strings.Contains(st, "voted again") {
+		t.Errorf("the first tracker's page says %q after a re-vote", st)
+	}
+	if st := trackerStatus(t, ctx, base, tracker2); !strings.Contains(st, "it counts") {
+		t.Errorf("the second tracker's page says %q", st)
+	}
+	run(t, ctx, "ballots", chromedp.Navigate(base+"/ballots"), chromedp.WaitVisible(css("table")))
+	screenshot(t, ctx, "ballots")
+	run(t, ctx, "board", chromedp.Navigate(base+"/board"), chromedp.WaitVisible(css("pre.checkpoint")))
+	screenshot(t, ctx, "board")
+	// No page is wider than the 360-px screen.
+	for _, p := range []string{"/", "/vote", "/ballots", "/board", "/results", "/verify", "/ballots/" + tracker2} {
+		run(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main")))
+		if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+			t.Errorf("%s scrolls sideways on a 360-px screen", p)
+		}
+	}
+}
+
+func findTracker(f *demo.Fixture, tracker string) (idx int64, counted, found bool) {
+	f.Election.State(func(s *election.State) { idx, counted, found = s.FindTracker(tracker) })
+	return
+}
+
+// TestBrowserKeyboardOnly: a voter casts with the keyboard alone, and the
+// focus is always visible where it should be.
+func TestBrowserKeyboardOnly(t *testing.T) {
+	ctx := browser(t)
+	f, base := newDemo(t, 6)
+	v := 1
+	email := f.Emails[v]
+	n := f.Mail.Count(email)
+	focused := func() string {
+		return eval[string](t, ctx, `document.activeElement ? document.activeElement.id : ""`)
+	}
+	// tabTo presses Tab until the element has the focus.
+	tabTo := func(id string) {
+		t.Helper()
+		for range 40 {
+			if focused() == id {
+				return
+			}
+			run(t, ctx, "tab", chromedp.KeyEvent("\t"))
+		}
+		t.Fatalf("Tab never reaches #%s", id)
+	}
+	run(t, ctx, "open the booth", chromedp.Navigate(base+"/vote"), chromedp.WaitVisible(css("#step-signin")))
+	if focused() != "email" {
+		t.Fatalf("the booth opens with the focus on %q, not the e-mail field", focused())
+	}
+	run(t, ctx, "e-mail", chromedp.KeyEvent(email+"\r"), chromedp.WaitVisible(css("#form-code")))
+	code, err := f.Mail.WaitCode(ctx, email, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tabTo("code")
+	run(t, ctx, "code", chromedp.KeyEvent(code+"\r"), chromedp.WaitVisible(css("#step-credential")))
+	tabTo("credential")
+	run(t, ctx, "credential", chromedp.KeyEvent(f.Codes[v]+"\r"), chromedp.WaitVisible(css("#step-ballot")))
+	choices := f.Choices(v, []int{2}, []int{1})
+	for c, ch := range choices {
+		for _, o := range ch {
+			tabTo(fmt.Sprintf("c%do%d", c, o))
+			run(t, ctx, "space", chromedp.KeyEvent(" "))
+		}
+	}
+	// The focus ring is drawn.
+	outline := eval[string](t, ctx, `getComputedStyle(document.activeElement).outlineStyle`)
+	if outline == "none" || outline == "" {
+		t.Errorf("the focused checkbox has no visible outline (%q)", outline)
+	}
+	review := eval[string](t, ctx, `(() => { const b = document.querySelector("#form-ballot button[type=submit]"); b.id = "review-button"; return b.id })()`)
+	tabTo(review)
+	run(t, ctx, "review", chromedp.KeyEvent("\r"), chromedp.WaitVisible(css("#step-review")))
+	value(t, ctx, "code shown", chromedp.Poll[string](`document.getElementById("ballot-code").textContent`))
+	if focused() != "cast" {
+		t.Fatalf("after review the focus is on %q, not the cast button", focused())
+	}
+	run(t, ctx, "cast", chromedp.KeyEvent("\r"), chromedp.WaitVisible(css("#step-receipt")))
+	if focused() != "receipt-title" {
+		t.Errorf("after casting the focus is on %q, not the receipt's heading", focused())
+	}
+	tracker := ungroup(text(t, ctx, "#receipt-tracker"))
+	if _, counted, found := findTracker(f, tracker); !found || !counted {
+		t.Fatalf("the keyboard-cast ballot %s: found %v, counted %v", tracker, found, counted)
+	}
+}
+
+// TestBrowserOfficer runs an election from its creation to its published
+// result through the console, with voters in the browser; then the
+// in-browser verifier finds it valid, and finds a tampered copy invalid.
+func TestBrowserOfficer(t *testing.T) {
+	ctx := browser(t)
+	bg := context.Background()
+	f, err := demo.Prepare(bg, demo.Options{Dir: t.TempDir(), Voters: 8, Workers: 4, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Store.Close() })
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	files := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(files, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	m, _ := json.MarshalIndent(f.Manifest, "", "  ")
+	manifestFile := write("manifest.json", m)
+	report, _ := json.Marshal(f.Report)
+	reportFile := write("roll-report.json", report)
+	rollFile := write("roll.entry", f.RollEntry)
+
+	// done waits for the console to report the action done.
+	done := func(action string) {
+		t.Helper()
+		waitFor(t, ctx, action, `new URLSearchParams(location.search).get("done") === "`+action+`" && document.querySelector("main div.ok") !== null`)
+	}
+	run(t, ctx, "console", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#token")))
+	screenshot(t, ctx, "console-sign-in")
+	run(t, ctx, "sign in", chromedp.SendKeys(css("#token"), f.Token), chromedp.Submit(css("#token")),
+		chromedp.WaitVisible(css("#manifest-file")))
+	run(t, ctx, "manifest", chromedp.SetUploadFiles(css("#manifest-file"), []string{manifestFile}), chromedp.Submit(css("#manifest-file")))
+	done("manifest")
+
+	// The trustees run their ceremony (scrutin trustee deal, check, finish).
+	if err := f.Ceremony(bg); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "roll", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#entry-file")),
+		chromedp.SetUploadFiles(css("#entry-file"), []string{rollFile}),
+		chromedp.SetUploadFiles(css("#report-file"), []string{reportFile}), chromedp.Submit(css("#entry-file")))
+	done("entry")
+	if got := text(t, ctx, "main"); !strings.Contains(got, fmt.Sprintf("%d members eligible", f.Report.Eligible)) {
+		t.Errorf("the console does not show the eligibility report: %.300s", got)
+	}
+	for i, e := range f.CredentialEntries {
+		p := write(fmt.Sprintf("credentials-%d.entry", i+1), e)
+		run(t, ctx, "credentials", chromedp.Navigate(base+"/console"), chromedp.SetUploadFiles(css("#entry-file"), []string{p}), chromedp.Submit(css("#entry-file")))
+		done("entry")
+	}
+	screenshot(t, ctx, "console-setup")
+	// A bad upload is refused with a reason, and nothing is recorded.
+	size, _ := f.Election.Size(bg)
+	run(t, ctx, "bad entry", chromedp.SetUploadFiles(css("#entry-file"), []string{manifestFile}), chromedp.Submit(css("#entry-file")),
+		chromedp.WaitVisible(css("main div.error")))
+	if after, _ := f.Election.Size(bg); after != size {
+		t.Errorf("a refused upload changed the log from %d to %d entries", size, after)
+	}
+	run(t, ctx, "open", chromedp.Navigate(base+"/console"), chromedp.Click(css("#open-voting")))
+	done("open")
+
+	// Two members vote in the browser, then everyone over the API.
+	bctx := ctx
+	signIn(t, bctx, f, base, 2)
+	choose(t, bctx, f.Choices(2, []int{0}, []int{1}))
+	cast(t, bctx)
+	want, err := f.Vote(bg, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "turnout", chromedp.Navigate(base+"/results"), chromedp.WaitVisible(css("svg.turnout")))
+	screenshot(t, ctx, "turnout")
+
+	run(t, ctx, "close", chromedp.Navigate(base+"/console"), chromedp.Click(css("#close-voting")))
+	done("close")
+	run(t, ctx, "tally", chromedp.Click(css("#tally")))
+	done("tally")
+	if err := f.Decrypt(bg); err != nil { // the trustees (scrutin trustee decrypt)
+		t.Fatal(err)
+	}
+	run(t, ctx, "publish", chromedp.Navigate(base+"/console"), chromedp.Click(css("#publish")))
+	done("result")
+	screenshot(t, ctx, "console-decided")
+	var result *election.Result
+	f.Election.State(func(s *election.State) { result = s.Result })
+	if result == nil {
+		t.Fatal("no result after publishing")
+	}
+	if err := demo.Check(result, want); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "results", chromedp.Navigate(base+"/results"), chromedp.WaitVisible(css("table.result")))
+	screenshot(t, ctx, "results")
+	if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+		t.Error("the results page scrolls sideways on a 360-px screen")
+	}
+	page := text(t, ctx, "main")
+	for o, n := range want[0] {
+		name := f.Manifest.Contests[0].Options[o].Title["en"]
+		if !strings.Contains(page, fmt.Sprintf("%s\t%d", name, n)) && !strings.Contains(page, fmt.Sprintf("%s %d", name, n)) {
+			t.Errorf("the results page does not show %s with %d votes: %.400s", name, n, page)
+		}
+	}
+
+	// The verifier in the browser: valid here...
+	verdict := verifyInBrowser(t, ctx, base)
+	if !strings.HasPrefix(verdict, "VALID") {
+		t.Fatalf("the in-browser verifier says %q of an honest election", verdict)
+	}
+	screenshot(t, ctx, "verify-valid")
+	// ... and invalid through a proxy that changes one byte of one ballot in
+	// the published log.
+	target, _ := url.Parse(base)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if !strings.HasPrefix(r.Request.URL.Path, "/log/tile/entries/") {
+			return nil
+		}
+		b, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return err
+		}
+		if i := bytes.Index(b, []byte(`"selections":["`)); i >= 0 {
+			j := i + len(`"selections":["`) + 5
+			if b[j] == 'A' {
+				b[j] = 'B'
+			} else {
+				b[j] = 'A'
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.ContentLength = int64(len(b))
+		r.Header.Set("Content-Length", fmt.Sprint(len(b)))
+		return nil
+	}
+	tampered := httptest.NewServer(proxy)
+	t.Cleanup(tampered.Close)
+	verdict = verifyInBrowser(t, ctx, tampered.URL)
+	if !strings.HasPrefix(verdict, "INVALID") {
+		t.Fatalf("the in-browser verifier says %q of a tampered log", verdict)
+	}
+	screenshot(t, ctx, "verify-invalid")
+	if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+		t.Error("the verifier's report scrolls sideways on a 360-px screen")
+	}
+}
+
+// waitFor waits until the expression is true, across page loads.
+func waitFor(t testing.TB, ctx context.Context, what, js string) {
+	t.Helper()
+	for {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err == nil && ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			fatal(t, ctx, what, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func verifyInBrowser(t testing.TB, ctx context.Context, base string) string {
+	t.Helper()
+	run(t, ctx, "verify "+base, chromedp.Navigate(base+"/verify"), chromedp.WaitEnabled(css("#run-verify")),
+		chromedp.Click(css("#run-verify")), chromedp.WaitVisible(css("#verify-report")))
+	return text(t, ctx, "#verify-verdict")
+}
