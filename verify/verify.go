@@ -64,6 +64,7 @@ type Report struct {
 	Selections  int                `json:"selections"`      // proofs of selections verified
 	Result      *election.Result   `json:"result,omitempty"`
 	Manifest    *election.Manifest `json:"-"`
+	ElectionKey *crypto.PublicKey  `json:"-"` // once voting opened
 	Tracker     *TrackerReport     `json:"tracker,omitempty"`
 	Failures    []Failure          `json:"failures"`
 	Seconds     float64            `json:"seconds"`
@@ -76,6 +77,7 @@ type TrackerReport struct {
 	Index   int64  `json:"index"`
 	Counted bool   `json:"counted"`
 	Proof   bool   `json:"inclusion_proof_verified"`
+	Code    string `json:"code,omitempty"` // the ballot code (spec §21.1)
 }
 
 func (r *Report) fail(check string, entry int64, tracker, reason string) {
@@ -125,6 +127,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 
 	r := &replay{rep: rep, state: state, workers: o.Workers}
+	var trackerCode string
 	if r.workers <= 0 {
 		r.workers = runtime.NumCPU()
 	}
@@ -134,6 +137,9 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Previous: o.Previous,
 		Visit: func(i int64, e []byte) error {
 			if i > 0 {
+				if o.Tracker != "" && e[0] == election.TypeBallot && election.Tracker(e) == o.Tracker {
+					trackerCode, _ = election.BallotCode(e)
+				}
 				r.submit(i, e)
 			}
 			return nil
@@ -162,8 +168,12 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		rep.Counted = s.Tally.Ballots
 	}
 	rep.Result = s.Result
+	rep.ElectionKey = s.ElectionKey
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
+		if rep.Tracker.Found {
+			rep.Tracker.Code = trackerCode
+		}
 	}
 	return rep, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -14,12 +15,13 @@ import (
 	"golang.org/x/term"
 
 	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/mirror"
 	"github.com/scrutin/scrutin/verify"
 )
 
 func verifyCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("verify", "[--election F] [--witness KEY]... [--quorum N] [--previous FILE] [--tracker T] [--json] DIR|URL",
+	fs := newFlagSet("verify", "[--election F] [--witness KEY]... [--quorum N] [--previous FILE] [--tracker T] [--audit FILE] [--json] DIR|URL",
 		`Verify checks a published election record, from a folder or a URL, with no
 access to any server: the log (its checkpoint, witness cosignatures, every
 tile and entry), the manifest, the trustees' ceremony and the election key,
@@ -32,13 +34,16 @@ each failing check with its entry, tracker and reason.
 Give --election with the fingerprint the officer announced: without it, the
 record is only checked against its own manifest. With --tracker, a voter
 checks that their ballot is in the log, whether it counts, and its inclusion
-proof.`)
+proof. With --audit, a voter checks the audit record the booth gave for an
+encryption they audited instead of casting it (docs/spec.md §21.3): that it
+holds exactly the choices it states, under this election's key.`)
 	electionF := fs.String("election", "", "the election's fingerprint as announced (64 hex digits)")
 	var witnesses keyList
 	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
 	quorum := fs.Int("quorum", -1, "how many of the witnesses must have cosigned (default: all given)")
 	previous := fs.String("previous", "", "a checkpoint of this election seen before (a receipt's): the log must extend it")
 	tracker := fs.String("tracker", "", "a ballot's tracker, to find it and prove its inclusion")
+	audit := fs.String("audit", "", "a booth's audit record (JSON) to check against the election")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	return fs, func(stdout, stderr io.Writer) int {
 		if fs.NArg() != 1 {
@@ -87,11 +92,57 @@ proof.`)
 		} else {
 			printReport(stdout, rep, *electionF != "")
 		}
-		if !rep.OK {
+		auditOK := true
+		if *audit != "" {
+			auditOK = checkAudit(stdout, rep, *audit)
+		}
+		if !rep.OK || !auditOK {
 			return exitFailure
 		}
 		return exitOK
 	}
+}
+
+// checkAudit checks a booth's audit record against the verified record's
+// election (spec §21.3) and says what it encrypts.
+func checkAudit(w io.Writer, rep *verify.Report, path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(w, "audit record %s: %v\n", path, err)
+		return false
+	}
+	if rep.Manifest == nil || rep.ElectionKey == nil {
+		fmt.Fprintf(w, "audit record %s: cannot be checked: the record has no election key (voting never opened)\n", path)
+		return false
+	}
+	f, _ := hex.DecodeString(rep.Fingerprint)
+	view := &election.Election{Manifest: rep.Manifest, Fingerprint: crypto.Fingerprint(f), Key: rep.ElectionKey}
+	a, err := election.ParseAudit(bytes.TrimSpace(b))
+	if err == nil {
+		err = view.CheckAudit(a)
+	}
+	if err != nil {
+		fmt.Fprintf(w, "audit record %s: DOES NOT CHECK: %v\n", path, err)
+		return false
+	}
+	fmt.Fprintf(w, "audit record %s: checks. Ballot code %s; the encryption holds:\n", path, a.Code)
+	for c, ct := range rep.Manifest.Contests {
+		if a.Choices[c] == nil {
+			continue
+		}
+		var names []string
+		for _, o := range a.Choices[c] {
+			names = append(names, ct.Options[o].Title.In("en"))
+		}
+		if len(names) == 0 {
+			names = []string{"(blank)"}
+		}
+		fmt.Fprintf(w, "  %s: %s\n", ct.Title.In("en"), strings.Join(names, ", "))
+	}
+	if !rep.OK {
+		fmt.Fprintln(w, "  (but the record itself is INVALID: the election key it gives cannot be trusted)")
+	}
+	return true
 }
 
 func printReport(w io.Writer, rep *verify.Report, announced bool) {
@@ -109,9 +160,9 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 		case !t.Found:
 			fmt.Fprintf(w, "tracker %s: NOT in the log\n", t.Tracker)
 		case t.Counted:
-			fmt.Fprintf(w, "tracker %s: in the log at entry %d, counted, inclusion proof verified: %v\n", t.Tracker, t.Index, t.Proof)
+			fmt.Fprintf(w, "tracker %s: in the log at entry %d, counted, inclusion proof verified: %v; ballot code %s\n", t.Tracker, t.Index, t.Proof, t.Code)
 		default:
-			fmt.Fprintf(w, "tracker %s: in the log at entry %d, superseded by a later ballot of the same credential (it does not count); inclusion proof verified: %v\n", t.Tracker, t.Index, t.Proof)
+			fmt.Fprintf(w, "tracker %s: in the log at entry %d, superseded by a later ballot of the same credential (it does not count); inclusion proof verified: %v; ballot code %s\n", t.Tracker, t.Index, t.Proof, t.Code)
 		}
 	}
 	if rep.OK {
