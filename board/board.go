@@ -314,6 +314,25 @@ func VerifyInclusion(p tlog.RecordProof, i int64, entry []byte, c Checkpoint) er
 	return nil
 }
 
+// CheckReceipt checks a receipt's proof that entry is entry number index of
+// the log (spec §15.3): the signed checkpoint is opened with the log key, and
+// the inclusion proof (base64 hashes) is checked against it.
+func CheckReceipt(signed []byte, origin string, logKey note.Verifier, index int64, proof []string, entry []byte) (Checkpoint, error) {
+	c, _, err := Open(signed, origin, logKey, nil, 0)
+	if err != nil {
+		return c, err
+	}
+	p := make(tlog.RecordProof, len(proof))
+	for i, s := range proof {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) != tlog.HashSize {
+			return c, fmt.Errorf("%w: the inclusion proof's hash %d is not 32 bytes in base64", ErrProof, i)
+		}
+		copy(p[i][:], b)
+	}
+	return c, VerifyInclusion(p, index, entry, c)
+}
+
 // VerifyConsistency checks that old's tree is a prefix of new's.
 func VerifyConsistency(p tlog.TreeProof, old, new Checkpoint) error {
 	if old.Origin != new.Origin {

@@ -273,8 +273,13 @@ func ReadTile(ctx context.Context, s Storage, n int64, path string) ([]byte, err
 	}
 	// The level-L hashes of the tree: n >> (L·H); the tile's last one must
 	// be among them.
+	// Compared without shifting N, which could overflow.
 	level := max(t.L, 0)
-	if level*TileHeight >= 63 || t.N<<TileHeight+int64(t.W) > n>>(level*TileHeight) {
+	if level*TileHeight >= 63 {
+		return nil, ErrNoTile
+	}
+	hashes := n >> (level * TileHeight)
+	if t.N > hashes>>TileHeight || t.N<<TileHeight+int64(t.W) > hashes {
 		return nil, ErrNoTile
 	}
 	if t.L == -1 {

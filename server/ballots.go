@@ -126,7 +126,8 @@ func (e *Election) checkpoint(ctx context.Context, size int64) (*signedCheckpoin
 }
 
 // Checkpoint returns a signed checkpoint of the whole log, saved in the
-// store.
+// store. A checkpoint is saved once: reading it again writes nothing, so
+// readers cannot load the store with writes.
 func (e *Election) Checkpoint(ctx context.Context) (board.Checkpoint, []byte, error) {
 	n, err := e.st.Size(ctx)
 	if err != nil {
@@ -136,8 +137,13 @@ func (e *Election) Checkpoint(ctx context.Context) (board.Checkpoint, []byte, er
 	if err != nil {
 		return board.Checkpoint{}, nil, err
 	}
-	if err := e.st.SaveCheckpoint(ctx, cp.c.Size, cp.signed); err != nil {
-		return board.Checkpoint{}, nil, err
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	if cp.c.Size > e.savedSize {
+		if err := e.st.SaveCheckpoint(ctx, cp.c.Size, cp.signed); err != nil {
+			return board.Checkpoint{}, nil, err
+		}
+		e.savedSize = cp.c.Size
 	}
 	return cp.c, cp.signed, nil
 }

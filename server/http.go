@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -336,20 +335,9 @@ func VerifyReceipt(rc *Receipt, entry []byte, origin, logKey string) error {
 	if err != nil {
 		return err
 	}
-	c, _, err := board.Open([]byte(rc.Checkpoint), origin, v, nil, 0)
-	if err != nil {
-		return err
-	}
-	proof := make([][32]byte, len(rc.InclusionProof))
-	for i, s := range rc.InclusionProof {
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil || len(b) != 32 {
-			return fmt.Errorf("bad inclusion proof")
-		}
-		copy(proof[i][:], b)
-	}
 	if election.Tracker(entry) != rc.Tracker {
 		return fmt.Errorf("the receipt's tracker is not this ballot's")
 	}
-	return verifyInclusion(proof, rc.Index, entry, c)
+	_, err = board.CheckReceipt([]byte(rc.Checkpoint), origin, v, rc.Index, rc.InclusionProof, entry)
+	return err
 }

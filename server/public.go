@@ -15,16 +15,17 @@ import (
 	"github.com/scrutin/scrutin/election"
 )
 
-// tile serves a hash tile or entry bundle of the latest checkpoint's tree.
-// Tiles never change once full; partial ones are served for the size asked.
+// tile serves a hash tile or entry bundle of the log as it is: full tiles
+// never change, and a partial one is named by its width, so a reader of any
+// checkpoint finds its tiles. It reads the store and writes nothing.
 func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/log/")
-	c, _, err := h.e.Checkpoint(r.Context())
+	n, err := h.e.st.Size(r.Context())
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 		return
 	}
-	data, err := board.ReadTile(r.Context(), h.e.st, c.Size, path)
+	data, err := board.ReadTile(r.Context(), h.e.st, n, path)
 	switch {
 	case errors.Is(err, board.ErrNoTile):
 		writeJSON(w, http.StatusNotFound, apiError{err.Error()})
@@ -68,15 +69,14 @@ func (e *Election) Ballots(ctx context.Context, from, to int64) ([]BallotRow, er
 		return nil, err
 	}
 	var rows []BallotRow
+	for i, entry := range entries {
+		if len(entry) > 0 && entry[0] == election.TypeBallot {
+			rows = append(rows, BallotRow{Index: from + int64(i), Tracker: election.Tracker(entry)})
+		}
+	}
 	e.State(func(s *election.State) {
-		for i, entry := range entries {
-			if len(entry) == 0 || entry[0] != election.TypeBallot {
-				continue
-			}
-			t := election.Tracker(entry)
-			if _, counted, ok := s.FindTracker(t); ok {
-				rows = append(rows, BallotRow{Index: from + int64(i), Tracker: t, Counted: counted})
-			}
+		for i := range rows {
+			_, rows[i].Counted, _ = s.FindTracker(rows[i].Tracker)
 		}
 	})
 	return rows, nil

@@ -39,6 +39,9 @@ type Election struct {
 	cpMu sync.Mutex // one checkpoint signing at a time
 	cp   *signedCheckpoint
 
+	saveMu    sync.Mutex
+	savedSize int64 // of the last checkpoint saved in the store
+
 	logSeed []byte
 	view    *election.Election // fixed once voting opens
 	// broken is set when the store failed during an append: whether the

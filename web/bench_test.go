@@ -80,4 +80,3 @@ func BenchmarkNativeEncrypt10(b *testing.B) {
 		}
 	}
 }
-

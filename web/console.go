@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -39,11 +40,33 @@ type staffSessions struct {
 	token []byte // SHA-256 of the officer token, nil: console closed
 	mu    sync.Mutex
 	live  map[[32]byte]time.Time // SHA-256 of the session id → expiry
-	tries *rate.Limiter          // sign-in attempts, all clients together
+	// failures limits wrong tokens per client address. The right token is
+	// never refused: nobody can lock the officer out, and the token's 256
+	// random bits make guessing hopeless anyway.
+	failures map[string]*rate.Limiter
+}
+
+// maxFailureClients bounds the table of clients that sent wrong tokens.
+const maxFailureClients = 10000
+
+// failed records a wrong token from a client and reports whether it may
+// try again now.
+func (s *staffSessions) failed(client string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.failures[client]
+	if !ok {
+		if len(s.failures) >= maxFailureClients {
+			clear(s.failures)
+		}
+		l = rate.NewLimiter(rate.Every(6*time.Second), 5)
+		s.failures[client] = l
+	}
+	return l.Allow()
 }
 
 func newStaffSessions(token string) *staffSessions {
-	s := &staffSessions{live: map[[32]byte]time.Time{}, tries: rate.NewLimiter(rate.Every(6*time.Second), 10)}
+	s := &staffSessions{live: map[[32]byte]time.Time{}, failures: map[string]*rate.Limiter{}}
 	if token != "" {
 		h := sha256.Sum256([]byte(token))
 		s.token = h[:]
@@ -171,15 +194,16 @@ func (s *Site) report() *roll.Report {
 }
 
 func (s *Site) consoleSignIn(w http.ResponseWriter, r *http.Request, p *pageData) {
-	if !s.staff.tries.Allow() {
-		w.Header().Set("Retry-After", "60")
-		p.Data, p.Error = &consoleView{}, s.msg(p.Lang, "console.tooMany")
-		s.render(w, http.StatusTooManyRequests, "console.html", p)
-		return
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if !s.staff.check(r.PostFormValue("token")) {
 		s.log.Warn("console sign-in refused", "client", r.RemoteAddr)
+		client, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if !s.staff.failed(client) {
+			w.Header().Set("Retry-After", "60")
+			p.Data, p.Error = &consoleView{}, s.msg(p.Lang, "console.tooMany")
+			s.render(w, http.StatusTooManyRequests, "console.html", p)
+			return
+		}
 		p.Data, p.Error = &consoleView{Closed: s.staff.token == nil}, s.msg(p.Lang, "console.badToken")
 		s.render(w, http.StatusUnauthorized, "console.html", p)
 		return

@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,7 +232,7 @@ func (s *Site) headers(next http.Handler) http.Handler {
 
 func staticHandler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, ".gz") || strings.HasSuffix(r.URL.Path, "go-version") {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") || strings.HasSuffix(r.URL.Path, ".gz") || strings.HasSuffix(r.URL.Path, "go-version") {
 			http.NotFound(w, r)
 			return
 		}
@@ -296,10 +297,27 @@ func (s *Site) setLanguage(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: "lang", Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
 	back := r.FormValue("back")
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
+	if !localPath(back) {
 		back = "/"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// localPath reports whether p is a path on this site and nothing else: it
+// starts with one slash, and holds only printable ASCII without backslashes
+// (browsers drop tabs and newlines, and read "\\" as "/", so "/\t/host" and
+// "/\\host" would lead elsewhere).
+func localPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || len(p) > 200 {
+		return false
+	}
+	for _, c := range []byte(p) {
+		if c <= ' ' || c >= 0x7f || c == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
 }
 
 // pageData is what every page template gets.
@@ -451,6 +469,11 @@ func (s *Site) tracker(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Redirect(w, r, "/ballots/"+q, http.StatusSeeOther)
 		return
 	}
+	if !isTracker(t) {
+		p.Path, p.Data = "/ballots", &trackerView{} // nothing of the address is echoed
+		s.render(w, http.StatusNotFound, "tracker.html", p)
+		return
+	}
 	v := &trackerView{Tracker: t}
 	var idx int64
 	s.o.Election.State(func(st *election.State) { idx, v.Counted, v.Found = st.FindTracker(t) })
@@ -467,6 +490,20 @@ func (s *Site) tracker(w http.ResponseWriter, r *http.Request, p *pageData) {
 	}
 	p.Data = v
 	s.render(w, status, "tracker.html", p)
+}
+
+// isTracker reports whether t is written as a tracker: 64 lower-case hex
+// digits (nothing else from the address is shown on the page).
+func isTracker(t string) bool {
+	if len(t) != 64 {
+		return false
+	}
+	for _, c := range t {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // boardView is the current checkpoint and its signatures.

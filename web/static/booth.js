@@ -140,7 +140,7 @@
   }
 
   // 4. Encrypt, show the ballot code, then cast or audit (spec §21).
-  function encrypt() {
+  function encrypt(after) {
     status(msgs.encrypting);
     // Let the status paint before the module takes the thread.
     setTimeout(() => {
@@ -148,7 +148,7 @@
         const r = call("encrypt", state.electionJSON, state.code, JSON.stringify(choices()));
         state.encryption = r.id;
         $("ballot-code").textContent = group(r.code);
-        status("");
+        status(typeof after === "string" ? after : "", typeof after === "string");
         show("review", "cast");
       } catch (e) { fail(e); }
     }, 20);
@@ -158,7 +158,21 @@
     status(msgs.casting);
     try {
       const b = call("cast", String(state.encryption), state.electionJSON, state.code);
-      const receipt = await api("POST", "/api/ballots", b.ballot, state.token);
+      let receipt;
+      try {
+        receipt = await api("POST", "/api/ballots", b.ballot, state.token);
+      } catch (e) {
+        // The encryption is spent (signed): a new one is ready to retry.
+        encrypt(msgs.error + " " + e.message);
+        return;
+      }
+      // The receipt must prove that this very ballot is in the log.
+      try {
+        call("checkReceipt", state.electionJSON, b.ballot, JSON.stringify(receipt));
+      } catch (e) {
+        status(msgs.badReceipt + " " + e.message, true);
+        return;
+      }
       $("receipt-tracker").textContent = group(receipt.tracker);
       $("receipt-code").textContent = group(receipt.code);
       $("receipt-index").textContent = String(receipt.index);
@@ -174,20 +188,23 @@
       $("audit-record").value = a.record;
       const check = call("checkAudit", state.electionJSON, a.record);
       $("audit-result").textContent = check.ok ? msgs.audited : msgs.auditFailed;
+      $("audit-code").textContent = group(a.code);
+      $("audit-choices").replaceChildren(...Array.from($("review-list").children).map((li) => li.cloneNode(true)));
       status("");
       show("audit", "audit-result");
       $("audit-result").setAttribute("tabindex", "-1");
       $("audit-result").focus();
     } catch (e) { fail(e); }
   });
-  $("again").addEventListener("click", encrypt);
+  $("again").addEventListener("click", () => encrypt());
   $("audit-save").addEventListener("click", () => save("scrutin-audit.json", $("audit-record").value, "application/json"));
 
   // 5. The receipt.
   $("receipt-save").addEventListener("click", () => {
     const r = state.receipt;
     const text = [msgs.receiptTitle, "", "tracker: " + r.tracker, "code: " + r.code, "index: " + r.index,
-      "election: " + state.election.fingerprint, "check: " + location.origin + "/ballots/" + r.tracker, "", r.checkpoint].join("\n");
+      "election: " + state.election.fingerprint, "check: " + location.origin + "/ballots/" + r.tracker,
+      "inclusion proof: " + r.inclusion_proof.join(" "), "", r.checkpoint].join("\n");
     save("scrutin-receipt-" + r.tracker.slice(0, 8) + ".txt", text, "text/plain");
   });
 

@@ -8,7 +8,8 @@
 //
 //	scrutin.credential(election, code)          → {"credential"} (the public key)
 //	scrutin.encrypt(election, code, choices)    → {"id", "code"} (spec §21.1)
-//	scrutin.cast(id, code)                      → {"ballot", "tracker", "code"}
+//	scrutin.cast(id, election, code)            → {"ballot", "tracker", "code"}
+//	scrutin.checkReceipt(election, ballot, receipt) → {"ok"}: the server's receipt proves this ballot is in the log
 //	scrutin.audit(id)                           → {"record", "code"} (spec §21.3)
 //	scrutin.checkAudit(election, record)        → {"ok", "error", "code", "choices"}
 //	scrutin.verify(base, fingerprint, tracker)  → Promise of the verifier's report
@@ -27,6 +28,9 @@ import (
 	"sync"
 	"syscall/js"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/verify"
@@ -37,6 +41,7 @@ func main() {
 	api.Set("credential", fn(credential))
 	api.Set("encrypt", fn(encrypt))
 	api.Set("cast", fn(cast))
+	api.Set("checkReceipt", fn(checkReceipt))
 	api.Set("audit", fn(audit))
 	api.Set("checkAudit", fn(checkAudit))
 	api.Set("verify", js.FuncOf(verifyRecord))
@@ -185,6 +190,49 @@ func cast(a []string) (any, error) {
 		return nil, err
 	}
 	return map[string]string{"ballot": string(entry[1:]), "tracker": election.Tracker(entry), "code": b.Code()}, nil
+}
+
+// checkReceipt checks the server's receipt for the ballot the booth cast: its
+// tracker and code are this ballot's, and its inclusion proof verifies
+// against a checkpoint signed by the election's log key.
+func checkReceipt(a []string) (any, error) {
+	if len(a) != 3 {
+		return nil, fmt.Errorf("checkReceipt(election, ballot, receipt)")
+	}
+	e, err := parseElection(a[0])
+	if err != nil {
+		return nil, err
+	}
+	entry := append([]byte{election.TypeBallot}, a[1]...)
+	var rc struct {
+		Checkpoint     string   `json:"checkpoint"`
+		Index          int64    `json:"index"`
+		InclusionProof []string `json:"inclusion_proof"`
+		Tracker        string   `json:"tracker"`
+		Code           string   `json:"code"`
+	}
+	if err := json.Unmarshal([]byte(a[2]), &rc); err != nil {
+		return nil, fmt.Errorf("the receipt is not valid JSON: %v", err)
+	}
+	code, err := election.BallotCode(entry)
+	if err != nil {
+		return nil, err
+	}
+	if rc.Tracker != election.Tracker(entry) || rc.Code != code {
+		return nil, fmt.Errorf("the receipt is for another ballot than the one this device cast")
+	}
+	vkey, err := election.LogVerifierKey(e.Fingerprint, e.Manifest.LogKey)
+	if err != nil {
+		return nil, err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := board.CheckReceipt([]byte(rc.Checkpoint), board.Origin(e.Fingerprint), v, rc.Index, rc.InclusionProof, entry); err != nil {
+		return nil, err
+	}
+	return map[string]bool{"ok": true}, nil
 }
 
 func audit(a []string) (any, error) {
