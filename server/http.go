@@ -52,6 +52,7 @@ type Options struct {
 //	GET  /metrics               Prometheus metrics
 //	POST /api/ceremony          a trustee's signed ceremony message (raw bytes)
 //	POST /api/decryptions       a trustee's signed decryption shares (raw bytes)
+//	POST /api/cosignatures      a checkpoint cosigned by a witness (see Election.SetWitnesses)
 //	POST /api/admin/entries     (officer) the manifest, roll, credentials or open entry
 //	POST /api/admin/close       (officer) close voting: {"reason": "…"}
 //	POST /api/admin/tally       (officer) record the tally
@@ -82,6 +83,7 @@ func (e *Election) Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /metrics", h.metrics)
 	mux.HandleFunc("POST /api/ceremony", h.trusteeMessage(election.TypeCeremony))
 	mux.HandleFunc("POST /api/decryptions", h.trusteeMessage(election.TypeDecryption))
+	mux.HandleFunc("POST /api/cosignatures", h.cosign)
 	mux.HandleFunc("POST /api/admin/entries", h.officer(h.adminEntry))
 	mux.HandleFunc("POST /api/admin/close", h.officer(h.adminClose))
 	mux.HandleFunc("POST /api/admin/tally", h.officer(h.adminDerived((*election.State).ExpectedTally)))
@@ -275,7 +277,7 @@ func (h *handler) eligibility(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) checkpoint(w http.ResponseWriter, r *http.Request) {
-	_, signed, err := h.e.Checkpoint(r.Context())
+	_, signed, err := h.e.PublicCheckpoint(r.Context())
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 		return

@@ -49,7 +49,8 @@ type Election struct {
 	// and every request is refused until a restart reloads the log.
 	broken error
 
-	turnout turnout
+	turnout   turnout
+	witnesses witnessState
 }
 
 type signedCheckpoint struct {

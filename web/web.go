@@ -512,11 +512,12 @@ type boardView struct {
 	Size       int64
 	Hash       string
 	Signatures []string // the names of the keys that signed it
+	Witnesses  []server.WitnessStatus
 }
 
 func (s *Site) board(w http.ResponseWriter, r *http.Request, p *pageData) {
-	c, signed, err := s.o.Election.Checkpoint(r.Context())
-	v := &boardView{}
+	c, signed, err := s.o.Election.PublicCheckpoint(r.Context())
+	v := &boardView{Witnesses: s.o.Election.Witnesses()}
 	if err == nil {
 		v.Checkpoint, v.Size, v.Hash = string(signed), c.Size, c.Hash.String()
 		_, sigs, _ := strings.Cut(string(signed), "\n\n")

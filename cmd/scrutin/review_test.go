@@ -85,7 +85,7 @@ func TestReviewConcurrentWitnessRunsCosignSplitView(t *testing.T) {
 	l := newReviewLog(t, "genesis")
 	w := newReviewWitness(t, l)
 	wdir := t.TempDir()
-	if err := witnessOnce(ctx, w, wdir, t.TempDir(), l.publish(t, "genesis"), io.Discard); err != nil {
+	if err := witnessOnce(ctx, w, wdir, t.TempDir(), l.publish(t, "genesis"), "", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	forkA := l.publish(t, "genesis", "ballot for A", "more A")
@@ -123,7 +123,7 @@ func TestReviewConcurrentWitnessRunsCosignSplitView(t *testing.T) {
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i, loc := range []string{srv.URL + "/a/", srv.URL + "/b/"} {
-		wg.Go(func() { errs[i] = witnessOnce(ctx, w, wdir, outs[i], loc, io.Discard) })
+		wg.Go(func() { errs[i] = witnessOnce(ctx, w, wdir, outs[i], loc, "", io.Discard) })
 	}
 	wg.Wait()
 	if errs[0] == nil && errs[1] == nil {
@@ -143,7 +143,7 @@ func TestReviewForkEvidenceOverwritten(t *testing.T) {
 	l := newReviewLog(t, "genesis")
 	w := newReviewWitness(t, l)
 	wdir := t.TempDir()
-	if err := witnessOnce(ctx, w, wdir, t.TempDir(), l.publish(t, "genesis", "x", "y"), io.Discard); err != nil {
+	if err := witnessOnce(ctx, w, wdir, t.TempDir(), l.publish(t, "genesis", "x", "y"), "", io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	forkA := l.publish(t, "genesis", "A", "y")
@@ -152,7 +152,7 @@ func TestReviewForkEvidenceOverwritten(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, f := range []string{forkA, forkB} {
-		if err := witnessOnce(ctx, w, wdir, t.TempDir(), f, io.Discard); err == nil {
+		if err := witnessOnce(ctx, w, wdir, t.TempDir(), f, "", io.Discard); err == nil {
 			t.Fatal("a fork was cosigned")
 		}
 	}

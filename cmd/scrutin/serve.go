@@ -47,6 +47,8 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 	smtpUser := fs.String("smtp-username", "", "SMTP user name")
 	smtpPass := fs.String("smtp-password-file", "", "file holding the SMTP password")
 	smtpTLS := fs.String("smtp-tls", "starttls", "starttls, or none (only to a server on this machine)")
+	var witnesses keyList
+	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable): its cosignatures, posted by \"scrutin witness run --submit\", are kept and served with the checkpoint")
 	hsts := fs.Bool("hsts", false, "send Strict-Transport-Security (when voters reach the server over HTTPS)")
 	proxies := fs.String("trusted-proxy", "", "reverse proxies (CIDR, comma-separated) whose X-Forwarded-For names the client, for per-client limits")
 	return fs, func(stdout, stderr io.Writer) int {
@@ -148,6 +150,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
+		e.SetWitnesses(witnesses)
 		site, err := web.New(web.Options{Election: e, API: e.Handler(opts), Logger: logger, StaffToken: token, HSTS: *hsts})
 		if err != nil {
 			return fail(stderr, "serve", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -94,18 +96,21 @@ example "observers.example.org/union-ballot-2027".`)
 }
 
 func witnessRunCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("witness run", "--log DIR|URL --log-key KEY [--dir DIR] [--out DIR] [--once] [--interval D]",
+	fs := newFlagSet("witness run", "--log DIR|URL --log-key KEY [--dir DIR] [--out DIR] [--submit URL] [--once] [--interval D]",
 		`Run follows a published election log. Each time it finds a new checkpoint it
 checks the log's signature, checks from the published tiles that the new tree
 extends the last one it cosigned, records it, and writes the checkpoint with
 its cosignature to --out (serve that folder). A fork or a rollback is refused:
 both signed checkpoints are kept in DIR/evidence as proof, and the command
-exits with status 1 (with --once) or keeps refusing.`)
+exits with status 1 (with --once) or keeps refusing. With --submit, each
+cosigned checkpoint is also posted to the election's server (its base URL),
+which serves it to readers and shows the witness on its public log page.`)
 	dir := fs.String("dir", "scrutin-witness", "the witness's folder: its key and state")
 	logLoc := fs.String("log", "", "the published log: a folder or an http(s) URL")
 	var logKey verifierFlag
 	fs.Var(&logKey, "log-key", "the log's verifier key (from the election's manifest)")
 	out := fs.String("out", "", "where to publish the cosigned checkpoint (default DIR/cosigned)")
+	submit := fs.String("submit", "", "the election server's base URL, to post each cosigned checkpoint to")
 	once := fs.Bool("once", false, "check once and exit")
 	interval := fs.Duration("interval", 30*time.Second, "how often to poll the log")
 	return fs, func(stdout, stderr io.Writer) int {
@@ -128,7 +133,7 @@ exits with status 1 (with --once) or keeps refusing.`)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
 		for {
-			err := witnessOnce(ctx, w, *dir, *out, *logLoc, stdout)
+			err := witnessOnce(ctx, w, *dir, *out, *logLoc, *submit, stdout)
 			if err != nil {
 				fmt.Fprintf(stderr, "scrutin witness run: %v\n", err)
 			}
@@ -149,7 +154,7 @@ exits with status 1 (with --once) or keeps refusing.`)
 
 // witnessOnce fetches the log's checkpoint and cosigns it if it is
 // consistent with the state.
-func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc string, stdout io.Writer) error {
+func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc, submit string, stdout io.Writer) error {
 	// Two runs on one folder must not both check against the same state:
 	// they could cosign both sides of a fork.
 	unlock, err := lockDir(dir)
@@ -198,6 +203,11 @@ func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc string,
 		return err
 	}
 	fmt.Fprintf(stdout, "cosigned %s: %d entries, tree %v\n", c.Origin, c.Size, c.Hash)
+	if submit != "" {
+		if err := postCosignature(ctx, submit, cosigned); err != nil {
+			return fmt.Errorf("cosigned, but could not submit it to %s: %w", submit, err)
+		}
+	}
 	return nil
 }
 
@@ -263,4 +273,25 @@ the whole log checks out.`)
 		}
 		return exitOK
 	}
+}
+
+// postCosignature posts a cosigned checkpoint to the election's server.
+func postCosignature(ctx context.Context, base string, cosigned []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(base, "/")+"/api/cosignatures", bytes.NewReader(cosigned))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("the server answered %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
 }

@@ -1,0 +1,158 @@
+package server
+
+// Witnesses' cosignatures (spec §16.2). A witness that follows the log posts
+// each checkpoint it cosigns here; the server keeps, for each witness it was
+// told of, the latest cosignature that verifies and whose tree is this log's,
+// and adds the cosignatures of the current checkpoint to the checkpoint it
+// serves, so that readers requiring a witness quorum find them there.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/election"
+)
+
+// WitnessStatus is what the server knows of one witness.
+type WitnessStatus struct {
+	Name string
+	Key  string // the verifier key's hash, in hex
+	// Size is the size of the latest checkpoint it cosigned (0: none yet),
+	// At when the server received it.
+	Size int64
+	At   time.Time
+}
+
+type witnessState struct {
+	mu   sync.Mutex
+	keys []note.Verifier
+	sigs map[string]cosignature // by witness name
+}
+
+type cosignature struct {
+	size int64
+	line string // "— name base64\n"
+	at   time.Time
+}
+
+// SetWitnesses names the witnesses whose cosignatures the server accepts.
+func (e *Election) SetWitnesses(keys []note.Verifier) {
+	e.witnesses.mu.Lock()
+	defer e.witnesses.mu.Unlock()
+	e.witnesses.keys = keys
+	e.witnesses.sigs = map[string]cosignature{}
+}
+
+// Witnesses returns the status of each witness, in name order.
+func (e *Election) Witnesses() []WitnessStatus {
+	e.witnesses.mu.Lock()
+	defer e.witnesses.mu.Unlock()
+	var out []WitnessStatus
+	for _, k := range e.witnesses.keys {
+		s := e.witnesses.sigs[k.Name()]
+		out = append(out, WitnessStatus{Name: k.Name(), Key: fmt.Sprintf("%08x", k.KeyHash()), Size: s.size, At: s.at})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// AddCosignature takes a checkpoint cosigned by a known witness: the log's
+// signature and the witness's must verify, and the checkpoint's tree must
+// be this log's. It returns the witness's name.
+func (e *Election) AddCosignature(ctx context.Context, signed []byte) (string, error) {
+	var logKey string
+	e.State(func(s *election.State) { logKey = s.LogKey })
+	if logKey == "" {
+		return "", fmt.Errorf("%w: the election is not created yet", ErrRefused)
+	}
+	lv, err := note.NewVerifier(logKey)
+	if err != nil {
+		return "", err
+	}
+	e.witnesses.mu.Lock()
+	keys := e.witnesses.keys
+	e.witnesses.mu.Unlock()
+	for _, w := range keys {
+		c, n, err := board.Open(signed, lv.Name(), lv, []note.Verifier{w}, 1)
+		if err != nil {
+			continue
+		}
+		size, err := e.st.Size(ctx)
+		if err != nil {
+			return "", err
+		}
+		if c.Size > size {
+			return "", fmt.Errorf("%w: the checkpoint has %d entries, the log %d", ErrRefused, c.Size, size)
+		}
+		h, err := board.TreeHash(ctx, e.st, c.Size)
+		if err != nil {
+			return "", err
+		}
+		if h != c.Hash {
+			return "", fmt.Errorf("%w: the cosigned tree of %d entries is not this log's", ErrRefused, c.Size)
+		}
+		var line string
+		for _, s := range n.Sigs {
+			if s.Name == w.Name() && s.Hash == w.KeyHash() {
+				line = "— " + s.Name + " " + s.Base64 + "\n"
+			}
+		}
+		e.witnesses.mu.Lock()
+		defer e.witnesses.mu.Unlock()
+		if old := e.witnesses.sigs[w.Name()]; c.Size >= old.size {
+			e.witnesses.sigs[w.Name()] = cosignature{size: c.Size, line: line, at: time.Now()}
+		}
+		return w.Name(), nil
+	}
+	return "", fmt.Errorf("%w: not a checkpoint of this log cosigned by a witness this server knows", ErrRefused)
+}
+
+// PublicCheckpoint is the checkpoint as readers get it: Checkpoint, with
+// the witnesses' cosignatures of it.
+func (e *Election) PublicCheckpoint(ctx context.Context) (board.Checkpoint, []byte, error) {
+	c, signed, err := e.Checkpoint(ctx)
+	if err != nil {
+		return c, nil, err
+	}
+	return c, e.withCosignatures(signed, c.Size), nil
+}
+
+// withCosignatures adds to a signed checkpoint of size n the cosignatures
+// the witnesses made of that same checkpoint.
+func (e *Election) withCosignatures(signed []byte, n int64) []byte {
+	e.witnesses.mu.Lock()
+	defer e.witnesses.mu.Unlock()
+	out := signed
+	for _, s := range e.witnesses.sigs {
+		if s.size == n && !strings.Contains(string(out), s.line) {
+			out = append(out[:len(out):len(out)], s.line...)
+		}
+	}
+	return out
+}
+
+// cosign takes a witness's cosigned checkpoint (POST /api/cosignatures).
+func (h *handler) cosign(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	if len(body) > board.MaxCheckpointFile {
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{"a checkpoint is smaller than that"})
+		return
+	}
+	name, err := h.e.AddCosignature(r.Context(), body)
+	if err != nil {
+		h.appended(w, 0, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"witness": name})
+}
