@@ -1,0 +1,402 @@
+// Package accounts is scrutin's staff accounts: administrators, election
+// officers and auditors. Nothing ships with a default: a fresh server has no
+// account and no password, only a one-time setup link that expires; every
+// account needs a password of at least 12 characters that is not a common
+// one (stored with argon2id) and a second factor (a passkey, or TOTP, with
+// recovery codes shown once) before it can do anything else. Every staff
+// action is an event of an append-only, hash-chained audit trail, from which
+// the accounts are derived; sessions live in memory and can be listed and
+// revoked.
+package accounts
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/scrutin/scrutin/internal/atrest"
+)
+
+// Role is what a staff member may do in an election.
+type Role string
+
+// The roles. An administrator manages accounts and may do what an officer
+// does; an officer runs the election (never decrypts, never votes: scrutin
+// has no such power to give); an auditor reads everything staff can see,
+// and changes nothing.
+const (
+	RoleAdmin   Role = "admin"
+	RoleOfficer Role = "officer"
+	RoleAuditor Role = "auditor"
+)
+
+// AllElections is the election id of a role held in every election.
+const AllElections = "*"
+
+// Permission is one kind of staff action.
+type Permission int
+
+const (
+	ReadElection   Permission = iota // see the console
+	ManageElection                   // record entries, open, close, tally, publish
+	ManageAccounts                   // invite, change roles, disable
+	ReadTrail                        // read the audit trail
+)
+
+var grants = map[Role][]Permission{
+	RoleAdmin:   {ReadElection, ManageElection, ManageAccounts, ReadTrail},
+	RoleOfficer: {ReadElection, ManageElection},
+	RoleAuditor: {ReadElection, ReadTrail},
+}
+
+// ValidRole reports whether r is a role.
+func ValidRole(r Role) bool { _, ok := grants[r]; return ok }
+
+// Errors.
+var (
+	ErrDenied      = errors.New("not allowed")
+	ErrSignIn      = errors.New("wrong address or password")
+	ErrLocked      = errors.New("too many failed sign-ins: the account is locked for a while")
+	ErrSecondStep  = errors.New("the second factor is wrong or was already used")
+	ErrNeedsFactor = errors.New("enrol a second factor first")
+	ErrToken       = errors.New("this link is wrong, used or expired")
+)
+
+// Account is a staff member, as the trail makes it.
+type Account struct {
+	ID       string
+	Email    string
+	Name     string
+	Roles    map[string]Role // election id (or AllElections) → role
+	Created  time.Time
+	Disabled bool
+
+	password   string
+	totpSealed []byte
+	totpLast   int64           // last time step accepted (replays refused)
+	recovery   map[string]bool // SHA-256 (hex) of each unused recovery code
+	passkeys   []passkey
+	devices    map[string]bool // SHA-256 (hex) of each device it signed in from
+	failures   int             // consecutive failed sign-ins
+	lastFail   time.Time
+	activated  bool // a password is set
+	inviteHash string
+	inviteExp  time.Time
+}
+
+// HasSecondFactor reports whether the account has enrolled one.
+func (a *Account) HasSecondFactor() bool { return a.totpSealed != nil || len(a.passkeys) > 0 }
+
+// Factors names the second factors enrolled.
+func (a *Account) Factors() []string {
+	var f []string
+	if len(a.passkeys) > 0 {
+		f = append(f, fmt.Sprintf("passkey×%d", len(a.passkeys)))
+	}
+	if a.totpSealed != nil {
+		f = append(f, "totp")
+	}
+	return f
+}
+
+// RecoveryLeft is the number of unused recovery codes.
+func (a *Account) RecoveryLeft() int { return len(a.recovery) }
+
+// can reports whether the account holds a role granting p in election.
+func (a *Account) can(p Permission, election string) bool {
+	if a.Disabled {
+		return false
+	}
+	for el, r := range a.Roles {
+		if (el == AllElections || el == election) && slices.Contains(grants[r], p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Options configure the service.
+type Options struct {
+	// Dir holds the trail (staff-trail.jsonl) and the sealing key
+	// (staff.key, made on first start with mode 0600).
+	Dir string
+	// Notify sends an e-mail to a staff member (new-device alerts); nil
+	// sends none.
+	Notify func(to, subject, body string) error
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+	// WebAuthn: the relying party's id (the site's host name) and the
+	// origins pages are served from (e.g. https://vote.example.org).
+	RPID      string
+	RPOrigins []string
+	// SiteName names the site in e-mails, authenticator apps and passkeys.
+	SiteName string
+}
+
+// File names in Options.Dir.
+const (
+	TrailFile = "staff-trail.jsonl"
+	KeyFile   = "staff.key"
+)
+
+// Service is the staff accounts of one server.
+type Service struct {
+	o     Options
+	key   []byte
+	trail *trail
+	now   func() time.Time
+	wa    *webauthnRP
+
+	mu       sync.Mutex
+	accounts map[string]*Account // by id
+	byEmail  map[string]string   // normalized e-mail → id
+	sessions map[[32]byte]*Session
+	setup    *oneTime // the setup token while there is no account
+	clients  *clientLimits
+}
+
+type oneTime struct {
+	hash    [32]byte
+	expires time.Time
+}
+
+// Open opens the service on its folder, replaying the trail.
+func Open(o Options) (*Service, error) {
+	key, _, err := atrest.LoadOrCreateKey(filepath.Join(o.Dir, KeyFile))
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{o: o, key: key, now: o.Now, accounts: map[string]*Account{}, byEmail: map[string]string{},
+		sessions: map[[32]byte]*Session{}, clients: newClientLimits()}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if o.SiteName == "" {
+		s.o.SiteName = "scrutin"
+	}
+	if s.wa, err = newWebAuthn(s.o); err != nil {
+		return nil, err
+	}
+	s.trail, err = openTrail(filepath.Join(o.Dir, TrailFile), func(e *Event) error {
+		if err := s.check(e); err != nil {
+			return err
+		}
+		s.apply(e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the trail.
+func (s *Service) Close() error { return s.trail.close() }
+
+// Empty reports whether no account exists yet.
+func (s *Service) Empty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.accounts) == 0
+}
+
+// record appends an event (checked, then applied) under s.mu.
+func (s *Service) record(action, actor, client string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	e := &Event{Action: action, Actor: actor, Client: client, Data: b, At: s.now().UTC()}
+	return s.trail.append(e, s.check, s.apply)
+}
+
+// The events' data.
+type (
+	accountData struct {
+		ID       string `json:"id"`
+		Email    string `json:"email,omitempty"`
+		Name     string `json:"name,omitempty"`
+		Role     Role   `json:"role,omitempty"`
+		Election string `json:"election,omitempty"`
+		Password string `json:"password,omitempty"` // argon2id hash
+		Invite   string `json:"invite,omitempty"`   // SHA-256 of the invitation token
+		Expires  string `json:"expires,omitempty"`
+	}
+	factorData struct {
+		ID       string   `json:"id"`
+		TOTP     []byte   `json:"totp,omitempty"` // the secret, sealed
+		Step     int64    `json:"step,omitempty"`
+		Recovery []string `json:"recovery,omitempty"` // SHA-256 of the codes
+		Code     string   `json:"code,omitempty"`     // SHA-256 of the code used
+		Passkey  *passkey `json:"passkey,omitempty"`
+		Device   string   `json:"device,omitempty"` // SHA-256 of the device id
+		Session  string   `json:"session,omitempty"`
+		Reason   string   `json:"reason,omitempty"`
+		Method   string   `json:"method,omitempty"`
+	}
+)
+
+// check decides whether an event is valid in the current state; apply
+// then changes the state. They are the only code that changes accounts.
+func (s *Service) check(e *Event) error {
+	switch e.Action {
+	case "account.create", "account.invite":
+		var d accountData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		if _, ok := s.accounts[d.ID]; ok || d.ID == "" {
+			return fmt.Errorf("account %q exists", d.ID)
+		}
+		if _, ok := s.byEmail[d.Email]; ok {
+			return fmt.Errorf("an account has the address %s", d.Email)
+		}
+		if !ValidRole(d.Role) {
+			return fmt.Errorf("no role %q", d.Role)
+		}
+		if e.Action == "account.create" && len(s.accounts) > 0 {
+			return errors.New("the first administrator is created only once")
+		}
+		return nil
+	case "account.activate", "account.role", "account.disable", "account.password",
+		"totp.enrol", "totp.used", "recovery.set", "recovery.used", "passkey.add", "passkey.used",
+		"signin.ok", "signin.failed", "session.revoke", "signout":
+		var d factorData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return err
+		}
+		if _, ok := s.accounts[d.ID]; !ok {
+			return fmt.Errorf("no account %q", d.ID)
+		}
+		if e.Action == "account.role" {
+			var r accountData
+			if err := json.Unmarshal(e.Data, &r); err != nil {
+				return err
+			}
+			if r.Role != "" && !ValidRole(r.Role) {
+				return fmt.Errorf("no role %q", r.Role)
+			}
+		}
+		return nil
+	case "election.action", "setup.link":
+		return nil
+	}
+	return fmt.Errorf("unknown action %q", e.Action)
+}
+
+func (s *Service) apply(e *Event) {
+	switch e.Action {
+	case "account.create", "account.invite":
+		var d accountData
+		json.Unmarshal(e.Data, &d)
+		a := &Account{ID: d.ID, Email: d.Email, Name: d.Name, Roles: map[string]Role{d.Election: d.Role}, Created: e.At,
+			password: d.Password, activated: d.Password != "", recovery: map[string]bool{}, devices: map[string]bool{}}
+		if d.Invite != "" {
+			a.inviteHash = d.Invite
+			a.inviteExp, _ = time.Parse(time.RFC3339, d.Expires)
+		}
+		s.accounts[a.ID] = a
+		s.byEmail[a.Email] = a.ID
+		return
+	case "election.action", "setup.link":
+		return
+	}
+	var d factorData
+	json.Unmarshal(e.Data, &d)
+	a := s.accounts[d.ID]
+	switch e.Action {
+	case "account.activate":
+		var r accountData
+		json.Unmarshal(e.Data, &r)
+		a.password, a.activated, a.inviteHash = r.Password, true, ""
+	case "account.password":
+		var r accountData
+		json.Unmarshal(e.Data, &r)
+		a.password = r.Password
+	case "account.role":
+		var r accountData
+		json.Unmarshal(e.Data, &r)
+		if r.Role == "" {
+			delete(a.Roles, r.Election)
+		} else {
+			a.Roles[r.Election] = r.Role
+		}
+	case "account.disable":
+		a.Disabled = true
+	case "totp.enrol":
+		a.totpSealed, a.totpLast = d.TOTP, d.Step
+	case "totp.used":
+		a.totpLast = max(a.totpLast, d.Step)
+	case "recovery.set":
+		a.recovery = map[string]bool{}
+		for _, h := range d.Recovery {
+			a.recovery[h] = true
+		}
+	case "recovery.used":
+		delete(a.recovery, d.Code)
+	case "passkey.add":
+		a.passkeys = append(a.passkeys, *d.Passkey)
+	case "passkey.used":
+		for i := range a.passkeys {
+			if string(a.passkeys[i].ID) == string(d.Passkey.ID) {
+				a.passkeys[i].Authenticator = d.Passkey.Authenticator
+			}
+		}
+	case "signin.ok":
+		a.failures = 0
+		if d.Device != "" {
+			a.devices[d.Device] = true
+		}
+	case "signin.failed":
+		a.failures++
+		a.lastFail = e.At
+	}
+}
+
+// lockedUntil is when a locked account may try again: after 5 failures in a
+// row, 1 minute, doubling with each further failure, up to an hour.
+func (a *Account) lockedUntil() time.Time {
+	if a.failures < 5 {
+		return time.Time{}
+	}
+	d := time.Minute << min(a.failures-5, 6)
+	return a.lastFail.Add(min(d, time.Hour))
+}
+
+// NormalizeEmail lower-cases and checks an address.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 254 {
+		return "", fmt.Errorf("%q is not an e-mail address", s)
+	}
+	return s, nil
+}
+
+func hashHex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// randomToken returns n random bytes in unpadded base32 (case-insensitive,
+// easy to read aloud and to type).
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+func newID() string { return randomToken(10) }
+
+func sameHash(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

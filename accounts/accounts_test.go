@@ -1,0 +1,457 @@
+package accounts
+
+import (
+	"bytes"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+)
+
+const (
+	testOrigin = "https://vote.example.org"
+	testRPID   = "vote.example.org"
+	goodPass   = "correct horse battery staple"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type mailbox struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (m *mailbox) send(to, subject, body string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, to+": "+subject)
+	return nil
+}
+
+func (m *mailbox) count() int { m.mu.Lock(); defer m.mu.Unlock(); return len(m.sent) }
+
+func openTest(t *testing.T, dir string, c *clock, mb *mailbox) *Service {
+	t.Helper()
+	s, err := Open(Options{Dir: dir, Now: c.now, Notify: mb.send, RPID: testRPID, RPOrigins: []string{testOrigin}, SiteName: "scrutin test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var alice = Client{Addr: "192.0.2.1:1234", Device: "alice-laptop", UserAgent: "test"}
+
+// firstAdmin creates the first administrator and enrols TOTP; it returns
+// the session, the TOTP secret and the recovery codes.
+func firstAdmin(t *testing.T, s *Service, c *clock) (*Session, string, []string) {
+	t.Helper()
+	link, _, err := s.SetupLink("", "https://vote.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(link)
+	se, err := s.CreateFirstAdmin(u.Query().Get("token"), "Alice@Example.org", "Alice Martin", goodPass, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Allowed(se, ReadElection, AllElections); !errors.Is(err, ErrNeedsFactor) {
+		t.Fatalf("an administrator without a second factor may act: %v", err)
+	}
+	k, err := s.BeginTOTP(se)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(k.Secret(), c.now())
+	rec, err := s.FinishTOTP(se, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) != RecoveryCodes {
+		t.Fatalf("%d recovery codes", len(rec))
+	}
+	return se, k.Secret(), rec
+}
+
+func TestSetupLinkIsOneTimeAndExpires(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+	s := openTest(t, dir, c, &mailbox{})
+	if !s.Empty() {
+		t.Fatal("a fresh server has an account")
+	}
+	path := filepath.Join(dir, "setup-link")
+	link, exp, err := s.SetupLink(path, "https://vote.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the setup link file: %v, mode %v", err, st.Mode())
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), link) {
+		t.Error("the file does not hold the link")
+	}
+	u, _ := url.Parse(link)
+	token := u.Query().Get("token")
+	if len(token) < 40 || exp.Sub(c.now()) != SetupTTL {
+		t.Fatalf("token %q expires %v", token, exp)
+	}
+	// A weak password is refused and the token stays usable.
+	if _, err := s.CreateFirstAdmin(token, "a@example.org", "A", "password1234", alice); !errors.Is(err, ErrWeakPassword) {
+		t.Fatalf("a common password: %v", err)
+	}
+	if _, err := s.CreateFirstAdmin("x"+token, "a@example.org", "A", goodPass, alice); !errors.Is(err, ErrToken) {
+		t.Fatalf("a wrong token: %v", err)
+	}
+	// Expired.
+	c.add(SetupTTL + time.Second)
+	if _, err := s.CreateFirstAdmin(token, "a@example.org", "A", goodPass, alice); !errors.Is(err, ErrToken) {
+		t.Fatalf("an expired token: %v", err)
+	}
+	// A new link works once.
+	link, _, _ = s.SetupLink(path, "https://vote.example.org")
+	u, _ = url.Parse(link)
+	token = u.Query().Get("token")
+	if _, err := s.CreateFirstAdmin(token, "a@example.org", "Ann", goodPass, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateFirstAdmin(token, "b@example.org", "Bob", goodPass, alice); !errors.Is(err, ErrToken) {
+		t.Fatalf("the setup token worked twice: %v", err)
+	}
+	if _, _, err := s.SetupLink("", "https://x"); err == nil {
+		t.Error("a setup link was made while an account exists")
+	}
+}
+
+func TestPasswordPolicy(t *testing.T) {
+	for _, bad := range []string{"short", "password1234", "Password2027!", "qwertyuiop12", "123456789012", "aaaaaaaaaaaa", "abcabcabcabc",
+		"iloveyouiloveyou", "alice.martin.2027", "!!monkey!!!!"} {
+		if err := CheckPassword(bad, "alice.martin@example.org", "Alice Martin"); !errors.Is(err, ErrWeakPassword) {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+	for _, good := range []string{goodPass, "tram-vélo-42-orage", "Wd8!kq2#Lm9z"} {
+		if err := CheckPassword(good, "alice.martin@example.org", "Alice Martin"); err != nil {
+			t.Errorf("%q was refused: %v", good, err)
+		}
+	}
+	h := HashPassword(goodPass)
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=65536,t=3,p=2$") || !VerifyPassword(h, goodPass) || VerifyPassword(h, goodPass+"x") {
+		t.Errorf("argon2id: %s", h)
+	}
+	if VerifyPassword(strings.Replace(h, "argon2id", "argon2i", 1), goodPass) {
+		t.Error("another algorithm was accepted")
+	}
+}
+
+// TestTOTPReplayRefused: a code works once; a replayed code, or an older
+// one, is refused; the right one next period works.
+func TestTOTPReplayRefused(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTest(t, t.TempDir(), c, &mailbox{})
+	_, secret, _ := firstAdmin(t, s, c)
+	c.add(time.Minute)
+	se, err := s.SignIn("alice@example.org", goodPass, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Allowed(se, ReadElection, AllElections); !errors.Is(err, ErrNeedsFactor) {
+		t.Fatalf("a session past its password only may act: %v", err)
+	}
+	code, _ := totp.GenerateCode(secret, c.now())
+	if err := s.VerifyTOTP(se, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Allowed(se, ManageElection, "f00d"); err != nil {
+		t.Fatal(err)
+	}
+	// The same code, on another session: refused.
+	se2, _ := s.SignIn("alice@example.org", goodPass, alice)
+	if err := s.VerifyTOTP(se2, code); !errors.Is(err, ErrSecondStep) {
+		t.Fatalf("a replayed TOTP code: %v", err)
+	}
+	// The previous period's code (within the skew window): refused too.
+	old, _ := totp.GenerateCode(secret, c.now().Add(-30*time.Second))
+	if err := s.VerifyTOTP(se2, old); !errors.Is(err, ErrSecondStep) {
+		t.Fatalf("an older TOTP code: %v", err)
+	}
+	c.add(30 * time.Second)
+	next, _ := totp.GenerateCode(secret, c.now())
+	if err := s.VerifyTOTP(se2, next); err != nil {
+		t.Fatalf("the next period's code: %v", err)
+	}
+}
+
+// TestBruteForceLockedOut: failed passwords lock the account with a
+// growing back-off, even for the right password; the client is limited.
+func TestBruteForceLockedOut(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTest(t, t.TempDir(), c, &mailbox{})
+	firstAdmin(t, s, c)
+	for i := range 5 {
+		attacker := Client{Addr: "198.51.100." + string(rune('1'+i)) + ":99"}
+		if _, err := s.SignIn("alice@example.org", "wrong password number", attacker); !errors.Is(err, ErrSignIn) {
+			t.Fatalf("try %d: %v", i, err)
+		}
+	}
+	if _, err := s.SignIn("alice@example.org", goodPass, alice); !errors.Is(err, ErrLocked) {
+		t.Fatalf("after 5 failures, the right password: %v (want locked)", err)
+	}
+	c.add(61 * time.Second)
+	if _, err := s.SignIn("alice@example.org", "another wrong one", alice); !errors.Is(err, ErrSignIn) {
+		t.Fatal(err)
+	}
+	c.add(61 * time.Second) // the second lock is two minutes
+	if _, err := s.SignIn("alice@example.org", goodPass, alice); !errors.Is(err, ErrLocked) {
+		t.Fatalf("the back-off did not grow: %v", err)
+	}
+	c.add(time.Minute)
+	if _, err := s.SignIn("alice@example.org", goodPass, alice); err != nil {
+		t.Fatalf("after the lock: %v", err)
+	}
+	// One client trying many addresses is limited.
+	bot := Client{Addr: "203.0.113.9:1"}
+	var locked bool
+	for i := range 12 {
+		_, err := s.SignIn("nobody"+string(rune('a'+i))+"@example.org", "whatever password", bot)
+		locked = locked || errors.Is(err, ErrLocked)
+	}
+	if !locked {
+		t.Error("a client was never limited after 12 failed sign-ins")
+	}
+}
+
+func TestRecoveryCodesOnce(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTest(t, t.TempDir(), c, &mailbox{})
+	_, _, rec := firstAdmin(t, s, c)
+	se, _ := s.SignIn("alice@example.org", goodPass, alice)
+	if err := s.UseRecoveryCode(se, strings.ToUpper(rec[3])); err != nil {
+		t.Fatal(err)
+	}
+	se2, _ := s.SignIn("alice@example.org", goodPass, alice)
+	if err := s.UseRecoveryCode(se2, rec[3]); !errors.Is(err, ErrSecondStep) {
+		t.Fatalf("a recovery code worked twice: %v", err)
+	}
+}
+
+// TestPasskeyPhishingResistant: a passkey registered on the site signs in;
+// the same authenticator used from a look-alike origin is refused, as is a
+// replayed assertion.
+func TestPasskeyPhishingResistant(t *testing.T) {
+	c := &clock{t: time.Now()}
+	mb := &mailbox{}
+	s := openTest(t, t.TempDir(), c, mb)
+	admin, _, _ := firstAdmin(t, s, c)
+	key := newSoftKey(t, testOrigin, testRPID)
+	opts, err := s.BeginPasskey(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FinishPasskey(admin, bytes.NewReader(key.create(t, opts))); err != nil {
+		t.Fatal(err)
+	}
+	se, _ := s.SignIn("alice@example.org", goodPass, alice)
+	opts, _ = s.BeginPasskeyLogin(se)
+	answer := key.get(t, opts)
+	if err := s.FinishPasskeyLogin(se, bytes.NewReader(answer)); err != nil {
+		t.Fatalf("the passkey: %v", err)
+	}
+	if err := s.Allowed(se, ManageAccounts, AllElections); err != nil {
+		t.Fatal(err)
+	}
+	// Replayed: the challenge was used.
+	se2, _ := s.SignIn("alice@example.org", goodPass, alice)
+	s.BeginPasskeyLogin(se2)
+	if err := s.FinishPasskeyLogin(se2, bytes.NewReader(answer)); err == nil {
+		t.Fatal("a replayed passkey assertion was accepted")
+	}
+	// A phishing site relays the challenge; the browser writes its own
+	// origin in the client data, and the signature is for that.
+	phished := *key
+	phished.origin = "https://vote-example.org"
+	se3, _ := s.SignIn("alice@example.org", goodPass, alice)
+	opts, _ = s.BeginPasskeyLogin(se3)
+	if err := s.FinishPasskeyLogin(se3, bytes.NewReader(phished.get(t, opts))); err == nil {
+		t.Fatal("an assertion made for another origin was accepted")
+	}
+	if err := s.Allowed(se3, ReadElection, AllElections); !errors.Is(err, ErrNeedsFactor) {
+		t.Fatal("the phished session may act")
+	}
+}
+
+// TestRolesAndSessions: an officer can run the election but not manage
+// accounts; an auditor reads only; sessions are listed and revoked; a new
+// device is announced by e-mail; roles survive a restart of the trail.
+func TestRolesAndSessions(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	mb := &mailbox{}
+	dir := t.TempDir()
+	s := openTest(t, dir, c, mb)
+	admin, _, _ := firstAdmin(t, s, c)
+	const F = "ab12"
+	bob := Client{Addr: "192.0.2.7:5", Device: "bob-phone"}
+	tok, err := s.Invite(admin, "bob@example.org", "Bob Officer", RoleOfficer, F, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Activate(tok, "bob", bob); !errors.Is(err, ErrWeakPassword) {
+		t.Fatalf("weak: %v", err)
+	}
+	bse, err := s.Activate(tok, "another good passphrase", bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Activate(tok, "another good passphrase", bob); !errors.Is(err, ErrToken) {
+		t.Fatal("an invitation worked twice")
+	}
+	if err := s.Allowed(bse, ManageElection, F); !errors.Is(err, ErrNeedsFactor) {
+		t.Fatalf("before enrolling: %v", err)
+	}
+	k, _ := s.BeginTOTP(bse)
+	code, _ := totp.GenerateCode(k.Secret(), c.now())
+	if _, err := s.FinishTOTP(bse, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Allowed(bse, ManageElection, F); err != nil {
+		t.Fatalf("the officer in their election: %v", err)
+	}
+	for _, p := range []Permission{ManageAccounts, ReadTrail} {
+		if err := s.Allowed(bse, p, F); !errors.Is(err, ErrDenied) {
+			t.Errorf("the officer has permission %d: %v", p, err)
+		}
+	}
+	if err := s.Allowed(bse, ManageElection, "other"); !errors.Is(err, ErrDenied) {
+		t.Error("the officer may run another election")
+	}
+	if _, err := s.Invite(bse, "eve@example.org", "Eve", RoleAdmin, AllElections, bob); !errors.Is(err, ErrDenied) {
+		t.Fatalf("an officer invited an administrator: %v", err)
+	}
+	if err := s.SetRole(admin, bse.Account, RoleAuditor, F, alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Allowed(bse, ManageElection, F); !errors.Is(err, ErrDenied) {
+		t.Error("an auditor may run the election")
+	}
+	if err := s.Allowed(bse, ReadTrail, F); err != nil {
+		t.Error("an auditor may not read the trail")
+	}
+	// A new device: an e-mail.
+	before := mb.count()
+	other := Client{Addr: "203.0.113.50:1", Device: "unknown-device", UserAgent: "elsewhere"}
+	se, _ := s.SignIn("bob@example.org", "another good passphrase", other)
+	c.add(time.Minute)
+	code, _ = totp.GenerateCode(k.Secret(), c.now())
+	if err := s.VerifyTOTP(se, code); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return mb.count() == before+1 })
+	// Sessions: listed, and one revoked from the other.
+	list := s.Sessions(bse)
+	if len(list) != 2 {
+		t.Fatalf("%d sessions listed, want 2", len(list))
+	}
+	for _, si := range list {
+		if !si.Current {
+			if err := s.Revoke(bse, si.Ref, bob); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, _, ok := s.Session(se.ID); ok {
+		t.Error("a revoked session is still live")
+	}
+	// The trail replays to the same accounts, and shows what happened.
+	s.Close()
+	s2 := openTest(t, dir, c, mb)
+	accts, err := s2.Accounts(&Session{})
+	if err == nil || len(accts) != 0 {
+		t.Error("accounts were listed without a session")
+	}
+	s2.mu.Lock()
+	b := s2.accounts[bse.Account]
+	s2.mu.Unlock()
+	if b == nil || b.Roles[F] != RoleAuditor || b.totpSealed == nil || b.RecoveryLeft() != RecoveryCodes {
+		t.Fatalf("after a restart: %+v", b)
+	}
+	if bytes.Contains(mustRead(t, filepath.Join(dir, TrailFile)), []byte(k.Secret())) {
+		t.Error("the TOTP secret is in the trail in clear")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 200 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("timed out")
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestTrailTamperingRefused: a changed, removed or inserted line stops the
+// service from opening; a torn last line (a crash mid-write) is cut off.
+func TestTrailTamperingRefused(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+	s := openTest(t, dir, c, &mailbox{})
+	firstAdmin(t, s, c)
+	s.Close()
+	path := filepath.Join(dir, TrailFile)
+	orig := mustRead(t, path)
+	lines := bytes.SplitAfter(orig, []byte("\n"))
+	lines = lines[:len(lines)-1]
+	if len(lines) < 4 {
+		t.Fatalf("%d events", len(lines))
+	}
+	cases := map[string][]byte{
+		"changed":  bytes.Replace(orig, []byte(`"role":"admin"`), []byte(`"role":"auditor"`), 1),
+		"removed":  bytes.Join(append(append([][]byte{}, lines[:1]...), lines[2:]...), nil),
+		"inserted": bytes.Join(append(append(append([][]byte{}, lines[:2]...), lines[1]), lines[2:]...), nil),
+	}
+	for name, data := range cases {
+		if bytes.Equal(data, orig) {
+			t.Fatalf("%s: no change made", name)
+		}
+		os.WriteFile(path, data, 0o600)
+		if _, err := Open(Options{Dir: dir, Now: c.now}); !errors.Is(err, ErrTrail) {
+			t.Errorf("a trail with a line %s opened: %v", name, err)
+		}
+	}
+	os.WriteFile(path, append(append([]byte{}, orig...), []byte(`{"seq":99,"at":"2027-`)...), 0o600)
+	s2, err := Open(Options{Dir: dir, Now: c.now})
+	if err != nil {
+		t.Fatalf("a torn last line: %v", err)
+	}
+	s2.Close()
+	if !bytes.Equal(mustRead(t, path), orig) {
+		t.Error("the torn line was not cut off")
+	}
+}

@@ -1,0 +1,744 @@
+package accounts
+
+// What staff do: the first start's setup link, invitations, signing in with
+// a password and then a second factor, enrolling TOTP and recovery codes,
+// sessions, roles.
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"golang.org/x/time/rate"
+
+	"github.com/scrutin/scrutin/internal/atrest"
+)
+
+// Lifetimes.
+const (
+	SetupTTL   = 24 * time.Hour
+	InviteTTL  = 72 * time.Hour
+	SessionTTL = 12 * time.Hour
+	IdleTTL    = 1 * time.Hour
+	// A session that has passed only the password must finish its second
+	// step (or enrolment) within this.
+	HalfTTL = 15 * time.Minute
+)
+
+// RecoveryCodes is the number of recovery codes an account gets.
+const RecoveryCodes = 10
+
+// Session is a signed-in staff member on one device.
+type Session struct {
+	ID           string // secret: the cookie's value
+	Account      string
+	SecondFactor bool // the second step is done (or, just enrolled)
+	Created      time.Time
+	LastSeen     time.Time
+	Client       string
+	Device       string // hash of the device cookie
+	UserAgent    string
+
+	pendingTOTP *otp.Key   // an enrolment waiting for its first code
+	pendingWA   *waSession // a passkey ceremony in progress
+}
+
+// SessionInfo is a session as its owner sees it in the list.
+type SessionInfo struct {
+	Ref       string // a reference to revoke it by (not the secret)
+	Created   time.Time
+	LastSeen  time.Time
+	Client    string
+	UserAgent string
+	Current   bool
+}
+
+// --- first start ---
+
+// SetupLink returns a fresh one-time setup token while no account exists,
+// replacing any earlier one, and writes it with its expiry to path (mode
+// 0600) if path is set. Whoever uses it creates the first administrator.
+func (s *Service) SetupLink(path, baseURL string) (string, time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.accounts) > 0 {
+		return "", time.Time{}, errors.New("accounts exist: there is no setup link")
+	}
+	token := randomToken(32)
+	exp := s.now().Add(SetupTTL)
+	s.setup = &oneTime{hash: sha256.Sum256([]byte(token)), expires: exp}
+	link := strings.TrimSuffix(baseURL, "/") + "/setup?token=" + token
+	if path != "" {
+		body := fmt.Sprintf("%s\nexpires %s\n", link, exp.UTC().Format(time.RFC3339))
+		if err := atrest.WriteFile(path, []byte(body), 0o600); err != nil {
+			return "", time.Time{}, err
+		}
+	}
+	if err := s.record("setup.link", "", "", map[string]string{"expires": exp.UTC().Format(time.RFC3339)}); err != nil {
+		return "", time.Time{}, err
+	}
+	return link, exp, nil
+}
+
+// SetupValid reports whether token is the live setup token.
+func (s *Service) SetupValid(token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.setupValid(token)
+}
+
+func (s *Service) setupValid(token string) bool {
+	if s.setup == nil || len(s.accounts) > 0 || s.now().After(s.setup.expires) {
+		return false
+	}
+	h := sha256.Sum256([]byte(token))
+	return subtleEq(h[:], s.setup.hash[:])
+}
+
+// CreateFirstAdmin uses the setup token to create the first administrator,
+// who is signed in but must enrol a second factor before anything else.
+func (s *Service) CreateFirstAdmin(token, email, name, password string, c Client) (*Session, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return nil, errors.New("give a name (at most 200 characters)")
+	}
+	if err := CheckPassword(password, email, name); err != nil {
+		return nil, err
+	}
+	hash := HashPassword(password)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.setupValid(token) {
+		return nil, ErrToken
+	}
+	id := newID()
+	if err := s.record("account.create", id, c.Addr, accountData{ID: id, Email: email, Name: name, Role: RoleAdmin, Election: AllElections, Password: hash}); err != nil {
+		return nil, err
+	}
+	s.setup = nil
+	return s.newSession(s.accounts[id], c, false)
+}
+
+// --- invitations ---
+
+// Invite creates an account for email with a role in an election, and
+// returns the one-time token of its invitation link (valid InviteTTL): the
+// person sets a password and enrols a second factor with it.
+func (s *Service) Invite(by *Session, email, name string, role Role, election string, c Client) (string, error) {
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return "", err
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return "", errors.New("give a name (at most 200 characters)")
+	}
+	if !ValidRole(role) {
+		return "", fmt.Errorf("no role %q", role)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.allowed(by, ManageAccounts, election); err != nil {
+		return "", err
+	}
+	if _, ok := s.byEmail[email]; ok {
+		return "", fmt.Errorf("%s already has an account", email)
+	}
+	token := randomToken(32)
+	id := newID()
+	err = s.record("account.invite", by.Account, c.Addr, accountData{ID: id, Email: email, Name: name, Role: role, Election: election,
+		Invite: hashHex(token), Expires: s.now().Add(InviteTTL).UTC().Format(time.RFC3339)})
+	return token, err
+}
+
+// Invited returns the account an invitation token is for.
+func (s *Service) Invited(token string) (*Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.invited(token)
+}
+
+func (s *Service) invited(token string) (*Account, error) {
+	h := hashHex(token)
+	for _, a := range s.accounts {
+		if a.inviteHash != "" && !a.activated && sameHash(a.inviteHash, h) && s.now().Before(a.inviteExp) && !a.Disabled {
+			return a, nil
+		}
+	}
+	return nil, ErrToken
+}
+
+// Activate sets the password of an invited account; the session it returns
+// must enrol a second factor.
+func (s *Service) Activate(token, password string, c Client) (*Session, error) {
+	s.mu.Lock()
+	a, err := s.invited(token)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckPassword(password, a.Email, a.Name); err != nil {
+		return nil, err
+	}
+	hash := HashPassword(password)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.invited(token); err != nil {
+		return nil, err
+	}
+	if err := s.record("account.activate", a.ID, c.Addr, accountData{ID: a.ID, Password: hash}); err != nil {
+		return nil, err
+	}
+	return s.newSession(a, c, false)
+}
+
+// SetRole gives (or, with role "", takes away) an account's role in an
+// election.
+func (s *Service) SetRole(by *Session, id string, role Role, election string, c Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.allowed(by, ManageAccounts, election); err != nil {
+		return err
+	}
+	if id == by.Account {
+		return errors.New("nobody changes their own role")
+	}
+	return s.record("account.role", by.Account, c.Addr, accountData{ID: id, Role: role, Election: election})
+}
+
+// Disable disables an account and ends its sessions.
+func (s *Service) Disable(by *Session, id string, c Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.allowed(by, ManageAccounts, AllElections); err != nil {
+		return err
+	}
+	if id == by.Account {
+		return errors.New("nobody disables their own account")
+	}
+	if err := s.record("account.disable", by.Account, c.Addr, factorData{ID: id}); err != nil {
+		return err
+	}
+	for k, se := range s.sessions {
+		if se.Account == id {
+			delete(s.sessions, k)
+		}
+	}
+	return nil
+}
+
+// --- signing in ---
+
+// Client is where a request comes from.
+type Client struct {
+	Addr      string // IP address
+	Device    string // the device cookie's value ("" if none)
+	UserAgent string
+}
+
+// clientLimits limits failed sign-ins per client address (IPv6 per /64).
+type clientLimits struct {
+	m map[string]*rate.Limiter
+}
+
+func newClientLimits() *clientLimits { return &clientLimits{m: map[string]*rate.Limiter{}} }
+
+func clientKey(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	if ip.Is6() && !ip.Is4In6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.Unmap().String()
+}
+
+// allow reports whether the client may try again (10 failures, then one
+// every 30 seconds).
+func (l *clientLimits) allow(addr string) bool {
+	k := clientKey(addr)
+	lim, ok := l.m[k]
+	if !ok {
+		return true
+	}
+	return lim.Tokens() >= 1
+}
+
+func (l *clientLimits) failed(addr string) {
+	k := clientKey(addr)
+	lim, ok := l.m[k]
+	if !ok {
+		if len(l.m) >= 100000 {
+			clear(l.m)
+		}
+		lim = rate.NewLimiter(rate.Every(30*time.Second), 10)
+		l.m[k] = lim
+	}
+	lim.Allow()
+}
+
+// SignIn checks an address and password. The session it returns has not
+// passed its second step yet (or, for an account without a second factor,
+// may only enrol one). Failures count toward the account's lockout and the
+// client's limit.
+func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
+	email, _ = NormalizeEmail(email)
+	s.mu.Lock()
+	if !s.clients.allow(c.Addr) {
+		s.mu.Unlock()
+		return nil, ErrLocked
+	}
+	a := s.accounts[s.byEmail[email]]
+	hash := dummyHash
+	if a != nil && a.activated && !a.Disabled {
+		if s.now().Before(a.lockedUntil()) {
+			s.mu.Unlock()
+			return nil, ErrLocked
+		}
+		hash = a.password
+	}
+	s.mu.Unlock()
+	ok := VerifyPassword(hash, password) && a != nil && a.activated && !a.Disabled
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !ok {
+		s.clients.failed(c.Addr)
+		if a != nil && a.activated {
+			s.record("signin.failed", a.ID, c.Addr, factorData{ID: a.ID, Reason: "password"})
+		}
+		return nil, ErrSignIn
+	}
+	if s.now().Before(a.lockedUntil()) {
+		return nil, ErrLocked
+	}
+	return s.newSession(a, c, false)
+}
+
+func (s *Service) newSession(a *Account, c Client, second bool) (*Session, error) {
+	now := s.now()
+	se := &Session{ID: randomToken(32), Account: a.ID, SecondFactor: second, Created: now, LastSeen: now,
+		Client: c.Addr, Device: hashHex(c.Device), UserAgent: truncate(c.UserAgent, 200)}
+	s.sessions[sha256.Sum256([]byte(se.ID))] = se
+	return se, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// Session returns the live session with this id, refreshing its last use.
+func (s *Service) Session(id string) (*Session, *Account, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := sha256.Sum256([]byte(id))
+	se, ok := s.sessions[k]
+	if !ok {
+		return nil, nil, false
+	}
+	now := s.now()
+	a := s.accounts[se.Account]
+	ttl := SessionTTL
+	if !se.SecondFactor {
+		ttl = HalfTTL
+	}
+	if a == nil || a.Disabled || now.After(se.Created.Add(ttl)) || now.After(se.LastSeen.Add(IdleTTL)) {
+		delete(s.sessions, k)
+		return nil, nil, false
+	}
+	se.LastSeen = now
+	cp := *a
+	return se, &cp, true
+}
+
+// completeSignIn marks the session's second step done and records the
+// sign-in; a device the account never signed in from is announced by e-mail.
+func (s *Service) completeSignIn(se *Session, a *Account, method string) error {
+	newDevice := !a.devices[se.Device]
+	if err := s.record("signin.ok", a.ID, se.Client, factorData{ID: a.ID, Device: se.Device, Method: method, Session: hashHex(se.ID)[:16]}); err != nil {
+		return err
+	}
+	se.SecondFactor = true
+	if newDevice && s.o.Notify != nil && len(a.devices) > 1 {
+		body := fmt.Sprintf("Someone signed in to your %s staff account (%s) from a device it had not been used from:\n\n  time: %s\n  address: %s\n  browser: %s\n\nIf it was not you, sign in, revoke that session in \"Your account\", change your password, and tell an administrator.\n",
+			s.o.SiteName, a.Email, s.now().UTC().Format(time.RFC1123), se.Client, se.UserAgent)
+		go s.o.Notify(a.Email, s.o.SiteName+": a sign-in from a new device", body)
+	}
+	return nil
+}
+
+// VerifyTOTP is the second step with an authenticator app's code. A code
+// is accepted once: a replayed one (or an older one) is refused.
+func (s *Service) VerifyTOTP(se *Session, code string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[se.Account]
+	if a == nil || a.totpSealed == nil {
+		return ErrSecondStep
+	}
+	if s.now().Before(a.lockedUntil()) {
+		return ErrLocked
+	}
+	secret, err := atrest.Open(s.key, "scrutin/v0/staff-totp", a.totpSealed)
+	if err != nil {
+		return err
+	}
+	step, ok := matchTOTP(string(secret), code, s.now(), a.totpLast)
+	if !ok {
+		s.clients.failed(se.Client)
+		s.record("signin.failed", a.ID, se.Client, factorData{ID: a.ID, Reason: "totp"})
+		return ErrSecondStep
+	}
+	if err := s.record("totp.used", a.ID, se.Client, factorData{ID: a.ID, Step: step}); err != nil {
+		return err
+	}
+	return s.completeSignIn(se, a, "totp")
+}
+
+const totpPeriod = 30
+
+// matchTOTP checks a 6-digit code against the time steps around now (one
+// either side, for clocks that drift) that are later than last.
+func matchTOTP(secret, code string, now time.Time, last int64) (int64, bool) {
+	code = strings.ReplaceAll(strings.TrimSpace(code), " ", "")
+	if len(code) != 6 {
+		return 0, false
+	}
+	step := now.Unix() / totpPeriod
+	for _, k := range []int64{0, -1, 1} {
+		st := step + k
+		if st <= last {
+			continue
+		}
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(st*totpPeriod, 0), totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err == nil && subtleEq([]byte(want), []byte(code)) {
+			return st, true
+		}
+	}
+	return 0, false
+}
+
+// UseRecoveryCode is the second step with a recovery code (each works
+// once).
+func (s *Service) UseRecoveryCode(se *Session, code string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[se.Account]
+	if a == nil {
+		return ErrSecondStep
+	}
+	if s.now().Before(a.lockedUntil()) {
+		return ErrLocked
+	}
+	h := hashHex(normalizeRecovery(code))
+	if !a.recovery[h] {
+		s.clients.failed(se.Client)
+		s.record("signin.failed", a.ID, se.Client, factorData{ID: a.ID, Reason: "recovery code"})
+		return ErrSecondStep
+	}
+	if err := s.record("recovery.used", a.ID, se.Client, factorData{ID: a.ID, Code: h}); err != nil {
+		return err
+	}
+	return s.completeSignIn(se, a, "recovery code")
+}
+
+func normalizeRecovery(c string) string {
+	return strings.ToLower(strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(c)))
+}
+
+// --- enrolment ---
+
+// BeginTOTP starts enrolling an authenticator app: the key (its otpauth
+// URL and secret) to show, kept in the session until confirmed by a code.
+func (s *Service) BeginTOTP(se *Session) (*otp.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[se.Account]
+	if a == nil {
+		return nil, ErrDenied
+	}
+	if a.HasSecondFactor() && !se.SecondFactor {
+		return nil, ErrNeedsFactor
+	}
+	k, err := totp.Generate(totp.GenerateOpts{Issuer: s.o.SiteName, AccountName: a.Email, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return nil, err
+	}
+	se.pendingTOTP = k
+	return k, nil
+}
+
+// TOTPImage is the enrolment's QR code, as PNG.
+func (s *Service) TOTPImage(se *Session) ([]byte, error) {
+	s.mu.Lock()
+	k := se.pendingTOTP
+	s.mu.Unlock()
+	if k == nil {
+		return nil, errors.New("no enrolment in progress")
+	}
+	img, err := k.Image(240, 240)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = png.Encode(&b, img)
+	return b.Bytes(), err
+}
+
+// FinishTOTP confirms the enrolment with a first code. It returns fresh
+// recovery codes (to show once) if the account had none.
+func (s *Service) FinishTOTP(se *Session, code string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[se.Account]
+	k := se.pendingTOTP
+	if a == nil || k == nil {
+		return nil, errors.New("no enrolment in progress")
+	}
+	step, ok := matchTOTP(k.Secret(), code, s.now(), 0)
+	if !ok {
+		return nil, errors.New("this code does not match: check the time of your device, and type the current code")
+	}
+	sealed := atrest.Seal(s.key, "scrutin/v0/staff-totp", []byte(k.Secret()))
+	if err := s.record("totp.enrol", a.ID, se.Client, factorData{ID: a.ID, TOTP: sealed, Step: step}); err != nil {
+		return nil, err
+	}
+	se.pendingTOTP = nil
+	return s.enrolled(se, a, "totp")
+}
+
+// enrolled finishes an enrolment: the session may act, and an account
+// without recovery codes gets them.
+func (s *Service) enrolled(se *Session, a *Account, method string) ([]string, error) {
+	var codes []string
+	if len(a.recovery) == 0 {
+		var err error
+		if codes, err = s.newRecovery(se, a); err != nil {
+			return nil, err
+		}
+	}
+	if !se.SecondFactor {
+		if err := s.completeSignIn(se, a, "enrolled "+method); err != nil {
+			return nil, err
+		}
+	}
+	return codes, nil
+}
+
+func (s *Service) newRecovery(se *Session, a *Account) ([]string, error) {
+	codes := make([]string, RecoveryCodes)
+	hashes := make([]string, RecoveryCodes)
+	for i := range codes {
+		c := randomToken(10) // 80 bits
+		codes[i] = c[:4] + "-" + c[4:8] + "-" + c[8:12] + "-" + c[12:]
+		hashes[i] = hashHex(normalizeRecovery(codes[i]))
+	}
+	if err := s.record("recovery.set", a.ID, se.Client, factorData{ID: a.ID, Recovery: hashes}); err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// NewRecoveryCodes replaces an account's recovery codes.
+func (s *Service) NewRecoveryCodes(se *Session) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[se.Account]
+	if a == nil || !se.SecondFactor {
+		return nil, ErrNeedsFactor
+	}
+	return s.newRecovery(se, a)
+}
+
+// --- sessions and permissions ---
+
+// allowed checks that a session has passed its second step and holds the
+// permission in the election; it returns the account.
+func (s *Service) allowed(se *Session, p Permission, election string) (*Account, error) {
+	if se == nil {
+		return nil, ErrDenied
+	}
+	a := s.accounts[se.Account]
+	if a == nil || a.Disabled {
+		return nil, ErrDenied
+	}
+	if !se.SecondFactor || !a.HasSecondFactor() {
+		return nil, ErrNeedsFactor
+	}
+	if _, live := s.sessions[sha256.Sum256([]byte(se.ID))]; !live {
+		return nil, ErrDenied
+	}
+	if !a.can(p, election) {
+		return nil, ErrDenied
+	}
+	return a, nil
+}
+
+// Allowed reports whether the session may do p in the election (an
+// account without a second factor may do nothing).
+func (s *Service) Allowed(se *Session, p Permission, election string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.allowed(se, p, election)
+	return err
+}
+
+// Record writes a staff action on the election to the trail, after
+// checking the permission.
+func (s *Service) Record(se *Session, p Permission, election, action string, detail map[string]string, c Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.allowed(se, p, election)
+	if err != nil {
+		return err
+	}
+	d := map[string]string{"election": election, "action": action}
+	for k, v := range detail {
+		d[k] = v
+	}
+	return s.record("election.action", a.ID, c.Addr, d)
+}
+
+// Sessions lists the account's live sessions.
+func (s *Service) Sessions(se *Session) []SessionInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []SessionInfo
+	for k, o := range s.sessions {
+		if o.Account == se.Account {
+			out = append(out, SessionInfo{Ref: hashHex(string(k[:]))[:16], Created: o.Created, LastSeen: o.LastSeen, Client: o.Client, UserAgent: o.UserAgent, Current: o.ID == se.ID})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out
+}
+
+// Revoke ends one of the account's sessions, by its reference.
+func (s *Service) Revoke(se *Session, ref string, c Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, o := range s.sessions {
+		if o.Account == se.Account && hashHex(string(k[:]))[:16] == ref {
+			if err := s.record("session.revoke", se.Account, c.Addr, factorData{ID: se.Account, Session: ref}); err != nil {
+				return err
+			}
+			delete(s.sessions, k)
+			return nil
+		}
+	}
+	return errors.New("no such session")
+}
+
+// SignOut ends the session.
+func (s *Service) SignOut(se *Session, c Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := sha256.Sum256([]byte(se.ID))
+	if _, ok := s.sessions[k]; ok {
+		delete(s.sessions, k)
+		s.record("signout", se.Account, c.Addr, factorData{ID: se.Account})
+	}
+}
+
+// Accounts lists the accounts (for administrators and auditors).
+func (s *Service) Accounts(se *Session) ([]Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.allowed(se, ReadTrail, AllElections); err != nil {
+		if _, err2 := s.allowed(se, ManageAccounts, AllElections); err2 != nil {
+			return nil, err
+		}
+	}
+	var out []Account
+	for _, a := range s.accounts {
+		cp := *a
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
+	return out, nil
+}
+
+// TrailEvent is an event as staff read it: no secret, no hash.
+type TrailEvent struct {
+	Seq    int64
+	At     time.Time
+	Action string
+	Actor  string
+	Client string
+	Detail string
+}
+
+// Trail returns the last n events of the audit trail, newest first.
+func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
+	s.mu.Lock()
+	if _, err := s.allowed(se, ReadTrail, AllElections); err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	names := map[string]string{}
+	for id, a := range s.accounts {
+		names[id] = a.Email
+	}
+	s.mu.Unlock()
+	events, err := s.trail.tail(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TrailEvent, 0, len(events))
+	for i := len(events) - 1; i >= 0; i-- {
+		e := events[i]
+		out = append(out, TrailEvent{Seq: e.Seq, At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names)})
+	}
+	return out, nil
+}
+
+// detail says what an event did, leaving out secrets and hashes.
+func detail(e *Event, names map[string]string) string {
+	var d map[string]any
+	if json.Unmarshal(e.Data, &d) != nil {
+		return ""
+	}
+	var parts []string
+	for _, k := range []string{"id", "email", "role", "election", "action", "method", "reason", "reason_text", "step"} {
+		v, ok := d[k]
+		if !ok {
+			continue
+		}
+		s := fmt.Sprint(v)
+		if k == "id" {
+			k, s = "account", names[s]
+		}
+		if k == "step" {
+			if f, ok := v.(float64); ok {
+				s = strconv.FormatInt(int64(f), 10)
+			}
+		}
+		parts = append(parts, k+"="+s)
+	}
+	return strings.Join(parts, " ")
+}
+
+func subtleEq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
