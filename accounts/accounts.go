@@ -87,12 +87,20 @@ type Account struct {
 	totpLast   int64           // last time step accepted (replays refused)
 	recovery   map[string]bool // SHA-256 (hex) of each unused recovery code
 	passkeys   []passkey
-	devices    map[string]bool // SHA-256 (hex) of each device it signed in from
-	failures   int             // consecutive failed sign-ins
-	lastFail   time.Time
-	activated  bool // a password is set
+	devices    map[string]bool     // SHA-256 (hex) of each device it signed in from
+	fails      map[string]failures // by client (address, IPv6 /64)
+	activated  bool                // a password is set
 	inviteHash string
 	inviteExp  time.Time
+}
+
+// failures are a client's consecutive failed sign-ins to an account.
+// Counting them per client locks a guesser out without letting anyone lock
+// the account's owner out from elsewhere (say, in the last hours of voting);
+// a second factor still stands behind every password.
+type failures struct {
+	n    int
+	last time.Time
 }
 
 // HasSecondFactor reports whether the account has enrolled one.
@@ -301,7 +309,7 @@ func (s *Service) apply(e *Event) {
 		var d accountData
 		json.Unmarshal(e.Data, &d)
 		a := &Account{ID: d.ID, Email: d.Email, Name: d.Name, Roles: map[string]Role{d.Election: d.Role}, Created: e.At,
-			password: d.Password, activated: d.Password != "", recovery: map[string]bool{}, devices: map[string]bool{}}
+			password: d.Password, activated: d.Password != "", recovery: map[string]bool{}, devices: map[string]bool{}, fails: map[string]failures{}}
 		if d.Invite != "" {
 			a.inviteHash = d.Invite
 			a.inviteExp, _ = time.Parse(time.RFC3339, d.Expires)
@@ -354,24 +362,29 @@ func (s *Service) apply(e *Event) {
 			}
 		}
 	case "signin.ok":
-		a.failures = 0
+		delete(a.fails, clientKey(e.Client))
 		if d.Device != "" {
 			a.devices[d.Device] = true
 		}
 	case "signin.failed":
-		a.failures++
-		a.lastFail = e.At
+		k := clientKey(e.Client)
+		if len(a.fails) >= 10000 {
+			clear(a.fails)
+		}
+		a.fails[k] = failures{a.fails[k].n + 1, e.At}
 	}
 }
 
-// lockedUntil is when a locked account may try again: after 5 failures in a
-// row, 1 minute, doubling with each further failure, up to an hour.
-func (a *Account) lockedUntil() time.Time {
-	if a.failures < 5 {
+// lockedUntil is when a client locked out of the account may try again:
+// after 5 failures in a row, 1 minute, doubling with each further failure,
+// up to an hour.
+func (a *Account) lockedUntil(client string) time.Time {
+	f := a.fails[clientKey(client)]
+	if f.n < 5 {
 		return time.Time{}
 	}
-	d := time.Minute << min(a.failures-5, 6)
-	return a.lastFail.Add(min(d, time.Hour))
+	d := time.Minute << min(f.n-5, 6)
+	return f.last.Add(min(d, time.Hour))
 }
 
 // NormalizeEmail lower-cases and checks an address.

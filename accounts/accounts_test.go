@@ -3,6 +3,7 @@ package accounts
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -200,35 +201,40 @@ func TestTOTPReplayRefused(t *testing.T) {
 	}
 }
 
-// TestBruteForceLockedOut: failed passwords lock the account with a
-// growing back-off, even for the right password; the client is limited.
+// TestBruteForceLockedOut: a client that fails 5 passwords in a row is
+// locked out of the account with a growing back-off, even with the right
+// password; the owner, elsewhere, is not locked out by it; a client trying
+// many addresses is limited.
 func TestBruteForceLockedOut(t *testing.T) {
 	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
 	s := openTest(t, t.TempDir(), c, &mailbox{})
 	firstAdmin(t, s, c)
+	guesser := Client{Addr: "198.51.100.7"}
 	for i := range 5 {
-		attacker := Client{Addr: "198.51.100." + string(rune('1'+i)) + ":99"}
-		if _, err := s.SignIn("alice@example.org", "wrong password number", attacker); !errors.Is(err, ErrSignIn) {
+		if _, err := s.SignIn("alice@example.org", "wrong password number", guesser); !errors.Is(err, ErrSignIn) {
 			t.Fatalf("try %d: %v", i, err)
 		}
 	}
-	if _, err := s.SignIn("alice@example.org", goodPass, alice); !errors.Is(err, ErrLocked) {
-		t.Fatalf("after 5 failures, the right password: %v (want locked)", err)
+	if _, err := s.SignIn("alice@example.org", goodPass, guesser); !errors.Is(err, ErrLocked) {
+		t.Fatalf("after 5 failures, the right password from the same client: %v (want locked)", err)
+	}
+	if _, err := s.SignIn("alice@example.org", goodPass, alice); err != nil {
+		t.Fatalf("the owner, from elsewhere, is locked out by a guesser: %v", err)
 	}
 	c.add(61 * time.Second)
-	if _, err := s.SignIn("alice@example.org", "another wrong one", alice); !errors.Is(err, ErrSignIn) {
+	if _, err := s.SignIn("alice@example.org", "another wrong one", guesser); !errors.Is(err, ErrSignIn) {
 		t.Fatal(err)
 	}
 	c.add(61 * time.Second) // the second lock is two minutes
-	if _, err := s.SignIn("alice@example.org", goodPass, alice); !errors.Is(err, ErrLocked) {
+	if _, err := s.SignIn("alice@example.org", goodPass, guesser); !errors.Is(err, ErrLocked) {
 		t.Fatalf("the back-off did not grow: %v", err)
 	}
 	c.add(time.Minute)
-	if _, err := s.SignIn("alice@example.org", goodPass, alice); err != nil {
+	if _, err := s.SignIn("alice@example.org", goodPass, guesser); err != nil {
 		t.Fatalf("after the lock: %v", err)
 	}
 	// One client trying many addresses is limited.
-	bot := Client{Addr: "203.0.113.9:1"}
+	bot := Client{Addr: "203.0.113.9"}
 	var locked bool
 	for i := range 12 {
 		_, err := s.SignIn("nobody"+string(rune('a'+i))+"@example.org", "whatever password", bot)
@@ -236,6 +242,13 @@ func TestBruteForceLockedOut(t *testing.T) {
 	}
 	if !locked {
 		t.Error("a client was never limited after 12 failed sign-ins")
+	}
+	// An IPv6 client is one client per /64.
+	for i := range 12 {
+		s.SignIn("nobody@example.org", "whatever password", Client{Addr: fmt.Sprintf("2001:db8::%x", i+1)})
+	}
+	if _, err := s.SignIn("alice@example.org", goodPass, Client{Addr: "2001:db8::ffff"}); !errors.Is(err, ErrLocked) {
+		t.Errorf("another address of the same IPv6 /64 was not limited: %v", err)
 	}
 }
 

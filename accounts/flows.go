@@ -312,7 +312,7 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 	a := s.accounts[s.byEmail[email]]
 	hash := dummyHash
 	if a != nil && a.activated && !a.Disabled {
-		if s.now().Before(a.lockedUntil()) {
+		if s.now().Before(a.lockedUntil(c.Addr)) {
 			s.mu.Unlock()
 			return nil, ErrLocked
 		}
@@ -329,7 +329,7 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 		}
 		return nil, ErrSignIn
 	}
-	if s.now().Before(a.lockedUntil()) {
+	if s.now().Before(a.lockedUntil(c.Addr)) {
 		return nil, ErrLocked
 	}
 	return s.newSession(a, c, false)
@@ -399,7 +399,7 @@ func (s *Service) VerifyTOTP(se *Session, code string) error {
 	if a == nil || a.totpSealed == nil {
 		return ErrSecondStep
 	}
-	if s.now().Before(a.lockedUntil()) {
+	if s.now().Before(a.lockedUntil(se.Client)) {
 		return ErrLocked
 	}
 	secret, err := atrest.Open(s.key, "scrutin/v0/staff-totp", a.totpSealed)
@@ -450,7 +450,7 @@ func (s *Service) UseRecoveryCode(se *Session, code string) error {
 	if a == nil {
 		return ErrSecondStep
 	}
-	if s.now().Before(a.lockedUntil()) {
+	if s.now().Before(a.lockedUntil(se.Client)) {
 		return ErrLocked
 	}
 	h := hashHex(normalizeRecovery(code))

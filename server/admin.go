@@ -2,21 +2,15 @@ package server
 
 // Officers' and trustees' actions over HTTP. Trustees' messages (ceremony,
 // decryption shares) are signed by their keys and checked by the state, so
-// they need no session. Officers' actions need the officer token (until
-// staff accounts exist): a secret generated on first start, never a default.
+// they need no session. Officers' actions need a staff session (package
+// accounts, through Options.Officer).
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/scrutin/scrutin/election"
@@ -25,46 +19,15 @@ import (
 // MaxEntryRequest bounds the body of an entry-carrying request.
 const MaxEntryRequest = 1 << 20
 
-// LoadOrCreateToken reads the officer token from path, or creates a fresh
-// random one there (readable only by its owner) and reports that it did.
-func LoadOrCreateToken(path string) (token string, created bool, err error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		t := strings.TrimSpace(string(b))
-		if len(t) < 32 {
-			return "", false, fmt.Errorf("%s holds a token too short to be safe; delete it to have a new one made", path)
-		}
-		return t, false, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", false, err
-	}
-	var raw [32]byte
-	rand.Read(raw[:])
-	t := base64.RawURLEncoding.EncodeToString(raw[:])
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return "", false, err
-	}
-	defer f.Close()
-	if _, err := f.WriteString(t + "\n"); err != nil {
-		return "", false, err
-	}
-	return t, true, f.Sync()
-}
-
-// officer wraps a handler with the officer-token check.
+// officer wraps a handler with the staff check (Options.Officer).
 func (h *handler) officer(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if h.token == nil {
-			writeJSON(w, http.StatusForbidden, apiError{"officer actions are disabled on this server (no officer token)"})
+		if h.officerCheck == nil {
+			writeJSON(w, http.StatusForbidden, apiError{"officers' actions are disabled on this server"})
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(got))
-		if !ok || subtle.ConstantTimeCompare(sum[:], h.token) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="scrutin officer"`)
-			writeJSON(w, http.StatusUnauthorized, apiError{"this action needs the officer token (Authorization: Bearer …)"})
+		if err := h.officerCheck(r); err != nil {
+			writeJSON(w, http.StatusUnauthorized, apiError{"this action needs a staff session with a second factor and an officer's role: sign in at /staff/sign-in (" + err.Error() + ")"})
 			return
 		}
 		next(w, r)

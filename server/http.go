@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,9 +26,10 @@ const MaxBallotSize = 256 << 10
 // Options configure the HTTP API.
 type Options struct {
 	Logger *slog.Logger
-	// OfficerToken guards officer actions
-	// ("Authorization: Bearer <token>"); empty disables them.
-	OfficerToken string
+	// Officer decides whether a request may do officers' actions (the
+	// staff accounts' check: a session with a second factor and an
+	// officer's or administrator's role); nil disables them.
+	Officer func(r *http.Request) error
 	// SignIn is the voters' second factor (spec §20): with it, every ballot
 	// needs a voter token for the address that owns its credential.
 	SignIn *SignIn
@@ -62,11 +62,7 @@ func (e *Election) Handler(o Options) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{e: e, log: logger, signIn: o.SignIn, noSignIn: o.NoSignIn}
-	if o.OfficerToken != "" {
-		sum := sha256.Sum256([]byte(o.OfficerToken))
-		h.token = sum[:]
-	}
+	h := &handler{e: e, log: logger, signIn: o.SignIn, noSignIn: o.NoSignIn, officerCheck: o.Officer}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/election", h.election)
 	if o.SignIn != nil {
@@ -103,9 +99,9 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 type handler struct {
-	e     *Election
-	log   *slog.Logger
-	token []byte // SHA-256 of the officer token, or nil
+	e            *Election
+	log          *slog.Logger
+	officerCheck func(r *http.Request) error
 
 	signIn   *SignIn
 	noSignIn bool

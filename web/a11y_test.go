@@ -99,7 +99,7 @@ func TestBrowserAccessibility(t *testing.T) {
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/lang", {method: "POST", body: new URLSearchParams({lang: "`+lang+`", back: "/"})}).then(r => r.ok)`, chromedp.EvalAwaitPromise)); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range []string{"/", "/vote", "/ballots", "/ballots/" + tracker, "/board", "/results", "/verify", "/audit", "/console"} {
+		for _, p := range []string{"/", "/vote", "/ballots", "/ballots/" + tracker, "/board", "/results", "/verify", "/audit", "/staff/sign-in"} {
 			run(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main")))
 			if got := eval[string](t, ctx, `document.documentElement.lang`); got != lang {
 				t.Fatalf("%s is in %q, not %q", p, got, lang)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
@@ -114,7 +115,18 @@ func screenshot(t testing.TB, ctx context.Context, name string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	png := value(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	// A page still laying out has no size yet: try again a little later.
+	var png []byte
+	var err error
+	for range 20 {
+		if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		fatal(t, ctx, "screenshot "+name, err)
+	}
 	path := filepath.Join(dir, name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
@@ -386,9 +398,15 @@ func TestBrowserOfficer(t *testing.T) {
 		t.Helper()
 		waitFor(t, ctx, action, `new URLSearchParams(location.search).get("done") === "`+action+`" && document.querySelector("main div.ok") !== null`)
 	}
-	run(t, ctx, "console", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#token")))
-	screenshot(t, ctx, "console-sign-in")
-	run(t, ctx, "sign in", chromedp.SendKeys(css("#token"), f.Token), chromedp.Submit(css("#token")),
+	// The console sends the officer to sign in: password, then the code of
+	// the authenticator app.
+	run(t, ctx, "console", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#password")))
+	screenshot(t, ctx, "staff-sign-in")
+	run(t, ctx, "sign in", chromedp.SendKeys(css("#email"), f.StaffEmail), chromedp.SendKeys(css("#password"), f.StaffPassword),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css("#code")))
+	screenshot(t, ctx, "staff-second-step")
+	code, _ := totp.GenerateCode(f.StaffTOTP, time.Now())
+	run(t, ctx, "second step", chromedp.SendKeys(css("#code"), code), chromedp.Submit(css("#code")),
 		chromedp.WaitVisible(css("#manifest-file")))
 	run(t, ctx, "manifest", chromedp.SetUploadFiles(css("#manifest-file"), []string{manifestFile}), chromedp.Submit(css("#manifest-file")))
 	done("manifest")

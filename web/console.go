@@ -5,137 +5,29 @@ package web
 // personal data never reach the server), follows the trustees' ceremony,
 // opens and closes voting, records the tally and publishes the result.
 //
-// Until staff accounts exist it is opened with the officer token, the
-// secret "scrutin serve" generates on first start: sessions are random,
-// kept in memory only, and end after 8 hours or at sign-out.
+// It is behind the staff accounts (package accounts): reading it needs a
+// role in the election and a second factor, acting needs the officer's or
+// the administrator's role, and every action is also written to the audit
+// trail.
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/roll"
 )
 
-const (
-	staffCookie     = "scrutin-staff"
-	staffSessionTTL = 8 * time.Hour
-	maxUpload       = 8 << 20
-)
-
-type staffSessions struct {
-	token []byte // SHA-256 of the officer token, nil: console closed
-	mu    sync.Mutex
-	live  map[[32]byte]time.Time // SHA-256 of the session id → expiry
-	// failures limits wrong tokens per client address. The right token is
-	// never refused: nobody can lock the officer out, and the token's 256
-	// random bits make guessing hopeless anyway.
-	failures map[string]*rate.Limiter
-}
-
-// maxFailureClients bounds the table of clients that sent wrong tokens.
-const maxFailureClients = 10000
-
-// failed records a wrong token from a client and reports whether it may
-// try again now.
-func (s *staffSessions) failed(client string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.failures[client]
-	if !ok {
-		if len(s.failures) >= maxFailureClients {
-			clear(s.failures)
-		}
-		l = rate.NewLimiter(rate.Every(6*time.Second), 5)
-		s.failures[client] = l
-	}
-	return l.Allow()
-}
-
-func newStaffSessions(token string) *staffSessions {
-	s := &staffSessions{live: map[[32]byte]time.Time{}, failures: map[string]*rate.Limiter{}}
-	if token != "" {
-		h := sha256.Sum256([]byte(token))
-		s.token = h[:]
-	}
-	return s
-}
-
-func (s *staffSessions) check(token string) bool {
-	if s.token == nil {
-		return false
-	}
-	h := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(h[:], s.token) == 1
-}
-
-func (s *staffSessions) start() string {
-	var id [32]byte
-	rand.Read(id[:])
-	v := hex.EncodeToString(id[:])
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	for k, exp := range s.live {
-		if now.After(exp) {
-			delete(s.live, k)
-		}
-	}
-	s.live[sha256.Sum256([]byte(v))] = now.Add(staffSessionTTL)
-	return v
-}
-
-func (s *staffSessions) valid(r *http.Request) bool {
-	c, err := r.Cookie(staffCookie)
-	if err != nil {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.live[sha256.Sum256([]byte(c.Value))]
-	return ok && time.Now().Before(exp)
-}
-
-func (s *staffSessions) end(r *http.Request) {
-	if c, err := r.Cookie(staffCookie); err == nil {
-		s.mu.Lock()
-		delete(s.live, sha256.Sum256([]byte(c.Value)))
-		s.mu.Unlock()
-	}
-}
-
-// require lets only a signed-in officer through.
-func (s *staffSessions) require(next func(w http.ResponseWriter, r *http.Request, p *pageData)) func(w http.ResponseWriter, r *http.Request, p *pageData) {
-	return func(w http.ResponseWriter, r *http.Request, p *pageData) {
-		if !p.Staff {
-			http.Error(w, "sign in to the console first", http.StatusUnauthorized)
-			return
-		}
-		next(w, r, p)
-	}
-}
-
-func (s *Site) setStaffCookie(w http.ResponseWriter, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
-}
+const maxUpload = 8 << 20
 
 // consoleView is what the console shows.
 type consoleView struct {
-	Closed     bool // no officer token: the console cannot be opened
 	Done       string
 	Report     *roll.Report
 	Faults     []string
@@ -151,12 +43,21 @@ type consoleView struct {
 }
 
 func (s *Site) console(w http.ResponseWriter, r *http.Request, p *pageData) {
-	v := &consoleView{Closed: s.staff.token == nil}
-	if p.Staff {
-		s.fillConsole(v, p)
-		if done := r.URL.Query().Get("done"); slices.Contains(consoleActions, done) {
-			v.Done = done
-		}
+	if s.noAccounts(w) {
+		return
+	}
+	se, _, ok := s.actingSession(w, r)
+	if !ok {
+		return
+	}
+	if err := s.o.Accounts.Allowed(se, accounts.ReadElection, s.electionID()); err != nil {
+		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
+		return
+	}
+	v := &consoleView{}
+	s.fillConsole(v, p)
+	if done := r.URL.Query().Get("done"); slices.Contains(consoleActions, done) {
+		v.Done = done
 	}
 	p.Data = v
 	s.render(w, http.StatusOK, "console.html", p)
@@ -193,43 +94,38 @@ func (s *Site) report() *roll.Report {
 	return s.rollReport
 }
 
-func (s *Site) consoleSignIn(w http.ResponseWriter, r *http.Request, p *pageData) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	if !s.staff.check(r.PostFormValue("token")) {
-		s.log.Warn("console sign-in refused", "client", r.RemoteAddr)
-		client, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if !s.staff.failed(client) {
-			w.Header().Set("Retry-After", "60")
-			p.Data, p.Error = &consoleView{}, s.msg(p.Lang, "console.tooMany")
-			s.render(w, http.StatusTooManyRequests, "console.html", p)
-			return
-		}
-		p.Data, p.Error = &consoleView{Closed: s.staff.token == nil}, s.msg(p.Lang, "console.badToken")
-		s.render(w, http.StatusUnauthorized, "console.html", p)
-		return
-	}
-	s.log.Info("console sign-in", "client", r.RemoteAddr)
-	s.setStaffCookie(w, s.staff.start(), int(staffSessionTTL/time.Second))
-	http.Redirect(w, r, "/console", http.StatusSeeOther)
-}
-
-func (s *Site) consoleSignOut(w http.ResponseWriter, r *http.Request, p *pageData) {
-	s.staff.end(r)
-	s.setStaffCookie(w, "", -1)
-	http.Redirect(w, r, "/console", http.StatusSeeOther)
-}
-
 // consoleAction does one officer action and goes back to the console,
 // saying what was done or why it was refused.
 func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData) {
+	if s.noAccounts(w) {
+		return
+	}
+	se, _, ok := s.actingSession(w, r)
+	if !ok {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
 	action := r.PathValue("action")
-	if err := s.do(r, action); err != nil {
+	el := s.electionID()
+	if err := s.o.Accounts.Allowed(se, accounts.ManageElection, el); err != nil {
+		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
+		return
+	}
+	err := s.do(r, action)
+	detail := map[string]string{"result": "done"}
+	if err != nil {
+		detail["result"] = "refused: " + err.Error()
+	}
+	// The trail keeps refused attempts too; the election then is the one
+	// the manifest created, if it did.
+	if rerr := s.o.Accounts.Record(se, accounts.ManageElection, s.electionID(), action, detail, staffClient(r)); rerr != nil && err == nil {
+		err = rerr
+	}
+	if err != nil {
 		s.log.Info("console action refused", "action", action, "err", err)
 		v := &consoleView{}
 		s.fillConsole(v, p)
 		p.Data, p.Error = v, err.Error()
-		p.Phase = p.State.Phase
 		s.render(w, http.StatusBadRequest, "console.html", p)
 		return
 	}

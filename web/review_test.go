@@ -26,35 +26,6 @@ import (
 	"github.com/scrutin/scrutin/store"
 )
 
-func noRedirect() *http.Client {
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-// TestReviewConsoleSignInLockout: the console's sign-in limiter is shared by
-// all clients and spent before the token is checked, so anyone who sends a
-// wrong token every few seconds keeps the officer, holding the right token,
-// out of the console (say, in the last hours of voting, when voting must be
-// closed or a deadline extended). A 256-bit token needs no global limit.
-func TestReviewConsoleSignInLockout(t *testing.T) {
-	f, base := newDemo(t, 4)
-	c := noRedirect()
-	signIn := func(token string) *http.Response {
-		resp, err := c.PostForm(base+"/console/sign-in", url.Values{"token": {token}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
-	for range 12 { // an attacker, with wrong tokens
-		signIn("not-the-token")
-	}
-	resp := signIn(f.Token) // the officer
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("the officer, with the right token, after an attacker's 12 wrong tries: %s (locked out)", resp.Status)
-	}
-}
-
 // TestReviewLangRedirectTab: /lang's "back" check refuses "//host" but not
 // "/\t/host": browsers strip tabs from URLs, so the Location "/\t/evil"
 // sends the visitor to //evil (an open redirect; CrossOriginProtection makes

@@ -16,7 +16,9 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -30,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/roll"
 	"github.com/scrutin/scrutin/server"
@@ -54,9 +57,11 @@ type Options struct {
 	// /api/, /log/, /healthz and /metrics.
 	API    http.Handler
 	Logger *slog.Logger
-	// StaffToken opens the staff console until staff accounts exist: the
-	// officer token, generated on first start (never a default).
-	StaffToken string
+	// Accounts are the staff accounts behind the console; nil: no console.
+	Accounts *accounts.Service
+	// PublicURL is the site's address as voters and staff reach it (for
+	// invitation links), e.g. https://vote.example.org.
+	PublicURL string
 	// HSTS sends Strict-Transport-Security: set it when the server is
 	// reached over HTTPS (directly or through a proxy). Cookies are always
 	// Secure (browsers accept them from http://localhost too).
@@ -70,7 +75,6 @@ type Site struct {
 	pages map[string]*template.Template // by language
 	cat   map[string]map[string]string  // by language, then key
 	wasm  []byte                        // gzipped
-	staff *staffSessions
 	mux   *http.ServeMux
 
 	reportMu   sync.Mutex
@@ -98,7 +102,6 @@ func New(o Options) (*Site, error) {
 	if s.wasm, err = staticFiles.ReadFile("static/scrutin.wasm.gz"); err != nil {
 		return nil, err
 	}
-	s.staff = newStaffSessions(o.StaffToken)
 	s.routes()
 	return s, nil
 }
@@ -198,9 +201,8 @@ func (s *Site) routes() {
 	page("GET /verify", "verify", s.scripted("verify.html"))
 	page("GET /audit", "audit", s.scripted("audit.html"))
 	page("GET /console", "console", s.console)
-	page("POST /console/sign-in", "console", s.consoleSignIn)
-	page("POST /console/sign-out", "console", s.consoleSignOut)
-	page("POST /console/{action}", "console", s.staff.require(s.consoleAction))
+	page("POST /console/{action}", "console", s.consoleAction)
+	s.staffRoutes(page, mux)
 	mux.HandleFunc("POST /lang", s.setLanguage)
 	mux.HandleFunc("GET /static/scrutin.wasm", s.serveWasm)
 	static, _ := fs.Sub(staticFiles, "static")
@@ -328,7 +330,7 @@ type pageData struct {
 	Phase      string
 	State      *summary
 	Data       any
-	Staff      bool
+	Staff      *staffView // the signed-in staff member, if any
 	Error      string
 }
 
@@ -370,7 +372,7 @@ func (s *Site) summary() *summary {
 func (s *Site) pageHandler(name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lang := language(r)
-		p := &pageData{Lang: lang, Path: r.URL.Path, Page: "page." + name, State: s.summary(), Staff: s.staff.valid(r)}
+		p := &pageData{Lang: lang, Path: r.URL.Path, Page: "page." + name, State: s.summary(), Staff: s.staffView(r)}
 		p.Phase = p.State.Phase
 		if p.State.Manifest != nil {
 			p.Title = p.State.Manifest.Title.In(lang)
@@ -620,4 +622,24 @@ func newTurnoutChart(pts []server.TurnoutPoint, voters int) *turnoutChart {
 		fmt.Fprintf(&b, "%d,%d", x, y)
 	}
 	return &turnoutChart{Points: b.String(), First: t0.UTC().Format("2006-01-02 15:04 UTC"), Last: t1.UTC().Format("2006-01-02 15:04 UTC"), Max: top}
+}
+
+// StaffCheck lets a request through to the officers' API only if it comes
+// with a staff session that passed its second step and may run this
+// election (server.Options.Officer).
+func (s *Site) StaffCheck(r *http.Request) error {
+	if s.o.Accounts == nil {
+		return accounts.ErrDenied
+	}
+	se, _ := s.session(r)
+	if se == nil {
+		return accounts.ErrDenied
+	}
+	return s.o.Accounts.Allowed(se, accounts.ManageElection, s.electionID())
+}
+
+func randomID() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

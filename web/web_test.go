@@ -11,10 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 )
 
@@ -66,7 +68,7 @@ func TestPagesInBothLanguages(t *testing.T) {
 		t.Fatal("the list of ballots links to no tracker")
 	}
 	tracker := list[i+len(`href="/ballots/`) : i+len(`href="/ballots/`)+64]
-	pages := []string{"/", "/vote", "/ballots", "/ballots/" + tracker, "/board", "/results", "/verify", "/audit", "/console"}
+	pages := []string{"/", "/vote", "/ballots", "/ballots/" + tracker, "/board", "/results", "/verify", "/audit", "/staff/sign-in"}
 	for _, lang := range []string{"en", "fr"} {
 		for _, p := range pages {
 			resp, body := get(t, http.DefaultClient, base+p, "Accept-Language", lang)
@@ -137,8 +139,8 @@ func TestLanguageIsRemembered(t *testing.T) {
 // refused (CSRF), on the console and on the API alike.
 func TestCrossOriginRefused(t *testing.T) {
 	f, base := newDemo(t, 3)
-	for _, p := range []string{"/console/sign-in", "/console/open", "/lang", "/api/ballots", "/api/sign-in"} {
-		req, _ := http.NewRequest("POST", base+p, strings.NewReader("token="+f.Token))
+	for _, p := range []string{"/staff/sign-in", "/console/open", "/lang", "/api/ballots", "/api/sign-in", "/setup"} {
+		req, _ := http.NewRequest("POST", base+p, strings.NewReader("email="+f.StaffEmail+"&password="+f.StaffPassword))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", "https://evil.example")
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
@@ -156,65 +158,134 @@ func TestCrossOriginRefused(t *testing.T) {
 	}
 }
 
-// TestConsoleNeedsTheToken: every console action is refused without a
-// session, a wrong token opens none, and the session cookie is locked down.
-func TestConsoleNeedsTheToken(t *testing.T) {
+// TestStaffEndpointsNeedSecondFactor: every staff page, console action and
+// officers' API call is refused without a session, with a session that
+// passed only its password, and for an account that has not enrolled a
+// second factor; with both steps, the officer acts, and the action is in
+// the audit trail.
+func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	f, base := newDemo(t, 3)
-	for _, a := range []string{"open", "close", "tally", "result", "manifest", "entry"} {
-		resp, err := http.PostForm(base+"/console/"+a, url.Values{"reason": {"x"}})
-		if err != nil {
-			t.Fatal(err)
+	ctx := context.Background()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	pages := []string{"/console", "/staff/account", "/staff/people", "/staff/trail"}
+	actions := []string{"/console/open", "/console/close", "/console/tally", "/console/result", "/console/manifest", "/console/entry",
+		"/staff/people/invite", "/staff/people/role", "/staff/recovery", "/staff/sessions/revoke"}
+	api := []string{"/api/admin/close", "/api/admin/tally", "/api/admin/result", "/api/admin/entries"}
+	refused := func(who string, ck *http.Cookie, wantLocation string) {
+		t.Helper()
+		do := func(method, path string) *http.Response {
+			req, _ := http.NewRequest(method, base+path, strings.NewReader("reason=x&email=eve@example.org&name=Eve&role=admin"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if ck != nil {
+				req.AddCookie(ck)
+			}
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("POST /console/%s without a session: %s", a, resp.Status)
+		for _, p := range pages {
+			if resp := do("GET", p); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != wantLocation {
+				t.Errorf("%s: GET %s: %s to %q, want a redirect to %s", who, p, resp.Status, resp.Header.Get("Location"), wantLocation)
+			}
+		}
+		for _, p := range actions {
+			if resp := do("POST", p); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != wantLocation {
+				t.Errorf("%s: POST %s: %s to %q, want a redirect to %s", who, p, resp.Status, resp.Header.Get("Location"), wantLocation)
+			}
+		}
+		for _, p := range api {
+			if resp := do("POST", p); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s: POST %s: %s, want 401", who, p, resp.Status)
+			}
 		}
 	}
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.PostForm(base+"/console/sign-in", url.Values{"token": {f.Token + "x"}})
+	phase := func() string {
+		var ph string
+		f.Election.State(func(s *election.State) { ph = s.Phase.String() })
+		return ph
+	}
+	refused("no session", nil, "/staff/sign-in")
+	refused("a forged session", &http.Cookie{Name: "scrutin-staff", Value: "forged"}, "/staff/sign-in")
+
+	// The password alone.
+	resp, err := noRedirect.PostForm(base+"/staff/sign-in", url.Values{"email": {f.StaffEmail}, "password": {f.StaffPassword}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("a wrong token: %s", resp.Status)
-	}
-	noRedirect := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err = noRedirect.PostForm(base+"/console/sign-in", url.Values{"token": {f.Token}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var session *http.Cookie
+	var half *http.Cookie
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "scrutin-staff" {
-			session = ck
+			half = ck
 		}
 	}
-	if session == nil || !session.HttpOnly || !session.Secure || session.SameSite != http.SameSiteStrictMode || strings.Contains(session.Value, f.Token) {
-		t.Fatalf("the session cookie is %+v", session)
+	if half == nil || !half.HttpOnly || !half.Secure || half.SameSite != http.SameSiteStrictMode || resp.Header.Get("Location") != "/staff/verify" {
+		t.Fatalf("after the password: %s to %s, cookie %+v", resp.Status, resp.Header.Get("Location"), half)
 	}
-	// Cookies marked Secure are not sent over http by the Go jar; send it.
-	req, _ := http.NewRequest("POST", base+"/console/close", strings.NewReader("reason=The+end."))
+	refused("a session past its password only", half, "/staff/verify")
+
+	// An invited officer who set a password but enrolled no second factor.
+	admin, err := f.StaffSession(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", base+"/staff/people/invite", strings.NewReader(url.Values{"email": {"olga@example.org"}, "name": {"Olga Officer"}, "role": {"officer"}, "scope": {"this"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(session)
-	resp, err = noRedirect.Do(req)
+	req.AddCookie(admin)
+	_, body := doBody(t, noRedirect, req)
+	link := regexp.MustCompile(`/staff/invite\?token=[a-z0-9]+`).FindString(body)
+	if link == "" {
+		t.Fatalf("no invitation link in the people page")
+	}
+	resp, err = noRedirect.PostForm(base+"/staff/invite", url.Values{"token": {strings.TrimPrefix(link, "/staff/invite?token=")}, "password": {"blue tractor under the rain"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console?done=close" {
-		t.Fatalf("closing from the console: %s %s", resp.Status, resp.Header.Get("Location"))
+	var olga *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "scrutin-staff" {
+			olga = ck
+		}
 	}
-	var phase string
-	_, body := get(t, http.DefaultClient, base+"/")
-	if strings.Contains(body, "voting is closed") {
-		phase = "closed"
+	if olga == nil || resp.Header.Get("Location") != "/staff/enrol" {
+		t.Fatalf("the invitation: %s to %s", resp.Status, resp.Header.Get("Location"))
 	}
-	if phase != "closed" {
-		t.Error("the console's close did not close voting")
+	refused("an account without a second factor", olga, "/staff/enrol")
+	if phase() != "voting" {
+		t.Fatalf("the refusals changed the election: %s", phase())
 	}
+
+	// Both steps: the officer closes voting, and the trail says so.
+	req, _ = http.NewRequest("POST", base+"/console/close", strings.NewReader("reason=The+end."))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(admin)
+	resp, _ = doBody(t, noRedirect, req)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console?done=close" || phase() != "closed" {
+		t.Fatalf("closing from the console: %s %s, phase %s", resp.Status, resp.Header.Get("Location"), phase())
+	}
+	req, _ = http.NewRequest("GET", base+"/staff/trail", nil)
+	req.AddCookie(admin)
+	_, body = doBody(t, noRedirect, req)
+	for _, want := range []string{"election.action", "action=close", "signin.ok", "account.invite", "account.activate"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the audit trail lacks %q", want)
+		}
+	}
+}
+
+func doBody(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
 }
 
 // TestWasmServed: the module is served gzipped as application/wasm, and is

@@ -84,8 +84,8 @@ func manifestCheckCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) 
 		`Check validates a manifest strictly (docs/spec.md §18.3), says in words what
 each contest asks of voters, and prints the election's fingerprint F, which
 the officer announces and everyone checks the record against. With --entry it
-writes the manifest's log entry (its canonical form), for the server:
-curl -H "Authorization: Bearer $(cat DIR/officer-token)" --data-binary @FILE URL/api/admin/entries`)
+writes the manifest's log entry (its canonical form). The officer records the
+manifest itself (the JSON file) in the staff console, /console.`)
 	entryOut := fs.String("entry", "", "write the manifest's log entry to this file")
 	return fs, func(stdout, stderr io.Writer) int {
 		if fs.NArg() != 1 {

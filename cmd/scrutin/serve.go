@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/mailer"
 	"github.com/scrutin/scrutin/server"
@@ -39,7 +42,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 	dir := fs.String("dir", "", "data folder")
 	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
 	keyFile := fs.String("log-key-file", "", "file holding the log's 32-byte signing key seed (default DIR/log.key)")
-	tokenFile := fs.String("officer-token-file", "", "file holding the officer token, created with a fresh random token if missing (default DIR/officer-token)")
+	publicURL := fs.String("public-url", "", "the address voters and staff reach the server at, e.g. https://vote.example.org (for links, and for passkeys, which need a domain name)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	signIn := fs.String("sign-in", "email", "voters' second factor: email (one-time codes), or off")
 	smtpAddr := fs.String("smtp", "", "SMTP server for sign-in codes, host:port")
@@ -78,18 +81,17 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
-		if *tokenFile == "" {
-			*tokenFile = *dir + "/officer-token"
+		logger := slog.New(slog.NewJSONHandler(stderr, nil))
+		if *dir == "" {
+			return fail(stderr, "serve", errors.New("staff accounts keep their audit trail and keys in --dir: give one"))
 		}
-		token, created, err := server.LoadOrCreateToken(*tokenFile)
+		staff, err := openStaff(*dir, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, e.Title(), stdout)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
-		if created {
-			fmt.Fprintf(stdout, "a new officer token was written to %s (readable only by you): officers' actions need it\n", *tokenFile)
-		}
-		logger := slog.New(slog.NewJSONHandler(stderr, nil))
-		opts := server.Options{Logger: logger, OfficerToken: token}
+		defer staff.Close()
+		var site *web.Site
+		opts := server.Options{Logger: logger, Officer: func(r *http.Request) error { return site.StaffCheck(r) }}
 		switch *signIn {
 		case "off":
 			opts.NoSignIn = true
@@ -151,7 +153,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 			return fail(stderr, "serve", err)
 		}
 		e.SetWitnesses(witnesses)
-		site, err := web.New(web.Options{Election: e, API: e.Handler(opts), Logger: logger, StaffToken: token, HSTS: *hsts})
+		site, err = web.New(web.Options{Election: e, API: e.Handler(opts), Logger: logger, Accounts: staff, PublicURL: *publicURL, HSTS: *hsts})
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
@@ -174,4 +176,60 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		<-shutdown
 		return exitOK
 	}
+}
+
+// openStaff opens the staff accounts in dir; on a fresh server (no
+// account), it makes a one-time setup link, prints it, and writes it to
+// DIR/setup-link (mode 0600).
+func openStaff(dir, publicURL, addr, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, error) {
+	o := accounts.Options{Dir: dir, SiteName: "scrutin"}
+	if title != "" {
+		o.SiteName = "scrutin: " + title
+	}
+	base := "http://" + addr
+	if publicURL != "" {
+		u, err := url.Parse(publicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" && u.Path != "/" {
+			return nil, fmt.Errorf("--public-url must be like https://vote.example.org, not %q", publicURL)
+		}
+		base = u.Scheme + "://" + u.Host
+		if net.ParseIP(u.Hostname()) == nil {
+			o.RPID, o.RPOrigins = u.Hostname(), []string{base}
+		}
+	}
+	if smtpAddr != "" && smtpFrom != "" {
+		mc := mailer.Config{Addr: smtpAddr, From: smtpFrom, Username: smtpUser, TLS: smtpTLS}
+		if smtpPass != "" {
+			b, err := os.ReadFile(smtpPass)
+			if err != nil {
+				return nil, err
+			}
+			mc.Password = strings.TrimRight(string(b), "\r\n")
+		}
+		if err := mc.Check(); err != nil {
+			return nil, err
+		}
+		o.Notify = func(to, subject, body string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			return mc.Send(ctx, to, subject, body)
+		}
+	}
+	staff, err := accounts.Open(o)
+	if err != nil {
+		return nil, err
+	}
+	if staff.Empty() {
+		path := filepath.Join(dir, "setup-link")
+		link, exp, err := staff.SetupLink(path, base)
+		if err != nil {
+			staff.Close()
+			return nil, err
+		}
+		fmt.Fprintf(stdout, "no staff account yet: create the first administrator with this one-time link (also in %s, readable only by you), before %s:\n  %s\n", path, exp.UTC().Format(time.RFC3339), link)
+	}
+	if o.RPID == "" {
+		fmt.Fprintln(stdout, "passkeys are off (give --public-url with a domain name to allow them): staff enrol an authenticator app")
+	}
+	return staff, nil
 }

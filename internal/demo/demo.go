@@ -27,6 +27,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
@@ -69,7 +72,12 @@ type Fixture struct {
 	Codes    []string // one per member, in roll order
 	Emails   []string // one per member, in roll order
 	Mail     *Outbox  // the sign-in codes sent
-	Token    string   // the officer token of the demo's server
+	// Staff is the staff accounts, with one administrator (StaffEmail,
+	// StaffPassword, and an authenticator app whose secret is StaffTOTP).
+	Staff                     *accounts.Service
+	StaffEmail, StaffPassword string
+	StaffTOTP                 string
+	staffCookie               *http.Cookie
 	// RollEntry and CredentialEntries are the entries an officer records
 	// (made by "scrutin roll import" and "scrutin credentials generate").
 	RollEntry         []byte
@@ -100,9 +108,6 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	}
 	f := &Fixture{Opts: o, Mail: newOutbox(o.Outbox)}
 	var err error
-	var tok [32]byte
-	rand.Read(tok[:])
-	f.Token = fmt.Sprintf("%x", tok)
 	loc := o.Dir
 	if o.DB != "" {
 		loc = o.DB
@@ -167,7 +172,93 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	if err := f.credentials(); err != nil {
 		return fail(err)
 	}
+	if err := f.staff(); err != nil {
+		return fail(err)
+	}
 	return f, nil
+}
+
+// staff creates the demo's administrator, as the setup link would, with a
+// fresh random password and an authenticator app.
+func (f *Fixture) staff() error {
+	var err error
+	if f.Staff, err = accounts.Open(accounts.Options{Dir: f.Opts.Dir, SiteName: "scrutin demo"}); err != nil {
+		return err
+	}
+	link, _, err := f.Staff.SetupLink("", "http://localhost")
+	if err != nil {
+		return err
+	}
+	token := link[strings.Index(link, "token=")+len("token="):]
+	var pw [12]byte
+	rand.Read(pw[:])
+	f.StaffEmail, f.StaffPassword = "officer@demo.example", fmt.Sprintf("staff-%x", pw)
+	se, err := f.Staff.CreateFirstAdmin(token, f.StaffEmail, "Demo officer", f.StaffPassword, accounts.Client{Addr: "127.0.0.1"})
+	if err != nil {
+		return err
+	}
+	k, err := f.Staff.BeginTOTP(se)
+	if err != nil {
+		return err
+	}
+	// The previous period's code (accepted for clock drift), so that the
+	// first sign-in need not wait for a fresh one.
+	code, err := totp.GenerateCode(k.Secret(), time.Now().Add(-30*time.Second))
+	if err != nil {
+		return err
+	}
+	if _, err := f.Staff.FinishTOTP(se, code); err != nil {
+		return err
+	}
+	f.StaffTOTP = k.Secret()
+	f.Staff.SignOut(se, accounts.Client{Addr: "127.0.0.1"})
+	return nil
+}
+
+// StaffSession signs the administrator in on the server at url (password,
+// then a TOTP code) and returns the session cookie; it is kept, since a
+// TOTP code works once.
+func (f *Fixture) StaffSession(ctx context.Context, url string) (*http.Cookie, error) {
+	if f.staffCookie != nil {
+		return f.staffCookie, nil
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(url+"/staff/sign-in", map[string][]string{"email": {f.StaffEmail}, "password": {f.StaffPassword}})
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "scrutin-staff" {
+			ck = c
+		}
+	}
+	if ck == nil {
+		return nil, fmt.Errorf("staff sign-in: %s", resp.Status)
+	}
+	// Wait for a fresh TOTP period if the enrolment used this one.
+	for {
+		code, _ := totp.GenerateCode(f.StaffTOTP, time.Now())
+		req, _ := http.NewRequestWithContext(ctx, "POST", url+"/staff/verify", strings.NewReader("code="+code))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(ck)
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusSeeOther {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	f.staffCookie = ck
+	return ck, nil
 }
 
 // Setup creates the election up to the opening of voting.
@@ -631,8 +722,10 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 			return "", nil, err
 		}
 	}
-	site, err := web.New(web.Options{Election: f.Election, StaffToken: f.Token,
-		API: f.Election.Handler(server.Options{OfficerToken: f.Token, SignIn: f.signInAPI, NoSignIn: f.Opts.NoSignIn})})
+	var site *web.Site
+	api := f.Election.Handler(server.Options{SignIn: f.signInAPI, NoSignIn: f.Opts.NoSignIn,
+		Officer: func(r *http.Request) error { return site.StaffCheck(r) }})
+	site, err = web.New(web.Options{Election: f.Election, Accounts: f.Staff, API: api})
 	if err != nil {
 		ln.Close()
 		return "", nil, err

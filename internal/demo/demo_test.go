@@ -239,11 +239,15 @@ func TestOfficerAndTrusteeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(path, token, ctype string, body []byte) (int, string) {
+	staff, err := f.StaffSession(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(path, session, ctype string, body []byte) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", ctype)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+		if session != "" {
+			req.AddCookie(&http.Cookie{Name: staff.Name, Value: session})
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -254,18 +258,18 @@ func TestOfficerAndTrusteeAPI(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	closeBody := []byte(`{"reason":"the voting window ended"}`)
-	for _, tok := range []string{"", "wrong", f.Token + "x"} {
+	for _, tok := range []string{"", "wrong", staff.Value + "x"} {
 		if status, _ := call("/api/admin/close", tok, "application/json", closeBody); status != http.StatusUnauthorized {
-			t.Fatalf("close with token %q: %d", tok, status)
+			t.Fatalf("close with session %q: %d", tok, status)
 		}
 	}
-	if status, body := call("/api/admin/tally", f.Token, "application/json", nil); status != http.StatusConflict {
+	if status, body := call("/api/admin/tally", staff.Value, "application/json", nil); status != http.StatusConflict {
 		t.Fatalf("tally before close: %d %s", status, body)
 	}
-	if status, body := call("/api/admin/close", f.Token, "application/json", closeBody); status != http.StatusCreated {
+	if status, body := call("/api/admin/close", staff.Value, "application/json", closeBody); status != http.StatusCreated {
 		t.Fatalf("close: %d %s", status, body)
 	}
-	if status, body := call("/api/admin/tally", f.Token, "application/json", nil); status != http.StatusCreated {
+	if status, body := call("/api/admin/tally", staff.Value, "application/json", nil); status != http.StatusCreated {
 		t.Fatalf("tally: %d %s", status, body)
 	}
 	var out *crypto.Outcome
@@ -278,7 +282,7 @@ func TestOfficerAndTrusteeAPI(t *testing.T) {
 	if status, _ := call("/api/decryptions", "", "application/octet-stream", other); status != http.StatusBadRequest {
 		t.Fatalf("shares of another tally: %d", status)
 	}
-	if status, _ := call("/api/admin/result", f.Token, "application/json", nil); status != http.StatusConflict {
+	if status, _ := call("/api/admin/result", staff.Value, "application/json", nil); status != http.StatusConflict {
 		t.Fatal("a result before enough decryption shares was accepted")
 	}
 	for _, j := range []int{2, 4, 5} {
@@ -288,7 +292,7 @@ func TestOfficerAndTrusteeAPI(t *testing.T) {
 			t.Fatalf("trustee %d's shares: %d %s", j, status, body)
 		}
 	}
-	if status, body := call("/api/admin/result", f.Token, "application/json", nil); status != http.StatusCreated {
+	if status, body := call("/api/admin/result", staff.Value, "application/json", nil); status != http.StatusCreated {
 		t.Fatalf("result: %d %s", status, body)
 	}
 	var result *election.Result

@@ -1,0 +1,582 @@
+package web
+
+// Staff pages: the first start's setup, signing in (password, then a second
+// factor), enrolling a passkey or an authenticator app, the account page
+// (sessions, recovery codes), people (invitations, roles) and the audit
+// trail. The rules are in package accounts; these pages only carry them.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/election"
+)
+
+const (
+	staffCookie  = "scrutin-staff"
+	deviceCookie = "scrutin-device"
+)
+
+// staffView is the signed-in staff member, for every page.
+type staffView struct {
+	Name, Email  string
+	SecondFactor bool
+	CanManage    bool // run the election
+	CanAdmin     bool // manage accounts
+	CanTrail     bool // read the audit trail
+}
+
+func (s *Site) staffRoutes(page func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)), mux *http.ServeMux) {
+	page("GET /setup", "setup", s.setupPage)
+	page("POST /setup", "setup", s.setupPost)
+	page("GET /staff/sign-in", "signin", s.signInPage)
+	page("POST /staff/sign-in", "signin", s.signInPost)
+	page("GET /staff/verify", "verify2", s.verifyPage)
+	page("POST /staff/verify", "verify2", s.verifyPost)
+	page("GET /staff/enrol", "enrol", s.enrolPage)
+	page("POST /staff/enrol/totp", "enrol", s.enrolTOTP)
+	page("GET /staff/account", "account", s.accountPage)
+	page("POST /staff/sessions/revoke", "account", s.revokePost)
+	page("POST /staff/recovery", "account", s.recoveryPost)
+	page("POST /staff/sign-out", "account", s.signOutPost)
+	page("GET /staff/invite", "invite", s.invitePage)
+	page("POST /staff/invite", "invite", s.invitePost)
+	page("GET /staff/people", "people", s.peoplePage)
+	page("POST /staff/people/{action}", "people", s.peoplePost)
+	page("GET /staff/trail", "trail", s.trailPage)
+	mux.HandleFunc("GET /staff/totp.png", s.totpImage)
+	mux.HandleFunc("POST /staff/passkey/{step}", s.passkeyJSON)
+}
+
+// staffClient is where a request comes from, and its device cookie.
+func staffClient(r *http.Request) accounts.Client {
+	c := accounts.Client{Addr: r.RemoteAddr, UserAgent: r.UserAgent()}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		c.Addr = host
+	}
+	if ck, err := r.Cookie(deviceCookie); err == nil {
+		c.Device = ck.Value
+	}
+	return c
+}
+
+// session returns the request's staff session, if any.
+func (s *Site) session(r *http.Request) (*accounts.Session, *accounts.Account) {
+	if s.o.Accounts == nil {
+		return nil, nil
+	}
+	ck, err := r.Cookie(staffCookie)
+	if err != nil {
+		return nil, nil
+	}
+	se, a, ok := s.o.Accounts.Session(ck.Value)
+	if !ok {
+		return nil, nil
+	}
+	return se, a
+}
+
+// electionID names this election in roles: its fingerprint, once created.
+func (s *Site) electionID() string {
+	var id string
+	s.o.Election.State(func(st *election.State) {
+		if st.Manifest != nil {
+			id = fmt.Sprintf("%x", st.Fingerprint[:])
+		}
+	})
+	if id == "" {
+		return accounts.AllElections
+	}
+	return id
+}
+
+func (s *Site) staffView(r *http.Request) *staffView {
+	se, a := s.session(r)
+	if se == nil {
+		return nil
+	}
+	v := &staffView{Name: a.Name, Email: a.Email, SecondFactor: se.SecondFactor}
+	el := s.electionID()
+	v.CanManage = s.o.Accounts.Allowed(se, accounts.ManageElection, el) == nil
+	v.CanAdmin = s.o.Accounts.Allowed(se, accounts.ManageAccounts, el) == nil
+	v.CanTrail = s.o.Accounts.Allowed(se, accounts.ReadTrail, el) == nil
+	return v
+}
+
+// startSession sets the session cookie, and a device cookie if there is
+// none, and goes to the next step.
+func (s *Site) startSession(w http.ResponseWriter, r *http.Request, se *accounts.Session, a *accounts.Account) {
+	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: se.ID, Path: "/", MaxAge: int(accounts.SessionTTL / time.Second),
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	next := "/staff/enrol"
+	if a != nil && a.HasSecondFactor() {
+		next = "/staff/verify"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// ensureDevice gives the browser a device cookie, by which a sign-in from
+// a new device is recognised.
+func ensureDevice(w http.ResponseWriter, r *http.Request) {
+	if _, err := r.Cookie(deviceCookie); err == nil {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: deviceCookie, Value: randomID(), Path: "/", MaxAge: 400 * 24 * 3600,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode})
+}
+
+func (s *Site) noAccounts(w http.ResponseWriter) bool {
+	if s.o.Accounts == nil {
+		http.Error(w, "staff accounts are not enabled on this server", http.StatusNotFound)
+		return true
+	}
+	return false
+}
+
+// --- setup and invitations ---
+
+type formView struct {
+	Token string
+	Email string
+	Name  string
+}
+
+func (s *Site) setupPage(w http.ResponseWriter, r *http.Request, p *pageData) {
+	if s.noAccounts(w) {
+		return
+	}
+	ensureDevice(w, r)
+	token := r.URL.Query().Get("token")
+	if !s.o.Accounts.SetupValid(token) {
+		p.Error = s.msg(p.Lang, "staff.badLink")
+		s.render(w, http.StatusNotFound, "signin.html", p)
+		return
+	}
+	p.Data = &formView{Token: token}
+	s.render(w, http.StatusOK, "setup.html", p)
+}
+
+func (s *Site) setupPost(w http.ResponseWriter, r *http.Request, p *pageData) {
+	if s.noAccounts(w) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 8192)
+	f := &formView{Token: r.PostFormValue("token"), Email: r.PostFormValue("email"), Name: r.PostFormValue("name")}
+	se, err := s.o.Accounts.CreateFirstAdmin(f.Token, f.Email, f.Name, r.PostFormValue("password"), staffClient(r))
+	if err != nil {
+		p.Data, p.Error = f, s.staffError(p.Lang, err)
+		s.render(w, http.StatusBadRequest, "setup.html", p)
+		return
+	}
+	s.log.Info("first administrator created", "client", staffClient(r).Addr)
+	s.startSession(w, r, se, nil)
+}
+
+func (s *Site) invitePage(w http.ResponseWriter, r *http.Request, p *pageData) {
+	if s.noAccounts(w) {
+		return
+	}
+	ensureDevice(w, r)
+	token := r.URL.Query().Get("token")
+	a, err := s.o.Accounts.Invited(token)
+	if err != nil {
+		p.Error = s.msg(p.Lang, "staff.badLink")
+		s.render(w, http.StatusNotFound, "signin.html", p)
+		return
+	}
+	p.Data = &formView{Token: token, Email: a.Email, Name: a.Name}
+	s.render(w, http.StatusOK, "invite.html", p)
+}
+
+func (s *Site) invitePost(w http.ResponseWriter, r *http.Request, p *pageData) {
+	if s.noAccounts(w) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 8192)
+	token := r.PostFormValue("token")
+	se, err := s.o.Accounts.Activate(token, r.PostFormValue("password"), staffClient(r))
+	if err != nil {
+		f := &formView{Token: token}
+		if a, err := s.o.Accounts.Invited(token); err == nil {
+			f.Email, f.Name = a.Email, a.Name
+		}
+		p.Data, p.Error = f, s.staffError(p.Lang, err)
+		s.render(w, http.StatusBadRequest, "invite.html", p)
+		return
+	}
+	s.startSession(w, r, se, nil)
+}
+
+// staffError is an error as staff read it.
+func (s *Site) staffError(lang string, err error) string {
+	switch {
+	case errors.Is(err, accounts.ErrSignIn):
+		return s.msg(lang, "staff.errSignIn")
+	case errors.Is(err, accounts.ErrLocked):
+		return s.msg(lang, "staff.errLocked")
+	case errors.Is(err, accounts.ErrSecondStep):
+		return s.msg(lang, "staff.errSecond")
+	case errors.Is(err, accounts.ErrToken):
+		return s.msg(lang, "staff.badLink")
+	case errors.Is(err, accounts.ErrDenied):
+		return s.msg(lang, "staff.errDenied")
+	case errors.Is(err, accounts.ErrNeedsFactor):
+		return s.msg(lang, "staff.errNeedsFactor")
+	}
+	return err.Error()
+}
+
+// --- signing in ---
+
+func (s *Site) signInPage(w http.ResponseWriter, r *http.Request, p *pageData) {
+	if s.noAccounts(w) {
+		return
+	}
+	ensureDevice(w, r)
+	p.Data = &formView{}
+	s.render(w, http.StatusOK, "signin.html", p)
+}
+
+func (s *Site) signInPost(w http.ResponseWriter, r *http.Request, p *pageData) {
+	if s.noAccounts(w) {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 8192)
+	email := r.PostFormValue("email")
+	se, err := s.o.Accounts.SignIn(email, r.PostFormValue("password"), staffClient(r))
+	if err != nil {
+		s.log.Warn("staff sign-in refused", "client", staffClient(r).Addr)
+		status := http.StatusUnauthorized
+		if errors.Is(err, accounts.ErrLocked) {
+			status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", "60")
+		}
+		p.Data, p.Error = &formView{Email: email}, s.staffError(p.Lang, err)
+		s.render(w, status, "signin.html", p)
+		return
+	}
+	_, a, _ := s.o.Accounts.Session(se.ID)
+	s.startSession(w, r, se, a)
+}
+
+type verifyView struct {
+	TOTP     bool
+	Passkeys bool
+}
+
+func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, a := s.session(r)
+	if se == nil {
+		http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
+		return
+	}
+	if se.SecondFactor {
+		http.Redirect(w, r, "/console", http.StatusSeeOther)
+		return
+	}
+	if !a.HasSecondFactor() {
+		http.Redirect(w, r, "/staff/enrol", http.StatusSeeOther)
+		return
+	}
+	p.Data = &verifyView{TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: strings.Contains(strings.Join(a.Factors(), ","), "passkey") && s.o.Accounts.PasskeysAvailable()}
+	s.render(w, http.StatusOK, "verify2.html", p)
+}
+
+func (s *Site) verifyPost(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, a := s.session(r)
+	if se == nil {
+		http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	var err error
+	if code := r.PostFormValue("recovery"); code != "" {
+		err = s.o.Accounts.UseRecoveryCode(se, code)
+	} else {
+		err = s.o.Accounts.VerifyTOTP(se, r.PostFormValue("code"))
+	}
+	if err != nil {
+		p.Data, p.Error = &verifyView{TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: len(a.Factors()) > 0 && s.o.Accounts.PasskeysAvailable()}, s.staffError(p.Lang, err)
+		s.render(w, http.StatusUnauthorized, "verify2.html", p)
+		return
+	}
+	http.Redirect(w, r, "/console", http.StatusSeeOther)
+}
+
+// --- enrolment ---
+
+type enrolView struct {
+	Passkeys bool
+	Secret   string
+	URL      string
+	Recovery []string
+	Has      []string
+}
+
+func (s *Site) enrolPage(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, a := s.session(r)
+	if se == nil {
+		http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
+		return
+	}
+	if a.HasSecondFactor() && !se.SecondFactor {
+		http.Redirect(w, r, "/staff/verify", http.StatusSeeOther)
+		return
+	}
+	k, err := s.o.Accounts.BeginTOTP(se)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	p.Data = &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Secret: k.Secret(), URL: k.URL(), Has: a.Factors()}
+	s.render(w, http.StatusOK, "enrol.html", p)
+}
+
+func (s *Site) enrolTOTP(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, a := s.session(r)
+	if se == nil {
+		http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	codes, err := s.o.Accounts.FinishTOTP(se, r.PostFormValue("code"))
+	if err != nil {
+		k, _ := s.o.Accounts.BeginTOTP(se)
+		v := &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Has: a.Factors()}
+		if k != nil {
+			v.Secret, v.URL = k.Secret(), k.URL()
+		}
+		p.Data, p.Error = v, s.staffError(p.Lang, err)
+		s.render(w, http.StatusBadRequest, "enrol.html", p)
+		return
+	}
+	p.Staff = s.staffView(r)
+	p.Data = &enrolView{Recovery: codes}
+	s.render(w, http.StatusOK, "recovery.html", p)
+}
+
+func (s *Site) totpImage(w http.ResponseWriter, r *http.Request) {
+	se, _ := s.session(r)
+	if se == nil {
+		http.Error(w, "sign in first", http.StatusUnauthorized)
+		return
+	}
+	png, err := s.o.Accounts.TOTPImage(se)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(png)
+}
+
+// passkeyJSON runs the passkey ceremonies' server halves, as JSON:
+// register (begin), register-finish, login (begin), login-finish.
+func (s *Site) passkeyJSON(w http.ResponseWriter, r *http.Request) {
+	se, _ := s.session(r)
+	if se == nil {
+		writeJSONError(w, http.StatusUnauthorized, "sign in first")
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, 64<<10)
+	var out any
+	var err error
+	switch r.PathValue("step") {
+	case "register":
+		var b []byte
+		if b, err = s.o.Accounts.BeginPasskey(se); err == nil {
+			out = json.RawMessage(b)
+		}
+	case "register-finish":
+		var codes []string
+		if codes, err = s.o.Accounts.FinishPasskey(se, body); err == nil {
+			out = map[string]any{"ok": true, "recovery": codes}
+		}
+	case "login":
+		var b []byte
+		if b, err = s.o.Accounts.BeginPasskeyLogin(se); err == nil {
+			out = json.RawMessage(b)
+		}
+	case "login-finish":
+		if err = s.o.Accounts.FinishPasskeyLogin(se, body); err == nil {
+			out = map[string]bool{"ok": true}
+		}
+	default:
+		writeJSONError(w, http.StatusNotFound, "no such step")
+		return
+	}
+	io.Copy(io.Discard, body)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(out)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// --- the account ---
+
+type accountView struct {
+	Sessions []accounts.SessionInfo
+	Factors  []string
+	Recovery int
+	Roles    map[string]accounts.Role
+}
+
+// actingSession is a session that passed its second step, or a redirect to
+// where it must go first.
+func (s *Site) actingSession(w http.ResponseWriter, r *http.Request) (*accounts.Session, *accounts.Account, bool) {
+	se, a := s.session(r)
+	switch {
+	case se == nil:
+		http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
+		return nil, nil, false
+	case !a.HasSecondFactor():
+		http.Redirect(w, r, "/staff/enrol", http.StatusSeeOther)
+		return nil, nil, false
+	case !se.SecondFactor:
+		http.Redirect(w, r, "/staff/verify", http.StatusSeeOther)
+		return nil, nil, false
+	}
+	return se, a, true
+}
+
+func (s *Site) accountPage(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, a, ok := s.actingSession(w, r)
+	if !ok {
+		return
+	}
+	p.Data = &accountView{Sessions: s.o.Accounts.Sessions(se), Factors: a.Factors(), Recovery: a.RecoveryLeft(), Roles: a.Roles}
+	s.render(w, http.StatusOK, "account.html", p)
+}
+
+func (s *Site) revokePost(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, _, ok := s.actingSession(w, r)
+	if !ok {
+		return
+	}
+	s.o.Accounts.Revoke(se, r.PostFormValue("ref"), staffClient(r))
+	http.Redirect(w, r, "/staff/account", http.StatusSeeOther)
+}
+
+func (s *Site) recoveryPost(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, _, ok := s.actingSession(w, r)
+	if !ok {
+		return
+	}
+	codes, err := s.o.Accounts.NewRecoveryCodes(se)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	p.Data = &enrolView{Recovery: codes}
+	s.render(w, http.StatusOK, "recovery.html", p)
+}
+
+func (s *Site) signOutPost(w http.ResponseWriter, r *http.Request, p *pageData) {
+	if se, _ := s.session(r); se != nil {
+		s.o.Accounts.SignOut(se, staffClient(r))
+	}
+	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
+}
+
+// --- people and the trail ---
+
+type peopleView struct {
+	Accounts []accounts.Account
+	Link     string
+	Election string
+	Roles    []accounts.Role
+}
+
+func (s *Site) peoplePage(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, _, ok := s.actingSession(w, r)
+	if !ok {
+		return
+	}
+	list, err := s.o.Accounts.Accounts(se)
+	if err != nil {
+		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
+		return
+	}
+	p.Data = &peopleView{Accounts: list, Election: s.electionID(), Roles: []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}}
+	s.render(w, http.StatusOK, "people.html", p)
+}
+
+func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, _, ok := s.actingSession(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 8192)
+	el := accounts.AllElections
+	if r.PostFormValue("scope") == "this" {
+		el = s.electionID()
+	}
+	c := staffClient(r)
+	var err error
+	v := &peopleView{Election: s.electionID(), Roles: []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}}
+	switch r.PathValue("action") {
+	case "invite":
+		var token string
+		token, err = s.o.Accounts.Invite(se, r.PostFormValue("email"), r.PostFormValue("name"), accounts.Role(r.PostFormValue("role")), el, c)
+		if err == nil {
+			v.Link = s.baseURL(r) + "/staff/invite?token=" + token
+		}
+	case "role":
+		err = s.o.Accounts.SetRole(se, r.PostFormValue("id"), accounts.Role(r.PostFormValue("role")), el, c)
+	case "disable":
+		err = s.o.Accounts.Disable(se, r.PostFormValue("id"), c)
+	default:
+		err = errors.New("no such action")
+	}
+	if err != nil {
+		p.Error = s.staffError(p.Lang, err)
+	}
+	v.Accounts, _ = s.o.Accounts.Accounts(se)
+	p.Data = v
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusBadRequest
+	}
+	s.render(w, status, "people.html", p)
+}
+
+// baseURL is the site's address as the request names it.
+func (s *Site) baseURL(r *http.Request) string {
+	if s.o.PublicURL != "" {
+		return strings.TrimSuffix(s.o.PublicURL, "/")
+	}
+	return "https://" + r.Host
+}
+
+func (s *Site) trailPage(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, _, ok := s.actingSession(w, r)
+	if !ok {
+		return
+	}
+	events, err := s.o.Accounts.Trail(se, 500)
+	if err != nil {
+		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
+		return
+	}
+	p.Data = events
+	s.render(w, http.StatusOK, "trail.html", p)
+}

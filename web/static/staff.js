@@ -1,0 +1,57 @@
+// Passkeys (WebAuthn) for staff: registering one, and signing in with one.
+// The server's options and the authenticator's answers are JSON, with
+// binary fields in base64url.
+"use strict";
+(function () {
+  const root = document.getElementById("passkey");
+  const button = document.getElementById("passkey-button");
+  if (!root || !button) return;
+  const status = document.getElementById("passkey-status");
+  const failed = root.dataset.msgs;
+  const b64u = {
+    decode: (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(s.length / 4) * 4, "=")), (c) => c.charCodeAt(0)).buffer,
+    encode: (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, ""),
+  };
+  async function post(step, body) {
+    const r = await fetch("/staff/passkey/" + step, { method: "POST", headers: { "Content-Type": "application/json" }, body: body ? JSON.stringify(body) : "{}" });
+    const data = await r.json();
+    if (!r.ok) throw new Error(data.error || r.statusText);
+    return data;
+  }
+  button.addEventListener("click", async () => {
+    status.textContent = "";
+    try {
+      if (root.dataset.mode === "register") {
+        const o = (await post("register")).publicKey;
+        o.challenge = b64u.decode(o.challenge);
+        o.user.id = b64u.decode(o.user.id);
+        (o.excludeCredentials || []).forEach((c) => { c.id = b64u.decode(c.id); });
+        const cred = await navigator.credentials.create({ publicKey: o });
+        const r = await post("register-finish", {
+          id: cred.id, rawId: b64u.encode(cred.rawId), type: cred.type,
+          response: { clientDataJSON: b64u.encode(cred.response.clientDataJSON), attestationObject: b64u.encode(cred.response.attestationObject) },
+        });
+        if (r.recovery && r.recovery.length) {
+          const ul = document.getElementById("passkey-codes");
+          r.recovery.forEach((c) => { const li = document.createElement("li"); const code = document.createElement("code"); code.textContent = c; li.appendChild(code); ul.appendChild(li); });
+          document.getElementById("passkey-recovery").hidden = false;
+        } else {
+          location.href = "/console";
+        }
+      } else {
+        const o = (await post("login")).publicKey;
+        o.challenge = b64u.decode(o.challenge);
+        (o.allowCredentials || []).forEach((c) => { c.id = b64u.decode(c.id); });
+        const a = await navigator.credentials.get({ publicKey: o });
+        await post("login-finish", {
+          id: a.id, rawId: b64u.encode(a.rawId), type: a.type,
+          response: { clientDataJSON: b64u.encode(a.response.clientDataJSON), authenticatorData: b64u.encode(a.response.authenticatorData),
+            signature: b64u.encode(a.response.signature), userHandle: a.response.userHandle ? b64u.encode(a.response.userHandle) : null },
+        });
+        location.href = "/console";
+      }
+    } catch (e) {
+      status.textContent = failed + " " + (e && e.message ? e.message : e);
+    }
+  });
+})();
