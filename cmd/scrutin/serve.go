@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/mailer"
 	"github.com/scrutin/scrutin/server"
@@ -59,11 +60,19 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 			fmt.Fprintln(stderr, "scrutin serve: --dir or --db is required")
 			return exitUsage
 		}
-		if *keyFile == "" {
-			*keyFile = *dir + "/" + demo.LogKeyFile
-		}
-		seed, err := os.ReadFile(*keyFile)
-		if err != nil {
+		var seed []byte
+		var err error
+		if *keyFile == "" && *dir != "" {
+			// Made on first start (mode 0600), as "scrutin manifest new"
+			// does: no key is ever shipped.
+			var created bool
+			if seed, created, err = atrest.LoadOrCreateKey(filepath.Join(*dir, demo.LogKeyFile)); err != nil {
+				return fail(stderr, "serve", fmt.Errorf("the log key: %w", err))
+			}
+			if created {
+				fmt.Fprintf(stdout, "a new log signing key was made in %s (readable only by you)\n", filepath.Join(*dir, demo.LogKeyFile))
+			}
+		} else if seed, err = os.ReadFile(*keyFile); err != nil {
 			return fail(stderr, "serve", fmt.Errorf("failed to read the log key: %w", err))
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

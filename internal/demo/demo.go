@@ -19,6 +19,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -189,7 +190,11 @@ func (f *Fixture) staff() error {
 	if err != nil {
 		return err
 	}
-	token := link[strings.Index(link, "token=")+len("token="):]
+	u, err := neturl.Parse(link)
+	if err != nil {
+		return err
+	}
+	token := u.Query().Get("token")
 	var pw [12]byte
 	rand.Read(pw[:])
 	f.StaffEmail, f.StaffPassword = "officer@demo.example", fmt.Sprintf("staff-%x", pw)
