@@ -89,6 +89,10 @@ type Account struct {
 	passkeys   []passkey
 	devices    map[string]bool     // SHA-256 (hex) of each device it signed in from
 	fails      map[string]failures // by client (address, IPv6 /64)
+	// secondFails are the times of the latest failed second steps, from
+	// any client: someone who has the password cannot guess the code from
+	// many addresses.
+	secondFails []time.Time
 	activated  bool                // a password is set
 	inviteHash string
 	inviteExp  time.Time
@@ -372,7 +376,23 @@ func (s *Service) apply(e *Event) {
 			clear(a.fails)
 		}
 		a.fails[k] = failures{a.fails[k].n + 1, e.At}
+		if d.Reason != "password" {
+			a.secondFails = append(a.secondFails, e.At)
+			if len(a.secondFails) > MaxSecondStepFailures {
+				a.secondFails = a.secondFails[1:]
+			}
+		}
 	}
+}
+
+// MaxSecondStepFailures is how many failed second steps an account takes
+// in an hour, from all clients together, before its second step is refused
+// until the hour has passed.
+const MaxSecondStepFailures = 20
+
+// secondStepLocked reports whether the account's second step is refused.
+func (a *Account) secondStepLocked(now time.Time) bool {
+	return len(a.secondFails) >= MaxSecondStepFailures && now.Sub(a.secondFails[0]) < time.Hour
 }
 
 // lockedUntil is when a client locked out of the account may try again:

@@ -468,3 +468,35 @@ func TestTrailTamperingRefused(t *testing.T) {
 		t.Error("the torn line was not cut off")
 	}
 }
+
+// TestSecondStepGuessingLimited: someone who has the password cannot guess
+// the 6-digit code from many addresses: after MaxSecondStepFailures in an
+// hour, the second step is refused, even the right code, until the hour
+// has passed.
+func TestSecondStepGuessingLimited(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTest(t, t.TempDir(), c, &mailbox{})
+	_, secret, _ := firstAdmin(t, s, c)
+	c.add(time.Minute)
+	for i := range MaxSecondStepFailures {
+		from := Client{Addr: fmt.Sprintf("198.51.100.%d", i+1)}
+		se, err := s.SignIn("alice@example.org", goodPass, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.VerifyTOTP(se, fmt.Sprintf("%06d", i)); !errors.Is(err, ErrSecondStep) {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	se, _ := s.SignIn("alice@example.org", goodPass, alice)
+	code, _ := totp.GenerateCode(secret, c.now())
+	if err := s.VerifyTOTP(se, code); !errors.Is(err, ErrLocked) {
+		t.Fatalf("after %d guesses from many addresses, the right code: %v (want locked)", MaxSecondStepFailures, err)
+	}
+	c.add(time.Hour)
+	code, _ = totp.GenerateCode(secret, c.now())
+	se, _ = s.SignIn("alice@example.org", goodPass, alice)
+	if err := s.VerifyTOTP(se, code); err != nil {
+		t.Fatalf("an hour later: %v", err)
+	}
+}

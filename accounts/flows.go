@@ -399,7 +399,7 @@ func (s *Service) VerifyTOTP(se *Session, code string) error {
 	if a == nil || a.totpSealed == nil {
 		return ErrSecondStep
 	}
-	if s.now().Before(a.lockedUntil(se.Client)) {
+	if s.now().Before(a.lockedUntil(se.Client)) || a.secondStepLocked(s.now()) {
 		return ErrLocked
 	}
 	secret, err := atrest.Open(s.key, "scrutin/v0/staff-totp", a.totpSealed)
@@ -450,7 +450,7 @@ func (s *Service) UseRecoveryCode(se *Session, code string) error {
 	if a == nil {
 		return ErrSecondStep
 	}
-	if s.now().Before(a.lockedUntil(se.Client)) {
+	if s.now().Before(a.lockedUntil(se.Client)) || a.secondStepLocked(s.now()) {
 		return ErrLocked
 	}
 	h := hashHex(normalizeRecovery(code))

@@ -140,7 +140,7 @@ func (s *Service) FinishPasskeyLogin(se *Session, body io.Reader) error {
 		return errors.New("no passkey sign-in in progress")
 	}
 	se.pendingWA = nil
-	if s.now().Before(a.lockedUntil(se.Client)) {
+	if s.now().Before(a.lockedUntil(se.Client)) || a.secondStepLocked(s.now()) {
 		return ErrLocked
 	}
 	cred, err := s.wa.wa.ValidateLogin(waUser{a}, p.data, parsed)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -171,6 +172,11 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 		if voter, err = h.signIn.Voter(r); err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="scrutin voter"`)
 			h.refuse(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if ok, wait := h.signIn.AllowBallot(r, voter); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			h.refuse(w, http.StatusTooManyRequests, "too many ballots from this voter or network; wait a little and try again")
 			return
 		}
 	case !h.noSignIn:

@@ -154,6 +154,42 @@ type SignIn struct {
 	clients   map[string]*clientLimit
 	overflow  *rate.Limiter
 	swept     time.Time
+	ballots   map[string]*rate.Limiter // per voter address
+}
+
+// Ballots per voter: a burst of BallotsBurst, then one every
+// BallotInterval. Re-voting (spec §18.5) needs a few; a stolen token should
+// not flood the log.
+const (
+	BallotsBurst   = 10
+	BallotInterval = 6 * time.Minute
+)
+
+// AllowBallot applies the limits on casting: the client's (shared with its
+// sign-in requests) and the voter's.
+func (s *SignIn) AllowBallot(r *http.Request, voter string) (bool, time.Duration) {
+	now := s.now()
+	s.mu.Lock()
+	if s.ballots == nil || len(s.ballots) >= 2*maxClients {
+		s.ballots = map[string]*rate.Limiter{}
+	}
+	l := s.ballots[voter]
+	if l == nil {
+		l = rate.NewLimiter(rate.Every(BallotInterval), BallotsBurst)
+		s.ballots[voter] = l
+	}
+	s.mu.Unlock()
+	res := l.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	// A refusal spends neither limit.
+	if ok, d := s.allowClient(s.client(r)); !ok {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
 }
 
 // address is the sign-in state of one address on the list.

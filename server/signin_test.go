@@ -573,3 +573,33 @@ func TestSignInList(t *testing.T) {
 		t.Fatalf("left after erasing: %v", left)
 	}
 }
+
+// TestBallotLimits: a voter casts at most BallotsBurst ballots at once,
+// then one every BallotInterval; another voter is not held back by it; a
+// client over its limit is refused.
+func TestBallotLimits(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{PerClient: 1, PerClientBurst: 15})
+	req := httptest.NewRequest("POST", "/api/ballots", nil)
+	for i := range BallotsBurst {
+		if ok, _ := f.s.AllowBallot(req, "ada@example.org"); !ok {
+			t.Fatalf("ballot %d refused", i+1)
+		}
+	}
+	if ok, wait := f.s.AllowBallot(req, "ada@example.org"); ok || wait <= 0 || wait > BallotInterval {
+		t.Fatalf("ballot %d: allowed %v, wait %v", BallotsBurst+1, ok, wait)
+	}
+	for i := range 5 { // the client's burst of 15, 10 spent
+		if ok, _ := f.s.AllowBallot(req, "bob@example.org"); !ok {
+			t.Fatalf("another voter's ballot %d refused", i+1)
+		}
+	}
+	if ok, _ := f.s.AllowBallot(req, "bob@example.org"); ok {
+		t.Fatal("a client past its limit was allowed")
+	}
+	f.clock = f.clock.Add(BallotInterval)
+	other := httptest.NewRequest("POST", "/api/ballots", nil)
+	other.RemoteAddr = "198.51.100.4:1234"
+	if ok, _ := f.s.AllowBallot(other, "ada@example.org"); !ok {
+		t.Fatal("after the interval, the voter is still refused")
+	}
+}
