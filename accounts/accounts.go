@@ -93,9 +93,9 @@ type Account struct {
 	// any client: someone who has the password cannot guess the code from
 	// many addresses.
 	secondFails []time.Time
-	activated  bool                // a password is set
-	inviteHash string
-	inviteExp  time.Time
+	activated   bool // a password is set
+	inviteHash  string
+	inviteExp   time.Time
 }
 
 // failures are a client's consecutive failed sign-ins to an account.
