@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+
+	"github.com/scrutin/scrutin/internal/softkey"
 )
 
 const (
@@ -274,17 +276,17 @@ func TestPasskeyPhishingResistant(t *testing.T) {
 	mb := &mailbox{}
 	s := openTest(t, t.TempDir(), c, mb)
 	admin, _, _ := firstAdmin(t, s, c)
-	key := newSoftKey(t, testOrigin, testRPID)
+	key := softkey.New(t, testOrigin, testRPID)
 	opts, err := s.BeginPasskey(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.FinishPasskey(admin, bytes.NewReader(key.create(t, opts))); err != nil {
+	if _, err := s.FinishPasskey(admin, bytes.NewReader(key.Create(t, opts))); err != nil {
 		t.Fatal(err)
 	}
 	se, _ := s.SignIn("alice@example.org", goodPass, alice)
 	opts, _ = s.BeginPasskeyLogin(se)
-	answer := key.get(t, opts)
+	answer := key.Get(t, opts)
 	if err := s.FinishPasskeyLogin(se, bytes.NewReader(answer)); err != nil {
 		t.Fatalf("the passkey: %v", err)
 	}
@@ -300,10 +302,10 @@ func TestPasskeyPhishingResistant(t *testing.T) {
 	// A phishing site relays the challenge; the browser writes its own
 	// origin in the client data, and the signature is for that.
 	phished := *key
-	phished.origin = "https://vote-example.org"
+	phished.Origin = "https://vote-example.org"
 	se3, _ := s.SignIn("alice@example.org", goodPass, alice)
 	opts, _ = s.BeginPasskeyLogin(se3)
-	if err := s.FinishPasskeyLogin(se3, bytes.NewReader(phished.get(t, opts))); err == nil {
+	if err := s.FinishPasskeyLogin(se3, bytes.NewReader(phished.Get(t, opts))); err == nil {
 		t.Fatal("an assertion made for another origin was accepted")
 	}
 	if err := s.Allowed(se3, ReadElection, AllElections); !errors.Is(err, ErrNeedsFactor) {

@@ -1,7 +1,8 @@
-package accounts
-
-// A software WebAuthn authenticator for tests: a P-256 key per credential,
-// "none" attestation, the client data a browser would write for an origin.
+// Package softkey is a software WebAuthn authenticator for tests: a P-256
+// key per credential, "none" attestation, and the client data a browser
+// writes for its origin, so that tests can register and use passkeys, and
+// play a phishing site (another origin) too.
+package softkey
 
 import (
 	"crypto/ecdsa"
@@ -16,8 +17,9 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-type softKey struct {
-	origin string // the origin the "browser" is on
+// Key is one credential of the authenticator.
+type Key struct {
+	Origin string // the origin the "browser" is on
 	rpID   string
 	id     []byte
 	key    *ecdsa.PrivateKey
@@ -27,22 +29,23 @@ type softKey struct {
 
 var b64u = base64.RawURLEncoding
 
-func newSoftKey(t *testing.T, origin, rpID string) *softKey {
+// New makes a credential for a relying party, used from origin.
+func New(t testing.TB, origin, rpID string) *Key {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := make([]byte, 32)
 	rand.Read(id)
-	return &softKey{origin: origin, rpID: rpID, id: id, key: k}
+	return &Key{Origin: origin, rpID: rpID, id: id, key: k}
 }
 
-func (k *softKey) clientData(typ, challenge string) []byte {
-	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": k.origin, "crossOrigin": false})
+func (k *Key) clientData(typ, challenge string) []byte {
+	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": k.Origin, "crossOrigin": false})
 	return b
 }
 
-func (k *softKey) authData(attested bool) []byte {
+func (k *Key) authData(attested bool) []byte {
 	h := sha256.Sum256([]byte(k.rpID))
 	b := append([]byte{}, h[:]...)
 	flags := byte(0x01 | 0x04) // user present, user verified
@@ -63,8 +66,8 @@ func (k *softKey) authData(attested bool) []byte {
 	return b
 }
 
-// create answers navigator.credentials.create with these options.
-func (k *softKey) create(t *testing.T, options []byte) []byte {
+// Create answers navigator.credentials.create with these options.
+func (k *Key) Create(t testing.TB, options []byte) []byte {
 	var o struct {
 		PublicKey struct {
 			Challenge string `json:"challenge"`
@@ -83,8 +86,8 @@ func (k *softKey) create(t *testing.T, options []byte) []byte {
 	return resp
 }
 
-// get answers navigator.credentials.get with these options.
-func (k *softKey) get(t *testing.T, options []byte) []byte {
+// Get answers navigator.credentials.get with these options.
+func (k *Key) Get(t testing.TB, options []byte) []byte {
 	var o struct {
 		PublicKey struct {
 			Challenge string `json:"challenge"`
