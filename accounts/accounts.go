@@ -143,6 +143,9 @@ type Options struct {
 	// Dir holds the trail (staff-trail.jsonl) and the sealing key
 	// (staff.key, made on first start with mode 0600).
 	Dir string
+	// KeyFile, if set, is the sealing key's file instead of Dir/staff.key
+	// (made there on first start if missing).
+	KeyFile string
 	// Notify sends an e-mail to a staff member (new-device alerts); nil
 	// sends none.
 	Notify func(to, subject, body string) error
@@ -185,7 +188,11 @@ type oneTime struct {
 
 // Open opens the service on its folder, replaying the trail.
 func Open(o Options) (*Service, error) {
-	key, _, err := atrest.LoadOrCreateKey(filepath.Join(o.Dir, KeyFile))
+	keyFile := o.KeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(o.Dir, KeyFile)
+	}
+	key, _, err := atrest.LoadOrCreateKey(keyFile)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 	dir := fs.String("dir", "", "data folder")
 	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
 	keyFile := fs.String("log-key-file", "", "file holding the log's 32-byte signing key seed (default DIR/log.key)")
+	staffKey := fs.String("staff-key-file", "", "the key sealing staff secrets (default DIR/staff.key, made on first start)")
 	publicURL := fs.String("public-url", "", "the address voters and staff reach the server at, e.g. https://vote.example.org (for links, and for passkeys, which need a domain name)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	signIn := fs.String("sign-in", "email", "voters' second factor: email (one-time codes), or off")
@@ -94,7 +95,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		if *dir == "" {
 			return fail(stderr, "serve", errors.New("staff accounts keep their audit trail and keys in --dir: give one"))
 		}
-		staff, err := openStaff(*dir, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, e.Title(), stdout)
+		staff, err := openStaff(*dir, *staffKey, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, e.Title(), stdout)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
@@ -190,8 +191,8 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 // openStaff opens the staff accounts in dir; on a fresh server (no
 // account), it makes a one-time setup link, prints it, and writes it to
 // DIR/setup-link (mode 0600).
-func openStaff(dir, publicURL, addr, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, error) {
-	o := accounts.Options{Dir: dir, SiteName: "scrutin"}
+func openStaff(dir, keyFile, publicURL, addr, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, error) {
+	o := accounts.Options{Dir: dir, KeyFile: keyFile, SiteName: "scrutin"}
 	if title != "" {
 		o.SiteName = "scrutin: " + title
 	}
