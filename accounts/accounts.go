@@ -71,6 +71,7 @@ var (
 	ErrSecondStep  = errors.New("the second factor is wrong or was already used")
 	ErrNeedsFactor = errors.New("enrol a second factor first")
 	ErrToken       = errors.New("this link is wrong, used or expired")
+	ErrStepUp      = errors.New("confirm your second factor again first (changing second factors needs a recent second step)")
 )
 
 // Account is a staff member, as the trail makes it.
@@ -87,8 +88,8 @@ type Account struct {
 	totpLast   int64           // last time step accepted (replays refused)
 	recovery   map[string]bool // SHA-256 (hex) of each unused recovery code
 	passkeys   []passkey
-	devices    map[string]bool     // SHA-256 (hex) of each device it signed in from
-	fails      map[string]failures // by client (address, IPv6 /64)
+	devices    map[string]bool // SHA-256 (hex) of each device it signed in from
+	fails      failureTable    // by client (address, IPv6 /64)
 	// secondFails are the times of the latest failed second steps, from
 	// any client: someone who has the password cannot guess the code from
 	// many addresses.
@@ -179,6 +180,7 @@ type Service struct {
 	sessions map[[32]byte]*Session
 	setup    *oneTime // the setup token while there is no account
 	clients  *clientLimits
+	ghosts   failureTable // failed sign-ins to addresses without an account
 }
 
 type oneTime struct {
@@ -197,7 +199,7 @@ func Open(o Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{o: o, key: key, now: o.Now, accounts: map[string]*Account{}, byEmail: map[string]string{},
-		sessions: map[[32]byte]*Session{}, clients: newClientLimits()}
+		sessions: map[[32]byte]*Session{}, clients: newClientLimits(), ghosts: failureTable{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -207,7 +209,7 @@ func Open(o Options) (*Service, error) {
 	if s.wa, err = newWebAuthn(s.o); err != nil {
 		return nil, err
 	}
-	s.trail, err = openTrail(filepath.Join(o.Dir, TrailFile), func(e *Event) error {
+	s.trail, err = openTrail(filepath.Join(o.Dir, TrailFile), key, func(e *Event) error {
 		if err := s.check(e); err != nil {
 			return err
 		}
@@ -320,7 +322,7 @@ func (s *Service) apply(e *Event) {
 		var d accountData
 		json.Unmarshal(e.Data, &d)
 		a := &Account{ID: d.ID, Email: d.Email, Name: d.Name, Roles: map[string]Role{d.Election: d.Role}, Created: e.At,
-			password: d.Password, activated: d.Password != "", recovery: map[string]bool{}, devices: map[string]bool{}, fails: map[string]failures{}}
+			password: d.Password, activated: d.Password != "", recovery: map[string]bool{}, devices: map[string]bool{}, fails: failureTable{}}
 		if d.Invite != "" {
 			a.inviteHash = d.Invite
 			a.inviteExp, _ = time.Parse(time.RFC3339, d.Expires)
@@ -378,11 +380,7 @@ func (s *Service) apply(e *Event) {
 			a.devices[d.Device] = true
 		}
 	case "signin.failed":
-		k := clientKey(e.Client)
-		if len(a.fails) >= 10000 {
-			clear(a.fails)
-		}
-		a.fails[k] = failures{a.fails[k].n + 1, e.At}
+		a.fails.add(clientKey(e.Client), e.At)
 		if d.Reason != "password" {
 			a.secondFails = append(a.secondFails, e.At)
 			if len(a.secondFails) > MaxSecondStepFailures {
@@ -405,8 +403,37 @@ func (a *Account) secondStepLocked(now time.Time) bool {
 // lockedUntil is when a client locked out of the account may try again:
 // after 5 failures in a row, 1 minute, doubling with each further failure,
 // up to an hour.
-func (a *Account) lockedUntil(client string) time.Time {
-	f := a.fails[clientKey(client)]
+func (a *Account) lockedUntil(client string) time.Time { return a.fails.lockedUntil(clientKey(client)) }
+
+// failureTable counts consecutive failures by key. Past maxFailureKeys,
+// the entries whose last failure is oldest are evicted, never the recent
+// ones: many new keys cannot lift a lockout.
+type failureTable map[string]failures
+
+const maxFailureKeys = 10000
+
+func (t failureTable) add(k string, at time.Time) {
+	if _, ok := t[k]; !ok && len(t) >= maxFailureKeys {
+		// Evict what has been idle for an hour (its lock is over), else
+		// the key whose last failure is oldest.
+		var oldestKey string
+		var oldest time.Time
+		for key, f := range t {
+			if at.Sub(f.last) > time.Hour {
+				delete(t, key)
+			} else if oldestKey == "" || f.last.Before(oldest) {
+				oldestKey, oldest = key, f.last
+			}
+		}
+		if len(t) >= maxFailureKeys {
+			delete(t, oldestKey)
+		}
+	}
+	t[k] = failures{t[k].n + 1, at}
+}
+
+func (t failureTable) lockedUntil(k string) time.Time {
+	f := t[k]
 	if f.n < 5 {
 		return time.Time{}
 	}

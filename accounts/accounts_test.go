@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -500,5 +501,51 @@ func TestSecondStepGuessingLimited(t *testing.T) {
 	se, _ = s.SignIn("alice@example.org", goodPass, alice)
 	if err := s.VerifyTOTP(se, code); err != nil {
 		t.Fatalf("an hour later: %v", err)
+	}
+}
+
+// TestTrailHead: the head record follows the trail; one event behind (a
+// crash between the event and its head) is accepted and repaired; a forged
+// or missing head is refused.
+func TestTrailHead(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+	s := openTest(t, dir, c, &mailbox{})
+	firstAdmin(t, s, c)
+	s.mu.Lock()
+	seq, last := s.trail.seq, s.trail.last
+	s.mu.Unlock()
+	s.Close()
+	head := filepath.Join(dir, HeadFile)
+	good := mustRead(t, head)
+	if st, _ := os.Stat(head); st.Mode().Perm() != 0o600 || !strings.HasPrefix(string(good), fmt.Sprintf("%d %s ", seq, last)) {
+		t.Fatalf("head %q", good)
+	}
+	// One behind: as after a crash before the head was written.
+	lines := strings.Split(strings.TrimSpace(string(mustRead(t, filepath.Join(dir, TrailFile)))), "\n")
+	var prev Event
+	json.Unmarshal([]byte(lines[len(lines)-1]), &prev)
+	tr := &trail{headKey: s.trail.headKey}
+	os.WriteFile(head, tr.headLine(seq-1, prev.Prev), 0o600)
+	s2, err := Open(Options{Dir: dir, Now: c.now})
+	if err != nil {
+		t.Fatalf("a head one event behind: %v", err)
+	}
+	s2.Close()
+	if !bytes.Equal(mustRead(t, head), good) {
+		t.Error("the head was not repaired")
+	}
+	for name, data := range map[string][]byte{
+		"forged":  []byte(fmt.Sprintf("%d %s %064x\n", seq, last, 0)),
+		"behind2": tr.headLine(seq-2, "00"),
+	} {
+		os.WriteFile(head, data, 0o600)
+		if _, err := Open(Options{Dir: dir, Now: c.now}); !errors.Is(err, ErrTrail) {
+			t.Errorf("a %s head: %v", name, err)
+		}
+	}
+	os.Remove(head)
+	if _, err := Open(Options{Dir: dir, Now: c.now}); !errors.Is(err, ErrTrail) {
+		t.Errorf("a missing head: %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"image/png"
 	"net"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,7 +45,8 @@ const RecoveryCodes = 10
 type Session struct {
 	ID           string // secret: the cookie's value
 	Account      string
-	SecondFactor bool // the second step is done (or, just enrolled)
+	SecondFactor bool      // the second step is done (or, just enrolled)
+	StepAt       time.Time // when it was
 	Created      time.Time
 	LastSeen     time.Time
 	Client       string
@@ -120,6 +122,10 @@ func (s *Service) CreateFirstAdmin(token, email, name, password string, c Client
 	}
 	if err := CheckPassword(password, email, name); err != nil {
 		return nil, err
+	}
+	// The token first: nobody makes the server hash without it.
+	if !s.SetupValid(token) {
+		return nil, ErrToken
 	}
 	hash := HashPassword(password)
 	s.mu.Lock()
@@ -311,8 +317,16 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 	}
 	a := s.accounts[s.byEmail[email]]
 	hash := dummyHash
+	if a == nil || !a.activated || a.Disabled {
+		if s.now().Before(s.ghosts.lockedUntil(email + "\x00" + clientKey(c.Addr))) {
+			s.clients.failed(c.Addr)
+			s.mu.Unlock()
+			return nil, ErrLocked
+		}
+	}
 	if a != nil && a.activated && !a.Disabled {
 		if s.now().Before(a.lockedUntil(c.Addr)) {
+			s.clients.failed(c.Addr)
 			s.mu.Unlock()
 			return nil, ErrLocked
 		}
@@ -326,6 +340,10 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 		s.clients.failed(c.Addr)
 		if a != nil && a.activated {
 			s.record("signin.failed", a.ID, c.Addr, factorData{ID: a.ID, Reason: "password"})
+		} else {
+			// An address without an account locks out the same way, so
+			// that the answers do not tell who is staff.
+			s.ghosts.add(email+"\x00"+clientKey(c.Addr), s.now())
 		}
 		return nil, ErrSignIn
 	}
@@ -338,7 +356,10 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 func (s *Service) newSession(a *Account, c Client, second bool) (*Session, error) {
 	now := s.now()
 	se := &Session{ID: randomToken(32), Account: a.ID, SecondFactor: second, Created: now, LastSeen: now,
-		Client: c.Addr, Device: hashHex(c.Device), UserAgent: truncate(c.UserAgent, 200)}
+		Client: c.Addr, UserAgent: truncate(c.UserAgent, 200)}
+	if c.Device != "" {
+		se.Device = hashHex(c.Device)
+	}
 	s.sessions[sha256.Sum256([]byte(se.ID))] = se
 	return se, nil
 }
@@ -375,17 +396,45 @@ func (s *Service) Session(id string) (*Session, *Account, bool) {
 }
 
 // completeSignIn marks the session's second step done and records the
-// sign-in; a device the account never signed in from is announced by e-mail.
+// sign-in; the session gets a new id (the one given before the second step
+// no longer works), and a device the account never signed in from is
+// announced by e-mail.
 func (s *Service) completeSignIn(se *Session, a *Account, method string) error {
-	newDevice := !a.devices[se.Device]
+	newDevice := se.Device == "" || !a.devices[se.Device]
 	if err := s.record("signin.ok", a.ID, se.Client, factorData{ID: a.ID, Device: se.Device, Method: method, Session: hashHex(se.ID)[:16]}); err != nil {
 		return err
 	}
-	se.SecondFactor = true
-	if newDevice && s.o.Notify != nil && len(a.devices) > 1 {
-		body := fmt.Sprintf("Someone signed in to your %s staff account (%s) from a device it had not been used from:\n\n  time: %s\n  address: %s\n  browser: %s\n\nIf it was not you, sign in, revoke that session in \"Your account\", change your password, and tell an administrator.\n",
-			s.o.SiteName, a.Email, s.now().UTC().Format(time.RFC1123), se.Client, se.UserAgent)
-		go s.o.Notify(a.Email, s.o.SiteName+": a sign-in from a new device", body)
+	delete(s.sessions, sha256.Sum256([]byte(se.ID)))
+	se.ID = randomToken(32)
+	s.sessions[sha256.Sum256([]byte(se.ID))] = se
+	se.SecondFactor, se.StepAt = true, s.now()
+	if newDevice && len(a.devices) > 1 {
+		s.notify(a, "a sign-in from a new device", fmt.Sprintf("Someone signed in to your %s staff account (%s) from a device it had not been used from:\n\n  time: %s\n  address: %s\n\nIf it was not you, sign in, sign that session out in \"Your account\", change your password, and tell an administrator.\n",
+			s.o.SiteName, a.Email, s.now().UTC().Format(time.RFC1123), se.Client))
+	}
+	return nil
+}
+
+// notify e-mails a staff member, in the background.
+func (s *Service) notify(a *Account, subject, body string) {
+	if s.o.Notify != nil {
+		go s.o.Notify(a.Email, s.o.SiteName+": "+subject, body)
+	}
+}
+
+// StepUpTTL is how recent the second step must be to change one's second
+// factors or recovery codes.
+const StepUpTTL = 10 * time.Minute
+
+// mayChangeFactors reports whether the session may enrol or replace second
+// factors: an account without one may (it must enrol); otherwise only a
+// session whose second step is recent.
+func (s *Service) mayChangeFactors(se *Session, a *Account) error {
+	if !a.HasSecondFactor() {
+		return nil
+	}
+	if !se.SecondFactor || s.now().Sub(se.StepAt) > StepUpTTL {
+		return ErrStepUp
 	}
 	return nil
 }
@@ -480,8 +529,8 @@ func (s *Service) BeginTOTP(se *Session) (*otp.Key, error) {
 	if a == nil {
 		return nil, ErrDenied
 	}
-	if a.HasSecondFactor() && !se.SecondFactor {
-		return nil, ErrNeedsFactor
+	if err := s.mayChangeFactors(se, a); err != nil {
+		return nil, err
 	}
 	k, err := totp.Generate(totp.GenerateOpts{Issuer: s.o.SiteName, AccountName: a.Email, Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 	if err != nil {
@@ -518,6 +567,13 @@ func (s *Service) FinishTOTP(se *Session, code string) ([]string, error) {
 	if a == nil || k == nil {
 		return nil, errors.New("no enrolment in progress")
 	}
+	// Again: the account may have enrolled a factor since (from another
+	// session), or this session's step may have grown old.
+	if err := s.mayChangeFactors(se, a); err != nil {
+		se.pendingTOTP = nil
+		return nil, err
+	}
+	had := a.HasSecondFactor()
 	step, ok := matchTOTP(k.Secret(), code, s.now(), 0)
 	if !ok {
 		return nil, errors.New("this code does not match: check the time of your device, and type the current code")
@@ -527,12 +583,13 @@ func (s *Service) FinishTOTP(se *Session, code string) ([]string, error) {
 		return nil, err
 	}
 	se.pendingTOTP = nil
-	return s.enrolled(se, a, "totp")
+	return s.enrolled(se, a, "totp", had)
 }
 
-// enrolled finishes an enrolment: the session may act, and an account
-// without recovery codes gets them.
-func (s *Service) enrolled(se *Session, a *Account, method string) ([]string, error) {
+// enrolled finishes an enrolment: the session may act, an account without
+// recovery codes gets them, and a change to an account that had a factor
+// is announced to its owner.
+func (s *Service) enrolled(se *Session, a *Account, method string, had bool) ([]string, error) {
 	var codes []string
 	if len(a.recovery) == 0 {
 		var err error
@@ -544,6 +601,10 @@ func (s *Service) enrolled(se *Session, a *Account, method string) ([]string, er
 		if err := s.completeSignIn(se, a, "enrolled "+method); err != nil {
 			return nil, err
 		}
+	}
+	if had {
+		s.notify(a, "a second factor was changed", fmt.Sprintf("A second factor (%s) was enrolled on your %s staff account (%s), from %s at %s.\n\nIf it was not you, tell an administrator at once.\n",
+			method, s.o.SiteName, a.Email, se.Client, s.now().UTC().Format(time.RFC1123)))
 	}
 	return codes, nil
 }
@@ -570,7 +631,15 @@ func (s *Service) NewRecoveryCodes(se *Session) ([]string, error) {
 	if a == nil || !se.SecondFactor {
 		return nil, ErrNeedsFactor
 	}
-	return s.newRecovery(se, a)
+	if err := s.mayChangeFactors(se, a); err != nil {
+		return nil, err
+	}
+	codes, err := s.newRecovery(se, a)
+	if err == nil {
+		s.notify(a, "new recovery codes", fmt.Sprintf("New recovery codes were made for your %s staff account (%s), from %s at %s; the old ones no longer work.\n\nIf it was not you, tell an administrator at once.\n",
+			s.o.SiteName, a.Email, se.Client, s.now().UTC().Format(time.RFC1123)))
+	}
+	return codes, err
 }
 
 // --- sessions and permissions ---
@@ -615,12 +684,23 @@ func (s *Service) Record(se *Session, p Permission, election, action string, det
 	if err != nil {
 		return err
 	}
+	if !actionName.MatchString(action) {
+		return fmt.Errorf("%q is not an action name", action)
+	}
 	d := map[string]string{"election": election, "action": action}
 	for k, v := range detail {
-		d[k] = v
+		if actionName.MatchString(k) {
+			d[k] = truncate(strings.ToValidUTF8(v, "?"), MaxDetail)
+		}
 	}
 	return s.record("election.action", a.ID, c.Addr, d)
 }
+
+// actionName is what action names and detail keys look like.
+var actionName = regexp.MustCompile(`^[a-z][a-z-]{0,31}$`)
+
+// MaxDetail bounds each detail value of a recorded action.
+const MaxDetail = 300
 
 // Sessions lists the account's live sessions.
 func (s *Service) Sessions(se *Session) []SessionInfo {
@@ -722,7 +802,7 @@ func detail(e *Event, names map[string]string) string {
 		return ""
 	}
 	var parts []string
-	for _, k := range []string{"id", "email", "role", "election", "action", "method", "reason", "reason_text", "step"} {
+	for _, k := range []string{"id", "email", "role", "election", "action", "result", "method", "reason", "step"} {
 		v, ok := d[k]
 		if !ok {
 			continue
@@ -736,7 +816,7 @@ func detail(e *Event, names map[string]string) string {
 				s = strconv.FormatInt(int64(f), 10)
 			}
 		}
-		parts = append(parts, k+"="+s)
+		parts = append(parts, k+"="+strconv.Quote(s))
 	}
 	return strings.Join(parts, " ")
 }

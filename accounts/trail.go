@@ -10,6 +10,7 @@ package accounts
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,8 +18,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/scrutin/scrutin/internal/atrest"
 )
 
 // Event is one line of the trail.
@@ -41,8 +45,12 @@ var genesisHash = func() string {
 // ErrTrail marks a trail that does not replay.
 var ErrTrail = errors.New("the staff audit trail is damaged")
 
-// maxEventLine bounds one line of the trail.
-const maxEventLine = 1 << 20
+// maxEventLine bounds one line of the trail when it is read;
+// maxAppendLine, smaller, when it is written.
+const (
+	maxEventLine  = 1 << 20
+	maxAppendLine = 64 << 10
+)
 
 // trail is the open trail file.
 type trail struct {
@@ -50,16 +58,61 @@ type trail struct {
 	f    *os.File
 	seq  int64
 	last string
+	// head is the file that commits, under a MAC keyed by the staff key,
+	// to the trail's last event: cutting events off the end, or writing a
+	// whole new chain, is then seen too.
+	head    string
+	headKey []byte
+}
+
+// HeadFile is the trail's head record, beside it.
+const HeadFile = "staff-trail.head"
+
+func (t *trail) headLine(seq int64, hash string) []byte {
+	m := hmac.New(sha256.New, t.headKey)
+	fmt.Fprintf(m, "%d %s", seq, hash)
+	return []byte(fmt.Sprintf("%d %s %x\n", seq, hash, m.Sum(nil)))
+}
+
+func (t *trail) writeHead() error { return atrest.WriteFile(t.head, t.headLine(t.seq, t.last), 0o600) }
+
+// checkHead compares the head record with the replayed trail. A crash
+// between an event's write and the head's leaves the head one event
+// behind, naming the last event's predecessor: that is accepted.
+func (t *trail) checkHead(prevOfLast string) error {
+	b, err := os.ReadFile(t.head)
+	if errors.Is(err, os.ErrNotExist) {
+		if t.seq == 0 {
+			return nil
+		}
+		return fmt.Errorf("%w: its head record %s is missing", ErrTrail, t.head)
+	}
+	if err != nil {
+		return err
+	}
+	var seq int64
+	var hash, mac string
+	if _, err := fmt.Sscanf(string(b), "%d %s %s", &seq, &hash, &mac); err != nil || !hmac.Equal(b, t.headLine(seq, hash)) {
+		return fmt.Errorf("%w: its head record is not authentic", ErrTrail)
+	}
+	switch {
+	case seq == t.seq && hash == t.last:
+		return nil
+	case seq == t.seq-1 && hash == prevOfLast:
+		return t.writeHead()
+	}
+	return fmt.Errorf("%w: its head record names event %d, the file ends at event %d (events were cut off or the file replaced)", ErrTrail, seq, t.seq)
 }
 
 // openTrail opens (or creates, mode 0600) the trail at path and replays
 // every event into apply, checking the chain.
-func openTrail(path string, apply func(*Event) error) (*trail, error) {
+func openTrail(path string, key []byte, apply func(*Event) error) (*trail, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	t := &trail{f: f, last: genesisHash}
+	t := &trail{f: f, last: genesisHash, head: filepath.Join(filepath.Dir(path), HeadFile), headKey: atrest.Derive(key, "scrutin/v0/staff-trail-head")}
+	prevOfLast := ""
 	r := bufio.NewReaderSize(f, 64<<10)
 	var pos int64 // the end of the last complete line
 	for {
@@ -99,8 +152,13 @@ func openTrail(path string, apply func(*Event) error) (*trail, error) {
 			return nil, fmt.Errorf("%w: event %d: %v", ErrTrail, e.Seq, err)
 		}
 		h := sha256.Sum256(line[:len(line)-1])
+		prevOfLast = t.last
 		t.seq, t.last = e.Seq, hex.EncodeToString(h[:])
 		pos += int64(len(line))
+	}
+	if err := t.checkHead(prevOfLast); err != nil {
+		f.Close()
+		return nil, err
 	}
 	return t, nil
 }
@@ -123,6 +181,9 @@ func (t *trail) append(e *Event, check func(*Event) error, apply func(*Event)) e
 	if err != nil {
 		return err
 	}
+	if len(line) > maxAppendLine {
+		return fmt.Errorf("the event is too long for the audit trail (%d bytes)", len(line))
+	}
 	if err := check(e); err != nil {
 		return err
 	}
@@ -138,6 +199,11 @@ func (t *trail) append(e *Event, check func(*Event) error, apply func(*Event)) e
 	h := sha256.Sum256(line)
 	t.seq, t.last = e.Seq, hex.EncodeToString(h[:])
 	apply(e)
+	if err := t.writeHead(); err != nil {
+		t.f.Close()
+		t.f = nil
+		return fmt.Errorf("the staff audit trail's head could not be written (restart the server): %w", err)
+	}
 	return nil
 }
 

@@ -64,8 +64,8 @@ func (s *Service) BeginPasskey(se *Session) ([]byte, error) {
 	if a == nil {
 		return nil, ErrDenied
 	}
-	if a.HasSecondFactor() && !se.SecondFactor {
-		return nil, ErrNeedsFactor
+	if err := s.mayChangeFactors(se, a); err != nil {
+		return nil, err
 	}
 	var exclude []protocol.CredentialDescriptor
 	for _, p := range a.passkeys {
@@ -96,6 +96,10 @@ func (s *Service) FinishPasskey(se *Session, body io.Reader) ([]string, error) {
 		return nil, errors.New("no passkey registration in progress")
 	}
 	se.pendingWA = nil
+	if err := s.mayChangeFactors(se, a); err != nil {
+		return nil, err
+	}
+	had := a.HasSecondFactor()
 	cred, err := s.wa.wa.CreateCredential(waUser{a}, p.data, parsed)
 	if err != nil {
 		return nil, errors.New("the passkey could not be registered: " + err.Error())
@@ -103,7 +107,7 @@ func (s *Service) FinishPasskey(se *Session, body io.Reader) ([]string, error) {
 	if err := s.record("passkey.add", a.ID, se.Client, factorData{ID: a.ID, Passkey: cred}); err != nil {
 		return nil, err
 	}
-	return s.enrolled(se, a, "passkey")
+	return s.enrolled(se, a, "passkey", had)
 }
 
 // BeginPasskeyLogin starts the second step with a passkey: the options

@@ -19,19 +19,37 @@ import (
 // MaxEntryRequest bounds the body of an entry-carrying request.
 const MaxEntryRequest = 1 << 20
 
-// officer wraps a handler with the staff check (Options.Officer).
-func (h *handler) officer(next http.HandlerFunc) http.HandlerFunc {
+// officer wraps a handler with the staff check (Options.Officer), and
+// records its outcome: the response's status.
+func (h *handler) officer(action string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if h.officerCheck == nil {
 			writeJSON(w, http.StatusForbidden, apiError{"officers' actions are disabled on this server"})
 			return
 		}
-		if err := h.officerCheck(r); err != nil {
+		record, err := h.officerCheck(r, action)
+		if err != nil {
 			writeJSON(w, http.StatusUnauthorized, apiError{"this action needs a staff session with a second factor and an officer's role: sign in at /staff/sign-in (" + err.Error() + ")"})
 			return
 		}
-		next(w, r)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next(sw, r)
+		if sw.status < 300 {
+			record("done")
+		} else {
+			record(fmt.Sprintf("refused (%d)", sw.status))
+		}
 	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // readEntry reads a request body of at most MaxEntryRequest bytes.

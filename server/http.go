@@ -30,7 +30,9 @@ type Options struct {
 	// Officer decides whether a request may do officers' actions (the
 	// staff accounts' check: a session with a second factor and an
 	// officer's or administrator's role); nil disables them.
-	Officer func(r *http.Request) error
+	// It returns a function recording the action's outcome (an audit
+	// trail), called once the action is done or refused.
+	Officer func(r *http.Request, action string) (record func(result string), err error)
 	// SignIn is the voters' second factor (spec §20): with it, every ballot
 	// needs a voter token for the address that owns its credential.
 	SignIn *SignIn
@@ -81,10 +83,10 @@ func (e *Election) Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /api/ceremony", h.trusteeMessage(election.TypeCeremony))
 	mux.HandleFunc("POST /api/decryptions", h.trusteeMessage(election.TypeDecryption))
 	mux.HandleFunc("POST /api/cosignatures", h.cosign)
-	mux.HandleFunc("POST /api/admin/entries", h.officer(h.adminEntry))
-	mux.HandleFunc("POST /api/admin/close", h.officer(h.adminClose))
-	mux.HandleFunc("POST /api/admin/tally", h.officer(h.adminDerived((*election.State).ExpectedTally)))
-	mux.HandleFunc("POST /api/admin/result", h.officer(h.adminDerived((*election.State).ExpectedResult)))
+	mux.HandleFunc("POST /api/admin/entries", h.officer("entry", h.adminEntry))
+	mux.HandleFunc("POST /api/admin/close", h.officer("close", h.adminClose))
+	mux.HandleFunc("POST /api/admin/tally", h.officer("tally", h.adminDerived((*election.State).ExpectedTally)))
+	mux.HandleFunc("POST /api/admin/result", h.officer("result", h.adminDerived((*election.State).ExpectedResult)))
 	return securityHeaders(mux)
 }
 
@@ -102,7 +104,7 @@ func securityHeaders(next http.Handler) http.Handler {
 type handler struct {
 	e            *Election
 	log          *slog.Logger
-	officerCheck func(r *http.Request) error
+	officerCheck func(r *http.Request, action string) (func(result string), error)
 
 	signIn   *SignIn
 	noSignIn bool

@@ -106,6 +106,10 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
 	action := r.PathValue("action")
+	if !slices.Contains(consoleActions, action) {
+		http.NotFound(w, r)
+		return
+	}
 	el := s.electionID()
 	if err := s.o.Accounts.Allowed(se, accounts.ManageElection, el); err != nil {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
@@ -118,7 +122,7 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 	}
 	// The trail keeps refused attempts too; the election then is the one
 	// the manifest created, if it did.
-	if rerr := s.o.Accounts.Record(se, accounts.ManageElection, s.electionID(), action, detail, staffClient(r)); rerr != nil && err == nil {
+	if rerr := s.o.Accounts.Record(se, accounts.ManageElection, s.electionID(), action, detail, s.staffClient(r)); rerr != nil && err == nil {
 		err = rerr
 	}
 	if err != nil {

@@ -69,7 +69,7 @@ func FuzzStaffSignIn(f *testing.F) {
 		got := w.Result()
 		var session bool
 		for _, c := range got.Cookies() {
-			session = session || (c.Name == "scrutin-staff" && c.Value != "")
+			session = session || (c.Name == web.StaffCookie && c.Value != "")
 		}
 		switch {
 		case got.StatusCode >= 500:

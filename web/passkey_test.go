@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	}
 	defer staff.Close()
 	var site *web.Site
-	api := fx.Election.Handler(server.Options{NoSignIn: true, Officer: func(r *http.Request) error { return site.StaffCheck(r) }})
+	api := fx.Election.Handler(server.Options{NoSignIn: true, Officer: func(r *http.Request, action string) (func(string), error) { return site.StaffCheck(r, action) }})
 	if site, err = web.New(web.Options{Election: fx.Election, Accounts: staff, API: api}); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	cookie := func(resp *http.Response) *http.Cookie {
 		for _, c := range resp.Cookies() {
-			if c.Name == "scrutin-staff" {
+			if c.Name == web.StaffCookie {
 				return c
 			}
 		}
@@ -65,6 +66,7 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	}
 	resp.Body.Close()
 	ck := cookie(resp)
+	var last *http.Response
 	post := func(ck *http.Cookie, path string, body []byte) (int, []byte) {
 		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -74,6 +76,7 @@ func TestPasskeyOverHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
+		last = resp
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
@@ -113,7 +116,10 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	if st, b := post(s1, "/staff/passkey/login-finish", key.Get(t, opts)); st != 200 {
 		t.Fatalf("the passkey: %d %s", st, b)
 	}
-	if !canAct(s1) {
+	if canAct(s1) {
+		t.Fatal("the session id from before the second step can act: it was not changed")
+	}
+	if !canAct(cookie(last)) {
 		t.Fatal("the passkey's session cannot act")
 	}
 	// A phishing site on another origin relays the challenge.
@@ -131,5 +137,38 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	// second step.
 	if st, _ := post(s2, "/staff/passkey/register", nil); st != 400 {
 		t.Fatalf("a half session began enrolling a passkey: %d", st)
+	}
+}
+
+// TestStaffLimitsBehindProxy: behind a trusted reverse proxy, the staff
+// sign-in limits count each client the proxy names, so one guesser does
+// not lock everyone out.
+func TestStaffLimitsBehindProxy(t *testing.T) {
+	fx, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: 2, Workers: 1, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fx.Store.Close()
+	site, err := web.New(web.Options{Election: fx.Election, Accounts: fx.Staff, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(client, password string) int {
+		req := httptest.NewRequest("POST", "/staff/sign-in", strings.NewReader(url.Values{"email": {fx.StaffEmail}, "password": {password}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = "127.0.0.1:4444"
+		req.Header.Set("X-Forwarded-For", "192.0.2.200, "+client)
+		w := httptest.NewRecorder()
+		site.ServeHTTP(w, req)
+		return w.Code
+	}
+	for range 12 {
+		signIn("203.0.113.1", "not the password at all")
+	}
+	if code := signIn("203.0.113.1", fx.StaffPassword); code != http.StatusTooManyRequests {
+		t.Errorf("the guesser, through the proxy: %d, want 429", code)
+	}
+	if code := signIn("198.51.100.20", fx.StaffPassword); code != http.StatusSeeOther {
+		t.Errorf("the officer, through the same proxy: %d, want 303", code)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -20,9 +21,14 @@ import (
 	"github.com/scrutin/scrutin/election"
 )
 
+// StaffCookie is the staff session's cookie. The __Host- prefix makes
+// browsers refuse it unless it is Secure, for this host only and for the
+// whole site: no other host can set it.
+const StaffCookie = "__Host-scrutin-staff"
+
 const (
-	staffCookie  = "scrutin-staff"
-	deviceCookie = "scrutin-device"
+	staffCookie  = StaffCookie
+	deviceCookie = "__Host-scrutin-device"
 )
 
 // staffView is the signed-in staff member, for every page.
@@ -56,11 +62,20 @@ func (s *Site) staffRoutes(page func(pattern, name string, h func(w http.Respons
 	mux.HandleFunc("POST /staff/passkey/{step}", s.passkeyJSON)
 }
 
-// staffClient is where a request comes from, and its device cookie.
-func staffClient(r *http.Request) accounts.Client {
+// staffClient is where a request comes from (through a trusted proxy,
+// the address it names), and its device cookie.
+func (s *Site) staffClient(r *http.Request) accounts.Client {
 	c := accounts.Client{Addr: r.RemoteAddr, UserAgent: r.UserAgent()}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		c.Addr = host
+	}
+	if ip, err := netip.ParseAddr(c.Addr); err == nil && s.trusted(ip.Unmap()) {
+		hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+		if last := strings.TrimSpace(hops[len(hops)-1]); last != "" {
+			if fwd, err := netip.ParseAddr(last); err == nil {
+				c.Addr = fwd.Unmap().String()
+			}
+		}
 	}
 	if ck, err := r.Cookie(deviceCookie); err == nil {
 		c.Device = ck.Value
@@ -98,6 +113,15 @@ func (s *Site) electionID() string {
 	return id
 }
 
+func (s *Site) trusted(ip netip.Addr) bool {
+	for _, p := range s.o.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Site) staffView(r *http.Request) *staffView {
 	se, a := s.session(r)
 	if se == nil {
@@ -111,11 +135,17 @@ func (s *Site) staffView(r *http.Request) *staffView {
 	return v
 }
 
+// setSessionCookie gives the browser the session's (current) id: it
+// changes when the second step is done.
+func setSessionCookie(w http.ResponseWriter, se *accounts.Session) {
+	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: se.ID, Path: "/", MaxAge: int(accounts.SessionTTL / time.Second),
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+}
+
 // startSession sets the session cookie, and a device cookie if there is
 // none, and goes to the next step.
 func (s *Site) startSession(w http.ResponseWriter, r *http.Request, se *accounts.Session, a *accounts.Account) {
-	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: se.ID, Path: "/", MaxAge: int(accounts.SessionTTL / time.Second),
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	setSessionCookie(w, se)
 	next := "/staff/enrol"
 	if a != nil && a.HasSecondFactor() {
 		next = "/staff/verify"
@@ -170,13 +200,13 @@ func (s *Site) setupPost(w http.ResponseWriter, r *http.Request, p *pageData) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8192)
 	f := &formView{Token: r.PostFormValue("token"), Email: r.PostFormValue("email"), Name: r.PostFormValue("name")}
-	se, err := s.o.Accounts.CreateFirstAdmin(f.Token, f.Email, f.Name, r.PostFormValue("password"), staffClient(r))
+	se, err := s.o.Accounts.CreateFirstAdmin(f.Token, f.Email, f.Name, r.PostFormValue("password"), s.staffClient(r))
 	if err != nil {
 		p.Data, p.Error = f, s.staffError(p.Lang, err)
 		s.render(w, http.StatusBadRequest, "setup.html", p)
 		return
 	}
-	s.log.Info("first administrator created", "client", staffClient(r).Addr)
+	s.log.Info("first administrator created", "client", s.staffClient(r).Addr)
 	s.startSession(w, r, se, nil)
 }
 
@@ -202,7 +232,7 @@ func (s *Site) invitePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8192)
 	token := r.PostFormValue("token")
-	se, err := s.o.Accounts.Activate(token, r.PostFormValue("password"), staffClient(r))
+	se, err := s.o.Accounts.Activate(token, r.PostFormValue("password"), s.staffClient(r))
 	if err != nil {
 		f := &formView{Token: token}
 		if a, err := s.o.Accounts.Invited(token); err == nil {
@@ -251,9 +281,9 @@ func (s *Site) signInPost(w http.ResponseWriter, r *http.Request, p *pageData) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8192)
 	email := r.PostFormValue("email")
-	se, err := s.o.Accounts.SignIn(email, r.PostFormValue("password"), staffClient(r))
+	se, err := s.o.Accounts.SignIn(email, r.PostFormValue("password"), s.staffClient(r))
 	if err != nil {
-		s.log.Warn("staff sign-in refused", "client", staffClient(r).Addr)
+		s.log.Warn("staff sign-in refused", "client", s.staffClient(r).Addr)
 		status := http.StatusUnauthorized
 		if errors.Is(err, accounts.ErrLocked) {
 			status = http.StatusTooManyRequests
@@ -268,8 +298,17 @@ func (s *Site) signInPost(w http.ResponseWriter, r *http.Request, p *pageData) {
 }
 
 type verifyView struct {
+	Next     string // where to go after it
 	TOTP     bool
 	Passkeys bool
+}
+
+// nextPath is a local path to go to after a step, or the console.
+func nextPath(p string) string {
+	if localPath(p) && strings.HasPrefix(p, "/staff/") {
+		return p
+	}
+	return "/console"
 }
 
 func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -278,7 +317,7 @@ func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
 		return
 	}
-	if se.SecondFactor {
+	if se.SecondFactor && r.URL.Query().Get("again") == "" {
 		http.Redirect(w, r, "/console", http.StatusSeeOther)
 		return
 	}
@@ -286,7 +325,7 @@ func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Redirect(w, r, "/staff/enrol", http.StatusSeeOther)
 		return
 	}
-	p.Data = &verifyView{TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: strings.Contains(strings.Join(a.Factors(), ","), "passkey") && s.o.Accounts.PasskeysAvailable()}
+	p.Data = &verifyView{Next: nextPath(r.URL.Query().Get("next")), TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: strings.Contains(strings.Join(a.Factors(), ","), "passkey") && s.o.Accounts.PasskeysAvailable()}
 	s.render(w, http.StatusOK, "verify2.html", p)
 }
 
@@ -304,11 +343,12 @@ func (s *Site) verifyPost(w http.ResponseWriter, r *http.Request, p *pageData) {
 		err = s.o.Accounts.VerifyTOTP(se, r.PostFormValue("code"))
 	}
 	if err != nil {
-		p.Data, p.Error = &verifyView{TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: len(a.Factors()) > 0 && s.o.Accounts.PasskeysAvailable()}, s.staffError(p.Lang, err)
+		p.Data, p.Error = &verifyView{Next: nextPath(r.PostFormValue("next")), TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: len(a.Factors()) > 0 && s.o.Accounts.PasskeysAvailable()}, s.staffError(p.Lang, err)
 		s.render(w, http.StatusUnauthorized, "verify2.html", p)
 		return
 	}
-	http.Redirect(w, r, "/console", http.StatusSeeOther)
+	setSessionCookie(w, se)
+	http.Redirect(w, r, nextPath(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
 // --- enrolment ---
@@ -332,6 +372,10 @@ func (s *Site) enrolPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	k, err := s.o.Accounts.BeginTOTP(se)
+	if errors.Is(err, accounts.ErrStepUp) {
+		http.Redirect(w, r, "/staff/verify?again=1&next=/staff/enrol", http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -358,7 +402,7 @@ func (s *Site) enrolTOTP(w http.ResponseWriter, r *http.Request, p *pageData) {
 		s.render(w, http.StatusBadRequest, "enrol.html", p)
 		return
 	}
-	p.Staff = s.staffView(r)
+	setSessionCookie(w, se)
 	p.Data = &enrolView{Recovery: codes}
 	s.render(w, http.StatusOK, "recovery.html", p)
 }
@@ -419,6 +463,7 @@ func (s *Site) passkeyJSON(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	setSessionCookie(w, se) // its id changes with the second step
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	json.NewEncoder(w).Encode(out)
@@ -471,7 +516,7 @@ func (s *Site) revokePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 	if !ok {
 		return
 	}
-	s.o.Accounts.Revoke(se, r.PostFormValue("ref"), staffClient(r))
+	s.o.Accounts.Revoke(se, r.PostFormValue("ref"), s.staffClient(r))
 	http.Redirect(w, r, "/staff/account", http.StatusSeeOther)
 }
 
@@ -481,6 +526,10 @@ func (s *Site) recoveryPost(w http.ResponseWriter, r *http.Request, p *pageData)
 		return
 	}
 	codes, err := s.o.Accounts.NewRecoveryCodes(se)
+	if errors.Is(err, accounts.ErrStepUp) {
+		http.Redirect(w, r, "/staff/verify?again=1&next=/staff/account", http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -491,7 +540,7 @@ func (s *Site) recoveryPost(w http.ResponseWriter, r *http.Request, p *pageData)
 
 func (s *Site) signOutPost(w http.ResponseWriter, r *http.Request, p *pageData) {
 	if se, _ := s.session(r); se != nil {
-		s.o.Accounts.SignOut(se, staffClient(r))
+		s.o.Accounts.SignOut(se, s.staffClient(r))
 	}
 	http.SetCookie(w, &http.Cookie{Name: staffCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
@@ -530,7 +579,7 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 	if r.PostFormValue("scope") == "this" {
 		el = s.electionID()
 	}
-	c := staffClient(r)
+	c := s.staffClient(r)
 	var err error
 	v := &peopleView{Election: s.electionID(), Roles: []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}}
 	switch r.PathValue("action") {

@@ -26,6 +26,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -62,6 +63,9 @@ type Options struct {
 	// PublicURL is the site's address as voters and staff reach it (for
 	// invitation links), e.g. https://vote.example.org.
 	PublicURL string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client, for the staff sign-in's per-client limits.
+	TrustedProxies []netip.Prefix
 	// HSTS sends Strict-Transport-Security: set it when the server is
 	// reached over HTTPS (directly or through a proxy). Cookies are always
 	// Secure (browsers accept them from http://localhost too).
@@ -626,16 +630,26 @@ func newTurnoutChart(pts []server.TurnoutPoint, voters int) *turnoutChart {
 
 // StaffCheck lets a request through to the officers' API only if it comes
 // with a staff session that passed its second step and may run this
-// election (server.Options.Officer).
-func (s *Site) StaffCheck(r *http.Request) error {
+// election (server.Options.Officer); it returns what records the action,
+// with its outcome, in the audit trail.
+func (s *Site) StaffCheck(r *http.Request, action string) (func(result string), error) {
 	if s.o.Accounts == nil {
-		return accounts.ErrDenied
+		return nil, accounts.ErrDenied
 	}
 	se, _ := s.session(r)
 	if se == nil {
-		return accounts.ErrDenied
+		return nil, accounts.ErrDenied
 	}
-	return s.o.Accounts.Allowed(se, accounts.ManageElection, s.electionID())
+	el := s.electionID()
+	if err := s.o.Accounts.Allowed(se, accounts.ManageElection, el); err != nil {
+		return nil, err
+	}
+	c := s.staffClient(r)
+	return func(result string) {
+		if err := s.o.Accounts.Record(se, accounts.ManageElection, s.electionID(), "api-"+action, map[string]string{"result": result}, c); err != nil {
+			s.log.Error("the audit trail refused an API action", "action", action, "err", err)
+		}
+	}, nil
 }
 
 func randomID() string {

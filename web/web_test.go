@@ -18,6 +18,7 @@ import (
 
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/web"
 )
 
 // newDemo sets up an election open for voting, served by the web site on a
@@ -208,7 +209,7 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 		return ph
 	}
 	refused("no session", nil, "/staff/sign-in")
-	refused("a forged session", &http.Cookie{Name: "scrutin-staff", Value: "forged"}, "/staff/sign-in")
+	refused("a forged session", &http.Cookie{Name: web.StaffCookie, Value: "forged"}, "/staff/sign-in")
 
 	// The password alone.
 	resp, err := noRedirect.PostForm(base+"/staff/sign-in", url.Values{"email": {f.StaffEmail}, "password": {f.StaffPassword}})
@@ -218,7 +219,7 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	resp.Body.Close()
 	var half *http.Cookie
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "scrutin-staff" {
+		if ck.Name == web.StaffCookie {
 			half = ck
 		}
 	}
@@ -247,7 +248,7 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	resp.Body.Close()
 	var olga *http.Cookie
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "scrutin-staff" {
+		if ck.Name == web.StaffCookie {
 			olga = ck
 		}
 	}
@@ -270,7 +271,7 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	req, _ = http.NewRequest("GET", base+"/staff/trail", nil)
 	req.AddCookie(admin)
 	_, body = doBody(t, noRedirect, req)
-	for _, want := range []string{"election.action", "action=close", "signin.ok", "account.invite", "account.activate"} {
+	for _, want := range []string{"election.action", `action=&#34;close&#34;`, `result=&#34;done&#34;`, "signin.ok", "account.invite", "account.activate"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the audit trail lacks %q", want)
 		}

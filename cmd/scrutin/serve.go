@@ -100,8 +100,19 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 			return fail(stderr, "serve", err)
 		}
 		defer staff.Close()
+		var trusted []netip.Prefix
+		for _, c := range strings.Split(*proxies, ",") {
+			if c = strings.TrimSpace(c); c == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				return fail(stderr, "serve", fmt.Errorf("--trusted-proxy: %w", err))
+			}
+			trusted = append(trusted, p)
+		}
 		var site *web.Site
-		opts := server.Options{Logger: logger, Officer: func(r *http.Request) error { return site.StaffCheck(r) }}
+		opts := server.Options{Logger: logger, Officer: func(r *http.Request, action string) (func(string), error) { return site.StaffCheck(r, action) }}
 		switch *signIn {
 		case "off":
 			opts.NoSignIn = true
@@ -138,16 +149,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 				return fail(stderr, "serve", err)
 			}
 			lim := server.DefaultSignInLimits
-			for _, c := range strings.Split(*proxies, ",") {
-				if c = strings.TrimSpace(c); c == "" {
-					continue
-				}
-				p, err := netip.ParsePrefix(c)
-				if err != nil {
-					return fail(stderr, "serve", fmt.Errorf("--trusted-proxy: %w", err))
-				}
-				lim.TrustedProxies = append(lim.TrustedProxies, p)
-			}
+			lim.TrustedProxies = trusted
 			si, err := server.NewSignIn(key, e.Fingerprint(), voters, mc, e.Title(), lim, logger)
 			if err != nil {
 				return fail(stderr, "serve", err)
@@ -163,7 +165,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 			return fail(stderr, "serve", err)
 		}
 		e.SetWitnesses(witnesses)
-		site, err = web.New(web.Options{Election: e, API: e.Handler(opts), Logger: logger, Accounts: staff, PublicURL: *publicURL, HSTS: *hsts})
+		site, err = web.New(web.Options{Election: e, API: e.Handler(opts), Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}

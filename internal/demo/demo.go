@@ -235,7 +235,7 @@ func (f *Fixture) StaffSession(ctx context.Context, url string) (*http.Cookie, e
 	resp.Body.Close()
 	var ck *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == "scrutin-staff" {
+		if c.Name == web.StaffCookie {
 			ck = c
 		}
 	}
@@ -254,6 +254,12 @@ func (f *Fixture) StaffSession(ctx context.Context, url string) (*http.Cookie, e
 		}
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusSeeOther {
+			// The session's id changes with the second step.
+			for _, c := range resp.Cookies() {
+				if c.Name == web.StaffCookie {
+					ck = c
+				}
+			}
 			break
 		}
 		select {
@@ -729,7 +735,7 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 	}
 	var site *web.Site
 	api := f.Election.Handler(server.Options{SignIn: f.signInAPI, NoSignIn: f.Opts.NoSignIn,
-		Officer: func(r *http.Request) error { return site.StaffCheck(r) }})
+		Officer: func(r *http.Request, action string) (func(string), error) { return site.StaffCheck(r, action) }})
 	site, err = web.New(web.Options{Election: f.Election, Accounts: f.Staff, API: api})
 	if err != nil {
 		ln.Close()
