@@ -140,9 +140,15 @@ func TestLanguageIsRemembered(t *testing.T) {
 // refused (CSRF), on the console and on the API alike.
 func TestCrossOriginRefused(t *testing.T) {
 	f, base := newDemo(t, 3)
-	for _, p := range []string{"/staff/sign-in", "/console/open", "/lang", "/api/ballots", "/api/sign-in", "/setup"} {
+	// Even with a live staff session's cookie (as a browser would send it).
+	staff, err := f.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/staff/sign-in", "/console/open", "/console/close", "/staff/people/invite", "/api/admin/close", "/lang", "/api/ballots", "/api/sign-in", "/setup"} {
 		req, _ := http.NewRequest("POST", base+p, strings.NewReader("email="+f.StaffEmail+"&password="+f.StaffPassword))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(staff)
 		req.Header.Set("Origin", "https://evil.example")
 		req.Header.Set("Sec-Fetch-Site", "cross-site")
 		resp, err := http.DefaultClient.Do(req)
@@ -157,6 +163,11 @@ func TestCrossOriginRefused(t *testing.T) {
 			t.Errorf("POST %s from another origin set a cookie", p)
 		}
 	}
+	f.Election.State(func(s *election.State) {
+		if s.Phase.String() != "voting" {
+			t.Errorf("cross-origin requests changed the election: %s", s.Phase)
+		}
+	})
 }
 
 // TestStaffEndpointsNeedSecondFactor: every staff page, console action and
