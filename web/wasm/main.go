@@ -103,15 +103,25 @@ func parseElection(s string) (*election.Election, error) {
 	return &election.Election{Manifest: m, Fingerprint: f, Key: k}, nil
 }
 
+// voter parses the election and derives the voter's credential key from
+// the code.
+func voter(electionJSON, code string) (*election.Election, *crypto.SecretKey, error) {
+	e, err := parseElection(electionJSON)
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := election.CredentialKey(e.Fingerprint, code)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, k, nil
+}
+
 func credential(a []string) (any, error) {
 	if len(a) != 2 {
 		return nil, fmt.Errorf("credential(election, code)")
 	}
-	e, err := parseElection(a[0])
-	if err != nil {
-		return nil, err
-	}
-	k, err := election.CredentialKey(e.Fingerprint, a[1])
+	_, k, err := voter(a[0], a[1])
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +139,7 @@ func encrypt(a []string) (any, error) {
 	if len(a) != 3 {
 		return nil, fmt.Errorf("encrypt(election, code, choices)")
 	}
-	e, err := parseElection(a[0])
-	if err != nil {
-		return nil, err
-	}
-	k, err := election.CredentialKey(e.Fingerprint, a[1])
+	e, k, err := voter(a[0], a[1])
 	if err != nil {
 		return nil, err
 	}
@@ -177,11 +183,7 @@ func cast(a []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := parseElection(a[1])
-	if err != nil {
-		return nil, err
-	}
-	k, err := election.CredentialKey(e.Fingerprint, a[2])
+	_, k, err := voter(a[1], a[2])
 	if err != nil {
 		return nil, err
 	}
