@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
-	"net"
-	"net/netip"
 	"regexp"
 	"sort"
 	"strconv"
@@ -25,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/scrutin/scrutin/internal/atrest"
+	"github.com/scrutin/scrutin/internal/clientip"
 )
 
 // Lifetimes.
@@ -265,20 +264,7 @@ type clientLimits struct {
 
 func newClientLimits() *clientLimits { return &clientLimits{m: map[string]*rate.Limiter{}} }
 
-func clientKey(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
-	}
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return addr
-	}
-	if ip.Is6() && !ip.Is4In6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.Unmap().String()
-}
+func clientKey(addr string) string { return clientip.KeyOf(addr) }
 
 // allow reports whether the client may try again (10 failures, then one
 // every 30 seconds).

@@ -36,6 +36,7 @@ import (
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/atrest"
+	"github.com/scrutin/scrutin/internal/clientip"
 )
 
 // Voter is one row of the sign-in list (spec §20.2).
@@ -355,39 +356,11 @@ func ballotCredential(body []byte) (string, error) {
 // client names the request's client for rate limits: its address, or the
 // one a trusted proxy gives, with IPv6 addresses cut to their /64.
 func (s *SignIn) client(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
+	a, ok := clientip.FromRequest(r, s.lim.TrustedProxies)
+	if !ok {
 		return r.RemoteAddr
 	}
-	addr := ap.Addr().Unmap()
-	if s.trusted(addr) {
-		// The rightmost address a trusted proxy did not add.
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				break
-			}
-			addr = a.Unmap()
-			if !s.trusted(addr) {
-				break
-			}
-		}
-	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
-}
-
-func (s *SignIn) trusted(a netip.Addr) bool {
-	for _, p := range s.lim.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return clientip.Key(a)
 }
 
 // allowClient applies the per-client limit.

@@ -10,15 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/clientip"
 )
 
 // StaffCookie is the staff session's cookie. The __Host- prefix makes
@@ -66,16 +65,8 @@ func (s *Site) staffRoutes(page func(pattern, name string, h func(w http.Respons
 // the address it names), and its device cookie.
 func (s *Site) staffClient(r *http.Request) accounts.Client {
 	c := accounts.Client{Addr: r.RemoteAddr, UserAgent: r.UserAgent()}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		c.Addr = host
-	}
-	if ip, err := netip.ParseAddr(c.Addr); err == nil && s.trusted(ip.Unmap()) {
-		hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
-		if last := strings.TrimSpace(hops[len(hops)-1]); last != "" {
-			if fwd, err := netip.ParseAddr(last); err == nil {
-				c.Addr = fwd.Unmap().String()
-			}
-		}
+	if a, ok := clientip.FromRequest(r, s.o.TrustedProxies); ok {
+		c.Addr = a.String()
 	}
 	if ck, err := r.Cookie(deviceCookie); err == nil {
 		c.Device = ck.Value
@@ -111,15 +102,6 @@ func (s *Site) electionID() string {
 		return accounts.AllElections
 	}
 	return id
-}
-
-func (s *Site) trusted(ip netip.Addr) bool {
-	for _, p := range s.o.TrustedProxies {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Site) staffView(r *http.Request) *staffView {
