@@ -310,7 +310,7 @@ func TestRefusals(t *testing.T) {
 	e.apply(t, good)
 	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "closed by the officer"}).Entry())
 	e.refuse(t, "ballot after close", e.ballot(t, 2, [][]int{{0}, {}}), "closed")
-	e.refuse(t, "a tally that is not the sum", (&Tally{Ballots: 1, Contests: []TallyContest{{Sums: b2.Contests[0].Selections}, {Sums: b2.Contests[1].Selections}}}).Entry(), "not the sum")
+	e.refuse(t, "a tally that is not the sum", (&Tally{Ballots: 1, Contests: []TallyContest{{Sums: asSums(b2.Contests[0].Selections)}, {Sums: asSums(b2.Contests[1].Selections)}}}).Entry(), "not the sum")
 	tally, _ := e.s.ExpectedTally()
 	e.apply(t, tally)
 	// Decryption shares for another tally are refused.
@@ -327,6 +327,14 @@ func TestRefusals(t *testing.T) {
 	r.Contests[0].Counts[1]++
 	e.refuse(t, "a result that is not the decryption", r.Entry(), "not what")
 	e.apply(t, res)
+}
+
+func asSums(cts []*crypto.Ciphertext) []*crypto.CiphertextSum {
+	out := make([]*crypto.CiphertextSum, len(cts))
+	for i, c := range cts {
+		out[i] = crypto.SumOf(c)
+	}
+	return out
 }
 
 func TestOpenNeedsCeremonyAndCredentials(t *testing.T) {
@@ -506,4 +514,126 @@ func TestCredentialGroupsRefused(t *testing.T) {
 	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "eligible") {
 		t.Fatalf("a bad group name: %v", err)
 	}
+}
+
+// decide closes the election, records the tally, decryption entries of the
+// given trustees and the result, and returns the result.
+func (e *testElection) decide(t testing.TB, trustees ...int) *Result {
+	t.Helper()
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "the voting window ended"}).Entry())
+	tally, err := e.s.ExpectedTally()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, tally)
+	for _, j := range trustees {
+		e.apply(t, e.decryption(t, j))
+	}
+	res, err := e.s.ExpectedResult()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, res)
+	return e.s.Result
+}
+
+func (e *testElection) decryption(t testing.TB, j int) []byte {
+	t.Helper()
+	msg, err := e.s.Ceremony.DecryptShare(e.rnd, &e.s.Manifest.Roster, j, e.trustees[j-1], e.shares[j-1], e.s.TallyCiphertexts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte{TypeDecryption}, msg...)
+}
+
+// TestUnansweredContestTally: a contest that gets no counted ballot has
+// sums over no ballot, the identity ciphertext (spec §2.1, §18.6); the tally,
+// the decryption entries and the result accept it, and a record where
+// nobody votes at all is decided with zeros.
+func TestUnansweredContestTally(t *testing.T) {
+	t.Run("group-contest-without-ballot", func(t *testing.T) {
+		e := newTestElectionWith(t, 4, true)
+		e.apply(t, e.ballot(t, 1, [][]int{{2}, nil})) // voter 1 is odd: not in "north"
+		e.apply(t, e.ballot(t, 3, [][]int{{2}, nil}))
+		r := e.decide(t, 1, 2, 4)
+		if !slices.Equal(r.Contests[0].Counts, []uint64{0, 0, 2}) || !slices.Equal(r.Contests[1].Counts, []uint64{0, 0}) || len(r.Contests[1].Winners) != 0 {
+			t.Fatalf("result %+v", r)
+		}
+		zero := append(make([]byte, 0, 64), make([]byte, 64)...)
+		if got := e.s.Tally.Contests[1].Sums[0].Bytes(); string(got) != string(zero) {
+			t.Fatalf("the sum over no ballot is %x, not the identity ciphertext", got)
+		}
+		e.replay(t)
+	})
+	t.Run("nobody-votes", func(t *testing.T) {
+		e := newTestElection(t, 3)
+		r := e.decide(t, 2, 3, 5)
+		for c, rc := range r.Contests {
+			if slices.ContainsFunc(rc.Counts, func(n uint64) bool { return n != 0 }) || len(rc.Winners) != 0 {
+				t.Fatalf("contest %d: %+v", c, rc)
+			}
+		}
+		if e.s.Tally.Ballots != 0 {
+			t.Fatalf("tally of %d ballots", e.s.Tally.Ballots)
+		}
+		e.replay(t)
+	})
+}
+
+// replay applies the whole log to a fresh state, as a verifier does.
+func (e *testElection) replay(t testing.TB) *State {
+	t.Helper()
+	v := New()
+	for i, entry := range e.log {
+		if err := v.Apply(entry); err != nil {
+			t.Fatalf("replay of entry %d: %v", i, err)
+		}
+	}
+	return v
+}
+
+// TestTallyReasons: a tally entry that is malformed is reported as such,
+// not as a wrong sum.
+func TestTallyReasons(t *testing.T) {
+	e := newTestElection(t, 3)
+	e.apply(t, e.ballot(t, 0, [][]int{{1}, {0}}))
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "closed"}).Entry())
+	tally, _ := e.s.ExpectedTally()
+	var tl Tally
+	unmarshal(tally[1:], &tl)
+	text := string(tally)
+	sum := tl.Contests[0].Sums[0]
+	st, _ := sum.MarshalText()
+	// The last base64url character of a 64-byte value carries 4 bits of
+	// which the last 2 are padding; set one of them.
+	last := st[len(st)-1]
+	i := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", last)
+	trailing := string(st[:len(st)-1]) + string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[i^1])
+	wrongSum := tl
+	wrongSum.Contests = slices.Clone(tl.Contests)
+	wrongSum.Contests[1] = TallyContest{Sums: slices.Clone(tl.Contests[1].Sums)}
+	wrongSum.Contests[1].Sums[1] = tl.Contests[0].Sums[1]
+	wrongCount := tl
+	wrongCount.Ballots = 2
+	for _, c := range []struct{ what, entry, says string }{
+		{"non-zero trailing base64 bits", strings.Replace(text, string(st), trailing, 1), "base64"},
+		{"a number with a leading zero", strings.Replace(text, `"ballots":1`, `"ballots":01`, 1), "invalid character"},
+		{"the ballots written 060", strings.Replace(text, `"ballots":1`, `"ballots":060`, 1), "invalid character"},
+		{"whitespace", strings.Replace(text, `{"ballots"`, `{ "ballots"`, 1), "not canonical"},
+		{"a wrong count of ballots", string(wrongCount.Entry()), "counts 2 ballots; the log has 1"},
+		{"a wrong sum", string(wrongSum.Entry()), "sum for option 1 of contest 1"},
+	} {
+		e.refuse(t, c.what, []byte(c.entry), c.says)
+		if strings.Contains(errString(e.s.Apply([]byte(c.entry))), "not the sum") != (c.what == "a wrong sum") {
+			t.Errorf("%s: reported as a wrong sum", c.what)
+		}
+	}
+	e.apply(t, tally)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -476,7 +476,7 @@ func (s *State) ExpectedTally() ([]byte, error) {
 		keys = append(keys, k)
 	}
 	for c, ct := range s.Manifest.Contests {
-		sums := make([]*crypto.Ciphertext, len(ct.Options))
+		sums := make([]*crypto.CiphertextSum, len(ct.Options))
 		for o := range ct.Options {
 			cts := make([]*crypto.Ciphertext, 0, len(keys))
 			for _, k := range keys {
@@ -484,31 +484,60 @@ func (s *State) ExpectedTally() ([]byte, error) {
 					cts = append(cts, sel[o])
 				}
 			}
-			sums[o] = crypto.Sum(cts...)
+			sums[o] = crypto.SumOf(cts...)
 		}
 		t.Contests[c].Sums = sums
 	}
 	return t.Entry(), nil
 }
 
+// applyTally decodes the tally first, so that a malformed entry is reported
+// as such, then compares it with the sums it recomputes (spec §18.6).
 func (s *State) applyTally(entry []byte) error {
 	want, err := s.ExpectedTally()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrEntry, err)
 	}
-	if string(want) != string(entry) {
-		return fmt.Errorf("%w: the tally is not the sum of the counted ballots", ErrEntry)
-	}
 	var t Tally
 	if err := unmarshal(entry[1:], &t); err != nil {
 		return err
 	}
+	if string(want) != string(entry) {
+		return fmt.Errorf("%w: %v", ErrEntry, s.tallyDiff(want, &t))
+	}
 	s.Tally = &t
 	for _, c := range t.Contests {
-		s.tallyCTs = append(s.tallyCTs, c.Sums...)
+		for _, sum := range c.Sums {
+			s.tallyCTs = append(s.tallyCTs, &sum.Ciphertext)
+		}
 	}
 	s.Phase = PhaseTallied
 	return nil
+}
+
+// tallyDiff says how a decoded tally differs from the expected one.
+func (s *State) tallyDiff(wantEntry []byte, got *Tally) error {
+	var want Tally
+	if err := unmarshal(wantEntry[1:], &want); err != nil {
+		panic("election: internal error: the expected tally does not decode: " + err.Error())
+	}
+	if got.Ballots != want.Ballots {
+		return fmt.Errorf("the tally counts %d ballots; the log has %d counted ballots", got.Ballots, want.Ballots)
+	}
+	if len(got.Contests) != len(want.Contests) {
+		return fmt.Errorf("the tally has %d contests, the election %d", len(got.Contests), len(want.Contests))
+	}
+	for c := range want.Contests {
+		if len(got.Contests[c].Sums) != len(want.Contests[c].Sums) {
+			return fmt.Errorf("contest %d of the tally has %d sums, the contest %d options", c, len(got.Contests[c].Sums), len(want.Contests[c].Sums))
+		}
+		for o, w := range want.Contests[c].Sums {
+			if g := got.Contests[c].Sums[o]; g == nil || string(g.Bytes()) != string(w.Bytes()) {
+				return fmt.Errorf("the tally's sum for option %d of contest %d is not the sum of the counted ballots' selections", o, c)
+			}
+		}
+	}
+	return fmt.Errorf("the tally is not the expected entry")
 }
 
 // TallyCiphertexts returns the tally's ciphertexts in decryption order
