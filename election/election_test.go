@@ -325,7 +325,7 @@ func TestRefusals(t *testing.T) {
 	var r Result
 	unmarshal(res[1:], &r)
 	r.Contests[0].Counts[1]++
-	e.refuse(t, "a result that is not the decryption", r.Entry(), "not what")
+	e.refuse(t, "a result that is not the decryption", r.Entry(), "the named trustees' decryption shares give")
 	e.apply(t, res)
 }
 
@@ -567,7 +567,17 @@ func TestUnansweredContestTally(t *testing.T) {
 	})
 	t.Run("nobody-votes", func(t *testing.T) {
 		e := newTestElection(t, 3)
-		r := e.decide(t, 2, 3, 5)
+		e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "the voting window ended"}).Entry())
+		tally, _ := e.s.ExpectedTally()
+		e.apply(t, tally)
+		for _, j := range []int{2, 3, 5} {
+			e.apply(t, e.decryption(t, j))
+		}
+		res, _ := e.s.ExpectedResult()
+		// No winners is [], not null: one result has one text.
+		e.refuse(t, "winners null", []byte(strings.Replace(string(res), `"winners":[]`, `"winners":null`, 1)), "not the entry")
+		e.apply(t, res)
+		r := e.s.Result
 		for c, rc := range r.Contests {
 			if slices.ContainsFunc(rc.Counts, func(n uint64) bool { return n != 0 }) || len(rc.Winners) != 0 {
 				t.Fatalf("contest %d: %+v", c, rc)
@@ -636,4 +646,50 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestResultTrustees: a trustee has at most one decryption entry; the
+// result names exactly t trustees with decryption entries, in increasing
+// order (any such set); its winners follow from its counts; nothing follows
+// the result (spec §18.1, §18.6).
+func TestResultTrustees(t *testing.T) {
+	e := newTestElection(t, 4)
+	e.apply(t, e.ballot(t, 0, [][]int{{1}, {0}}))
+	e.apply(t, e.ballot(t, 1, [][]int{{2}, {0}}))
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "closed"}).Entry())
+	tally, _ := e.s.ExpectedTally()
+	e.apply(t, tally)
+	for _, j := range []int{1, 2, 4, 5} {
+		e.apply(t, e.decryption(t, j))
+	}
+	e.refuse(t, "a second decryption entry of trustee 4", e.decryption(t, 4), "already recorded")
+	lowest, _ := e.s.ExpectedResult()
+	var r Result
+	unmarshal(lowest[1:], &r)
+	if !slices.Equal(r.Trustees, []int{1, 2, 4}) {
+		t.Fatalf("expected result names %v", r.Trustees)
+	}
+	with := func(trustees ...int) []byte {
+		c := r
+		c.Trustees = trustees
+		return c.Entry()
+	}
+	e.refuse(t, "trustees out of order", with(4, 2, 5), "not in strictly increasing order")
+	e.refuse(t, "a trustee named twice", with(2, 2, 4), "not in strictly increasing order")
+	e.refuse(t, "t − 1 trustees", with(2, 4), "must name exactly t = 3")
+	e.refuse(t, "t + 1 trustees", with(1, 2, 4, 5), "must name exactly t = 3")
+	e.refuse(t, "a trustee without a decryption entry", with(2, 3, 4), "trustee 3, who has no decryption entry")
+	e.refuse(t, "trustee 0", with(0, 2, 4), "trustee 0, who has no decryption entry")
+	w := r
+	w.Contests = slices.Clone(r.Contests)
+	w.Contests[0].Winners = []string{"bob"}
+	e.refuse(t, "wrong winners", w.Entry(), "not the options with the most votes")
+	// Any t trustees with decryption entries may be named.
+	e.apply(t, with(2, 4, 5))
+	if !slices.Equal(e.s.Result.Contests[0].Counts, []uint64{0, 1, 1}) || !slices.Equal(e.s.Result.Contests[0].Winners, []string{"bob", "cyd"}) {
+		t.Fatalf("result %+v", e.s.Result)
+	}
+	e.refuse(t, "a decryption entry after the result", e.decryption(t, 3), "the result is the last entry")
+	e.refuse(t, "a second result", lowest, "the result is the last entry")
+	e.replay(t)
 }

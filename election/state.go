@@ -123,6 +123,9 @@ func (s *State) apply(entry []byte) error {
 	if s.Phase == PhaseEmpty && t != TypeManifest {
 		return fmt.Errorf("%w: the log must start with the manifest", ErrEntry)
 	}
+	if s.Phase == PhaseDecided {
+		return fmt.Errorf("%w: the result is the last entry of the record; nothing may follow it (spec §18.1)", ErrEntry)
+	}
 	switch t {
 	case TypeManifest:
 		return s.applyManifest(entry, payload)
@@ -565,35 +568,53 @@ func (s *State) ExpectedResult() ([]byte, error) {
 	if s.Phase != PhaseTallied {
 		return nil, fmt.Errorf("the result comes after the tally; the election is %q", s.Phase)
 	}
-	var msgs [][]byte
-	for _, j := range slices.Sorted(mapKeys(s.decryptions)) {
-		msgs = append(msgs, s.decryptions[j])
+	trustees := slices.Sorted(mapKeys(s.decryptions))
+	if len(trustees) < s.Manifest.Roster.Threshold {
+		return nil, fmt.Errorf("%d trustees have recorded decryption shares; the threshold is %d", len(trustees), s.Manifest.Roster.Threshold)
 	}
-	return s.resultFrom(msgs)
+	r, err := s.resultFrom(trustees[:s.Manifest.Roster.Threshold])
+	if err != nil {
+		return nil, err
+	}
+	return r.Entry(), nil
 }
 
-func (s *State) resultFrom(msgs [][]byte) ([]byte, error) {
+// resultFrom combines the decryption entries of the given trustees (t of
+// them, in increasing order, each with a recorded entry) into the result
+// (spec §14.2, §18.6).
+func (s *State) resultFrom(trustees []int) (*Result, error) {
+	var msgs [][]byte
+	for _, j := range trustees {
+		msgs = append(msgs, s.decryptions[j])
+	}
 	dec, err := s.Ceremony.Combine(&s.Manifest.Roster, s.tallyCTs, msgs, uint64(s.Tally.Ballots))
 	if err != nil {
 		return nil, err
 	}
+	if !slices.Equal(dec.Used, trustees) {
+		return nil, fmt.Errorf("the shares of trustees %v combine with those of %v", trustees, dec.Used)
+	}
 	r := &Result{Trustees: dec.Used}
 	k := 0
 	for _, ct := range s.Manifest.Contests {
-		rc := ResultContest{Counts: dec.Results[k : k+len(ct.Options)], Winners: []string{}}
+		counts := dec.Results[k : k+len(ct.Options)]
 		k += len(ct.Options)
-		best := uint64(0)
-		for _, n := range rc.Counts {
-			best = max(best, n)
-		}
-		for o, n := range rc.Counts {
-			if best > 0 && n == best {
-				rc.Winners = append(rc.Winners, ct.Options[o].ID)
-			}
-		}
-		r.Contests = append(r.Contests, rc)
+		r.Contests = append(r.Contests, ResultContest{Counts: counts, Winners: winners(ct, counts)})
 	}
-	return r.Entry(), nil
+	return r, nil
+}
+
+// winners returns the ids of the options with the most votes, in option
+// order: several on a tie, none if every count is 0 (spec §18.6).
+func winners(ct Contest, counts []uint64) []string {
+	w := []string{}
+	best := slices.Max(counts)
+	for o, n := range counts {
+		if best > 0 && n == best {
+			w = append(w, ct.Options[o].ID)
+		}
+	}
+	return w
 }
 
 func mapKeys(m map[int][]byte) func(func(int) bool) {
@@ -606,6 +627,9 @@ func mapKeys(m map[int][]byte) func(func(int) bool) {
 	}
 }
 
+// applyResult checks the result (spec §18.6): it names exactly t trustees,
+// in increasing order, each with a recorded decryption entry; its counts are
+// what combining their shares gives; its winners follow from the counts.
 func (s *State) applyResult(entry []byte) error {
 	if err := s.need(PhaseTallied, "the result"); err != nil {
 		return err
@@ -614,20 +638,36 @@ func (s *State) applyResult(entry []byte) error {
 	if err := unmarshal(entry[1:], &r); err != nil {
 		return err
 	}
-	var msgs [][]byte
-	for _, j := range r.Trustees {
-		m, ok := s.decryptions[j]
-		if !ok {
-			return fmt.Errorf("%w: the result names trustee %d, whose decryption shares are not recorded", ErrEntry, j)
-		}
-		msgs = append(msgs, m)
+	t := s.Manifest.Roster.Threshold
+	if len(r.Trustees) != t {
+		return fmt.Errorf("%w: the result names %d trustees; it must name exactly t = %d", ErrEntry, len(r.Trustees), t)
 	}
-	want, err := s.resultFrom(msgs)
+	for i, j := range r.Trustees {
+		if i > 0 && j <= r.Trustees[i-1] {
+			return fmt.Errorf("%w: the result's trustees %v are not in strictly increasing order", ErrEntry, r.Trustees)
+		}
+		if _, ok := s.decryptions[j]; !ok {
+			return fmt.Errorf("%w: the result names trustee %d, who has no decryption entry in the log", ErrEntry, j)
+		}
+	}
+	want, err := s.resultFrom(r.Trustees)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrEntry, err)
 	}
-	if string(want) != string(entry) {
-		return fmt.Errorf("%w: the result is not what the named trustees' decryption shares give", ErrEntry)
+	if len(r.Contests) != len(want.Contests) {
+		return fmt.Errorf("%w: the result has %d contests, the election %d", ErrEntry, len(r.Contests), len(want.Contests))
+	}
+	for c, w := range want.Contests {
+		ct := s.Manifest.Contests[c]
+		if !slices.Equal(r.Contests[c].Counts, w.Counts) {
+			return fmt.Errorf("%w: contest %q: the result counts %v; the named trustees' decryption shares give %v", ErrEntry, ct.ID, r.Contests[c].Counts, w.Counts)
+		}
+		if !slices.Equal(r.Contests[c].Winners, w.Winners) {
+			return fmt.Errorf("%w: contest %q: the result's winners %q are not the options with the most votes, in option order (%q)", ErrEntry, ct.ID, r.Contests[c].Winners, w.Winners)
+		}
+	}
+	if string(want.Entry()) != string(entry) { // such as "winners":null for []
+		return fmt.Errorf("%w: the result is not the entry the named trustees' decryption shares give", ErrEntry)
 	}
 	s.Result, s.Phase = &r, PhaseDecided
 	return nil
