@@ -83,6 +83,11 @@ func newTestElection(t testing.TB, voters int) *testElection {
 // newTestElectionWith, with north, restricts the motion to the group
 // "north", of which the even voters are.
 func newTestElectionWith(t testing.TB, voters int, north bool) *testElection {
+	return newTestElectionEdit(t, voters, north, nil)
+}
+
+// newTestElectionEdit lets edit change the manifest before it is recorded.
+func newTestElectionEdit(t testing.TB, voters int, north bool, edit func(*Manifest)) *testElection {
 	rnd := testRand(byte(voters))
 	e := &testElection{s: New(), rnd: rnd}
 	for range 5 {
@@ -92,6 +97,9 @@ func newTestElectionWith(t testing.TB, voters int, north bool) *testElection {
 	m, _ := testManifest(t, rnd, e.trustees, 3)
 	if north {
 		m.Contests[1].Eligible = "north"
+	}
+	if edit != nil {
+		edit(m)
 	}
 	me, err := m.Entry()
 	if err != nil {
@@ -692,4 +700,101 @@ func TestResultTrustees(t *testing.T) {
 	e.refuse(t, "a decryption entry after the result", e.decryption(t, 3), "the result is the last entry")
 	e.refuse(t, "a second result", lowest, "the result is the last entry")
 	e.replay(t)
+}
+
+// options returns k options o0, o1, ….
+func options(k int) []Option {
+	var o []Option
+	for i := range k {
+		o = append(o, Option{ID: fmt.Sprintf("o%d", i), Title: text(fmt.Sprintf("Option %d", i))})
+	}
+	return o
+}
+
+// TestLargestManifests: a manifest is valid only if its largest ballot
+// fits in an entry (spec §18.3); MaxBallotSize is exact; and the largest
+// valid manifests of two shapes (the most options in one approval contest,
+// the most options in all) run end to end to a verified result.
+func TestLargestManifests(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		k, min  int
+		approve bool // max = k, else max = 1
+	}{
+		{"approval of 107 options", 107, 0, true},
+		{"plurality of 150 options", 150, 1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			shape := func(k int) func(m *Manifest) {
+				return func(m *Manifest) {
+					mx := 1
+					if c.approve {
+						mx = k
+					}
+					m.Contests = []Contest{{ID: "big", Min: c.min, Max: mx, Title: text("Big"), Options: options(k)}}
+				}
+			}
+			// One more option does not fit.
+			m, _ := testManifest(t, testRand(1), []*crypto.TrusteeSecrets{mustTrustee(t)}, 1)
+			shape(c.k + 1)(m)
+			if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "a ballot answering every contest would be") {
+				t.Fatalf("%d options: %v", c.k+1, err)
+			}
+			e := newTestElectionEdit(t, 3, false, shape(c.k))
+			var all, some []int
+			for o := range c.k {
+				all = append(all, o)
+			}
+			if !c.approve {
+				all = []int{c.k - 1}
+			}
+			some = []int{0}
+			b := e.ballot(t, 0, [][]int{all})
+			if n := e.s.Manifest.MaxBallotSize(); len(b) != n || n > 65535 || n < 65535-434-171 {
+				t.Fatalf("the ballot entry is %d bytes; MaxBallotSize says %d", len(b), n)
+			}
+			e.apply(t, b)
+			e.apply(t, e.ballot(t, 1, [][]int{some}))
+			r := e.decide(t, 1, 3, 4)
+			want := make([]uint64, c.k)
+			for _, o := range all {
+				want[o]++
+			}
+			want[0]++
+			if !slices.Equal(r.Contests[0].Counts, want) {
+				t.Fatalf("counts %v, want %v", r.Contests[0].Counts, want)
+			}
+			for i, entry := range e.log {
+				if len(entry) > 65535 {
+					t.Fatalf("entry %d is %d bytes", i, len(entry))
+				}
+			}
+			e.replay(t)
+		})
+	}
+	// The formula holds for several contests, some of them group-only.
+	e := newTestElectionEdit(t, 2, true, func(m *Manifest) {
+		m.Contests = append(m.Contests, Contest{ID: "third", Min: 2, Max: 4, Title: text("Third"), Options: options(5)})
+	})
+	b := e.ballot(t, 0, [][]int{{0}, {1}, {0, 2, 4}})
+	if n := e.s.Manifest.MaxBallotSize(); len(b) != n {
+		t.Fatalf("the ballot entry is %d bytes; MaxBallotSize says %d", len(b), n)
+	}
+	// A manifest whose own entry is too large.
+	m, _ := testManifest(t, testRand(2), []*crypto.TrusteeSecrets{mustTrustee(t)}, 1)
+	m.Contests[0].Options = options(110)
+	for i := range m.Contests[0].Options {
+		m.Contests[0].Options[i].Title = Text{"en": strings.Repeat("e", 300), "fr": strings.Repeat("f", 300)}
+	}
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "the manifest's entry would be") {
+		t.Fatalf("a 70 kB manifest: %v", err)
+	}
+}
+
+func mustTrustee(t testing.TB) *crypto.TrusteeSecrets {
+	s, err := crypto.NewTrusteeSecrets(testRand(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
