@@ -15,6 +15,16 @@ import (
 // ErrEntry wraps every reason an entry is invalid.
 var ErrEntry = errors.New("invalid entry")
 
+// The kinds of invalid entries that the record's test vectors name (spec
+// §12): ErrMalformed, an entry that does not decode as its type (§18.2,
+// §11, §13.2, §14.1); ErrOrder, an entry of a type not allowed where it is
+// (§18.1). Both wrap ErrEntry; any other invalid entry decodes and is in
+// order but breaks a rule of its content.
+var (
+	ErrMalformed = fmt.Errorf("%w: malformed", ErrEntry)
+	ErrOrder     = fmt.Errorf("%w: out of order", ErrEntry)
+)
+
 // Reasons a ballot is refused that a server reports distinctly; both also
 // wrap ErrEntry.
 var (
@@ -43,13 +53,13 @@ func unmarshal(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrEntry, err)
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if dec.More() {
-		return fmt.Errorf("%w: data after the JSON value", ErrEntry)
+		return fmt.Errorf("%w: data after the JSON value", ErrMalformed)
 	}
 	if !bytes.Equal(marshal(v), data) {
-		return fmt.Errorf("%w: not canonical JSON (spec §18.2)", ErrEntry)
+		return fmt.Errorf("%w: not canonical JSON (spec §18.2)", ErrMalformed)
 	}
 	return nil
 }

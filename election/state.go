@@ -6,6 +6,7 @@ package election
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -99,10 +100,10 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // applies it. On error the state is unchanged.
 func (s *State) Apply(entry []byte) error {
 	if len(entry) == 0 {
-		return &EntryError{s.Size, 0, fmt.Errorf("%w: empty entry", ErrEntry)}
+		return &EntryError{s.Size, 0, fmt.Errorf("%w: empty entry", ErrMalformed)}
 	}
 	if err := board.CheckEntry(entry); err != nil {
-		return &EntryError{s.Size, entry[0], fmt.Errorf("%w: %v", ErrEntry, err)}
+		return &EntryError{s.Size, entry[0], fmt.Errorf("%w: %v", ErrMalformed, err)}
 	}
 	if entry[0] == TypeBallot {
 		p, err := s.PrepareBallot(entry)
@@ -121,10 +122,10 @@ func (s *State) Apply(entry []byte) error {
 func (s *State) apply(entry []byte) error {
 	t, payload := entry[0], entry[1:]
 	if s.Phase == PhaseEmpty && t != TypeManifest {
-		return fmt.Errorf("%w: the log must start with the manifest", ErrEntry)
+		return fmt.Errorf("%w: the log must start with the manifest", ErrOrder)
 	}
 	if s.Phase == PhaseDecided {
-		return fmt.Errorf("%w: the result is the last entry of the record; nothing may follow it (spec §18.1)", ErrEntry)
+		return fmt.Errorf("%w: the result is the last entry of the record; nothing may follow it (spec §18.1)", ErrOrder)
 	}
 	switch t {
 	case TypeManifest:
@@ -146,19 +147,19 @@ func (s *State) apply(entry []byte) error {
 	case TypeResult:
 		return s.applyResult(entry)
 	}
-	return fmt.Errorf("%w: unknown entry type %d", ErrEntry, t)
+	return fmt.Errorf("%w: unknown entry type %d", ErrMalformed, t)
 }
 
 func (s *State) need(p Phase, what string) error {
 	if s.Phase != p {
-		return fmt.Errorf("%w: %s is only allowed while the election is in phase %q, not %q", ErrEntry, what, p, s.Phase)
+		return fmt.Errorf("%w: %s is only allowed while the election is in phase %q, not %q", ErrOrder, what, p, s.Phase)
 	}
 	return nil
 }
 
 func (s *State) applyManifest(entry, payload []byte) error {
 	if s.Phase != PhaseEmpty || s.Size != 0 {
-		return fmt.Errorf("%w: the manifest must be entry 0, and only there", ErrEntry)
+		return fmt.Errorf("%w: the manifest must be entry 0, and only there", ErrOrder)
 	}
 	var m Manifest
 	if err := unmarshal(payload, &m); err != nil {
@@ -181,7 +182,7 @@ func (s *State) applyCeremony(msg []byte) error {
 		return err
 	}
 	if _, _, err := crypto.CheckCeremonyMessage(&s.Manifest.Roster, msg); err != nil {
-		return fmt.Errorf("%w: %v", ErrEntry, err)
+		return fmt.Errorf("%w: %v", messageFault(err), err)
 	}
 	msgs := append(slices.Clone(s.ceremonyMsgs), msg)
 	out, err := crypto.Replay(&s.Manifest.Roster, msgs)
@@ -200,7 +201,7 @@ func (s *State) applyRoll(payload []byte) error {
 		return err
 	}
 	if s.Roll != nil {
-		return fmt.Errorf("%w: the roll is already recorded", ErrEntry)
+		return fmt.Errorf("%w: the roll is already recorded", ErrOrder)
 	}
 	var r Roll
 	if err := unmarshal(payload, &r); err != nil {
@@ -218,7 +219,7 @@ func (s *State) applyCredentials(payload []byte) error {
 		return err
 	}
 	if s.Roll == nil {
-		return fmt.Errorf("%w: credentials come after the roll", ErrEntry)
+		return fmt.Errorf("%w: credentials come after the roll", ErrOrder)
 	}
 	var c Credentials
 	if err := unmarshal(payload, &c); err != nil {
@@ -268,9 +269,9 @@ func (s *State) applyOpen(payload []byte) error {
 	}
 	switch {
 	case s.Ceremony == nil || !s.Ceremony.Complete:
-		return fmt.Errorf("%w: voting cannot open before the trustees' ceremony is complete", ErrEntry)
+		return fmt.Errorf("%w: voting cannot open before the trustees' ceremony is complete", ErrOrder)
 	case s.Roll == nil || len(s.Credentials) != s.Roll.Voters:
-		return fmt.Errorf("%w: voting cannot open before a credential is published for every voter on the roll", ErrEntry)
+		return fmt.Errorf("%w: voting cannot open before a credential is published for every voter on the roll", ErrOrder)
 	}
 	s.ElectionKey, s.OpenedAt, s.Phase = s.Ceremony.PublicKey, s.Size, PhaseVoting
 	return nil
@@ -307,7 +308,7 @@ func (p *PreparedBallot) Entry() []byte { return p.entry }
 // does the rest.
 func (s *State) PrepareBallot(entry []byte) (*PreparedBallot, error) {
 	if s.Phase < PhaseVoting || s.ElectionKey == nil {
-		return nil, &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: voting is not open", ErrEntry)}
+		return nil, &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: voting is not open", ErrOrder)}
 	}
 	p, err := s.view().Prepare(entry)
 	if err != nil {
@@ -326,14 +327,14 @@ func (s *State) view() *Election {
 func (e *Election) Prepare(entry []byte) (*PreparedBallot, error) {
 	fail := func(err error) (*PreparedBallot, error) { return nil, err }
 	if len(entry) == 0 || entry[0] != TypeBallot {
-		return fail(fmt.Errorf("%w: not a ballot", ErrEntry))
+		return fail(fmt.Errorf("%w: not a ballot", ErrMalformed))
 	}
 	var b Ballot
 	if err := unmarshal(entry[1:], &b); err != nil {
 		return fail(err)
 	}
 	if b.Credential == nil || b.Signature == nil {
-		return fail(fmt.Errorf("%w: the ballot lacks its credential or signature", ErrEntry))
+		return fail(fmt.Errorf("%w: the ballot lacks its credential or signature", ErrMalformed))
 	}
 	if err := e.checkBallotShape(&b); err != nil {
 		return fail(err)
@@ -381,7 +382,7 @@ func (e *Election) checkBallotShape(b *Ballot) error {
 // credential) without changing the state.
 func (s *State) CheckBallot(p *PreparedBallot) error {
 	if s.Phase != PhaseVoting {
-		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w (it is %s)", ErrEntry, ErrNotOpen, map[bool]string{true: "closed", false: "not yet open"}[s.Phase > PhaseVoting])}
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w (it is %s)", ErrOrder, ErrNotOpen, map[bool]string{true: "closed", false: "not yet open"}[s.Phase > PhaseVoting])}
 	}
 	eligible, ok := s.credentials[p.key]
 	if !ok {
@@ -499,7 +500,7 @@ func (s *State) ExpectedTally() ([]byte, error) {
 func (s *State) applyTally(entry []byte) error {
 	want, err := s.ExpectedTally()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrEntry, err)
+		return fmt.Errorf("%w: %v", ErrOrder, err)
 	}
 	var t Tally
 	if err := unmarshal(entry[1:], &t); err != nil {
@@ -543,6 +544,16 @@ func (s *State) tallyDiff(wantEntry []byte, got *Tally) error {
 	return fmt.Errorf("the tally is not the expected entry")
 }
 
+// messageFault classifies why a trustee's message (spec §13.2, §14.1) is
+// invalid: it does not decode (ErrMalformed), or it decodes but its
+// fingerprint, signature, size of tally or proofs are wrong (ErrEntry).
+func messageFault(err error) error {
+	if errors.Is(err, crypto.ErrEncoding) || errors.Is(err, crypto.ErrIdentity) {
+		return ErrMalformed
+	}
+	return ErrEntry
+}
+
 // TallyCiphertexts returns the tally's ciphertexts in decryption order
 // (contest by contest, option by option).
 func (s *State) TallyCiphertexts() []*crypto.Ciphertext { return s.tallyCTs }
@@ -553,10 +564,10 @@ func (s *State) applyDecryption(msg []byte) error {
 	}
 	j, err := s.Ceremony.VerifyDecryptionShares(&s.Manifest.Roster, s.tallyCTs, msg)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrEntry, err)
+		return fmt.Errorf("%w: %v", messageFault(err), err)
 	}
 	if _, dup := s.decryptions[j]; dup {
-		return fmt.Errorf("%w: trustee %d's decryption shares are already recorded", ErrEntry, j)
+		return fmt.Errorf("%w: trustee %d's decryption shares are already recorded; a trustee has one decryption entry (spec §18.1)", ErrOrder, j)
 	}
 	s.decryptions[j] = msg
 	return nil
