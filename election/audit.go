@@ -156,7 +156,7 @@ func (a *Audit) JSON() []byte { return marshal(a) }
 // other text than the canonical one, are refused.
 func ParseAudit(data []byte) (*Audit, error) {
 	var a Audit
-	if err := unmarshal(data, &a); err != nil {
+	if err := unmarshalNullable(data, &a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
 	return &a, nil

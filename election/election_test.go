@@ -583,7 +583,7 @@ func TestUnansweredContestTally(t *testing.T) {
 		}
 		res, _ := e.s.ExpectedResult()
 		// No winners is [], not null: one result has one text.
-		e.refuse(t, "winners null", []byte(strings.Replace(string(res), `"winners":[]`, `"winners":null`, 1)), "not the entry")
+		e.refuse(t, "winners null", []byte(strings.Replace(string(res), `"winners":[]`, `"winners":null`, 1)), "null is not a value")
 		e.apply(t, res)
 		r := e.s.Result
 		for c, rc := range r.Contests {
