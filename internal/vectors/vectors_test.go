@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -105,6 +106,43 @@ func TestCheckerRejectsWrongVectors(t *testing.T) {
 		c.Challenge[0] ^= 1
 		if err := checkProofCase(name, &c); err == nil {
 			t.Errorf("%s: wrong recorded challenge passed the checker", name)
+		}
+	}
+}
+
+// TestRecordCheckerCanFail: a record case with its verdict flipped, its
+// reason changed or its invalid entry moved is reported by the checker.
+func TestRecordCheckerCanFail(t *testing.T) {
+	files, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f RecordFile
+	if err := strictUnmarshal(files["records.json"], &f); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := checkRecords(&f); err != nil || n != len(f.Cases) {
+		t.Fatalf("%d cases: %v", n, err)
+	}
+	for i, c := range f.Cases {
+		edits := []func(c *RecordCase){
+			func(c *RecordCase) { c.Valid = !c.Valid },
+			func(c *RecordCase) { c.Decided = !c.Decided },
+		}
+		if len(c.Invalid) > 0 {
+			edits = append(edits,
+				func(c *RecordCase) { c.Invalid[0].Entry++ },
+				func(c *RecordCase) {
+					c.Invalid[0].Error = map[string]string{KindEncoding: KindOrder, KindOrder: KindContent, KindContent: KindEncoding}[c.Invalid[0].Error]
+				})
+		}
+		for k, edit := range edits {
+			one := RecordFile{Log: f.Log, Cases: []RecordCase{c}}
+			one.Cases[0].Invalid = slices.Clone(c.Invalid)
+			edit(&one.Cases[0])
+			if _, err := checkRecords(&one); err == nil {
+				t.Errorf("case %d (%s), edit %d: the checker did not notice", i, c.Comment, k)
+			}
 		}
 	}
 }
