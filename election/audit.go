@@ -186,6 +186,9 @@ func (e *Election) CheckAudit(a *Audit) error {
 	answered := false
 	for c, ct := range e.Manifest.Contests {
 		bc := a.Contests[c]
+		if a.Randomness[c] == nil {
+			return fail("contest %q: its randomness is null, not a list (spec §21.3)", ct.ID)
+		}
 		if !bc.answered() {
 			if a.Choices[c] != nil || len(a.Randomness[c]) != 0 {
 				return fail("contest %q is not answered but has choices or randomness", ct.ID)
