@@ -420,6 +420,8 @@ func (g *gen) records() *RecordFile {
 	manifest("a manifest whose English title is the empty string", KindContent, func(m *election.Manifest) { m.Title["en"] = "" })
 	manifest("a manifest whose French description is the empty string", KindContent, func(m *election.Manifest) { m.Description["fr"] = "" })
 	manifest("an option title without French", KindContent, func(m *election.Manifest) { delete(m.Contests[0].Options[0].Title, "fr") })
+	manifest("a title with a third language whose code is not two lower-case letters (EN)", KindContent, func(m *election.Manifest) { m.Title["EN"] = "Test vectors" })
+	manifest("a manifest of version 1", KindContent, func(m *election.Manifest) { m.Version = 1 })
 	manifest("a title of 301 bytes", KindContent, func(m *election.Manifest) { m.Title["en"] = strings.Repeat("é", 150) + "." })
 	manifest("a voting window that closes before it opens", KindContent, func(m *election.Manifest) { m.Window.Closes = "2027-02-28T09:00:00Z" })
 	manifest("a voting window that closes when it opens", KindContent, func(m *election.Manifest) { m.Window.Closes = m.Window.Opens })
