@@ -75,7 +75,9 @@ func recordKind(err error) string {
 	return "unexpected: " + err.Error()
 }
 
-// base log positions
+// recordBase is the base record of records.json, with the secrets that
+// made it (to make more entries) and the index of the first entry of each
+// kind.
 type recordBase struct {
 	log                              [][]byte
 	manifest                         *election.Manifest
@@ -305,7 +307,7 @@ func (g *gen) records() *RecordFile {
 	// Valid records.
 	valid("a complete election: a 2-of-3 ceremony, a contest only group north may answer, a re-vote, three decryption entries, the result of trustees 1 and 2", baseCounts, cp(0, n))
 	var res election.Result
-	g.check(jsonUnmarshal(b.log[b.result][1:], &res))
+	g.check(strictUnmarshal(b.log[b.result][1:], &res))
 	withTrustees := func(tr ...int) []byte {
 		r := res
 		r.Trustees = tr
@@ -328,8 +330,8 @@ func (g *gen) records() *RecordFile {
 
 	// Invalid ballots are reported and skipped.
 	var b1, b2 election.Ballot
-	g.check(jsonUnmarshal(b.log[b.ballots+1][1:], &b1))
-	g.check(jsonUnmarshal(b.log[b.ballots+2][1:], &b2))
+	g.check(strictUnmarshal(b.log[b.ballots+1][1:], &b1))
+	g.check(strictUnmarshal(b.log[b.ballots+2][1:], &b2))
 	b2.Signature = b1.Signature
 	skipped("a ballot whose signature is another ballot's", KindContent, b.ballots+2, b2.Entry())
 	skipped("a ballot with whitespace in its JSON", KindEncoding, b.ballots+2, g.edit(b.log[b.ballots+2], `{"contests"`, `{ "contests"`))
@@ -389,7 +391,7 @@ func (g *gen) records() *RecordFile {
 	// The tally (spec §18.6).
 	tally := b.log[b.tally]
 	var tl election.Tally
-	g.check(jsonUnmarshal(tally[1:], &tl))
+	g.check(strictUnmarshal(tally[1:], &tl))
 	{
 		st, _ := tl.Contests[0].Sums[0].MarshalText()
 		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -472,8 +474,6 @@ func (g *gen) records() *RecordFile {
 	invalid("an entry of type 11", b.ballots, KindEncoding, cp(0, b.ballots), ent([]byte{11, '{', '}'}))
 	return f
 }
-
-func jsonUnmarshal(data []byte, v any) error { return strictUnmarshal(data, v) }
 
 // mustMarshal encodes a manifest canonically (spec §18.2) without
 // validating it, as a faulty server might: Go's encoder with HTML escaping
