@@ -73,6 +73,40 @@ func unmarshalNullable(data []byte, v any) error {
 	if !bytes.Equal(marshal(v), data) {
 		return fmt.Errorf("%w: not canonical JSON (spec §18.2)", ErrMalformed)
 	}
+	if err := checkIntegers(data); err != nil {
+		return fmt.Errorf("%w: %v (spec §18.2)", ErrMalformed, err)
+	}
+	return nil
+}
+
+// maxInteger is the largest integer of canonical JSON (spec §18.2), 2^53 − 1:
+// every implementation reads it exactly.
+const maxInteger = 1<<53 - 1
+
+// checkIntegers refuses, in a canonical JSON text, a negative number or one
+// above 2^53 − 1, which Go's integer types would otherwise accept. Outside
+// strings, such a text's numbers are runs of digits, and - is a sign.
+func checkIntegers(data []byte) error {
+	in := false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case in && c == '\\':
+			i++
+		case c == '"':
+			in = !in
+		case in:
+		case c == '-':
+			return errors.New("a negative number; integers are 0 to 2^53 − 1")
+		case '0' <= c && c <= '9':
+			n := uint64(0)
+			for ; i < len(data) && '0' <= data[i] && data[i] <= '9'; i++ {
+				if n = n*10 + uint64(data[i]-'0'); n > maxInteger {
+					return errors.New("a number above 2^53 − 1")
+				}
+			}
+			i--
+		}
+	}
 	return nil
 }
 

@@ -452,6 +452,7 @@ func (g *gen) records() *RecordFile {
 
 	// Roll, credentials, open (spec §18.4).
 	invalid("a roll of 0 voters", b.roll, KindContent, cp(0, b.roll), ent((&election.Roll{Commitment: make([]byte, 32), Voters: 0}).Entry()))
+	invalid("a roll of 2^53 voters: an integer above 2^53 − 1 is not canonical JSON (§18.2)", b.roll, KindEncoding, cp(0, b.roll), ent(append([]byte{election.TypeRoll}, `{"commitment":"`+strings.Repeat("A", 43)+`","voters":9007199254740992}`...)))
 	invalid("a second roll entry", b.roll+1, KindOrder, cp(0, b.roll+1), cp(b.roll, b.roll+1))
 	invalid("an empty credentials entry", b.creds, KindContent, cp(0, b.creds), ent((&election.Credentials{Credentials: []*crypto.PublicKey{}}).Entry()))
 	invalid("a credential published twice, in two entries", b.creds+1, KindContent, cp(0, b.creds+1), ent((&election.Credentials{Credentials: []*crypto.PublicKey{b.keys[2].PublicKey(), b.keys[0].PublicKey()}}).Entry()))
