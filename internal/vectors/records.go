@@ -473,6 +473,32 @@ func (g *gen) records() *RecordFile {
 		invalid("a decryption-share message in a ceremony entry", b.roll, KindEncoding, cp(0, b.roll), ent(append([]byte{election.TypeCeremony}, b.log[b.decryption][1:]...)))
 	}
 	invalid("an entry of type 11", b.ballots, KindEncoding, cp(0, b.ballots), ent([]byte{11, '{', '}'}))
+
+	// A ceremony message that decodes and is signed but whose proofs fail
+	// (spec §18.1): a dealing is then invalid as an entry; a complaints
+	// message is valid (its complaint is invalid, and changes nothing).
+	{
+		roster := &b.manifest.Roster
+		t := roster.Threshold
+		body := slices.Clone(b.log[1][1 : len(b.log[1])-crypto.SignatureSize])
+		s := 37 + 32*t + 32 // π_1's response s
+		copy(body[s:s+32], append([]byte{1}, make([]byte, 31)...))
+		d, err := crypto.SealCeremonyMessage(g.rnd, roster, b.trustees[0], body)
+		g.check(err)
+		invalid("a dealing, validly signed, whose proof of knowledge π_1 fails", 1, KindContent, cp(0, 1), ent(append([]byte{election.TypeCeremony}, d...)))
+
+		p := roster.Trustees[1].Encryption.Bytes() // a valid element, for K and the commitments
+		fp := roster.Fingerprint()
+		c := append([]byte{2}, fp[:]...)
+		c = append(c, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2) // sender 1, one complaint, against dealer 2
+		c = append(c, p...)                               // K_{2,1}
+		c = append(append(c, p...), p...)                 // ρ's A₁, A₂
+		c = append(c, make([]byte, 32)...)                // ρ's s = 0: the proof fails
+		cm, err := crypto.SealCeremonyMessage(g.rnd, roster, b.trustees[0], c)
+		g.check(err)
+		f.Cases = append(f.Cases, RecordCase{Comment: "a late complaints message of trustee 1 against dealer 2 whose proof fails, validly signed: a valid entry (the complaint is invalid and changes nothing)",
+			Steps: []RecordStep{cp(0, b.roll), ent(append([]byte{election.TypeCeremony}, cm...)), cp(b.roll, n)}, Valid: true, Decided: true, Invalid: []RecordFailure{}, Counts: baseCounts})
+	}
 	return f
 }
 
