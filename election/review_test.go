@@ -47,3 +47,35 @@ func TestIntegerRange(t *testing.T) {
 		t.Error("an audit record with a negative choice decodes")
 	}
 }
+
+// TestResultBeforeThreshold: the result comes after at least t decryption
+// entries (spec §18.1's table), so one recorded before them is out of
+// order (ErrOrder), as records.json's kinds say (spec §12), not a wrong
+// result.
+func TestResultBeforeThreshold(t *testing.T) {
+	e := newTestElection(t, 2)
+	e.apply(t, e.ballot(t, 0, [][]int{{1}, {0}}))
+	full := e.decideLog(t, 1, 2, 3)
+	var r Result
+	if err := unmarshal(full[len(full)-1][1:], &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 2} { // decryption entries before the result; t = 3
+		s := New()
+		for _, entry := range full[:len(full)-1-(3-n)] {
+			if err := s.Apply(entry); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := s.Apply(r.Entry())
+		if !errors.Is(err, ErrOrder) {
+			t.Errorf("a result after %d decryption entries (t = 3): %v; want out of order", n, err)
+		}
+	}
+}
+
+// decideLog runs decide and returns the whole log.
+func (e *testElection) decideLog(t *testing.T, trustees ...int) [][]byte {
+	e.decide(t, trustees...)
+	return e.log
+}
