@@ -645,6 +645,9 @@ func (s *State) applyResult(entry []byte) error {
 	if err := s.need(PhaseTallied, "the result"); err != nil {
 		return err
 	}
+	if n, t := len(s.decryptions), s.Manifest.Roster.Threshold; n < t {
+		return fmt.Errorf("%w: the result comes after at least t = %d decryption entries; the log has %d (spec §18.1)", ErrOrder, t, n)
+	}
 	var r Result
 	if err := unmarshal(entry[1:], &r); err != nil {
 		return err

@@ -386,7 +386,8 @@ func (g *gen) records() *RecordFile {
 		d := b.log[b.decryption]
 		invalid("a truncated decryption entry", b.decryption, KindEncoding, cp(0, b.decryption), ent(d[:len(d)-1]))
 	}
-	invalid("a result before any decryption entry", b.decryption, KindContent, cp(0, b.decryption), ent(b.log[b.result]))
+	invalid("a result before any decryption entry: out of order (it comes after at least t)", b.decryption, KindOrder, cp(0, b.decryption), ent(b.log[b.result]))
+	invalid("a result after one decryption entry, t = 2: out of order", b.decryption+1, KindOrder, cp(0, b.decryption+1), ent(b.log[b.result]))
 
 	// The tally (spec §18.6).
 	tally := b.log[b.tally]
