@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/scrutin/scrutin/crypto"
 )
 
 // setupBeforeRoll replays e's log up to (not including) its roll entry.
@@ -78,4 +80,35 @@ func TestResultBeforeThreshold(t *testing.T) {
 func (e *testElection) decideLog(t *testing.T, trustees ...int) [][]byte {
 	e.decide(t, trustees...)
 	return e.log
+}
+
+// TestStringEscapes: canonical JSON escapes only " and \ and its strings hold
+// no control character (U+0000–U+001F, U+007F), U+2028 or U+2029 (spec
+// §18.2), wherever the string is. Go's encoder writes such characters as
+// \n, \u0001 or \u2028, so a text holding one was its own canonical form:
+// a roster label or trustee name (which no text rule checks) got through.
+func TestStringEscapes(t *testing.T) {
+	for _, c := range []struct{ name, s string }{
+		{"a line feed", "a\nb"},
+		{"a tab", "a\tb"},
+		{"U+0001", "a\x01b"},
+		{"U+007F", "a\x7fb"},
+		{"U+2028", "a\u2028b"},
+	} {
+		for _, where := range []string{"roster label", "trustee name"} {
+			m, _ := testManifest(t, testRand(7), []*crypto.TrusteeSecrets{mustTrustee(t)}, 1)
+			if where == "roster label" {
+				m.Roster.Label = c.s
+			} else {
+				m.Roster.Trustees[0].Name = c.s
+			}
+			if _, err := m.Entry(); err == nil {
+				t.Errorf("a %s with %s: the manifest is valid", where, c.name)
+			}
+			entry := append([]byte{TypeManifest}, marshal(m)...)
+			if err := New().Apply(entry); !errors.Is(err, ErrMalformed) {
+				t.Errorf("a %s with %s, written %q: %v; want a malformed entry", where, c.name, marshal(m.Roster), err)
+			}
+		}
+	}
 }
