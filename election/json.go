@@ -73,7 +73,7 @@ func unmarshalNullable(data []byte, v any) error {
 	if !bytes.Equal(marshal(v), data) {
 		return fmt.Errorf("%w: not canonical JSON (spec §18.2)", ErrMalformed)
 	}
-	if err := checkIntegers(data); err != nil {
+	if err := checkScalars(data); err != nil {
 		return fmt.Errorf("%w: %v (spec §18.2)", ErrMalformed, err)
 	}
 	return nil
@@ -83,14 +83,23 @@ func unmarshalNullable(data []byte, v any) error {
 // every implementation reads it exactly.
 const maxInteger = 1<<53 - 1
 
-// checkIntegers refuses, in a canonical JSON text, a negative number or one
-// above 2^53 − 1, which Go's integer types would otherwise accept. Outside
-// strings, such a text's numbers are runs of digits, and - is a sign.
-func checkIntegers(data []byte) error {
+// checkScalars refuses, in a text that Go's encoder writes the same way,
+// what Go accepts but canonical JSON (spec §18.2) does not: a negative
+// number or one above 2^53 − 1, which Go's integer types hold; an escape
+// other than \" and \\ (Go writes a control character as \n or \u0001,
+// and U+2028 and U+2029 as \u2028 and \u2029); and U+007F, which Go does
+// not escape. Outside strings, such a text's numbers are runs of digits, and
+// - is a sign.
+func checkScalars(data []byte) error {
 	in := false
 	for i := 0; i < len(data); i++ {
 		switch c := data[i]; {
+		case c == 0x7f:
+			return errors.New("a control character (U+007F) in a string")
 		case in && c == '\\':
+			if i+1 < len(data) && data[i+1] != '"' && data[i+1] != '\\' {
+				return errors.New("an escape other than \\\" and \\\\ in a string: a control character, U+2028 or U+2029")
+			}
 			i++
 		case c == '"':
 			in = !in

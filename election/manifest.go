@@ -124,6 +124,16 @@ func (m *Manifest) Validate() error {
 	if err := m.Roster.Validate(); err != nil {
 		return fmt.Errorf("roster: %w", err)
 	}
+	// spec §18.2: no string of an entry holds a control character, U+2028
+	// or U+2029, the roster's included.
+	if err := checkText("the roster's label", m.Roster.Label, crypto.MaxRosterLabelLen); err != nil {
+		return err
+	}
+	for i, t := range m.Roster.Trustees {
+		if err := checkText(fmt.Sprintf("the name of trustee %d", i+1), t.Name, crypto.MaxTrusteeNameLen); err != nil {
+			return err
+		}
+	}
 	if len(m.Contests) == 0 || len(m.Contests) > MaxContests {
 		return fmt.Errorf("an election has 1 to %d contests, this one has %d", MaxContests, len(m.Contests))
 	}

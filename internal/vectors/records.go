@@ -429,6 +429,12 @@ func (g *gen) records() *RecordFile {
 	manifest("a voting window that closes before it opens", KindContent, func(m *election.Manifest) { m.Window.Closes = "2027-02-28T09:00:00Z" })
 	manifest("a voting window that closes when it opens", KindContent, func(m *election.Manifest) { m.Window.Closes = m.Window.Opens })
 	manifest("a manifest without contests", KindContent, func(m *election.Manifest) { m.Contests = []election.Contest{} })
+	manifest(`a roster label holding a line feed, written \n: the only escapes are \" and \\ (§18.2)`, KindEncoding, func(m *election.Manifest) { m.Roster.Label = "records.json\nsecond line" })
+	manifest(`a trustee name holding U+2028, written \u2028`, KindEncoding, func(m *election.Manifest) {
+		m.Roster.Trustees = slices.Clone(m.Roster.Trustees)
+		m.Roster.Trustees[0].Name = "Trustee\u20281"
+	})
+	manifest("a title holding U+007F, which JSON does not escape", KindEncoding, func(m *election.Manifest) { m.Title["en"] = "Test\x7fvectors" })
 	manifest("a contest of 151 options (min = max = 1): its ballot would be 65,925 bytes", KindContent, func(m *election.Manifest) {
 		m.Contests = m.Contests[:1]
 		m.Contests[0].Options = nil
