@@ -413,6 +413,14 @@ func (g *gen) records() *RecordFile {
 	}
 	invalid("a tally before the close entry", b.close, KindOrder, cp(0, b.close), ent(tally))
 
+	// The close entry (spec §18.1): its time and its reason.
+	invalid("a close entry whose reason is empty", b.close, KindContent, cp(0, b.close), ent((&election.Close{At: "2027-03-08T18:00:00Z", Reason: ""}).Entry()))
+	invalid("a close entry whose reason is 501 bytes", b.close, KindContent, cp(0, b.close), ent((&election.Close{At: "2027-03-08T18:00:00Z", Reason: strings.Repeat("r", 501)}).Entry()))
+	valid("a close entry whose reason is 500 bytes", baseCounts, cp(0, b.close), ent((&election.Close{At: "2027-03-08T18:00:00Z", Reason: strings.Repeat("r", 500)}).Entry()), cp(b.close+1, n))
+	invalid("a close entry whose time has a fraction of a second", b.close, KindContent, cp(0, b.close), ent((&election.Close{At: "2027-03-08T18:00:00.5Z", Reason: "closed"}).Entry()))
+	invalid("a close entry whose time has an offset, +00:00", b.close, KindContent, cp(0, b.close), ent((&election.Close{At: "2027-03-08T18:00:00+00:00", Reason: "closed"}).Entry()))
+	invalid("an open entry whose time has a lower-case t", b.open, KindContent, cp(0, b.open), ent((&election.Open{At: "2027-03-01t09:00:00Z"}).Entry()))
+
 	// The manifest (spec §18.3): each is entry 0 of its own record.
 	manifest := func(comment, kind string, edit func(m *election.Manifest)) {
 		m := g.recordManifest(b.manifest.Roster, b.manifest.LogKey)
