@@ -20,6 +20,9 @@ var ErrEntry = errors.New("invalid entry")
 var (
 	ErrNotOpen           = errors.New("voting is not open")
 	ErrUnknownCredential = errors.New("the credential is not on the published list")
+	// ErrReplay: the ballot's code is that of an earlier ballot in the log
+	// (spec §18.5), as when its entry is posted again.
+	ErrReplay = errors.New("the ballot is a replay of an earlier ballot")
 )
 
 // marshal encodes v canonically (spec §18.2): Go's encoder with HTML

@@ -8,6 +8,7 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,10 +26,15 @@ type Receipt struct {
 	// Code is the ballot code (spec §21.1), which the booth showed before
 	// the voter chose to cast.
 	Code string `json:"code"`
+	// Again is set when the ballot was already in the log: nothing was
+	// appended, and this is its original receipt (spec §21.2).
+	Again bool `json:"-"`
 }
 
 // Cast checks a ballot entry and appends it, or refuses it with a reason and
-// appends nothing.
+// appends nothing. A ballot already in the log, byte for byte (a client
+// retrying after a lost answer, or anyone replaying it), is not appended
+// again: the answer is its original receipt, with Again set (spec §21.2).
 func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	e.mu.Lock()
 	view, broken := e.view, e.broken
@@ -43,34 +49,77 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
-	idx, err := e.appendBallot(ctx, p)
+	idx, again, err := e.appendBallot(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	e.turnout.add(time.Now(), e.voted())
-	code, err := election.BallotCode(entry)
+	if !again {
+		e.turnout.add(time.Now(), e.voted())
+	}
+	r, err := e.receipt(ctx, idx, p.Tracker(), p.Code())
 	if err != nil {
 		return nil, err
 	}
-	return e.receipt(ctx, idx, p.Tracker(), code)
+	r.Again = again
+	return r, nil
 }
 
-func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot) (int64, error) {
+// casting is a ballot between its checks and its application to the state,
+// by its code: a second copy sent meanwhile waits for its outcome rather
+// than being appended too (spec §18.5: a replay is invalid).
+type casting struct {
+	done    chan struct{} // closed once the append succeeded or failed
+	index   int64         // -1 if the append failed
+	tracker string
+}
+
+// appendBallot appends a checked ballot and applies it in log order. It
+// returns the index of the ballot, and again if the same entry was already
+// in the log (or on its way there), in which case nothing is appended.
+func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot) (idx int64, again bool, err error) {
 	e.gate.RLock()
 	defer e.gate.RUnlock()
-	e.mu.Lock()
-	err := e.state.CheckBallot(p)
-	e.mu.Unlock()
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrRefused, err)
+	var c *casting
+	for c == nil {
+		e.mu.Lock()
+		err := e.state.CheckBallot(p)
+		if errors.Is(err, election.ErrReplay) {
+			idx, tracker, _ := e.state.FindCode(p.Code())
+			e.mu.Unlock()
+			return e.sameBallot(p, idx, tracker, err)
+		}
+		if err != nil {
+			e.mu.Unlock()
+			return 0, false, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		other, busy := e.casting[p.Code()]
+		if !busy {
+			c = &casting{done: make(chan struct{}), index: -1}
+			e.casting[p.Code()] = c
+			e.mu.Unlock()
+			break
+		}
+		e.mu.Unlock()
+		select {
+		case <-other.done:
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		}
+		if other.index >= 0 {
+			return e.sameBallot(p, other.index, other.tracker, fmt.Errorf("%w: %w at entry %d", election.ErrEntry, election.ErrReplay, other.index))
+		}
+		// The other copy's append failed: this one may try.
 	}
-	idx, err := e.st.Append(ctx, [][]byte{p.Entry()})
+	idx, err = e.st.Append(ctx, [][]byte{p.Entry()})
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer close(c.done)
 	if err != nil {
+		delete(e.casting, p.Code())
 		e.broken = fmt.Errorf("the store failed while appending a ballot (restart the server to reload the log): %v", err)
-		return 0, e.broken
+		return 0, false, e.broken
 	}
+	c.index, c.tracker = idx, p.Tracker()
 	// Apply in log order; the gate guarantees every appended ballot is in
 	// pending before an officer entry is applied.
 	e.pending[idx] = p
@@ -80,12 +129,23 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 			break
 		}
 		delete(e.pending, e.state.Size)
+		delete(e.casting, q.Code())
 		if err := e.state.ApplyBallot(q); err != nil {
 			e.broken = fmt.Errorf("internal error: a stored ballot does not apply: %v", err)
-			return 0, e.broken
+			return 0, false, e.broken
 		}
 	}
-	return idx, nil
+	return idx, false, nil
+}
+
+// sameBallot answers a ballot whose code is that of the ballot at index: the
+// same entry gets that ballot's receipt; another signature on the same
+// encryption is refused.
+func (e *Election) sameBallot(p *election.PreparedBallot, index int64, tracker string, replay error) (int64, bool, error) {
+	if tracker == p.Tracker() {
+		return index, true, nil
+	}
+	return 0, false, fmt.Errorf("%w: %w", ErrRefused, replay)
 }
 
 // receipt proves the inclusion of entry idx in a checkpoint that covers it.
