@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -89,6 +90,25 @@ func TestReplayedBallotOverHTTP(t *testing.T) {
 	if counted(b1) || !counted(b2) {
 		t.Fatal("after B1 was posted again, B2 no longer counts")
 	}
+
+	// The same encryption signed again (only the voter can) is refused
+	// with 409: each encryption is cast at most once.
+	eb, err := view.Encrypt(nil, key.PublicKey(), f.Choices(0, []int{2}, []int{0}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := eb.Sign(nil, key)
+	second, _ := eb.Sign(nil, key)
+	if bytes.Equal(first, second) {
+		t.Fatal("two signings gave the same entry")
+	}
+	if st, _, body := post(first); st != http.StatusCreated {
+		t.Fatalf("a fresh ballot: %d %s", st, body)
+	}
+	if st, _, body := post(second); st != http.StatusConflict || !strings.Contains(body, "replay") {
+		t.Fatalf("the same encryption signed again: %d %s", st, body)
+	}
+	before = size()
 
 	// Eight copies of a new ballot at once: one entry, one 201, the same
 	// receipt for all.
