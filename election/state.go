@@ -399,9 +399,9 @@ func (s *State) CheckBallot(p *PreparedBallot) error {
 		for c, ct := range s.Manifest.Contests {
 			switch bit := uint64(1) << c; {
 			case p.answered&bit != 0 && eligible&bit == 0:
-				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: the ballot answers contest %q, which this credential is not eligible for", ErrEntry, ct.ID)}
+				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w: it answers contest %q, which this credential is not eligible for", ErrEntry, ErrEligibility, ct.ID)}
 			case p.answered&bit == 0 && eligible&bit != 0:
-				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: the ballot leaves out contest %q (send a blank answer if the contest allows it)", ErrEntry, ct.ID)}
+				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w: it leaves out contest %q (send a blank answer if the contest allows it)", ErrEntry, ErrEligibility, ct.ID)}
 			}
 		}
 	}

@@ -57,6 +57,7 @@ func Generate() (map[string][]byte, error) {
 		"signature.json":     g.signature(),
 	}
 	files["ceremony.json"] = g.ceremony()
+	files["records.json"] = g.records()
 	if g.err != nil {
 		return nil, g.err
 	}

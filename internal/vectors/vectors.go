@@ -27,6 +27,7 @@ import (
 var Files = []string{
 	"group.json", "elgamal.json", "knowledge.json", "equality.json",
 	"selection.json", "contest-total.json", "signature.json", "ceremony.json",
+	"records.json",
 }
 
 // Hex is a byte string written as lower-case hexadecimal in JSON.
@@ -198,6 +199,12 @@ func checkFile(name string, data []byte) (int, error) {
 			return 0, err
 		}
 		return checkCeremonyFile(&f)
+	case "records.json":
+		var f RecordsFile
+		if err := strictUnmarshal(data, &f); err != nil {
+			return 0, err
+		}
+		return checkRecords(&f)
 	case "elgamal.json":
 		var f ElGamalFile
 		if err := strictUnmarshal(data, &f); err != nil {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -105,6 +106,48 @@ func TestCheckerRejectsWrongVectors(t *testing.T) {
 		c.Challenge[0] ^= 1
 		if err := checkProofCase(name, &c); err == nil {
 			t.Errorf("%s: wrong recorded challenge passed the checker", name)
+		}
+	}
+}
+
+// TestRecordsCheckerRejectsWrongVectors: a record case with its verdict,
+// its failure's reason or position, or its counted ballots changed is
+// reported by the checker.
+func TestRecordsCheckerRejectsWrongVectors(t *testing.T) {
+	files, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f RecordsFile
+	if err := strictUnmarshal(files["records.json"], &f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkRecords(&f); err != nil {
+		t.Fatal(err)
+	}
+	replay := -1
+	for i, c := range f.Cases {
+		if len(c.Failures) == 1 && c.Failures[0].Reason == ReasonReplay {
+			replay = i
+			break
+		}
+	}
+	if replay < 0 {
+		t.Fatal("no replay case")
+	}
+	for name, edit := range map[string]func(c *RecordCase){
+		"verdict":  func(c *RecordCase) { c.Valid = true; c.Failures = []RecordFailure{} },
+		"reason":   func(c *RecordCase) { c.Failures = []RecordFailure{{c.Failures[0].Entry, ReasonEligibility}} },
+		"position": func(c *RecordCase) { c.Failures = []RecordFailure{{c.Failures[0].Entry + 1, ReasonReplay}} },
+		"counted":  func(c *RecordCase) { c.Counted = c.Counted[1:] },
+		"phase":    func(c *RecordCase) { c.Phase = "tallied" },
+	} {
+		g := f
+		g.Cases = []RecordCase{f.Cases[replay]}
+		g.Cases[0].Failures = slices.Clone(g.Cases[0].Failures)
+		edit(&g.Cases[0])
+		if _, err := checkRecords(&g); err == nil {
+			t.Errorf("a replay case with its %s changed passed the checker", name)
 		}
 	}
 }
