@@ -57,7 +57,8 @@ type Report struct {
 	Fingerprint string             `json:"fingerprint"`
 	Announced   bool               `json:"fingerprint_announced"` // checked against Options.Election
 	Entries     int64              `json:"entries"`
-	Phase       string             `json:"phase"`
+	Phase       string             `json:"phase"`   // how far the record goes (spec §19)
+	Decided     bool               `json:"decided"` // the result is recorded
 	Voters      int                `json:"voters"`
 	Ballots     int                `json:"ballots"`         // ballot entries, re-votes included
 	Counted     int                `json:"counted_ballots"` // in the tally
@@ -167,7 +168,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	if s.Tally != nil {
 		rep.Counted = s.Tally.Ballots
 	}
-	rep.Result = s.Result
+	rep.Result, rep.Decided = s.Result, s.Result != nil
 	rep.ElectionKey = s.ElectionKey
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)

@@ -386,3 +386,27 @@ func TestReplayedBallotInvalid(t *testing.T) {
 		t.Fatalf("the replayed ballot's tracker: %v %+v", err, rep.Tracker)
 	}
 }
+
+// TestRecordWithoutResult (spec §19): a record that ends before its result
+// is valid so far; the report names its phase and has no result.
+func TestRecordWithoutResult(t *testing.T) {
+	r := demoRecord(t)
+	for want, n := range map[string]int{"setup": 3, "voting": -1, "closed": -1, "tallied": -1} {
+		for i, e := range r.entries {
+			typ := map[string]byte{"voting": election.TypeOpen, "closed": election.TypeClose, "tallied": election.TypeTally}[want]
+			if n < 0 && e[0] == typ {
+				n = i + 1
+				if want == "voting" {
+					n++ // and a ballot
+				}
+			}
+		}
+		rep := check(t, r.forge(t, r.entries[:n]), &r.f)
+		if !rep.OK || rep.Phase != want || rep.Decided || rep.Result != nil {
+			t.Errorf("a record of %d entries: ok %v, phase %s, decided %v, result %v", n, rep.OK, rep.Phase, rep.Decided, rep.Result)
+		}
+	}
+	if rep := check(t, r.files, &r.f); !rep.Decided || rep.Phase != "decided" {
+		t.Errorf("the whole record: phase %s, decided %v", rep.Phase, rep.Decided)
+	}
+}
