@@ -167,6 +167,40 @@ func TestAuditRefusesTampering(t *testing.T) {
 	}
 }
 
+// TestAuditEligibility (spec §21.3 step 6): like a ballot (§18.5), an audit
+// record answers exactly the contests its credential may answer, and its
+// credential is published.
+func TestAuditEligibility(t *testing.T) {
+	v, k, a, _ := auditFixture(t) // voter 0, in "north": both contests
+	skips, err := v.Encrypt(testRand(6), k.PublicKey(), [][]int{{1}, nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped, _ := skips.Audit()
+	if err := v.CheckAudit(skipped); !errors.Is(err, ErrAudit) || !strings.Contains(err.Error(), "left out") {
+		t.Errorf("a record leaving out a contest its credential may answer: %v", err)
+	}
+	onlyLeader := *v
+	onlyLeader.Eligibility = func(*crypto.PublicKey) (uint64, bool) { return 1, true }
+	if err := onlyLeader.CheckAudit(a); !errors.Is(err, ErrAudit) || !strings.Contains(err.Error(), "may not answer") {
+		t.Errorf("a record answering a contest its credential may not answer: %v", err)
+	}
+	if err := onlyLeader.CheckAudit(skipped); err != nil {
+		t.Errorf("a record answering exactly its credential's contest: %v", err)
+	}
+	stranger, _ := crypto.GenerateKey(nil)
+	enc, _ := v.Encrypt(testRand(7), stranger.PublicKey(), [][]int{{1}, {}})
+	unknown, _ := enc.Audit()
+	if err := v.CheckAudit(unknown); !errors.Is(err, ErrAudit) || !strings.Contains(err.Error(), "not published") {
+		t.Errorf("a record of an unpublished credential: %v", err)
+	}
+	blind := *v
+	blind.Eligibility = nil
+	if err := blind.CheckAudit(a); !errors.Is(err, ErrAudit) {
+		t.Errorf("a check without the credentials: %v", err)
+	}
+}
+
 func compact(b []byte) []byte {
 	var out bytes.Buffer
 	json.Compact(&out, b)

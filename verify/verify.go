@@ -66,9 +66,12 @@ type Report struct {
 	Result      *election.Result   `json:"result,omitempty"`
 	Manifest    *election.Manifest `json:"-"`
 	ElectionKey *crypto.PublicKey  `json:"-"` // once voting opened
-	Tracker     *TrackerReport     `json:"tracker,omitempty"`
-	Failures    []Failure          `json:"failures"`
-	Seconds     float64            `json:"seconds"`
+	// Eligibility gives the contests a published credential may answer
+	// (a bit mask), and whether it is published.
+	Eligibility func(*crypto.PublicKey) (uint64, bool) `json:"-"`
+	Tracker     *TrackerReport                         `json:"tracker,omitempty"`
+	Failures    []Failure                              `json:"failures"`
+	Seconds     float64                                `json:"seconds"`
 }
 
 // TrackerReport is the voter's check.
@@ -169,7 +172,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		rep.Counted = s.Tally.Ballots
 	}
 	rep.Result, rep.Decided = s.Result, s.Result != nil
-	rep.ElectionKey = s.ElectionKey
+	rep.ElectionKey, rep.Eligibility = s.ElectionKey, s.Eligibility
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
 		if rep.Tracker.Found {

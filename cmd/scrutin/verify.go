@@ -116,7 +116,7 @@ func checkAudit(w io.Writer, rep *verify.Report, path string) bool {
 		return false
 	}
 	f, _ := hex.DecodeString(rep.Fingerprint)
-	view := &election.Election{Manifest: rep.Manifest, Fingerprint: crypto.Fingerprint(f), Key: rep.ElectionKey}
+	view := &election.Election{Manifest: rep.Manifest, Fingerprint: crypto.Fingerprint(f), Key: rep.ElectionKey, Eligibility: rep.Eligibility}
 	a, err := election.ParseAudit(bytes.TrimSpace(b))
 	if err == nil {
 		err = view.CheckAudit(a)
