@@ -21,18 +21,20 @@ type Ciphertext struct {
 // NewCiphertext decodes a ballot ciphertext, rejecting α = identity (spec §5.2).
 func NewCiphertext(b []byte) (*Ciphertext, error) {
 	ct := new(Ciphertext)
-	if err := ct.setBytes(b); err != nil {
+	if err := ct.setBytes(b, false); err != nil {
 		return nil, err
 	}
 	return ct, nil
 }
 
-func (ct *Ciphertext) setBytes(b []byte) error {
+// setBytes decodes enc(α) || enc(β); α may be the identity only in a sum
+// (spec §2.1).
+func (ct *Ciphertext) setBytes(b []byte, sum bool) error {
 	if len(b) != CiphertextSize {
 		return fmt.Errorf("ciphertext: %w: must be %d bytes, got %d", ErrEncoding, CiphertextSize, len(b))
 	}
 	var c Ciphertext
-	if err := c.alpha.decode(b[:ElementSize], false); err != nil {
+	if err := c.alpha.decode(b[:ElementSize], sum); err != nil {
 		return fmt.Errorf("ciphertext α: %w", err)
 	}
 	if err := c.beta.decode(b[ElementSize:], true); err != nil {
@@ -59,8 +61,39 @@ func (ct *Ciphertext) UnmarshalText(text []byte) error {
 	if err != nil {
 		return fmt.Errorf("ciphertext: %w", err)
 	}
-	return ct.setBytes(b)
+	return ct.setBytes(b, false)
 }
+
+// CiphertextSum is a ciphertext computed as a homomorphic sum of ciphertexts
+// (spec §5.3), such as a tally's sum for one option. Unlike a ballot
+// ciphertext, its α may be the identity (spec §2.1): the sum over no ballot
+// is (O, O), and ballots' α may cancel out. Its text form and bytes are a
+// ciphertext's.
+type CiphertextSum struct{ Ciphertext }
+
+// NewCiphertextSum decodes a sum of ciphertexts: a ciphertext whose α may
+// be the identity (spec §2.1).
+func NewCiphertextSum(b []byte) (*CiphertextSum, error) {
+	s := new(CiphertextSum)
+	if err := s.setBytes(b, true); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// UnmarshalText parses the unpadded base64url form strictly, allowing an
+// identity α.
+func (s *CiphertextSum) UnmarshalText(text []byte) error {
+	b, err := unmarshalText(text, CiphertextSize)
+	if err != nil {
+		return fmt.Errorf("ciphertext sum: %w", err)
+	}
+	return s.setBytes(b, true)
+}
+
+// SumOf returns the homomorphic sum of ciphertexts (as [Sum]) as a
+// CiphertextSum.
+func SumOf(cts ...*Ciphertext) *CiphertextSum { return &CiphertextSum{*Sum(cts...)} }
 
 // Sum returns the homomorphic sum of ciphertexts: an encryption of the sum of
 // their messages (spec §5.3). The sum of no ciphertexts is (O, O), an

@@ -151,10 +151,12 @@ func (b *EncryptedBallot) Audit() (*Audit, error) {
 // JSON returns the audit record's canonical JSON.
 func (a *Audit) JSON() []byte { return marshal(a) }
 
-// ParseAudit decodes an audit record (strictly: unknown members refused).
+// ParseAudit decodes an audit record, which must be canonical JSON like an
+// entry (spec §18.2, §21.3): unknown, missing or duplicate members, and any
+// other text than the canonical one, are refused.
 func ParseAudit(data []byte) (*Audit, error) {
 	var a Audit
-	if err := unmarshal(data, &a); err != nil {
+	if err := unmarshalNullable(data, &a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAudit, err)
 	}
 	return &a, nil
@@ -214,6 +216,11 @@ func (e *Election) CheckAudit(a *Audit) error {
 		if len(bc.Selections) != k || len(bc.Proofs) != k || bc.TotalProof == nil || len(a.Randomness[c]) != k ||
 			slices.Contains(bc.Selections, nil) || slices.Contains(bc.Proofs, nil) {
 			return fail("contest %q needs %d selections, %d proofs, a total proof and %d scalars", ct.ID, k, k, k)
+		}
+		for i := 1; i < len(a.Choices[c]); i++ {
+			if a.Choices[c][i] <= a.Choices[c][i-1] {
+				return fail("contest %q: the chosen options %v must be listed once each, in increasing order", ct.ID, a.Choices[c])
+			}
 		}
 		votes, err := votesOf(ct, a.Choices[c])
 		if err != nil {

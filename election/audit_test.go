@@ -265,3 +265,41 @@ func compact(b []byte) []byte {
 	json.Compact(&out, b)
 	return out.Bytes()
 }
+
+// TestAuditCanonical: an audit record has one text (canonical JSON, spec
+// §21.3) and lists each contest's chosen options in increasing order.
+func TestAuditCanonical(t *testing.T) {
+	e := newTestElectionEdit(t, 2, false, func(m *Manifest) { m.Contests[0].Min, m.Contests[0].Max = 0, 3 })
+	v, _ := e.s.Voter()
+	k, _ := CredentialKey(e.s.Fingerprint, e.codes[0])
+	enc, err := v.Encrypt(testRand(3), k.PublicKey(), [][]int{{2, 0}, {1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := enc.Audit()
+	if !slices.Equal(a.Choices[0], []int{0, 2}) {
+		t.Fatalf("choices %v are not in increasing order", a.Choices[0])
+	}
+	record := string(a.JSON())
+	p, err := ParseAudit([]byte(record))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.CheckAudit(p); err != nil {
+		t.Fatal(err)
+	}
+	p.Choices[0] = []int{2, 0}
+	if err := v.CheckAudit(p); err == nil || !strings.Contains(err.Error(), "increasing order") {
+		t.Fatalf("choices out of order: %v", err)
+	}
+	for name, text := range map[string]string{
+		"whitespace":        strings.Replace(record, `"audit":`, `"audit": `, 1),
+		"members reordered": strings.Replace(record, `{"audit":"scrutin/v0",`, `{`, 1)[:len(record)-len(`"audit":"scrutin/v0",`)-1] + `,"audit":"scrutin/v0"}`,
+		"an escaped slash":  strings.Replace(record, `scrutin/v0`, `scrutin\/v0`, 1),
+		"padded base64":     strings.Replace(record, `"]`, `="]`, 1),
+	} {
+		if _, err := ParseAudit([]byte(text)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -83,6 +83,11 @@ func newTestElection(t testing.TB, voters int) *testElection {
 // newTestElectionWith, with north, restricts the motion to the group
 // "north", of which the even voters are.
 func newTestElectionWith(t testing.TB, voters int, north bool) *testElection {
+	return newTestElectionEdit(t, voters, north, nil)
+}
+
+// newTestElectionEdit lets edit change the manifest before it is recorded.
+func newTestElectionEdit(t testing.TB, voters int, north bool, edit func(*Manifest)) *testElection {
 	rnd := testRand(byte(voters))
 	e := &testElection{s: New(), rnd: rnd}
 	for range 5 {
@@ -92,6 +97,9 @@ func newTestElectionWith(t testing.TB, voters int, north bool) *testElection {
 	m, _ := testManifest(t, rnd, e.trustees, 3)
 	if north {
 		m.Contests[1].Eligible = "north"
+	}
+	if edit != nil {
+		edit(m)
 	}
 	me, err := m.Entry()
 	if err != nil {
@@ -310,7 +318,7 @@ func TestRefusals(t *testing.T) {
 	e.apply(t, good)
 	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "closed by the officer"}).Entry())
 	e.refuse(t, "ballot after close", e.ballot(t, 2, [][]int{{0}, {}}), "closed")
-	e.refuse(t, "a tally that is not the sum", (&Tally{Ballots: 1, Contests: []TallyContest{{Sums: b2.Contests[0].Selections}, {Sums: b2.Contests[1].Selections}}}).Entry(), "not the sum")
+	e.refuse(t, "a tally that is not the sum", (&Tally{Ballots: 1, Contests: []TallyContest{{Sums: asSums(b2.Contests[0].Selections)}, {Sums: asSums(b2.Contests[1].Selections)}}}).Entry(), "not the sum")
 	tally, _ := e.s.ExpectedTally()
 	e.apply(t, tally)
 	// Decryption shares for another tally are refused.
@@ -325,8 +333,16 @@ func TestRefusals(t *testing.T) {
 	var r Result
 	unmarshal(res[1:], &r)
 	r.Contests[0].Counts[1]++
-	e.refuse(t, "a result that is not the decryption", r.Entry(), "not what")
+	e.refuse(t, "a result that is not the decryption", r.Entry(), "the named trustees' decryption shares give")
 	e.apply(t, res)
+}
+
+func asSums(cts []*crypto.Ciphertext) []*crypto.CiphertextSum {
+	out := make([]*crypto.CiphertextSum, len(cts))
+	for i, c := range cts {
+		out[i] = crypto.SumOf(c)
+	}
+	return out
 }
 
 func TestOpenNeedsCeremonyAndCredentials(t *testing.T) {
@@ -506,4 +522,279 @@ func TestCredentialGroupsRefused(t *testing.T) {
 	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "eligible") {
 		t.Fatalf("a bad group name: %v", err)
 	}
+}
+
+// decide closes the election, records the tally, decryption entries of the
+// given trustees and the result, and returns the result.
+func (e *testElection) decide(t testing.TB, trustees ...int) *Result {
+	t.Helper()
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "the voting window ended"}).Entry())
+	tally, err := e.s.ExpectedTally()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, tally)
+	for _, j := range trustees {
+		e.apply(t, e.decryption(t, j))
+	}
+	res, err := e.s.ExpectedResult()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, res)
+	return e.s.Result
+}
+
+func (e *testElection) decryption(t testing.TB, j int) []byte {
+	t.Helper()
+	msg, err := e.s.Ceremony.DecryptShare(e.rnd, &e.s.Manifest.Roster, j, e.trustees[j-1], e.shares[j-1], e.s.TallyCiphertexts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte{TypeDecryption}, msg...)
+}
+
+// TestUnansweredContestTally: a contest that gets no counted ballot has
+// sums over no ballot, the identity ciphertext (spec §2.1, §18.6); the tally,
+// the decryption entries and the result accept it, and a record where
+// nobody votes at all is decided with zeros.
+func TestUnansweredContestTally(t *testing.T) {
+	t.Run("group-contest-without-ballot", func(t *testing.T) {
+		e := newTestElectionWith(t, 4, true)
+		e.apply(t, e.ballot(t, 1, [][]int{{2}, nil})) // voter 1 is odd: not in "north"
+		e.apply(t, e.ballot(t, 3, [][]int{{2}, nil}))
+		r := e.decide(t, 1, 2, 4)
+		if !slices.Equal(r.Contests[0].Counts, []uint64{0, 0, 2}) || !slices.Equal(r.Contests[1].Counts, []uint64{0, 0}) || len(r.Contests[1].Winners) != 0 {
+			t.Fatalf("result %+v", r)
+		}
+		zero := append(make([]byte, 0, 64), make([]byte, 64)...)
+		if got := e.s.Tally.Contests[1].Sums[0].Bytes(); string(got) != string(zero) {
+			t.Fatalf("the sum over no ballot is %x, not the identity ciphertext", got)
+		}
+		e.replay(t)
+	})
+	t.Run("nobody-votes", func(t *testing.T) {
+		e := newTestElection(t, 3)
+		e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "the voting window ended"}).Entry())
+		tally, _ := e.s.ExpectedTally()
+		e.apply(t, tally)
+		for _, j := range []int{2, 3, 5} {
+			e.apply(t, e.decryption(t, j))
+		}
+		res, _ := e.s.ExpectedResult()
+		// No winners is [], not null: one result has one text.
+		e.refuse(t, "winners null", []byte(strings.Replace(string(res), `"winners":[]`, `"winners":null`, 1)), "null is not a value")
+		e.apply(t, res)
+		r := e.s.Result
+		for c, rc := range r.Contests {
+			if slices.ContainsFunc(rc.Counts, func(n uint64) bool { return n != 0 }) || len(rc.Winners) != 0 {
+				t.Fatalf("contest %d: %+v", c, rc)
+			}
+		}
+		if e.s.Tally.Ballots != 0 {
+			t.Fatalf("tally of %d ballots", e.s.Tally.Ballots)
+		}
+		e.replay(t)
+	})
+}
+
+// replay applies the whole log to a fresh state, as a verifier does.
+func (e *testElection) replay(t testing.TB) *State {
+	t.Helper()
+	v := New()
+	for i, entry := range e.log {
+		if err := v.Apply(entry); err != nil {
+			t.Fatalf("replay of entry %d: %v", i, err)
+		}
+	}
+	return v
+}
+
+// TestTallyReasons: a tally entry that is malformed is reported as such,
+// not as a wrong sum.
+func TestTallyReasons(t *testing.T) {
+	e := newTestElection(t, 3)
+	e.apply(t, e.ballot(t, 0, [][]int{{1}, {0}}))
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "closed"}).Entry())
+	tally, _ := e.s.ExpectedTally()
+	var tl Tally
+	unmarshal(tally[1:], &tl)
+	text := string(tally)
+	sum := tl.Contests[0].Sums[0]
+	st, _ := sum.MarshalText()
+	// The last base64url character of a 64-byte value carries 4 bits of
+	// which the last 2 are padding; set one of them.
+	last := st[len(st)-1]
+	i := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", last)
+	trailing := string(st[:len(st)-1]) + string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[i^1])
+	wrongSum := tl
+	wrongSum.Contests = slices.Clone(tl.Contests)
+	wrongSum.Contests[1] = TallyContest{Sums: slices.Clone(tl.Contests[1].Sums)}
+	wrongSum.Contests[1].Sums[1] = tl.Contests[0].Sums[1]
+	wrongCount := tl
+	wrongCount.Ballots = 2
+	for _, c := range []struct{ what, entry, says string }{
+		{"non-zero trailing base64 bits", strings.Replace(text, string(st), trailing, 1), "base64"},
+		{"a number with a leading zero", strings.Replace(text, `"ballots":1`, `"ballots":01`, 1), "invalid character"},
+		{"the ballots written 060", strings.Replace(text, `"ballots":1`, `"ballots":060`, 1), "invalid character"},
+		{"whitespace", strings.Replace(text, `{"ballots"`, `{ "ballots"`, 1), "not canonical"},
+		{"a wrong count of ballots", string(wrongCount.Entry()), "counts 2 ballots; the log has 1"},
+		{"a wrong sum", string(wrongSum.Entry()), "sum for option 1 of contest 1"},
+	} {
+		e.refuse(t, c.what, []byte(c.entry), c.says)
+		if strings.Contains(errString(e.s.Apply([]byte(c.entry))), "not the sum") != (c.what == "a wrong sum") {
+			t.Errorf("%s: reported as a wrong sum", c.what)
+		}
+	}
+	e.apply(t, tally)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// TestResultTrustees: a trustee has at most one decryption entry; the
+// result names exactly t trustees with decryption entries, in increasing
+// order (any such set); its winners follow from its counts; nothing follows
+// the result (spec §18.1, §18.6).
+func TestResultTrustees(t *testing.T) {
+	e := newTestElection(t, 4)
+	e.apply(t, e.ballot(t, 0, [][]int{{1}, {0}}))
+	e.apply(t, e.ballot(t, 1, [][]int{{2}, {0}}))
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "closed"}).Entry())
+	tally, _ := e.s.ExpectedTally()
+	e.apply(t, tally)
+	for _, j := range []int{1, 2, 4, 5} {
+		e.apply(t, e.decryption(t, j))
+	}
+	e.refuse(t, "a second decryption entry of trustee 4", e.decryption(t, 4), "already recorded")
+	lowest, _ := e.s.ExpectedResult()
+	var r Result
+	unmarshal(lowest[1:], &r)
+	if !slices.Equal(r.Trustees, []int{1, 2, 4}) {
+		t.Fatalf("expected result names %v", r.Trustees)
+	}
+	with := func(trustees ...int) []byte {
+		c := r
+		c.Trustees = trustees
+		return c.Entry()
+	}
+	e.refuse(t, "trustees out of order", with(4, 2, 5), "not in strictly increasing order")
+	e.refuse(t, "a trustee named twice", with(2, 2, 4), "not in strictly increasing order")
+	e.refuse(t, "t − 1 trustees", with(2, 4), "must name exactly t = 3")
+	e.refuse(t, "t + 1 trustees", with(1, 2, 4, 5), "must name exactly t = 3")
+	e.refuse(t, "a trustee without a decryption entry", with(2, 3, 4), "trustee 3, who has no decryption entry")
+	e.refuse(t, "trustee 0", with(0, 2, 4), "trustee 0, who has no decryption entry")
+	w := r
+	w.Contests = slices.Clone(r.Contests)
+	w.Contests[0].Winners = []string{"bob"}
+	e.refuse(t, "wrong winners", w.Entry(), "not the options with the most votes")
+	// Any t trustees with decryption entries may be named.
+	e.apply(t, with(2, 4, 5))
+	if !slices.Equal(e.s.Result.Contests[0].Counts, []uint64{0, 1, 1}) || !slices.Equal(e.s.Result.Contests[0].Winners, []string{"bob", "cyd"}) {
+		t.Fatalf("result %+v", e.s.Result)
+	}
+	e.refuse(t, "a decryption entry after the result", e.decryption(t, 3), "the result is the last entry")
+	e.refuse(t, "a second result", lowest, "the result is the last entry")
+	e.replay(t)
+}
+
+// options returns k options o0, o1, ….
+func options(k int) []Option {
+	var o []Option
+	for i := range k {
+		o = append(o, Option{ID: fmt.Sprintf("o%d", i), Title: text(fmt.Sprintf("Option %d", i))})
+	}
+	return o
+}
+
+// TestLargestManifests: a manifest is valid only if its largest ballot
+// fits in an entry (spec §18.3); MaxBallotSize is exact; and the largest
+// valid manifests of two shapes (the most options in one approval contest,
+// the most options in all) run end to end to a verified result.
+func TestLargestManifests(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		k, min  int
+		approve bool // max = k, else max = 1
+	}{
+		{"approval of 107 options", 107, 0, true},
+		{"plurality of 150 options", 150, 1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			shape := func(k int) func(m *Manifest) {
+				return func(m *Manifest) {
+					mx := 1
+					if c.approve {
+						mx = k
+					}
+					m.Contests = []Contest{{ID: "big", Min: c.min, Max: mx, Title: text("Big"), Options: options(k)}}
+				}
+			}
+			// One more option does not fit.
+			m, _ := testManifest(t, testRand(1), []*crypto.TrusteeSecrets{mustTrustee(t)}, 1)
+			shape(c.k + 1)(m)
+			if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "a ballot answering every contest would be") {
+				t.Fatalf("%d options: %v", c.k+1, err)
+			}
+			e := newTestElectionEdit(t, 3, false, shape(c.k))
+			var all, some []int
+			for o := range c.k {
+				all = append(all, o)
+			}
+			if !c.approve {
+				all = []int{c.k - 1}
+			}
+			some = []int{0}
+			b := e.ballot(t, 0, [][]int{all})
+			if n := e.s.Manifest.MaxBallotSize(); len(b) != n || n > 65535 || n < 65535-434-171 {
+				t.Fatalf("the ballot entry is %d bytes; MaxBallotSize says %d", len(b), n)
+			}
+			e.apply(t, b)
+			e.apply(t, e.ballot(t, 1, [][]int{some}))
+			r := e.decide(t, 1, 3, 4)
+			want := make([]uint64, c.k)
+			for _, o := range all {
+				want[o]++
+			}
+			want[0]++
+			if !slices.Equal(r.Contests[0].Counts, want) {
+				t.Fatalf("counts %v, want %v", r.Contests[0].Counts, want)
+			}
+			for i, entry := range e.log {
+				if len(entry) > 65535 {
+					t.Fatalf("entry %d is %d bytes", i, len(entry))
+				}
+			}
+			e.replay(t)
+		})
+	}
+	// The formula holds for several contests, some of them group-only.
+	e := newTestElectionEdit(t, 2, true, func(m *Manifest) {
+		m.Contests = append(m.Contests, Contest{ID: "third", Min: 2, Max: 4, Title: text("Third"), Options: options(5)})
+	})
+	b := e.ballot(t, 0, [][]int{{0}, {1}, {0, 2, 4}})
+	if n := e.s.Manifest.MaxBallotSize(); len(b) != n {
+		t.Fatalf("the ballot entry is %d bytes; MaxBallotSize says %d", len(b), n)
+	}
+	// A manifest whose own entry is too large.
+	m, _ := testManifest(t, testRand(2), []*crypto.TrusteeSecrets{mustTrustee(t)}, 1)
+	m.Contests[0].Options = options(110)
+	for i := range m.Contests[0].Options {
+		m.Contests[0].Options[i].Title = Text{"en": strings.Repeat("e", 300), "fr": strings.Repeat("f", 300)}
+	}
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "the manifest's entry would be") {
+		t.Fatalf("a 70 kB manifest: %v", err)
+	}
+}
+
+func mustTrustee(t testing.TB) *crypto.TrusteeSecrets {
+	s, err := crypto.NewTrusteeSecrets(testRand(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -98,9 +98,10 @@ type Tally struct {
 	Contests []TallyContest `json:"contests"`
 }
 
-// TallyContest holds one sum per option.
+// TallyContest holds one sum per option. A sum's α may be the identity
+// (spec §2.1): the sum over no ballot is (O, O).
 type TallyContest struct {
-	Sums []*crypto.Ciphertext `json:"sums"`
+	Sums []*crypto.CiphertextSum `json:"sums"`
 }
 
 // Result is the decrypted, proven result (spec §18.6).

@@ -15,6 +15,16 @@ import (
 // ErrEntry wraps every reason an entry is invalid.
 var ErrEntry = errors.New("invalid entry")
 
+// The kinds of invalid entries that the record's test vectors name (spec
+// §12): ErrMalformed, an entry that does not decode as its type (§18.2,
+// §11, §13.2, §14.1); ErrOrder, an entry of a type not allowed where it is
+// (§18.1). Both wrap ErrEntry; any other invalid entry decodes and is in
+// order but breaks a rule of its content.
+var (
+	ErrMalformed = fmt.Errorf("%w: malformed", ErrEntry)
+	ErrOrder     = fmt.Errorf("%w: out of order", ErrEntry)
+)
+
 // Reasons a ballot is refused that a server reports distinctly; both also
 // wrap ErrEntry.
 var (
@@ -44,20 +54,50 @@ func marshal(v any) []byte {
 // unmarshal decodes a canonical JSON payload strictly: unknown members are
 // refused, and the text must be exactly the canonical encoding of what it
 // decodes to (which refuses missing and duplicate members, other orders,
-// whitespace and other escapes).
+// whitespace and other escapes). No value of an entry is null (spec §18.2).
 func unmarshal(data []byte, v any) error {
+	if err := unmarshalNullable(data, v); err != nil {
+		return err
+	}
+	if hasNull(data) {
+		return fmt.Errorf("%w: null is not a value of any entry (spec §18.2)", ErrMalformed)
+	}
+	return nil
+}
+
+// unmarshalNullable is unmarshal for a text whose values may be null (an
+// audit record's choices, spec §21.3).
+func unmarshalNullable(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrEntry, err)
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if dec.More() {
-		return fmt.Errorf("%w: data after the JSON value", ErrEntry)
+		return fmt.Errorf("%w: data after the JSON value", ErrMalformed)
 	}
 	if !bytes.Equal(marshal(v), data) {
-		return fmt.Errorf("%w: not canonical JSON (spec §18.2)", ErrEntry)
+		return fmt.Errorf("%w: not canonical JSON (spec §18.2)", ErrMalformed)
 	}
 	return nil
+}
+
+// hasNull reports whether a canonical JSON text holds a null: outside
+// strings, the only token that starts with n. In canonical text the only
+// escapes are \" and \\.
+func hasNull(data []byte) bool {
+	in := false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case in && c == '\\':
+			i++
+		case c == '"':
+			in = !in
+		case !in && c == 'n':
+			return true
+		}
+	}
+	return false
 }
 
 // checkText refuses strings that canonical JSON would escape differently

@@ -167,9 +167,32 @@ func (m *Manifest) Validate() error {
 		return err
 	}
 	if !closes.After(opens) {
-		return fmt.Errorf("the voting window closes (%s) before it opens (%s)", m.Window.Closes, m.Window.Opens)
+		return fmt.Errorf("the voting window must close after it opens; it opens %s and closes %s", m.Window.Opens, m.Window.Closes)
+	}
+	// spec §18.3: every entry the election needs must fit in an entry.
+	if n := 1 + len(marshal(m)); n > board.MaxEntrySize {
+		return fmt.Errorf("the manifest's entry would be %d bytes; an entry is at most %d (shorten the texts)", n, board.MaxEntrySize)
+	}
+	if n := m.MaxBallotSize(); n > board.MaxEntrySize {
+		return fmt.Errorf("a ballot answering every contest would be %d bytes; an entry is at most %d (use fewer options, or a smaller max − min)", n, board.MaxEntrySize)
 	}
 	return nil
+}
+
+// MaxBallotSize returns the size in bytes of the largest ballot entry the
+// manifest allows, one that answers every contest (spec §18.3):
+//
+//	176 + (C − 1) + Σ_c (44 + 434·k_c + b64(128·(max_c − min_c + 1)))
+//
+// for C contests, contest c having k_c options, where b64(x) = ⌈4x/3⌉ is
+// the length of x bytes in unpadded base64url.
+func (m *Manifest) MaxBallotSize() int {
+	b64 := func(x int) int { return (4*x + 2) / 3 }
+	n := 176 + len(m.Contests) - 1
+	for _, c := range m.Contests {
+		n += 44 + 434*len(c.Options) + b64(128*(c.Max-c.Min+1))
+	}
+	return n
 }
 
 // Groups returns the groups that contests are restricted to, sorted.

@@ -6,6 +6,7 @@ package election
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -100,10 +101,10 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // applies it. On error the state is unchanged.
 func (s *State) Apply(entry []byte) error {
 	if len(entry) == 0 {
-		return &EntryError{s.Size, 0, fmt.Errorf("%w: empty entry", ErrEntry)}
+		return &EntryError{s.Size, 0, fmt.Errorf("%w: empty entry", ErrMalformed)}
 	}
 	if err := board.CheckEntry(entry); err != nil {
-		return &EntryError{s.Size, entry[0], fmt.Errorf("%w: %v", ErrEntry, err)}
+		return &EntryError{s.Size, entry[0], fmt.Errorf("%w: %v", ErrMalformed, err)}
 	}
 	if entry[0] == TypeBallot {
 		p, err := s.PrepareBallot(entry)
@@ -122,7 +123,10 @@ func (s *State) Apply(entry []byte) error {
 func (s *State) apply(entry []byte) error {
 	t, payload := entry[0], entry[1:]
 	if s.Phase == PhaseEmpty && t != TypeManifest {
-		return fmt.Errorf("%w: the log must start with the manifest", ErrEntry)
+		return fmt.Errorf("%w: the log must start with the manifest", ErrOrder)
+	}
+	if s.Phase == PhaseDecided {
+		return fmt.Errorf("%w: the result is the last entry of the record; nothing may follow it (spec §18.1)", ErrOrder)
 	}
 	switch t {
 	case TypeManifest:
@@ -144,19 +148,19 @@ func (s *State) apply(entry []byte) error {
 	case TypeResult:
 		return s.applyResult(entry)
 	}
-	return fmt.Errorf("%w: unknown entry type %d", ErrEntry, t)
+	return fmt.Errorf("%w: unknown entry type %d", ErrMalformed, t)
 }
 
 func (s *State) need(p Phase, what string) error {
 	if s.Phase != p {
-		return fmt.Errorf("%w: %s is only allowed while the election is in phase %q, not %q", ErrEntry, what, p, s.Phase)
+		return fmt.Errorf("%w: %s is only allowed while the election is in phase %q, not %q", ErrOrder, what, p, s.Phase)
 	}
 	return nil
 }
 
 func (s *State) applyManifest(entry, payload []byte) error {
 	if s.Phase != PhaseEmpty || s.Size != 0 {
-		return fmt.Errorf("%w: the manifest must be entry 0, and only there", ErrEntry)
+		return fmt.Errorf("%w: the manifest must be entry 0, and only there", ErrOrder)
 	}
 	var m Manifest
 	if err := unmarshal(payload, &m); err != nil {
@@ -179,7 +183,7 @@ func (s *State) applyCeremony(msg []byte) error {
 		return err
 	}
 	if _, _, err := crypto.CheckCeremonyMessage(&s.Manifest.Roster, msg); err != nil {
-		return fmt.Errorf("%w: %v", ErrEntry, err)
+		return fmt.Errorf("%w: %v", messageFault(err), err)
 	}
 	msgs := append(slices.Clone(s.ceremonyMsgs), msg)
 	out, err := crypto.Replay(&s.Manifest.Roster, msgs)
@@ -198,7 +202,7 @@ func (s *State) applyRoll(payload []byte) error {
 		return err
 	}
 	if s.Roll != nil {
-		return fmt.Errorf("%w: the roll is already recorded", ErrEntry)
+		return fmt.Errorf("%w: the roll is already recorded", ErrOrder)
 	}
 	var r Roll
 	if err := unmarshal(payload, &r); err != nil {
@@ -216,7 +220,7 @@ func (s *State) applyCredentials(payload []byte) error {
 		return err
 	}
 	if s.Roll == nil {
-		return fmt.Errorf("%w: credentials come after the roll", ErrEntry)
+		return fmt.Errorf("%w: credentials come after the roll", ErrOrder)
 	}
 	var c Credentials
 	if err := unmarshal(payload, &c); err != nil {
@@ -266,9 +270,9 @@ func (s *State) applyOpen(payload []byte) error {
 	}
 	switch {
 	case s.Ceremony == nil || !s.Ceremony.Complete:
-		return fmt.Errorf("%w: voting cannot open before the trustees' ceremony is complete", ErrEntry)
+		return fmt.Errorf("%w: voting cannot open before the trustees' ceremony is complete", ErrOrder)
 	case s.Roll == nil || len(s.Credentials) != s.Roll.Voters:
-		return fmt.Errorf("%w: voting cannot open before a credential is published for every voter on the roll", ErrEntry)
+		return fmt.Errorf("%w: voting cannot open before a credential is published for every voter on the roll", ErrOrder)
 	}
 	s.ElectionKey, s.OpenedAt, s.Phase = s.Ceremony.PublicKey, s.Size, PhaseVoting
 	return nil
@@ -309,7 +313,7 @@ func (p *PreparedBallot) Entry() []byte { return p.entry }
 // does the rest.
 func (s *State) PrepareBallot(entry []byte) (*PreparedBallot, error) {
 	if s.Phase < PhaseVoting || s.ElectionKey == nil {
-		return nil, &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: voting is not open", ErrEntry)}
+		return nil, &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: voting is not open", ErrOrder)}
 	}
 	p, err := s.view().Prepare(entry)
 	if err != nil {
@@ -328,14 +332,14 @@ func (s *State) view() *Election {
 func (e *Election) Prepare(entry []byte) (*PreparedBallot, error) {
 	fail := func(err error) (*PreparedBallot, error) { return nil, err }
 	if len(entry) == 0 || entry[0] != TypeBallot {
-		return fail(fmt.Errorf("%w: not a ballot", ErrEntry))
+		return fail(fmt.Errorf("%w: not a ballot", ErrMalformed))
 	}
 	var b Ballot
 	if err := unmarshal(entry[1:], &b); err != nil {
 		return fail(err)
 	}
 	if b.Credential == nil || b.Signature == nil {
-		return fail(fmt.Errorf("%w: the ballot lacks its credential or signature", ErrEntry))
+		return fail(fmt.Errorf("%w: the ballot lacks its credential or signature", ErrMalformed))
 	}
 	if err := e.checkBallotShape(&b); err != nil {
 		return fail(err)
@@ -384,7 +388,7 @@ func (e *Election) checkBallotShape(b *Ballot) error {
 // replay, known credential) without changing the state.
 func (s *State) CheckBallot(p *PreparedBallot) error {
 	if s.Phase != PhaseVoting {
-		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w (it is %s)", ErrEntry, ErrNotOpen, map[bool]string{true: "closed", false: "not yet open"}[s.Phase > PhaseVoting])}
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w (it is %s)", ErrOrder, ErrNotOpen, map[bool]string{true: "closed", false: "not yet open"}[s.Phase > PhaseVoting])}
 	}
 	// spec: §18.5 each encryption is cast at most once: a ballot with the
 	// code of an earlier valid ballot is invalid, whatever its signature.
@@ -505,7 +509,7 @@ func (s *State) ExpectedTally() ([]byte, error) {
 		keys = append(keys, k)
 	}
 	for c, ct := range s.Manifest.Contests {
-		sums := make([]*crypto.Ciphertext, len(ct.Options))
+		sums := make([]*crypto.CiphertextSum, len(ct.Options))
 		for o := range ct.Options {
 			cts := make([]*crypto.Ciphertext, 0, len(keys))
 			for _, k := range keys {
@@ -513,31 +517,70 @@ func (s *State) ExpectedTally() ([]byte, error) {
 					cts = append(cts, sel[o])
 				}
 			}
-			sums[o] = crypto.Sum(cts...)
+			sums[o] = crypto.SumOf(cts...)
 		}
 		t.Contests[c].Sums = sums
 	}
 	return t.Entry(), nil
 }
 
+// applyTally decodes the tally first, so that a malformed entry is reported
+// as such, then compares it with the sums it recomputes (spec §18.6).
 func (s *State) applyTally(entry []byte) error {
 	want, err := s.ExpectedTally()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrEntry, err)
-	}
-	if string(want) != string(entry) {
-		return fmt.Errorf("%w: the tally is not the sum of the counted ballots", ErrEntry)
+		return fmt.Errorf("%w: %v", ErrOrder, err)
 	}
 	var t Tally
 	if err := unmarshal(entry[1:], &t); err != nil {
 		return err
 	}
+	if string(want) != string(entry) {
+		return fmt.Errorf("%w: %v", ErrEntry, s.tallyDiff(want, &t))
+	}
 	s.Tally = &t
 	for _, c := range t.Contests {
-		s.tallyCTs = append(s.tallyCTs, c.Sums...)
+		for _, sum := range c.Sums {
+			s.tallyCTs = append(s.tallyCTs, &sum.Ciphertext)
+		}
 	}
 	s.Phase = PhaseTallied
 	return nil
+}
+
+// tallyDiff says how a decoded tally differs from the expected one.
+func (s *State) tallyDiff(wantEntry []byte, got *Tally) error {
+	var want Tally
+	if err := unmarshal(wantEntry[1:], &want); err != nil {
+		panic("election: internal error: the expected tally does not decode: " + err.Error())
+	}
+	if got.Ballots != want.Ballots {
+		return fmt.Errorf("the tally counts %d ballots; the log has %d counted ballots", got.Ballots, want.Ballots)
+	}
+	if len(got.Contests) != len(want.Contests) {
+		return fmt.Errorf("the tally has %d contests, the election %d", len(got.Contests), len(want.Contests))
+	}
+	for c := range want.Contests {
+		if len(got.Contests[c].Sums) != len(want.Contests[c].Sums) {
+			return fmt.Errorf("contest %d of the tally has %d sums, the contest %d options", c, len(got.Contests[c].Sums), len(want.Contests[c].Sums))
+		}
+		for o, w := range want.Contests[c].Sums {
+			if g := got.Contests[c].Sums[o]; g == nil || string(g.Bytes()) != string(w.Bytes()) {
+				return fmt.Errorf("the tally's sum for option %d of contest %d is not the sum of the counted ballots' selections", o, c)
+			}
+		}
+	}
+	return fmt.Errorf("the tally is not the expected entry")
+}
+
+// messageFault classifies why a trustee's message (spec §13.2, §14.1) is
+// invalid: it does not decode (ErrMalformed), or it decodes but its
+// fingerprint, signature, size of tally or proofs are wrong (ErrEntry).
+func messageFault(err error) error {
+	if errors.Is(err, crypto.ErrEncoding) || errors.Is(err, crypto.ErrIdentity) {
+		return ErrMalformed
+	}
+	return ErrEntry
 }
 
 // TallyCiphertexts returns the tally's ciphertexts in decryption order
@@ -550,10 +593,10 @@ func (s *State) applyDecryption(msg []byte) error {
 	}
 	j, err := s.Ceremony.VerifyDecryptionShares(&s.Manifest.Roster, s.tallyCTs, msg)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrEntry, err)
+		return fmt.Errorf("%w: %v", messageFault(err), err)
 	}
 	if _, dup := s.decryptions[j]; dup {
-		return fmt.Errorf("%w: trustee %d's decryption shares are already recorded", ErrEntry, j)
+		return fmt.Errorf("%w: trustee %d's decryption shares are already recorded; a trustee has one decryption entry (spec §18.1)", ErrOrder, j)
 	}
 	s.decryptions[j] = msg
 	return nil
@@ -565,35 +608,53 @@ func (s *State) ExpectedResult() ([]byte, error) {
 	if s.Phase != PhaseTallied {
 		return nil, fmt.Errorf("the result comes after the tally; the election is %q", s.Phase)
 	}
-	var msgs [][]byte
-	for _, j := range slices.Sorted(mapKeys(s.decryptions)) {
-		msgs = append(msgs, s.decryptions[j])
+	trustees := slices.Sorted(mapKeys(s.decryptions))
+	if len(trustees) < s.Manifest.Roster.Threshold {
+		return nil, fmt.Errorf("%d trustees have recorded decryption shares; the threshold is %d", len(trustees), s.Manifest.Roster.Threshold)
 	}
-	return s.resultFrom(msgs)
+	r, err := s.resultFrom(trustees[:s.Manifest.Roster.Threshold])
+	if err != nil {
+		return nil, err
+	}
+	return r.Entry(), nil
 }
 
-func (s *State) resultFrom(msgs [][]byte) ([]byte, error) {
+// resultFrom combines the decryption entries of the given trustees (t of
+// them, in increasing order, each with a recorded entry) into the result
+// (spec §14.2, §18.6).
+func (s *State) resultFrom(trustees []int) (*Result, error) {
+	var msgs [][]byte
+	for _, j := range trustees {
+		msgs = append(msgs, s.decryptions[j])
+	}
 	dec, err := s.Ceremony.Combine(&s.Manifest.Roster, s.tallyCTs, msgs, uint64(s.Tally.Ballots))
 	if err != nil {
 		return nil, err
 	}
+	if !slices.Equal(dec.Used, trustees) {
+		return nil, fmt.Errorf("the shares of trustees %v combine with those of %v", trustees, dec.Used)
+	}
 	r := &Result{Trustees: dec.Used}
 	k := 0
 	for _, ct := range s.Manifest.Contests {
-		rc := ResultContest{Counts: dec.Results[k : k+len(ct.Options)], Winners: []string{}}
+		counts := dec.Results[k : k+len(ct.Options)]
 		k += len(ct.Options)
-		best := uint64(0)
-		for _, n := range rc.Counts {
-			best = max(best, n)
-		}
-		for o, n := range rc.Counts {
-			if best > 0 && n == best {
-				rc.Winners = append(rc.Winners, ct.Options[o].ID)
-			}
-		}
-		r.Contests = append(r.Contests, rc)
+		r.Contests = append(r.Contests, ResultContest{Counts: counts, Winners: winners(ct, counts)})
 	}
-	return r.Entry(), nil
+	return r, nil
+}
+
+// winners returns the ids of the options with the most votes, in option
+// order: several on a tie, none if every count is 0 (spec §18.6).
+func winners(ct Contest, counts []uint64) []string {
+	w := []string{}
+	best := slices.Max(counts)
+	for o, n := range counts {
+		if best > 0 && n == best {
+			w = append(w, ct.Options[o].ID)
+		}
+	}
+	return w
 }
 
 func mapKeys(m map[int][]byte) func(func(int) bool) {
@@ -606,6 +667,9 @@ func mapKeys(m map[int][]byte) func(func(int) bool) {
 	}
 }
 
+// applyResult checks the result (spec §18.6): it names exactly t trustees,
+// in increasing order, each with a recorded decryption entry; its counts are
+// what combining their shares gives; its winners follow from the counts.
 func (s *State) applyResult(entry []byte) error {
 	if err := s.need(PhaseTallied, "the result"); err != nil {
 		return err
@@ -614,20 +678,36 @@ func (s *State) applyResult(entry []byte) error {
 	if err := unmarshal(entry[1:], &r); err != nil {
 		return err
 	}
-	var msgs [][]byte
-	for _, j := range r.Trustees {
-		m, ok := s.decryptions[j]
-		if !ok {
-			return fmt.Errorf("%w: the result names trustee %d, whose decryption shares are not recorded", ErrEntry, j)
-		}
-		msgs = append(msgs, m)
+	t := s.Manifest.Roster.Threshold
+	if len(r.Trustees) != t {
+		return fmt.Errorf("%w: the result names %d trustees; it must name exactly t = %d", ErrEntry, len(r.Trustees), t)
 	}
-	want, err := s.resultFrom(msgs)
+	for i, j := range r.Trustees {
+		if i > 0 && j <= r.Trustees[i-1] {
+			return fmt.Errorf("%w: the result's trustees %v are not in strictly increasing order", ErrEntry, r.Trustees)
+		}
+		if _, ok := s.decryptions[j]; !ok {
+			return fmt.Errorf("%w: the result names trustee %d, who has no decryption entry in the log", ErrEntry, j)
+		}
+	}
+	want, err := s.resultFrom(r.Trustees)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrEntry, err)
 	}
-	if string(want) != string(entry) {
-		return fmt.Errorf("%w: the result is not what the named trustees' decryption shares give", ErrEntry)
+	if len(r.Contests) != len(want.Contests) {
+		return fmt.Errorf("%w: the result has %d contests, the election %d", ErrEntry, len(r.Contests), len(want.Contests))
+	}
+	for c, w := range want.Contests {
+		ct := s.Manifest.Contests[c]
+		if !slices.Equal(r.Contests[c].Counts, w.Counts) {
+			return fmt.Errorf("%w: contest %q: the result counts %v; the named trustees' decryption shares give %v", ErrEntry, ct.ID, r.Contests[c].Counts, w.Counts)
+		}
+		if !slices.Equal(r.Contests[c].Winners, w.Winners) {
+			return fmt.Errorf("%w: contest %q: the result's winners %q are not the options with the most votes, in option order (%q)", ErrEntry, ct.ID, r.Contests[c].Winners, w.Winners)
+		}
+	}
+	if string(want.Entry()) != string(entry) { // such as "winners":null for []
+		return fmt.Errorf("%w: the result is not the entry the named trustees' decryption shares give", ErrEntry)
 	}
 	s.Result, s.Phase = &r, PhaseDecided
 	return nil

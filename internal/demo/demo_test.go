@@ -20,6 +20,7 @@ import (
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/mirror"
+	"github.com/scrutin/scrutin/verify"
 )
 
 var ctx = context.Background()
@@ -379,5 +380,71 @@ func TestSignIn(t *testing.T) {
 	}
 	if st, msg := cast(ballot[1:], own); st != http.StatusCreated {
 		t.Fatalf("signed-in voter: %d %s", st, msg)
+	}
+}
+
+// TestUnansweredContests runs two elections to a verified result of zeros
+// (spec §2.1, §18.6): one where the group-only contest gets no ballot (only
+// members outside Belgium vote), and one where nobody votes at all. The sum
+// over no ballot is the identity ciphertext; the tally, the decryption
+// shares and the result must all accept it, and the published record must
+// verify.
+func TestUnansweredContests(t *testing.T) {
+	for _, nobody := range []bool{false, true} {
+		t.Run(map[bool]string{false: "contest-without-ballot", true: "nobody-votes"}[nobody], func(t *testing.T) {
+			o := Options{Dir: t.TempDir(), Voters: 6, Workers: 2, Seed: 3, NoSignIn: true}
+			f, err := Setup(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Store.Close()
+			want := Tally{{0, 0, 0}, {0, 0}, {0, 0}}
+			if !nobody {
+				url, stop, err := f.Serve("")
+				if err != nil {
+					t.Fatal(err)
+				}
+				client := &http.Client{}
+				var view *election.Election
+				f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+				cast := 0
+				for v := range f.Roll.Members {
+					if slices.Contains(f.Roll.Members[v].Groups, "be") {
+						continue // the delegate contest gets no ballot
+					}
+					if err := f.castOne(ctx, client, url, view, board.Origin(f.F), v, f.Choices(v, []int{1}, []int{0})); err != nil {
+						t.Fatal(err)
+					}
+					want[0][1]++
+					want[1][0]++
+					cast++
+				}
+				stop()
+				if cast == 0 || cast == len(f.Roll.Members) {
+					t.Fatalf("the seed gives %d voters outside Belgium of %d: choose another", cast, len(f.Roll.Members))
+				}
+			}
+			result, err := f.Finish(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Check(result, want); err != nil {
+				t.Fatal(err)
+			}
+			if w := result.Contests[2].Winners; len(w) != 0 {
+				t.Fatalf("a contest without votes has winners %v", w)
+			}
+			out := t.TempDir()
+			if _, err := f.Election.Publish(ctx, mirror.Dir(out)); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := verify.Record(ctx, mirror.Dir(out), verify.Options{Election: &f.F, Workers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK || rep.Phase != "decided" || rep.Result == nil || string(rep.Result.Entry()) != string(result.Entry()) {
+				t.Fatalf("the published record does not verify to the same result: %+v", rep)
+			}
+		})
 	}
 }

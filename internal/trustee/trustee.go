@@ -384,9 +384,10 @@ func ReadMessages(paths []string) ([][]byte, error) {
 	return msgs, nil
 }
 
-// Tally is a file of ciphertexts to decrypt, one per option.
+// Tally is a file of ciphertexts to decrypt, one per option: sums of
+// ballots' ciphertexts, whose α may be the identity (spec §2.1).
 type Tally struct {
-	Ciphertexts []*crypto.Ciphertext `json:"ciphertexts"`
+	Ciphertexts []*crypto.CiphertextSum `json:"ciphertexts"`
 }
 
 // ReadTally reads a tally file.
@@ -402,11 +403,19 @@ func ReadTally(path string) ([]*crypto.Ciphertext, error) {
 	if len(t.Ciphertexts) == 0 || len(t.Ciphertexts) > crypto.MaxTallySize || slices.Contains(t.Ciphertexts, nil) {
 		return nil, fmt.Errorf("%s: a tally holds 1 to %d ciphertexts", path, crypto.MaxTallySize)
 	}
-	return t.Ciphertexts, nil
+	cts := make([]*crypto.Ciphertext, len(t.Ciphertexts))
+	for i, c := range t.Ciphertexts {
+		cts[i] = &c.Ciphertext
+	}
+	return cts, nil
 }
 
 // WriteTally writes a tally file.
 func WriteTally(path string, cts []*crypto.Ciphertext) error {
-	b, _ := json.MarshalIndent(Tally{Ciphertexts: cts}, "", "  ")
+	sums := make([]*crypto.CiphertextSum, len(cts))
+	for i, c := range cts {
+		sums[i] = &crypto.CiphertextSum{Ciphertext: *c}
+	}
+	b, _ := json.MarshalIndent(Tally{Ciphertexts: sums}, "", "  ")
 	return atrest.WriteFile(path, append(b, '\n'), 0o644)
 }

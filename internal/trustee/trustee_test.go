@@ -105,6 +105,12 @@ func TestCeremonyFolder(t *testing.T) {
 			t.Errorf("tally %s accepted", bad)
 		}
 	}
+	// A sum over no ballot (a contest nobody answered) is the identity
+	// ciphertext, 64 zero bytes (spec §2.1): a tally file may hold it.
+	os.WriteFile(tally, []byte(`{"ciphertexts":["`+strings.Repeat("A", 86)+`"]}`), 0o644)
+	if cts, err := ReadTally(tally); err != nil || len(cts) != 1 || string(cts[0].Bytes()) != string(make([]byte, 64)) {
+		t.Errorf("the identity sum: %v", err)
+	}
 	// No temporary files are left behind.
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {

@@ -191,6 +191,16 @@ func (g *gen) elgamal() *ElGamalFile {
 		{Comment: "β negative (odd)", Encoding: negativeAt(valid, 32), Error: KindEncoding},
 		{Comment: "63 bytes", Encoding: valid[:63], Error: KindEncoding},
 	}
+	// A sum of ciphertexts, such as a tally's (spec §2.1, §18.6), may have
+	// an identity α: the sum over no ciphertext is (O, O).
+	f.Sums = append(f.Sums, SumCase{Ciphertexts: []Hex{}, Sum: make([]byte, 64)})
+	f.SumDecoding = []DecodingCase{
+		{Comment: "a sum whose α is the identity (allowed)", Encoding: append(slices.Clone(zero), valid[32:]...), Valid: true},
+		{Comment: "the sum over no ciphertext, (O, O) (allowed)", Encoding: make([]byte, 64), Valid: true},
+		{Comment: "α non-canonical", Encoding: high, Error: KindEncoding},
+		{Comment: "β negative (odd)", Encoding: negativeAt(append(slices.Clone(zero), valid[32:]...), 32), Error: KindEncoding},
+		{Comment: "65 bytes", Encoding: append(make([]byte, 64), 0), Error: KindEncoding},
+	}
 	return f
 }
 

@@ -102,6 +102,9 @@ type ElGamalFile struct {
 	Encryptions []EncryptionCase `json:"encryptions"`
 	Sums        []SumCase        `json:"sums"`
 	Ciphertexts []DecodingCase   `json:"ciphertext_decoding"`
+	// SumDecoding decodes sums of ciphertexts (spec §2.1, §11), whose α may
+	// be the identity.
+	SumDecoding []DecodingCase `json:"sum_decoding"`
 }
 
 // DecodingCase is an encoding that must decode (Valid) or be rejected for
@@ -200,7 +203,7 @@ func checkFile(name string, data []byte) (int, error) {
 		}
 		return checkCeremonyFile(&f)
 	case "records.json":
-		var f RecordsFile
+		var f RecordFile
 		if err := strictUnmarshal(data, &f); err != nil {
 			return 0, err
 		}
@@ -368,6 +371,13 @@ func checkElGamal(f *ElGamalFile) (int, error) {
 		_, err := crypto.NewCiphertext(c.Encoding)
 		if (err == nil) != c.Valid || (err != nil && kind(err) != c.Error) {
 			errs = append(errs, fmt.Errorf("ciphertext %q: %v, want valid=%v", c.Comment, err, c.Valid))
+		}
+	}
+	for _, c := range f.SumDecoding {
+		n++
+		_, err := crypto.NewCiphertextSum(c.Encoding)
+		if (err == nil) != c.Valid || (err != nil && kind(err) != c.Error) {
+			errs = append(errs, fmt.Errorf("ciphertext sum %q: %v, want valid=%v", c.Comment, err, c.Valid))
 		}
 	}
 	return n, errors.Join(errs...)

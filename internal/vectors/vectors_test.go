@@ -110,44 +110,39 @@ func TestCheckerRejectsWrongVectors(t *testing.T) {
 	}
 }
 
-// TestRecordsCheckerRejectsWrongVectors: a record case with its verdict,
-// its failure's reason or position, or its counted ballots changed is
-// reported by the checker.
-func TestRecordsCheckerRejectsWrongVectors(t *testing.T) {
+// TestRecordCheckerCanFail: a record case with its verdict flipped, its
+// reason changed or its invalid entry moved is reported by the checker.
+func TestRecordCheckerCanFail(t *testing.T) {
 	files, err := Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f RecordsFile
+	var f RecordFile
 	if err := strictUnmarshal(files["records.json"], &f); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := checkRecords(&f); err != nil {
-		t.Fatal(err)
+	if n, err := checkRecords(&f); err != nil || n != len(f.Cases) {
+		t.Fatalf("%d cases: %v", n, err)
 	}
-	replay := -1
 	for i, c := range f.Cases {
-		if len(c.Failures) == 1 && c.Failures[0].Reason == ReasonReplay {
-			replay = i
-			break
+		edits := []func(c *RecordCase){
+			func(c *RecordCase) { c.Valid = !c.Valid },
+			func(c *RecordCase) { c.Decided = !c.Decided },
 		}
-	}
-	if replay < 0 {
-		t.Fatal("no replay case")
-	}
-	for name, edit := range map[string]func(c *RecordCase){
-		"verdict":  func(c *RecordCase) { c.Valid = true; c.Failures = []RecordFailure{} },
-		"reason":   func(c *RecordCase) { c.Failures = []RecordFailure{{c.Failures[0].Entry, ReasonEligibility}} },
-		"position": func(c *RecordCase) { c.Failures = []RecordFailure{{c.Failures[0].Entry + 1, ReasonReplay}} },
-		"counted":  func(c *RecordCase) { c.Counted = c.Counted[1:] },
-		"phase":    func(c *RecordCase) { c.Phase = "tallied" },
-	} {
-		g := f
-		g.Cases = []RecordCase{f.Cases[replay]}
-		g.Cases[0].Failures = slices.Clone(g.Cases[0].Failures)
-		edit(&g.Cases[0])
-		if _, err := checkRecords(&g); err == nil {
-			t.Errorf("a replay case with its %s changed passed the checker", name)
+		if len(c.Invalid) > 0 {
+			edits = append(edits,
+				func(c *RecordCase) { c.Invalid[0].Entry++ },
+				func(c *RecordCase) {
+					c.Invalid[0].Error = map[string]string{KindEncoding: KindOrder, KindOrder: KindContent, KindContent: KindEncoding}[c.Invalid[0].Error]
+				})
+		}
+		for k, edit := range edits {
+			one := RecordFile{Log: f.Log, Cases: []RecordCase{c}}
+			one.Cases[0].Invalid = slices.Clone(c.Invalid)
+			edit(&one.Cases[0])
+			if _, err := checkRecords(&one); err == nil {
+				t.Errorf("case %d (%s), edit %d: the checker did not notice", i, c.Comment, k)
+			}
 		}
 	}
 }
