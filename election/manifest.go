@@ -124,6 +124,15 @@ func (m *Manifest) Validate() error {
 	if err := m.Roster.Validate(); err != nil {
 		return fmt.Errorf("roster: %w", err)
 	}
+	// spec: §18.3 the roster's strings are texts of §18.2 too.
+	if err := checkText("the roster's label", m.Roster.Label, crypto.MaxRosterLabelLen); err != nil {
+		return err
+	}
+	for j, t := range m.Roster.Trustees {
+		if err := checkText(fmt.Sprintf("trustee %d's name", j+1), t.Name, crypto.MaxTrusteeNameLen); err != nil {
+			return err
+		}
+	}
 	if len(m.Contests) == 0 || len(m.Contests) > MaxContests {
 		return fmt.Errorf("an election has 1 to %d contests, this one has %d", MaxContests, len(m.Contests))
 	}

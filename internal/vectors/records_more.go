@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
@@ -32,6 +33,27 @@ func (g *gen) moreRecords(f *RecordFile, b *recordBase, baseCounts [][]uint64) {
 	s := g.stateOf(b.log[:b.ballots])
 	skipped("voter 1 (group north) leaves out the delegate contest, which it may answer", b.close, g.ballot(s, b.keys[1], [][]int{{0}, {1}, nil}))
 	skipped("voter 3 (no group) answers the delegate contest, which it may not", b.close, g.ballot(s, b.keys[3], [][]int{{0}, {1}, {0}}))
+
+	// The roster in the manifest (§18.3).
+	for _, c := range []struct {
+		comment string
+		edit    func(r *crypto.Roster)
+	}{
+		{"two trustees have the same name", func(r *crypto.Roster) { r.Trustees[1].Name = r.Trustees[0].Name }},
+		{"a trustee's signing key is its encryption key", func(r *crypto.Roster) { r.Trustees[2].Signing = r.Trustees[2].Encryption }},
+		{"the roster's threshold is 0", func(r *crypto.Roster) { r.Threshold = 0 }},
+		{"the roster's threshold exceeds its 3 trustees", func(r *crypto.Roster) { r.Threshold = 4 }},
+	} {
+		m := g.recordManifest(b.manifest.Roster, b.manifest.LogKey)
+		m.Roster.Trustees = slices.Clone(m.Roster.Trustees)
+		c.edit(&m.Roster)
+		f.Cases = append(f.Cases, RecordCase{Comment: c.comment, Steps: []RecordStep{ent(append([]byte{election.TypeManifest}, mustMarshal(m)...))}, Invalid: []RecordFailure{{0, KindContent}}})
+	}
+	{
+		m := g.recordManifest(b.manifest.Roster, b.manifest.LogKey)
+		e := g.edit(append([]byte{election.TypeManifest}, mustMarshal(m)...), `"ceremony_id":"`+b64ID(m.Roster.ID)+`"`, `"ceremony_id":"AAAAAAAAAAAAAAAAAAAAAA"`)
+		f.Cases = append(f.Cases, RecordCase{Comment: "the roster's ceremony id is 16 zero bytes", Steps: []RecordStep{ent(e)}, Invalid: []RecordFailure{{0, KindContent}}})
+	}
 
 	// Records that end before their result (§19): valid, not decided.
 	early := func(comment string, end int) {
@@ -77,4 +99,9 @@ func (g *gen) setPhases(f *RecordFile) {
 		_, s := replayRecord(entries)
 		f.Cases[i].Phase = s.Phase.String()
 	}
+}
+
+func b64ID(id crypto.CeremonyID) string {
+	t, _ := id.MarshalText()
+	return string(t)
 }
