@@ -465,6 +465,30 @@ func FuzzCiphertext(f *testing.F) {
 	})
 }
 
+// FuzzCiphertextSum: a sum of ciphertexts (a tally's) decodes like a
+// ciphertext except that α may be the identity (spec §2.1).
+func FuzzCiphertextSum(f *testing.F) {
+	fuzzAddSeeds(f, fuzzCiphertextSeeds(fuzzSetup(f)))
+	f.Add(make([]byte, CiphertextSize))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := fuzzDecodeWiped(b, NewCiphertextSum)
+		if ok := fuzzLayoutValid(b, "ee"); (err == nil) != ok {
+			t.Fatalf("NewCiphertextSum(%x) error = %v, but it is two elements: %v", b, err, ok)
+		}
+		if err != nil {
+			fuzzDecodeErr(t, "NewCiphertextSum", err)
+			if s != nil {
+				t.Fatal("NewCiphertextSum returned both a sum and an error")
+			}
+			return
+		}
+		fuzzCheckDecoded(t, "ciphertext sum", b, s, new(CiphertextSum))
+		if _, err := NewCiphertext(b); (err == nil) == s.Alpha().IsIdentity() {
+			t.Fatalf("a sum with identity α %v decodes as a ballot ciphertext: %v", s.Alpha().IsIdentity(), err)
+		}
+	})
+}
+
 func FuzzKnowledgeProof(f *testing.F) {
 	fuzzAddSeeds(f, fuzzVariants(fuzzSetup(f).know.Bytes(), "es"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -195,6 +195,9 @@ func (e *Election) CheckAudit(a *Audit) error {
 	answered := false
 	for c, ct := range e.Manifest.Contests {
 		bc := a.Contests[c]
+		if a.Randomness[c] == nil {
+			return fail("contest %q: its randomness is null, not a list (spec §21.3)", ct.ID)
+		}
 		// spec: §21.3 step 6, as §18.5 for a ballot.
 		if may := eligible&(1<<c) != 0; bc.answered() != may {
 			if may {

@@ -292,6 +292,26 @@ func TestAuditCanonical(t *testing.T) {
 	if err := v.CheckAudit(p); err == nil || !strings.Contains(err.Error(), "increasing order") {
 		t.Fatalf("choices out of order: %v", err)
 	}
+	// The only null of a record is the choices of a contest not answered.
+	e2 := newTestElectionEdit(t, 2, true, nil)
+	v2, _ := e2.s.Voter()
+	k2, _ := CredentialKey(e2.s.Fingerprint, e2.codes[1]) // odd: not in "north"
+	enc2, _ := v2.Encrypt(testRand(4), k2.PublicKey(), [][]int{{0}, nil})
+	a2, _ := enc2.Audit()
+	r2 := string(a2.JSON())
+	if p2, err := ParseAudit([]byte(r2)); err != nil || v2.CheckAudit(p2) != nil {
+		t.Fatalf("an honest record with an unanswered contest: %v", err)
+	}
+	if !strings.Contains(r2, `],[]]}`) {
+		t.Fatalf("the unanswered contest's randomness is not []: %s", r2[len(r2)-40:])
+	}
+	p2, err := ParseAudit([]byte(strings.Replace(r2, `],[]]}`, `],null]}`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v2.CheckAudit(p2); err == nil || !strings.Contains(err.Error(), "null") {
+		t.Fatalf("randomness null: %v", err)
+	}
 	for name, text := range map[string]string{
 		"whitespace":        strings.Replace(record, `"audit":`, `"audit": `, 1),
 		"members reordered": strings.Replace(record, `{"audit":"scrutin/v0",`, `{`, 1)[:len(record)-len(`"audit":"scrutin/v0",`)-1] + `,"audit":"scrutin/v0"}`,

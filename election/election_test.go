@@ -798,3 +798,72 @@ func mustTrustee(t testing.TB) *crypto.TrusteeSecrets {
 	}
 	return s
 }
+
+// TestManifestSizeExamples checks the examples of spec §18.3: each shape is
+// valid at its stated size and invalid with one more option or contest.
+func TestManifestSizeExamples(t *testing.T) {
+	contest := func(id string, k, min, max int) Contest {
+		return Contest{ID: id, Min: min, Max: max, Title: text(id), Options: options(k)}
+	}
+	for _, c := range []struct {
+		name     string
+		largest  int
+		contests func(n int) []Contest
+	}{
+		{"plurality, min = max = 1", 150, func(n int) []Contest { return []Contest{contest("c", n, 1, 1)} }},
+		{"plurality, blank allowed", 149, func(n int) []Contest { return []Contest{contest("c", n, 0, 1)} }},
+		{"approval", 107, func(n int) []Contest { return []Contest{contest("c", n, 0, n)} }},
+		{"yes/no referendums", 52, func(n int) []Contest {
+			var cs []Contest
+			for i := range n {
+				cs = append(cs, contest(fmt.Sprintf("r%d", i), 2, 0, 1))
+			}
+			return cs
+		}},
+	} {
+		for _, n := range []int{c.largest, c.largest + 1} {
+			m, _ := testManifest(t, testRand(3), []*crypto.TrusteeSecrets{mustTrustee(t)}, 1)
+			m.Contests = c.contests(n)
+			err := m.Validate()
+			if (err == nil) != (n == c.largest) {
+				t.Errorf("%s of %d: ballot of %d bytes, %v", c.name, n, m.MaxBallotSize(), err)
+			}
+		}
+	}
+	// 64 contests of one option each is the most contests, and fits.
+	m, _ := testManifest(t, testRand(3), []*crypto.TrusteeSecrets{mustTrustee(t)}, 1)
+	m.Contests = nil
+	for i := range MaxContests {
+		m.Contests = append(m.Contests, contest(fmt.Sprintf("c%d", i), 1, 0, 1))
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMostContestsEndToEnd: 64 contests (the most), run to a verified
+// result, with one voter answering all and one answering none of the
+// group-only ones.
+func TestMostContestsEndToEnd(t *testing.T) {
+	e := newTestElectionEdit(t, 2, false, func(m *Manifest) {
+		m.Contests = nil
+		for i := range MaxContests {
+			c := Contest{ID: fmt.Sprintf("c%d", i), Min: 0, Max: 1, Title: text("C"), Options: options(1)}
+			m.Contests = append(m.Contests, c)
+		}
+	})
+	all := make([][]int, MaxContests)
+	blank := make([][]int, MaxContests)
+	for i := range all {
+		all[i], blank[i] = []int{0}, []int{}
+	}
+	e.apply(t, e.ballot(t, 0, all))
+	e.apply(t, e.ballot(t, 1, blank))
+	r := e.decide(t, 2, 4, 5)
+	for c, rc := range r.Contests {
+		if !slices.Equal(rc.Counts, []uint64{1}) {
+			t.Fatalf("contest %d: %v", c, rc.Counts)
+		}
+	}
+	e.replay(t)
+}

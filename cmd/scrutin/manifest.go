@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/demo"
@@ -108,6 +109,7 @@ manifest itself (the JSON file) in the staff console, /console.`)
 			}
 			fmt.Fprintf(stdout, "contest %d, %s: %s — %s: %s\n", i+1, c.ID, c.Title["en"], c.Rule(), strings.Join(opts, ", "))
 		}
+		fmt.Fprintf(stdout, "entry sizes: manifest %d bytes, a ballot answering every contest %d bytes (the limit is %d)\n", len(entry), m.MaxBallotSize(), board.MaxEntrySize)
 		fmt.Fprintf(stdout, "election fingerprint: %x\n", f[:])
 		if *entryOut != "" {
 			if err := os.WriteFile(*entryOut, entry, 0o644); err != nil {

@@ -62,12 +62,23 @@ func TestManifestCommands(t *testing.T) {
 	if !strings.Contains(r.stdout, fmt.Sprintf("election fingerprint: %x", f[:])) {
 		t.Fatalf("fingerprint not printed: %s", r.stdout)
 	}
+	if want := fmt.Sprintf("a ballot answering every contest %d bytes (the limit is 65535)", parsed.MaxBallotSize()); !strings.Contains(r.stdout, want) {
+		t.Fatalf("ballot size not printed: %s", r.stdout)
+	}
 	// Clear errors for what officers get wrong.
 	for name, edit := range map[string]func(m map[string]any){
 		"a typo in a member":  func(m map[string]any) { m["contets"] = m["contests"] },
 		"max above options":   func(m map[string]any) { m["contests"].([]any)[0].(map[string]any)["max"] = 5 },
 		"no French title":     func(m map[string]any) { delete(m["title"].(map[string]any), "fr") },
 		"closes before opens": func(m map[string]any) { m["window"].(map[string]any)["closes"] = "2020-01-01T00:00:00Z" },
+		"an empty title":      func(m map[string]any) { m["title"].(map[string]any)["en"] = "" },
+		"a ballot too large to record": func(m map[string]any) {
+			var opts []any
+			for i := range 151 {
+				opts = append(opts, map[string]any{"id": fmt.Sprintf("o%d", i), "title": map[string]any{"en": "o", "fr": "o"}})
+			}
+			m["contests"].([]any)[0].(map[string]any)["options"] = opts
+		},
 	} {
 		var c map[string]any
 		json.Unmarshal(b, &c)

@@ -77,7 +77,9 @@ func recordKind(err error) string {
 	return "unexpected: " + err.Error()
 }
 
-// base log positions
+// recordBase is the base record of records.json, with the secrets that
+// made it (to make more entries) and the index of the first entry of each
+// kind.
 type recordBase struct {
 	log                              [][]byte
 	manifest                         *election.Manifest
@@ -307,7 +309,7 @@ func (g *gen) records() *RecordFile {
 	// Valid records.
 	valid("a complete election: a 2-of-3 ceremony, a contest only group north may answer, a re-vote, three decryption entries, the result of trustees 1 and 2", baseCounts, cp(0, n))
 	var res election.Result
-	g.check(jsonUnmarshal(b.log[b.result][1:], &res))
+	g.check(strictUnmarshal(b.log[b.result][1:], &res))
 	withTrustees := func(tr ...int) []byte {
 		r := res
 		r.Trustees = tr
@@ -330,8 +332,8 @@ func (g *gen) records() *RecordFile {
 
 	// Invalid ballots are reported and skipped.
 	var b1, b2 election.Ballot
-	g.check(jsonUnmarshal(b.log[b.ballots+1][1:], &b1))
-	g.check(jsonUnmarshal(b.log[b.ballots+2][1:], &b2))
+	g.check(strictUnmarshal(b.log[b.ballots+1][1:], &b1))
+	g.check(strictUnmarshal(b.log[b.ballots+2][1:], &b2))
 	b2.Signature = b1.Signature
 	skipped("a ballot whose signature is another ballot's", KindContent, b.ballots+2, b2.Entry())
 	skipped("a ballot with whitespace in its JSON", KindEncoding, b.ballots+2, g.edit(b.log[b.ballots+2], `{"contests"`, `{ "contests"`))
@@ -391,7 +393,7 @@ func (g *gen) records() *RecordFile {
 	// The tally (spec §18.6).
 	tally := b.log[b.tally]
 	var tl election.Tally
-	g.check(jsonUnmarshal(tally[1:], &tl))
+	g.check(strictUnmarshal(tally[1:], &tl))
 	{
 		st, _ := tl.Contests[0].Sums[0].MarshalText()
 		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -422,6 +424,8 @@ func (g *gen) records() *RecordFile {
 	manifest("a manifest whose English title is the empty string", KindContent, func(m *election.Manifest) { m.Title["en"] = "" })
 	manifest("a manifest whose French description is the empty string", KindContent, func(m *election.Manifest) { m.Description["fr"] = "" })
 	manifest("an option title without French", KindContent, func(m *election.Manifest) { delete(m.Contests[0].Options[0].Title, "fr") })
+	manifest("a title with a third language whose code is not two lower-case letters (EN)", KindContent, func(m *election.Manifest) { m.Title["EN"] = "Test vectors" })
+	manifest("a manifest of version 1", KindContent, func(m *election.Manifest) { m.Version = 1 })
 	manifest("a title of 301 bytes", KindContent, func(m *election.Manifest) { m.Title["en"] = strings.Repeat("é", 150) + "." })
 	manifest("a voting window that closes before it opens", KindContent, func(m *election.Manifest) { m.Window.Closes = "2027-02-28T09:00:00Z" })
 	manifest("a voting window that closes when it opens", KindContent, func(m *election.Manifest) { m.Window.Closes = m.Window.Opens })
@@ -474,8 +478,6 @@ func (g *gen) records() *RecordFile {
 	g.setPhases(f)
 	return f
 }
-
-func jsonUnmarshal(data []byte, v any) error { return strictUnmarshal(data, v) }
 
 // mustMarshal encodes a manifest canonically (spec §18.2) without
 // validating it, as a faulty server might: Go's encoder with HTML escaping

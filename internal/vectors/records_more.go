@@ -72,7 +72,7 @@ func (g *gen) moreRecords(f *RecordFile, b *recordBase, baseCounts [][]uint64) {
 // §18.5 says: the ballot's canonical JSON without its signature member.
 func (g *gen) resign(entry []byte, k *crypto.SecretKey, manifest []byte) []byte {
 	var b election.Ballot
-	g.check(jsonUnmarshal(entry[1:], &b))
+	g.check(strictUnmarshal(entry[1:], &b))
 	sig, _ := b.Signature.MarshalText()
 	member := []byte(`,"signature":"` + string(sig) + `"`)
 	if !bytes.Contains(entry, member) {

@@ -111,7 +111,8 @@ func TestCheckerRejectsWrongVectors(t *testing.T) {
 }
 
 // TestRecordCheckerCanFail: a record case with its verdict flipped, its
-// reason changed or its invalid entry moved is reported by the checker.
+// reason changed or its invalid entry moved is reported by the checker
+// (each case gets one of these edits).
 func TestRecordCheckerCanFail(t *testing.T) {
 	files, err := Generate()
 	if err != nil {
@@ -136,7 +137,10 @@ func TestRecordCheckerCanFail(t *testing.T) {
 					c.Invalid[0].Error = map[string]string{KindEncoding: KindOrder, KindOrder: KindContent, KindContent: KindEncoding}[c.Invalid[0].Error]
 				})
 		}
-		for k, edit := range edits {
+		// One edit per case, in turn, to keep the test short (each check
+		// replays a whole record).
+		k := i % len(edits)
+		for _, edit := range edits[k : k+1] {
 			one := RecordFile{Log: f.Log, Cases: []RecordCase{c}}
 			one.Cases[0].Invalid = slices.Clone(c.Invalid)
 			edit(&one.Cases[0])
