@@ -8,7 +8,6 @@ package server
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"time"
 
@@ -49,7 +48,7 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
-	idx, again, err := e.appendBallot(ctx, p)
+	idx, again, err := e.castOnce(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -69,35 +68,37 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 // than being appended too (spec §18.5: a replay is invalid).
 type casting struct {
 	done    chan struct{} // closed once the append succeeded or failed
-	index   int64         // -1 if the append failed
+	index   int64         // -1 until the append succeeded
 	tracker string
 }
 
-// appendBallot appends a checked ballot and applies it in log order. It
-// returns the index of the ballot, and again if the same entry was already
-// in the log (or on its way there), in which case nothing is appended.
-func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot) (idx int64, again bool, err error) {
-	e.gate.RLock()
-	defer e.gate.RUnlock()
-	var c *casting
-	for c == nil {
+// castOnce appends a checked ballot (appendBallot) unless a ballot with its
+// code is already in the log or on its way there: then nothing is appended,
+// and the answer is that ballot's index with again set if the entry is the
+// same, a refusal (a replay) if it is not.
+func (e *Election) castOnce(ctx context.Context, p *election.PreparedBallot) (idx int64, again bool, err error) {
+	code := p.Code()
+	for {
 		e.mu.Lock()
-		err := e.state.CheckBallot(p)
-		if errors.Is(err, election.ErrReplay) {
-			idx, tracker, _ := e.state.FindCode(p.Code())
+		if idx, tracker, found := e.state.FindCode(code); found {
 			e.mu.Unlock()
-			return e.sameBallot(p, idx, tracker, err)
+			return e.sameBallot(p, idx, tracker)
 		}
-		if err != nil {
-			e.mu.Unlock()
-			return 0, false, fmt.Errorf("%w: %w", ErrRefused, err)
-		}
-		other, busy := e.casting[p.Code()]
+		other, busy := e.casting[code]
 		if !busy {
-			c = &casting{done: make(chan struct{}), index: -1}
-			e.casting[p.Code()] = c
+			c := &casting{done: make(chan struct{}), index: -1}
+			e.casting[code] = c
 			e.mu.Unlock()
-			break
+			idx, err := e.appendBallot(ctx, p)
+			e.mu.Lock()
+			if err == nil {
+				c.index, c.tracker = idx, p.Tracker() // appendBallot forgets it once applied
+			} else if e.casting[code] == c {
+				delete(e.casting, code)
+			}
+			close(c.done)
+			e.mu.Unlock()
+			return idx, false, err
 		}
 		e.mu.Unlock()
 		select {
@@ -106,20 +107,28 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 			return 0, false, ctx.Err()
 		}
 		if other.index >= 0 {
-			return e.sameBallot(p, other.index, other.tracker, fmt.Errorf("%w: %w at entry %d", election.ErrEntry, election.ErrReplay, other.index))
+			return e.sameBallot(p, other.index, other.tracker)
 		}
-		// The other copy's append failed: this one may try.
+		// The other copy was not appended: this one may try.
 	}
-	idx, err = e.st.Append(ctx, [][]byte{p.Entry()})
+}
+
+func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot) (int64, error) {
+	e.gate.RLock()
+	defer e.gate.RUnlock()
+	e.mu.Lock()
+	err := e.state.CheckBallot(p)
+	e.mu.Unlock()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	idx, err := e.st.Append(ctx, [][]byte{p.Entry()})
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	defer close(c.done)
 	if err != nil {
-		delete(e.casting, p.Code())
 		e.broken = fmt.Errorf("the store failed while appending a ballot (restart the server to reload the log): %v", err)
-		return 0, false, e.broken
+		return 0, e.broken
 	}
-	c.index, c.tracker = idx, p.Tracker()
 	// Apply in log order; the gate guarantees every appended ballot is in
 	// pending before an officer entry is applied.
 	e.pending[idx] = p
@@ -129,23 +138,23 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 			break
 		}
 		delete(e.pending, e.state.Size)
-		delete(e.casting, q.Code())
+		delete(e.casting, q.Code()) // spec §18.5: the state knows its code now
 		if err := e.state.ApplyBallot(q); err != nil {
 			e.broken = fmt.Errorf("internal error: a stored ballot does not apply: %v", err)
-			return 0, false, e.broken
+			return 0, e.broken
 		}
 	}
-	return idx, false, nil
+	return idx, nil
 }
 
-// sameBallot answers a ballot whose code is that of the ballot at index: the
-// same entry gets that ballot's receipt; another signature on the same
-// encryption is refused.
-func (e *Election) sameBallot(p *election.PreparedBallot, index int64, tracker string, replay error) (int64, bool, error) {
+// sameBallot answers a ballot whose code is that of the ballot at index
+// (spec §21.2): the same entry gets that ballot's receipt; another signature
+// on the same encryption is refused as a replay.
+func (e *Election) sameBallot(p *election.PreparedBallot, index int64, tracker string) (int64, bool, error) {
 	if tracker == p.Tracker() {
 		return index, true, nil
 	}
-	return 0, false, fmt.Errorf("%w: %w", ErrRefused, replay)
+	return 0, false, fmt.Errorf("%w: %w: %w at entry %d (same ballot code %s); encrypt afresh", ErrRefused, election.ErrEntry, election.ErrReplay, index, p.Code())
 }
 
 // receipt proves the inclusion of entry idx in a checkpoint that covers it.
