@@ -91,7 +91,7 @@ func (r *Report) fail(check string, entry int64, tracker, reason string) {
 // Record verifies the published record read through src.
 func Record(ctx context.Context, src board.FileReader, o Options) (*Report, error) {
 	start := time.Now()
-	rep := &Report{Failures: []Failure{}}
+	rep := &Report{Failures: []Failure{}, Phase: election.PhaseEmpty.String()} // spec §19
 	defer func() { rep.Seconds = time.Since(start).Seconds(); rep.OK = len(rep.Failures) == 0 }()
 
 	// Entry 0 names the log key; the announced F names entry 0.

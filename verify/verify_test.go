@@ -409,4 +409,9 @@ func TestRecordWithoutResult(t *testing.T) {
 	if rep := check(t, r.files, &r.f); !rep.Decided || rep.Phase != "decided" {
 		t.Errorf("the whole record: phase %s, decided %v", rep.Phase, rep.Decided)
 	}
+	m := slices.Clone(r.entries)
+	m[0] = []byte{election.TypeManifest, '{', '}'}
+	if rep := check(t, r.forge(t, m), nil); rep.OK || rep.Phase != "empty" || rep.Decided {
+		t.Errorf("a record whose entry 0 is not a manifest: ok %v, phase %q", rep.OK, rep.Phase)
+	}
 }
