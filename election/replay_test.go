@@ -1,6 +1,7 @@
 package election
 
 import (
+	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -59,4 +60,27 @@ func mustCode(t *testing.T, entry []byte) string {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestEntryCode: the code read from a canonical entry without decoding it
+// is the code of the decoded ballot (spec §21.1), for ballots of every
+// shape of the test election.
+func TestEntryCode(t *testing.T) {
+	e := newTestElectionWith(t, 4, true)
+	for v, choices := range [][][]int{{{0}, {}}, {{2}, nil}, {{1}, {1}}, {{0}, nil}} {
+		b := e.ballot(t, v, choices)
+		got, ok := entryCode(b)
+		if !ok || hex.EncodeToString(got[:]) != mustCode(t, b) {
+			t.Fatalf("voter %d: entryCode %x %v, BallotCode %s", v, got, ok, mustCode(t, b))
+		}
+		p, err := e.s.PrepareBallot(b)
+		if err != nil || p.Code() != mustCode(t, b) {
+			t.Fatalf("voter %d: Prepare's code %v %v", v, p, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {TypeBallot}, []byte(`{"a":1}`), append([]byte{TypeBallot}, `{"contests":[]}`...)} {
+		if _, ok := entryCode(bad); ok {
+			t.Errorf("entryCode(%q) succeeded", bad)
+		}
+	}
 }

@@ -4,6 +4,7 @@ package election
 // entry is valid, for the server before appending and for every verifier.
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -445,6 +446,25 @@ func (s *State) FindTracker(tracker string) (index int64, counted, found bool) {
 		return 0, false, false
 	}
 	return t.index, s.last[t.key].Index == t.index, true
+}
+
+// entryCode returns the ballot code (spec §21.1) of a ballot entry in
+// canonical JSON (spec §18.2) without decoding it: the signed body is the
+// entry's JSON without its last member, the signature. It is for a server
+// that replays ballots it verified itself (the stored entries are the
+// canonical ones it appended); Prepare computes the code from the decoded
+// ballot, and TestEntryCode checks that both agree.
+func entryCode(entry []byte) ([32]byte, bool) {
+	const sig = `,"signature":"`
+	i := bytes.LastIndex(entry, []byte(sig))
+	if len(entry) < 2 || entry[0] != TypeBallot || i < 1 || !bytes.HasSuffix(entry, []byte(`"}`)) || bytes.IndexByte(entry[i+len(sig):len(entry)-2], '"') >= 0 {
+		return [32]byte{}, false
+	}
+	h := sha256.New()
+	h.Write([]byte("scrutin/v0/ballot"))
+	h.Write(entry[1:i])
+	h.Write([]byte("}"))
+	return [32]byte(h.Sum(nil)), true
 }
 
 // FindCode returns the index and tracker of the ballot with this ballot
