@@ -164,7 +164,9 @@ func ParseAudit(data []byte) (*Audit, error) {
 
 // CheckAudit checks an audit record against the election (spec §21.3). It
 // returns nil only if the record opens, to the choices it lists, an
-// encryption whose code is the record's code.
+// encryption whose code is the record's code, and the record's credential
+// is published and the record answers exactly the contests it may answer
+// (e.Eligibility).
 func (e *Election) CheckAudit(a *Audit) error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrAudit, fmt.Sprintf(format, args...))
@@ -178,6 +180,13 @@ func (e *Election) CheckAudit(a *Audit) error {
 	if a.Credential == nil {
 		return fail("it has no credential")
 	}
+	if e.Eligibility == nil {
+		return fail("the contests its credential may answer are unknown")
+	}
+	eligible, published := e.Eligibility(a.Credential)
+	if !published {
+		return fail("its credential is not published in this election")
+	}
 	n := len(e.Manifest.Contests)
 	if len(a.Contests) != n || len(a.Choices) != n || len(a.Randomness) != n {
 		return fail("the election has %d contests; the record has %d contests, %d choice lists and %d randomness lists", n, len(a.Contests), len(a.Choices), len(a.Randomness))
@@ -188,6 +197,13 @@ func (e *Election) CheckAudit(a *Audit) error {
 		bc := a.Contests[c]
 		if a.Randomness[c] == nil {
 			return fail("contest %q: its randomness is null, not a list (spec §21.3)", ct.ID)
+		}
+		// spec: §21.3 step 6, as §18.5 for a ballot.
+		if may := eligible&(1<<c) != 0; bc.answered() != may {
+			if may {
+				return fail("contest %q is left out, but the credential may answer it: the ballot could not be cast", ct.ID)
+			}
+			return fail("contest %q is answered, but the credential may not answer it: the ballot could not be cast", ct.ID)
 		}
 		if !bc.answered() {
 			if a.Choices[c] != nil || len(a.Randomness[c]) != 0 {

@@ -2,7 +2,7 @@ package election
 
 import (
 	"bytes"
-	"encoding/base64"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,16 +18,42 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/v0/audit.json")
 
-// auditVector is testdata/v0/audit.json (spec §21.4).
+// auditVector is testdata/v0/audit.json (spec §21.4): byte strings in hex,
+// the audit record as its exact (canonical) text.
 type auditVector struct {
-	Manifest    json.RawMessage `json:"manifest"`
-	Election    string          `json:"election"`
-	ElectionKey string          `json:"election_key"`
-	Credential  string          `json:"credential"`
-	Audit       json.RawMessage `json:"audit"`
-	Code        string          `json:"code"`
-	Entry       string          `json:"entry"`
-	Tracker     string          `json:"tracker"`
+	Spec          string         `json:"spec"`
+	ManifestEntry string         `json:"manifest_entry"`
+	Election      string         `json:"election"`
+	ElectionKey   string         `json:"election_key"`
+	Credential    string         `json:"credential"`
+	Eligible      []string       `json:"eligible"`
+	Audit         string         `json:"audit"`
+	Code          string         `json:"code"`
+	Entry         string         `json:"entry"`
+	Tracker       string         `json:"tracker"`
+	Invalid       []invalidAudit `json:"invalid"`
+}
+
+// invalidAudit is a record a checker must reject, given the contests its
+// credential may answer.
+type invalidAudit struct {
+	Comment  string   `json:"comment"`
+	Audit    string   `json:"audit"`
+	Eligible []string `json:"eligible"`
+}
+
+// withEligible returns the election view with a credential's contests given
+// by their ids, as a booth or the vector gives them.
+func withEligible(v *Election, ids []string) *Election {
+	w := *v
+	var mask uint64
+	for c, ct := range v.Manifest.Contests {
+		if slices.Contains(ids, ct.ID) {
+			mask |= 1 << c
+		}
+	}
+	w.Eligibility = func(*crypto.PublicKey) (uint64, bool) { return mask, true }
+	return &w
 }
 
 // auditFixture encrypts the same choices twice from the same seed: one
@@ -76,8 +102,6 @@ func auditFixture(t *testing.T) (*Election, *crypto.SecretKey, *Audit, []byte) {
 func TestAuditVector(t *testing.T) {
 	v, k, a, entry := auditFixture(t)
 	m, _ := v.Manifest.Entry()
-	ek, _ := v.Key.MarshalText()
-	cred, _ := k.PublicKey().MarshalText()
 	code, err := BallotCode(entry)
 	if err != nil {
 		t.Fatal(err)
@@ -85,10 +109,28 @@ func TestAuditVector(t *testing.T) {
 	if code != a.Code {
 		t.Fatalf("the cast ballot's code %s is not the audited encryption's %s", code, a.Code)
 	}
+	both, onlyLeader := []string{"leader", "motion"}, []string{"leader"}
+	edited := func(edit func(*Audit)) string {
+		b, _ := ParseAudit(a.JSON())
+		edit(b)
+		return string(b.JSON())
+	}
+	skips, err := v.Encrypt(testRand(23), k.PublicKey(), [][]int{{1}, nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped, _ := skips.Audit()
 	got := auditVector{
-		Manifest: m[1:], Election: hex.EncodeToString(v.Fingerprint[:]), ElectionKey: string(ek),
-		Credential: string(cred), Audit: a.JSON(), Code: code,
-		Entry: base64.StdEncoding.EncodeToString(entry), Tracker: Tracker(entry),
+		Spec: "docs/spec.md §21, version 0", ManifestEntry: hex.EncodeToString(m), Election: hex.EncodeToString(v.Fingerprint[:]),
+		ElectionKey: hex.EncodeToString(v.Key.Bytes()), Credential: hex.EncodeToString(k.PublicKey().Bytes()), Eligible: both,
+		Audit: string(a.JSON()), Code: code, Entry: hex.EncodeToString(entry), Tracker: Tracker(entry),
+		Invalid: []invalidAudit{
+			{"another choice claimed (option 0 of contest 0)", edited(func(b *Audit) { b.Choices[0] = []int{0} }), both},
+			{"a changed scalar (contest 0, option 0 has option 1's)", edited(func(b *Audit) { b.Randomness[0][0] = b.Randomness[0][1] }), both},
+			{"a changed code", edited(func(b *Audit) { b.Code = strings.Repeat("0", 64) }), both},
+			{"the credential may answer only contest 0, and the record answers contest 1 too", string(a.JSON()), onlyLeader},
+			{"the credential may answer both contests, and the record leaves out contest 1 (an honest encryption otherwise)", string(skipped.JSON()), both},
+		},
 	}
 	path := filepath.Join("..", "testdata", "v0", "audit.json")
 	if *update {
@@ -102,20 +144,36 @@ func TestAuditVector(t *testing.T) {
 		t.Fatal(err)
 	}
 	var file auditVector
-	if err := json.Unmarshal(b, &file); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(compact(file.Audit), got.Audit) || file.Entry != got.Entry || file.Code != got.Code || file.Tracker != got.Tracker ||
-		file.Election != got.Election || file.ElectionKey != got.ElectionKey || !bytes.Equal(compact(file.Manifest), got.Manifest) {
+	want, _ := json.Marshal(got)
+	have, _ := json.Marshal(file)
+	if !bytes.Equal(want, have) {
 		t.Fatal("testdata/v0/audit.json differs from the recomputed vector (regenerate with go test ./election -run AuditVector -update if the change is intended)")
 	}
-	// The record from the file checks, through ParseAudit.
-	parsed, err := ParseAudit(compact(file.Audit))
+	// The file's records check, or fail, through ParseAudit.
+	mf, _ := hex.DecodeString(file.ManifestEntry)
+	if sha256.Sum256(mf) != v.Fingerprint || file.Election != hex.EncodeToString(v.Fingerprint[:]) {
+		t.Fatal("the vector's manifest entry does not hash to its fingerprint")
+	}
+	parsed, err := ParseAudit([]byte(file.Audit))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.CheckAudit(parsed); err != nil {
+	if err := withEligible(v, file.Eligible).CheckAudit(parsed); err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range file.Invalid {
+		p, err := ParseAudit([]byte(c.Audit))
+		if err == nil {
+			err = withEligible(v, c.Eligible).CheckAudit(p)
+		}
+		if !errors.Is(err, ErrAudit) {
+			t.Errorf("%s: not rejected (%v)", c.Comment, err)
+		}
 	}
 }
 
@@ -165,6 +223,40 @@ func TestAuditRefusesTampering(t *testing.T) {
 	}
 	if err := v.CheckAudit(otherAudit); err != nil {
 		t.Errorf("an honest record failed: %v", err)
+	}
+}
+
+// TestAuditEligibility (spec §21.3 step 6): like a ballot (§18.5), an audit
+// record answers exactly the contests its credential may answer, and its
+// credential is published.
+func TestAuditEligibility(t *testing.T) {
+	v, k, a, _ := auditFixture(t) // voter 0, in "north": both contests
+	skips, err := v.Encrypt(testRand(6), k.PublicKey(), [][]int{{1}, nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skipped, _ := skips.Audit()
+	if err := v.CheckAudit(skipped); !errors.Is(err, ErrAudit) || !strings.Contains(err.Error(), "left out") {
+		t.Errorf("a record leaving out a contest its credential may answer: %v", err)
+	}
+	onlyLeader := *v
+	onlyLeader.Eligibility = func(*crypto.PublicKey) (uint64, bool) { return 1, true }
+	if err := onlyLeader.CheckAudit(a); !errors.Is(err, ErrAudit) || !strings.Contains(err.Error(), "may not answer") {
+		t.Errorf("a record answering a contest its credential may not answer: %v", err)
+	}
+	if err := onlyLeader.CheckAudit(skipped); err != nil {
+		t.Errorf("a record answering exactly its credential's contest: %v", err)
+	}
+	stranger, _ := crypto.GenerateKey(nil)
+	enc, _ := v.Encrypt(testRand(7), stranger.PublicKey(), [][]int{{1}, {}})
+	unknown, _ := enc.Audit()
+	if err := v.CheckAudit(unknown); !errors.Is(err, ErrAudit) || !strings.Contains(err.Error(), "not published") {
+		t.Errorf("a record of an unpublished credential: %v", err)
+	}
+	blind := *v
+	blind.Eligibility = nil
+	if err := blind.CheckAudit(a); !errors.Is(err, ErrAudit) {
+		t.Errorf("a check without the credentials: %v", err)
 	}
 }
 

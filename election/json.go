@@ -30,6 +30,12 @@ var (
 var (
 	ErrNotOpen           = errors.New("voting is not open")
 	ErrUnknownCredential = errors.New("the credential is not on the published list")
+	// ErrReplay: the ballot's code is that of an earlier ballot in the log
+	// (spec §18.5), as when its entry is posted again.
+	ErrReplay = errors.New("the ballot is a replay of an earlier ballot")
+	// ErrEligibility: the ballot answers a contest its credential may not
+	// answer, or leaves out one it may (spec §18.5).
+	ErrEligibility = errors.New("the ballot does not answer exactly the contests its credential may answer")
 )
 
 // marshal encodes v canonically (spec §18.2): Go's encoder with HTML

@@ -4,6 +4,7 @@ package election
 // entry is valid, for the server before appending and for every verifier.
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -52,6 +53,7 @@ type State struct {
 	Ballots            int   // ballot entries, re-votes included
 	last               map[[32]byte]*CountedBallot
 	trackers           map[string]trackerRef // every ballot
+	codes              map[[32]byte]codeRef  // every ballot, by its code (spec §18.5)
 
 	Tally       *Tally
 	tallyCTs    []*crypto.Ciphertext
@@ -74,7 +76,7 @@ type CountedBallot struct {
 
 // New returns the state of an empty log.
 func New() *State {
-	return &State{credentials: make(map[[32]byte]uint64), last: make(map[[32]byte]*CountedBallot), trackers: make(map[string]trackerRef), decryptions: make(map[int][]byte)}
+	return &State{credentials: make(map[[32]byte]uint64), last: make(map[[32]byte]*CountedBallot), trackers: make(map[string]trackerRef), codes: make(map[[32]byte]codeRef), decryptions: make(map[int][]byte)}
 }
 
 // Tracker returns a ballot's tracker: the SHA-256 of its entry, in hex.
@@ -283,11 +285,15 @@ type PreparedBallot struct {
 	key      [32]byte
 	ballot   *Ballot
 	tracker  string
-	answered uint64 // the contests answered, as a bit mask
+	code     [32]byte // the ballot code (spec §21.1)
+	answered uint64   // the contests answered, as a bit mask
 }
 
 // Tracker returns the ballot's tracker.
 func (p *PreparedBallot) Tracker() string { return p.tracker }
+
+// Code returns the ballot's code (spec §21.1), in hex.
+func (p *PreparedBallot) Code() string { return hex.EncodeToString(p.code[:]) }
 
 // Selections returns the number of selections the ballot holds (and whose
 // proofs were verified).
@@ -350,14 +356,15 @@ func (e *Election) Prepare(entry []byte) (*PreparedBallot, error) {
 		batch.AddContest(e.Key, e.Fingerprint, b.Credential, uint32(c), uint64(ct.Min), uint64(ct.Max),
 			&crypto.EncryptedContest{Selections: bc.Selections, Proofs: bc.Proofs, TotalProof: bc.TotalProof})
 	}
-	batch.AddSignature(b.Credential, e.Fingerprint, ballotMessage(b.Contests, b.Credential), b.Signature)
+	msg := ballotMessage(b.Contests, b.Credential)
+	batch.AddSignature(b.Credential, e.Fingerprint, msg, b.Signature)
 	if err := batch.Verify(); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrEntry, err))
 	}
 	if answered == 0 {
 		return fail(fmt.Errorf("%w: the ballot answers no contest", ErrEntry))
 	}
-	p := &PreparedBallot{entry: entry, ballot: &b, tracker: Tracker(entry), answered: answered}
+	p := &PreparedBallot{entry: entry, ballot: &b, tracker: Tracker(entry), code: sha256.Sum256(msg), answered: answered}
 	copy(p.key[:], b.Credential.Bytes())
 	return p, nil
 }
@@ -378,11 +385,16 @@ func (e *Election) checkBallotShape(b *Ballot) error {
 	return nil
 }
 
-// CheckBallot does a prepared ballot's stateful checks (voting open, known
-// credential) without changing the state.
+// CheckBallot does a prepared ballot's stateful checks (voting open, not a
+// replay, known credential) without changing the state.
 func (s *State) CheckBallot(p *PreparedBallot) error {
 	if s.Phase != PhaseVoting {
 		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w (it is %s)", ErrOrder, ErrNotOpen, map[bool]string{true: "closed", false: "not yet open"}[s.Phase > PhaseVoting])}
+	}
+	// spec: §18.5 each encryption is cast at most once: a ballot with the
+	// code of an earlier valid ballot is invalid, whatever its signature.
+	if c, dup := s.codes[p.code]; dup {
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w at entry %d (same ballot code %x)", ErrEntry, ErrReplay, c.index, p.code)}
 	}
 	eligible, ok := s.credentials[p.key]
 	if !ok {
@@ -392,9 +404,9 @@ func (s *State) CheckBallot(p *PreparedBallot) error {
 		for c, ct := range s.Manifest.Contests {
 			switch bit := uint64(1) << c; {
 			case p.answered&bit != 0 && eligible&bit == 0:
-				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: the ballot answers contest %q, which this credential is not eligible for", ErrEntry, ct.ID)}
+				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w: it answers contest %q, which this credential is not eligible for", ErrEntry, ErrEligibility, ct.ID)}
 			case p.answered&bit == 0 && eligible&bit != 0:
-				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: the ballot leaves out contest %q (send a blank answer if the contest allows it)", ErrEntry, ct.ID)}
+				return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w: it leaves out contest %q (send a blank answer if the contest allows it)", ErrEntry, ErrEligibility, ct.ID)}
 			}
 		}
 	}
@@ -408,6 +420,7 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 		return err
 	}
 	s.trackers[p.tracker] = trackerRef{s.Size, p.key}
+	s.codes[p.code] = codeRef{s.Size, p.tracker}
 	sel := make([][]*crypto.Ciphertext, len(p.ballot.Contests))
 	for c, bc := range p.ballot.Contests {
 		sel[c] = bc.Selections
@@ -433,6 +446,42 @@ func (s *State) FindTracker(tracker string) (index int64, counted, found bool) {
 		return 0, false, false
 	}
 	return t.index, s.last[t.key].Index == t.index, true
+}
+
+// entryCode returns the ballot code (spec §21.1) of a ballot entry in
+// canonical JSON (spec §18.2) without decoding it: the signed body is the
+// entry's JSON without its last member, the signature. It is for a server
+// that replays ballots it verified itself (the stored entries are the
+// canonical ones it appended); Prepare computes the code from the decoded
+// ballot, and TestEntryCode checks that both agree.
+func entryCode(entry []byte) ([32]byte, bool) {
+	const sig = `,"signature":"`
+	i := bytes.LastIndex(entry, []byte(sig))
+	if len(entry) < 2 || entry[0] != TypeBallot || i < 1 || !bytes.HasSuffix(entry, []byte(`"}`)) || bytes.IndexByte(entry[i+len(sig):len(entry)-2], '"') >= 0 {
+		return [32]byte{}, false
+	}
+	h := sha256.New()
+	h.Write([]byte("scrutin/v0/ballot"))
+	h.Write(entry[1:i])
+	h.Write([]byte("}"))
+	return [32]byte(h.Sum(nil)), true
+}
+
+// FindCode returns the index and tracker of the ballot with this ballot
+// code (spec §21.1, hex), if the log holds one: a server answers a client
+// that sends the same ballot again with its receipt.
+func (s *State) FindCode(code string) (index int64, tracker string, found bool) {
+	b, err := hex.DecodeString(code)
+	if err != nil || len(b) != sha256.Size {
+		return 0, "", false
+	}
+	c, ok := s.codes[[32]byte(b)]
+	return c.index, c.tracker, ok
+}
+
+type codeRef struct {
+	index   int64
+	tracker string
 }
 
 type trackerRef struct {

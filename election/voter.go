@@ -75,6 +75,10 @@ type Election struct {
 	Manifest    *Manifest
 	Fingerprint crypto.Fingerprint
 	Key         *crypto.PublicKey
+	// Eligibility gives the contests a credential may answer (a bit mask,
+	// bit c for contest c) and whether it is published; CheckAudit needs
+	// it (spec §21.3). State.Voter sets it from the published credentials.
+	Eligibility func(credential *crypto.PublicKey) (contests uint64, published bool)
 }
 
 // NewBallot encrypts and signs a ballot, to cast it at once (see Encrypt
@@ -92,5 +96,5 @@ func (s *State) Voter() (*Election, error) {
 	if s.ElectionKey == nil {
 		return nil, fmt.Errorf("voting is not open")
 	}
-	return &Election{Manifest: s.Manifest, Fingerprint: s.Fingerprint, Key: s.ElectionKey}, nil
+	return &Election{Manifest: s.Manifest, Fingerprint: s.Fingerprint, Key: s.ElectionKey, Eligibility: s.Eligibility}, nil
 }

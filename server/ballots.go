@@ -25,10 +25,15 @@ type Receipt struct {
 	// Code is the ballot code (spec §21.1), which the booth showed before
 	// the voter chose to cast.
 	Code string `json:"code"`
+	// Again is set when the ballot was already in the log: nothing was
+	// appended, and this is its original receipt (spec §21.2).
+	Again bool `json:"-"`
 }
 
 // Cast checks a ballot entry and appends it, or refuses it with a reason and
-// appends nothing.
+// appends nothing. A ballot already in the log, byte for byte (a client
+// retrying after a lost answer, or anyone replaying it), is not appended
+// again: the answer is its original receipt, with Again set (spec §21.2).
 func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	e.mu.Lock()
 	view, broken := e.view, e.broken
@@ -43,16 +48,69 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
-	idx, err := e.appendBallot(ctx, p)
+	idx, again, err := e.castOnce(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	e.turnout.add(time.Now(), e.voted())
-	code, err := election.BallotCode(entry)
+	if !again {
+		e.turnout.add(time.Now(), e.voted())
+	}
+	r, err := e.receipt(ctx, idx, p.Tracker(), p.Code())
 	if err != nil {
 		return nil, err
 	}
-	return e.receipt(ctx, idx, p.Tracker(), code)
+	r.Again = again
+	return r, nil
+}
+
+// casting is a ballot between its checks and its application to the state,
+// by its code: a second copy sent meanwhile waits for its outcome rather
+// than being appended too (spec §18.5: a replay is invalid).
+type casting struct {
+	done    chan struct{} // closed once the append succeeded or failed
+	index   int64         // -1 until the append succeeded
+	tracker string
+}
+
+// castOnce appends a checked ballot (appendBallot) unless a ballot with its
+// code is already in the log or on its way there: then nothing is appended,
+// and the answer is that ballot's index with again set if the entry is the
+// same, a refusal (a replay) if it is not.
+func (e *Election) castOnce(ctx context.Context, p *election.PreparedBallot) (idx int64, again bool, err error) {
+	code := p.Code()
+	for {
+		e.mu.Lock()
+		if idx, tracker, found := e.state.FindCode(code); found {
+			e.mu.Unlock()
+			return e.sameBallot(p, idx, tracker)
+		}
+		other, busy := e.casting[code]
+		if !busy {
+			c := &casting{done: make(chan struct{}), index: -1}
+			e.casting[code] = c
+			e.mu.Unlock()
+			idx, err := e.appendBallot(ctx, p)
+			e.mu.Lock()
+			if err == nil {
+				c.index, c.tracker = idx, p.Tracker() // appendBallot forgets it once applied
+			} else if e.casting[code] == c {
+				delete(e.casting, code)
+			}
+			close(c.done)
+			e.mu.Unlock()
+			return idx, false, err
+		}
+		e.mu.Unlock()
+		select {
+		case <-other.done:
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		}
+		if other.index >= 0 {
+			return e.sameBallot(p, other.index, other.tracker)
+		}
+		// The other copy was not appended: this one may try.
+	}
 }
 
 func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot) (int64, error) {
@@ -80,12 +138,23 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 			break
 		}
 		delete(e.pending, e.state.Size)
+		delete(e.casting, q.Code()) // spec §18.5: the state knows its code now
 		if err := e.state.ApplyBallot(q); err != nil {
 			e.broken = fmt.Errorf("internal error: a stored ballot does not apply: %v", err)
 			return 0, e.broken
 		}
 	}
 	return idx, nil
+}
+
+// sameBallot answers a ballot whose code is that of the ballot at index
+// (spec §21.2): the same entry gets that ballot's receipt; another signature
+// on the same encryption is refused as a replay.
+func (e *Election) sameBallot(p *election.PreparedBallot, index int64, tracker string) (int64, bool, error) {
+	if tracker == p.Tracker() {
+		return index, true, nil
+	}
+	return 0, false, fmt.Errorf("%w: %w: %w at entry %d (same ballot code %s); encrypt afresh", ErrRefused, election.ErrEntry, election.ErrReplay, index, p.Code())
 }
 
 // receipt proves the inclusion of entry idx in a checkpoint that covers it.

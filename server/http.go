@@ -212,11 +212,15 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 	}
 	receipt, err := h.e.Cast(r.Context(), append([]byte{election.TypeBallot}, body...))
 	switch {
+	case err == nil && receipt.Again:
+		// spec: §21.2 the same ballot again: its original receipt, nothing
+		// appended.
+		writeJSON(w, http.StatusOK, receipt)
 	case err == nil:
 		h.accepted.Add(1)
 		h.castNanos.Add(int64(time.Since(start)))
 		writeJSON(w, http.StatusCreated, receipt)
-	case errors.Is(err, election.ErrNotOpen):
+	case errors.Is(err, election.ErrNotOpen), errors.Is(err, election.ErrReplay):
 		h.refuse(w, http.StatusConflict, err.Error())
 	case errors.Is(err, election.ErrUnknownCredential):
 		h.refuse(w, http.StatusForbidden, err.Error())

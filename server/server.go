@@ -35,6 +35,7 @@ type Election struct {
 	mu      sync.Mutex
 	state   *election.State
 	pending map[int64]*election.PreparedBallot
+	casting map[string]*casting // ballots appended or being appended, not yet applied, by code
 
 	cpMu sync.Mutex // one checkpoint signing at a time
 	cp   *signedCheckpoint
@@ -62,7 +63,7 @@ type signedCheckpoint struct {
 // log's signing key seed (32 bytes). An empty store is an election yet to
 // be created (see Create).
 func Open(ctx context.Context, st store.Store, logSeed []byte) (*Election, error) {
-	e := &Election{st: st, state: election.New(), pending: make(map[int64]*election.PreparedBallot)}
+	e := &Election{st: st, state: election.New(), pending: make(map[int64]*election.PreparedBallot), casting: make(map[string]*casting)}
 	n, err := st.Size(ctx)
 	if err != nil {
 		return nil, err

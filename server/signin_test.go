@@ -49,9 +49,11 @@ func TestSignInVector(t *testing.T) {
 	payload := append([]byte{0, 0, 0, 0, 0x6b, 0x49, 0xd2, 0x00}, email...) // 1800000000
 	token := base64.RawURLEncoding.EncodeToString(append(payload, mac(k, "token\x00", string(payload))...))
 
-	want := map[string]string{
+	// Byte strings in hex, the expiry a JSON number, the token its text
+	// (spec §12, §20.4).
+	want := map[string]any{
 		"list_key": hex.EncodeToString(dataKey), "election": hex.EncodeToString(f[:]), "k": hex.EncodeToString(k), "email": email,
-		"code": code, "code_mac": hex.EncodeToString(codeMAC), "expiry": "1800000000", "token": token,
+		"code": code, "code_mac": hex.EncodeToString(codeMAC), "expiry": json.Number("1800000000"), "token": token,
 	}
 	if !bytes.Equal(SignInKey(dataKey, f), k) {
 		t.Fatal("SignInKey disagrees with spec §20.3")
@@ -73,13 +75,18 @@ func TestSignInVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var file map[string]string
-	if err := json.Unmarshal(b, &file); err != nil {
+	var file map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&file); err != nil {
 		t.Fatal(err)
+	}
+	if len(file) != len(want) {
+		t.Errorf("signin.json has %d members, want %d", len(file), len(want))
 	}
 	for name, v := range want {
 		if file[name] != v {
-			t.Errorf("signin.json: %s is %q, want %q", name, file[name], v)
+			t.Errorf("signin.json: %s is %#v, want %#v", name, file[name], v)
 		}
 	}
 }

@@ -57,7 +57,8 @@ type Report struct {
 	Fingerprint string             `json:"fingerprint"`
 	Announced   bool               `json:"fingerprint_announced"` // checked against Options.Election
 	Entries     int64              `json:"entries"`
-	Phase       string             `json:"phase"`
+	Phase       string             `json:"phase"`   // how far the record goes (spec §19)
+	Decided     bool               `json:"decided"` // the result is recorded
 	Voters      int                `json:"voters"`
 	Ballots     int                `json:"ballots"`         // ballot entries, re-votes included
 	Counted     int                `json:"counted_ballots"` // in the tally
@@ -65,9 +66,12 @@ type Report struct {
 	Result      *election.Result   `json:"result,omitempty"`
 	Manifest    *election.Manifest `json:"-"`
 	ElectionKey *crypto.PublicKey  `json:"-"` // once voting opened
-	Tracker     *TrackerReport     `json:"tracker,omitempty"`
-	Failures    []Failure          `json:"failures"`
-	Seconds     float64            `json:"seconds"`
+	// Eligibility gives the contests a published credential may answer
+	// (a bit mask), and whether it is published.
+	Eligibility func(*crypto.PublicKey) (uint64, bool) `json:"-"`
+	Tracker     *TrackerReport                         `json:"tracker,omitempty"`
+	Failures    []Failure                              `json:"failures"`
+	Seconds     float64                                `json:"seconds"`
 }
 
 // TrackerReport is the voter's check.
@@ -87,7 +91,7 @@ func (r *Report) fail(check string, entry int64, tracker, reason string) {
 // Record verifies the published record read through src.
 func Record(ctx context.Context, src board.FileReader, o Options) (*Report, error) {
 	start := time.Now()
-	rep := &Report{Failures: []Failure{}}
+	rep := &Report{Failures: []Failure{}, Phase: election.PhaseEmpty.String()} // spec §19
 	defer func() { rep.Seconds = time.Since(start).Seconds(); rep.OK = len(rep.Failures) == 0 }()
 
 	// Entry 0 names the log key; the announced F names entry 0.
@@ -167,8 +171,8 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	if s.Tally != nil {
 		rep.Counted = s.Tally.Ballots
 	}
-	rep.Result = s.Result
-	rep.ElectionKey = s.ElectionKey
+	rep.Result, rep.Decided = s.Result, s.Result != nil
+	rep.ElectionKey, rep.Eligibility = s.ElectionKey, s.Eligibility
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
 		if rep.Tracker.Found {

@@ -348,3 +348,70 @@ func TestReorderingAgainstAnEarlierCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayedBallotInvalid (issue 13, defect 2): a superseded ballot,
+// public in the log, copied again before the close would count again. The
+// record must be invalid on its own (spec §18.5), naming the copy, and the
+// copy must not count.
+func TestReplayedBallotInvalid(t *testing.T) {
+	r := demoRecord(t)
+	st := election.New()
+	for _, e := range r.entries {
+		st.Apply(e)
+	}
+	superseded, closeAt := -1, -1
+	for i, e := range r.entries {
+		switch e[0] {
+		case election.TypeBallot:
+			if _, counted, _ := st.FindTracker(election.Tracker(e)); !counted && superseded < 0 {
+				superseded = i
+			}
+		case election.TypeClose:
+			closeAt = i
+		}
+	}
+	if superseded < 0 || closeAt < 0 {
+		t.Fatal("the demo record has no superseded ballot")
+	}
+	// The copy goes right before the close, and the record ends there, so
+	// that the copy is its only fault.
+	entries := slices.Insert(slices.Clone(r.entries[:closeAt+1]), closeAt, r.entries[superseded])
+	rep := check(t, r.forge(t, entries), &r.f)
+	if rep.OK || len(rep.Failures) != 1 || rep.Failures[0].Entry != int64(closeAt) || rep.Failures[0].Check != "ballot" ||
+		!strings.Contains(rep.Failures[0].Reason, "replay") || rep.Failures[0].Tracker != election.Tracker(r.entries[superseded]) {
+		t.Fatalf("a replayed ballot: %+v", rep.Failures)
+	}
+	rep, err := Record(ctx, r.forge(t, entries), Options{Election: &r.f, Tracker: election.Tracker(r.entries[superseded]), Workers: 2})
+	if err != nil || !rep.Tracker.Found || rep.Tracker.Counted || rep.Tracker.Index != int64(superseded) {
+		t.Fatalf("the replayed ballot's tracker: %v %+v", err, rep.Tracker)
+	}
+}
+
+// TestRecordWithoutResult (spec §19): a record that ends before its result
+// is valid so far; the report names its phase and has no result.
+func TestRecordWithoutResult(t *testing.T) {
+	r := demoRecord(t)
+	for want, n := range map[string]int{"setup": 3, "voting": -1, "closed": -1, "tallied": -1} {
+		for i, e := range r.entries {
+			typ := map[string]byte{"voting": election.TypeOpen, "closed": election.TypeClose, "tallied": election.TypeTally}[want]
+			if n < 0 && e[0] == typ {
+				n = i + 1
+				if want == "voting" {
+					n++ // and a ballot
+				}
+			}
+		}
+		rep := check(t, r.forge(t, r.entries[:n]), &r.f)
+		if !rep.OK || rep.Phase != want || rep.Decided || rep.Result != nil {
+			t.Errorf("a record of %d entries: ok %v, phase %s, decided %v, result %v", n, rep.OK, rep.Phase, rep.Decided, rep.Result)
+		}
+	}
+	if rep := check(t, r.files, &r.f); !rep.Decided || rep.Phase != "decided" {
+		t.Errorf("the whole record: phase %s, decided %v", rep.Phase, rep.Decided)
+	}
+	m := slices.Clone(r.entries)
+	m[0] = []byte{election.TypeManifest, '{', '}'}
+	if rep := check(t, r.forge(t, m), nil); rep.OK || rep.Phase != "empty" || rep.Decided {
+		t.Errorf("a record whose entry 0 is not a manifest: ok %v, phase %q", rep.OK, rep.Phase)
+	}
+}

@@ -116,7 +116,7 @@ func checkAudit(w io.Writer, rep *verify.Report, path string) bool {
 		return false
 	}
 	f, _ := hex.DecodeString(rep.Fingerprint)
-	view := &election.Election{Manifest: rep.Manifest, Fingerprint: crypto.Fingerprint(f), Key: rep.ElectionKey}
+	view := &election.Election{Manifest: rep.Manifest, Fingerprint: crypto.Fingerprint(f), Key: rep.ElectionKey, Eligibility: rep.Eligibility}
 	a, err := election.ParseAudit(bytes.TrimSpace(b))
 	if err == nil {
 		err = view.CheckAudit(a)
@@ -165,8 +165,13 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 			fmt.Fprintf(w, "tracker %s: in the log at entry %d, superseded by a later ballot of the same credential (it does not count); inclusion proof verified: %v; ballot code %s\n", t.Tracker, t.Index, t.Proof, t.Code)
 		}
 	}
-	if rep.OK {
+	// spec: §19 a record that ends before its result is valid so far.
+	switch {
+	case rep.OK && rep.Decided:
 		fmt.Fprintln(w, "VALID: every check passed")
+		return
+	case rep.OK:
+		fmt.Fprintf(w, "VALID so far: every check passed; the election is not decided yet (phase %s), so there is no result to check\n", rep.Phase)
 		return
 	}
 	fmt.Fprintf(w, "INVALID: %d check(s) failed\n", len(rep.Failures))

@@ -55,12 +55,19 @@ func (g *gen) ceremony() *CeremonyFile {
 		g.ceremonyCase("3-of-4, dealer 2 deals trustee 4 a bad share; trustee 4's complaint excludes it", 3, 4, badShareOf(2, 4)),
 		g.ceremonyCase("3-of-3, dealer 1 deals trustee 3 a bad share: too few dealers qualify", 3, 3, badShareOf(1, 3)),
 		g.ceremonyCase("2-of-3, trustee 3 falsely accuses honest dealer 1: the complaint is unfounded", 2, 3, falseComplaint(1, 3)),
+		g.ceremonyCase("2-of-3, dealer 1's coefficient a_{1,1} is 0, so C_{1,1} is the identity: valid", 2, 3, zeroCoefficient(1)),
+		g.ceremonyCase("2-of-3, dealer 2 deals itself a bad share and complains about it: founded, dealer 2 excluded", 2, 3, badShareOf(2, 2)),
+		g.ceremonyCase("2-of-3, dealer 3 signs its dealing twice (messages[3] is the second signature): equivocation, dealer 3 excluded", 2, 3, resigned(3)),
+		g.ceremonyCase("2-of-3, dealer 3 also sends a dealing whose ψ does not verify (messages[3]): an invalid dealing, not equivocation; dealer 3 stays", 2, 3, badProof(3)),
 	)
 	return f
 }
 
 type cheat struct {
-	dealing   func(g *gen, r *crypto.Roster, s []*crypto.TrusteeSecrets, dealings [][]byte)
+	dealing func(g *gen, r *crypto.Roster, s []*crypto.TrusteeSecrets, dealings [][]byte)
+	// extra returns messages sent after the dealings, before the complaints
+	// (which are made from the dealings alone).
+	extra     func(g *gen, r *crypto.Roster, s []*crypto.TrusteeSecrets, dealings [][]byte) [][]byte
 	complaint func(g *gen, r *crypto.Roster, s []*crypto.TrusteeSecrets, dealings, complaints [][]byte)
 }
 
@@ -129,7 +136,11 @@ func (g *gen) ceremonyCase(comment string, t, n int, ch *cheat) CeremonyCase {
 	if ch != nil && ch.complaint != nil {
 		ch.complaint(g, r, secrets, dealings, complaints)
 	}
-	msgs := append(slices.Clone(dealings), complaints...)
+	msgs := slices.Clone(dealings)
+	if ch != nil && ch.extra != nil {
+		msgs = append(msgs, ch.extra(g, r, secrets, dealings)...)
+	}
+	msgs = append(msgs, complaints...)
 	out, err := crypto.Replay(r, msgs)
 	for _, fault := range out.Faults {
 		if fault.Disqualified {

@@ -33,6 +33,8 @@ type RecordCase struct {
 	Valid bool `json:"valid"`
 	// Decided is true if the record holds a valid result entry.
 	Decided bool `json:"decided"`
+	// Phase is how far the record goes (spec §19's table).
+	Phase string `json:"phase"`
 	// Invalid lists every invalid entry a verifier reports (spec §19 step 3):
 	// invalid ballots are skipped, and the first invalid entry of any other
 	// type ends the check (so it is the last one listed).
@@ -514,6 +516,8 @@ func (g *gen) records() *RecordFile {
 		f.Cases = append(f.Cases, RecordCase{Comment: "a late complaints message of trustee 1 against dealer 2 whose proof fails, validly signed: a valid entry (the complaint is invalid and changes nothing)",
 			Steps: []RecordStep{cp(0, b.roll), ent(append([]byte{election.TypeCeremony}, cm...)), cp(b.roll, n)}, Valid: true, Decided: true, Invalid: []RecordFailure{}, Counts: baseCounts})
 	}
+	g.moreRecords(f, b, baseCounts)
+	g.setPhases(f)
 	return f
 }
 
@@ -590,6 +594,8 @@ func checkRecords(f *RecordFile) (int, error) {
 		switch {
 		case valid != c.Valid || decided != c.Decided:
 			errs = append(errs, fmt.Errorf("%s: valid = %v (failures %v), decided = %v; want %v, %v", c.Comment, valid, failures, decided, c.Valid, c.Decided))
+		case s.Phase.String() != c.Phase:
+			errs = append(errs, fmt.Errorf("%s: phase %s, want %s", c.Comment, s.Phase, c.Phase))
 		case !slices.Equal(failures, c.Invalid):
 			errs = append(errs, fmt.Errorf("%s: invalid entries %v, want %v", c.Comment, failures, c.Invalid))
 		case !slices.EqualFunc(counts, c.Counts, slices.Equal):

@@ -27,7 +27,7 @@ import (
 var Files = []string{
 	"group.json", "elgamal.json", "knowledge.json", "equality.json",
 	"selection.json", "contest-total.json", "signature.json", "ceremony.json",
-	"records.json",
+	"records.json", "log.json",
 }
 
 // Hex is a byte string written as lower-case hexadecimal in JSON.
@@ -202,6 +202,12 @@ func checkFile(name string, data []byte) (int, error) {
 			return 0, err
 		}
 		return checkCeremonyFile(&f)
+	case "log.json":
+		var f LogFile
+		if err := strictUnmarshal(data, &f); err != nil {
+			return 0, err
+		}
+		return checkLog(&f)
 	case "records.json":
 		var f RecordFile
 		if err := strictUnmarshal(data, &f); err != nil {

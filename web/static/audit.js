@@ -17,13 +17,26 @@
     return WebAssembly.instantiateStreaming(fetch("/static/scrutin.wasm"), go.importObject).then((m) => go.run(m.instance));
   }).catch(() => { $("audit-out").textContent = msgs.loadFailed; });
 
-  $("form-audit").addEventListener("submit", (ev) => {
+  $("form-audit").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const out = $("audit-out");
     out.replaceChildren();
     const p = document.createElement("p");
     out.appendChild(p);
-    const r = JSON.parse(window.scrutin.checkAudit(electionJSON, $("record").value));
+    // The contests the record's credential may answer (spec §21.3 step 6).
+    let contests = "[]";
+    try {
+      const cred = JSON.parse($("record").value).credential;
+      const resp = await fetch("/api/credentials/" + encodeURIComponent(cred), { cache: "no-store" });
+      const body = await resp.json();
+      if (!resp.ok) {
+        p.className = "error";
+        p.textContent = msgs.auditFailed + " " + body.error;
+        return;
+      }
+      contests = JSON.stringify(body.contests);
+    } catch (e) { /* not JSON: the check below says so */ }
+    const r = JSON.parse(window.scrutin.checkAudit(electionJSON, $("record").value, contests));
     if (r.error) {
       p.className = "error";
       p.textContent = msgs.auditFailed + " " + r.error;

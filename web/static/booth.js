@@ -186,7 +186,7 @@
     try {
       const a = call("audit", String(state.encryption));
       $("audit-record").value = a.record;
-      const check = call("checkAudit", state.electionJSON, a.record);
+      const check = call("checkAudit", state.electionJSON, a.record, JSON.stringify([...state.eligible]));
       $("audit-result").textContent = check.ok ? msgs.audited : msgs.auditFailed;
       $("audit-code").textContent = group(a.code);
       $("audit-choices").replaceChildren(...Array.from($("review-list").children).map((li) => li.cloneNode(true)));

@@ -38,6 +38,7 @@
     } else {
       $("verify-verdict").textContent = rep.ok ? msgs.valid : msgs.invalid;
       add(fmt("entries", rep.entries, rep.ballots, rep.selections, rep.counted_ballots));
+      if (rep.ok && !rep.decided) add(fmt("notDecided", rep.phase)); // spec §19
       if (rep.tracker) {
         add(rep.tracker.found ? fmt("trackerFound", rep.tracker.index, rep.tracker.counted ? msgs.counted : msgs.replaced) : msgs.trackerNotFound);
       }

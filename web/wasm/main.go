@@ -11,7 +11,7 @@
 //	scrutin.cast(id, election, code)            → {"ballot", "tracker", "code"}
 //	scrutin.checkReceipt(election, ballot, receipt) → {"ok"}: the server's receipt proves this ballot is in the log
 //	scrutin.audit(id)                           → {"record", "code"} (spec §21.3)
-//	scrutin.checkAudit(election, record)        → {"ok", "error", "code", "choices"}
+//	scrutin.checkAudit(election, record, contests) → {"ok", "error", "code", "choices"} (contests: the ids the credential may answer, JSON)
 //	scrutin.verify(base, fingerprint, tracker)  → Promise of the verifier's report
 //
 // election is the JSON of GET /api/election. Errors come back as
@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"syscall/js"
@@ -252,9 +253,12 @@ func audit(a []string) (any, error) {
 	return map[string]string{"record": string(rec.JSON()), "code": rec.Code}, nil
 }
 
+// checkAudit checks an audit record (spec §21.3) against the election and
+// the contests its credential may answer: the ids of
+// GET /api/credentials/{credential}'s "contests", as a JSON list.
 func checkAudit(a []string) (any, error) {
-	if len(a) != 2 {
-		return nil, fmt.Errorf("checkAudit(election, record)")
+	if len(a) != 3 {
+		return nil, fmt.Errorf("checkAudit(election, record, contests)")
 	}
 	e, err := parseElection(a[0])
 	if err != nil {
@@ -264,6 +268,17 @@ func checkAudit(a []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ids []string
+	if err := json.Unmarshal([]byte(a[2]), &ids); err != nil {
+		return nil, fmt.Errorf("the credential's contests are not a JSON list: %v", err)
+	}
+	var eligible uint64
+	for c, ct := range e.Manifest.Contests {
+		if slices.Contains(ids, ct.ID) {
+			eligible |= 1 << c
+		}
+	}
+	e.Eligibility = func(*crypto.PublicKey) (uint64, bool) { return eligible, true }
 	if err := e.CheckAudit(rec); err != nil {
 		return nil, err
 	}
