@@ -111,6 +111,8 @@ type handler struct {
 
 	accepted, refused atomic.Int64
 	castNanos         atomic.Int64
+
+	tiles tileCache
 }
 
 // apiError is the body of every error response.
@@ -318,6 +320,7 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "# HELP scrutin_cast_seconds_total Time spent accepting ballots.\n# TYPE scrutin_cast_seconds_total counter\nscrutin_cast_seconds_total %g\n", float64(h.castNanos.Load())/1e9)
 	fmt.Fprintf(w, "# HELP scrutin_log_entries Entries in the election's log.\n# TYPE scrutin_log_entries gauge\nscrutin_log_entries %d\n", entries)
 	fmt.Fprintf(w, "# HELP scrutin_ballots_in_log Ballot entries in the log, re-votes included.\n# TYPE scrutin_ballots_in_log gauge\nscrutin_ballots_in_log %d\n", ballots)
+	fmt.Fprintf(w, "# HELP scrutin_log_tiles_read_total Log tiles read from the store (full ones are read once, then kept).\n# TYPE scrutin_log_tiles_read_total counter\nscrutin_log_tiles_read_total %d\n", h.tiles.reads.Load())
 	fmt.Fprintf(w, "# HELP scrutin_phase The election's phase.\n# TYPE scrutin_phase gauge\nscrutin_phase{phase=%q} 1\n", phase)
 }
 
