@@ -20,8 +20,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/scrutin/scrutin/internal/browse"
 )
 
 // asset is one representation of a static file.
@@ -125,14 +123,22 @@ func acceptsGzip(r *http.Request) bool {
 	return false
 }
 
+// Costs of the module against a client's limit (a page costs 1): a
+// browser fetches it once, then revalidates it (304, free).
+const (
+	wasmCost         = 10
+	wasmIdentityCost = 25 // 2.8 times as large
+)
+
 // serveWasm serves the module gzipped to browsers that take it (all do),
 // inflated to others, both from memory. Each copy sent is counted against
 // its client's limit: even from memory, 2 or 6 MB.
 func (s *Site) serveWasm(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Vary", "Accept-Encoding")
 	w.Header().Set("Cache-Control", "no-cache")
-	a := s.wasm.gz
+	a, cost := s.wasm.gz, wasmCost
 	if !acceptsGzip(r) {
+		cost = wasmIdentityCost
 		var err error
 		if a, err = s.wasm.identity(); err != nil {
 			http.Error(w, "the module is damaged", http.StatusInternalServerError)
@@ -142,8 +148,8 @@ func (s *Site) serveWasm(w http.ResponseWriter, r *http.Request) {
 	if notModified(w, r, a) {
 		return
 	}
-	if ok, d := s.gate.Allow(r); !ok {
-		browse.TooMany(w, d)
+	if ok, d := s.gate.Allow(r, cost); !ok {
+		s.gate.TooMany(w, r, d)
 		return
 	}
 	writeAsset(w, r, a)

@@ -103,7 +103,7 @@ func TestBrowseLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	gate := browse.New(browse.Limits{PerClient: 1, Burst: 3, Concurrent: 1, Wait: 50 * time.Millisecond})
+	gate := browse.New(browse.Limits{PerClient: 1, Burst: 12, Concurrent: 1, Wait: 50 * time.Millisecond, Hold: time.Millisecond})
 	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
@@ -182,11 +182,24 @@ func TestListOfBallotsCached(t *testing.T) {
 	if n := web.EntriesRead(site); n != size {
 		t.Fatalf("%d entries read for a log of %d", n, size)
 	}
-	if second := page(); second != first || web.EntriesRead(site) != size {
-		t.Fatalf("the second look read %d more entries, or differs", web.EntriesRead(site)-size)
+	if second := page(); second != first || web.EntriesRead(site) != size || web.TablesRendered(site) != 1 {
+		t.Fatalf("the second look read %d more entries, rendered %d tables, or differs", web.EntriesRead(site)-size, web.TablesRendered(site))
 	}
 	if n := len(regexp.MustCompile(`/ballots/[0-9a-f]{64}`).FindAllString(first, -1)); n < 4 {
 		t.Fatalf("%d ballots listed", n)
+	}
+	// Everyone votes again: the same rows, now replaced, are shown so.
+	if _, err := f.Vote(context.Background(), srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	third := page()
+	replaced := func(s string) int { return strings.Count(s, ">replaced by a later ballot<") }
+	if replaced(third) <= replaced(first) || replaced(third) < 4 {
+		t.Fatalf("after re-voting, %d replaced (%d before)", replaced(third), replaced(first))
+	}
+	newSize, _ := f.Election.Size(context.Background())
+	if web.EntriesRead(site) != newSize {
+		t.Fatalf("%d entries read for a log of %d", web.EntriesRead(site), newSize)
 	}
 }
 
@@ -258,4 +271,38 @@ func tilesRead(t *testing.T, site http.Handler) int {
 	}
 	n, _ := strconv.Atoi(m[1])
 	return n
+}
+
+// BenchmarkBallotsPage is the cost of GET /ballots over a log of 500
+// ballots: rendered from the cached rows (as served), and the store read
+// and tracker hashing each request did before (issue 13, defect 7).
+func BenchmarkBallotsPage(b *testing.B) {
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: b.TempDir(), Voters: 500, Workers: 2, Seed: 7, NoSignIn: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Store.Close()
+	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: browse.New(browse.Limits{})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(site)
+	defer srv.Close()
+	if _, err := f.Vote(context.Background(), srv.URL); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("served", func(b *testing.B) {
+		for b.Loop() {
+			if w := serveOne(site, "GET", "/ballots", "192.0.2.1:1"); w.Code != 200 {
+				b.Fatal(w.Code)
+			}
+		}
+	})
+	b.Run("rows-from-store", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := f.Election.Ballots(context.Background(), 0, 500); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

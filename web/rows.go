@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"html/template"
 	"sync"
 	"sync/atomic"
 
@@ -14,10 +15,25 @@ import (
 // extended as the log grows; only whether each ballot counts is looked up
 // afresh, in memory.
 type ballotRows struct {
-	mu    sync.Mutex
-	pages map[int64][]server.BallotRow // by the page's first entry
-	ends  map[int64]int64              // the entries the rows cover: [from, end)
-	reads atomic.Int64                 // entries read from the store
+	mu      sync.Mutex
+	html    map[tableKey]*table          // the rendered tables, by language and page
+	pages   map[int64][]server.BallotRow // by the page's first entry
+	ends    map[int64]int64              // the entries the rows cover: [from, end)
+	reads   atomic.Int64                 // entries read from the store
+	renders atomic.Int64                 // tables rendered
+}
+
+type tableKey struct {
+	lang string
+	from int64
+}
+
+// table is a page's rendered table: it stands while its rows and which of
+// them count are the same.
+type table struct {
+	to      int64
+	counted string // one byte per row
+	html    template.HTML
 }
 
 // maxCachedPages bounds the pages kept (500 rows of about 100 bytes each).
@@ -60,4 +76,35 @@ func (c *ballotRows) get(ctx context.Context, e *server.Election, from, to int64
 		}
 	})
 	return out, nil
+}
+
+// table returns the page's table, rendered by render unless the one kept
+// shows the same rows, counted the same.
+func (c *ballotRows) table(lang string, from, to int64, rows []server.BallotRow, render func() (template.HTML, error)) (template.HTML, error) {
+	counted := make([]byte, len(rows))
+	for i, r := range rows {
+		counted[i] = '0'
+		if r.Counted {
+			counted[i] = '1'
+		}
+	}
+	k := tableKey{lang, from}
+	c.mu.Lock()
+	t := c.html[k]
+	c.mu.Unlock()
+	if t != nil && t.to == to && t.counted == string(counted) {
+		return t.html, nil
+	}
+	html, err := render()
+	if err != nil || from%ballotsPerPage != 0 {
+		return html, err
+	}
+	c.renders.Add(1)
+	c.mu.Lock()
+	if c.html == nil || len(c.html) >= 2*maxCachedPages {
+		c.html = map[tableKey]*table{}
+	}
+	c.html[k] = &table{to: to, counted: string(counted), html: html}
+	c.mu.Unlock()
+	return html, nil
 }

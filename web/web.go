@@ -416,6 +416,7 @@ type ballotsPage struct {
 	Prev       int64
 	HasPrev    bool
 	HasNext    bool
+	Table      template.HTML // the rows' table, rendered from Rows (cached)
 }
 
 const ballotsPerPage = 500 // entries scanned per page
@@ -436,7 +437,18 @@ func (s *Site) ballots(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Error(w, "the log cannot be read now", http.StatusServiceUnavailable)
 		return
 	}
-	p.Data = &ballotsPage{Rows: rows, From: from, Next: to, HasNext: to < size, Prev: max(0, from-ballotsPerPage), HasPrev: from > 0}
+	bp := &ballotsPage{Rows: rows, From: from, Next: to, HasNext: to < size, Prev: max(0, from-ballotsPerPage), HasPrev: from > 0}
+	bp.Table, err = s.rows.table(p.Lang, from, to, rows, func() (template.HTML, error) {
+		var b bytes.Buffer
+		err := s.pages[p.Lang].ExecuteTemplate(&b, "ballots.table", bp)
+		return template.HTML(b.String()), err // escaped by the template
+	})
+	if err != nil {
+		s.log.Error("page failed", "page", "ballots.table", "err", err)
+		http.Error(w, "this page failed; the error is logged", http.StatusInternalServerError)
+		return
+	}
+	p.Data = bp
 	s.render(w, http.StatusOK, "ballots.html", p)
 }
 

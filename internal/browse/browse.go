@@ -36,14 +36,17 @@ type Limits struct {
 	// Wait is how long a request waits for a turn before it is told to
 	// come back (default 1 s).
 	Wait time.Duration
+	// Hold is the longest a refusal over the client's rate is held back
+	// (default 1 s; see TooMany).
+	Hold time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client.
 	TrustedProxies []netip.Prefix
 }
 
-// DefaultLimits are a production server's: a visitor loading a page, its
-// script and the WebAssembly module spends 2 of a burst of 60, refilled at
-// 5 a second.
+// DefaultLimits are a production server's: a visitor opening the booth
+// spends 11 (the page 1, the WebAssembly module 10; small static files and
+// revalidations are free) of a burst of 60, refilled at 5 a second.
 var DefaultLimits = Limits{PerClient: 5, Burst: 60}
 
 // maxClients bounds the per-client limiters kept; past it, new clients
@@ -75,6 +78,9 @@ func New(l Limits) *Gate {
 	if l.Wait <= 0 {
 		l.Wait = time.Second
 	}
+	if l.Hold <= 0 {
+		l.Hold = time.Second
+	}
 	if l.Burst <= 0 {
 		l.Burst = 1
 	}
@@ -82,9 +88,9 @@ func New(l Limits) *Gate {
 		clients: map[string]*client{}, overflow: rate.NewLimiter(l.PerClient, l.Burst)}
 }
 
-// Allow spends one of the client's costly requests, or says how long to
-// wait for the next one.
-func (g *Gate) Allow(r *http.Request) (bool, time.Duration) {
+// Allow spends cost of the client's costly requests (a page costs 1), or
+// says how long to wait until it could.
+func (g *Gate) Allow(r *http.Request, cost int) (bool, time.Duration) {
 	if g.lim.PerClient == 0 {
 		return true, 0
 	}
@@ -112,7 +118,7 @@ func (g *Gate) Allow(r *http.Request) (bool, time.Duration) {
 		l = g.overflow
 	}
 	g.mu.Unlock()
-	res := l.ReserveN(now, 1)
+	res := l.ReserveN(now, min(cost, g.lim.Burst))
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
 		return false, d
@@ -135,8 +141,22 @@ func (g *Gate) Acquire(ctx context.Context) (release func(), ok bool) {
 	}
 }
 
-// TooMany answers a request over its client's limit: 429 with Retry-After.
-func TooMany(w http.ResponseWriter, wait time.Duration) {
+// TooMany answers a request over its client's limit: 429 with Retry-After,
+// after holding it back for as long as the client should have waited (at
+// most Hold), so that a client asking again at once, without waiting as
+// told, asks at most about once a Hold per connection, at the cost of a
+// sleeping goroutine rather than of a processor.
+func (g *Gate) TooMany(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	t := time.NewTimer(min(wait, g.lim.Hold))
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		t.Stop()
+	}
+	tooMany(w, wait)
+}
+
+func tooMany(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, "too many requests from your network; wait a little and try again", http.StatusTooManyRequests)
@@ -159,8 +179,8 @@ func (g *Gate) Handler(perClient bool, next http.Handler) http.Handler {
 			return
 		}
 		if perClient {
-			if ok, d := g.Allow(r); !ok {
-				TooMany(w, d)
+			if ok, d := g.Allow(r, 1); !ok {
+				g.TooMany(w, r, d)
 				return
 			}
 		}

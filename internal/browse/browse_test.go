@@ -11,7 +11,7 @@ import (
 )
 
 func TestPerClientLimit(t *testing.T) {
-	g := New(Limits{PerClient: 1, Burst: 3, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	g := New(Limits{PerClient: 1, Burst: 3, Hold: time.Millisecond, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	clock := time.Unix(1_800_000_000, 0)
 	g.now = func() time.Time { return clock }
 	calls := 0
@@ -128,4 +128,40 @@ func (b blockedWriter) Write(p []byte) (int, error) {
 		b.t.Errorf("%d turns held while writing", n)
 	}
 	return len(p), nil
+}
+
+// TestCost: a costly answer spends its cost; one above the burst spends the
+// whole burst.
+func TestCost(t *testing.T) {
+	g := New(Limits{PerClient: 1, Burst: 10})
+	clock := time.Unix(1_800_000_000, 0)
+	g.now = func() time.Time { return clock }
+	r := httptest.NewRequest(http.MethodGet, "/static/scrutin.wasm", nil)
+	if ok, _ := g.Allow(r, 8); !ok {
+		t.Fatal("8 of 10")
+	}
+	if ok, d := g.Allow(r, 8); ok || d != 6*time.Second {
+		t.Fatalf("8 more: %v, wait %v", ok, d)
+	}
+	clock = clock.Add(time.Hour)
+	if ok, _ := g.Allow(r, 25); !ok {
+		t.Fatal("above the burst, with the burst full")
+	}
+	if ok, _ := g.Allow(r, 1); ok {
+		t.Fatal("the burst was not spent")
+	}
+}
+
+// TestRefusalHeldBack: a refusal waits as long as the client should have,
+// at most Hold.
+func TestRefusalHeldBack(t *testing.T) {
+	g := New(Limits{PerClient: 1, Burst: 1, Hold: 30 * time.Millisecond})
+	h := g.Handler(true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	start := time.Now()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	if d := time.Since(start); w.Code != http.StatusTooManyRequests || d < 30*time.Millisecond {
+		t.Fatalf("%d after %v", w.Code, d)
+	}
 }
