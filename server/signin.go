@@ -116,7 +116,8 @@ type SignInLimits struct {
 	TokenTTL time.Duration // how long a voter token is valid (1 hour)
 	// Letters to one address: a burst of CodeBurst (2), then one every
 	// CodeInterval (6 minutes), which must be shorter than CodeTTL so that
-	// a refused request always leaves a valid code in the mailbox.
+	// a refused request always leaves a valid, unused code in the mailbox;
+	// each code used gives its letter back.
 	CodeBurst    int
 	CodeInterval time.Duration
 	Attempts     int // wrong attempts of the short code for a challenge (5)
@@ -202,8 +203,39 @@ func (s *SignIn) AllowBallot(r *http.Request, voter string) (bool, time.Duration
 // that the answers do not tell who is on the list (spec §20.3).
 type address struct {
 	live     []*challenge
-	letters  *rate.Limiter
+	letters  letters
 	lastSent time.Time
+}
+
+// letters is an address's letter limit (spec §20.3): a token bucket that
+// holds at most burst letters, refilled one every interval, and given one
+// back by each code used.
+type letters struct {
+	tokens float64
+	at     time.Time
+}
+
+func (l *letters) refill(now time.Time, every time.Duration, burst int) {
+	if now.After(l.at) {
+		l.tokens = min(float64(burst), l.tokens+float64(now.Sub(l.at))/float64(every))
+		l.at = now
+	}
+}
+
+// take spends a letter, or returns how long until one is there.
+func (l *letters) take(now time.Time, every time.Duration, burst int) time.Duration {
+	l.refill(now, every, burst)
+	if l.tokens >= 1-1e-9 { // a refill's rounding is no wait
+		l.tokens = max(0, l.tokens-1)
+		return 0
+	}
+	return max(time.Second, time.Duration((1-l.tokens)*float64(every)))
+}
+
+// give puts a letter back (a code used, or a letter not sent).
+func (l *letters) give(now time.Time, every time.Duration, burst int) {
+	l.refill(now, every, burst)
+	l.tokens = min(float64(burst), l.tokens+1)
 }
 
 // challenge is one code mailed, under the id of the request that asked for
@@ -520,26 +552,25 @@ func (s *SignIn) issue(email, id string) (wait time.Duration, last time.Time, er
 	}
 	a := m[email]
 	if a == nil {
-		a = &address{letters: rate.NewLimiter(rate.Every(s.lim.CodeInterval), s.lim.CodeBurst)}
+		a = &address{letters: letters{tokens: float64(s.lim.CodeBurst), at: now}}
 		m[email] = a
 	}
 	a.prune(now)
-	res := a.letters.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
+	every, burst := s.lim.CodeInterval, s.lim.CodeBurst
+	if d := a.letters.take(now, every, burst); d > 0 {
 		return d, a.lastSent, nil
 	}
 	// A letter that cannot be queued spends nothing.
 	if !listed {
 		if len(s.queue) == cap(s.queue) {
-			res.CancelAt(now)
+			a.letters.give(now, every, burst)
 			return 0, time.Time{}, errNoLetters
 		}
 	} else {
 		select {
 		case s.queue <- letter{email, code}:
 		default:
-			res.CancelAt(now)
+			a.letters.give(now, every, burst)
 			s.log.Error("sign-in codes: the mail queue is full; a code was not sent")
 			return 0, time.Time{}, errNoLetters
 		}
@@ -618,6 +649,9 @@ func (s *SignIn) useCode(email, id, code string) error {
 		}
 	}
 	a.live = slices.Delete(a.live, i, i+1)
+	// The voter holds the mailbox: the letter spent nothing of the limit,
+	// which bounds only the letters nobody used (spec §20.3).
+	a.letters.give(now, s.lim.CodeInterval, s.lim.CodeBurst)
 	return nil
 }
 
