@@ -58,12 +58,31 @@ var assets = sync.OnceValue(func() map[string]*asset {
 	return m
 })
 
+// wasmVersion is the module's version: its gzipped bytes' hash.
+var wasmVersion = sync.OnceValue(func() string {
+	b, _ := staticFiles.ReadFile("static/scrutin.wasm.gz")
+	return newAsset("scrutin.wasm", b).version
+})
+
 // staticURL is a static file's versioned address, for the pages' links.
 func staticURL(name string) string {
+	if name == "scrutin.wasm" {
+		return "/static/scrutin.wasm?v=" + wasmVersion()
+	}
 	if a := assets()[name]; a != nil {
 		return "/static/" + name + "?v=" + a.version
 	}
 	return "/static/" + name
+}
+
+// cacheControl marks an answer immutable if the request names the version
+// served, else to be revalidated.
+func cacheControl(w http.ResponseWriter, r *http.Request, version string) {
+	if v := r.URL.Query().Get("v"); v != "" && v == version {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
 }
 
 // module is the WebAssembly module's two representations.
@@ -135,7 +154,7 @@ const (
 // its client's limit: even from memory, 2 or 6 MB.
 func (s *Site) serveWasm(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Vary", "Accept-Encoding")
-	w.Header().Set("Cache-Control", "no-cache")
+	cacheControl(w, r, s.wasm.gz.version)
 	a, cost := s.wasm.gz, wasmCost
 	if !acceptsGzip(r) {
 		cost = wasmIdentityCost
@@ -163,11 +182,7 @@ func (s *Site) serveStatic(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if v := r.URL.Query().Get("v"); v != "" && v == a.version {
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		w.Header().Set("Cache-Control", "no-cache")
-	}
+	cacheControl(w, r, a.version)
 	if notModified(w, r, a) {
 		return
 	}

@@ -89,6 +89,14 @@ func TestStaticRepresentations(t *testing.T) {
 	if w := serveOne(site, "GET", "/static/scrutin.wasm", ip, "Accept-Encoding", "gzip", "If-None-Match", gz.Header().Get("ETag")); w.Code != http.StatusNotModified {
 		t.Fatalf("gzipped module, If-None-Match: %d", w.Code)
 	}
+	// The module under its version, as the pages link it, is immutable.
+	v = strings.TrimSuffix(strings.Trim(gz.Header().Get("ETag"), `"`), "-gzip")
+	if w := serveOne(site, "GET", "/static/scrutin.wasm?v="+v, ip, "Accept-Encoding", "gzip"); w.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" || w.Header().Get("Content-Encoding") != "gzip" {
+		t.Fatalf("versioned module: %v", w.Header())
+	}
+	if gz.Header().Get("Cache-Control") != "no-cache" {
+		t.Fatalf("unversioned module: %q", gz.Header().Get("Cache-Control"))
+	}
 	if n := web.Inflations(site); n != 1 {
 		t.Fatalf("the module was inflated %d times for 5 requests", n)
 	}
@@ -169,6 +177,13 @@ func TestListOfBallotsCached(t *testing.T) {
 	f.Opts.NoSignIn = true
 	if _, err := f.Vote(context.Background(), srv.URL); err != nil {
 		t.Fatal(err)
+	}
+	// The pages link static files and the module by version.
+	vote := serveOne(site, "GET", "/vote", "192.0.2.1:1").Body.String()
+	for _, want := range []string{`src="/static/booth.js?v=`, `data-wasm="/static/scrutin.wasm?v=`, `href="/static/style.css?v=`} {
+		if !strings.Contains(vote, want) {
+			t.Errorf("the booth's page has no %s", want)
+		}
 	}
 	size, _ := f.Election.Size(context.Background())
 	page := func() string {

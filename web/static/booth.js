@@ -53,7 +53,7 @@
     await new Promise((resolve, reject) => {
       window.scrutinReady = resolve;
       const go = new Go();
-      WebAssembly.instantiateStreaming(fetch("/static/scrutin.wasm"), go.importObject)
+      WebAssembly.instantiateStreaming(fetch(booth.dataset.wasm || "/static/scrutin.wasm"), go.importObject)
         .then((m) => { go.run(m.instance); }, reject);
     });
     status(msgs.ready);
