@@ -19,6 +19,7 @@ import (
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/browse"
 )
 
 // MaxBallotSize bounds a ballot request's body.
@@ -244,7 +245,13 @@ func (h *handler) find(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{"no ballot with this tracker is in the log"})
 		return
 	}
+	release, ok := browse.Turn(r.Context()) // a turn of the site's browsing Gate
+	if !ok {
+		browse.Busy(w)
+		return
+	}
 	rc, err := h.e.Receipt(r.Context(), idx, tracker)
+	release()
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 		return

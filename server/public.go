@@ -17,6 +17,7 @@ import (
 
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/browse"
 )
 
 // tile serves a hash tile or entry bundle of the log as it is: full tiles
@@ -29,13 +30,22 @@ func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
 	full := !strings.Contains(path, ".p/")
 	t := h.tiles.get(path)
 	if t == nil {
-		n, err := h.e.st.Size(r.Context())
-		if err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+		// Reading the store takes a turn of the site's browsing Gate.
+		release, ok := browse.Turn(r.Context())
+		if !ok {
+			browse.Busy(w)
 			return
 		}
-		data, err := board.ReadTile(r.Context(), h.e.st, n, path)
-		h.tiles.reads.Add(1)
+		n, err := h.e.st.Size(r.Context())
+		var data []byte
+		if err == nil {
+			data, err = board.ReadTile(r.Context(), h.e.st, n, path)
+			h.tiles.reads.Add(1)
+		}
+		if err == nil && full {
+			t = h.tiles.put(path, data) // hashed in the turn too
+		}
+		release()
 		switch {
 		case errors.Is(err, board.ErrNoTile):
 			writeJSON(w, http.StatusNotFound, apiError{err.Error()})
@@ -49,7 +59,6 @@ func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
 			w.Write(data)
 			return
 		}
-		t = h.tiles.put(path, data)
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")

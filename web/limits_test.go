@@ -231,7 +231,8 @@ func TestTilesCached(t *testing.T) {
 	}
 	defer f.Store.Close()
 	api := f.Election.Handler(server.Options{NoSignIn: true})
-	site, err := web.New(web.Options{Election: f.Election, API: api, Browse: browse.New(browse.Limits{})})
+	gate := browse.New(browse.Limits{Concurrent: 1, Wait: 20 * time.Millisecond})
+	site, err := web.New(web.Options{Election: f.Election, API: api, Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,6 +264,16 @@ func TestTilesCached(t *testing.T) {
 			t.Fatalf("%s read %d times for 3 requests", p, n)
 		}
 	}
+	// With every turn taken, a tile kept is still served; one to read
+	// from the store waits, then is told to come back.
+	release, _ := gate.Acquire(context.Background())
+	if w := serveOne(site, "GET", "/log/tile/0/000", ip); w.Code != 200 {
+		t.Fatalf("a kept tile while browsing holds every turn: %d", w.Code)
+	}
+	if w := serveOne(site, "GET", "/log/tile/1/000.p/1", ip); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("a tile to read while browsing holds every turn: %d", w.Code)
+	}
+	release()
 	partial := "/log/tile/0/001.p/" + strconv.Itoa(int(size-256))
 	if size-256 > 0 {
 		before := tilesRead(t, site)

@@ -202,11 +202,12 @@ func (s *Site) routes() {
 		for _, p := range []string{"/api/", "/log/", "/healthz", "/metrics"} {
 			mux.Handle(p, s.o.API)
 		}
-		// Reading the log and proving receipts read the store: in turns,
-		// receipts also within the client's rate. Tiles are not counted
-		// per client: a verifier reads them all.
-		mux.Handle("GET /log/", s.gate.Handler(false, s.o.API))
-		mux.Handle("GET /api/ballots/{tracker}", s.gate.Handler(true, s.o.API))
+		// Reading the log and proving receipts read the store: in turns
+		// (taken by the API only when it reads the store, not for a tile
+		// it keeps), receipts also within the client's rate. Tiles are not
+		// counted per client: a verifier reads them all.
+		mux.Handle("GET /log/", s.gate.Pass(false, s.o.API))
+		mux.Handle("GET /api/ballots/{tracker}", s.gate.Pass(true, s.o.API))
 	}
 	page := func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) {
 		mux.Handle(pattern, s.gate.Handler(true, s.pageHandler(name, h)))

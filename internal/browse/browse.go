@@ -198,6 +198,38 @@ func (g *Gate) Handler(perClient bool, next http.Handler) http.Handler {
 	})
 }
 
+type gateKey struct{}
+
+// Pass wraps next, a handler that takes its turns itself (Turn) and only
+// when it must compute: GET and HEAD requests are counted against their
+// client's rate if perClient, and carry the Gate in their context.
+func (g *Gate) Pass(perClient bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if perClient {
+			if ok, d := g.Allow(r, 1); !ok {
+				g.TooMany(w, r, d)
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gateKey{}, g)))
+	})
+}
+
+// Turn takes a turn of the Gate that Pass put in ctx, if any (else it
+// returns at once); release gives it back, and must be called before the
+// answer is written. If no turn frees in time, ok is false: answer Busy.
+func Turn(ctx context.Context) (release func(), ok bool) {
+	g, _ := ctx.Value(gateKey{}).(*Gate)
+	if g == nil {
+		return func() {}, true
+	}
+	return g.Acquire(ctx)
+}
+
 // buffered holds an answer's status and body until its turn is over; its
 // headers are the real writer's.
 type buffered struct {

@@ -1,6 +1,7 @@
 package browse
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -163,5 +164,44 @@ func TestRefusalHeldBack(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	if d := time.Since(start); w.Code != http.StatusTooManyRequests || d < 30*time.Millisecond {
 		t.Fatalf("%d after %v", w.Code, d)
+	}
+}
+
+// TestPass: Pass counts the client's rate and lends the Gate to the
+// handler, which takes a turn only when it computes; without Pass, Turn
+// never waits.
+func TestPass(t *testing.T) {
+	g := New(Limits{PerClient: 1, Burst: 2, Concurrent: 1, Wait: 20 * time.Millisecond, Hold: time.Millisecond})
+	computed := 0
+	h := g.Pass(true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cached" {
+			w.Write([]byte("hit"))
+			return
+		}
+		release, ok := Turn(r.Context())
+		if !ok {
+			Busy(w)
+			return
+		}
+		computed++
+		release()
+		w.Write([]byte("miss"))
+	}))
+	release, _ := g.Acquire(context.Background())
+	for _, c := range []struct {
+		path string
+		want int
+	}{{"/cached", 200}, {"/computed", 503}, {"/cached", 429}} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, c.path, nil))
+		if w.Code != c.want {
+			t.Fatalf("%s: %d, want %d", c.path, w.Code, c.want)
+		}
+	}
+	release()
+	if release, ok := Turn(context.Background()); !ok {
+		t.Fatal("no Gate, no turn")
+	} else {
+		release()
 	}
 }
