@@ -19,6 +19,7 @@ import (
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/browse"
 )
 
 // MaxBallotSize bounds a ballot request's body.
@@ -111,6 +112,8 @@ type handler struct {
 
 	accepted, refused atomic.Int64
 	castNanos         atomic.Int64
+
+	tiles tileCache
 }
 
 // apiError is the body of every error response.
@@ -246,7 +249,13 @@ func (h *handler) find(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{"no ballot with this tracker is in the log"})
 		return
 	}
+	release, ok := browse.Turn(r.Context()) // a turn of the site's browsing Gate
+	if !ok {
+		browse.Busy(w)
+		return
+	}
 	rc, err := h.e.Receipt(r.Context(), idx, tracker)
+	release()
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
 		return
@@ -322,6 +331,7 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "# HELP scrutin_cast_seconds_total Time spent accepting ballots.\n# TYPE scrutin_cast_seconds_total counter\nscrutin_cast_seconds_total %g\n", float64(h.castNanos.Load())/1e9)
 	fmt.Fprintf(w, "# HELP scrutin_log_entries Entries in the election's log.\n# TYPE scrutin_log_entries gauge\nscrutin_log_entries %d\n", entries)
 	fmt.Fprintf(w, "# HELP scrutin_ballots_in_log Ballot entries in the log, re-votes included.\n# TYPE scrutin_ballots_in_log gauge\nscrutin_ballots_in_log %d\n", ballots)
+	fmt.Fprintf(w, "# HELP scrutin_log_tiles_read_total Log tiles read from the store (full ones are read once, then kept).\n# TYPE scrutin_log_tiles_read_total counter\nscrutin_log_tiles_read_total %d\n", h.tiles.reads.Load())
 	fmt.Fprintf(w, "# HELP scrutin_phase The election's phase.\n# TYPE scrutin_phase gauge\nscrutin_phase{phase=%q} 1\n", phase)
 }
 

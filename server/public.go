@@ -5,40 +5,117 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/browse"
 )
 
 // tile serves a hash tile or entry bundle of the log as it is: full tiles
 // never change, and a partial one is named by its width, so a reader of any
-// checkpoint finds its tiles. It reads the store and writes nothing.
+// checkpoint finds its tiles. It reads the store and writes nothing. Full
+// tiles are kept in memory once read, with a strong ETag, and are immutable
+// for caches (issue 13, defect 7).
 func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/log/")
-	n, err := h.e.st.Size(r.Context())
-	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
-		return
-	}
-	data, err := board.ReadTile(r.Context(), h.e.st, n, path)
-	switch {
-	case errors.Is(err, board.ErrNoTile):
-		writeJSON(w, http.StatusNotFound, apiError{err.Error()})
-		return
-	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
-		return
+	full := !strings.Contains(path, ".p/")
+	t := h.tiles.get(path)
+	if t == nil {
+		// Reading the store takes a turn of the site's browsing Gate.
+		release, ok := browse.Turn(r.Context())
+		if !ok {
+			browse.Busy(w)
+			return
+		}
+		n, err := h.e.st.Size(r.Context())
+		var data []byte
+		if err == nil {
+			data, err = board.ReadTile(r.Context(), h.e.st, n, path)
+			h.tiles.reads.Add(1)
+		}
+		if err == nil && full {
+			t = h.tiles.put(path, data) // hashed in the turn too
+		}
+		release()
+		switch {
+		case errors.Is(err, board.ErrNoTile):
+			writeJSON(w, http.StatusNotFound, apiError{err.Error()})
+			return
+		case err != nil:
+			writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+			return
+		}
+		if !full {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write(data)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	if !strings.Contains(path, ".p/") {
-		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Header().Set("ETag", t.etag)
+	for _, m := range strings.Split(r.Header.Get("If-None-Match"), ",") {
+		if m = strings.TrimPrefix(strings.TrimSpace(m), "W/"); m == t.etag || m == "*" {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
-	w.Write(data)
+	w.Header().Set("Content-Length", strconv.Itoa(len(t.data)))
+	w.Write(t.data)
+}
+
+// tileCache keeps the full tiles read, up to maxTileCache bytes, dropping
+// the oldest first.
+type tileCache struct {
+	mu    sync.Mutex
+	tiles map[string]*cachedTile
+	order []string
+	size  int
+	reads atomic.Int64 // tiles read from the store
+}
+
+type cachedTile struct {
+	data []byte
+	etag string
+}
+
+const maxTileCache = 64 << 20
+
+func (c *tileCache) get(path string) *cachedTile {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tiles[path]
+}
+
+func (c *tileCache) put(path string, data []byte) *cachedTile {
+	sum := sha256.Sum256(data)
+	t := &cachedTile{data: data, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.tiles[path]; old != nil {
+		return old
+	}
+	if c.tiles == nil {
+		c.tiles = map[string]*cachedTile{}
+	}
+	for c.size+len(data) > maxTileCache && len(c.order) > 0 {
+		c.size -= len(c.tiles[c.order[0]].data)
+		delete(c.tiles, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.tiles[path] = t
+	c.order = append(c.order, path)
+	c.size += len(data)
+	return t
 }
 
 // Receipt returns the receipt of the ballot at index idx, as its voter

@@ -112,11 +112,15 @@ type Mailer interface {
 // SignInLimits are the sign-in's limits (spec §20.3); zero fields take the
 // spec's values, except PerClient.
 type SignInLimits struct {
-	CodeTTL            time.Duration // how long a code is valid (10 minutes)
-	TokenTTL           time.Duration // how long a voter token is valid (1 hour)
-	CodesPerHour       int           // codes per address per hour (10)
-	CodesPerClientHour int           // codes per address and client per hour (3)
-	Attempts           int           // wrong attempts before a code is void (5)
+	CodeTTL  time.Duration // how long a code is valid (10 minutes)
+	TokenTTL time.Duration // how long a voter token is valid (1 hour)
+	// Letters to one address: a burst of CodeBurst (2), then one every
+	// CodeInterval (6 minutes), which must be shorter than CodeTTL so that
+	// a refused request always leaves a valid, unused code in the mailbox;
+	// each code used gives its letter back.
+	CodeBurst    int
+	CodeInterval time.Duration
+	Attempts     int // wrong attempts of the short code for a challenge (5)
 	// PerClient is the rate of sign-in requests per client (an IPv4
 	// address or an IPv6 /64), with a burst of PerClientBurst; 0 means no
 	// limit (tests and the demo on loopback).
@@ -151,7 +155,8 @@ type SignIn struct {
 
 	mu        sync.Mutex
 	closed    bool
-	addresses map[string]*address // address → its live codes and quota
+	addresses map[string]*address // address on the list → its live codes and letter limit
+	strangers map[string]*address // addresses not on the list, asked for lately
 	clients   map[string]*clientLimit
 	overflow  *rate.Limiter
 	swept     time.Time
@@ -193,22 +198,54 @@ func (s *SignIn) AllowBallot(r *http.Request, voter string) (bool, time.Duration
 	return true, 0
 }
 
-// address is the sign-in state of one address on the list.
+// address is the sign-in state of one address: its live codes and its
+// letter limit. Addresses not on the list have one too, without codes, so
+// that the answers do not tell who is on the list (spec §20.3).
 type address struct {
-	live   []*challenge
-	issued []issued // codes issued within the last hour
+	live     []*challenge
+	letters  letters
+	lastSent time.Time
 }
 
+// letters is an address's letter limit (spec §20.3): a token bucket that
+// holds at most burst letters, refilled one every interval, and given one
+// back by each code used.
+type letters struct {
+	tokens float64
+	at     time.Time
+}
+
+func (l *letters) refill(now time.Time, every time.Duration, burst int) {
+	if now.After(l.at) {
+		l.tokens = min(float64(burst), l.tokens+float64(now.Sub(l.at))/float64(every))
+		l.at = now
+	}
+}
+
+// take spends a letter, or returns how long until one is there.
+func (l *letters) take(now time.Time, every time.Duration, burst int) time.Duration {
+	l.refill(now, every, burst)
+	if l.tokens >= 1-1e-9 { // a refill's rounding is no wait
+		l.tokens = max(0, l.tokens-1)
+		return 0
+	}
+	return max(time.Second, time.Duration((1-l.tokens)*float64(every)))
+}
+
+// give puts a letter back (a code used, or a letter not sent).
+func (l *letters) give(now time.Time, every time.Duration, burst int) {
+	l.refill(now, every, burst)
+	l.tokens = min(float64(burst), l.tokens+1)
+}
+
+// challenge is one code mailed, under the id of the request that asked for
+// it (spec §20.3).
 type challenge struct {
 	id       string
-	mac      [32]byte
+	short    [32]byte // MAC of the code's first 8 digits, for that request
+	long     [32]byte // MAC of all 16 digits, for any request
 	expires  time.Time
 	attempts int
-}
-
-type issued struct {
-	at     time.Time
-	client string
 }
 
 type clientLimit struct {
@@ -216,7 +253,7 @@ type clientLimit struct {
 	seen time.Time
 }
 
-type letter struct{ to, code string }
+type letter struct{ to, code string } // code: 16 digits
 
 // NewSignIn makes the sign-in of the election F titled title, for the
 // voters of the list, with the list's key (spec §20.3), sending codes with
@@ -231,21 +268,24 @@ func NewSignIn(listKey []byte, f crypto.Fingerprint, voters []Voter, m Mailer, t
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	d := SignInLimits{CodeTTL: 10 * time.Minute, TokenTTL: time.Hour, CodesPerHour: 10, CodesPerClientHour: 3, Attempts: 5}
-	for _, x := range []struct{ v, def *time.Duration }{{&lim.CodeTTL, &d.CodeTTL}, {&lim.TokenTTL, &d.TokenTTL}} {
+	d := SignInLimits{CodeTTL: 10 * time.Minute, TokenTTL: time.Hour, CodeBurst: 2, CodeInterval: 6 * time.Minute, Attempts: 5}
+	for _, x := range []struct{ v, def *time.Duration }{{&lim.CodeTTL, &d.CodeTTL}, {&lim.TokenTTL, &d.TokenTTL}, {&lim.CodeInterval, &d.CodeInterval}} {
 		if *x.v == 0 {
 			*x.v = *x.def
 		}
 	}
-	for _, x := range []struct{ v, def *int }{{&lim.CodesPerHour, &d.CodesPerHour}, {&lim.CodesPerClientHour, &d.CodesPerClientHour}, {&lim.Attempts, &d.Attempts}} {
+	for _, x := range []struct{ v, def *int }{{&lim.CodeBurst, &d.CodeBurst}, {&lim.Attempts, &d.Attempts}} {
 		if *x.v == 0 {
 			*x.v = *x.def
 		}
+	}
+	if lim.CodeInterval >= lim.CodeTTL {
+		return nil, errors.New("sign-in limits: codes must live longer than the interval between letters")
 	}
 	s := &SignIn{
 		key: SignInKey(listKey, f), emails: make(map[string]bool), owner: make(map[string]string, len(voters)),
 		mail: m, title: title, lim: lim, log: logger, now: time.Now,
-		queue: make(chan letter, 4096), addresses: make(map[string]*address), clients: make(map[string]*clientLimit),
+		queue: make(chan letter, 4096), addresses: make(map[string]*address), strangers: make(map[string]*address), clients: make(map[string]*clientLimit),
 		overflow: rate.NewLimiter(lim.PerClient, lim.PerClientBurst),
 	}
 	for i, v := range voters {
@@ -422,8 +462,12 @@ func readSmallJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// signInMessage is the answer to every well-formed code request.
+// signInMessage is the answer when a letter is sent, or would be if the
+// address were on the list.
 const signInMessage = "if this address is on the roll, a sign-in code is on its way; it is valid for 10 minutes"
+
+// errNoLetters is the answer when no letter can be queued at all.
+var errNoLetters = errors.New("no sign-in code can be sent right now (the server's mail queue is full, or it is stopping); try again in a minute")
 
 func newChallengeID() string {
 	var b [16]byte
@@ -449,66 +493,109 @@ func (s *SignIn) requestCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := newChallengeID()
-	if s.emails[email] {
-		s.issue(email, id, client)
-	} else {
-		CodeMAC(s.key, email, "00000000") // about the same work either way
+	wait, last, err := s.issue(email, id)
+	switch {
+	case err != nil:
+		w.Header().Set("Retry-After", "60")
+		writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+	case wait > 0:
+		// The truth, the same whether or not the address is on the list:
+		// no letter now, the last one still valid (CodeInterval < CodeTTL),
+		// and when to ask again.
+		secs := int((wait + time.Second - 1) / time.Second)
+		until := last.Add(s.lim.CodeTTL)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{
+			"error": fmt.Sprintf("no new code was sent: this address was sent one at %s UTC. If it is on the roll, that code works until %s UTC in any window when you type all 16 digits of it. Or ask again in %d seconds.",
+				last.UTC().Format("15:04:05"), until.UTC().Format("15:04:05"), secs),
+			"retry_after": secs,
+			"last_sent":   last.UTC().Format(time.RFC3339),
+			"valid_until": until.UTC().Format(time.RFC3339),
+		})
+	default:
+		writeJSON(w, http.StatusAccepted, map[string]string{"message": signInMessage, "challenge": id})
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"message": signInMessage, "challenge": id})
 }
 
-// issue makes a fresh code for an address on the list, under the challenge
-// id, and queues its letter, unless the address (or the address from this
-// client) had its share of codes this hour. Earlier codes stay valid: a
-// stranger asking for codes cannot void the voter's.
-func (s *SignIn) issue(email, id, client string) {
+// issue mails a fresh code to an address on the list, under the challenge
+// id, if the address's letter limit allows; it returns how long to wait
+// otherwise, and when the last letter went. An address not on the list
+// goes through the same limit, with no letter. Earlier codes stay valid: a
+// stranger asking for codes voids none of the voter's (spec §20.3).
+func (s *SignIn) issue(email, id string) (wait time.Duration, last time.Time, err error) {
 	now := s.now()
-	n, _ := rand.Int(rand.Reader, big.NewInt(100_000_000))
-	code := fmt.Sprintf("%08d", n.Int64())
+	n, _ := rand.Int(rand.Reader, big.NewInt(10_000_000_000_000_000))
+	code := fmt.Sprintf("%016d", n.Int64())
+	// The same work whether or not the address is on the list.
+	short, long := CodeMAC(s.key, email, code[:8]), CodeMAC(s.key, email, code)
+	listed := s.emails[email]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return
+		return 0, time.Time{}, errNoLetters
 	}
-	a := s.addresses[email]
-	if a == nil {
-		a = &address{}
-		s.addresses[email] = a
-	}
-	a.prune(now)
-	fromClient := 0
-	for _, i := range a.issued {
-		if i.client == client {
-			fromClient++
+	m := s.addresses
+	if !listed {
+		m = s.strangers
+		if len(m) >= maxClients {
+			// Forget the strangers whose limit is full again, that is,
+			// in the state of one never seen.
+			for k, v := range m {
+				if now.Sub(v.lastSent) >= time.Duration(s.lim.CodeBurst)*s.lim.CodeInterval {
+					delete(m, k)
+				}
+			}
+			if len(m) >= maxClients {
+				clear(m)
+			}
 		}
 	}
-	if len(a.issued) >= s.lim.CodesPerHour || fromClient >= s.lim.CodesPerClientHour {
-		s.log.Warn("sign-in codes: hourly limit reached for an address")
-		return
+	a := m[email]
+	if a == nil {
+		a = &address{letters: letters{tokens: float64(s.lim.CodeBurst), at: now}}
+		m[email] = a
 	}
-	select {
-	case s.queue <- letter{email, code}:
-	default:
-		s.log.Error("sign-in codes: the mail queue is full; a code was not sent")
-		return
+	a.prune(now)
+	every, burst := s.lim.CodeInterval, s.lim.CodeBurst
+	if d := a.letters.take(now, every, burst); d > 0 {
+		return d, a.lastSent, nil
 	}
-	a.live = append(a.live, &challenge{id: id, mac: CodeMAC(s.key, email, code), expires: now.Add(s.lim.CodeTTL)})
-	a.issued = append(a.issued, issued{now, client})
+	// A letter that cannot be queued spends nothing.
+	if !listed {
+		if len(s.queue) == cap(s.queue) {
+			a.letters.give(now, every, burst)
+			return 0, time.Time{}, errNoLetters
+		}
+	} else {
+		select {
+		case s.queue <- letter{email, code}:
+		default:
+			a.letters.give(now, every, burst)
+			s.log.Error("sign-in codes: the mail queue is full; a code was not sent")
+			return 0, time.Time{}, errNoLetters
+		}
+		a.live = append(a.live, &challenge{id: id, short: short, long: long, expires: now.Add(s.lim.CodeTTL)})
+	}
+	a.lastSent = now
+	return 0, now, nil
 }
 
-// prune forgets expired codes and codes issued over an hour ago.
+// prune forgets expired codes.
 func (a *address) prune(now time.Time) {
 	a.live = slices.DeleteFunc(a.live, func(c *challenge) bool { return !now.Before(c.expires) })
-	a.issued = slices.DeleteFunc(a.issued, func(i issued) bool { return now.Sub(i.at) >= time.Hour })
 }
 
 func (s *SignIn) sendLetters() {
 	for l := range s.queue {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		title := s.title
-		body := fmt.Sprintf("Your sign-in code for \"%s\" is:\r\n\r\n    %s\r\n\r\nIt is valid for %d minutes. With your voting credential, it lets you vote.\r\nIf you did not ask for it, ignore this message: the code alone cannot vote.\r\n\r\n"+
-			"Votre code de connexion pour « %s » est :\r\n\r\n    %s\r\n\r\nIl est valable %d minutes. Avec votre code de vote, il vous permet de voter.\r\nSi vous ne l'avez pas demandé, ignorez ce message : ce code seul ne permet pas de voter.\r\n",
-			title, l.code, int(s.lim.CodeTTL.Minutes()), title, l.code, int(s.lim.CodeTTL.Minutes()))
+		title, short, long, ttl := s.title, l.code[:8], l.code[:8]+" "+l.code[8:], int(s.lim.CodeTTL.Minutes())
+		body := fmt.Sprintf("Your sign-in code for \"%s\" is:\r\n\r\n    %s\r\n\r\nIt is valid for %d minutes, in the window where you asked for it. With your voting credential, it lets you vote.\r\n"+
+			"Anywhere else (on another device, or if you did not ask for this code but want to vote now), type this longer form instead, valid for the same %d minutes:\r\n\r\n    %s\r\n\r\n"+
+			"If you did not ask for it, ignore this message: the code alone cannot vote.\r\n\r\n"+
+			"Votre code de connexion pour « %s » est :\r\n\r\n    %s\r\n\r\nIl est valable %d minutes, dans la fenêtre où vous l'avez demandé. Avec votre code de vote, il vous permet de voter.\r\n"+
+			"Ailleurs (sur un autre appareil, ou si vous ne l'avez pas demandé mais voulez voter maintenant), tapez plutôt cette forme longue, valable les mêmes %d minutes :\r\n\r\n    %s\r\n\r\n"+
+			"Si vous ne l'avez pas demandé, ignorez ce message : ce code seul ne permet pas de voter.\r\n",
+			title, short, ttl, ttl, long, title, short, ttl, ttl, long)
 		if err := s.mail.Send(ctx, l.to, "Your sign-in code / Votre code de connexion", body); err != nil {
 			// The error may quote the address, which stays out of logs.
 			s.log.Error("sign-in codes: sending a code failed")
@@ -518,12 +605,14 @@ func (s *SignIn) sendLetters() {
 }
 
 // errCode is the one answer to every failed code.
-var errCode = errors.New("this code is wrong, expired or already used; ask for a new one if needed")
+var errCode = errors.New("this code is wrong, expired or already used; type all 16 digits of the latest letter, or ask for a new code")
 
-// useCode checks a code given for a challenge and consumes it; wrong
-// attempts count against that challenge only.
+// useCode checks a code and consumes it: its 8-digit form for the challenge
+// it was mailed under, whose wrong attempts void that form only; or its
+// 16-digit form, under any challenge or none, which is too long to guess
+// and so is never voided by wrong attempts (spec §20.3).
 func (s *SignIn) useCode(email, id, code string) error {
-	if len(code) != 8 || strings.Trim(code, "0123456789") != "" {
+	if (len(code) != 8 && len(code) != 16) || strings.Trim(code, "0123456789") != "" {
 		return errCode
 	}
 	want := CodeMAC(s.key, email, code)
@@ -535,18 +624,34 @@ func (s *SignIn) useCode(email, id, code string) error {
 		return errCode
 	}
 	a.prune(now)
-	i := slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == id })
-	if i < 0 {
-		return errCode
-	}
-	c := a.live[i]
-	if subtle.ConstantTimeCompare(want[:], c.mac[:]) != 1 {
-		if c.attempts++; c.attempts >= s.lim.Attempts {
-			a.live = slices.Delete(a.live, i, i+1)
+	i := -1
+	if len(code) == 8 {
+		i = slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == id })
+		if i < 0 {
+			return errCode
 		}
-		return errCode
+		c := a.live[i]
+		if c.attempts >= s.lim.Attempts {
+			return errCode
+		}
+		if subtle.ConstantTimeCompare(want[:], c.short[:]) != 1 {
+			c.attempts++
+			return errCode
+		}
+	} else {
+		for j, c := range a.live {
+			if subtle.ConstantTimeCompare(want[:], c.long[:]) == 1 {
+				i = j
+			}
+		}
+		if i < 0 {
+			return errCode
+		}
 	}
 	a.live = slices.Delete(a.live, i, i+1)
+	// The voter holds the mailbox: the letter spent nothing of the limit,
+	// which bounds only the letters nobody used (spec §20.3).
+	a.letters.give(now, s.lim.CodeInterval, s.lim.CodeBurst)
 	return nil
 }
 

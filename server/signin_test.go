@@ -284,36 +284,59 @@ func TestSignInFlow(t *testing.T) {
 }
 
 // TestSignInLockout: a stranger can neither void the code a voter holds
-// nor use up the voter's codes alone.
+// nor make the server send more than its letter limit.
 func TestSignInLockout(t *testing.T) {
 	f := newSignInFixture(t, SignInLimits{})
 	const ada = "ada@example.org"
 	ch, code := f.code(t, ada)
 	// The stranger asks for more codes and guesses against their own
-	// challenges and against a made-up one: the voter's code still works.
+	// challenges and against a made-up one: the voter's code still works,
+	// in both forms.
+	var theirs []string
 	for range 3 {
-		sch, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": ada})
-		_ = sch
+		_, a, _ := f.post(t, "/api/sign-in", map[string]string{"email": ada})
+		theirs = append(theirs, a["challenge"])
 	}
-	f.flush(t, ada, 3)
-	for range 10 {
-		f.verify(t, ada, "made-up", "12345678")
+	f.flush(t, ada, 2)
+	for _, c := range append(theirs, "made-up") {
+		for range 10 {
+			f.verify(t, ada, c, "12345678")
+		}
 	}
 	if st, _ := f.verify(t, ada, ch, code); st != http.StatusOK {
 		t.Fatalf("the voter's code was voided by a stranger: %d", st)
 	}
-	// The stranger's client had its 3 codes for this address this hour;
-	// the voter, from another client, still gets codes, up to 10 in all.
-	time.Sleep(20 * time.Millisecond)
-	before := f.mail.count(ada)
-	f.s.issue(ada, newChallengeID(), "127.0.0.1")
-	for i := range 8 {
-		f.s.issue(ada, newChallengeID(), fmt.Sprintf("192.0.2.%d", i))
+	// Their letter's short form is void for them, its long form still works
+	// for the voter who reads it.
+	f.mail.mu.Lock()
+	long := strings.ReplaceAll(sixteenDigits.FindString(f.mail.sent[ada][1]), " ", "")
+	f.mail.mu.Unlock()
+	if st, _ := f.verify(t, ada, "", long); st != http.StatusOK {
+		t.Fatalf("the long form of a letter asked for by a stranger: %d", st)
 	}
-	f.flush(t, ada, before+7)
+	// Two letters in a row, then one every 6 minutes, but each code used
+	// gives its letter back: both were used.
 	time.Sleep(20 * time.Millisecond)
-	if n := f.mail.count(ada) - before; n != 7 {
-		t.Fatalf("%d more codes sent; want 7 (3 + 7 = 10 an hour, none more to the first client)", n)
+	if n := f.mail.count(ada); n != 2 {
+		t.Fatalf("%d letters; want 2", n)
+	}
+	for i := range 3 {
+		st, _, h := f.post(t, "/api/sign-in", map[string]string{"email": ada})
+		if (i < 2) != (st == http.StatusAccepted) {
+			t.Fatalf("request %d: %d %v", i, st, h)
+		}
+	}
+	f.clock = f.clock.Add(6 * time.Minute)
+	for i := range 2 {
+		st, _, h := f.post(t, "/api/sign-in", map[string]string{"email": ada})
+		if (i == 0) != (st == http.StatusAccepted) {
+			t.Fatalf("request %d after 6 minutes: %d %v", i, st, h)
+		}
+	}
+	f.flush(t, ada, 5)
+	time.Sleep(20 * time.Millisecond)
+	if n := f.mail.count(ada); n != 5 {
+		t.Fatalf("%d letters; want 5", n)
 	}
 }
 
@@ -336,6 +359,21 @@ func TestSignInCodeLimits(t *testing.T) {
 	}
 	if st, _ := f.verify(t, ada, ch, code); st != http.StatusUnauthorized {
 		t.Fatalf("the right code after 5 wrong attempts: %d", st)
+	}
+	// Its 16 digits still work, once; other lengths never do.
+	f.mail.mu.Lock()
+	long := strings.ReplaceAll(sixteenDigits.FindString(f.mail.sent[ada][1]), " ", "")
+	f.mail.mu.Unlock()
+	for _, c := range []string{long[:15], long + "0", long[:8] + "00000000"} {
+		if st, _ := f.verify(t, ada, ch, c); st != http.StatusUnauthorized {
+			t.Fatalf("%q accepted: %d", c, st)
+		}
+	}
+	if st, _ := f.verify(t, ada, "", long); st != http.StatusOK {
+		t.Fatalf("the long form after 5 wrong attempts of the short one: %d", st)
+	}
+	if st, _ := f.verify(t, ada, "", long); st != http.StatusUnauthorized {
+		t.Fatalf("the long form used twice: %d", st)
 	}
 	// Malformed requests.
 	for _, body := range []string{`{"email":`, `{"email":"ada@example.org","x":1}`, strings.Repeat(" ", 5000)} {
@@ -362,7 +400,7 @@ func TestSignInCodeLimits(t *testing.T) {
 func TestSignInPerClientLimit(t *testing.T) {
 	f := newSignInFixture(t, SignInLimits{PerClient: 1, PerClientBurst: 3})
 	for i := range 3 {
-		if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": "eve@example.org"}); st != http.StatusAccepted {
+		if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": fmt.Sprintf("eve%d@example.org", i)}); st != http.StatusAccepted {
 			t.Fatalf("request %d: %d", i, st)
 		}
 	}
@@ -456,7 +494,7 @@ func (g *gatedMail) letters() []string {
 func TestSignInFullMailQueue(t *testing.T) {
 	const victim = "ada@example.org"
 	voters := []Voter{{Email: victim}}
-	for i := range 1400 { // 1400 × 3 codes > 4096 queued + 4 being sent
+	for i := range 2100 { // 2100 × 2 codes > 4096 queued + 4 being sent
 		voters = append(voters, Voter{Email: fmt.Sprintf("m%d@example.org", i)})
 	}
 	for i := range voters {
@@ -473,7 +511,7 @@ func TestSignInFullMailQueue(t *testing.T) {
 	clock := time.Unix(1_800_000_000, 0)
 	s.now = func() time.Time { return clock }
 	id := newChallengeID()
-	s.issue(victim, id, "a")
+	s.issue(victim, id)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(m.letters()) == 0 {
 		if time.Now().After(deadline) {
@@ -483,16 +521,22 @@ func TestSignInFullMailQueue(t *testing.T) {
 	}
 	code := eightDigits.FindString(m.letters()[0])
 	for _, v := range voters[1:] {
-		for c := range 3 {
-			s.issue(v.Email, newChallengeID(), fmt.Sprint(c))
+		for range 2 {
+			s.issue(v.Email, newChallengeID())
 		}
 	}
-	s.issue(victim, newChallengeID(), "b") // the queue is full: dropped
+	// The queue is full: dropped, and said so, to any address.
+	for _, to := range []string{victim, "eve@example.org"} {
+		if _, _, err := s.issue(to, newChallengeID()); err != errNoLetters {
+			t.Fatalf("%s, full queue: %v", to, err)
+		}
+	}
 	s.mu.Lock()
-	issuedToVictim := len(s.addresses[victim].issued)
+	s.addresses[victim].letters.refill(clock, s.lim.CodeInterval, s.lim.CodeBurst)
+	tokens := s.addresses[victim].letters.tokens
 	s.mu.Unlock()
-	if issuedToVictim != 1 {
-		t.Fatalf("a dropped letter counted against the quota: %d", issuedToVictim)
+	if tokens < 1 {
+		t.Fatalf("a dropped letter counted against the limit: %v left", tokens)
 	}
 	if err := s.useCode(victim, id, code); err != nil {
 		t.Fatal("the voter's delivered code stopped working")
@@ -502,8 +546,8 @@ func TestSignInFullMailQueue(t *testing.T) {
 func TestSignInAfterClose(t *testing.T) {
 	f := newSignInFixture(t, SignInLimits{})
 	f.s.Close()
-	f.s.issue("ada@example.org", newChallengeID(), "x") // must not panic
-	if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": "ada@example.org"}); st != http.StatusAccepted {
+	f.s.issue("ada@example.org", newChallengeID()) // must not panic
+	if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": "ada@example.org"}); st != http.StatusServiceUnavailable {
 		t.Fatalf("after close: %d", st)
 	}
 }
@@ -608,5 +652,141 @@ func TestBallotLimits(t *testing.T) {
 	other.RemoteAddr = "198.51.100.4:1234"
 	if ok, _ := f.s.AllowBallot(other, "ada@example.org"); !ok {
 		t.Fatal("after the interval, the voter is still refused")
+	}
+}
+
+// postFrom is post from the client named by a trusted proxy.
+func (f *signInFixture) postFrom(t *testing.T, client, path string, body any) (int, map[string]any, http.Header) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	r, _ := http.NewRequest(http.MethodPost, f.srv.URL+path, bytes.NewReader(b))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-Forwarded-For", client)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, resp.Header
+}
+
+var sixteenDigits = regexp.MustCompile(`\b[0-9]{8} [0-9]{8}\b`)
+
+// TestSignInManyClientsCannotLockOut is defect 6 of issue 13: strangers
+// asking for a voter's codes from many addresses, all hour long, never keep
+// the voter out, never make the server say a code is on its way when none
+// is, and mail the voter a bounded number of letters (spec §20.3).
+func TestSignInManyClientsCannotLockOut(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	const ada = "ada@example.org"
+	start := f.clock
+	stranger, used := 0, 0
+	for minute := 0; minute < 60; minute++ {
+		// Four new addresses a minute, three requests each.
+		for range 4 {
+			stranger++
+			for range 3 {
+				f.postFrom(t, fmt.Sprintf("198.51.%d.%d", stranger/256, stranger%256), "/api/sign-in", map[string]string{"email": ada})
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+		if minute%7 != 3 {
+			f.clock = f.clock.Add(time.Minute)
+			continue
+		}
+		// The voter, from their own address, asks for a code.
+		before := f.mail.count(ada)
+		st, a, h := f.postFrom(t, "203.0.113.5", "/api/sign-in", map[string]string{"email": ada})
+		time.Sleep(20 * time.Millisecond)
+		switch st {
+		case http.StatusAccepted:
+			f.flush(t, ada, before+1)
+			ch, _ := a["challenge"].(string)
+			if st, _ := f.verify(t, ada, ch, f.mail.lastCode(t, ada)); st != http.StatusOK {
+				t.Fatalf("minute %d: the code just sent does not work: %d", minute, st)
+			}
+			used++
+		case http.StatusTooManyRequests:
+			if f.mail.count(ada) != before {
+				t.Fatalf("minute %d: refused, yet a letter was sent", minute)
+			}
+			if h.Get("Retry-After") == "" || a["retry_after"] == nil {
+				t.Fatalf("minute %d: refused without saying when to ask again: %v %v", minute, h, a)
+			}
+			if msg, _ := a["message"].(string); strings.Contains(msg, "on its way") {
+				t.Fatalf("minute %d: refused, yet says %q", minute, msg)
+			}
+			// The latest letter in the mailbox works, in any window.
+			f.mail.mu.Lock()
+			m := f.mail.sent[ada]
+			long := strings.ReplaceAll(sixteenDigits.FindString(m[len(m)-1]), " ", "")
+			f.mail.mu.Unlock()
+			if st, _ := f.verify(t, ada, "", long); st != http.StatusOK {
+				t.Fatalf("minute %d: refused a new code, and the latest letter's code does not work: %d", minute, st)
+			}
+			used++
+		default:
+			t.Fatalf("minute %d: %d %v", minute, st, a)
+		}
+		if f.mail.count(ada) == before && st == http.StatusAccepted {
+			t.Fatalf("minute %d: %q, yet no letter was sent", minute, a["message"])
+		}
+		f.clock = f.clock.Add(time.Minute)
+	}
+	// At most 2 + 60/6 letters an hour that nobody used.
+	if n := f.mail.count(ada); n-used > 12 {
+		t.Fatalf("%d letters to one address in %v, %d of them used", n, f.clock.Sub(start), used)
+	}
+}
+
+// TestSignInRefusalSameForStrangers: the letter limit's answers do not tell
+// whether an address is on the list.
+func TestSignInRefusalSameForStrangers(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{})
+	var answers [2][]string
+	for i, email := range []string{"ada@example.org", "eve@example.org"} {
+		for range 3 {
+			st, a, h := f.postFrom(t, "192.0.2.1", "/api/sign-in", map[string]string{"email": email})
+			delete(a, "challenge")
+			answers[i] = append(answers[i], fmt.Sprint(st, a, h.Get("Retry-After")))
+		}
+	}
+	if fmt.Sprint(answers[0]) != fmt.Sprint(answers[1]) || !strings.Contains(answers[0][2], "429") {
+		t.Fatalf("on the list:\n%q\nnot on it:\n%q", answers[0], answers[1])
+	}
+}
+
+// TestSignInUsedCodesGiveBack: a voter who uses each code signs in as often
+// as they like (the limit bounds the letters nobody used), and a refusal
+// always leaves the latest letter unused and valid.
+func TestSignInUsedCodesGiveBack(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{})
+	const ada = "ada@example.org"
+	for i := range 6 {
+		ch, code := f.code(t, ada)
+		if st, _ := f.verify(t, ada, ch, code); st != http.StatusOK {
+			t.Fatalf("sign-in %d: %d", i, st)
+		}
+		f.clock = f.clock.Add(10 * time.Second)
+	}
+	// Two letters unused: the third request is refused, and the latest
+	// letter works.
+	for range 2 {
+		f.post(t, "/api/sign-in", map[string]string{"email": ada})
+	}
+	f.flush(t, ada, 8)
+	if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": ada}); st != http.StatusTooManyRequests {
+		t.Fatalf("a third unused letter: %d", st)
+	}
+	f.mail.mu.Lock()
+	long := strings.ReplaceAll(sixteenDigits.FindString(f.mail.sent[ada][7]), " ", "")
+	f.mail.mu.Unlock()
+	if st, _ := f.verify(t, ada, "", long); st != http.StatusOK {
+		t.Fatalf("the latest letter: %d", st)
+	}
+	if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": ada}); st != http.StatusAccepted {
+		t.Fatalf("after using it: %d", st)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -545,4 +546,44 @@ func verifyInBrowser(t testing.TB, ctx context.Context, base string) string {
 	run(t, ctx, "verify "+base, chromedp.Navigate(base+"/verify"), chromedp.WaitEnabled(css("#run-verify")),
 		chromedp.Click(css("#run-verify")), chromedp.WaitVisible(css("#verify-report")))
 	return text(t, ctx, "#verify-verdict")
+}
+
+// TestBrowserNoNewCode (issue 13, defect 6): when strangers have used up an
+// address's letters, the booth says no code was sent and when to ask again,
+// and the voter signs in with the long form of the latest letter.
+func TestBrowserNoNewCode(t *testing.T) {
+	ctx := browser(t)
+	f, base := newDemo(t, 3)
+	v := 2
+	email := f.Emails[v]
+	for range 2 {
+		resp, err := http.Post(base+"/api/sign-in", "application/json", strings.NewReader(`{"email":"`+email+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if _, err := f.Mail.WaitCode(ctx, email, 1); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "open the booth", chromedp.Navigate(base+"/vote"), chromedp.WaitVisible(css("#step-signin")),
+		chromedp.SendKeys(css("#email"), email), chromedp.Click(css("#form-email button")),
+		chromedp.WaitVisible(css("#form-code")))
+	status := value(t, ctx, "status", chromedp.Poll[string](`(() => { const s = document.getElementById("status"); return s.classList.contains("error") ? s.textContent : null; })()`))
+	if !strings.Contains(status, "No new code was sent") || !strings.Contains(status, "16 digits") {
+		t.Fatalf("the booth says %q", status)
+	}
+	if f.Mail.Count(email) != 2 {
+		t.Fatalf("%d letters", f.Mail.Count(email))
+	}
+	if help := text(t, ctx, "#no-code summary"); !strings.Contains(help, "No code") {
+		t.Fatalf("no help for a missing code: %q", help)
+	}
+	letters := f.Mail.Letters(email)
+	long := regexp.MustCompile(`\b[0-9]{8} [0-9]{8}\b`).FindString(letters[len(letters)-1])
+	if long == "" {
+		t.Fatal("no 16-digit code in the letter")
+	}
+	run(t, ctx, "sign in with the long form", chromedp.SendKeys(css("#code"), long), chromedp.Click(css("#form-code button")),
+		chromedp.WaitVisible(css("#step-credential")))
 }

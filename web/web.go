@@ -14,7 +14,6 @@ package web
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -22,8 +21,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -35,6 +32,7 @@ import (
 
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/browse"
 	"github.com/scrutin/scrutin/roll"
 	"github.com/scrutin/scrutin/server"
 )
@@ -70,6 +68,10 @@ type Options struct {
 	// reached over HTTPS (directly or through a proxy). Cookies are always
 	// Secure (browsers accept them from http://localhost too).
 	HSTS bool
+	// Browse bounds what anonymous reading costs (internal/browse): pages,
+	// receipts, the module and the log's tiles. Nil: browse.DefaultLimits
+	// with TrustedProxies.
+	Browse *browse.Gate
 }
 
 // Site is the web front end of one election.
@@ -78,7 +80,9 @@ type Site struct {
 	log   *slog.Logger
 	pages map[string]*template.Template // by language
 	cat   map[string]map[string]string  // by language, then key
-	wasm  []byte                        // gzipped
+	wasm  *module
+	gate  *browse.Gate
+	rows  ballotRows // the list of ballots, cached
 	mux   *http.ServeMux
 
 	reportMu   sync.Mutex
@@ -103,8 +107,13 @@ func New(o Options) (*Site, error) {
 		}
 		s.pages[lang] = t
 	}
-	if s.wasm, err = staticFiles.ReadFile("static/scrutin.wasm.gz"); err != nil {
+	if s.wasm, err = newModule(); err != nil {
 		return nil, err
+	}
+	if s.gate = o.Browse; s.gate == nil {
+		lim := browse.DefaultLimits
+		lim.TrustedProxies = o.TrustedProxies
+		s.gate = browse.New(lim)
 	}
 	s.routes()
 	return s, nil
@@ -162,7 +171,8 @@ func parseTemplates(lang string, cat map[string]string) (*template.Template, err
 			}
 			return n * 100 / total
 		},
-		"group": func(s string) string { return groupHex(s) },
+		"group":  func(s string) string { return groupHex(s) },
+		"static": staticURL,
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html")
 	if err != nil {
@@ -192,9 +202,15 @@ func (s *Site) routes() {
 		for _, p := range []string{"/api/", "/log/", "/healthz", "/metrics"} {
 			mux.Handle(p, s.o.API)
 		}
+		// Reading the log and proving receipts read the store: in turns
+		// (taken by the API only when it reads the store, not for a tile
+		// it keeps), receipts also within the client's rate. Tiles are not
+		// counted per client: a verifier reads them all.
+		mux.Handle("GET /log/", s.gate.Pass(false, s.o.API))
+		mux.Handle("GET /api/ballots/{tracker}", s.gate.Pass(true, s.o.API))
 	}
 	page := func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) {
-		mux.Handle(pattern, s.pageHandler(name, h))
+		mux.Handle(pattern, s.gate.Handler(true, s.pageHandler(name, h)))
 	}
 	page("GET /{$}", "home", s.home)
 	page("GET /vote", "vote", s.scripted("vote.html"))
@@ -209,8 +225,7 @@ func (s *Site) routes() {
 	s.staffRoutes(page, mux)
 	mux.HandleFunc("POST /lang", s.setLanguage)
 	mux.HandleFunc("GET /static/scrutin.wasm", s.serveWasm)
-	static, _ := fs.Sub(staticFiles, "static")
-	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(http.FileServerFS(static))))
+	mux.HandleFunc("GET /static/", s.serveStatic)
 	// Cross-origin state-changing requests are refused everywhere (CSRF).
 	cop := http.NewCrossOriginProtection()
 	s.mux = http.NewServeMux()
@@ -234,37 +249,6 @@ func (s *Site) headers(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func staticHandler(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") || strings.HasSuffix(r.URL.Path, ".gz") || strings.HasSuffix(r.URL.Path, "go-version") {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Cache-Control", "no-cache")
-		next.ServeHTTP(w, r)
-	})
-}
-
-// serveWasm serves the module gzipped to browsers that take it (all do),
-// inflated to others.
-func (s *Site) serveWasm(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/wasm")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("Vary", "Accept-Encoding")
-	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-		w.Header().Set("Content-Encoding", "gzip")
-		w.Header().Set("Content-Length", strconv.Itoa(len(s.wasm)))
-		w.Write(s.wasm)
-		return
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(s.wasm))
-	if err != nil {
-		http.Error(w, "the module is damaged", http.StatusInternalServerError)
-		return
-	}
-	io.Copy(w, zr)
 }
 
 // language is the visitor's language: the cookie, else the browser's first
@@ -433,6 +417,7 @@ type ballotsPage struct {
 	Prev       int64
 	HasPrev    bool
 	HasNext    bool
+	Table      template.HTML // the rows' table, rendered from Rows (cached)
 }
 
 const ballotsPerPage = 500 // entries scanned per page
@@ -448,12 +433,23 @@ func (s *Site) ballots(w http.ResponseWriter, r *http.Request, p *pageData) {
 	from, _ := strconv.ParseInt(r.URL.Query().Get("from"), 10, 64)
 	from = max(0, min(from, size))
 	to := min(size, from+ballotsPerPage)
-	rows, err := s.o.Election.Ballots(ctx, from, to)
+	rows, err := s.rows.get(ctx, s.o.Election, from, to)
 	if err != nil {
 		http.Error(w, "the log cannot be read now", http.StatusServiceUnavailable)
 		return
 	}
-	p.Data = &ballotsPage{Rows: rows, From: from, Next: to, HasNext: to < size, Prev: max(0, from-ballotsPerPage), HasPrev: from > 0}
+	bp := &ballotsPage{Rows: rows, From: from, Next: to, HasNext: to < size, Prev: max(0, from-ballotsPerPage), HasPrev: from > 0}
+	bp.Table, err = s.rows.table(p.Lang, from, to, rows, func() (template.HTML, error) {
+		var b bytes.Buffer
+		err := s.pages[p.Lang].ExecuteTemplate(&b, "ballots.table", bp)
+		return template.HTML(b.String()), err // escaped by the template
+	})
+	if err != nil {
+		s.log.Error("page failed", "page", "ballots.table", "err", err)
+		http.Error(w, "this page failed; the error is logged", http.StatusInternalServerError)
+		return
+	}
+	p.Data = bp
 	s.render(w, http.StatusOK, "ballots.html", p)
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/browse"
 	"github.com/scrutin/scrutin/internal/credauth"
 	"github.com/scrutin/scrutin/roll"
 	"github.com/scrutin/scrutin/server"
@@ -736,7 +737,8 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 	var site *web.Site
 	api := f.Election.Handler(server.Options{SignIn: f.signInAPI, NoSignIn: f.Opts.NoSignIn,
 		Officer: func(r *http.Request, action string) (func(string), error) { return site.StaffCheck(r, action) }})
-	site, err = web.New(web.Options{Election: f.Election, Accounts: f.Staff, API: api})
+	// No per-client limit on browsing either; turns as in production.
+	site, err = web.New(web.Options{Election: f.Election, Accounts: f.Staff, API: api, Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		ln.Close()
 		return "", nil, err

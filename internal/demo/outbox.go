@@ -69,3 +69,10 @@ func (o *Outbox) WaitCode(ctx context.Context, to string, n int) (string, error)
 		}
 	}
 }
+
+// Letters returns the letters sent to an address, oldest first.
+func (o *Outbox) Letters(to string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.boxes[to]...)
+}

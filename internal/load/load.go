@@ -36,6 +36,28 @@ type Options struct {
 	Duration    time.Duration // how long to send
 	Workers     int           // requests in flight at most (default 512)
 	Progress    func(format string, args ...any)
+
+	// Browsers is a costly-GET load sent meanwhile: that many clients,
+	// each fetching BrowsePaths in turn, one request after another, without
+	// Accept-Encoding (as a hostile client would), from the start of the
+	// ballots until their end.
+	Browsers    int
+	BrowsePaths []string // default DefaultBrowsePaths
+	// BrowseFrom names each browsing client by a distinct X-Forwarded-For
+	// address (192.0.2.x), as if from many networks; the server must trust
+	// loopback as a proxy (scrutin serve --trusted-proxy 127.0.0.1/32).
+	BrowseFrom bool
+}
+
+// DefaultBrowsePaths are the costliest anonymous GETs of issue 13.
+var DefaultBrowsePaths = []string{"/static/scrutin.wasm", "/ballots"}
+
+// BrowseReport counts the costly GETs' answers.
+type BrowseReport struct {
+	Clients  int            `json:"clients"`
+	Requests int            `json:"requests"`
+	Status   map[string]int `json:"status"` // by status code, "error" for transport errors
+	Bytes    int64          `json:"bytes"`
 }
 
 // Report is what a run measured.
@@ -51,6 +73,8 @@ type Report struct {
 	P90        float64 `json:"p90_ms"`
 	P99        float64 `json:"p99_ms"`
 	Max        float64 `json:"max_ms"`
+
+	Browse *BrowseReport `json:"browse,omitempty"`
 }
 
 func (o *Options) progress(format string, args ...any) {
@@ -125,6 +149,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	o.progress("sending %d ballots at %.0f/s to %s", n, o.Rate, o.URL)
+	browseCtx, stopBrowsing := context.WithCancel(ctx)
+	defer stopBrowsing()
+	browsed := make(chan *BrowseReport, 1)
+	if o.Browsers > 0 {
+		o.progress("with %d clients fetching %v meanwhile", o.Browsers, o.browsePaths())
+		go func() { browsed <- o.browse(browseCtx) }()
+	} else {
+		browsed <- nil
+	}
 	lat := make([]time.Duration, n)
 	status := make([]int, n)
 	sem := make(chan struct{}, o.Workers)
@@ -157,7 +190,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	rep := &Report{Rate: o.Rate, Sent: n, Seconds: elapsed.Seconds()}
+	stopBrowsing()
+	rep := &Report{Rate: o.Rate, Sent: n, Seconds: elapsed.Seconds(), Browse: <-browsed}
 	var ok []time.Duration
 	for i, s := range status {
 		switch {
@@ -180,6 +214,52 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	rep.P50, rep.P90, rep.P99, rep.Max = pct(0.50), pct(0.90), pct(0.99), pct(1)
 	return rep, nil
+}
+
+func (o *Options) browsePaths() []string {
+	if len(o.BrowsePaths) == 0 {
+		return DefaultBrowsePaths
+	}
+	return o.BrowsePaths
+}
+
+// browse runs the costly-GET clients until ctx ends.
+func (o *Options) browse(ctx context.Context) *BrowseReport {
+	rep := &BrowseReport{Clients: o.Browsers, Status: map[string]int{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	paths := o.browsePaths()
+	for c := range o.Browsers {
+		wg.Go(func() {
+			// One connection per client, no transparent gzip.
+			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableCompression: true, MaxConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
+			for i := c; ctx.Err() == nil; i++ {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, o.URL+paths[i%len(paths)], nil)
+				if o.BrowseFrom {
+					req.Header.Set("X-Forwarded-For", fmt.Sprintf("192.0.2.%d", 1+c%254))
+				}
+				resp, err := client.Do(req)
+				key := "error"
+				var n int64
+				if err == nil {
+					n, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					key = fmt.Sprint(resp.StatusCode)
+				}
+				if ctx.Err() != nil {
+					return // cut short by the end of the run: not counted
+				}
+				mu.Lock()
+				rep.Requests++
+				rep.Status[key]++
+				rep.Bytes += n
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return rep
 }
 
 func fetchElection(ctx context.Context, c *http.Client, url string) (*election.Election, error) {

@@ -14,7 +14,7 @@
     election = JSON.parse(t);
     window.scrutinReady = () => { $("run-audit").disabled = false; };
     const go = new Go();
-    return WebAssembly.instantiateStreaming(fetch("/static/scrutin.wasm"), go.importObject).then((m) => go.run(m.instance));
+    return WebAssembly.instantiateStreaming(fetch(root.dataset.wasm || "/static/scrutin.wasm"), go.importObject).then((m) => go.run(m.instance));
   }).catch(() => { $("audit-out").textContent = msgs.loadFailed; });
 
   $("form-audit").addEventListener("submit", async (ev) => {

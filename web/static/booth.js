@@ -31,7 +31,12 @@
     const r = await fetch(path, { method, headers, body: body === undefined ? undefined : (typeof body === "string" ? body : JSON.stringify(body)), cache: "no-store" });
     let data = {};
     try { data = await r.json(); } catch (e) { /* no body */ }
-    if (!r.ok) throw new Error(data.error || r.statusText);
+    if (!r.ok) {
+      const e = new Error(data.error || r.statusText);
+      e.status = r.status;
+      e.data = data;
+      throw e;
+    }
     return data;
   }
   function call(fn, ...args) {
@@ -48,7 +53,7 @@
     await new Promise((resolve, reject) => {
       window.scrutinReady = resolve;
       const go = new Go();
-      WebAssembly.instantiateStreaming(fetch("/static/scrutin.wasm"), go.importObject)
+      WebAssembly.instantiateStreaming(fetch(booth.dataset.wasm || "/static/scrutin.wasm"), go.importObject)
         .then((m) => { go.run(m.instance); }, reject);
     });
     status(msgs.ready);
@@ -68,7 +73,17 @@
       $("form-code").hidden = false;
       status(msgs.codeSent);
       $("code").focus();
-    } catch (e) { fail(e); }
+    } catch (e) {
+      if (e.status === 429 && e.data && e.data.valid_until) {
+        // No new letter (spec §20.3): the latest one still works, in its
+        // 16-digit form, and the server says when to ask again.
+        state.challenge = "";
+        $("form-code").hidden = false;
+        const until = new Date(e.data.valid_until).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        status(fmt("codeNotSent", until, Math.ceil(e.data.retry_after / 60)), true);
+        $("code").focus();
+      } else fail(e);
+    }
   });
   $("form-code").addEventListener("submit", async (ev) => {
     ev.preventDefault();

@@ -10,7 +10,7 @@
 
   window.scrutinReady = () => { $("run-verify").disabled = false; $("verify-status").textContent = msgs.ready2; };
   const go = new Go();
-  WebAssembly.instantiateStreaming(fetch("/static/scrutin.wasm"), go.importObject)
+  WebAssembly.instantiateStreaming(fetch(root.dataset.wasm || "/static/scrutin.wasm"), go.importObject)
     .then((m) => go.run(m.instance), () => { $("verify-status").textContent = msgs.loadFailed; });
 
   $("form-verify").addEventListener("submit", async (ev) => {
