@@ -8,6 +8,7 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 
@@ -59,17 +60,24 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 	e.gate.RLock()
 	defer e.gate.RUnlock()
 	e.mu.Lock()
-	err := e.state.CheckBallot(p)
+	err := e.broken // it may have been set while this ballot waited
+	if err == nil {
+		if err = e.state.CheckBallot(p); err != nil {
+			err = fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+	}
 	e.mu.Unlock()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrRefused, err)
+		return 0, err
 	}
-	idx, err := e.st.Append(ctx, [][]byte{p.Entry()})
+	idx, err := e.storeAppend(ctx, p.Entry())
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if errors.Is(err, ErrBusy) {
+		return 0, err // nothing appended: the state is right
+	}
 	if err != nil {
-		e.broken = fmt.Errorf("the store failed while appending a ballot (restart the server to reload the log): %v", err)
-		return 0, e.broken
+		return 0, e.fail(fmt.Errorf("the store failed while appending a ballot: %v", err))
 	}
 	// Apply in log order; the gate guarantees every appended ballot is in
 	// pending before an officer entry is applied.
@@ -81,8 +89,7 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 		}
 		delete(e.pending, e.state.Size)
 		if err := e.state.ApplyBallot(q); err != nil {
-			e.broken = fmt.Errorf("internal error: a stored ballot does not apply: %v", err)
-			return 0, e.broken
+			return 0, e.fail(fmt.Errorf("internal error: a stored ballot does not apply: %v", err))
 		}
 	}
 	return idx, nil

@@ -297,11 +297,12 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{"the store does not answer"})
 		return
 	}
-	h.e.mu.Lock()
-	broken := h.e.broken
-	h.e.mu.Unlock()
-	if broken != nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{broken.Error()})
+	if recovering, err := h.e.Health(); err != nil {
+		status := "stopped"
+		if recovering {
+			status = "recovering"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status, "error": err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -22,13 +22,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/scrutin/scrutin/board"
 )
 
-// Store is the durable storage of one election's log.
+// Store is the durable storage of one election's log. Its Append's outcome
+// does not depend on the caller's context once the entries are queued, and
+// an error wrapping ErrNotAppended means that nothing was appended (see
+// groupStore.Append).
 type Store interface {
 	board.Storage
 	// SaveCheckpoint records a signed checkpoint of the given size.
@@ -46,6 +50,9 @@ var (
 	ErrClosed       = errors.New("store is closed")
 	ErrCorrupt      = errors.New("store is inconsistent")
 	ErrTooNew       = errors.New("the database was written by a newer scrutin")
+	// ErrNotAppended wraps the errors of an Append that appended nothing,
+	// for certain (see Store.Append).
+	ErrNotAppended = errors.New("nothing was appended")
 )
 
 // Open opens (creating if needed) the store named by location: a
@@ -114,6 +121,10 @@ type backend interface {
 // maxBatch bounds the entries of one group commit.
 const maxBatch = 4096
 
+// commitTimeout bounds one group commit: a database that has not committed
+// a batch within it has failed, and the batch's appends return an error.
+const commitTimeout = time.Minute
+
 // groupStore implements Store over a backend with group commit.
 type groupStore struct {
 	b      backend
@@ -177,7 +188,10 @@ func (s *groupStore) commitLoop() {
 		for _, r := range batch {
 			all = append(all, r.entries...)
 		}
-		first, err := s.b.appendBatch(context.Background(), all)
+		// The commit belongs to no caller: it is bounded, not cancelled.
+		cctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		first, err := s.b.appendBatch(cctx, all)
+		cancel()
 		for _, r := range batch {
 			r.first, r.err = first, err
 			first += int64(len(r.entries))
@@ -186,20 +200,31 @@ func (s *groupStore) commitLoop() {
 	}
 }
 
-// Append appends entries durably and returns the index of the first. If ctx
-// ends first, Append returns its error and the entries may or may not have
-// been appended.
+// Append appends entries durably and returns the index of the first.
+//
+// The outcome never depends on whether the caller is still waiting: once
+// the entries are queued for a group commit, Append waits for that commit
+// and returns its outcome whatever ctx does (every commit is bounded by
+// commitTimeout), so that one caller giving up cannot leave an entry whose
+// fate is unknown, nor take other entries of its batch with it. Only
+// before the entries are queued does ctx count: if it ends first, or the
+// store is closed, or an entry is malformed, nothing is appended and the
+// error wraps ErrNotAppended. Any other error is the database's, and the
+// entries may or may not have been appended.
 func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error) {
 	if len(entries) == 0 {
-		return 0, fmt.Errorf("%w: nothing to append", board.ErrEntry)
+		return 0, fmt.Errorf("%w: %w: nothing to append", ErrNotAppended, board.ErrEntry)
 	}
 	for i, e := range entries {
 		if err := board.CheckEntry(e); err != nil {
-			return 0, fmt.Errorf("entry %d: %w", i, err)
+			return 0, fmt.Errorf("%w: entry %d: %w", ErrNotAppended, i, err)
 		}
 	}
-	// The request keeps its own copy: a caller that gives up (its context
-	// ends) may reuse its buffers while the request is still queued.
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrNotAppended, err)
+	}
+	// The request keeps its own copy: the caller may reuse its buffers
+	// once Append returns.
 	own := make([][]byte, len(entries))
 	for i, e := range entries {
 		own[i] = bytes.Clone(e)
@@ -208,16 +233,17 @@ func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return 0, ErrClosed
+		return 0, fmt.Errorf("%w: %w", ErrNotAppended, ErrClosed)
 	}
-	s.reqs <- req
-	s.mu.RUnlock()
 	select {
-	case <-req.done:
-		return req.first, req.err
+	case s.reqs <- req:
+		s.mu.RUnlock()
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		s.mu.RUnlock()
+		return 0, fmt.Errorf("%w: %w", ErrNotAppended, ctx.Err())
 	}
+	<-req.done
+	return req.first, req.err
 }
 
 func (s *groupStore) Size(ctx context.Context) (int64, error) { return s.b.size(ctx) }
