@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/scrutin/scrutin/board"
@@ -40,7 +41,19 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	if view == nil {
 		return nil, fmt.Errorf("%w: voting is not open", ErrRefused)
 	}
+	// The checks cost CPU: at most checkSlots at a time, so that under
+	// overload the ballots being checked finish quickly rather than all
+	// slowly, and a ballot whose client leaves while it waits costs
+	// nothing (nothing has happened to it yet). From the append on, the
+	// client's leaving changes nothing.
+	slots := e.checkSlots()
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: the client left before its ballot was checked: %w", ErrBusy, ctx.Err())
+	}
 	p, err := view.Prepare(entry)
+	<-slots
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
@@ -54,6 +67,13 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 		return nil, err
 	}
 	return e.receipt(ctx, idx, p.Tracker(), code)
+}
+
+// checkSlots is the semaphore of ballot checks: two per CPU, so that
+// checks overlap the waits for the store without crowding each other out.
+func (e *Election) checkSlots() chan struct{} {
+	e.checksOnce.Do(func() { e.checks = make(chan struct{}, 2*runtime.GOMAXPROCS(0)) })
+	return e.checks
 }
 
 func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot) (int64, error) {

@@ -51,7 +51,8 @@ type Options struct {
 //	GET  /api/credentials/{credential} the contests a credential may answer (public)
 //	GET  /api/checkpoint        the latest signed checkpoint
 //	GET  /log/…                 the published log (spec §17): checkpoint, tiles, entry bundles
-//	GET  /healthz               200 while the server can serve
+//	GET  /healthz               200 while the server takes entries; else 503 and
+//	                            {"status": "recovering" or "stopped", "error": why}
 //	GET  /metrics               Prometheus metrics
 //	POST /api/ceremony          a trustee's signed ceremony message (raw bytes)
 //	POST /api/decryptions       a trustee's signed decryption shares (raw bytes)
@@ -222,6 +223,10 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, ErrRefused):
 		h.refuse(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrBusy):
+		// Nothing was stored (the client may have left already).
+		w.Header().Set("Retry-After", "1")
+		h.refuse(w, http.StatusServiceUnavailable, "the server is busy and did not store the ballot; try again in a moment")
 	default:
 		h.log.Error("casting failed", "err", err)
 		h.refuse(w, http.StatusServiceUnavailable, "the ballot could not be stored; try again in a moment")

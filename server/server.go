@@ -54,6 +54,10 @@ type Election struct {
 
 	turnout   turnout
 	witnesses witnessState
+
+	checksOnce sync.Once
+	checks     chan struct{} // see checkSlots
+
 }
 
 type signedCheckpoint struct {

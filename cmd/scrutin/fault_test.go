@@ -157,6 +157,27 @@ func TestServeOneProcessPerFolder(t *testing.T) {
 		t.Fatalf("the first server after the refusals: %v %v", err, resp)
 	}
 
+	// A ballot in flight when SIGTERM comes (half its body sent) is
+	// still answered: the server drains before it exits.
+	_, ballots := faultBallots(t, p.url, dir, 1)
+	addr := strings.TrimPrefix(p.url, "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := ballots[0][1:]
+	fmt.Fprintf(c, "POST /api/ballots HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body[:len(body)/2])
+	time.Sleep(100 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	if _, err := c.Write(body[len(body)/2:]); err != nil {
+		t.Fatalf("the server dropped a request in flight on SIGTERM: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("a ballot in flight on SIGTERM: %v %v", err, resp)
+	}
 	if st := p.stop(t, syscall.SIGTERM); st != 0 {
 		t.Fatalf("serve exited with %d on SIGTERM: %s", st, p.errors())
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 func loadCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("load", "--url URL --credentials FILE [--rate R] [--duration D] [--json]",
+	fs := newFlagSet("load", "--url URL --credentials FILE [--rate R] [--duration D] [--timeout T] [--json]",
 		`Load encrypts and signs real ballots (Rate × Duration of them, before the
 clock starts), then casts them at a fixed rate against a running "scrutin
 serve", and reports the throughput and the latency percentiles, measured from
@@ -25,6 +25,7 @@ each ballot's scheduled time. Use it on loopback: for example, after
 	creds := fs.String("credentials", "", "the credentials CSV written by scrutin demo")
 	rate := fs.Float64("rate", 500, "ballots per second")
 	dur := fs.Duration("duration", 20*time.Second, "how long to send")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long each client waits for its answer before giving up")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *creds == "" {
@@ -33,7 +34,7 @@ each ballot's scheduled time. Use it on loopback: for example, after
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
-		rep, err := load.Run(ctx, load.Options{URL: *url, Credentials: *creds, Rate: *rate, Duration: *dur,
+		rep, err := load.Run(ctx, load.Options{URL: *url, Credentials: *creds, Rate: *rate, Duration: *dur, Timeout: *timeout,
 			Progress: func(f string, a ...any) {
 				if !*asJSON {
 					fmt.Fprintf(stdout, "  "+f+"\n", a...)
