@@ -324,6 +324,17 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "# HELP scrutin_cast_seconds_total Time spent accepting ballots.\n# TYPE scrutin_cast_seconds_total counter\nscrutin_cast_seconds_total %g\n", float64(h.castNanos.Load())/1e9)
 	fmt.Fprintf(w, "# HELP scrutin_log_entries Entries in the election's log.\n# TYPE scrutin_log_entries gauge\nscrutin_log_entries %d\n", entries)
 	fmt.Fprintf(w, "# HELP scrutin_ballots_in_log Ballot entries in the log, re-votes included.\n# TYPE scrutin_ballots_in_log gauge\nscrutin_ballots_in_log %d\n", ballots)
+	recovering, err := h.e.Health()
+	healthy := 0
+	if err == nil {
+		healthy = 1
+	}
+	h.e.mu.Lock()
+	recoveries := h.e.recoveries
+	h.e.mu.Unlock()
+	fmt.Fprintf(w, "# HELP scrutin_taking_entries 1 while the node takes entries, 0 while it recovers from a store failure or has stopped.\n# TYPE scrutin_taking_entries gauge\nscrutin_taking_entries %d\n", healthy)
+	fmt.Fprintf(w, "# HELP scrutin_recovering 1 while the node reloads the log after a store failure.\n# TYPE scrutin_recovering gauge\nscrutin_recovering %d\n", map[bool]int{false: 0, true: 1}[recovering])
+	fmt.Fprintf(w, "# HELP scrutin_store_recoveries_total Times the node reloaded the log after a store failure.\n# TYPE scrutin_store_recoveries_total counter\nscrutin_store_recoveries_total %d\n", recoveries)
 	fmt.Fprintf(w, "# HELP scrutin_phase The election's phase.\n# TYPE scrutin_phase gauge\nscrutin_phase{phase=%q} 1\n", phase)
 }
 

@@ -269,6 +269,9 @@ func TestStoreFailureRecovery(t *testing.T) {
 	if st := cast(ballot(2)); st != http.StatusCreated {
 		t.Fatalf("ballot after recovery: %d", st)
 	}
+	if _, m := get("/metrics"); !strings.Contains(m, "scrutin_store_recoveries_total 1\n") || !strings.Contains(m, "scrutin_taking_entries 1\n") {
+		t.Fatalf("metrics after one recovery:\n%s", m)
+	}
 
 	// A store that lost acknowledged entries: the node stops for good.
 	flaky.lose.Store(2)
