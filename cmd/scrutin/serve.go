@@ -101,6 +101,11 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		}
 		defer st.Close()
 		e, err := server.Open(ctx, st, seed)
+		if err != nil && ctx.Err() != nil {
+			// Stopped (SIGTERM, SIGINT) while replaying the log: not a failure.
+			fmt.Fprintln(stderr, "scrutin serve: stopped before serving")
+			return exitOK
+		}
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
