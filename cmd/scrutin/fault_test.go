@@ -102,6 +102,12 @@ func (p *serveProc) errors() string {
 func (p *serveProc) stop(t *testing.T, sig syscall.Signal) int {
 	t.Helper()
 	p.cmd.Process.Signal(sig)
+	return p.wait(t, sig)
+}
+
+// wait waits for the process's exit status after sig was sent.
+func (p *serveProc) wait(t *testing.T, sig syscall.Signal) int {
+	t.Helper()
 	select {
 	case <-p.exited:
 	case <-time.After(30 * time.Second):
@@ -432,7 +438,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 					})
 				}
 				// Feed this round's ballots; stop the server part-way.
-				stopped := make(chan int)
+				stopped := make(chan struct{})
 				go func() {
 					for range stopAfter {
 						<-sent
@@ -450,14 +456,16 @@ func TestFaultsUnderLoad(t *testing.T) {
 						resp.Body.Close()
 					}
 					time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
-					stopped <- p.stop(t, sig)
+					p.cmd.Process.Signal(sig)
+					close(stopped)
 				}()
 				for i := round * perRound; i < (round+1)*perRound; i++ {
 					work <- i
 				}
 				close(work)
 				wg.Wait()
-				status := <-stopped
+				<-stopped
+				status := p.wait(t, sig)
 				if sig == syscall.SIGTERM && status != 0 {
 					t.Fatalf("round %d: serve exited with %d on SIGTERM: %s", round, status, p.errors())
 				}
