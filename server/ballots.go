@@ -66,8 +66,20 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.receipt(ctx, idx, p.Tracker(), code)
+	// The ballot is stored: its receipt is made whether or not the client
+	// is still there, and a failure to make it says so.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+	defer cancel()
+	rc, err := e.receipt(rctx, idx, p.Tracker(), code)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the ballot is stored at index %d (tracker %s), but its receipt could not be made now (%v): look the tracker up in a moment for its proof", ErrNoReceipt, idx, p.Tracker(), err)
+	}
+	return rc, nil
 }
+
+// ErrNoReceipt wraps the error of a ballot that was stored but whose
+// receipt could not be made.
+var ErrNoReceipt = errors.New("no receipt")
 
 // checkSlots is the semaphore of ballot checks: two per CPU, so that
 // checks overlap the waits for the store without crowding each other out.

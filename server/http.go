@@ -223,6 +223,9 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, ErrRefused):
 		h.refuse(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrNoReceipt):
+		h.log.Warn("a stored ballot got no receipt", "err", err)
+		h.refuse(w, http.StatusServiceUnavailable, strings.TrimPrefix(err.Error(), ErrNoReceipt.Error()+": "))
 	case errors.Is(err, ErrBusy):
 		// Nothing was stored (the client may have left already).
 		w.Header().Set("Retry-After", "1")

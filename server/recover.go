@@ -118,7 +118,7 @@ func (e *Election) recoverLoop() {
 		}
 		e.lastRecovery = err
 		e.mu.Unlock()
-		wait = min(2*wait, 10*time.Second)
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 

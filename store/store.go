@@ -188,10 +188,7 @@ func (s *groupStore) commitLoop() {
 		for _, r := range batch {
 			all = append(all, r.entries...)
 		}
-		// The commit belongs to no caller: it is bounded, not cancelled.
-		cctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
-		first, err := s.b.appendBatch(cctx, all)
-		cancel()
+		first, err := s.commit(all)
 		for _, r := range batch {
 			r.first, r.err = first, err
 			first += int64(len(r.entries))
@@ -199,6 +196,42 @@ func (s *groupStore) commitLoop() {
 		}
 	}
 }
+
+// commitError is a failed commit: whether the transaction committed is
+// unknown. Every other error of appendBatch left nothing committed.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "failed to commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
+// commit appends a batch. The commit belongs to no caller: it is bounded
+// (commitTimeout), not cancelled. A batch that failed before its commit
+// (a connection the database dropped, a lock it did not get) left nothing
+// behind and is tried again, up to commitTries times in all, so that a
+// passing failure does not fail the appends.
+func (s *groupStore) commit(all [][]byte) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	wait := 10 * time.Millisecond
+	for try := 1; ; try++ {
+		first, err := s.b.appendBatch(ctx, all)
+		var ce *commitError
+		if err == nil || errors.As(err, &ce) || try == commitTries || ctx.Err() != nil {
+			return first, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return 0, err
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// commitTries bounds the tries of a batch that fails before its commit (or
+// of a read): more than a pool's connections, which a database restart
+// drops all at once, each failing one try.
+const commitTries = 8
 
 // Append appends entries durably and returns the index of the first.
 //
@@ -246,13 +279,34 @@ func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error
 	return req.first, req.err
 }
 
-func (s *groupStore) Size(ctx context.Context) (int64, error) { return s.b.size(ctx) }
+// retry runs a read (or an idempotent write), trying again after a failure
+// while ctx lasts, up to commitTries times in all: a connection the
+// database dropped fails one try, not the caller.
+func retry[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	wait := 10 * time.Millisecond
+	for try := 1; ; try++ {
+		v, err := f()
+		if err == nil || try == commitTries || ctx.Err() != nil || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNoCheckpoint) {
+			return v, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return v, err
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+func (s *groupStore) Size(ctx context.Context) (int64, error) {
+	return retry(ctx, func() (int64, error) { return s.b.size(ctx) })
+}
 
 func (s *groupStore) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
 	if start < 0 || start > end {
 		return nil, fmt.Errorf("bad entry range [%d, %d)", start, end)
 	}
-	es, err := s.b.readEntries(ctx, start, end)
+	es, err := retry(ctx, func() ([][]byte, error) { return s.b.readEntries(ctx, start, end) })
 	if err != nil {
 		return nil, err
 	}
@@ -263,15 +317,24 @@ func (s *groupStore) ReadEntries(ctx context.Context, start, end int64) ([][]byt
 }
 
 func (s *groupStore) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
-	return s.b.readHashes(ctx, idx)
+	return retry(ctx, func() ([]tlog.Hash, error) { return s.b.readHashes(ctx, idx) })
 }
 
 func (s *groupStore) SaveCheckpoint(ctx context.Context, size int64, signed []byte) error {
-	return s.b.saveCheckpoint(ctx, size, signed)
+	_, err := retry(ctx, func() (struct{}, error) { return struct{}{}, s.b.saveCheckpoint(ctx, size, signed) })
+	return err
 }
 
 func (s *groupStore) LatestCheckpoint(ctx context.Context) (int64, []byte, error) {
-	return s.b.latestCheckpoint(ctx)
+	type cp struct {
+		n      int64
+		signed []byte
+	}
+	c, err := retry(ctx, func() (cp, error) {
+		n, signed, err := s.b.latestCheckpoint(ctx)
+		return cp{n, signed}, err
+	})
+	return c.n, c.signed, err
 }
 
 func (s *groupStore) Close() error {

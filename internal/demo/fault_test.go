@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +11,14 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
@@ -292,5 +296,168 @@ func TestStoreFailureRecovery(t *testing.T) {
 	}
 	if st := cast(ballot(4)); st != http.StatusServiceUnavailable {
 		t.Fatalf("ballot on a stopped node: %d", st)
+	}
+}
+
+// TestPostgresConnectionsKilled: PostgreSQL's connections are terminated
+// again and again (as when the database restarts or fails over) while
+// voters cast. The store tries a batch or a read that failed before its
+// commit again, so voters hardly notice; a commit cut off midway is a real
+// store failure, from which the node recovers (reloading the log). No
+// receipt is lost or doubled, and the node's state is the log's.
+func TestPostgresConnectionsKilled(t *testing.T) {
+	var b [6]byte
+	rand.Read(b[:])
+	app := fmt.Sprintf("scrutin_kill_%x", b)
+	o := Options{Dir: t.TempDir(), DB: postgresURL(t) + "&application_name=" + app, Voters: 200, Workers: 4, Seed: 15, NoSignIn: true}
+	f, err := Setup(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	ballots := make([][]byte, 200)
+	for v := range ballots {
+		k, _ := election.CredentialKey(f.F, f.Codes[v])
+		if ballots[v], err = view.NewBallot(nil, k, f.Choices(v, []int{v % 3}, []int{})); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The killer: only this test's connections (by application_name).
+	admin, err := pgx.Connect(ctx, strings.Split(o.DB, "&")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	done := make(chan struct{})
+	var killed, rounds atomic.Int64
+	var kwg sync.WaitGroup
+	kwg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			var n int64
+			if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err == nil {
+				killed.Add(n)
+				if n > 0 {
+					rounds.Add(1)
+				}
+			}
+		}
+	})
+
+	var mu sync.Mutex
+	receipts := make(map[string]int64)
+	var unavailable int
+	work := make(chan []byte)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for b := range work {
+				resp, err := http.Post(url+"/api/ballots", "application/json", bytes.NewReader(b[1:]))
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				switch resp.StatusCode {
+				case http.StatusCreated:
+					var rc server.Receipt
+					json.Unmarshal(body, &rc)
+					receipts[rc.Tracker] = rc.Index
+				case http.StatusServiceUnavailable:
+					if unavailable == 0 {
+						_, why := f.Election.Health()
+						t.Logf("first 503: %s (node: %v)", body, why)
+					}
+					unavailable++ // a voter would try again later
+				default:
+					t.Errorf("%s %s", resp.Status, body)
+				}
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	for _, b := range ballots {
+		work <- b
+	}
+	close(work)
+	wg.Wait()
+	close(done)
+	kwg.Wait()
+
+	// The node is back, with the log's state.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not recover: %v %v", err, f.Election.Err())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n, err := f.Store.Size(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := f.Store.ReadEntries(ctx, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := make(map[string]int)
+	at := make(map[string]int64)
+	for i, e := range entries {
+		if e[0] == election.TypeBallot {
+			tr := election.Tracker(e)
+			count[tr]++
+			at[tr] = int64(i)
+		}
+	}
+	for tr, idx := range receipts {
+		if count[tr] != 1 || at[tr] != idx {
+			t.Errorf("tracker %s: receipt at %d, in the log %d times at %d", tr, idx, count[tr], at[tr])
+		}
+	}
+	var size int64
+	f.Election.State(func(s *election.State) { size = s.Size })
+	if size != n {
+		t.Fatalf("the state has %d entries, the log %d", size, n)
+	}
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var recoveries int
+	for _, l := range strings.Split(string(m), "\n") {
+		if v, ok := strings.CutPrefix(l, "scrutin_store_recoveries_total "); ok {
+			recoveries, _ = strconv.Atoi(v)
+		}
+	}
+	t.Logf("%d connections killed in %d rounds; %d receipts, %d answered 503, %d recoveries; log %d entries", killed.Load(), rounds.Load(), len(receipts), unavailable, recoveries, n)
+	if rounds.Load() < 2 {
+		t.Fatalf("connections were killed only %d times: the test did not exercise the store's failures", rounds.Load())
+	}
+	if len(receipts) < 150 {
+		t.Fatalf("only %d of 200 ballots accepted", len(receipts))
 	}
 }
