@@ -36,7 +36,7 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	view, broken := e.view, e.broken
 	e.mu.Unlock()
 	if broken != nil {
-		return nil, broken
+		return nil, fmt.Errorf("%w: %w", ErrBusy, broken)
 	}
 	if view == nil {
 		return nil, fmt.Errorf("%w: voting is not open", ErrRefused)
@@ -92,8 +92,10 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 	e.gate.RLock()
 	defer e.gate.RUnlock()
 	e.mu.Lock()
-	err := e.broken // it may have been set while this ballot waited
-	if err == nil {
+	var err error
+	if e.broken != nil { // set while this ballot waited
+		err = fmt.Errorf("%w: %w", ErrBusy, e.broken)
+	} else {
 		if err = e.state.CheckBallot(p); err != nil {
 			err = fmt.Errorf("%w: %w", ErrRefused, err)
 		}

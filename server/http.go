@@ -231,8 +231,9 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		h.refuse(w, http.StatusServiceUnavailable, "the server is busy and did not store the ballot; try again in a moment")
 	default:
+		// The store failed while appending: the ballot may be stored.
 		h.log.Error("casting failed", "err", err)
-		h.refuse(w, http.StatusServiceUnavailable, "the ballot could not be stored; try again in a moment")
+		h.refuse(w, http.StatusServiceUnavailable, "the server's database failed while storing the ballot, which may or may not be stored: look its tracker up in a minute before casting again")
 	}
 }
 
