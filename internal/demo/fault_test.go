@@ -32,9 +32,10 @@ import (
 // does, and the next voter is served; every receipt's ballot is in the log
 // exactly once. On both stores.
 func TestDroppedConnections(t *testing.T) {
-	for _, kind := range []string{"sqlite", "postgres"} {
+	for _, kind := range []string{"sqlite", "postgres", "sqlite-sign-in"} {
 		t.Run(kind, func(t *testing.T) {
-			o := Options{Dir: t.TempDir(), Voters: 200, Workers: 4, Seed: 13, NoSignIn: true}
+			signIn := kind == "sqlite-sign-in"
+			o := Options{Dir: t.TempDir(), Voters: 200, Workers: 4, Seed: 13, NoSignIn: !signIn}
 			if kind == "postgres" {
 				o.DB = postgresURL(t)
 			}
@@ -70,11 +71,25 @@ func TestDroppedConnections(t *testing.T) {
 					t.Fatalf("%s: /healthz says %s %s", when, resp.Status, b)
 				}
 			}
+			// With sign-in, each voter signs in first (not timed).
+			token := func(v int) string {
+				if !signIn {
+					return ""
+				}
+				tok, err := f.SignIn(ctx, http.DefaultClient, url, f.Emails[v])
+				if err != nil {
+					t.Fatalf("voter %d signing in: %v", v, err)
+				}
+				return tok
+			}
 			receipts := make(map[string]int64) // tracker → index
 			var mu sync.Mutex
-			cast := func(client *http.Client, b []byte) (int, error) {
+			cast := func(client *http.Client, b []byte, tok string) (int, error) {
 				req, _ := http.NewRequest(http.MethodPost, url+"/api/ballots", bytes.NewReader(b[1:]))
 				req.Header.Set("Content-Type", "application/json")
+				if tok != "" {
+					req.Header.Set("Authorization", "Bearer "+tok)
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					return 0, err
@@ -100,19 +115,22 @@ func TestDroppedConnections(t *testing.T) {
 			// moments spread over the ballot's checks and its commit.
 			addr := strings.TrimPrefix(url, "http://")
 			for i := range 10 {
-				b := ballot(i)
+				b, auth := ballot(i), ""
+				if tok := token(i); tok != "" {
+					auth = "Authorization: Bearer " + tok + "\r\n"
+				}
 				c, err := net.Dial("tcp", addr)
 				if err != nil {
 					t.Fatal(err)
 				}
-				fmt.Fprintf(c, "POST /api/ballots HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(b)-1, b[1:])
+				fmt.Fprintf(c, "POST /api/ballots HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s", addr, auth, len(b)-1, b[1:])
 				time.Sleep(time.Duration(i) * time.Millisecond)
 				c.(*net.TCPConn).SetLinger(0)
 				c.Close()
 			}
 			time.Sleep(200 * time.Millisecond)
 			healthy("after 10 connection resets")
-			if st, err := cast(http.DefaultClient, ballot(10)); err != nil || st != http.StatusCreated {
+			if st, err := cast(http.DefaultClient, ballot(10), token(10)); err != nil || st != http.StatusCreated {
 				t.Fatalf("a ballot after 10 connection resets: %d %v", st, err)
 			}
 
@@ -120,17 +138,17 @@ func TestDroppedConnections(t *testing.T) {
 			var wg sync.WaitGroup
 			r := mrand.New(mrand.NewPCG(13, 1))
 			for i := 11; i < 171; i++ {
-				b := ballot(i)
+				b, tok := ballot(i), token(i)
 				timeout := time.Duration(1+r.IntN(60)) * time.Millisecond
 				wg.Go(func() {
-					cast(&http.Client{Timeout: timeout, Transport: &http.Transport{}}, b)
+					cast(&http.Client{Timeout: timeout, Transport: &http.Transport{}}, b, tok)
 				})
 			}
 			wg.Wait()
 			time.Sleep(200 * time.Millisecond)
 			healthy("after clients timed out")
 			for i := 171; i < 181; i++ {
-				if st, err := cast(http.DefaultClient, ballot(i)); err != nil || st != http.StatusCreated {
+				if st, err := cast(http.DefaultClient, ballot(i), token(i)); err != nil || st != http.StatusCreated {
 					t.Fatalf("a ballot after clients timed out: %d %v", st, err)
 				}
 			}
