@@ -41,19 +41,17 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	if view == nil {
 		return nil, fmt.Errorf("%w: voting is not open", ErrRefused)
 	}
-	// The checks cost CPU: at most checkSlots at a time, so that under
+	// The checks cost CPU: a few at a time (checkQueue), so that under
 	// overload the ballots being checked finish quickly rather than all
 	// slowly, and a ballot whose client leaves while it waits costs
 	// nothing (nothing has happened to it yet). From the append on, the
 	// client's leaving changes nothing.
-	slots := e.checkSlots()
-	select {
-	case slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: the client left before its ballot was checked: %w", ErrBusy, ctx.Err())
+	q := e.checkQueue()
+	if err := q.acquire(ctx, maxCheckWait); err != nil {
+		return nil, fmt.Errorf("%w: the ballot was not checked: %w", ErrBusy, err)
 	}
 	p, err := view.Prepare(entry)
-	<-slots
+	q.release()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
@@ -66,11 +64,10 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The ballot is stored: its receipt is made whether or not the client
-	// is still there, and a failure to make it says so.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
-	defer cancel()
-	rc, err := e.receipt(rctx, idx, p.Tracker(), code)
+	// The ballot is stored; its receipt is for the client, and not made
+	// once the client has left (under overload, the store's reads are
+	// better spent on voters still waiting). A failure to make it says so.
+	rc, err := e.receipt(ctx, idx, p.Tracker(), code)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the ballot is stored at index %d (tracker %s), but its receipt could not be made now (%v): look the tracker up in a moment for its proof", ErrNoReceipt, idx, p.Tracker(), err)
 	}
@@ -81,12 +78,16 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 // receipt could not be made.
 var ErrNoReceipt = errors.New("no receipt")
 
-// checkSlots is the semaphore of ballot checks: two per CPU, so that
+// checkQueue is the queue of ballot checks: two slots per CPU, so that
 // checks overlap the waits for the store without crowding each other out.
-func (e *Election) checkSlots() chan struct{} {
-	e.checksOnce.Do(func() { e.checks = make(chan struct{}, 2*runtime.GOMAXPROCS(0)) })
+func (e *Election) checkQueue() *checkQueue {
+	e.checksOnce.Do(func() { e.checks = newCheckQueue(2 * runtime.GOMAXPROCS(0)) })
 	return e.checks
 }
+
+// maxCheckWait bounds a ballot's wait for its checks: past it, the voter
+// is told to try again (nothing was stored).
+const maxCheckWait = 10 * time.Second
 
 func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot) (int64, error) {
 	e.gate.RLock()

@@ -224,7 +224,9 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrRefused):
 		h.refuse(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, ErrNoReceipt):
-		h.log.Warn("a stored ballot got no receipt", "err", err)
+		if r.Context().Err() == nil { // else the client left
+			h.log.Warn("a stored ballot got no receipt", "err", err)
+		}
 		h.refuse(w, http.StatusServiceUnavailable, strings.TrimPrefix(err.Error(), ErrNoReceipt.Error()+": "))
 	case errors.Is(err, ErrBusy):
 		// Nothing was stored (the client may have left already).

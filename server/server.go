@@ -56,8 +56,7 @@ type Election struct {
 	witnesses witnessState
 
 	checksOnce sync.Once
-	checks     chan struct{} // see checkSlots
-
+	checks     *checkQueue
 }
 
 type signedCheckpoint struct {
