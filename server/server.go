@@ -47,11 +47,17 @@ type Election struct {
 	view    *election.Election // fixed once voting opens
 	// broken is set when the store failed during an append: whether the
 	// entry was stored is unknown, so the state may disagree with the log,
-	// and every request is refused until a restart reloads the log.
-	broken error
+	// and every entry is refused until recovery reloads the log (see
+	// recover.go). fatal is set when it cannot, and stopped is then closed.
+	broken, fatal, lastRecovery error
+	recoveries                  int
+	stopped                     chan struct{}
 
 	turnout   turnout
 	witnesses witnessState
+
+	checksOnce sync.Once
+	checks     *checkQueue
 }
 
 type signedCheckpoint struct {
@@ -140,10 +146,11 @@ func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 			return 0, fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 	}
-	i, err := e.st.Append(ctx, [][]byte{entry})
+	// The state already holds the entry: on any failure, even one that
+	// appended nothing, the log is reloaded (fail).
+	i, err := e.storeAppend(ctx, entry)
 	if err != nil || i != e.state.Size-1 {
-		e.broken = fmt.Errorf("the store failed while appending entry %d (restart the server to reload the log): %v", e.state.Size-1, err)
-		return 0, e.broken
+		return 0, e.fail(fmt.Errorf("the store failed while appending entry %d: %v", e.state.Size-1, err))
 	}
 	if e.state.Phase == election.PhaseVoting && e.view == nil {
 		e.view, _ = e.state.Voter()

@@ -15,11 +15,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/dirlock"
 	"github.com/scrutin/scrutin/internal/mailer"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
@@ -61,6 +63,15 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 			fmt.Fprintln(stderr, "scrutin serve: --dir or --db is required")
 			return exitUsage
 		}
+		if *dir != "" {
+			// One process per folder: two would both write the staff
+			// trail and the store (issue 13, defect 3).
+			l, err := dirlock.TryLock(*dir)
+			if err != nil {
+				return fail(stderr, "serve", fmt.Errorf("%w: is another \"scrutin serve\" or \"scrutin demo\" running on %s? Stop it first, or give another --dir", err, *dir))
+			}
+			defer l.Unlock()
+		}
 		var seed []byte
 		var err error
 		if *keyFile == "" && *dir != "" {
@@ -76,7 +87,9 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		} else if seed, err = os.ReadFile(*keyFile); err != nil {
 			return fail(stderr, "serve", fmt.Errorf("failed to read the log key: %w", err))
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		// SIGTERM (systemctl stop, docker stop) is a request to stop, as
+		// SIGINT is: both drain the requests in flight and close the store.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		loc := *dir
 		if *db != "" {
@@ -88,6 +101,11 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		}
 		defer st.Close()
 		e, err := server.Open(ctx, st, seed)
+		if err != nil && ctx.Err() != nil {
+			// Stopped (SIGTERM, SIGINT) while replaying the log: not a failure.
+			fmt.Fprintln(stderr, "scrutin serve: stopped before serving")
+			return exitOK
+		}
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
@@ -173,22 +191,42 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		logger.Info("serving", "addr", ln.Addr().String())
 		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
 		// Serve returns as soon as Shutdown starts; the deferred closes of
-		// the sign-in and the store wait until the requests in flight end.
+		// the sign-in and the store wait until the requests in flight end
+		// (or drainTimeout passes: a request still waiting then for the
+		// store gets "try again", and nothing of it is appended). Closing
+		// the store checkpoints SQLite's write-ahead log.
+		status := exitOK
 		shutdown := make(chan struct{})
 		go func() {
 			defer close(shutdown)
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			select {
+			case <-ctx.Done():
+				logger.Info("stopping: draining requests in flight", "timeout", drainTimeout.String())
+			case <-e.Stopped():
+				// The store contradicts what this node acknowledged: a
+				// supervisor restarts the process on a fresh reading.
+				logger.Error("the election stopped", "err", e.Err())
+				fmt.Fprintf(stderr, "scrutin serve: %v\n", e.Err())
+				status = exitFailure
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 			defer cancel()
-			srv.Shutdown(sctx)
+			if err := srv.Shutdown(sctx); err != nil {
+				logger.Warn("requests still in flight after the drain timeout", "err", err)
+			}
 		}()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fail(stderr, "serve", err)
 		}
 		<-shutdown
-		return exitOK
+		logger.Info("stopped")
+		return status
 	}
 }
+
+// drainTimeout bounds how long a stopping server waits for the requests in
+// flight.
+const drainTimeout = 10 * time.Second
 
 // openStaff opens the staff accounts in dir; on a fresh server (no
 // account), it makes a one-time setup link, prints it, and writes it to
