@@ -36,8 +36,10 @@ type Election struct {
 	state   *election.State
 	pending map[int64]*election.PreparedBallot
 
-	cpMu sync.Mutex // one checkpoint signing at a time
-	cp   *signedCheckpoint
+	cpMu   sync.Mutex // one checkpoint signing at a time
+	cp     *signedCheckpoint
+	cpFile string   // where the latest signed checkpoint is kept ("": nowhere)
+	tree   treeEdge // the Merkle tree of the entries applied to state (under mu)
 
 	saveMu    sync.Mutex
 	savedSize int64 // of the last checkpoint saved in the store
@@ -60,35 +62,10 @@ type signedCheckpoint struct {
 
 // Open loads an election from its store, replaying every entry, with the
 // log's signing key seed (32 bytes). An empty store is an election yet to
-// be created (see Create).
+// be created (see Create). It keeps no checkpoint file: a server uses
+// OpenWith.
 func Open(ctx context.Context, st store.Store, logSeed []byte) (*Election, error) {
-	e := &Election{st: st, state: election.New(), pending: make(map[int64]*election.PreparedBallot)}
-	n, err := st.Size(ctx)
-	if err != nil {
-		return nil, err
-	}
-	const chunk = 4096
-	for i := int64(0); i < n; i += chunk {
-		entries, err := st.ReadEntries(ctx, i, min(n, i+chunk))
-		if err != nil {
-			return nil, err
-		}
-		for _, entry := range entries {
-			if err := e.state.Apply(entry); err != nil {
-				return nil, fmt.Errorf("the stored log does not replay: %w", err)
-			}
-		}
-	}
-	if n > 0 {
-		if err := e.setSigner(logSeed); err != nil {
-			return nil, err
-		}
-	}
-	e.logSeed = logSeed
-	if e.state.Phase == election.PhaseVoting {
-		e.view, _ = e.state.Voter()
-	}
-	return e, nil
+	return OpenWith(ctx, st, logSeed, OpenOptions{})
 }
 
 func (e *Election) setSigner(seed []byte) error {
@@ -144,6 +121,7 @@ func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 		e.broken = fmt.Errorf("the store failed while appending entry %d (restart the server to reload the log): %v", e.state.Size-1, err)
 		return 0, e.broken
 	}
+	e.tree.add(entry)
 	if e.state.Phase == election.PhaseVoting && e.view == nil {
 		e.view, _ = e.state.Voter()
 	}
