@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,5 +218,29 @@ func TestOpenRefusesRolledBackLog(t *testing.T) {
 				t.Fatalf("the accepted log, cast on: %v", err)
 			}
 		})
+	}
+}
+
+// TestStartingHealth: while a server loads, every request, /healthz
+// included, gets 503 "starting"; then the real handler answers.
+func TestStartingHealth(t *testing.T) {
+	sw := new(server.Switch)
+	srv := httptest.NewServer(sw)
+	defer srv.Close()
+	get := func() (int, string) {
+		resp, err := http.Get(srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+		t.Fatalf("while loading: %d %s", code, body)
+	}
+	sw.Set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	if code, body := get(); code != http.StatusOK || body != "ok" {
+		t.Fatalf("once loaded: %d %s", code, body)
 	}
 }

@@ -88,7 +88,9 @@ func (e *Election) setSigner(seed []byte) error {
 var ErrRefused = errors.New("refused")
 
 // Append validates an officer's or trustee's entry (anything but a ballot)
-// against the state and appends it.
+// against the state and appends it, then signs a checkpoint covering it
+// (and saves it in the checkpoint file), so that a node that has appended
+// anything always has a saved checkpoint.
 func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 	if len(entry) > 0 && entry[0] == election.TypeBallot {
 		r, err := e.Cast(ctx, entry)
@@ -97,6 +99,17 @@ func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 		}
 		return r.Index, nil
 	}
+	i, err := e.appendEntry(ctx, entry)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := e.checkpoint(ctx, i+1); err != nil {
+		return 0, err
+	}
+	return i, nil
+}
+
+func (e *Election) appendEntry(ctx context.Context, entry []byte) (int64, error) {
 	e.gate.Lock()
 	defer e.gate.Unlock()
 	e.mu.Lock()
