@@ -4,8 +4,11 @@ package election
 // entry is valid, for the server before appending and for every verifier.
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -66,9 +69,35 @@ func (s *State) Skip() { s.Size++ }
 // CountedBallot is the last ballot of a credential so far: what the tally
 // needs of it (its selections), not its proofs, which were checked.
 type CountedBallot struct {
-	Index      int64
-	Tracker    string
-	Selections [][]*crypto.Ciphertext // by contest, then option
+	Index   int64
+	Tracker string
+	// Selections by contest, then option; nil for a ballot a server
+	// replayed with PrepareVerified, whose selections stay encoded in its
+	// entry until the tally needs them (see Ciphertexts).
+	Selections [][]*crypto.Ciphertext
+	entry      []byte
+}
+
+// Ciphertexts returns the ballot's selections by contest, then option (nil
+// for a contest the credential may not answer), decoding them from the
+// ballot's entry if they were left encoded.
+func (c *CountedBallot) Ciphertexts() ([][]*crypto.Ciphertext, error) {
+	if c.Selections != nil || c.entry == nil {
+		return c.Selections, nil
+	}
+	var b struct {
+		Contests []struct {
+			Selections []*crypto.Ciphertext `json:"selections"`
+		} `json:"contests"`
+	}
+	if err := json.Unmarshal(c.entry[1:], &b); err != nil {
+		return nil, fmt.Errorf("internal error: counted ballot %d does not decode: %v", c.Index, err)
+	}
+	sel := make([][]*crypto.Ciphertext, len(b.Contests))
+	for i, bc := range b.Contests {
+		sel[i] = bc.Selections
+	}
+	return sel, nil
 }
 
 // New returns the state of an empty log.
@@ -289,6 +318,9 @@ func (p *PreparedBallot) Tracker() string { return p.tracker }
 // proofs were verified).
 func (p *PreparedBallot) Selections() int {
 	n := 0
+	if p.ballot == nil {
+		return 0 // prepared by PrepareVerified: nothing verified
+	}
 	for _, c := range p.ballot.Contests {
 		n += len(c.Selections)
 	}
@@ -330,8 +362,93 @@ func (e *Election) Prepare(entry []byte) (*PreparedBallot, error) {
 // once the stored log is shown to be the one it signed (a checkpoint under
 // its own key whose root is recomputed from the stored entries); a verifier
 // never uses it.
+//
+// It reads only the credential and which contests are answered, from the
+// canonical layout of a ballot's JSON (spec §18.2), without decoding any
+// group element: the selections stay encoded in the entry until the tally
+// needs them (CountedBallot.Ciphertexts).
 func (e *Election) PrepareVerified(entry []byte) (*PreparedBallot, error) {
+	if p, ok := scanBallot(entry, len(e.Manifest.Contests)); ok {
+		return p, nil
+	}
 	return e.prepare(entry, false)
+}
+
+// scanBallot reads a canonical ballot entry's credential and answered
+// contests: {"contests":[{…},…],"credential":"…","signature":"…"}. It
+// reports false for anything else.
+func scanBallot(entry []byte, contests int) (*PreparedBallot, bool) {
+	const head, cred, sig = `{"contests":[`, `,"credential":"`, `","signature":"`
+	if len(entry) == 0 || entry[0] != TypeBallot || !bytes.HasPrefix(entry[1:], []byte(head)) || contests > 64 {
+		return nil, false
+	}
+	body := entry[1:]
+	i := len(head)
+	var answered uint64
+	for c := 0; ; c++ {
+		if c >= contests || i >= len(body) || body[i] != '{' {
+			return nil, false
+		}
+		j, ok := skipJSON(body, i)
+		if !ok || j >= len(body) {
+			return nil, false
+		}
+		if j-i > 2 { // not {}
+			answered |= 1 << c
+		}
+		i = j
+		if body[i] == ']' {
+			if c != contests-1 {
+				return nil, false
+			}
+			i++
+			break
+		}
+		if body[i] != ',' {
+			return nil, false
+		}
+		i++
+	}
+	rest := body[i:]
+	if !bytes.HasPrefix(rest, []byte(cred)) {
+		return nil, false
+	}
+	rest = rest[len(cred):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || !bytes.HasPrefix(rest[end:], []byte(sig)) || !bytes.HasSuffix(rest, []byte(`"}`)) {
+		return nil, false
+	}
+	key, err := base64.RawURLEncoding.Strict().DecodeString(string(rest[:end]))
+	if err != nil || len(key) != 32 || answered == 0 {
+		return nil, false
+	}
+	p := &PreparedBallot{entry: entry, tracker: Tracker(entry), answered: answered}
+	copy(p.key[:], key)
+	return p, true
+}
+
+// skipJSON returns the index just after the object or array that starts
+// at b[i], or false if it does not end.
+func skipJSON(b []byte, i int) (int, bool) {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func (e *Election) prepare(entry []byte, verify bool) (*PreparedBallot, error) {
@@ -423,11 +540,16 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 		return err
 	}
 	s.trackers[p.tracker] = trackerRef{s.Size, p.key}
-	sel := make([][]*crypto.Ciphertext, len(p.ballot.Contests))
-	for c, bc := range p.ballot.Contests {
-		sel[c] = bc.Selections
+	cb := &CountedBallot{Index: s.Size, Tracker: p.tracker}
+	if p.ballot != nil {
+		cb.Selections = make([][]*crypto.Ciphertext, len(p.ballot.Contests))
+		for c, bc := range p.ballot.Contests {
+			cb.Selections[c] = bc.Selections
+		}
+	} else {
+		cb.entry = p.entry
 	}
-	s.last[p.key] = &CountedBallot{Index: s.Size, Tracker: p.tracker, Selections: sel}
+	s.last[p.key] = cb
 	s.Ballots++
 	s.Size++
 	return nil
@@ -494,12 +616,19 @@ func (s *State) ExpectedTally() ([]byte, error) {
 	for k := range s.last {
 		keys = append(keys, k)
 	}
+	sels := make([][][]*crypto.Ciphertext, len(keys))
+	for i, k := range keys {
+		var err error
+		if sels[i], err = s.last[k].Ciphertexts(); err != nil {
+			return nil, err
+		}
+	}
 	for c, ct := range s.Manifest.Contests {
 		sums := make([]*crypto.Ciphertext, len(ct.Options))
 		for o := range ct.Options {
 			cts := make([]*crypto.Ciphertext, 0, len(keys))
-			for _, k := range keys {
-				if sel := s.last[k].Selections[c]; sel != nil { // nil: not eligible
+			for i := range keys {
+				if sel := sels[i][c]; sel != nil { // nil: not eligible
 					cts = append(cts, sel[o])
 				}
 			}

@@ -252,43 +252,25 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, want *board.Che
 		}
 		clear(prepared)
 		clear(errs)
-		if e.state.Phase == election.PhaseVoting {
-			view, err := e.state.Voter()
-			if err != nil {
-				return tlog.Hash{}, err
+		preparedFrom := false
+		for pos := 0; pos < len(c.entries); pos++ {
+			// Until voting opens, entries apply one by one; from then on,
+			// the rest of the chunk's ballots are prepared in parallel.
+			if e.state.Phase == election.PhaseVoting && !preparedFrom {
+				view, err := e.state.Voter()
+				if err != nil {
+					return tlog.Hash{}, err
+				}
+				e.prepareAll(view, c.entries[pos:], prepared[pos:], errs[pos:], c.start+int64(pos), trusted, workers)
+				preparedFrom = true
 			}
-			var wg sync.WaitGroup
-			var next atomic.Int64
-			for range workers {
-				wg.Go(func() {
-					for {
-						k := int(next.Add(64) - 64)
-						if k >= len(c.entries) {
-							return
-						}
-						for j := k; j < min(k+64, len(c.entries)); j++ {
-							entry := c.entries[j]
-							if len(entry) == 0 || entry[0] != election.TypeBallot {
-								continue
-							}
-							if c.start+int64(j) < trusted {
-								prepared[j], errs[j] = view.PrepareVerified(entry)
-							} else {
-								prepared[j], errs[j] = view.Prepare(entry)
-							}
-						}
-					}
-				})
-			}
-			wg.Wait()
-		}
-		for j, entry := range c.entries {
+			entry := c.entries[pos]
 			var err error
 			switch {
-			case prepared[j] != nil:
-				err = e.state.ApplyBallot(prepared[j])
-			case errs[j] != nil:
-				err = &election.EntryError{Index: e.state.Size, Type: election.TypeBallot, Err: errs[j]}
+			case prepared[pos] != nil:
+				err = e.state.ApplyBallot(prepared[pos])
+			case errs[pos] != nil:
+				err = &election.EntryError{Index: e.state.Size, Type: election.TypeBallot, Err: errs[pos]}
 			default:
 				err = e.state.Apply(entry)
 			}
@@ -306,6 +288,37 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, want *board.Che
 		}
 	}
 	return e.tree.root(), nil
+}
+
+// prepareAll prepares the ballots among entries (the first at index
+// first) with workers goroutines: decoded only below trusted, verified
+// beyond.
+func (e *Election) prepareAll(view *election.Election, entries [][]byte, prepared []*election.PreparedBallot, errs []error, first, trusted int64, workers int) {
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	const step = 64
+	for range workers {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(step) - step)
+				if k >= len(entries) {
+					return
+				}
+				for j := k; j < min(k+step, len(entries)); j++ {
+					entry := entries[j]
+					if len(entry) == 0 || entry[0] != election.TypeBallot {
+						continue
+					}
+					if first+int64(j) < trusted {
+						prepared[j], errs[j] = view.PrepareVerified(entry)
+					} else {
+						prepared[j], errs[j] = view.Prepare(entry)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // checkPrefix tells whether the first want.Size stored entries hash to
