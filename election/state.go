@@ -428,17 +428,25 @@ func scanBallot(entry []byte, contests int) (*PreparedBallot, bool) {
 }
 
 // skipJSON returns the index just after the object or array that starts
-// at b[i], or false if it does not end.
+// at b[i], or false if it does not end. Strings are jumped over; one with
+// an escape is not canonical in a ballot (base64url only), so it reports
+// false.
 func skipJSON(b []byte, i int) (int, bool) {
 	depth := 0
-	for ; i < len(b); i++ {
+	for i < len(b) {
+		k := bytes.IndexAny(b[i:], "\"{}[]")
+		if k < 0 {
+			return 0, false
+		}
+		i += k
 		switch b[i] {
 		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
+			end := bytes.IndexByte(b[i+1:], '"')
+			if end < 0 || bytes.IndexByte(b[i+1:i+1+end], '\\') >= 0 {
+				return 0, false
 			}
+			i += end + 2
+			continue
 		case '{', '[':
 			depth++
 		case '}', ']':
@@ -447,6 +455,7 @@ func skipJSON(b []byte, i int) (int, bool) {
 				return i + 1, true
 			}
 		}
+		i++
 	}
 	return 0, false
 }

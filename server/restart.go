@@ -229,40 +229,48 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, want *board.Che
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	chunks := make(chan chunk, 2)
+	// Two chunks are read at once, and handed over in order.
+	const readers = 2
+	chunks := make(chan chan chunk, readers)
 	go func() {
 		defer close(chunks)
+		sem := make(chan struct{}, readers)
 		for i := int64(0); i < n; i += replayChunk {
-			es, err := e.st.ReadEntries(ctx, i, min(n, i+replayChunk))
+			next := make(chan chunk, 1)
 			select {
-			case chunks <- chunk{i, es, err}:
+			case chunks <- next:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil {
-				return
-			}
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				es, err := e.st.ReadEntries(ctx, i, min(n, i+replayChunk))
+				next <- chunk{i, es, err}
+			}()
 		}
 	}()
 	prepared := make([]*election.PreparedBallot, replayChunk)
 	errs := make([]error, replayChunk)
-	for c := range chunks {
+	leaves := make([]tlog.Hash, replayChunk)
+	for next := range chunks {
+		c := <-next
 		if c.err != nil {
 			return tlog.Hash{}, c.err
 		}
 		clear(prepared)
 		clear(errs)
-		preparedFrom := false
+		preparedFrom := len(c.entries)
 		for pos := 0; pos < len(c.entries); pos++ {
 			// Until voting opens, entries apply one by one; from then on,
 			// the rest of the chunk's ballots are prepared in parallel.
-			if e.state.Phase == election.PhaseVoting && !preparedFrom {
+			if e.state.Phase == election.PhaseVoting && preparedFrom == len(c.entries) {
 				view, err := e.state.Voter()
 				if err != nil {
 					return tlog.Hash{}, err
 				}
-				e.prepareAll(view, c.entries[pos:], prepared[pos:], errs[pos:], c.start+int64(pos), trusted, workers)
-				preparedFrom = true
+				e.prepareAll(view, c.entries[pos:], prepared[pos:], errs[pos:], leaves[pos:], c.start+int64(pos), trusted, workers)
+				preparedFrom = pos
 			}
 			entry := c.entries[pos]
 			var err error
@@ -281,7 +289,11 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, want *board.Che
 				}
 				return tlog.Hash{}, fmt.Errorf("the stored log does not replay: %w", err)
 			}
-			e.tree.add(entry)
+			if pos >= preparedFrom {
+				e.tree.addHash(leaves[pos])
+			} else {
+				e.tree.add(entry)
+			}
 			if want != nil && e.tree.n == want.Size && e.tree.root() != want.Hash {
 				return tlog.Hash{}, &forkError{}
 			}
@@ -292,8 +304,8 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, want *board.Che
 
 // prepareAll prepares the ballots among entries (the first at index
 // first) with workers goroutines: decoded only below trusted, verified
-// beyond.
-func (e *Election) prepareAll(view *election.Election, entries [][]byte, prepared []*election.PreparedBallot, errs []error, first, trusted int64, workers int) {
+// beyond; it also computes every entry's record hash.
+func (e *Election) prepareAll(view *election.Election, entries [][]byte, prepared []*election.PreparedBallot, errs []error, leaves []tlog.Hash, first, trusted int64, workers int) {
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	const step = 64
@@ -306,6 +318,7 @@ func (e *Election) prepareAll(view *election.Election, entries [][]byte, prepare
 				}
 				for j := k; j < min(k+step, len(entries)); j++ {
 					entry := entries[j]
+					leaves[j] = tlog.RecordHash(entry)
 					if len(entry) == 0 || entry[0] != election.TypeBallot {
 						continue
 					}
@@ -349,8 +362,11 @@ type treeEdge struct {
 	hashes []tlog.Hash
 }
 
-func (t *treeEdge) add(entry []byte) {
-	t.hashes = append(t.hashes, tlog.RecordHash(entry))
+func (t *treeEdge) add(entry []byte) { t.addHash(tlog.RecordHash(entry)) }
+
+// addHash adds an entry by its record hash.
+func (t *treeEdge) addHash(h tlog.Hash) {
+	t.hashes = append(t.hashes, h)
 	for k := t.n; k&1 == 1; k >>= 1 {
 		l := len(t.hashes)
 		t.hashes[l-2] = tlog.NodeHash(t.hashes[l-2], t.hashes[l-1])
