@@ -4,15 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
@@ -42,29 +49,47 @@ func startServe(t *testing.T, bin string, args ...string) (string, func()) {
 	return "", nil
 }
 
-// TestServeRefusesRestoredBackup follows the README's "Backup and restore"
-// on the embedded store: a backup taken with sqlite3 while the server runs,
-// a ballot cast after it, the backup restored: the server refuses to start,
-// saying what happened and what to do, and starts only with
-// --accept-rollback.
-func TestServeRefusesRestoredBackup(t *testing.T) {
-	if _, err := exec.LookPath("sqlite3"); err != nil {
-		t.Skip("the sqlite3 command is not installed")
+// readmeCommands returns the command lines of the README's code blocks in
+// the section titled title, with DIR and URL replaced.
+func readmeCommands(t *testing.T, title, dir, url string) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
 	}
-	bin := buildScrutin(t)
-	dir, backups := t.TempDir(), t.TempDir()
-	if r := runScrutin(t, bin, "demo", "--voters", "5", "--dir", dir, "--no-vote"); r.status != 0 {
-		t.Fatalf("demo --no-vote: %s", r.stderr)
+	_, sec, ok := strings.Cut(string(b), "\n## "+title+"\n")
+	if !ok {
+		t.Fatalf("the README has no section %q", title)
 	}
-	url, stop := startServe(t, bin, "--dir", dir, "--sign-in", "off")
-	defer stop()
-	// The README's online backup, as printed (with DIR and the backup's name).
-	backup := filepath.Join(backups, "scrutin-backup.db")
-	if out, err := exec.Command("sqlite3", filepath.Join(dir, "scrutin.db"), ".backup '"+backup+"'").CombinedOutput(); err != nil {
-		t.Fatalf("sqlite3 .backup: %v %s", err, out)
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var out []string
+	in := false
+	for _, line := range strings.Split(sec, "\n") {
+		if line == "```" {
+			in = !in
+			continue
+		}
+		if in && line != "" {
+			out = append(out, strings.NewReplacer("DIR", dir, "URL", url).Replace(line))
+		}
 	}
+	return out
+}
 
-	// A member casts a ballot after the backup.
+// run runs a README command line in the shell, in folder cwd.
+func runLine(t *testing.T, cwd, line string) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", line)
+	cmd.Dir = cwd
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", line, err, out)
+	}
+}
+
+// castFirstMember casts a ballot of the first member of the demo in dir
+// (credentials.csv) on a server without sign-in.
+func castFirstMember(t *testing.T, url, dir string) {
+	t.Helper()
 	f, _ := os.Open(filepath.Join(dir, "credentials.csv"))
 	rows, _ := csv.NewReader(f).ReadAll()
 	f.Close()
@@ -94,10 +119,8 @@ func TestServeRefusesRestoredBackup(t *testing.T) {
 	resp.Body.Close()
 	choices := make([][]int, len(info.Manifest.Contests))
 	for c, contest := range info.Manifest.Contests {
-		for _, id := range elig.Contests {
-			if id == contest.ID {
-				choices[c] = []int{0}
-			}
+		if slices.Contains(elig.Contests, contest.ID) {
+			choices[c] = []int{0}
 		}
 	}
 	ballot, err := view.NewBallot(nil, k, choices)
@@ -113,22 +136,114 @@ func TestServeRefusesRestoredBackup(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("ballot: %d %s", resp.StatusCode, body)
 	}
-	stop()
+}
 
-	// The README's restore, with the server stopped.
-	for _, name := range []string{"scrutin.db-wal", "scrutin.db-shm"} {
-		os.Remove(filepath.Join(dir, name))
+// postgresDatabase makes an empty database of its own on the test server
+// and returns its URL, or skips without a server (fails in CI).
+func postgresDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	base := os.Getenv("SCRUTIN_TEST_POSTGRES")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	}
-	if out, err := exec.Command("cp", backup, filepath.Join(dir, "scrutin.db")).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v %s", err, out)
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		if os.Getenv("SCRUTIN_REQUIRE_POSTGRES") != "" {
+			t.Fatalf("PostgreSQL is required: %v", err)
+		}
+		t.Skipf("no PostgreSQL: %v", err)
 	}
-	r := runScrutin(t, bin, "serve", "--dir", dir, "--sign-in", "off", "--addr", "127.0.0.1:0")
-	if r.status == 0 || !strings.Contains(r.stderr, "1 entries this server acknowledged") || !strings.Contains(r.stderr, "--accept-rollback") {
-		t.Fatalf("serve on a restored backup: %d %s", r.status, r.stderr)
+	defer conn.Close(ctx)
+	var b [6]byte
+	rand.Read(b[:])
+	name := fmt.Sprintf("scrutin_restore_%x", b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
 	}
-	_, stop = startServe(t, bin, "--dir", dir, "--sign-in", "off", "--accept-rollback")
-	stop()
-	if aside, _ := filepath.Glob(filepath.Join(dir, "log.checkpoint.rolled-back-*")); len(aside) != 1 {
-		t.Fatalf("the old checkpoint was not kept aside: %v", aside)
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), base); err == nil {
+			c.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	})
+	u, err := neturl.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// TestServeRefusesRestoredBackup follows the README's "Backup and restore",
+// running its commands as printed, on both stores: a backup taken while
+// the server runs, a ballot cast after it, the backup restored: the server
+// refuses to start, saying what happened and what to do, and starts only
+// with --accept-rollback, keeping the old checkpoint aside.
+func TestServeRefusesRestoredBackup(t *testing.T) {
+	bin := buildScrutin(t)
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			tool := map[string]string{"sqlite": "sqlite3", "postgres": "pg_dump"}[kind]
+			if _, err := exec.LookPath(tool); err != nil {
+				t.Skipf("the %s command is not installed", tool)
+			}
+			dir, backups := t.TempDir(), t.TempDir()
+			db := ""
+			args := []string{"--dir", dir, "--sign-in", "off"}
+			if kind == "postgres" {
+				db = postgresDatabase(t)
+				args = append(args, "--db", db)
+			}
+			demoArgs := []string{"demo", "--voters", "5", "--dir", dir, "--no-vote"}
+			if db != "" {
+				demoArgs = append(demoArgs, "--db", db)
+			}
+			if r := runScrutin(t, bin, demoArgs...); r.status != 0 {
+				t.Fatalf("demo --no-vote: %s", r.stderr)
+			}
+			var backup, restore []string
+			for _, line := range readmeCommands(t, "Backup and restore", dir, db) {
+				switch {
+				case kind == "sqlite" && strings.HasPrefix(line, "sqlite3 "), kind == "postgres" && strings.HasPrefix(line, "pg_dump "):
+					backup = append(backup, line)
+				case kind == "sqlite" && (strings.HasPrefix(line, "rm ") || strings.HasPrefix(line, "cp ")), kind == "postgres" && strings.HasPrefix(line, "pg_restore "):
+					restore = append(restore, line)
+				}
+			}
+			if len(backup) == 0 || len(restore) == 0 {
+				t.Fatalf("the README prints no backup or no restore for %s: %q %q", kind, backup, restore)
+			}
+			url, stop := startServe(t, bin, args...)
+			defer stop()
+			for _, line := range backup {
+				runLine(t, backups, line)
+			}
+			if kind == "sqlite" {
+				// The README's other online copy, printed inline.
+				b, _ := os.ReadFile("../../README.md")
+				m := regexp.MustCompile("`(sqlite3 DIR/scrutin.db \"VACUUM INTO [^`]*)`").FindSubmatch(b)
+				if m == nil {
+					t.Fatal("the README's VACUUM INTO line is gone")
+				}
+				other := t.TempDir()
+				runLine(t, other, strings.ReplaceAll(string(m[1]), "DIR", dir))
+				runLine(t, other, "sqlite3 scrutin-backup.db 'SELECT count(*) FROM entries' | grep -qx 20")
+			}
+			castFirstMember(t, url, dir)
+			stop()
+			for _, line := range restore {
+				runLine(t, backups, line)
+			}
+			r := runScrutin(t, bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+			if r.status == 0 || !strings.Contains(r.stderr, "1 entries this server acknowledged") || !strings.Contains(r.stderr, "--accept-rollback") {
+				t.Fatalf("serve on a restored backup: %d %s", r.status, r.stderr)
+			}
+			_, stop = startServe(t, bin, append(args, "--accept-rollback")...)
+			stop()
+			if aside, _ := filepath.Glob(filepath.Join(dir, "log.checkpoint.rolled-back-*")); len(aside) != 1 {
+				t.Fatalf("the old checkpoint was not kept aside: %v", aside)
+			}
+		})
 	}
 }
