@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"database/sql"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -242,5 +243,58 @@ func TestStartingHealth(t *testing.T) {
 	sw.Set(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	if code, body := get(); code != http.StatusOK || body != "ok" {
 		t.Fatalf("once loaded: %d %s", code, body)
+	}
+}
+
+// TestOpenRefusesSubstitutedBallot: a valid ballot substituted for another
+// in the database (a full replay would accept it) is caught at Open, since
+// the tree is recomputed from the stored entries and compared with the
+// checkpoint the server signed.
+func TestOpenRefusesSubstitutedBallot(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 6, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	var first *server.Receipt
+	for i := range 3 {
+		r := cast(t, f, f.Election, i, 0)
+		if first == nil {
+			first = r
+		}
+	}
+	// Voter 0's second ballot, valid, never cast.
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	k, _ := election.CredentialKey(f.F, f.Codes[0])
+	other, err := view.NewBallot(nil, k, f.Choices(0, []int{2}, []int{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Store.Close()
+	f.Staff.Close()
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE entries SET data = ? WHERE idx = ?", other, first.Index); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	st, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Without the checkpoint file, only the stored hashes (which whoever
+	// substituted the entry could rewrite as well) disagree.
+	if _, err := server.Open(ctx, st, seed); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("a substituted ballot under the old hashes: %v", err)
+	}
+	_, err = server.OpenWith(ctx, st, seed, server.OpenOptions{CheckpointFile: filepath.Join(dir, server.CheckpointFile)})
+	if !errors.Is(err, server.ErrRolledBack) || !strings.Contains(err.Error(), "forked") {
+		t.Fatalf("a substituted ballot: %v", err)
 	}
 }
