@@ -72,17 +72,17 @@ type CountedBallot struct {
 	Index   int64
 	Tracker string
 	// Selections by contest, then option; nil for a ballot a server
-	// replayed with PrepareVerified, whose selections stay encoded in its
-	// entry until the tally needs them (see Ciphertexts).
+	// replayed with PrepareVerified, whose selections stay encoded (in
+	// encoded) until the tally needs them (see Ciphertexts).
 	Selections [][]*crypto.Ciphertext
-	entry      []byte
+	encoded    []byte // {"contests":[{"selections":[…]},{},…]}
 }
 
 // Ciphertexts returns the ballot's selections by contest, then option (nil
 // for a contest the credential may not answer), decoding them from the
 // ballot's entry if they were left encoded.
 func (c *CountedBallot) Ciphertexts() ([][]*crypto.Ciphertext, error) {
-	if c.Selections != nil || c.entry == nil {
+	if c.Selections != nil || c.encoded == nil {
 		return c.Selections, nil
 	}
 	var b struct {
@@ -90,7 +90,7 @@ func (c *CountedBallot) Ciphertexts() ([][]*crypto.Ciphertext, error) {
 			Selections []*crypto.Ciphertext `json:"selections"`
 		} `json:"contests"`
 	}
-	if err := json.Unmarshal(c.entry[1:], &b); err != nil {
+	if err := json.Unmarshal(c.encoded, &b); err != nil {
 		return nil, fmt.Errorf("internal error: counted ballot %d does not decode: %v", c.Index, err)
 	}
 	sel := make([][]*crypto.Ciphertext, len(b.Contests))
@@ -305,6 +305,7 @@ func (s *State) applyOpen(payload []byte) error {
 // PreparedBallot is a ballot whose stateless checks passed.
 type PreparedBallot struct {
 	entry    []byte
+	encoded  []byte // the selections only, when ballot is nil (PrepareVerified)
 	key      [32]byte
 	ballot   *Ballot
 	tracker  string
@@ -385,6 +386,9 @@ func scanBallot(entry []byte, contests int) (*PreparedBallot, bool) {
 	body := entry[1:]
 	i := len(head)
 	var answered uint64
+	const selKey = `"selections":[`
+	encoded := make([]byte, 0, 1024)
+	encoded = append(encoded, head...)
 	for c := 0; ; c++ {
 		if c >= contests || i >= len(body) || body[i] != '{' {
 			return nil, false
@@ -393,8 +397,25 @@ func scanBallot(entry []byte, contests int) (*PreparedBallot, bool) {
 		if !ok || j >= len(body) {
 			return nil, false
 		}
+		if c > 0 {
+			encoded = append(encoded, ',')
+		}
 		if j-i > 2 { // not {}
 			answered |= 1 << c
+			obj := body[i:j]
+			k := bytes.Index(obj, []byte(selKey))
+			if k < 0 {
+				return nil, false
+			}
+			end := bytes.IndexByte(obj[k:], ']')
+			if end < 0 {
+				return nil, false
+			}
+			encoded = append(encoded, '{')
+			encoded = append(encoded, obj[k:k+end+1]...)
+			encoded = append(encoded, '}')
+		} else {
+			encoded = append(encoded, "{}"...)
 		}
 		i = j
 		if body[i] == ']' {
@@ -422,7 +443,7 @@ func scanBallot(entry []byte, contests int) (*PreparedBallot, bool) {
 	if err != nil || len(key) != 32 || answered == 0 {
 		return nil, false
 	}
-	p := &PreparedBallot{entry: entry, tracker: Tracker(entry), answered: answered}
+	p := &PreparedBallot{entry: entry, tracker: Tracker(entry), answered: answered, encoded: append(encoded, "]}"...)}
 	copy(p.key[:], key)
 	return p, true
 }
@@ -556,7 +577,7 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 			cb.Selections[c] = bc.Selections
 		}
 	} else {
-		cb.entry = p.entry
+		cb.encoded = p.encoded
 	}
 	s.last[p.key] = cb
 	s.Ballots++
