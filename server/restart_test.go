@@ -2,8 +2,8 @@ package server_test
 
 import (
 	"context"
-	"database/sql"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
