@@ -298,3 +298,40 @@ func TestOpenRefusesSubstitutedBallot(t *testing.T) {
 		t.Fatalf("a substituted ballot: %v", err)
 	}
 }
+
+// TestCheckpointOnlyOfVerifiedEntries: a server signs only the tree it
+// computed from the entries it verified; when the store's hashes are
+// changed under it, it refuses to sign (and to give receipts) rather than
+// vouch for them.
+func TestCheckpointOnlyOfVerifiedEntries(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 4, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	cast(t, f, f.Election, 0, 0)
+	saved, _ := os.ReadFile(filepath.Join(dir, server.CheckpointFile))
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("UPDATE hashes SET hash = zeroblob(32)"); err != nil {
+		t.Fatal(err)
+	}
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	k, _ := election.CredentialKey(f.F, f.Codes[1])
+	entry, err := view.NewBallot(nil, k, f.Choices(1, []int{1}, []int{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := f.Election.Cast(ctx, entry); err == nil || !strings.Contains(err.Error(), "changed under the server") {
+		t.Fatalf("a receipt over changed hashes: %v, %v", r, err)
+	}
+	if now, _ := os.ReadFile(filepath.Join(dir, server.CheckpointFile)); string(now) != string(saved) {
+		t.Fatal("a checkpoint over changed hashes was saved")
+	}
+}
