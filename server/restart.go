@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,10 @@ import (
 // CheckpointFile is the usual name, in a server's data folder, of the file
 // holding the latest checkpoint it signed.
 const CheckpointFile = "log.checkpoint"
+
+// WitnessedSuffix names, after the checkpoint file's name, the file holding
+// the latest checkpoint witnesses cosigned, with their cosignatures.
+const WitnessedSuffix = ".witnessed"
 
 // OpenOptions configure OpenWith.
 type OpenOptions struct {
@@ -94,11 +99,15 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 	if err != nil {
 		return nil, err
 	}
-	var saved []byte
+	var saved, witnessed []byte
 	if o.CheckpointFile != "" {
 		saved, err = os.ReadFile(o.CheckpointFile)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("failed to read the saved checkpoint: %w", err)
+		}
+		witnessed, err = os.ReadFile(o.CheckpointFile + WitnessedSuffix)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("failed to read the witnessed checkpoint: %w", err)
 		}
 	}
 	refuse := func(savedSize int64, reason string) error {
@@ -107,17 +116,24 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 			return rerr
 		}
 		o.Logger.Warn("starting on a rolled-back log, as the operator chose", "error", rerr.Error())
-		if saved != nil {
-			aside := o.CheckpointFile + ".rolled-back-" + time.Now().UTC().Format("20060102T150405Z")
-			if err := os.Rename(o.CheckpointFile, aside); err != nil {
+		stamp := ".rolled-back-" + time.Now().UTC().Format("20060102T150405Z")
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{{o.CheckpointFile, saved}, {o.CheckpointFile + WitnessedSuffix, witnessed}} {
+			if f.data == nil {
+				continue
+			}
+			if err := os.Rename(f.name, f.name+stamp); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("failed to keep the old checkpoint aside: %w", err)
 			}
-			o.Logger.Warn("the old checkpoint is kept aside", "file", aside)
+			o.Logger.Warn("the old checkpoint is kept aside", "file", f.name+stamp)
 		}
+		saved, witnessed = nil, nil
 		return nil
 	}
 	if n == 0 {
-		if saved != nil {
+		if saved != nil || witnessed != nil {
 			if err := refuse(-1, "the store is empty, but this server signed a checkpoint before"); err != nil {
 				return nil, err
 			}
@@ -133,15 +149,37 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 			return nil, err
 		}
 	}
-	if saved != nil {
+	var v note.Verifier
+	if saved != nil || witnessed != nil {
 		first, err := st.ReadEntries(ctx, 0, 1)
 		if err != nil {
 			return nil, err
 		}
-		v, err := logVerifier(board.Fingerprint(first[0]), logSeed)
-		if err != nil {
+		if v, err = logVerifier(board.Fingerprint(first[0]), logSeed); err != nil {
 			return nil, err
 		}
+	}
+	// The witnesses' cosignatures it holds: whoever holds the checkpoint
+	// they cosigned can prove a log that does not extend it forked.
+	witnessNote := ""
+	var wc *board.Checkpoint
+	var witnessErr error
+	if witnessed != nil {
+		c, wn, err := board.Open(witnessed, v.Name(), v, nil, 0)
+		var names []string
+		if err == nil {
+			for _, s := range wn.UnverifiedSigs {
+				names = append(names, s.Name)
+			}
+			witnessNote = fmt.Sprintf("; the witnesses %s cosigned its checkpoint of %d entries, and will refuse a log that does not extend it", strings.Join(names, ", "), c.Size)
+		}
+		if err != nil {
+			witnessErr = fmt.Errorf("the checkpoint in %s is not one of this election's log signed with this server's key (%v)", o.CheckpointFile+WitnessedSuffix, err)
+		} else {
+			wc = &c
+		}
+	}
+	if saved != nil {
 		c, _, err := board.Open(saved, v.Name(), v, nil, 0)
 		switch {
 		case err != nil:
@@ -149,11 +187,32 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 				return nil, err
 			}
 		case c.Size > n:
-			if err := refuse(c.Size, fmt.Sprintf("this server signed a checkpoint of %d entries, the store holds only %d", c.Size, n)); err != nil {
+			if err := refuse(c.Size, fmt.Sprintf("this server signed a checkpoint of %d entries, the store holds only %d%s", c.Size, n, witnessNote)); err != nil {
 				return nil, err
 			}
 		default:
 			want = &c
+		}
+	}
+	switch {
+	case witnessErr != nil:
+		if err := refuse(-1, witnessErr.Error()); err != nil {
+			return nil, err
+		}
+		wc = nil
+	case wc != nil && wc.Size > n:
+		if err := refuse(wc.Size, fmt.Sprintf("the store holds only %d entries%s", n, witnessNote)); err != nil {
+			return nil, err
+		}
+		wc = nil
+	}
+	if o.AcceptRollback && saved == nil {
+		wc = nil // set aside
+	}
+	var wants []board.Checkpoint
+	for _, c := range []*board.Checkpoint{want, wc} {
+		if c != nil {
+			wants = append(wants, *c)
 		}
 	}
 	trusted := int64(0)
@@ -162,10 +221,10 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 	}
 	start := time.Now()
 	o.Logger.Info("replaying the log", "entries", n, "trusted", trusted)
-	root, err := e.replay(ctx, n, trusted, want, o.Workers)
+	root, err := e.replay(ctx, n, trusted, wants, o.Workers)
 	var fork *forkError
 	if errors.As(err, &fork) {
-		if err := refuse(want.Size, fmt.Sprintf("its first %d entries are not those of the checkpoint this server signed: the log was forked", want.Size)); err != nil {
+		if err := refuse(fork.size, fmt.Sprintf("its first %d entries are not those of the checkpoint this server signed: the log was forked%s", fork.size, witnessNote)); err != nil {
 			return nil, err
 		}
 		// Nothing was trusted (AcceptRollback): finish the replay.
@@ -206,7 +265,7 @@ func logVerifier(f [32]byte, seed []byte) (note.Verifier, error) {
 	return note.NewVerifier(vkey)
 }
 
-type forkError struct{}
+type forkError struct{ size int64 }
 
 func (*forkError) Error() string { return "the log was forked" }
 
@@ -215,11 +274,11 @@ const replayChunk = 4096
 
 // replay applies the n stored entries to the state, in order. Ballots are
 // prepared (decoded and, beyond the first trusted entries, verified)
-// concurrently, a chunk at a time, while the next chunk is read. want, if
-// not nil, is a checkpoint the first want.Size entries must match; when
-// they do not, replay returns a *forkError. It returns the tree hash of the
-// n entries, computed from the entries themselves.
-func (e *Election) replay(ctx context.Context, n, trusted int64, want *board.Checkpoint, workers int) (tlog.Hash, error) {
+// concurrently, a chunk at a time, while the next chunk is read. Each of
+// wants is a checkpoint the first entries must match; when they do not,
+// replay returns a *forkError. It returns the tree hash of the n entries,
+// computed from the entries themselves.
+func (e *Election) replay(ctx context.Context, n, trusted int64, wants []board.Checkpoint, workers int) (tlog.Hash, error) {
 	e.state = election.New()
 	e.tree = treeEdge{}
 	type chunk struct {
@@ -283,9 +342,11 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, want *board.Che
 				err = e.state.Apply(entry)
 			}
 			if err != nil {
-				if want != nil && e.state.Size < want.Size {
-					// Before the checkpoint: is it the log that was signed?
-					return tlog.Hash{}, e.checkPrefix(ctx, want)
+				for _, w := range wants {
+					if e.state.Size < w.Size {
+						// Before the checkpoint: is it the log that was signed?
+						return tlog.Hash{}, e.checkPrefix(ctx, &w)
+					}
 				}
 				return tlog.Hash{}, fmt.Errorf("the stored log does not replay: %w", err)
 			}
@@ -294,8 +355,10 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, want *board.Che
 			} else {
 				e.tree.add(entry)
 			}
-			if want != nil && e.tree.n == want.Size && e.tree.root() != want.Hash {
-				return tlog.Hash{}, &forkError{}
+			for _, w := range wants {
+				if e.tree.n == w.Size && e.tree.root() != w.Hash {
+					return tlog.Hash{}, &forkError{w.Size}
+				}
 			}
 		}
 	}
@@ -349,7 +412,7 @@ func (e *Election) checkPrefix(ctx context.Context, want *board.Checkpoint) erro
 		}
 	}
 	if t.root() != want.Hash {
-		return &forkError{}
+		return &forkError{want.Size}
 	}
 	return errors.New("internal error: the log this server signed does not replay")
 }

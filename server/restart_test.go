@@ -15,7 +15,9 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/note"
 
+	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/server"
@@ -333,5 +335,64 @@ func TestCheckpointOnlyOfVerifiedEntries(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(filepath.Join(dir, server.CheckpointFile)); string(now) != string(saved) {
 		t.Fatal("a checkpoint over changed hashes was saved")
+	}
+}
+
+// TestOpenNamesWitnesses: the cosignatures a server received are kept
+// beside its checkpoint file; a restored log that does not extend the
+// cosigned checkpoint is refused, naming the witnesses that will refuse it.
+func TestOpenNamesWitnesses(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 4, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	ws, wv := newWitness(t, "observers.example/w1")
+	f.Election.SetWitnesses([]note.Verifier{wv})
+	backup, _ := f.Store.Size(ctx)
+	cast(t, f, f.Election, 0, 0)
+	_, signed, err := f.Election.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, _ := note.NewVerifier(f.LogKey)
+	_, n, err := board.Open(signed, lv.Name(), lv, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigned, err := note.Sign(n, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Election.AddCosignature(ctx, cosigned); err != nil {
+		t.Fatal(err)
+	}
+	cpFile := filepath.Join(dir, server.CheckpointFile)
+	kept, err := os.ReadFile(cpFile + server.WitnessedSuffix)
+	if err != nil || !strings.Contains(string(kept), "— observers.example/w1 ") {
+		t.Fatalf("the cosigned checkpoint was not kept: %v %q", err, kept)
+	}
+
+	restored := copyPrefix(t, f.Store, backup, t.TempDir())
+	defer restored.Close()
+	_, err = server.OpenWith(ctx, restored, seed, server.OpenOptions{CheckpointFile: cpFile})
+	if !errors.Is(err, server.ErrRolledBack) || !strings.Contains(err.Error(), "witnesses observers.example/w1 cosigned") {
+		t.Fatalf("a restored log under a cosigned checkpoint: %v", err)
+	}
+	// Even with the server's own checkpoint file gone.
+	os.Remove(cpFile)
+	_, err = server.OpenWith(ctx, f.Store, seed, server.OpenOptions{CheckpointFile: cpFile})
+	if !errors.Is(err, server.ErrRolledBack) {
+		t.Fatalf("no checkpoint file: %v", err)
+	}
+	// Accepting the rollback sets the cosigned checkpoint aside too.
+	if _, err := server.OpenWith(ctx, restored, seed, server.OpenOptions{CheckpointFile: cpFile, AcceptRollback: true}); err != nil {
+		t.Fatal(err)
+	}
+	if aside, _ := filepath.Glob(cpFile + server.WitnessedSuffix + ".rolled-back-*"); len(aside) != 1 {
+		t.Fatalf("the cosigned checkpoint was not kept aside: %v", aside)
 	}
 }
