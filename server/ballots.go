@@ -181,6 +181,7 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 		if err := e.state.ApplyBallot(q); err != nil {
 			return 0, e.fail(fmt.Errorf("internal error: a stored ballot does not apply: %v", err))
 		}
+		e.tree.add(q.Entry())
 	}
 	return idx, nil
 }
@@ -213,32 +214,74 @@ func (e *Election) receipt(ctx context.Context, idx int64, tracker, code string)
 }
 
 // checkpoint returns a signed checkpoint of at least size entries, signing
-// a new one if needed; concurrent callers share one signing.
+// a new one if needed; concurrent callers share one signing. The node signs
+// only the tree it computed itself from the entries it verified and applied
+// (with the ballots it appended, waiting to be applied in order), after
+// checking that the store's hashes agree, and saves the signed checkpoint in
+// its checkpoint file before anyone is given it.
 func (e *Election) checkpoint(ctx context.Context, size int64) (*signedCheckpoint, error) {
 	e.cpMu.Lock()
 	defer e.cpMu.Unlock()
 	if e.cp != nil && e.cp.c.Size >= size {
 		return e.cp, nil
 	}
-	c, err := board.CurrentCheckpoint(ctx, e.st, e.origin)
+	var t treeEdge
+	for {
+		e.mu.Lock()
+		t = e.tree.clone()
+		for q, ok := e.pending[t.n]; ok; q, ok = e.pending[t.n] {
+			t.add(q.Entry())
+		}
+		broken := e.broken
+		e.mu.Unlock()
+		if broken != nil {
+			return nil, broken
+		}
+		if t.n >= size {
+			break
+		}
+		// A ballot before the one to prove is appended, but its request
+		// has not handed it over yet.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if t.n == 0 {
+		return nil, fmt.Errorf("%w: the log is empty; append the genesis entry first", board.ErrCheckpoint)
+	}
+	c := board.Checkpoint{Origin: e.origin, Size: t.n, Hash: t.root()}
+	stored, err := board.TreeHash(ctx, e.st, t.n)
 	if err != nil {
 		return nil, err
 	}
+	if stored != c.Hash {
+		e.mu.Lock()
+		e.broken = fmt.Errorf("the store's hashes disagree with the entries this server appended (tree of %d entries): the database was changed under the server", t.n)
+		e.mu.Unlock()
+		return nil, e.broken
+	}
 	signed, err := board.Sign(c, e.signer)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.saveCheckpoint(signed); err != nil {
 		return nil, err
 	}
 	e.cp = &signedCheckpoint{c: c, signed: signed}
 	return e.cp, nil
 }
 
-// Checkpoint returns a signed checkpoint of the whole log, saved in the
-// store. A checkpoint is saved once: reading it again writes nothing, so
-// readers cannot load the store with writes.
+// Checkpoint returns a signed checkpoint of the whole log this node has
+// applied, saved in the store. A checkpoint is saved once: reading it again
+// writes nothing, so readers cannot load the store with writes.
 func (e *Election) Checkpoint(ctx context.Context) (board.Checkpoint, []byte, error) {
-	n, err := e.st.Size(ctx)
-	if err != nil {
-		return board.Checkpoint{}, nil, err
+	e.mu.Lock()
+	n := e.tree.n
+	e.mu.Unlock()
+	if n == 0 {
+		return board.Checkpoint{}, nil, fmt.Errorf("%w: the log is empty; append the genesis entry first", board.ErrCheckpoint)
 	}
 	cp, err := e.checkpoint(ctx, n)
 	if err != nil {

@@ -134,7 +134,14 @@ func (e *Election) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every receipt given is against a checkpoint no larger than the last
+	// one signed: the reloaded log must extend it, as recomputed from the
+	// entries themselves (the tree the node signs from).
+	e.cpMu.Lock()
+	cp := e.cp
+	e.cpMu.Unlock()
 	s := election.New()
+	var tree treeEdge
 	const chunk = 4096
 	for i := int64(0); i < n; i += chunk {
 		entries, err := e.st.ReadEntries(ctx, i, min(n, i+chunk))
@@ -144,6 +151,10 @@ func (e *Election) reload(ctx context.Context) error {
 		for j, entry := range entries {
 			if err := s.Apply(entry); err != nil {
 				return fmt.Errorf("%w: entry %d does not replay: %v", errUnrecoverable, i+int64(j), err)
+			}
+			tree.add(entry)
+			if cp != nil && tree.n == cp.c.Size && tree.root() != cp.c.Hash {
+				return fmt.Errorf("%w: the log's first %d entries are not those of the checkpoint this node signed", errUnrecoverable, cp.c.Size)
 			}
 		}
 	}
@@ -156,23 +167,19 @@ func (e *Election) reload(ctx context.Context) error {
 	if old.Size > 0 && (s.Fingerprint != old.Fingerprint || s.LogKey != old.LogKey) {
 		return fmt.Errorf("%w: the store holds another election", errUnrecoverable)
 	}
-	// Every receipt given is against a checkpoint no larger than the last
-	// one signed: the reloaded log must extend it.
-	e.cpMu.Lock()
-	cp := e.cp
-	e.cpMu.Unlock()
-	if cp != nil {
-		h, err := board.TreeHash(ctx, e.st, cp.c.Size)
-		if err != nil {
-			return err
-		}
-		if h != cp.c.Hash {
-			return fmt.Errorf("%w: the log's first %d entries are not those of the checkpoint this node signed", errUnrecoverable, cp.c.Size)
-		}
+	if cp != nil && n < cp.c.Size {
+		return fmt.Errorf("%w: the store holds %d entries, but this node signed a checkpoint of %d", errUnrecoverable, n, cp.c.Size)
+	}
+	// The stored hashes, from which inclusion proofs are made, must agree
+	// with the entries.
+	if stored, err := board.TreeHash(ctx, e.st, n); err != nil {
+		return err
+	} else if stored != tree.root() {
+		return fmt.Errorf("%w: the stored hashes do not match the stored entries (tree of %d entries)", errUnrecoverable, n)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.state = s
+	e.state, e.tree = s, tree
 	e.pending = make(map[int64]*election.PreparedBallot)
 	// Ballots whose append has ended are in the reloaded state or not in
 	// the log at all: only those still on their way stay in casting.

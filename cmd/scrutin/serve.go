@@ -57,6 +57,8 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 	var witnesses keyList
 	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable): its cosignatures, posted by \"scrutin witness run --submit\", are kept and served with the checkpoint")
 	hsts := fs.Bool("hsts", false, "send Strict-Transport-Security (when voters reach the server over HTTPS)")
+	cpFile := fs.String("checkpoint-file", "", "where the server keeps the latest checkpoint it signed, outside the database (default DIR/"+server.CheckpointFile+"); never restore it from a backup")
+	acceptRollback := fs.Bool("accept-rollback", false, "start even though the log does not extend the latest checkpoint this server signed (a database restored from an older backup): the acknowledged entries since are lost; the choice is logged")
 	proxies := fs.String("trusted-proxy", "", "reverse proxies (CIDR, comma-separated) whose X-Forwarded-For names the client, for per-client limits")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *dir == "" && *db == "" {
@@ -95,12 +97,31 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		if *db != "" {
 			loc = *db
 		}
+		logger := slog.New(slog.NewJSONHandler(stderr, nil))
+		// The port opens at once; until the log is replayed every request,
+		// /healthz included, gets 503 "starting".
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		sw := new(server.Switch)
+		srv := server.NewHTTPServer(*addr, sw)
+		defer srv.Close()
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		fmt.Fprintf(stdout, "starting on http://%s (it answers 503 \"starting\" until the log is loaded)\n", ln.Addr())
 		st, err := store.Open(ctx, loc)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
 		defer st.Close()
-		e, err := server.Open(ctx, st, seed)
+		if *cpFile == "" && *dir != "" {
+			*cpFile = filepath.Join(*dir, server.CheckpointFile)
+		}
+		e, err := server.OpenWith(ctx, st, seed, server.OpenOptions{CheckpointFile: *cpFile, AcceptRollback: *acceptRollback, Logger: logger})
+		if errors.Is(err, server.ErrRolledBack) {
+			return fail(stderr, "serve", fmt.Errorf("%w\n(restore the latest backup of the database; or, only to accept the loss, run once with --accept-rollback; see \"Backup and restore\" in the README)", err))
+		}
 		if err != nil && ctx.Err() != nil {
 			// Stopped (SIGTERM, SIGINT) while replaying the log: not a failure.
 			fmt.Fprintln(stderr, "scrutin serve: stopped before serving")
@@ -109,7 +130,6 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
-		logger := slog.New(slog.NewJSONHandler(stderr, nil))
 		if *dir == "" {
 			return fail(stderr, "serve", errors.New("staff accounts keep their audit trail and keys in --dir: give one"))
 		}
@@ -178,16 +198,12 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		default:
 			return fail(stderr, "serve", fmt.Errorf("--sign-in is email or off, not %q", *signIn))
 		}
-		ln, err := net.Listen("tcp", *addr)
-		if err != nil {
-			return fail(stderr, "serve", err)
-		}
 		e.SetWitnesses(witnesses)
 		site, err = web.New(web.Options{Election: e, API: e.Handler(opts), Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
-		srv := server.NewHTTPServer(*addr, site)
+		sw.Set(site)
 		logger.Info("serving", "addr", ln.Addr().String())
 		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
 		// Serve returns as soon as Shutdown starts; the deferred closes of
@@ -215,7 +231,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 				logger.Warn("requests still in flight after the drain timeout", "err", err)
 			}
 		}()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fail(stderr, "serve", err)
 		}
 		<-shutdown
