@@ -20,6 +20,7 @@ func TestPrepareVerified(t *testing.T) {
 	full, fast := e.s, *e.s // same state so far; maps are shared until a ballot
 	fast.last = map[[32]byte]*CountedBallot{}
 	fast.trackers = map[string]trackerRef{}
+	fast.codes = map[[32]byte]codeRef{}
 	var ballots [][]byte
 	for voter := range 6 {
 		choices := [][]int{{voter % 3}, {}}
@@ -44,7 +45,7 @@ func TestPrepareVerified(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.key != q.key || p.tracker != q.tracker || p.answered != q.answered || !bytes.Equal(p.entry, q.entry) {
+		if p.key != q.key || p.tracker != q.tracker || p.answered != q.answered || p.code != q.code || !bytes.Equal(p.entry, q.entry) {
 			t.Fatalf("ballot %d: Prepare %x %s %b, PrepareVerified %x %s %b", i, p.key, p.tracker, p.answered, q.key, q.tracker, q.answered)
 		}
 		if q.ballot != nil {
