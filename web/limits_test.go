@@ -332,3 +332,50 @@ func BenchmarkBallotsPage(b *testing.B) {
 		}
 	})
 }
+
+// TestTileReadsCountedPerClient: a tile the server does not keep (a
+// partial one, or a full one dropped from its cache) is read from the
+// store afresh and copied into memory for each request, so each such read
+// counts against its client's rate, like a receipt: one client asking for
+// partial tiles in a loop can neither hold every browsing turn (every
+// other visitor's pages, the booth's included, would get 503) nor fill the
+// server's memory with copies waiting for slow readers.
+func TestTileReadsCountedPerClient(t *testing.T) {
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	gate := browse.New(browse.Limits{PerClient: 1, Burst: 5, Concurrent: 1, Wait: 50 * time.Millisecond, Hold: time.Millisecond})
+	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := f.Election.Size(context.Background())
+	if size < 2 {
+		t.Fatalf("only %d entries", size)
+	}
+	const ip = "192.0.2.1:1"
+	before := tilesRead(t, site)
+	refused := 0
+	for i := range 20 {
+		w := serveOne(site, "GET", "/log/tile/entries/000.p/"+strconv.Itoa(1+i%int(size-1)), ip)
+		switch w.Code {
+		case http.StatusOK:
+		case http.StatusTooManyRequests:
+			if w.Header().Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			refused++
+		default:
+			t.Fatalf("partial tile: %d", w.Code)
+		}
+	}
+	if n := tilesRead(t, site) - before; n > 6 || refused < 14 {
+		t.Fatalf("one client read %d partial tiles from the store in a row (burst 5), %d refused", n, refused)
+	}
+	// Another client is not affected.
+	if w := serveOne(site, "GET", "/log/tile/entries/000.p/1", "192.0.2.2:1"); w.Code != 200 {
+		t.Fatalf("another client: %d", w.Code)
+	}
+}
