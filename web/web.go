@@ -204,8 +204,8 @@ func (s *Site) routes() {
 		}
 		// Reading the log and proving receipts read the store: in turns
 		// (taken by the API only when it reads the store, not for a tile
-		// it keeps), receipts also within the client's rate. Tiles are not
-		// counted per client: a verifier reads them all.
+		// it keeps), within the client's rate. A tile kept is free (a
+		// verifier reads them all); one read from the store counts.
 		mux.Handle("GET /log/", s.gate.Pass(false, s.o.API))
 		mux.Handle("GET /api/ballots/{tracker}", s.gate.Pass(true, s.o.API))
 	}

@@ -200,9 +200,18 @@ func (g *Gate) Handler(perClient bool, next http.Handler) http.Handler {
 
 type gateKey struct{}
 
+// passed is what Pass lends a handler: the Gate, and whether the request
+// is still to be counted against its client's rate when it takes a turn.
+type passed struct {
+	g      *Gate
+	charge bool
+}
+
 // Pass wraps next, a handler that takes its turns itself (Turn) and only
-// when it must compute: GET and HEAD requests are counted against their
-// client's rate if perClient, and carry the Gate in their context.
+// when it must compute: GET and HEAD requests carry the Gate in their
+// context, and are counted against their client's rate at once if
+// perClient, else only if they take a turn (an answer kept in memory is
+// free; one read from the store is not, whoever asks).
 func (g *Gate) Pass(perClient bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -215,19 +224,30 @@ func (g *Gate) Pass(perClient bool, next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gateKey{}, g)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gateKey{}, passed{g, !perClient})))
 	})
 }
 
-// Turn takes a turn of the Gate that Pass put in ctx, if any (else it
-// returns at once); release gives it back, and must be called before the
-// answer is written. If no turn frees in time, ok is false: answer Busy.
-func Turn(ctx context.Context) (release func(), ok bool) {
-	g, _ := ctx.Value(gateKey{}).(*Gate)
-	if g == nil {
+// Turn takes a turn of the Gate that Pass put in r's context, if any (else
+// it returns at once), first counting the request against its client's
+// rate if Pass did not; release gives it back, and must be called before
+// the answer is written. If the client is over its rate (429) or no turn
+// frees in time (503), Turn writes that answer and ok is false.
+func Turn(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	p, _ := r.Context().Value(gateKey{}).(passed)
+	if p.g == nil {
 		return func() {}, true
 	}
-	return g.Acquire(ctx)
+	if p.charge {
+		if ok, d := p.g.Allow(r, 1); !ok {
+			p.g.TooMany(w, r, d)
+			return nil, false
+		}
+	}
+	if release, ok = p.g.Acquire(r.Context()); !ok {
+		Busy(w)
+	}
+	return release, ok
 }
 
 // buffered holds an answer's status and body until its turn is over; its

@@ -178,9 +178,8 @@ func TestPass(t *testing.T) {
 			w.Write([]byte("hit"))
 			return
 		}
-		release, ok := Turn(r.Context())
+		release, ok := Turn(w, r)
 		if !ok {
-			Busy(w)
 			return
 		}
 		computed++
@@ -199,7 +198,7 @@ func TestPass(t *testing.T) {
 		}
 	}
 	release()
-	if release, ok := Turn(context.Background()); !ok {
+	if release, ok := Turn(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil)); !ok {
 		t.Fatal("no Gate, no turn")
 	} else {
 		release()
