@@ -790,3 +790,28 @@ func TestSignInUsedCodesGiveBack(t *testing.T) {
 		t.Fatalf("after using it: %d", st)
 	}
 }
+
+// TestSignInClientTableFull: once the per-client limiters kept reach their
+// bound, clients whose limiter is full again (the state of one never seen,
+// so forgetting it loses nothing) make room for new ones. Otherwise
+// 100,000 network addresses (an IPv6 /47's worth of /64s), each asking once
+// every 10 minutes, make every new client share one limiter, which one of
+// them drains: no new voter could ask for a code, use it, or cast.
+func TestSignInClientTableFull(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{PerClient: 1, PerClientBurst: 20})
+	for i := range maxClients {
+		if ok, _ := f.s.allowClient(fmt.Sprintf("2001:db8:%x:%x::/64", i>>16, i&0xffff)); !ok {
+			t.Fatalf("client %d refused", i)
+		}
+	}
+	f.clock = f.clock.Add(25 * time.Second) // every limiter is full again
+	for range 20 {
+		f.s.allowClient("198.51.100.66") // an attacker drains what it can
+	}
+	if ok, _ := f.s.allowClient("192.0.2.7"); !ok {
+		t.Fatal("a new client is refused while the table is full of limiters full again")
+	}
+	if n := len(f.s.clients); n > maxClients {
+		t.Fatalf("%d limiters kept", n)
+	}
+}
