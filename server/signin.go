@@ -135,8 +135,8 @@ type SignInLimits struct {
 // DefaultSignInLimits are the limits of a production server.
 var DefaultSignInLimits = SignInLimits{PerClient: 1, PerClientBurst: 20}
 
-// maxClients bounds the per-client limiters kept; past it, new clients
-// share one limiter until the idle ones are swept.
+// maxClients bounds the addresses not on the list whose letter limits are
+// kept, and (twice it) the voters' ballot limits.
 const maxClients = 100_000
 
 // SignIn checks voters' second factor: one-time codes sent by e-mail, and
@@ -157,9 +157,7 @@ type SignIn struct {
 	closed    bool
 	addresses map[string]*address // address on the list → its live codes and letter limit
 	strangers map[string]*address // addresses not on the list, asked for lately
-	clients   map[string]*clientLimit
-	overflow  *rate.Limiter
-	swept     time.Time
+	clients   *clientip.Limiters
 	ballots   map[string]*rate.Limiter // per voter address
 }
 
@@ -248,11 +246,6 @@ type challenge struct {
 	attempts int
 }
 
-type clientLimit struct {
-	l    *rate.Limiter
-	seen time.Time
-}
-
 type letter struct{ to, code string } // code: 16 digits
 
 // NewSignIn makes the sign-in of the election F titled title, for the
@@ -285,8 +278,7 @@ func NewSignIn(listKey []byte, f crypto.Fingerprint, voters []Voter, m Mailer, t
 	s := &SignIn{
 		key: SignInKey(listKey, f), emails: make(map[string]bool), owner: make(map[string]string, len(voters)),
 		mail: m, title: title, lim: lim, log: logger, now: time.Now,
-		queue: make(chan letter, 4096), addresses: make(map[string]*address), strangers: make(map[string]*address), clients: make(map[string]*clientLimit),
-		overflow: rate.NewLimiter(lim.PerClient, lim.PerClientBurst),
+		queue: make(chan letter, 4096), addresses: make(map[string]*address), strangers: make(map[string]*address), clients: clientip.NewLimiters(lim.PerClient, lim.PerClientBurst),
 	}
 	for i, v := range voters {
 		email := NormalizeEmail(v.Email)
@@ -408,32 +400,7 @@ func (s *SignIn) allowClient(client string) (bool, time.Duration) {
 	if s.lim.PerClient == 0 {
 		return true, 0
 	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.clients) >= maxClients && now.Sub(s.swept) > time.Minute {
-		s.swept = now
-		for k, v := range s.clients {
-			if now.Sub(v.seen) > 10*time.Minute {
-				delete(s.clients, k)
-			}
-		}
-	}
-	var l *rate.Limiter
-	if c := s.clients[client]; c != nil {
-		c.seen, l = now, c.l
-	} else if len(s.clients) < maxClients {
-		l = rate.NewLimiter(s.lim.PerClient, s.lim.PerClientBurst)
-		s.clients[client] = &clientLimit{l: l, seen: now}
-	} else {
-		l = s.overflow
-	}
-	res := l.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	return s.clients.Reserve(client, s.now(), 1)
 }
 
 func tooMany(w http.ResponseWriter, d time.Duration) {

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/internal/clientip"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/v0/signin.json")
@@ -450,15 +451,13 @@ func TestSignInClients(t *testing.T) {
 		t.Fatalf("10 addresses of one /64 got %d requests through a limit of 1", allowed)
 	}
 	// The limiters kept are bounded.
-	f.s.mu.Lock()
-	for i := len(f.s.clients); i < maxClients; i++ {
-		f.s.clients[fmt.Sprint(i)] = &clientLimit{l: rate.NewLimiter(1, 1), seen: f.clock}
+	for i := f.s.clients.Len(); i < clientip.MaxLimiters; i++ {
+		f.s.allowClient(fmt.Sprint(i))
 	}
-	f.s.mu.Unlock()
 	for i := range 5 {
 		f.s.allowClient(fmt.Sprintf("new-%d", i))
 	}
-	if n := len(f.s.clients); n > maxClients {
+	if n := f.s.clients.Len(); n > clientip.MaxLimiters {
 		t.Fatalf("%d limiters kept", n)
 	}
 }
@@ -799,7 +798,7 @@ func TestSignInUsedCodesGiveBack(t *testing.T) {
 // them drains: no new voter could ask for a code, use it, or cast.
 func TestSignInClientTableFull(t *testing.T) {
 	f := newSignInFixture(t, SignInLimits{PerClient: 1, PerClientBurst: 20})
-	for i := range maxClients {
+	for i := range clientip.MaxLimiters {
 		if ok, _ := f.s.allowClient(fmt.Sprintf("2001:db8:%x:%x::/64", i>>16, i&0xffff)); !ok {
 			t.Fatalf("client %d refused", i)
 		}
@@ -811,7 +810,7 @@ func TestSignInClientTableFull(t *testing.T) {
 	if ok, _ := f.s.allowClient("192.0.2.7"); !ok {
 		t.Fatal("a new client is refused while the table is full of limiters full again")
 	}
-	if n := len(f.s.clients); n > maxClients {
+	if n := f.s.clients.Len(); n > clientip.MaxLimiters {
 		t.Fatalf("%d limiters kept", n)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -49,25 +48,12 @@ type Limits struct {
 // revalidations are free) of a burst of 60, refilled at 5 a second.
 var DefaultLimits = Limits{PerClient: 5, Burst: 60}
 
-// maxClients bounds the per-client limiters kept; past it, new clients
-// share one limiter until idle ones are swept.
-const maxClients = 100_000
-
 // Gate applies Limits. Safe for concurrent use.
 type Gate struct {
-	lim   Limits
-	turns chan struct{}
-	now   func() time.Time
-
-	mu       sync.Mutex
-	clients  map[string]*client
-	overflow *rate.Limiter
-	swept    time.Time
-}
-
-type client struct {
-	l    *rate.Limiter
-	seen time.Time
+	lim     Limits
+	turns   chan struct{}
+	now     func() time.Time
+	clients *clientip.Limiters
 }
 
 // New returns a Gate with the limits l.
@@ -85,7 +71,7 @@ func New(l Limits) *Gate {
 		l.Burst = 1
 	}
 	return &Gate{lim: l, turns: make(chan struct{}, l.Concurrent), now: time.Now,
-		clients: map[string]*client{}, overflow: rate.NewLimiter(l.PerClient, l.Burst)}
+		clients: clientip.NewLimiters(l.PerClient, l.Burst)}
 }
 
 // Allow spends cost of the client's costly requests (a page costs 1), or
@@ -98,32 +84,7 @@ func (g *Gate) Allow(r *http.Request, cost int) (bool, time.Duration) {
 	if a, ok := clientip.FromRequest(r, g.lim.TrustedProxies); ok {
 		key = clientip.Key(a)
 	}
-	now := g.now()
-	g.mu.Lock()
-	if len(g.clients) >= maxClients && now.Sub(g.swept) > time.Minute {
-		g.swept = now
-		for k, c := range g.clients {
-			if now.Sub(c.seen) > 10*time.Minute {
-				delete(g.clients, k)
-			}
-		}
-	}
-	var l *rate.Limiter
-	if c := g.clients[key]; c != nil {
-		c.seen, l = now, c.l
-	} else if len(g.clients) < maxClients {
-		l = rate.NewLimiter(g.lim.PerClient, g.lim.Burst)
-		g.clients[key] = &client{l: l, seen: now}
-	} else {
-		l = g.overflow
-	}
-	g.mu.Unlock()
-	res := l.ReserveN(now, min(cost, g.lim.Burst))
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	return g.clients.Reserve(key, g.now(), cost)
 }
 
 // Acquire waits for a turn to compute a costly answer, at most the Gate's

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scrutin/scrutin/internal/clientip"
 )
 
 func TestPerClientLimit(t *testing.T) {
@@ -218,7 +220,7 @@ func TestClientTableFull(t *testing.T) {
 		r.RemoteAddr = remote
 		return r
 	}
-	for i := range maxClients {
+	for i := range clientip.MaxLimiters {
 		if ok, _ := g.Allow(from(fmt.Sprintf("[2001:db8:%x:%x::1]:1", i>>16, i&0xffff)), 1); !ok {
 			t.Fatalf("client %d refused", i)
 		}
@@ -228,7 +230,7 @@ func TestClientTableFull(t *testing.T) {
 	if ok, _ := g.Allow(from("192.0.2.7:1"), 1); !ok {
 		t.Fatal("a new client is refused while the table is full of limiters full again")
 	}
-	if n := len(g.clients); n > maxClients {
+	if n := g.clients.Len(); n > clientip.MaxLimiters {
 		t.Fatalf("%d limiters kept", n)
 	}
 }
