@@ -814,3 +814,28 @@ func TestSignInClientTableFull(t *testing.T) {
 		t.Fatalf("%d limiters kept", n)
 	}
 }
+
+// TestBallotLimitsNotReset: the voters' ballot limits kept are bounded by
+// forgetting those full again, not by forgetting all of them: 200,000
+// voters casting (a large election's busy hour) do not give a stolen
+// token a fresh burst.
+func TestBallotLimitsNotReset(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{})
+	req := httptest.NewRequest("POST", "/api/ballots", nil)
+	for range BallotsBurst {
+		f.s.AllowBallot(req, "ada@example.org")
+	}
+	for i := range 2 * maxClients {
+		if ok, _ := f.s.AllowBallot(req, fmt.Sprintf("voter%d@example.org", i)); !ok {
+			t.Fatalf("voter %d refused", i)
+		}
+	}
+	if ok, _ := f.s.AllowBallot(req, "ada@example.org"); ok {
+		t.Fatal("a voter past the ballot limit got a fresh burst because many others voted")
+	}
+	f.clock = f.clock.Add(time.Duration(BallotsBurst) * BallotInterval) // every limit full again
+	f.s.AllowBallot(req, "new@example.org")
+	if n := len(f.s.ballots); n > 2 {
+		t.Fatalf("%d ballot limits kept after all filled again", n)
+	}
+}
