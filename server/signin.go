@@ -153,12 +153,13 @@ type SignIn struct {
 	queue   chan letter
 	workers sync.WaitGroup
 
-	mu        sync.Mutex
-	closed    bool
-	addresses map[string]*address // address on the list → its live codes and letter limit
-	strangers map[string]*address // addresses not on the list, asked for lately
-	clients   *clientip.Limiters
-	ballots   map[string]*rate.Limiter // per voter address
+	mu           sync.Mutex
+	closed       bool
+	addresses    map[string]*address // address on the list → its live codes and letter limit
+	strangers    map[string]*address // addresses not on the list, asked for lately
+	clients      *clientip.Limiters
+	ballots      map[string]*rate.Limiter // per voter address (on the list: tokens are only given to them)
+	ballotsSwept time.Time
 }
 
 // Ballots per voter: a burst of BallotsBurst, then one every
@@ -174,8 +175,19 @@ const (
 func (s *SignIn) AllowBallot(r *http.Request, voter string) (bool, time.Duration) {
 	now := s.now()
 	s.mu.Lock()
-	if s.ballots == nil || len(s.ballots) >= 2*maxClients {
+	if s.ballots == nil {
 		s.ballots = map[string]*rate.Limiter{}
+	}
+	if len(s.ballots) >= 2*maxClients && now.Sub(s.ballotsSwept) >= time.Second {
+		// Forget the limits full again (as good as new), never the
+		// others: the voters are those on the list, so the table is
+		// bounded by it anyway.
+		s.ballotsSwept = now
+		for k, l := range s.ballots {
+			if l.TokensAt(now) >= BallotsBurst {
+				delete(s.ballots, k)
+			}
+		}
 	}
 	l := s.ballots[voter]
 	if l == nil {
