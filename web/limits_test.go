@@ -379,3 +379,35 @@ func TestTileReadsCountedPerClient(t *testing.T) {
 		t.Fatalf("another client: %d", w.Code)
 	}
 }
+
+// TestBoothPageTakesNoTurn: the booth's page is part of casting, as cheap
+// to render as the API's answers, and must not wait behind browsing: with
+// every browsing turn taken (by many clients each within its rate, reading
+// lists and tiles), a voter still opens /vote. It still counts against its
+// client's rate.
+func TestBoothPageTakesNoTurn(t *testing.T) {
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	gate := browse.New(browse.Limits{PerClient: 1, Burst: 2, Concurrent: 1, Wait: 20 * time.Millisecond, Hold: time.Millisecond})
+	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, _ := gate.Acquire(context.Background())
+	defer release()
+	if w := serveOne(site, "GET", "/ballots", "192.0.2.1:1"); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("/ballots with every turn taken: %d", w.Code)
+	}
+	const ip = "192.0.2.2:1"
+	for range 2 {
+		if w := serveOne(site, "GET", "/vote", ip); w.Code != 200 || !strings.Contains(w.Body.String(), "form-email") {
+			t.Fatalf("/vote with every turn taken: %d", w.Code)
+		}
+	}
+	if w := serveOne(site, "GET", "/vote", ip); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("/vote over the client's rate: %d", w.Code)
+	}
+}
