@@ -213,7 +213,10 @@ func (s *Site) routes() {
 		mux.Handle(pattern, s.gate.Handler(true, s.pageHandler(name, h)))
 	}
 	page("GET /{$}", "home", s.home)
-	page("GET /vote", "vote", s.scripted("vote.html"))
+	// The booth's page is part of casting: as cheap as the API's answers,
+	// it counts against its client's rate but waits for no turn, so that
+	// browsing never keeps a voter from the booth.
+	mux.Handle("GET /vote", s.gate.Pass(true, s.pageHandler("vote", s.scripted("vote.html"))))
 	page("GET /ballots", "ballots", s.ballots)
 	page("GET /ballots/{tracker}", "tracker", s.tracker)
 	page("GET /board", "board", s.board)

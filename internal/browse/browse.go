@@ -4,8 +4,9 @@
 // files sent), and a limit on how many costly answers are computed at once.
 // An answer is computed into memory while its request holds a turn, and
 // written to the network after the turn is given back, so a slow reader
-// holds no turn. Ballots and sign-in requests never pass through a Gate:
-// whatever the browsing load, they wait behind none of it.
+// holds no turn. Ballots and sign-in requests never pass through a Gate,
+// and the booth's page takes no turn: whatever the browsing load, they
+// wait behind none of it.
 package browse
 
 import (
