@@ -435,6 +435,7 @@ func (s *Site) ballots(w http.ResponseWriter, r *http.Request, p *pageData) {
 	}
 	from, _ := strconv.ParseInt(r.URL.Query().Get("from"), 10, 64)
 	from = max(0, min(from, size))
+	from -= from % ballotsPerPage // the page that holds it, which is kept
 	to := min(size, from+ballotsPerPage)
 	rows, err := s.rows.get(ctx, s.o.Election, from, to)
 	if err != nil {
