@@ -260,12 +260,6 @@ func TestAuditEligibility(t *testing.T) {
 	}
 }
 
-func compact(b []byte) []byte {
-	var out bytes.Buffer
-	json.Compact(&out, b)
-	return out.Bytes()
-}
-
 // TestAuditCanonical: an audit record has one text (canonical JSON, spec
 // §21.3) and lists each contest's chosen options in increasing order.
 func TestAuditCanonical(t *testing.T) {

@@ -6,7 +6,9 @@ package election
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -69,9 +71,35 @@ func (s *State) Skip() { s.Size++ }
 // CountedBallot is the last ballot of a credential so far: what the tally
 // needs of it (its selections), not its proofs, which were checked.
 type CountedBallot struct {
-	Index      int64
-	Tracker    string
-	Selections [][]*crypto.Ciphertext // by contest, then option
+	Index   int64
+	Tracker string
+	// Selections by contest, then option; nil for a ballot a server
+	// replayed with PrepareVerified, whose selections stay encoded (in
+	// encoded) until the tally needs them (see Ciphertexts).
+	Selections [][]*crypto.Ciphertext
+	encoded    []byte // {"contests":[{"selections":[…]},{},…]}
+}
+
+// Ciphertexts returns the ballot's selections by contest, then option (nil
+// for a contest the credential may not answer), decoding them from the
+// ballot's entry if they were left encoded.
+func (c *CountedBallot) Ciphertexts() ([][]*crypto.Ciphertext, error) {
+	if c.Selections != nil || c.encoded == nil {
+		return c.Selections, nil
+	}
+	var b struct {
+		Contests []struct {
+			Selections []*crypto.Ciphertext `json:"selections"`
+		} `json:"contests"`
+	}
+	if err := json.Unmarshal(c.encoded, &b); err != nil {
+		return nil, fmt.Errorf("internal error: counted ballot %d does not decode: %v", c.Index, err)
+	}
+	sel := make([][]*crypto.Ciphertext, len(b.Contests))
+	for i, bc := range b.Contests {
+		sel[i] = bc.Selections
+	}
+	return sel, nil
 }
 
 // New returns the state of an empty log.
@@ -282,6 +310,7 @@ func (s *State) applyOpen(payload []byte) error {
 // PreparedBallot is a ballot whose stateless checks passed.
 type PreparedBallot struct {
 	entry    []byte
+	encoded  []byte // the selections only, when ballot is nil (PrepareVerified)
 	key      [32]byte
 	ballot   *Ballot
 	tracker  string
@@ -299,6 +328,9 @@ func (p *PreparedBallot) Code() string { return hex.EncodeToString(p.code[:]) }
 // proofs were verified).
 func (p *PreparedBallot) Selections() int {
 	n := 0
+	if p.ballot == nil {
+		return 0 // prepared by PrepareVerified: nothing verified
+	}
 	for _, c := range p.ballot.Contests {
 		n += len(c.Selections)
 	}
@@ -331,6 +363,138 @@ func (s *State) view() *Election {
 // every proof and the signature, in one batch. It uses only the election's
 // manifest, fingerprint and key, so it may run concurrently with anything.
 func (e *Election) Prepare(entry []byte) (*PreparedBallot, error) {
+	return e.prepare(entry, true)
+}
+
+// PrepareVerified decodes a ballot and checks its shape, as Prepare does,
+// but does not verify its proofs and signature again. It is only for a
+// server replaying the ballots it verified itself before appending them,
+// once the stored log is shown to be the one it signed (a checkpoint under
+// its own key whose root is recomputed from the stored entries); a verifier
+// never uses it.
+//
+// It reads only the credential and which contests are answered, from the
+// canonical layout of a ballot's JSON (spec §18.2), without decoding any
+// group element: the selections stay encoded in the entry until the tally
+// needs them (CountedBallot.Ciphertexts).
+func (e *Election) PrepareVerified(entry []byte) (*PreparedBallot, error) {
+	if p, ok := scanBallot(entry, len(e.Manifest.Contests)); ok {
+		return p, nil
+	}
+	return e.prepare(entry, false)
+}
+
+// scanBallot reads a canonical ballot entry's credential and answered
+// contests: {"contests":[{…},…],"credential":"…","signature":"…"}. It
+// reports false for anything else.
+func scanBallot(entry []byte, contests int) (*PreparedBallot, bool) {
+	const head, cred, sig = `{"contests":[`, `,"credential":"`, `","signature":"`
+	if len(entry) == 0 || entry[0] != TypeBallot || !bytes.HasPrefix(entry[1:], []byte(head)) || contests > 64 {
+		return nil, false
+	}
+	body := entry[1:]
+	i := len(head)
+	var answered uint64
+	const selKey = `"selections":[`
+	encoded := make([]byte, 0, 1024)
+	encoded = append(encoded, head...)
+	for c := 0; ; c++ {
+		if c >= contests || i >= len(body) || body[i] != '{' {
+			return nil, false
+		}
+		j, ok := skipJSON(body, i)
+		if !ok || j >= len(body) {
+			return nil, false
+		}
+		if c > 0 {
+			encoded = append(encoded, ',')
+		}
+		if j-i > 2 { // not {}
+			answered |= 1 << c
+			obj := body[i:j]
+			k := bytes.Index(obj, []byte(selKey))
+			if k < 0 {
+				return nil, false
+			}
+			end := bytes.IndexByte(obj[k:], ']')
+			if end < 0 {
+				return nil, false
+			}
+			encoded = append(encoded, '{')
+			encoded = append(encoded, obj[k:k+end+1]...)
+			encoded = append(encoded, '}')
+		} else {
+			encoded = append(encoded, "{}"...)
+		}
+		i = j
+		if body[i] == ']' {
+			if c != contests-1 {
+				return nil, false
+			}
+			i++
+			break
+		}
+		if body[i] != ',' {
+			return nil, false
+		}
+		i++
+	}
+	rest := body[i:]
+	if !bytes.HasPrefix(rest, []byte(cred)) {
+		return nil, false
+	}
+	rest = rest[len(cred):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || !bytes.HasPrefix(rest[end:], []byte(sig)) || !bytes.HasSuffix(rest, []byte(`"}`)) {
+		return nil, false
+	}
+	key, err := base64.RawURLEncoding.Strict().DecodeString(string(rest[:end]))
+	if err != nil || len(key) != 32 || answered == 0 {
+		return nil, false
+	}
+	code, ok := entryCode(entry) // spec §18.5: the replay rule needs every ballot's code
+	if !ok {
+		return nil, false
+	}
+	p := &PreparedBallot{entry: entry, tracker: Tracker(entry), code: code, answered: answered, encoded: append(encoded, "]}"...)}
+	copy(p.key[:], key)
+	return p, true
+}
+
+// skipJSON returns the index just after the object or array that starts
+// at b[i], or false if it does not end. Strings are jumped over; one with
+// an escape is not canonical in a ballot (base64url only), so it reports
+// false.
+func skipJSON(b []byte, i int) (int, bool) {
+	depth := 0
+	for i < len(b) {
+		k := bytes.IndexAny(b[i:], "\"{}[]")
+		if k < 0 {
+			return 0, false
+		}
+		i += k
+		switch b[i] {
+		case '"':
+			end := bytes.IndexByte(b[i+1:], '"')
+			if end < 0 || bytes.IndexByte(b[i+1:i+1+end], '\\') >= 0 {
+				return 0, false
+			}
+			i += end + 2
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1, true
+			}
+		}
+		i++
+	}
+	return 0, false
+}
+
+func (e *Election) prepare(entry []byte, verify bool) (*PreparedBallot, error) {
 	fail := func(err error) (*PreparedBallot, error) { return nil, err }
 	if len(entry) == 0 || entry[0] != TypeBallot {
 		return fail(fmt.Errorf("%w: not a ballot", ErrMalformed))
@@ -352,14 +516,19 @@ func (e *Election) Prepare(entry []byte) (*PreparedBallot, error) {
 			continue
 		}
 		answered |= 1 << c
+		if !verify {
+			continue
+		}
 		ct := e.Manifest.Contests[c]
 		batch.AddContest(e.Key, e.Fingerprint, b.Credential, uint32(c), uint64(ct.Min), uint64(ct.Max),
 			&crypto.EncryptedContest{Selections: bc.Selections, Proofs: bc.Proofs, TotalProof: bc.TotalProof})
 	}
 	msg := ballotMessage(b.Contests, b.Credential)
-	batch.AddSignature(b.Credential, e.Fingerprint, msg, b.Signature)
-	if err := batch.Verify(); err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrEntry, err))
+	if verify {
+		batch.AddSignature(b.Credential, e.Fingerprint, msg, b.Signature)
+		if err := batch.Verify(); err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrEntry, err))
+		}
 	}
 	if answered == 0 {
 		return fail(fmt.Errorf("%w: the ballot answers no contest", ErrEntry))
@@ -421,11 +590,16 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 	}
 	s.trackers[p.tracker] = trackerRef{s.Size, p.key}
 	s.codes[p.code] = codeRef{s.Size, p.tracker}
-	sel := make([][]*crypto.Ciphertext, len(p.ballot.Contests))
-	for c, bc := range p.ballot.Contests {
-		sel[c] = bc.Selections
+	cb := &CountedBallot{Index: s.Size, Tracker: p.tracker}
+	if p.ballot != nil {
+		cb.Selections = make([][]*crypto.Ciphertext, len(p.ballot.Contests))
+		for c, bc := range p.ballot.Contests {
+			cb.Selections[c] = bc.Selections
+		}
+	} else {
+		cb.encoded = p.encoded
 	}
-	s.last[p.key] = &CountedBallot{Index: s.Size, Tracker: p.tracker, Selections: sel}
+	s.last[p.key] = cb
 	s.Ballots++
 	s.Size++
 	return nil
@@ -528,12 +702,19 @@ func (s *State) ExpectedTally() ([]byte, error) {
 	for k := range s.last {
 		keys = append(keys, k)
 	}
+	sels := make([][][]*crypto.Ciphertext, len(keys))
+	for i, k := range keys {
+		var err error
+		if sels[i], err = s.last[k].Ciphertexts(); err != nil {
+			return nil, err
+		}
+	}
 	for c, ct := range s.Manifest.Contests {
 		sums := make([]*crypto.CiphertextSum, len(ct.Options))
 		for o := range ct.Options {
 			cts := make([]*crypto.Ciphertext, 0, len(keys))
-			for _, k := range keys {
-				if sel := s.last[k].Selections[c]; sel != nil { // nil: not eligible
+			for i := range keys {
+				if sel := sels[i][c]; sel != nil { // nil: not eligible
 					cts = append(cts, sel[o])
 				}
 			}

@@ -8,7 +8,9 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/scrutin/scrutin/board"
@@ -39,12 +41,22 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	view, broken := e.view, e.broken
 	e.mu.Unlock()
 	if broken != nil {
-		return nil, broken
+		return nil, fmt.Errorf("%w: %w", ErrBusy, broken)
 	}
 	if view == nil {
 		return nil, fmt.Errorf("%w: voting is not open", ErrRefused)
 	}
+	// The checks cost CPU: a few at a time (checkQueue), so that under
+	// overload the ballots being checked finish quickly rather than all
+	// slowly, and a ballot whose client leaves while it waits costs
+	// nothing (nothing has happened to it yet). From the append on, the
+	// client's leaving changes nothing.
+	q := e.checkQueue()
+	if err := q.acquire(ctx, maxCheckWait); err != nil {
+		return nil, fmt.Errorf("%w: the ballot was not checked: %w", ErrBusy, err)
+	}
 	p, err := view.Prepare(entry)
+	q.release()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
@@ -55,9 +67,12 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	if !again {
 		e.turnout.add(time.Now(), e.voted())
 	}
+	// The ballot is stored; its receipt is for the client, and not made
+	// once the client has left (under overload, the store's reads are
+	// better spent on voters still waiting). A failure to make it says so.
 	r, err := e.receipt(ctx, idx, p.Tracker(), p.Code())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: the ballot is stored at index %d (tracker %s), but its receipt could not be made now (%v): look the tracker up in a moment for its proof", ErrNoReceipt, idx, p.Tracker(), err)
 	}
 	r.Again = again
 	return r, nil
@@ -113,21 +128,45 @@ func (e *Election) castOnce(ctx context.Context, p *election.PreparedBallot) (id
 	}
 }
 
+// ErrNoReceipt wraps the error of a ballot that was stored but whose
+// receipt could not be made.
+var ErrNoReceipt = errors.New("no receipt")
+
+// checkQueue is the queue of ballot checks: two slots per CPU, so that
+// checks overlap the waits for the store without crowding each other out.
+func (e *Election) checkQueue() *checkQueue {
+	e.checksOnce.Do(func() { e.checks = newCheckQueue(2 * runtime.GOMAXPROCS(0)) })
+	return e.checks
+}
+
+// maxCheckWait bounds a ballot's wait for its checks: past it, the voter
+// is told to try again (nothing was stored).
+const maxCheckWait = 10 * time.Second
+
 func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot) (int64, error) {
 	e.gate.RLock()
 	defer e.gate.RUnlock()
 	e.mu.Lock()
-	err := e.state.CheckBallot(p)
+	var err error
+	if e.broken != nil { // set while this ballot waited
+		err = fmt.Errorf("%w: %w", ErrBusy, e.broken)
+	} else {
+		if err = e.state.CheckBallot(p); err != nil {
+			err = fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+	}
 	e.mu.Unlock()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrRefused, err)
+		return 0, err
 	}
-	idx, err := e.st.Append(ctx, [][]byte{p.Entry()})
+	idx, err := e.storeAppend(ctx, p.Entry())
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if errors.Is(err, ErrBusy) {
+		return 0, err // nothing appended: the state is right
+	}
 	if err != nil {
-		e.broken = fmt.Errorf("the store failed while appending a ballot (restart the server to reload the log): %v", err)
-		return 0, e.broken
+		return 0, e.fail(fmt.Errorf("the store failed while appending a ballot: %v", err))
 	}
 	// Apply in log order; the gate guarantees every appended ballot is in
 	// pending before an officer entry is applied.
@@ -140,9 +179,9 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 		delete(e.pending, e.state.Size)
 		delete(e.casting, q.Code()) // spec §18.5: the state knows its code now
 		if err := e.state.ApplyBallot(q); err != nil {
-			e.broken = fmt.Errorf("internal error: a stored ballot does not apply: %v", err)
-			return 0, e.broken
+			return 0, e.fail(fmt.Errorf("internal error: a stored ballot does not apply: %v", err))
 		}
+		e.tree.add(q.Entry())
 	}
 	return idx, nil
 }
@@ -175,32 +214,74 @@ func (e *Election) receipt(ctx context.Context, idx int64, tracker, code string)
 }
 
 // checkpoint returns a signed checkpoint of at least size entries, signing
-// a new one if needed; concurrent callers share one signing.
+// a new one if needed; concurrent callers share one signing. The node signs
+// only the tree it computed itself from the entries it verified and applied
+// (with the ballots it appended, waiting to be applied in order), after
+// checking that the store's hashes agree, and saves the signed checkpoint in
+// its checkpoint file before anyone is given it.
 func (e *Election) checkpoint(ctx context.Context, size int64) (*signedCheckpoint, error) {
 	e.cpMu.Lock()
 	defer e.cpMu.Unlock()
 	if e.cp != nil && e.cp.c.Size >= size {
 		return e.cp, nil
 	}
-	c, err := board.CurrentCheckpoint(ctx, e.st, e.origin)
+	var t treeEdge
+	for {
+		e.mu.Lock()
+		t = e.tree.clone()
+		for q, ok := e.pending[t.n]; ok; q, ok = e.pending[t.n] {
+			t.add(q.Entry())
+		}
+		broken := e.broken
+		e.mu.Unlock()
+		if broken != nil {
+			return nil, broken
+		}
+		if t.n >= size {
+			break
+		}
+		// A ballot before the one to prove is appended, but its request
+		// has not handed it over yet.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if t.n == 0 {
+		return nil, fmt.Errorf("%w: the log is empty; append the genesis entry first", board.ErrCheckpoint)
+	}
+	c := board.Checkpoint{Origin: e.origin, Size: t.n, Hash: t.root()}
+	stored, err := board.TreeHash(ctx, e.st, t.n)
 	if err != nil {
 		return nil, err
 	}
+	if stored != c.Hash {
+		e.mu.Lock()
+		e.broken = fmt.Errorf("the store's hashes disagree with the entries this server appended (tree of %d entries): the database was changed under the server", t.n)
+		e.mu.Unlock()
+		return nil, e.broken
+	}
 	signed, err := board.Sign(c, e.signer)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.saveCheckpoint(signed); err != nil {
 		return nil, err
 	}
 	e.cp = &signedCheckpoint{c: c, signed: signed}
 	return e.cp, nil
 }
 
-// Checkpoint returns a signed checkpoint of the whole log, saved in the
-// store. A checkpoint is saved once: reading it again writes nothing, so
-// readers cannot load the store with writes.
+// Checkpoint returns a signed checkpoint of the whole log this node has
+// applied, saved in the store. A checkpoint is saved once: reading it again
+// writes nothing, so readers cannot load the store with writes.
 func (e *Election) Checkpoint(ctx context.Context) (board.Checkpoint, []byte, error) {
-	n, err := e.st.Size(ctx)
-	if err != nil {
-		return board.Checkpoint{}, nil, err
+	e.mu.Lock()
+	n := e.tree.n
+	e.mu.Unlock()
+	if n == 0 {
+		return board.Checkpoint{}, nil, fmt.Errorf("%w: the log is empty; append the genesis entry first", board.ErrCheckpoint)
 	}
 	cp, err := e.checkpoint(ctx, n)
 	if err != nil {

@@ -52,7 +52,8 @@ type Options struct {
 //	GET  /api/credentials/{credential} the contests a credential may answer (public)
 //	GET  /api/checkpoint        the latest signed checkpoint
 //	GET  /log/…                 the published log (spec §17): checkpoint, tiles, entry bundles
-//	GET  /healthz               200 while the server can serve
+//	GET  /healthz               200 while the server takes entries; else 503 and
+//	                            {"status": "recovering" or "stopped", "error": why}
 //	GET  /metrics               Prometheus metrics
 //	POST /api/ceremony          a trustee's signed ceremony message (raw bytes)
 //	POST /api/decryptions       a trustee's signed decryption shares (raw bytes)
@@ -229,9 +230,19 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, ErrRefused):
 		h.refuse(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrNoReceipt):
+		if r.Context().Err() == nil { // else the client left
+			h.log.Warn("a stored ballot got no receipt", "err", err)
+		}
+		h.refuse(w, http.StatusServiceUnavailable, strings.TrimPrefix(err.Error(), ErrNoReceipt.Error()+": "))
+	case errors.Is(err, ErrBusy):
+		// Nothing was stored (the client may have left already).
+		w.Header().Set("Retry-After", "1")
+		h.refuse(w, http.StatusServiceUnavailable, "the server is busy and did not store the ballot; try again in a moment")
 	default:
+		// The store failed while appending: the ballot may be stored.
 		h.log.Error("casting failed", "err", err)
-		h.refuse(w, http.StatusServiceUnavailable, "the ballot could not be stored; try again in a moment")
+		h.refuse(w, http.StatusServiceUnavailable, "the server's database failed while storing the ballot, which may or may not be stored: look its tracker up in a minute before casting again")
 	}
 }
 
@@ -309,11 +320,12 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{"the store does not answer"})
 		return
 	}
-	h.e.mu.Lock()
-	broken := h.e.broken
-	h.e.mu.Unlock()
-	if broken != nil {
-		writeJSON(w, http.StatusServiceUnavailable, apiError{broken.Error()})
+	if recovering, err := h.e.Health(); err != nil {
+		status := "stopped"
+		if recovering {
+			status = "recovering"
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": status, "error": err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -331,6 +343,17 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "# HELP scrutin_log_entries Entries in the election's log.\n# TYPE scrutin_log_entries gauge\nscrutin_log_entries %d\n", entries)
 	fmt.Fprintf(w, "# HELP scrutin_ballots_in_log Ballot entries in the log, re-votes included.\n# TYPE scrutin_ballots_in_log gauge\nscrutin_ballots_in_log %d\n", ballots)
 	fmt.Fprintf(w, "# HELP scrutin_log_tiles_read_total Log tiles read from the store (full ones are read once, then kept).\n# TYPE scrutin_log_tiles_read_total counter\nscrutin_log_tiles_read_total %d\n", h.tiles.reads.Load())
+	recovering, err := h.e.Health()
+	healthy := 0
+	if err == nil {
+		healthy = 1
+	}
+	h.e.mu.Lock()
+	recoveries := h.e.recoveries
+	h.e.mu.Unlock()
+	fmt.Fprintf(w, "# HELP scrutin_taking_entries 1 while the node takes entries, 0 while it recovers from a store failure or has stopped.\n# TYPE scrutin_taking_entries gauge\nscrutin_taking_entries %d\n", healthy)
+	fmt.Fprintf(w, "# HELP scrutin_recovering 1 while the node reloads the log after a store failure.\n# TYPE scrutin_recovering gauge\nscrutin_recovering %d\n", map[bool]int{false: 0, true: 1}[recovering])
+	fmt.Fprintf(w, "# HELP scrutin_store_recoveries_total Times the node reloaded the log after a store failure.\n# TYPE scrutin_store_recoveries_total counter\nscrutin_store_recoveries_total %d\n", recoveries)
 	fmt.Fprintf(w, "# HELP scrutin_phase The election's phase.\n# TYPE scrutin_phase gauge\nscrutin_phase{phase=%q} 1\n", phase)
 }
 

@@ -37,8 +37,10 @@ type Election struct {
 	pending map[int64]*election.PreparedBallot
 	casting map[string]*casting // ballots appended or being appended, not yet applied, by code
 
-	cpMu sync.Mutex // one checkpoint signing at a time
-	cp   *signedCheckpoint
+	cpMu   sync.Mutex // one checkpoint signing at a time
+	cp     *signedCheckpoint
+	cpFile string   // where the latest signed checkpoint is kept ("": nowhere)
+	tree   treeEdge // the Merkle tree of the entries applied to state (under mu)
 
 	saveMu    sync.Mutex
 	savedSize int64 // of the last checkpoint saved in the store
@@ -47,11 +49,17 @@ type Election struct {
 	view    *election.Election // fixed once voting opens
 	// broken is set when the store failed during an append: whether the
 	// entry was stored is unknown, so the state may disagree with the log,
-	// and every request is refused until a restart reloads the log.
-	broken error
+	// and every entry is refused until recovery reloads the log (see
+	// recover.go). fatal is set when it cannot, and stopped is then closed.
+	broken, fatal, lastRecovery error
+	recoveries                  int
+	stopped                     chan struct{}
 
 	turnout   turnout
 	witnesses witnessState
+
+	checksOnce sync.Once
+	checks     *checkQueue
 }
 
 type signedCheckpoint struct {
@@ -61,35 +69,10 @@ type signedCheckpoint struct {
 
 // Open loads an election from its store, replaying every entry, with the
 // log's signing key seed (32 bytes). An empty store is an election yet to
-// be created (see Create).
+// be created (see Create). It keeps no checkpoint file: a server uses
+// OpenWith.
 func Open(ctx context.Context, st store.Store, logSeed []byte) (*Election, error) {
-	e := &Election{st: st, state: election.New(), pending: make(map[int64]*election.PreparedBallot), casting: make(map[string]*casting)}
-	n, err := st.Size(ctx)
-	if err != nil {
-		return nil, err
-	}
-	const chunk = 4096
-	for i := int64(0); i < n; i += chunk {
-		entries, err := st.ReadEntries(ctx, i, min(n, i+chunk))
-		if err != nil {
-			return nil, err
-		}
-		for _, entry := range entries {
-			if err := e.state.Apply(entry); err != nil {
-				return nil, fmt.Errorf("the stored log does not replay: %w", err)
-			}
-		}
-	}
-	if n > 0 {
-		if err := e.setSigner(logSeed); err != nil {
-			return nil, err
-		}
-	}
-	e.logSeed = logSeed
-	if e.state.Phase == election.PhaseVoting {
-		e.view, _ = e.state.Voter()
-	}
-	return e, nil
+	return OpenWith(ctx, st, logSeed, OpenOptions{})
 }
 
 func (e *Election) setSigner(seed []byte) error {
@@ -112,7 +95,9 @@ func (e *Election) setSigner(seed []byte) error {
 var ErrRefused = errors.New("refused")
 
 // Append validates an officer's or trustee's entry (anything but a ballot)
-// against the state and appends it.
+// against the state and appends it, then signs a checkpoint covering it
+// (and saves it in the checkpoint file), so that a node that has appended
+// anything always has a saved checkpoint.
 func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 	if len(entry) > 0 && entry[0] == election.TypeBallot {
 		r, err := e.Cast(ctx, entry)
@@ -121,6 +106,17 @@ func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 		}
 		return r.Index, nil
 	}
+	i, err := e.appendEntry(ctx, entry)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := e.checkpoint(ctx, i+1); err != nil {
+		return 0, err
+	}
+	return i, nil
+}
+
+func (e *Election) appendEntry(ctx context.Context, entry []byte) (int64, error) {
 	e.gate.Lock()
 	defer e.gate.Unlock()
 	e.mu.Lock()
@@ -140,11 +136,13 @@ func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 			return 0, fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 	}
-	i, err := e.st.Append(ctx, [][]byte{entry})
+	// The state already holds the entry: on any failure, even one that
+	// appended nothing, the log is reloaded (fail).
+	i, err := e.storeAppend(ctx, entry)
 	if err != nil || i != e.state.Size-1 {
-		e.broken = fmt.Errorf("the store failed while appending entry %d (restart the server to reload the log): %v", e.state.Size-1, err)
-		return 0, e.broken
+		return 0, e.fail(fmt.Errorf("the store failed while appending entry %d: %v", e.state.Size-1, err))
 	}
+	e.tree.add(entry)
 	if e.state.Phase == election.PhaseVoting && e.view == nil {
 		e.view, _ = e.state.Voter()
 	}

@@ -7,6 +7,7 @@ package server
 // serves, so that readers requiring a witness quorum find them there.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/atrest"
 )
 
 // WitnessStatus is what the server knows of one witness.
@@ -35,6 +37,10 @@ type witnessState struct {
 	mu   sync.Mutex
 	keys []note.Verifier
 	sigs map[string]cosignature // by witness name
+	// saved is the latest cosigned checkpoint kept in the checkpoint
+	// file's witnessed companion, with every cosignature of it.
+	saved     []byte
+	savedSize int64
 }
 
 type cosignature struct {
@@ -110,6 +116,9 @@ func (e *Election) AddCosignature(ctx context.Context, signed []byte) (string, e
 		if old := e.witnesses.sigs[w.Name()]; c.Size >= old.size {
 			e.witnesses.sigs[w.Name()] = cosignature{size: c.Size, line: line, at: time.Now()}
 		}
+		if err := e.saveWitnessed(c.Size, n, line); err != nil {
+			return "", err
+		}
 		return w.Name(), nil
 	}
 	return "", fmt.Errorf("%w: not a checkpoint of this log cosigned by a witness this server knows", ErrRefused)
@@ -155,4 +164,30 @@ func (h *handler) cosign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"witness": name})
+}
+
+// saveWitnessed keeps the latest cosigned checkpoint, with the log's
+// signature and every witness's cosignature of it, beside the checkpoint
+// file (OpenWith checks the log against it). Called with witnesses.mu held.
+func (e *Election) saveWitnessed(size int64, n *note.Note, line string) error {
+	if e.cpFile == "" || size < e.witnesses.savedSize {
+		return nil
+	}
+	var out []byte
+	if size == e.witnesses.savedSize && e.witnesses.saved != nil {
+		if strings.Contains(string(e.witnesses.saved), line) {
+			return nil
+		}
+		out = append(bytes.Clone(e.witnesses.saved), line...)
+	} else {
+		out = append([]byte(n.Text), '\n')
+		for _, s := range n.Sigs {
+			out = append(out, "— "+s.Name+" "+s.Base64+"\n"...)
+		}
+	}
+	if err := atrest.WriteFile(e.cpFile+WitnessedSuffix, out, 0o600); err != nil {
+		return fmt.Errorf("failed to save the cosigned checkpoint: %w", err)
+	}
+	e.witnesses.saved, e.witnesses.savedSize = out, size
+	return nil
 }

@@ -146,7 +146,10 @@ func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (fi
 	if _, err := tx.Exec(ctx, `UPDATE head SET size = $1 WHERE id = 1`, n+int64(len(entries))); err != nil {
 		return 0, err
 	}
-	return n, tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return 0, &commitError{err}
+	}
+	return n, nil
 }
 
 func (b *postgresBackend) size(ctx context.Context) (int64, error) {

@@ -155,7 +155,10 @@ func (b *sqliteBackend) appendBatch(ctx context.Context, entries [][]byte) (firs
 	if _, err := tx.ExecContext(ctx, `UPDATE head SET size = ? WHERE id = 1`, n+int64(len(entries))); err != nil {
 		return 0, err
 	}
-	return n, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, &commitError{err}
+	}
+	return n, nil
 }
 
 // insertRows inserts values at consecutive indexes from first, 250 rows

@@ -22,13 +22,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/scrutin/scrutin/board"
 )
 
-// Store is the durable storage of one election's log.
+// Store is the durable storage of one election's log. Its Append's outcome
+// does not depend on the caller's context once the entries are queued, and
+// an error wrapping ErrNotAppended means that nothing was appended (see
+// groupStore.Append).
 type Store interface {
 	board.Storage
 	// SaveCheckpoint records a signed checkpoint of the given size.
@@ -46,6 +50,9 @@ var (
 	ErrClosed       = errors.New("store is closed")
 	ErrCorrupt      = errors.New("store is inconsistent")
 	ErrTooNew       = errors.New("the database was written by a newer scrutin")
+	// ErrNotAppended wraps the errors of an Append that appended nothing,
+	// for certain (see Store.Append).
+	ErrNotAppended = errors.New("nothing was appended")
 )
 
 // Open opens (creating if needed) the store named by location: a
@@ -114,6 +121,10 @@ type backend interface {
 // maxBatch bounds the entries of one group commit.
 const maxBatch = 4096
 
+// commitTimeout bounds one group commit: a database that has not committed
+// a batch within it has failed, and the batch's appends return an error.
+const commitTimeout = time.Minute
+
 // groupStore implements Store over a backend with group commit.
 type groupStore struct {
 	b      backend
@@ -177,7 +188,7 @@ func (s *groupStore) commitLoop() {
 		for _, r := range batch {
 			all = append(all, r.entries...)
 		}
-		first, err := s.b.appendBatch(context.Background(), all)
+		first, err := s.commit(all)
 		for _, r := range batch {
 			r.first, r.err = first, err
 			first += int64(len(r.entries))
@@ -186,20 +197,67 @@ func (s *groupStore) commitLoop() {
 	}
 }
 
-// Append appends entries durably and returns the index of the first. If ctx
-// ends first, Append returns its error and the entries may or may not have
-// been appended.
+// commitError is a failed commit: whether the transaction committed is
+// unknown. Every other error of appendBatch left nothing committed.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "failed to commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
+// commit appends a batch. The commit belongs to no caller: it is bounded
+// (commitTimeout), not cancelled. A batch that failed before its commit
+// (a connection the database dropped, a lock it did not get) left nothing
+// behind and is tried again, up to commitTries times in all, so that a
+// passing failure does not fail the appends.
+func (s *groupStore) commit(all [][]byte) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	wait := 10 * time.Millisecond
+	for try := 1; ; try++ {
+		first, err := s.b.appendBatch(ctx, all)
+		var ce *commitError
+		if err == nil || errors.As(err, &ce) || try == commitTries || ctx.Err() != nil {
+			return first, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return 0, err
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// commitTries bounds the tries of a batch that fails before its commit (or
+// of a read): more than a pool's connections, which a database restart
+// drops all at once, each failing one try.
+const commitTries = 8
+
+// Append appends entries durably and returns the index of the first.
+//
+// The outcome never depends on whether the caller is still waiting: once
+// the entries are queued for a group commit, Append waits for that commit
+// and returns its outcome whatever ctx does (every commit is bounded by
+// commitTimeout), so that one caller giving up cannot leave an entry whose
+// fate is unknown, nor take other entries of its batch with it. Only
+// before the entries are queued does ctx count: if it ends first, or the
+// store is closed, or an entry is malformed, nothing is appended and the
+// error wraps ErrNotAppended. Any other error is the database's, and the
+// entries may or may not have been appended.
 func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error) {
 	if len(entries) == 0 {
-		return 0, fmt.Errorf("%w: nothing to append", board.ErrEntry)
+		return 0, fmt.Errorf("%w: %w: nothing to append", ErrNotAppended, board.ErrEntry)
 	}
 	for i, e := range entries {
 		if err := board.CheckEntry(e); err != nil {
-			return 0, fmt.Errorf("entry %d: %w", i, err)
+			return 0, fmt.Errorf("%w: entry %d: %w", ErrNotAppended, i, err)
 		}
 	}
-	// The request keeps its own copy: a caller that gives up (its context
-	// ends) may reuse its buffers while the request is still queued.
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrNotAppended, err)
+	}
+	// The request keeps its own copy: the caller may reuse its buffers
+	// once Append returns.
 	own := make([][]byte, len(entries))
 	for i, e := range entries {
 		own[i] = bytes.Clone(e)
@@ -208,25 +266,47 @@ func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
-		return 0, ErrClosed
+		return 0, fmt.Errorf("%w: %w", ErrNotAppended, ErrClosed)
 	}
-	s.reqs <- req
-	s.mu.RUnlock()
 	select {
-	case <-req.done:
-		return req.first, req.err
+	case s.reqs <- req:
+		s.mu.RUnlock()
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		s.mu.RUnlock()
+		return 0, fmt.Errorf("%w: %w", ErrNotAppended, ctx.Err())
+	}
+	<-req.done
+	return req.first, req.err
+}
+
+// retry runs a read (or an idempotent write), trying again after a failure
+// while ctx lasts, up to commitTries times in all: a connection the
+// database dropped fails one try, not the caller.
+func retry[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	wait := 10 * time.Millisecond
+	for try := 1; ; try++ {
+		v, err := f()
+		if err == nil || try == commitTries || ctx.Err() != nil || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNoCheckpoint) {
+			return v, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return v, err
+		}
+		wait = min(2*wait, time.Second)
 	}
 }
 
-func (s *groupStore) Size(ctx context.Context) (int64, error) { return s.b.size(ctx) }
+func (s *groupStore) Size(ctx context.Context) (int64, error) {
+	return retry(ctx, func() (int64, error) { return s.b.size(ctx) })
+}
 
 func (s *groupStore) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
 	if start < 0 || start > end {
 		return nil, fmt.Errorf("bad entry range [%d, %d)", start, end)
 	}
-	es, err := s.b.readEntries(ctx, start, end)
+	es, err := retry(ctx, func() ([][]byte, error) { return s.b.readEntries(ctx, start, end) })
 	if err != nil {
 		return nil, err
 	}
@@ -237,15 +317,24 @@ func (s *groupStore) ReadEntries(ctx context.Context, start, end int64) ([][]byt
 }
 
 func (s *groupStore) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
-	return s.b.readHashes(ctx, idx)
+	return retry(ctx, func() ([]tlog.Hash, error) { return s.b.readHashes(ctx, idx) })
 }
 
 func (s *groupStore) SaveCheckpoint(ctx context.Context, size int64, signed []byte) error {
-	return s.b.saveCheckpoint(ctx, size, signed)
+	_, err := retry(ctx, func() (struct{}, error) { return struct{}{}, s.b.saveCheckpoint(ctx, size, signed) })
+	return err
 }
 
 func (s *groupStore) LatestCheckpoint(ctx context.Context) (int64, []byte, error) {
-	return s.b.latestCheckpoint(ctx)
+	type cp struct {
+		n      int64
+		signed []byte
+	}
+	c, err := retry(ctx, func() (cp, error) {
+		n, signed, err := s.b.latestCheckpoint(ctx)
+		return cp{n, signed}, err
+	})
+	return c.n, c.signed, err
 }
 
 func (s *groupStore) Close() error {

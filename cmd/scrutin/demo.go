@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/dirlock"
 	"github.com/scrutin/scrutin/internal/mirror"
 )
 
@@ -48,12 +50,17 @@ is written to --out, for "scrutin log check" and the verifier.`)
 		} else if err := os.MkdirAll(*dir, 0o700); err != nil {
 			return fail(stderr, "demo", err)
 		}
+		l, err := dirlock.TryLock(*dir)
+		if err != nil {
+			return fail(stderr, "demo", fmt.Errorf("%w: is a \"scrutin serve\" or another demo running on %s?", err, *dir))
+		}
+		defer l.Unlock()
 		progress := func(format string, args ...any) {
 			if !*asJSON {
 				fmt.Fprintf(stdout, "  "+format+"\n", args...)
 			}
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		start := time.Now()
 		if !*asJSON {

@@ -15,7 +15,7 @@ import (
 )
 
 func loadCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("load", "--url URL --credentials FILE [--rate R] [--duration D] [--json]",
+	fs := newFlagSet("load", "--url URL --credentials FILE [--rate R] [--duration D] [--timeout T] [--json]",
 		`Load encrypts and signs real ballots (Rate × Duration of them, before the
 clock starts), then casts them at a fixed rate against a running "scrutin
 serve", and reports the throughput and the latency percentiles, measured from
@@ -28,6 +28,7 @@ module without gzip and the list of ballots) while the ballots are cast.`)
 	creds := fs.String("credentials", "", "the credentials CSV written by scrutin demo")
 	rate := fs.Float64("rate", 500, "ballots per second")
 	dur := fs.Duration("duration", 20*time.Second, "how long to send")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long each client waits for its answer before giving up")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	browsers := fs.Int("browsers", 0, "clients fetching costly pages meanwhile (without gzip), one request after another")
 	browsePaths := fs.String("browse-paths", strings.Join(load.DefaultBrowsePaths, ","), "the pages they fetch, in turn")
@@ -39,7 +40,7 @@ module without gzip and the list of ballots) while the ballots are cast.`)
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
-		rep, err := load.Run(ctx, load.Options{URL: *url, Credentials: *creds, Rate: *rate, Duration: *dur,
+		rep, err := load.Run(ctx, load.Options{URL: *url, Credentials: *creds, Rate: *rate, Duration: *dur, Timeout: *timeout,
 			Browsers: *browsers, BrowsePaths: strings.Split(*browsePaths, ","), BrowseFrom: *browseFrom,
 			Progress: func(f string, a ...any) {
 				if !*asJSON {

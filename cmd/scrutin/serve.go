@@ -15,11 +15,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/dirlock"
 	"github.com/scrutin/scrutin/internal/mailer"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
@@ -55,11 +57,22 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 	var witnesses keyList
 	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable): its cosignatures, posted by \"scrutin witness run --submit\", are kept and served with the checkpoint")
 	hsts := fs.Bool("hsts", false, "send Strict-Transport-Security (when voters reach the server over HTTPS)")
+	cpFile := fs.String("checkpoint-file", "", "where the server keeps the latest checkpoint it signed, outside the database (default DIR/"+server.CheckpointFile+"); never restore it from a backup")
+	acceptRollback := fs.Bool("accept-rollback", false, "start even though the log does not extend the latest checkpoint this server signed (a database restored from an older backup): the acknowledged entries since are lost; the choice is logged")
 	proxies := fs.String("trusted-proxy", "", "reverse proxies (CIDR, comma-separated) whose X-Forwarded-For names the client, for per-client limits")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *dir == "" && *db == "" {
 			fmt.Fprintln(stderr, "scrutin serve: --dir or --db is required")
 			return exitUsage
+		}
+		if *dir != "" {
+			// One process per folder: two would both write the staff
+			// trail and the store (issue 13, defect 3).
+			l, err := dirlock.TryLock(*dir)
+			if err != nil {
+				return fail(stderr, "serve", fmt.Errorf("%w: is another \"scrutin serve\" or \"scrutin demo\" running on %s? Stop it first, or give another --dir", err, *dir))
+			}
+			defer l.Unlock()
 		}
 		var seed []byte
 		var err error
@@ -76,22 +89,47 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		} else if seed, err = os.ReadFile(*keyFile); err != nil {
 			return fail(stderr, "serve", fmt.Errorf("failed to read the log key: %w", err))
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		// SIGTERM (systemctl stop, docker stop) is a request to stop, as
+		// SIGINT is: both drain the requests in flight and close the store.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		loc := *dir
 		if *db != "" {
 			loc = *db
 		}
+		logger := slog.New(slog.NewJSONHandler(stderr, nil))
+		// The port opens at once; until the log is replayed every request,
+		// /healthz included, gets 503 "starting".
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		sw := new(server.Switch)
+		srv := server.NewHTTPServer(*addr, sw)
+		defer srv.Close()
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		fmt.Fprintf(stdout, "starting on http://%s (it answers 503 \"starting\" until the log is loaded)\n", ln.Addr())
 		st, err := store.Open(ctx, loc)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
 		defer st.Close()
-		e, err := server.Open(ctx, st, seed)
+		if *cpFile == "" && *dir != "" {
+			*cpFile = filepath.Join(*dir, server.CheckpointFile)
+		}
+		e, err := server.OpenWith(ctx, st, seed, server.OpenOptions{CheckpointFile: *cpFile, AcceptRollback: *acceptRollback, Logger: logger})
+		if errors.Is(err, server.ErrRolledBack) {
+			return fail(stderr, "serve", fmt.Errorf("%w\n(restore the latest backup of the database; or, only to accept the loss, run once with --accept-rollback; see \"Backup and restore\" in the README)", err))
+		}
+		if err != nil && ctx.Err() != nil {
+			// Stopped (SIGTERM, SIGINT) while replaying the log: not a failure.
+			fmt.Fprintln(stderr, "scrutin serve: stopped before serving")
+			return exitOK
+		}
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
-		logger := slog.New(slog.NewJSONHandler(stderr, nil))
 		if *dir == "" {
 			return fail(stderr, "serve", errors.New("staff accounts keep their audit trail and keys in --dir: give one"))
 		}
@@ -160,35 +198,51 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		default:
 			return fail(stderr, "serve", fmt.Errorf("--sign-in is email or off, not %q", *signIn))
 		}
-		ln, err := net.Listen("tcp", *addr)
-		if err != nil {
-			return fail(stderr, "serve", err)
-		}
 		e.SetWitnesses(witnesses)
 		site, err = web.New(web.Options{Election: e, API: e.Handler(opts), Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
-		srv := server.NewHTTPServer(*addr, site)
+		sw.Set(site)
 		logger.Info("serving", "addr", ln.Addr().String())
 		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
 		// Serve returns as soon as Shutdown starts; the deferred closes of
-		// the sign-in and the store wait until the requests in flight end.
+		// the sign-in and the store wait until the requests in flight end
+		// (or drainTimeout passes: a request still waiting then for the
+		// store gets "try again", and nothing of it is appended). Closing
+		// the store checkpoints SQLite's write-ahead log.
+		status := exitOK
 		shutdown := make(chan struct{})
 		go func() {
 			defer close(shutdown)
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			select {
+			case <-ctx.Done():
+				logger.Info("stopping: draining requests in flight", "timeout", drainTimeout.String())
+			case <-e.Stopped():
+				// The store contradicts what this node acknowledged: a
+				// supervisor restarts the process on a fresh reading.
+				logger.Error("the election stopped", "err", e.Err())
+				fmt.Fprintf(stderr, "scrutin serve: %v\n", e.Err())
+				status = exitFailure
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 			defer cancel()
-			srv.Shutdown(sctx)
+			if err := srv.Shutdown(sctx); err != nil {
+				logger.Warn("requests still in flight after the drain timeout", "err", err)
+			}
 		}()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fail(stderr, "serve", err)
 		}
 		<-shutdown
-		return exitOK
+		logger.Info("stopped")
+		return status
 	}
 }
+
+// drainTimeout bounds how long a stopping server waits for the requests in
+// flight.
+const drainTimeout = 10 * time.Second
 
 // openStaff opens the staff accounts in dir; on a fresh server (no
 // account), it makes a one-time setup link, prints it, and writes it to

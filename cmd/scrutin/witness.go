@@ -20,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/internal/dirlock"
 	"github.com/scrutin/scrutin/internal/mirror"
 )
 
@@ -157,11 +158,11 @@ which serves it to readers and shows the witness on its public log page.`)
 func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc, submit string, stdout io.Writer) error {
 	// Two runs on one folder must not both check against the same state:
 	// they could cosign both sides of a fork.
-	unlock, err := lockDir(dir)
+	l, err := dirlock.Wait(dir)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer l.Unlock()
 	r := mirror.For(logLoc)
 	signed, err := r.ReadFile(ctx, board.CheckpointFile, board.MaxCheckpointFile)
 	if err != nil {

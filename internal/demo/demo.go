@@ -168,7 +168,7 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	if f.LogKey, err = election.LogVerifierKey(f.F, logKey); err != nil {
 		return fail(err)
 	}
-	if f.Election, err = server.Open(ctx, f.Store, f.logSeed); err != nil {
+	if f.Election, err = server.OpenWith(ctx, f.Store, f.logSeed, server.OpenOptions{CheckpointFile: filepath.Join(o.Dir, server.CheckpointFile)}); err != nil {
 		return fail(err)
 	}
 	if err := f.credentials(); err != nil {

@@ -35,7 +35,10 @@ type Options struct {
 	Rate        float64       // ballots per second
 	Duration    time.Duration // how long to send
 	Workers     int           // requests in flight at most (default 512)
-	Progress    func(format string, args ...any)
+	// Timeout is how long a client waits for its answer (default 30 s):
+	// short, it plays voters who give up on a slow connection.
+	Timeout  time.Duration
+	Progress func(format string, args ...any)
 
 	// Browsers is a costly-GET load sent meanwhile: that many clients,
 	// each fetching BrowsePaths in turn, one request after another, without
@@ -91,7 +94,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Workers == 0 {
 		o.Workers = 512
 	}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Workers, MaxConnsPerHost: o.Workers}}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	client := &http.Client{Timeout: o.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: o.Workers, MaxConnsPerHost: o.Workers}}
 	view, err := fetchElection(ctx, client, o.URL)
 	if err != nil {
 		return nil, err
