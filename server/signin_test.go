@@ -839,3 +839,66 @@ func TestBallotLimitsNotReset(t *testing.T) {
 		t.Fatalf("%d ballot limits kept after all filled again", n)
 	}
 }
+
+// records keeps the log records written.
+type records struct {
+	mu  sync.Mutex
+	all []slog.Record
+}
+
+func (r *records) Enabled(context.Context, slog.Level) bool { return true }
+func (r *records) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, rec)
+	return nil
+}
+func (r *records) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *records) WithGroup(string) slog.Handler      { return r }
+
+// TestSignInLogsWrongLongCodes: wrong 16-digit codes (guesses, since the
+// voter copies the letter) are logged, as spec §20.3 says a server
+// SHOULD, at most once a minute with their count, and without the address.
+func TestSignInLogsWrongLongCodes(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{})
+	rec := &records{}
+	f.s.log = slog.New(rec)
+	wrong := func() {
+		if st, _ := f.verify(t, "ada@example.org", "", "1234567812345678"); st != http.StatusUnauthorized {
+			t.Fatalf("a wrong code: %d", st)
+		}
+	}
+	count := func() (n int, counts []int64) {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, r := range rec.all {
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "count" {
+					counts = append(counts, a.Value.Int64())
+				}
+				if strings.Contains(a.Value.String(), "@") {
+					t.Errorf("the log names an address: %s", a)
+				}
+				return true
+			})
+		}
+		return len(rec.all), counts
+	}
+	for range 3 {
+		wrong()
+	}
+	if n, counts := count(); n != 1 || len(counts) != 1 || counts[0] != 1 {
+		t.Fatalf("after 3 wrong codes within a minute: %d records, counts %v", n, counts)
+	}
+	f.clock = f.clock.Add(time.Minute)
+	wrong()
+	if n, counts := count(); n != 2 || counts[1] != 3 {
+		t.Fatalf("a minute later: %d records, counts %v", n, counts)
+	}
+	// An 8-digit code is not counted.
+	f.clock = f.clock.Add(time.Minute)
+	f.verify(t, "ada@example.org", "x", "12345678")
+	if n, _ := count(); n != 2 {
+		t.Fatalf("a wrong 8-digit code was logged as a guess of the long form")
+	}
+}
