@@ -160,6 +160,9 @@ type SignIn struct {
 	clients      *clientip.Limiters
 	ballots      map[string]*rate.Limiter // per voter address (on the list: tokens are only given to them)
 	ballotsSwept time.Time
+	// Wrong 16-digit codes since the last log of them (spec §20.3).
+	wrongLong       int64
+	wrongLongLogged time.Time
 }
 
 // Ballots per voter: a burst of BallotsBurst, then one every
@@ -648,12 +651,34 @@ func (s *SignIn) verifyCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := NormalizeEmail(req.Email)
-	if err := s.useCode(email, req.Challenge, strings.ReplaceAll(strings.TrimSpace(req.Code), " ", "")); err != nil {
+	code := strings.ReplaceAll(strings.TrimSpace(req.Code), " ", "")
+	if err := s.useCode(email, req.Challenge, code); err != nil {
+		if len(code) == 16 {
+			s.wrongLongCode(s.client(r))
+		}
 		writeJSON(w, http.StatusUnauthorized, apiError{err.Error()})
 		return
 	}
 	exp := s.now().Add(s.lim.TokenTTL)
 	writeJSON(w, http.StatusOK, map[string]string{"token": Token(s.key, email, exp), "expires": exp.UTC().Format(time.RFC3339)})
+}
+
+// wrongLongCode counts a wrong 16-digit code, which a voter copying a
+// letter rarely types, and logs their count at most once a minute, with the
+// latest client but no address (spec §20.3: a server SHOULD log them).
+func (s *SignIn) wrongLongCode(client string) {
+	now := s.now()
+	s.mu.Lock()
+	s.wrongLong++
+	n := s.wrongLong
+	due := now.Sub(s.wrongLongLogged) >= time.Minute
+	if due {
+		s.wrongLong, s.wrongLongLogged = 0, now
+	}
+	s.mu.Unlock()
+	if due {
+		s.log.Warn("sign-in: wrong 16-digit codes (guesses of the long form?)", "count", n, "latest_client", client)
+	}
 }
 
 // The sign-in list at rest in the data folder (spec §20.2): sealed under a
