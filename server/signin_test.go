@@ -902,3 +902,94 @@ func TestSignInLogsWrongLongCodes(t *testing.T) {
 		t.Fatalf("a wrong 8-digit code was logged as a guess of the long form")
 	}
 }
+
+// heldMail holds every letter until it is told to send it, then sends it,
+// or fails, as told.
+type heldMail struct {
+	next chan error
+	mu   sync.Mutex
+	sent []string
+}
+
+func (h *heldMail) Send(ctx context.Context, to, subject, body string) error {
+	if err := <-h.next; err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sent = append(h.sent, body)
+	return nil
+}
+
+// TestSignInCodeLivesFromItsLetter: a code's 10 minutes run from when its
+// letter is handed to the mail server, not from when it was queued, so that
+// a backlog (a slow or failing mail server) does not deliver dead codes;
+// and a letter that could not be sent gives its letter back.
+func TestSignInCodeLivesFromItsLetter(t *testing.T) {
+	k, _ := crypto.GenerateKey(nil)
+	const ada = "ada@example.org"
+	m := &heldMail{next: make(chan error)}
+	s, err := NewSignIn(bytes.Repeat([]byte{1}, 32), crypto.Fingerprint{}, []Voter{{Email: ada, Credential: k.PublicKey()}}, m, "Union ballot", SignInLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var clockMu sync.Mutex
+	clock := time.Unix(1_800_000_000, 0)
+	s.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
+	advance := func(d time.Duration) { clockMu.Lock(); clock = clock.Add(d); clockMu.Unlock() }
+	id := newChallengeID()
+	if wait, _, err := s.issue(ada, id); wait != 0 || err != nil {
+		t.Fatal(wait, err)
+	}
+	advance(15 * time.Minute) // the mail server was slow
+	m.next <- nil
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m.mu.Lock()
+		n := len(m.sent)
+		m.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no letter")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.mu.Lock()
+	code := eightDigits.FindString(m.sent[0])
+	m.mu.Unlock()
+	advance(time.Minute)
+	// The workers record the sending just after Send returns.
+	for s.useCode(ada, id, code) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a code mailed a minute ago, queued 16 minutes ago, does not work")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// A letter that fails gives its letter back, and its code is void.
+	s.mu.Lock()
+	s.addresses[ada].letters = letters{tokens: 1, at: s.now()}
+	s.mu.Unlock()
+	id = newChallengeID()
+	if wait, _, err := s.issue(ada, id); wait != 0 || err != nil {
+		t.Fatal(wait, err)
+	}
+	m.next <- errors.New("mail server down")
+	for {
+		s.mu.Lock()
+		a := s.addresses[ada]
+		a.letters.refill(s.now(), s.lim.CodeInterval, s.lim.CodeBurst)
+		tokens, live := a.letters.tokens, len(a.live)
+		s.mu.Unlock()
+		if tokens >= 1 && live == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a failed letter: %v letters left, %d codes live", tokens, live)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
