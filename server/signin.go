@@ -255,13 +255,14 @@ func (l *letters) give(now time.Time, every time.Duration, burst int) {
 // it (spec §20.3).
 type challenge struct {
 	id       string
-	short    [32]byte // MAC of the code's first 8 digits, for that request
-	long     [32]byte // MAC of all 16 digits, for any request
-	expires  time.Time
+	short    [32]byte  // MAC of the code's first 8 digits, for that request
+	long     [32]byte  // MAC of all 16 digits, for any request
+	expires  time.Time // CodeTTL after its letter went to the mail server
+	sent     bool      // its letter went to the mail server: before, the code is neither usable nor forgotten
 	attempts int
 }
 
-type letter struct{ to, code string } // code: 16 digits
+type letter struct{ to, id, code string } // code: 16 digits, mailed under challenge id
 
 // NewSignIn makes the sign-in of the election F titled title, for the
 // voters of the list, with the list's key (spec §20.3), sending codes with
@@ -550,7 +551,7 @@ func (s *SignIn) issue(email, id string) (wait time.Duration, last time.Time, er
 		}
 	} else {
 		select {
-		case s.queue <- letter{email, code}:
+		case s.queue <- letter{email, id, code}:
 		default:
 			a.letters.give(now, every, burst)
 			s.log.Error("sign-in codes: the mail queue is full; a code was not sent")
@@ -562,9 +563,10 @@ func (s *SignIn) issue(email, id string) (wait time.Duration, last time.Time, er
 	return 0, now, nil
 }
 
-// prune forgets expired codes.
+// prune forgets expired codes (a code whose letter waits to be sent has not
+// started its life).
 func (a *address) prune(now time.Time) {
-	a.live = slices.DeleteFunc(a.live, func(c *challenge) bool { return !now.Before(c.expires) })
+	a.live = slices.DeleteFunc(a.live, func(c *challenge) bool { return c.sent && !now.Before(c.expires) })
 }
 
 func (s *SignIn) sendLetters() {
@@ -578,12 +580,39 @@ func (s *SignIn) sendLetters() {
 			"Ailleurs (sur un autre appareil, ou si vous ne l'avez pas demandé mais voulez voter maintenant), tapez plutôt cette forme longue, valable les mêmes %d minutes :\r\n\r\n    %s\r\n\r\n"+
 			"Si vous ne l'avez pas demandé, ignorez ce message : ce code seul ne permet pas de voter.\r\n",
 			title, short, ttl, ttl, long, title, short, ttl, ttl, long)
-		if err := s.mail.Send(ctx, l.to, "Your sign-in code / Votre code de connexion", body); err != nil {
+		s.sending(l, true)
+		err := s.mail.Send(ctx, l.to, "Your sign-in code / Votre code de connexion", body)
+		cancel()
+		if err != nil {
 			// The error may quote the address, which stays out of logs.
 			s.log.Error("sign-in codes: sending a code failed")
+			s.sending(l, false)
 		}
-		cancel()
 	}
+}
+
+// sending records a letter's fate (spec §20.3). Handed to the mail server,
+// its code lives for CodeTTL from now, so that a backlog of letters does
+// not deliver dead codes; not sent, its code is void and it gives its
+// letter back.
+func (s *SignIn) sending(l letter, ok bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.addresses[l.to]
+	if a == nil {
+		return
+	}
+	i := slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == l.id })
+	if i < 0 {
+		return
+	}
+	if ok {
+		a.live[i].sent, a.live[i].expires = true, now.Add(s.lim.CodeTTL)
+		return
+	}
+	a.live = slices.Delete(a.live, i, i+1)
+	a.letters.give(now, s.lim.CodeInterval, s.lim.CodeBurst)
 }
 
 // errCode is the one answer to every failed code.
@@ -608,7 +637,7 @@ func (s *SignIn) useCode(email, id, code string) error {
 	a.prune(now)
 	i := -1
 	if len(code) == 8 {
-		i = slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == id })
+		i = slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == id && c.sent })
 		if i < 0 {
 			return errCode
 		}
@@ -622,7 +651,7 @@ func (s *SignIn) useCode(email, id, code string) error {
 		}
 	} else {
 		for j, c := range a.live {
-			if subtle.ConstantTimeCompare(want[:], c.long[:]) == 1 {
+			if subtle.ConstantTimeCompare(want[:], c.long[:]) == 1 && c.sent {
 				i = j
 			}
 		}
