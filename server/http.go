@@ -260,9 +260,8 @@ func (h *handler) find(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{"no ballot with this tracker is in the log"})
 		return
 	}
-	release, ok := browse.Turn(r.Context()) // a turn of the site's browsing Gate
+	release, ok := browse.Turn(w, r) // a turn of the site's browsing Gate
 	if !ok {
-		browse.Busy(w)
 		return
 	}
 	rc, err := h.e.Receipt(r.Context(), idx, tracker)

@@ -30,10 +30,11 @@ func (h *handler) tile(w http.ResponseWriter, r *http.Request) {
 	full := !strings.Contains(path, ".p/")
 	t := h.tiles.get(path)
 	if t == nil {
-		// Reading the store takes a turn of the site's browsing Gate.
-		release, ok := browse.Turn(r.Context())
+		// Reading the store takes a turn of the site's browsing Gate, and
+		// counts against the client's rate: a partial tile, or one not
+		// kept, is read and copied afresh for each request.
+		release, ok := browse.Turn(w, r)
 		if !ok {
-			browse.Busy(w)
 			return
 		}
 		n, err := h.e.st.Size(r.Context())

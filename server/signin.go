@@ -135,8 +135,8 @@ type SignInLimits struct {
 // DefaultSignInLimits are the limits of a production server.
 var DefaultSignInLimits = SignInLimits{PerClient: 1, PerClientBurst: 20}
 
-// maxClients bounds the per-client limiters kept; past it, new clients
-// share one limiter until the idle ones are swept.
+// maxClients bounds the addresses not on the list whose letter limits are
+// kept, and (twice it) the voters' ballot limits.
 const maxClients = 100_000
 
 // SignIn checks voters' second factor: one-time codes sent by e-mail, and
@@ -153,14 +153,16 @@ type SignIn struct {
 	queue   chan letter
 	workers sync.WaitGroup
 
-	mu        sync.Mutex
-	closed    bool
-	addresses map[string]*address // address on the list → its live codes and letter limit
-	strangers map[string]*address // addresses not on the list, asked for lately
-	clients   map[string]*clientLimit
-	overflow  *rate.Limiter
-	swept     time.Time
-	ballots   map[string]*rate.Limiter // per voter address
+	mu           sync.Mutex
+	closed       bool
+	addresses    map[string]*address // address on the list → its live codes and letter limit
+	strangers    map[string]*address // addresses not on the list, asked for lately
+	clients      *clientip.Limiters
+	ballots      map[string]*rate.Limiter // per voter address (on the list: tokens are only given to them)
+	ballotsSwept time.Time
+	// Wrong 16-digit codes since the last log of them (spec §20.3).
+	wrongLong       int64
+	wrongLongLogged time.Time
 }
 
 // Ballots per voter: a burst of BallotsBurst, then one every
@@ -176,8 +178,19 @@ const (
 func (s *SignIn) AllowBallot(r *http.Request, voter string) (bool, time.Duration) {
 	now := s.now()
 	s.mu.Lock()
-	if s.ballots == nil || len(s.ballots) >= 2*maxClients {
+	if s.ballots == nil {
 		s.ballots = map[string]*rate.Limiter{}
+	}
+	if len(s.ballots) >= 2*maxClients && now.Sub(s.ballotsSwept) >= time.Second {
+		// Forget the limits full again (as good as new), never the
+		// others: the voters are those on the list, so the table is
+		// bounded by it anyway.
+		s.ballotsSwept = now
+		for k, l := range s.ballots {
+			if l.TokensAt(now) >= BallotsBurst {
+				delete(s.ballots, k)
+			}
+		}
 	}
 	l := s.ballots[voter]
 	if l == nil {
@@ -242,18 +255,14 @@ func (l *letters) give(now time.Time, every time.Duration, burst int) {
 // it (spec §20.3).
 type challenge struct {
 	id       string
-	short    [32]byte // MAC of the code's first 8 digits, for that request
-	long     [32]byte // MAC of all 16 digits, for any request
-	expires  time.Time
+	short    [32]byte  // MAC of the code's first 8 digits, for that request
+	long     [32]byte  // MAC of all 16 digits, for any request
+	expires  time.Time // CodeTTL after its letter went to the mail server
+	sent     bool      // its letter went to the mail server: before, the code is neither usable nor forgotten
 	attempts int
 }
 
-type clientLimit struct {
-	l    *rate.Limiter
-	seen time.Time
-}
-
-type letter struct{ to, code string } // code: 16 digits
+type letter struct{ to, id, code string } // code: 16 digits, mailed under challenge id
 
 // NewSignIn makes the sign-in of the election F titled title, for the
 // voters of the list, with the list's key (spec §20.3), sending codes with
@@ -285,8 +294,7 @@ func NewSignIn(listKey []byte, f crypto.Fingerprint, voters []Voter, m Mailer, t
 	s := &SignIn{
 		key: SignInKey(listKey, f), emails: make(map[string]bool), owner: make(map[string]string, len(voters)),
 		mail: m, title: title, lim: lim, log: logger, now: time.Now,
-		queue: make(chan letter, 4096), addresses: make(map[string]*address), strangers: make(map[string]*address), clients: make(map[string]*clientLimit),
-		overflow: rate.NewLimiter(lim.PerClient, lim.PerClientBurst),
+		queue: make(chan letter, 4096), addresses: make(map[string]*address), strangers: make(map[string]*address), clients: clientip.NewLimiters(lim.PerClient, lim.PerClientBurst),
 	}
 	for i, v := range voters {
 		email := NormalizeEmail(v.Email)
@@ -408,32 +416,7 @@ func (s *SignIn) allowClient(client string) (bool, time.Duration) {
 	if s.lim.PerClient == 0 {
 		return true, 0
 	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.clients) >= maxClients && now.Sub(s.swept) > time.Minute {
-		s.swept = now
-		for k, v := range s.clients {
-			if now.Sub(v.seen) > 10*time.Minute {
-				delete(s.clients, k)
-			}
-		}
-	}
-	var l *rate.Limiter
-	if c := s.clients[client]; c != nil {
-		c.seen, l = now, c.l
-	} else if len(s.clients) < maxClients {
-		l = rate.NewLimiter(s.lim.PerClient, s.lim.PerClientBurst)
-		s.clients[client] = &clientLimit{l: l, seen: now}
-	} else {
-		l = s.overflow
-	}
-	res := l.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	return s.clients.Reserve(client, s.now(), 1)
 }
 
 func tooMany(w http.ResponseWriter, d time.Duration) {
@@ -568,7 +551,7 @@ func (s *SignIn) issue(email, id string) (wait time.Duration, last time.Time, er
 		}
 	} else {
 		select {
-		case s.queue <- letter{email, code}:
+		case s.queue <- letter{email, id, code}:
 		default:
 			a.letters.give(now, every, burst)
 			s.log.Error("sign-in codes: the mail queue is full; a code was not sent")
@@ -580,9 +563,10 @@ func (s *SignIn) issue(email, id string) (wait time.Duration, last time.Time, er
 	return 0, now, nil
 }
 
-// prune forgets expired codes.
+// prune forgets expired codes (a code whose letter waits to be sent has not
+// started its life).
 func (a *address) prune(now time.Time) {
-	a.live = slices.DeleteFunc(a.live, func(c *challenge) bool { return !now.Before(c.expires) })
+	a.live = slices.DeleteFunc(a.live, func(c *challenge) bool { return c.sent && !now.Before(c.expires) })
 }
 
 func (s *SignIn) sendLetters() {
@@ -596,12 +580,39 @@ func (s *SignIn) sendLetters() {
 			"Ailleurs (sur un autre appareil, ou si vous ne l'avez pas demandé mais voulez voter maintenant), tapez plutôt cette forme longue, valable les mêmes %d minutes :\r\n\r\n    %s\r\n\r\n"+
 			"Si vous ne l'avez pas demandé, ignorez ce message : ce code seul ne permet pas de voter.\r\n",
 			title, short, ttl, ttl, long, title, short, ttl, ttl, long)
-		if err := s.mail.Send(ctx, l.to, "Your sign-in code / Votre code de connexion", body); err != nil {
+		s.sending(l, true)
+		err := s.mail.Send(ctx, l.to, "Your sign-in code / Votre code de connexion", body)
+		cancel()
+		if err != nil {
 			// The error may quote the address, which stays out of logs.
 			s.log.Error("sign-in codes: sending a code failed")
+			s.sending(l, false)
 		}
-		cancel()
 	}
+}
+
+// sending records a letter's fate (spec §20.3). Handed to the mail server,
+// its code lives for CodeTTL from now, so that a backlog of letters does
+// not deliver dead codes; not sent, its code is void and it gives its
+// letter back.
+func (s *SignIn) sending(l letter, ok bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.addresses[l.to]
+	if a == nil {
+		return
+	}
+	i := slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == l.id })
+	if i < 0 {
+		return
+	}
+	if ok {
+		a.live[i].sent, a.live[i].expires = true, now.Add(s.lim.CodeTTL)
+		return
+	}
+	a.live = slices.Delete(a.live, i, i+1)
+	a.letters.give(now, s.lim.CodeInterval, s.lim.CodeBurst)
 }
 
 // errCode is the one answer to every failed code.
@@ -626,7 +637,7 @@ func (s *SignIn) useCode(email, id, code string) error {
 	a.prune(now)
 	i := -1
 	if len(code) == 8 {
-		i = slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == id })
+		i = slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == id && c.sent })
 		if i < 0 {
 			return errCode
 		}
@@ -640,7 +651,7 @@ func (s *SignIn) useCode(email, id, code string) error {
 		}
 	} else {
 		for j, c := range a.live {
-			if subtle.ConstantTimeCompare(want[:], c.long[:]) == 1 {
+			if subtle.ConstantTimeCompare(want[:], c.long[:]) == 1 && c.sent {
 				i = j
 			}
 		}
@@ -669,12 +680,34 @@ func (s *SignIn) verifyCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := NormalizeEmail(req.Email)
-	if err := s.useCode(email, req.Challenge, strings.ReplaceAll(strings.TrimSpace(req.Code), " ", "")); err != nil {
+	code := strings.ReplaceAll(strings.TrimSpace(req.Code), " ", "")
+	if err := s.useCode(email, req.Challenge, code); err != nil {
+		if len(code) == 16 {
+			s.wrongLongCode(s.client(r))
+		}
 		writeJSON(w, http.StatusUnauthorized, apiError{err.Error()})
 		return
 	}
 	exp := s.now().Add(s.lim.TokenTTL)
 	writeJSON(w, http.StatusOK, map[string]string{"token": Token(s.key, email, exp), "expires": exp.UTC().Format(time.RFC3339)})
+}
+
+// wrongLongCode counts a wrong 16-digit code, which a voter copying a
+// letter rarely types, and logs their count at most once a minute, with the
+// latest client but no address (spec §20.3: a server SHOULD log them).
+func (s *SignIn) wrongLongCode(client string) {
+	now := s.now()
+	s.mu.Lock()
+	s.wrongLong++
+	n := s.wrongLong
+	due := now.Sub(s.wrongLongLogged) >= time.Minute
+	if due {
+		s.wrongLong, s.wrongLongLogged = 0, now
+	}
+	s.mu.Unlock()
+	if due {
+		s.log.Warn("sign-in: wrong 16-digit codes (guesses of the long form?)", "count", n, "latest_client", client)
+	}
 }
 
 // The sign-in list at rest in the data folder (spec §20.2): sealed under a

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/internal/clientip"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/v0/signin.json")
@@ -450,15 +451,13 @@ func TestSignInClients(t *testing.T) {
 		t.Fatalf("10 addresses of one /64 got %d requests through a limit of 1", allowed)
 	}
 	// The limiters kept are bounded.
-	f.s.mu.Lock()
-	for i := len(f.s.clients); i < maxClients; i++ {
-		f.s.clients[fmt.Sprint(i)] = &clientLimit{l: rate.NewLimiter(1, 1), seen: f.clock}
+	for i := f.s.clients.Len(); i < clientip.MaxLimiters; i++ {
+		f.s.allowClient(fmt.Sprint(i))
 	}
-	f.s.mu.Unlock()
 	for i := range 5 {
 		f.s.allowClient(fmt.Sprintf("new-%d", i))
 	}
-	if n := len(f.s.clients); n > maxClients {
+	if n := f.s.clients.Len(); n > clientip.MaxLimiters {
 		t.Fatalf("%d limiters kept", n)
 	}
 }
@@ -788,5 +787,209 @@ func TestSignInUsedCodesGiveBack(t *testing.T) {
 	}
 	if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": ada}); st != http.StatusAccepted {
 		t.Fatalf("after using it: %d", st)
+	}
+}
+
+// TestSignInClientTableFull: once the per-client limiters kept reach their
+// bound, clients whose limiter is full again (the state of one never seen,
+// so forgetting it loses nothing) make room for new ones. Otherwise
+// 100,000 network addresses (an IPv6 /47's worth of /64s), each asking once
+// every 10 minutes, make every new client share one limiter, which one of
+// them drains: no new voter could ask for a code, use it, or cast.
+func TestSignInClientTableFull(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{PerClient: 1, PerClientBurst: 20})
+	for i := range clientip.MaxLimiters {
+		if ok, _ := f.s.allowClient(fmt.Sprintf("2001:db8:%x:%x::/64", i>>16, i&0xffff)); !ok {
+			t.Fatalf("client %d refused", i)
+		}
+	}
+	f.clock = f.clock.Add(25 * time.Second) // every limiter is full again
+	for range 20 {
+		f.s.allowClient("198.51.100.66") // an attacker drains what it can
+	}
+	if ok, _ := f.s.allowClient("192.0.2.7"); !ok {
+		t.Fatal("a new client is refused while the table is full of limiters full again")
+	}
+	if n := f.s.clients.Len(); n > clientip.MaxLimiters {
+		t.Fatalf("%d limiters kept", n)
+	}
+}
+
+// TestBallotLimitsNotReset: the voters' ballot limits kept are bounded by
+// forgetting those full again, not by forgetting all of them: 200,000
+// voters casting (a large election's busy hour) do not give a stolen
+// token a fresh burst.
+func TestBallotLimitsNotReset(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{})
+	req := httptest.NewRequest("POST", "/api/ballots", nil)
+	for range BallotsBurst {
+		f.s.AllowBallot(req, "ada@example.org")
+	}
+	for i := range 2 * maxClients {
+		if ok, _ := f.s.AllowBallot(req, fmt.Sprintf("voter%d@example.org", i)); !ok {
+			t.Fatalf("voter %d refused", i)
+		}
+	}
+	if ok, _ := f.s.AllowBallot(req, "ada@example.org"); ok {
+		t.Fatal("a voter past the ballot limit got a fresh burst because many others voted")
+	}
+	f.clock = f.clock.Add(time.Duration(BallotsBurst) * BallotInterval) // every limit full again
+	f.s.AllowBallot(req, "new@example.org")
+	if n := len(f.s.ballots); n > 2 {
+		t.Fatalf("%d ballot limits kept after all filled again", n)
+	}
+}
+
+// records keeps the log records written.
+type records struct {
+	mu  sync.Mutex
+	all []slog.Record
+}
+
+func (r *records) Enabled(context.Context, slog.Level) bool { return true }
+func (r *records) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, rec)
+	return nil
+}
+func (r *records) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *records) WithGroup(string) slog.Handler      { return r }
+
+// TestSignInLogsWrongLongCodes: wrong 16-digit codes (guesses, since the
+// voter copies the letter) are logged, as spec §20.3 says a server
+// SHOULD, at most once a minute with their count, and without the address.
+func TestSignInLogsWrongLongCodes(t *testing.T) {
+	f := newSignInFixture(t, SignInLimits{})
+	rec := &records{}
+	f.s.log = slog.New(rec)
+	wrong := func() {
+		if st, _ := f.verify(t, "ada@example.org", "", "1234567812345678"); st != http.StatusUnauthorized {
+			t.Fatalf("a wrong code: %d", st)
+		}
+	}
+	count := func() (n int, counts []int64) {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, r := range rec.all {
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "count" {
+					counts = append(counts, a.Value.Int64())
+				}
+				if strings.Contains(a.Value.String(), "@") {
+					t.Errorf("the log names an address: %s", a)
+				}
+				return true
+			})
+		}
+		return len(rec.all), counts
+	}
+	for range 3 {
+		wrong()
+	}
+	if n, counts := count(); n != 1 || len(counts) != 1 || counts[0] != 1 {
+		t.Fatalf("after 3 wrong codes within a minute: %d records, counts %v", n, counts)
+	}
+	f.clock = f.clock.Add(time.Minute)
+	wrong()
+	if n, counts := count(); n != 2 || counts[1] != 3 {
+		t.Fatalf("a minute later: %d records, counts %v", n, counts)
+	}
+	// An 8-digit code is not counted.
+	f.clock = f.clock.Add(time.Minute)
+	f.verify(t, "ada@example.org", "x", "12345678")
+	if n, _ := count(); n != 2 {
+		t.Fatalf("a wrong 8-digit code was logged as a guess of the long form")
+	}
+}
+
+// heldMail holds every letter until it is told to send it, then sends it,
+// or fails, as told.
+type heldMail struct {
+	next chan error
+	mu   sync.Mutex
+	sent []string
+}
+
+func (h *heldMail) Send(ctx context.Context, to, subject, body string) error {
+	if err := <-h.next; err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sent = append(h.sent, body)
+	return nil
+}
+
+// TestSignInCodeLivesFromItsLetter: a code's 10 minutes run from when its
+// letter is handed to the mail server, not from when it was queued, so that
+// a backlog (a slow or failing mail server) does not deliver dead codes;
+// and a letter that could not be sent gives its letter back.
+func TestSignInCodeLivesFromItsLetter(t *testing.T) {
+	k, _ := crypto.GenerateKey(nil)
+	const ada = "ada@example.org"
+	m := &heldMail{next: make(chan error)}
+	s, err := NewSignIn(bytes.Repeat([]byte{1}, 32), crypto.Fingerprint{}, []Voter{{Email: ada, Credential: k.PublicKey()}}, m, "Union ballot", SignInLimits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var clockMu sync.Mutex
+	clock := time.Unix(1_800_000_000, 0)
+	s.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
+	advance := func(d time.Duration) { clockMu.Lock(); clock = clock.Add(d); clockMu.Unlock() }
+	id := newChallengeID()
+	if wait, _, err := s.issue(ada, id); wait != 0 || err != nil {
+		t.Fatal(wait, err)
+	}
+	advance(15 * time.Minute) // the mail server was slow
+	m.next <- nil
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m.mu.Lock()
+		n := len(m.sent)
+		m.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no letter")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.mu.Lock()
+	code := eightDigits.FindString(m.sent[0])
+	m.mu.Unlock()
+	advance(time.Minute)
+	// The workers record the sending just after Send returns.
+	for s.useCode(ada, id, code) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a code mailed a minute ago, queued 16 minutes ago, does not work")
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// A letter that fails gives its letter back, and its code is void.
+	s.mu.Lock()
+	s.addresses[ada].letters = letters{tokens: 1, at: s.now()}
+	s.mu.Unlock()
+	id = newChallengeID()
+	if wait, _, err := s.issue(ada, id); wait != 0 || err != nil {
+		t.Fatal(wait, err)
+	}
+	m.next <- errors.New("mail server down")
+	for {
+		s.mu.Lock()
+		a := s.addresses[ada]
+		a.letters.refill(s.now(), s.lim.CodeInterval, s.lim.CodeBurst)
+		tokens, live := a.letters.tokens, len(a.live)
+		s.mu.Unlock()
+		if tokens >= 1 && live == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a failed letter: %v letters left, %d codes live", tokens, live)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

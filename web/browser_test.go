@@ -28,7 +28,10 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/browse"
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/web"
 )
 
 func chromium(tb testing.TB) string {
@@ -586,4 +589,37 @@ func TestBrowserNoNewCode(t *testing.T) {
 	}
 	run(t, ctx, "sign in with the long form", chromedp.SendKeys(css("#code"), long), chromedp.Click(css("#form-code button")),
 		chromedp.WaitVisible(css("#step-credential")))
+}
+
+// TestBrowserVerifierWaitsWhenTold: the in-browser verifier reads the log's
+// tiles within its client's budget (a tile read from the store counts): told
+// to wait (429 or 503 with Retry-After), it waits and asks again rather than
+// failing.
+func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
+	ctx := browser(t)
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: 7, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	gate := browse.New(browse.Limits{PerClient: 2, Burst: 12})
+	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(site)
+	defer srv.Close()
+	if _, err := f.Vote(context.Background(), srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "open the verifier", chromedp.Navigate(srv.URL+"/verify"), chromedp.WaitEnabled(css("#run-verify")))
+	// The browser's budget is spent: its first tiles are refused.
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "127.0.0.1:1"
+	for ok := true; ok; ok, _ = gate.Allow(r, 1) {
+	}
+	run(t, ctx, "verify", chromedp.Click(css("#run-verify")), chromedp.WaitVisible(css("#verify-report")))
+	if verdict := text(t, ctx, "#verify-verdict"); !strings.HasPrefix(verdict, "VALID") {
+		t.Fatalf("the in-browser verifier, told to wait, says %q", verdict)
+	}
 }

@@ -332,3 +332,107 @@ func BenchmarkBallotsPage(b *testing.B) {
 		}
 	})
 }
+
+// TestTileReadsCountedPerClient: a tile the server does not keep (a
+// partial one, or a full one dropped from its cache) is read from the
+// store afresh and copied into memory for each request, so each such read
+// counts against its client's rate, like a receipt: one client asking for
+// partial tiles in a loop can neither hold every browsing turn (every
+// other visitor's pages, the booth's included, would get 503) nor fill the
+// server's memory with copies waiting for slow readers.
+func TestTileReadsCountedPerClient(t *testing.T) {
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	gate := browse.New(browse.Limits{PerClient: 1, Burst: 5, Concurrent: 1, Wait: 50 * time.Millisecond, Hold: time.Millisecond})
+	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := f.Election.Size(context.Background())
+	if size < 2 {
+		t.Fatalf("only %d entries", size)
+	}
+	const ip = "192.0.2.1:1"
+	before := tilesRead(t, site)
+	refused := 0
+	for i := range 20 {
+		w := serveOne(site, "GET", "/log/tile/entries/000.p/"+strconv.Itoa(1+i%int(size-1)), ip)
+		switch w.Code {
+		case http.StatusOK:
+		case http.StatusTooManyRequests:
+			if w.Header().Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			refused++
+		default:
+			t.Fatalf("partial tile: %d", w.Code)
+		}
+	}
+	if n := tilesRead(t, site) - before; n > 6 || refused < 14 {
+		t.Fatalf("one client read %d partial tiles from the store in a row (burst 5), %d refused", n, refused)
+	}
+	// Another client is not affected.
+	if w := serveOne(site, "GET", "/log/tile/entries/000.p/1", "192.0.2.2:1"); w.Code != 200 {
+		t.Fatalf("another client: %d", w.Code)
+	}
+}
+
+// TestBoothPageTakesNoTurn: the booth's page is part of casting, as cheap
+// to render as the API's answers, and must not wait behind browsing: with
+// every browsing turn taken (by many clients each within its rate, reading
+// lists and tiles), a voter still opens /vote. It still counts against its
+// client's rate.
+func TestBoothPageTakesNoTurn(t *testing.T) {
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	gate := browse.New(browse.Limits{PerClient: 1, Burst: 2, Concurrent: 1, Wait: 20 * time.Millisecond, Hold: time.Millisecond})
+	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, _ := gate.Acquire(context.Background())
+	defer release()
+	if w := serveOne(site, "GET", "/ballots", "192.0.2.1:1"); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("/ballots with every turn taken: %d", w.Code)
+	}
+	const ip = "192.0.2.2:1"
+	for range 2 {
+		if w := serveOne(site, "GET", "/vote", ip); w.Code != 200 || !strings.Contains(w.Body.String(), "form-email") {
+			t.Fatalf("/vote with every turn taken: %d", w.Code)
+		}
+	}
+	if w := serveOne(site, "GET", "/vote", ip); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("/vote over the client's rate: %d", w.Code)
+	}
+}
+
+// TestListOfBallotsAnyOffsetCached: a list asked for from any entry (the
+// site links pages of 500, but ?from= takes any number) is served from the
+// page that holds that entry, so that no offset makes each request read
+// and hash 500 entries again.
+func TestListOfBallotsAnyOffsetCached(t *testing.T) {
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: browse.New(browse.Limits{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if w := serveOne(site, "GET", "/ballots?from="+strconv.Itoa(1+i), "192.0.2.1:1"); w.Code != 200 {
+			t.Fatalf("/ballots?from=%d: %d", 1+i, w.Code)
+		}
+	}
+	size, _ := f.Election.Size(context.Background())
+	if n := web.EntriesRead(site); n > size {
+		t.Fatalf("4 lists from odd offsets read %d entries of a log of %d", n, size)
+	}
+}

@@ -204,8 +204,8 @@ func (s *Site) routes() {
 		}
 		// Reading the log and proving receipts read the store: in turns
 		// (taken by the API only when it reads the store, not for a tile
-		// it keeps), receipts also within the client's rate. Tiles are not
-		// counted per client: a verifier reads them all.
+		// it keeps), within the client's rate. A tile kept is free (a
+		// verifier reads them all); one read from the store counts.
 		mux.Handle("GET /log/", s.gate.Pass(false, s.o.API))
 		mux.Handle("GET /api/ballots/{tracker}", s.gate.Pass(true, s.o.API))
 	}
@@ -213,7 +213,10 @@ func (s *Site) routes() {
 		mux.Handle(pattern, s.gate.Handler(true, s.pageHandler(name, h)))
 	}
 	page("GET /{$}", "home", s.home)
-	page("GET /vote", "vote", s.scripted("vote.html"))
+	// The booth's page is part of casting: as cheap as the API's answers,
+	// it counts against its client's rate but waits for no turn, so that
+	// browsing never keeps a voter from the booth.
+	mux.Handle("GET /vote", s.gate.Pass(true, s.pageHandler("vote", s.scripted("vote.html"))))
 	page("GET /ballots", "ballots", s.ballots)
 	page("GET /ballots/{tracker}", "tracker", s.tracker)
 	page("GET /board", "board", s.board)
@@ -432,6 +435,7 @@ func (s *Site) ballots(w http.ResponseWriter, r *http.Request, p *pageData) {
 	}
 	from, _ := strconv.ParseInt(r.URL.Query().Get("from"), 10, 64)
 	from = max(0, min(from, size))
+	from -= from % ballotsPerPage // the page that holds it, which is kept
 	to := min(size, from+ballotsPerPage)
 	rows, err := s.rows.get(ctx, s.o.Election, from, to)
 	if err != nil {

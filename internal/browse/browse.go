@@ -4,8 +4,9 @@
 // files sent), and a limit on how many costly answers are computed at once.
 // An answer is computed into memory while its request holds a turn, and
 // written to the network after the turn is given back, so a slow reader
-// holds no turn. Ballots and sign-in requests never pass through a Gate:
-// whatever the browsing load, they wait behind none of it.
+// holds no turn. Ballots and sign-in requests never pass through a Gate,
+// and the booth's page takes no turn: whatever the browsing load, they
+// wait behind none of it.
 package browse
 
 import (
@@ -15,7 +16,6 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -49,25 +49,12 @@ type Limits struct {
 // revalidations are free) of a burst of 60, refilled at 5 a second.
 var DefaultLimits = Limits{PerClient: 5, Burst: 60}
 
-// maxClients bounds the per-client limiters kept; past it, new clients
-// share one limiter until idle ones are swept.
-const maxClients = 100_000
-
 // Gate applies Limits. Safe for concurrent use.
 type Gate struct {
-	lim   Limits
-	turns chan struct{}
-	now   func() time.Time
-
-	mu       sync.Mutex
-	clients  map[string]*client
-	overflow *rate.Limiter
-	swept    time.Time
-}
-
-type client struct {
-	l    *rate.Limiter
-	seen time.Time
+	lim     Limits
+	turns   chan struct{}
+	now     func() time.Time
+	clients *clientip.Limiters
 }
 
 // New returns a Gate with the limits l.
@@ -85,7 +72,7 @@ func New(l Limits) *Gate {
 		l.Burst = 1
 	}
 	return &Gate{lim: l, turns: make(chan struct{}, l.Concurrent), now: time.Now,
-		clients: map[string]*client{}, overflow: rate.NewLimiter(l.PerClient, l.Burst)}
+		clients: clientip.NewLimiters(l.PerClient, l.Burst)}
 }
 
 // Allow spends cost of the client's costly requests (a page costs 1), or
@@ -98,32 +85,7 @@ func (g *Gate) Allow(r *http.Request, cost int) (bool, time.Duration) {
 	if a, ok := clientip.FromRequest(r, g.lim.TrustedProxies); ok {
 		key = clientip.Key(a)
 	}
-	now := g.now()
-	g.mu.Lock()
-	if len(g.clients) >= maxClients && now.Sub(g.swept) > time.Minute {
-		g.swept = now
-		for k, c := range g.clients {
-			if now.Sub(c.seen) > 10*time.Minute {
-				delete(g.clients, k)
-			}
-		}
-	}
-	var l *rate.Limiter
-	if c := g.clients[key]; c != nil {
-		c.seen, l = now, c.l
-	} else if len(g.clients) < maxClients {
-		l = rate.NewLimiter(g.lim.PerClient, g.lim.Burst)
-		g.clients[key] = &client{l: l, seen: now}
-	} else {
-		l = g.overflow
-	}
-	g.mu.Unlock()
-	res := l.ReserveN(now, min(cost, g.lim.Burst))
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	return g.clients.Reserve(key, g.now(), cost)
 }
 
 // Acquire waits for a turn to compute a costly answer, at most the Gate's
@@ -200,9 +162,18 @@ func (g *Gate) Handler(perClient bool, next http.Handler) http.Handler {
 
 type gateKey struct{}
 
+// passed is what Pass lends a handler: the Gate, and whether the request
+// is still to be counted against its client's rate when it takes a turn.
+type passed struct {
+	g      *Gate
+	charge bool
+}
+
 // Pass wraps next, a handler that takes its turns itself (Turn) and only
-// when it must compute: GET and HEAD requests are counted against their
-// client's rate if perClient, and carry the Gate in their context.
+// when it must compute: GET and HEAD requests carry the Gate in their
+// context, and are counted against their client's rate at once if
+// perClient, else only if they take a turn (an answer kept in memory is
+// free; one read from the store is not, whoever asks).
 func (g *Gate) Pass(perClient bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -215,19 +186,30 @@ func (g *Gate) Pass(perClient bool, next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gateKey{}, g)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gateKey{}, passed{g, !perClient})))
 	})
 }
 
-// Turn takes a turn of the Gate that Pass put in ctx, if any (else it
-// returns at once); release gives it back, and must be called before the
-// answer is written. If no turn frees in time, ok is false: answer Busy.
-func Turn(ctx context.Context) (release func(), ok bool) {
-	g, _ := ctx.Value(gateKey{}).(*Gate)
-	if g == nil {
+// Turn takes a turn of the Gate that Pass put in r's context, if any (else
+// it returns at once), first counting the request against its client's
+// rate if Pass did not; release gives it back, and must be called before
+// the answer is written. If the client is over its rate (429) or no turn
+// frees in time (503), Turn writes that answer and ok is false.
+func Turn(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	p, _ := r.Context().Value(gateKey{}).(passed)
+	if p.g == nil {
 		return func() {}, true
 	}
-	return g.Acquire(ctx)
+	if p.charge {
+		if ok, d := p.g.Allow(r, 1); !ok {
+			p.g.TooMany(w, r, d)
+			return nil, false
+		}
+	}
+	if release, ok = p.g.Acquire(r.Context()); !ok {
+		Busy(w)
+	}
+	return release, ok
 }
 
 // buffered holds an answer's status and body until its turn is over; its

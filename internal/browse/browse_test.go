@@ -2,6 +2,7 @@ package browse
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scrutin/scrutin/internal/clientip"
 )
 
 func TestPerClientLimit(t *testing.T) {
@@ -178,9 +181,8 @@ func TestPass(t *testing.T) {
 			w.Write([]byte("hit"))
 			return
 		}
-		release, ok := Turn(r.Context())
+		release, ok := Turn(w, r)
 		if !ok {
-			Busy(w)
 			return
 		}
 		computed++
@@ -199,9 +201,36 @@ func TestPass(t *testing.T) {
 		}
 	}
 	release()
-	if release, ok := Turn(context.Background()); !ok {
+	if release, ok := Turn(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil)); !ok {
 		t.Fatal("no Gate, no turn")
 	} else {
 		release()
+	}
+}
+
+// TestClientTableFull: once the per-client limiters kept reach their bound,
+// those full again (as good as never seen) make room for new clients,
+// rather than every new client sharing one limiter that one of them drains.
+func TestClientTableFull(t *testing.T) {
+	g := New(Limits{PerClient: 5, Burst: 60})
+	clock := time.Unix(1_800_000_000, 0)
+	g.now = func() time.Time { return clock }
+	from := func(remote string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		return r
+	}
+	for i := range clientip.MaxLimiters {
+		if ok, _ := g.Allow(from(fmt.Sprintf("[2001:db8:%x:%x::1]:1", i>>16, i&0xffff)), 1); !ok {
+			t.Fatalf("client %d refused", i)
+		}
+	}
+	clock = clock.Add(13 * time.Second) // every limiter is full again
+	g.Allow(from("198.51.100.66:1"), 60)
+	if ok, _ := g.Allow(from("192.0.2.7:1"), 1); !ok {
+		t.Fatal("a new client is refused while the table is full of limiters full again")
+	}
+	if n := g.clients.Len(); n > clientip.MaxLimiters {
+		t.Fatalf("%d limiters kept", n)
 	}
 }

@@ -23,7 +23,7 @@ func FromRequest(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 	if isTrusted(addr, trusted) {
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 		for i := len(hops) - 1; i >= 0; i-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			a, err := parseHop(strings.TrimSpace(hops[i]))
 			if err != nil {
 				break
 			}
@@ -66,4 +66,18 @@ func KeyOf(s string) string {
 		return s
 	}
 	return Key(a)
+}
+
+// parseHop reads a hop of X-Forwarded-For: an address, or an address and
+// port as some proxies write it ("192.0.2.1:4711", "[2001:db8::1]:443").
+func parseHop(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		if perr != nil {
+			return a, err
+		}
+		a = ap.Addr()
+	}
+	return a, nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -112,6 +113,34 @@ type HTTP struct {
 
 var defaultClient = &http.Client{Timeout: 30 * time.Second}
 
+// maxRetries bounds how often a file is asked for again after a server
+// said to wait (scrutin serve limits what each client reads: 429, or 503
+// while busy, with Retry-After).
+const maxRetries = 30
+
+// waitIfTold closes a refusal that says to come back (429 or 503), waits as
+// long as its Retry-After says (at most a minute; a second if it says
+// nothing), and reports whether to ask again.
+func waitIfTold(ctx context.Context, resp *http.Response) bool {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return false
+	}
+	wait := time.Second
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+		wait = min(time.Duration(s)*time.Second, time.Minute)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // ReadFile fetches Base/path, refusing anything but 200 OK and bodies over
 // max bytes.
 func (h *HTTP) ReadFile(ctx context.Context, p string, max int) ([]byte, error) {
@@ -130,9 +159,14 @@ func (h *HTTP) ReadFile(ctx context.Context, p string, max int) ([]byte, error) 
 	if c == nil {
 		c = defaultClient
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, err
+	var resp *http.Response
+	for try := 0; ; try++ {
+		if resp, err = c.Do(req); err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusOK || try == maxRetries || !waitIfTold(ctx, resp) {
+			break
+		}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

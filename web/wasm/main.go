@@ -25,9 +25,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -339,19 +341,41 @@ func verifyRecord(this js.Value, args []js.Value) any {
 // keeps net/http, and a few megabytes, out of the module).
 type fetcher struct{ base string }
 
+// ReadFile fetches a file of the log; told to wait (429, or 503 while the
+// server is busy, with Retry-After: a server limits what each client reads),
+// it waits as told (at most a minute) and asks again, at most 30 times.
 func (f fetcher) ReadFile(ctx context.Context, path string, max int) ([]byte, error) {
 	if path == "" || strings.HasPrefix(path, "/") || strings.Contains(path, "..") || strings.ContainsAny(path, "\\?#%") {
 		return nil, fmt.Errorf("bad path %q", path)
 	}
+	for try := 0; ; try++ {
+		b, wait, err := f.fetch(ctx, path, max)
+		if wait < 0 || try == 30 {
+			return b, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// fetch fetches a file once; wait is how long to wait before asking again
+// if the server said to, else negative.
+func (f fetcher) fetch(ctx context.Context, path string, max int) (b []byte, wait time.Duration, err error) {
 	type result struct {
-		b   []byte
-		err error
+		b    []byte
+		wait time.Duration
+		err  error
 	}
 	done := make(chan result, 1)
 	var onResponse, onBody, onError js.Func
 	release := func() { onResponse.Release(); onBody.Release(); onError.Release() }
 	onError = js.FuncOf(func(this js.Value, args []js.Value) any {
-		done <- result{err: fmt.Errorf("%s: %s", path, args[0].Call("toString").String())}
+		done <- result{wait: -1, err: fmt.Errorf("%s: %s", path, args[0].Call("toString").String())}
 		return nil
 	})
 	onBody = js.FuncOf(func(this js.Value, args []js.Value) any {
@@ -363,13 +387,20 @@ func (f fetcher) ReadFile(ctx context.Context, path string, max int) ([]byte, er
 		}
 		b := make([]byte, n)
 		js.CopyBytesToGo(b, arr)
-		done <- result{b: b}
+		done <- result{b: b, wait: -1}
 		return nil
 	})
 	onResponse = js.FuncOf(func(this js.Value, args []js.Value) any {
 		resp := args[0]
 		if st := resp.Get("status").Int(); st != 200 {
-			done <- result{err: fmt.Errorf("%s: HTTP status %d", path, st)}
+			wait := time.Duration(-1)
+			if st == 429 || st == 503 {
+				wait = time.Second
+				if s, err := strconv.Atoi(resp.Get("headers").Call("get", "Retry-After").String()); err == nil && s >= 0 {
+					wait = min(time.Duration(s)*time.Second, time.Minute)
+				}
+			}
+			done <- result{wait: wait, err: fmt.Errorf("%s: HTTP status %d", path, st)}
 			return nil
 		}
 		resp.Call("arrayBuffer").Call("then", onBody, onError)
@@ -381,8 +412,8 @@ func (f fetcher) ReadFile(ctx context.Context, path string, max int) ([]byte, er
 	select {
 	case r := <-done:
 		release()
-		return r.b, r.err
+		return r.b, r.wait, r.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, -1, ctx.Err()
 	}
 }
