@@ -1,0 +1,137 @@
+package server_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/store"
+)
+
+// dropStore fails the next Append without appending anything: as a commit
+// the database rolled back (an unknown outcome to the caller), or, with
+// notAppended, as an append that never reached the store.
+type dropStore struct {
+	store.Store
+	failNext    atomic.Bool
+	notAppended bool
+}
+
+func (s *dropStore) Append(ctx context.Context, entries [][]byte) (int64, error) {
+	if s.failNext.CompareAndSwap(true, false) {
+		if s.notAppended {
+			return 0, store.ErrNotAppended
+		}
+		return 0, errors.New("failed to commit: connection reset")
+	}
+	return s.Store.Append(ctx, entries)
+}
+
+// TestOfficerAppendNotStoredRecovers: an officer's entry (here the close)
+// that the store did not take is a passing store failure: the node reloads
+// the log and takes entries again, rather than stopping for good as if the
+// store had lost acknowledged entries (the state held the entry before the
+// store was asked, and recovery compared the reloaded log with that).
+func TestOfficerAppendNotStoredRecovers(t *testing.T) {
+	for _, notAppended := range []bool{false, true} {
+		t.Run(map[bool]string{false: "rolled-back-commit", true: "not-appended"}[notAppended], func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 4, Workers: 2, NoSignIn: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Store.Close()
+			seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+			ds := &dropStore{Store: f.Store, notAppended: notAppended}
+			e, err := server.OpenWith(ctx, ds, seed, server.OpenOptions{CheckpointFile: filepath.Join(dir, server.CheckpointFile)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cast(t, f, e, 0, 0)
+			ds.failNext.Store(true)
+			closeEntry := (&election.Close{At: election.Now(time.Now()), Reason: "closed by the test"}).Entry()
+			if _, err := e.Append(ctx, closeEntry); err == nil {
+				t.Fatal("an entry the store did not take was acknowledged")
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				select {
+				case <-e.Stopped():
+					t.Fatalf("the node stopped for good after a passing store failure: %v", e.Err())
+				default:
+				}
+				if _, err := e.Health(); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					_, err := e.Health()
+					t.Fatalf("the node did not recover: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			// The state is the log's: the close was not stored, voting is open.
+			n, _ := f.Store.Size(ctx)
+			var size int64
+			var phase election.Phase
+			e.State(func(s *election.State) { size, phase = s.Size, s.Phase })
+			if size != n || phase != election.PhaseVoting {
+				t.Fatalf("after recovery the state has %d entries (%s), the log %d", size, phase, n)
+			}
+			cast(t, f, e, 1, 0)
+			if _, err := e.Append(ctx, closeEntry); err != nil {
+				t.Fatalf("the close again: %v", err)
+			}
+		})
+	}
+}
+
+// TestChangedHashesStopTheNode: a store whose hashes were changed under
+// the node (the database was tampered with) makes it refuse to sign, and
+// stop for good so that the process exits and an operator looks, rather
+// than say "recovering" for ever while no recovery runs.
+func TestChangedHashesStopTheNode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 4, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	cast(t, f, f.Election, 0, 0)
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("UPDATE hashes SET hash = zeroblob(32)"); err != nil {
+		t.Fatal(err)
+	}
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	k, _ := election.CredentialKey(f.F, f.Codes[1])
+	entry, err := view.NewBallot(nil, k, f.Choices(1, []int{1}, []int{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Election.Cast(ctx, entry); err == nil {
+		t.Fatal("a receipt over changed hashes")
+	}
+	select {
+	case <-f.Election.Stopped():
+	case <-time.After(15 * time.Second):
+		recovering, err := f.Election.Health()
+		t.Fatalf("the node did not stop for good (recovering %v: %v)", recovering, err)
+	}
+	if f.Election.Err() == nil {
+		t.Fatal("stopped without a reason")
+	}
+}
