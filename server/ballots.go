@@ -257,10 +257,12 @@ func (e *Election) checkpoint(ctx context.Context, size int64) (*signedCheckpoin
 		return nil, err
 	}
 	if stored != c.Hash {
+		// Stop taking entries; recovery reloads the log, finds the stored
+		// hashes disagreeing with the entries, and stops the node for good
+		// (Stopped), rather than leave it "recovering" with nothing running.
 		e.mu.Lock()
-		e.broken = fmt.Errorf("the store's hashes disagree with the entries this server appended (tree of %d entries): the database was changed under the server", t.n)
-		e.mu.Unlock()
-		return nil, e.broken
+		defer e.mu.Unlock()
+		return nil, e.fail(fmt.Errorf("the store's hashes disagree with the entries this server appended (tree of %d entries): the database was changed under the server", t.n))
 	}
 	signed, err := board.Sign(c, e.signer)
 	if err != nil {

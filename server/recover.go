@@ -140,6 +140,15 @@ func (e *Election) reload(ctx context.Context) error {
 	e.cpMu.Lock()
 	cp := e.cp
 	e.cpMu.Unlock()
+	// The entries known to be stored are those of e.tree (added only once
+	// the store took them; stable while the gate is held): the reloaded log
+	// must begin with them. The state may hold one more, an officer's entry
+	// applied before the store was asked, whose append failed: it may or
+	// may not be in the log.
+	e.mu.Lock()
+	old, known := e.state, e.tree.clone()
+	e.mu.Unlock()
+	knownRoot := known.root()
 	s := election.New()
 	var tree treeEdge
 	const chunk = 4096
@@ -156,15 +165,15 @@ func (e *Election) reload(ctx context.Context) error {
 			if cp != nil && tree.n == cp.c.Size && tree.root() != cp.c.Hash {
 				return fmt.Errorf("%w: the log's first %d entries are not those of the checkpoint this node signed", errUnrecoverable, cp.c.Size)
 			}
+			if tree.n == known.n && tree.root() != knownRoot {
+				return fmt.Errorf("%w: the log's first %d entries are not those this node applied", errUnrecoverable, known.n)
+			}
 		}
 	}
-	e.mu.Lock()
-	old := e.state
-	e.mu.Unlock()
-	if s.Size < old.Size {
-		return fmt.Errorf("%w: the store holds %d entries, but %d were applied", errUnrecoverable, s.Size, old.Size)
+	if s.Size < known.n {
+		return fmt.Errorf("%w: the store holds %d entries, but %d were stored and applied", errUnrecoverable, s.Size, known.n)
 	}
-	if old.Size > 0 && (s.Fingerprint != old.Fingerprint || s.LogKey != old.LogKey) {
+	if known.n > 0 && (s.Fingerprint != old.Fingerprint || s.LogKey != old.LogKey) {
 		return fmt.Errorf("%w: the store holds another election", errUnrecoverable)
 	}
 	if cp != nil && n < cp.c.Size {
