@@ -135,3 +135,36 @@ func TestChangedHashesStopTheNode(t *testing.T) {
 		t.Fatal("stopped without a reason")
 	}
 }
+
+// TestAcceptRollbackOnce: accepting a rollback is a choice made once: the
+// node saves a checkpoint of the log it accepted at once, so that a restart
+// without the choice (the process restarted before any ballot) opens the
+// same log rather than refusing it as if the checkpoint file were lost.
+func TestAcceptRollbackOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 4, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	cpFile := filepath.Join(dir, server.CheckpointFile)
+	backup, _ := f.Store.Size(ctx)
+	cast(t, f, f.Election, 0, 0)
+	restored := copyPrefix(t, f.Store, backup, t.TempDir())
+	defer restored.Close()
+	open := func(accept bool) error {
+		_, err := server.OpenWith(ctx, restored, seed, server.OpenOptions{CheckpointFile: cpFile, AcceptRollback: accept})
+		return err
+	}
+	if err := open(false); !errors.Is(err, server.ErrRolledBack) {
+		t.Fatalf("the rolled-back log: %v", err)
+	}
+	if err := open(true); err != nil {
+		t.Fatalf("accepting the rollback: %v", err)
+	}
+	if err := open(false); err != nil {
+		t.Fatalf("the accepted log, opened again without the choice: %v", err)
+	}
+}
