@@ -249,6 +249,14 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 	if e.state.Phase == election.PhaseVoting {
 		e.view, _ = e.state.Voter()
 	}
+	if o.CheckpointFile != "" && o.AcceptRollback {
+		// The log accepted is the one this node now stands by: its
+		// checkpoint is saved at once, so that the choice is made once, and
+		// a restart before anything is appended opens this log again.
+		if _, err := e.checkpoint(ctx, n); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
