@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,4 +169,133 @@ func TestAcceptRollbackOnce(t *testing.T) {
 	if err := open(false); err != nil {
 		t.Fatalf("the accepted log, opened again without the choice: %v", err)
 	}
+}
+
+// chaosStore fails one append in every few: half of the failed ones were
+// stored anyway (a commit whose acknowledgement was lost), half not.
+type chaosStore struct {
+	store.Store
+	calls atomic.Int64
+}
+
+func (s *chaosStore) Append(ctx context.Context, entries [][]byte) (int64, error) {
+	switch s.calls.Add(1) % 7 {
+	case 3:
+		return 0, errors.New("failed to commit: connection reset")
+	case 5:
+		if _, err := s.Store.Append(ctx, entries); err != nil {
+			return 0, err
+		}
+		return 0, errors.New("failed to commit: acknowledgement lost")
+	}
+	return s.Store.Append(ctx, entries)
+}
+
+// TestConcurrentCastsThroughStoreFailures: voters cast concurrently, each
+// ballot sent twice at once and retried until it has a receipt, while the
+// store fails now and then (stored or not). Nothing wedges; the node ends
+// taking entries with the state of the log; every receipt's ballot is in
+// the log exactly once, at its index.
+func TestConcurrentCastsThroughStoreFailures(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const voters = 24
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: voters, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	cs := &chaosStore{Store: f.Store}
+	e, err := server.OpenWith(ctx, cs, seed, server.OpenOptions{CheckpointFile: filepath.Join(dir, server.CheckpointFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view *election.Election
+	e.State(func(s *election.State) { view, _ = s.Voter() })
+	ballots := make([][]byte, voters)
+	for v := range voters {
+		k, _ := election.CredentialKey(f.F, f.Codes[v])
+		if ballots[v], err = view.NewBallot(nil, k, f.Choices(v, []int{v % 3}, []int{v % 2})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receipts := make([]*server.Receipt, 2*voters)
+	errs := make(chan error, 2*voters)
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for i := range 2 * voters {
+			wg.Go(func() {
+				for tctx.Err() == nil {
+					r, err := e.Cast(tctx, ballots[i/2])
+					if err == nil {
+						receipts[i] = r
+						return
+					}
+					if errors.Is(err, server.ErrRefused) && !errors.Is(err, election.ErrReplay) {
+						errs <- fmt.Errorf("ballot %d refused: %v", i/2, err)
+						return
+					}
+					select {
+					case <-e.Stopped():
+						errs <- fmt.Errorf("stopped: %v", e.Err())
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+				errs <- fmt.Errorf("ballot %d: no receipt in time", i/2)
+			})
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("casting wedged")
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	n, _ := f.Store.Size(ctx)
+	entries, err := f.Store.ReadEntries(ctx, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, en := range entries {
+		if len(en) > 0 && en[0] == election.TypeBallot {
+			seen[election.Tracker(en)]++
+		}
+	}
+	for i, r := range receipts {
+		if r == nil {
+			continue
+		}
+		if got := seen[r.Tracker]; got != 1 {
+			t.Errorf("receipt %d: its ballot is %d times in the log", i, got)
+		}
+		if string(entries[r.Index]) != string(ballots[i/2]) {
+			t.Errorf("receipt %d: entry %d is not its ballot", i, r.Index)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := e.Health(); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("not taking entries: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var size int64
+	e.State(func(s *election.State) { size = s.Size })
+	if size != n {
+		t.Fatalf("the state has %d entries, the log %d", size, n)
+	}
+	t.Logf("%d entries, %d appends", n, cs.calls.Load())
 }
