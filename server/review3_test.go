@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/server"
@@ -298,4 +300,89 @@ func TestConcurrentCastsThroughStoreFailures(t *testing.T) {
 		t.Fatalf("the state has %d entries, the log %d", size, n)
 	}
 	t.Logf("%d entries, %d appends", n, cs.calls.Load())
+}
+
+// TestRecoveryTrustsWhatTheNodeApplied: recovery after a store failure
+// replays the log as a restart does: the entries the node already applied
+// (verified by it, or trusted under a checkpoint it signed) are not
+// verified again once the recomputed tree shows they are the same, and the
+// rest are verified in parallel. Verifying every ballot again, one at a
+// time, holds the gate for minutes on a large log (about 300 s for 100,000
+// ballots on this machine, docs/performance.md) and never ends within the
+// reload's 10 minutes past about 500,000: the node would stay "recovering"
+// for ever. Here the log holds a ballot whose proof does not verify, under
+// a checkpoint signed with the node's key (standing for "verified once"):
+// the node opens on it, and must recover on it too, not stop for good.
+func TestRecoveryTrustsWhatTheNodeApplied(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 4, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	cpFile := filepath.Join(dir, server.CheckpointFile)
+	cast(t, f, f.Election, 0, 0)
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	k, _ := election.CredentialKey(f.F, f.Codes[1])
+	entry, err := view.NewBallot(nil, k, f.Choices(1, []int{1}, []int{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(entry, []byte(`"proofs":["`)) + len(`"proofs":["`) + 8
+	bad := bytes.Clone(entry)
+	bad[i] = map[bool]byte{true: 'B', false: 'A'}[bad[i] == 'A']
+	if _, err := view.Prepare(bad); err == nil {
+		t.Fatal("the changed ballot verifies")
+	}
+	if _, err := f.Store.Append(ctx, [][]byte{bad}); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := f.Store.Size(ctx)
+	h, err := board.TreeHash(ctx, f.Store, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := election.LogSigner(f.F, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := board.Sign(board.Checkpoint{Origin: board.Origin(f.F), Size: n, Hash: h}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cpFile, signed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ds := &dropStore{Store: f.Store}
+	e, err := server.OpenWith(ctx, ds, seed, server.OpenOptions{CheckpointFile: cpFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.failNext.Store(true)
+	k2, _ := election.CredentialKey(f.F, f.Codes[2])
+	b2, err := view.NewBallot(nil, k2, f.Choices(2, []int{1}, []int{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Cast(ctx, b2); err == nil {
+		t.Fatal("a ballot the store did not take was acknowledged")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-e.Stopped():
+			t.Fatalf("recovery verified again what the node had applied: %v", e.Err())
+		default:
+		}
+		if _, err := e.Health(); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the node did not recover: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cast(t, f, e, 2, 0)
 }
