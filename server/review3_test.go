@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -385,4 +387,60 @@ func TestRecoveryTrustsWhatTheNodeApplied(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cast(t, f, e, 2, 0)
+}
+
+// BenchmarkReload times one recovery (the log reloaded after a store
+// failure) of a log of $SCRUTIN_RELOAD_BALLOTS ballots (default 1,000),
+// each encrypted afresh (the replay rule, spec §18.5), cast through the
+// node:
+//
+//	go test ./server -run '^$' -bench Reload -benchtime 3x
+func BenchmarkReload(b *testing.B) {
+	n := 1000
+	if v, err := strconv.Atoi(os.Getenv("SCRUTIN_RELOAD_BALLOTS")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 50, Workers: 2, NoSignIn: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Store.Close()
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	next := atomic.Int64{}
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				k, _ := election.CredentialKey(f.F, f.Codes[i%50])
+				entry, err := view.NewBallot(nil, k, f.Choices(i%50, []int{i % 3}, []int{i % 2}))
+				if err == nil {
+					_, err = f.Election.Cast(ctx, entry)
+				}
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := cpuTime()
+	for range b.N {
+		if err := f.Election.Reload(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/reload")
 }
