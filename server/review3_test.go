@@ -444,3 +444,77 @@ func BenchmarkReload(b *testing.B) {
 	}
 	b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/reload")
 }
+
+// TestEntryAppendedByAnotherNode: another node on the same database (the
+// deployment of DESIGN.md, "nodes follow the log") appends a ballot this
+// node did not apply. This node's next ballot lands after it: the node
+// must notice the gap no ballot of its own will fill, and reload the log,
+// rather than wait for ever for it (holding the checkpoint lock, so that
+// no voter gets a receipt again, while /healthz says all is well).
+func TestEntryAppendedByAnotherNode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 4, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	other, err := server.OpenWith(ctx, f.Store, seed, server.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cast(t, f, other, 0, 0)
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	k, _ := election.CredentialKey(f.F, f.Codes[1])
+	entry, err := view.NewBallot(nil, k, f.Choices(1, []int{1}, []int{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	r, err := f.Election.Cast(cctx, entry)
+	if cctx.Err() != nil {
+		t.Fatalf("the node waited for an entry of its own that does not exist: %v", err)
+	}
+	if err != nil {
+		// Its ballot is stored; the node reloads the log, then gives its
+		// receipt on a lookup.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, herr := f.Election.Health(); herr == nil {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("the node did not recover: %v (cast: %v)", herr, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if r, err = f.Election.Receipt(ctx, r0Index(t, f, entry), election.Tracker(entry)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var size int64
+	f.Election.State(func(s *election.State) { size = s.Size })
+	if n, _ := f.Store.Size(ctx); size != n || r.Index != n-1 {
+		t.Fatalf("the state has %d entries, the log %d; the receipt is at %d", size, n, r.Index)
+	}
+	cast(t, f, f.Election, 2, 0)
+}
+
+// r0Index is the index of entry in f's log.
+func r0Index(t *testing.T, f *demo.Fixture, entry []byte) int64 {
+	t.Helper()
+	n, _ := f.Store.Size(context.Background())
+	es, err := f.Store.ReadEntries(context.Background(), 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range es {
+		if bytes.Equal(e, entry) {
+			return int64(i)
+		}
+	}
+	t.Fatal("the entry is not in the log")
+	return 0
+}
