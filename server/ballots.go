@@ -155,6 +155,9 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 			err = fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 	}
+	if err == nil {
+		e.appending++
+	}
 	e.mu.Unlock()
 	if err != nil {
 		return 0, err
@@ -162,6 +165,8 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 	idx, err := e.storeAppend(ctx, p.Entry())
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.appending--
+	defer e.checkGap()
 	if errors.Is(err, ErrBusy) {
 		return 0, err // nothing appended: the state is right
 	}
@@ -184,6 +189,18 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 		e.tree.add(q.Entry())
 	}
 	return idx, nil
+}
+
+// checkGap (e.mu held): a gap before the ballots waiting to be applied
+// that none of this node's appends still on their way can fill holds an
+// entry someone else appended (a node sharing the database). The state no
+// longer follows the log: the node reloads it (fail), rather than wait for
+// the gap to fill for ever. The ballots waiting are stored; their receipts
+// are given once the log is reloaded.
+func (e *Election) checkGap() {
+	if len(e.pending) > 0 && e.appending == 0 && e.broken == nil {
+		e.fail(fmt.Errorf("entry %d was appended by another writer of the store: reloading the log", e.state.Size))
+	}
 }
 
 // sameBallot answers a ballot whose code is that of the ballot at index
