@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
@@ -517,4 +519,59 @@ func r0Index(t *testing.T, f *demo.Fixture, entry []byte) int64 {
 	}
 	t.Fatal("the entry is not in the log")
 	return 0
+}
+
+// TestOldCosignatureAfterRestart: cosigned checkpoints are public, and
+// anyone may post one. After a restart, posting an older one must not
+// replace the latest cosigned checkpoint kept beside the checkpoint file
+// (which OpenWith checks the log against): the protection the witnesses
+// give against a rolled-back database would go back with it.
+func TestOldCosignatureAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 4, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	cpFile := filepath.Join(dir, server.CheckpointFile)
+	ws, wv := newWitness(t, "observers.example/w1")
+	lv, _ := note.NewVerifier(f.LogKey)
+	cosign := func(e *server.Election) []byte {
+		_, signed, err := e.Checkpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, n, err := board.Open(signed, lv.Name(), lv, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := note.Sign(n, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	f.Election.SetWitnesses([]note.Verifier{wv})
+	cast(t, f, f.Election, 0, 0)
+	old := cosign(f.Election)
+	if _, err := f.Election.AddCosignature(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	cast(t, f, f.Election, 1, 0)
+	if _, err := f.Election.AddCosignature(ctx, cosign(f.Election)); err != nil {
+		t.Fatal(err)
+	}
+	latest, _ := os.ReadFile(cpFile + server.WitnessedSuffix)
+
+	e, err := server.OpenWith(ctx, f.Store, seed, server.OpenOptions{CheckpointFile: cpFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetWitnesses([]note.Verifier{wv})
+	e.AddCosignature(ctx, old) // accepted or not, it must not go back
+	if now, _ := os.ReadFile(cpFile + server.WitnessedSuffix); string(now) != string(latest) {
+		t.Fatalf("an older cosigned checkpoint replaced the latest:\n%s\nnow:\n%s", latest, now)
+	}
 }
