@@ -233,6 +233,11 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 	if err != nil {
 		return nil, err
 	}
+	if wc != nil && witnessed != nil { // not set aside
+		// A cosignature of an older checkpoint, posted later (anyone may
+		// post one), must not replace the latest kept (saveWitnessed).
+		e.witnesses.saved, e.witnesses.savedSize = witnessed, wc.Size
+	}
 	// The stored hashes, from which inclusion proofs are made, must agree
 	// with the entries.
 	stored, err := board.TreeHash(ctx, st, n)
