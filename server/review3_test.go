@@ -575,3 +575,65 @@ func TestOldCosignatureAfterRestart(t *testing.T) {
 		t.Fatalf("an older cosigned checkpoint replaced the latest:\n%s\nnow:\n%s", latest, now)
 	}
 }
+
+// blockStore holds every append until release is closed.
+type blockStore struct {
+	store.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *blockStore) Append(ctx context.Context, entries [][]byte) (int64, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.Append(ctx, entries)
+}
+
+// TestSecondCopyLeaves: a client that leaves while a first copy of its
+// ballot is being appended appended nothing itself: its answer is "not
+// stored by this request, try again" (ErrBusy), not a store failure (which
+// the server logs as an error and reports as "may or may not be stored").
+func TestSecondCopyLeaves(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f, err := demo.Setup(ctx, demo.Options{Dir: dir, Voters: 4, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	bs := &blockStore{Store: f.Store, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	e, err := server.OpenWith(ctx, bs, seed, server.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view *election.Election
+	e.State(func(s *election.State) { view, _ = s.Voter() })
+	k, _ := election.CredentialKey(f.F, f.Codes[0])
+	entry, err := view.NewBallot(nil, k, f.Choices(0, []int{1}, []int{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := e.Cast(ctx, entry)
+		first <- err
+	}()
+	<-bs.entered
+	cctx, cancel := context.WithCancel(ctx)
+	second := make(chan error, 1)
+	go func() {
+		_, err := e.Cast(cctx, entry)
+		second <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the second copy waits for the first
+	cancel()
+	err = <-second
+	close(bs.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, server.ErrBusy) {
+		t.Fatalf("the second copy, whose client left: %v", err)
+	}
+}
