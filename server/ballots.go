@@ -119,7 +119,8 @@ func (e *Election) castOnce(ctx context.Context, p *election.PreparedBallot) (id
 		select {
 		case <-other.done:
 		case <-ctx.Done():
-			return 0, false, ctx.Err()
+			// This request appended nothing (the other copy may have).
+			return 0, false, fmt.Errorf("%w: the same ballot is being stored by another request: %w", ErrBusy, ctx.Err())
 		}
 		if other.index >= 0 {
 			return e.sameBallot(p, other.index, other.tracker)
