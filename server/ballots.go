@@ -119,7 +119,8 @@ func (e *Election) castOnce(ctx context.Context, p *election.PreparedBallot) (id
 		select {
 		case <-other.done:
 		case <-ctx.Done():
-			return 0, false, ctx.Err()
+			// This request appended nothing (the other copy may have).
+			return 0, false, fmt.Errorf("%w: the same ballot is being stored by another request: %w", ErrBusy, ctx.Err())
 		}
 		if other.index >= 0 {
 			return e.sameBallot(p, other.index, other.tracker)
@@ -155,6 +156,9 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 			err = fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 	}
+	if err == nil {
+		e.appending++
+	}
 	e.mu.Unlock()
 	if err != nil {
 		return 0, err
@@ -162,6 +166,8 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 	idx, err := e.storeAppend(ctx, p.Entry())
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.appending--
+	defer e.checkGap()
 	if errors.Is(err, ErrBusy) {
 		return 0, err // nothing appended: the state is right
 	}
@@ -184,6 +190,18 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 		e.tree.add(q.Entry())
 	}
 	return idx, nil
+}
+
+// checkGap (e.mu held): a gap before the ballots waiting to be applied
+// that none of this node's appends still on their way can fill holds an
+// entry someone else appended (a node sharing the database). The state no
+// longer follows the log: the node reloads it (fail), rather than wait for
+// the gap to fill for ever. The ballots waiting are stored; their receipts
+// are given once the log is reloaded.
+func (e *Election) checkGap() {
+	if len(e.pending) > 0 && e.appending == 0 && e.broken == nil {
+		e.fail(fmt.Errorf("entry %d was appended by another writer of the store: reloading the log", e.state.Size))
+	}
 }
 
 // sameBallot answers a ballot whose code is that of the ballot at index
@@ -257,10 +275,12 @@ func (e *Election) checkpoint(ctx context.Context, size int64) (*signedCheckpoin
 		return nil, err
 	}
 	if stored != c.Hash {
+		// Stop taking entries; recovery reloads the log, finds the stored
+		// hashes disagreeing with the entries, and stops the node for good
+		// (Stopped), rather than leave it "recovering" with nothing running.
 		e.mu.Lock()
-		e.broken = fmt.Errorf("the store's hashes disagree with the entries this server appended (tree of %d entries): the database was changed under the server", t.n)
-		e.mu.Unlock()
-		return nil, e.broken
+		defer e.mu.Unlock()
+		return nil, e.fail(fmt.Errorf("the store's hashes disagree with the entries this server appended (tree of %d entries): the database was changed under the server", t.n))
 	}
 	signed, err := board.Sign(c, e.signer)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/scrutin/scrutin/board"
@@ -140,35 +141,45 @@ func (e *Election) reload(ctx context.Context) error {
 	e.cpMu.Lock()
 	cp := e.cp
 	e.cpMu.Unlock()
-	s := election.New()
-	var tree treeEdge
-	const chunk = 4096
-	for i := int64(0); i < n; i += chunk {
-		entries, err := e.st.ReadEntries(ctx, i, min(n, i+chunk))
-		if err != nil {
-			return err
-		}
-		for j, entry := range entries {
-			if err := s.Apply(entry); err != nil {
-				return fmt.Errorf("%w: entry %d does not replay: %v", errUnrecoverable, i+int64(j), err)
-			}
-			tree.add(entry)
-			if cp != nil && tree.n == cp.c.Size && tree.root() != cp.c.Hash {
-				return fmt.Errorf("%w: the log's first %d entries are not those of the checkpoint this node signed", errUnrecoverable, cp.c.Size)
-			}
-		}
-	}
+	// The entries known to be stored are those of e.tree (added only once
+	// the store took them; stable while the gate is held): the reloaded log
+	// must begin with them. The state may hold one more, an officer's entry
+	// applied before the store was asked, whose append failed: it may or
+	// may not be in the log.
 	e.mu.Lock()
-	old := e.state
+	old, known := e.state, e.tree.clone()
 	e.mu.Unlock()
-	if s.Size < old.Size {
-		return fmt.Errorf("%w: the store holds %d entries, but %d were applied", errUnrecoverable, s.Size, old.Size)
+	// The log is replayed as at a restart (replayLog): the entries this
+	// node applied (known) were verified by it, or trusted under a
+	// checkpoint it signed, so they are only decoded, once the recomputed
+	// tree shows they are the same; the rest are verified in parallel. A
+	// full sequential verification would hold the gate for minutes, or
+	// never finish within the reload's time on a large log.
+	var wants []board.Checkpoint
+	if known.n > 0 {
+		wants = append(wants, board.Checkpoint{Size: known.n, Hash: known.root()})
 	}
-	if old.Size > 0 && (s.Fingerprint != old.Fingerprint || s.LogKey != old.LogKey) {
-		return fmt.Errorf("%w: the store holds another election", errUnrecoverable)
+	if cp != nil {
+		wants = append(wants, cp.c)
+	}
+	if n < known.n {
+		return fmt.Errorf("%w: the store holds %d entries, but %d were stored and applied", errUnrecoverable, n, known.n)
 	}
 	if cp != nil && n < cp.c.Size {
 		return fmt.Errorf("%w: the store holds %d entries, but this node signed a checkpoint of %d", errUnrecoverable, n, cp.c.Size)
+	}
+	s, tree, err := replayLog(ctx, e.st, n, known.n, wants, runtime.GOMAXPROCS(0))
+	var fork *forkError
+	switch {
+	case errors.As(err, &fork):
+		return fmt.Errorf("%w: the log's first %d entries are not those this node applied or signed", errUnrecoverable, fork.size)
+	case errors.Is(err, errNoReplay):
+		return fmt.Errorf("%w: %v", errUnrecoverable, err)
+	case err != nil:
+		return err
+	}
+	if known.n > 0 && (s.Fingerprint != old.Fingerprint || s.LogKey != old.LogKey) {
+		return fmt.Errorf("%w: the store holds another election", errUnrecoverable)
 	}
 	// The stored hashes, from which inclusion proofs are made, must agree
 	// with the entries.

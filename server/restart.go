@@ -233,6 +233,11 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 	if err != nil {
 		return nil, err
 	}
+	if wc != nil && witnessed != nil { // not set aside
+		// A cosignature of an older checkpoint, posted later (anyone may
+		// post one), must not replace the latest kept (saveWitnessed).
+		e.witnesses.saved, e.witnesses.savedSize = witnessed, wc.Size
+	}
 	// The stored hashes, from which inclusion proofs are made, must agree
 	// with the entries.
 	stored, err := board.TreeHash(ctx, st, n)
@@ -248,6 +253,14 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 	}
 	if e.state.Phase == election.PhaseVoting {
 		e.view, _ = e.state.Voter()
+	}
+	if o.CheckpointFile != "" && o.AcceptRollback {
+		// The log accepted is the one this node now stands by: its
+		// checkpoint is saved at once, so that the choice is made once, and
+		// a restart before anything is appended opens this log again.
+		if _, err := e.checkpoint(ctx, n); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }
@@ -279,8 +292,22 @@ const replayChunk = 4096
 // replay returns a *forkError. It returns the tree hash of the n entries,
 // computed from the entries themselves.
 func (e *Election) replay(ctx context.Context, n, trusted int64, wants []board.Checkpoint, workers int) (tlog.Hash, error) {
-	e.state = election.New()
-	e.tree = treeEdge{}
+	s, tree, err := replayLog(ctx, e.st, n, trusted, wants, workers)
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	e.state, e.tree = s, tree
+	return tree.root(), nil
+}
+
+// errNoReplay wraps the error of a stored log that does not replay.
+var errNoReplay = errors.New("the stored log does not replay")
+
+// replayLog rebuilds the state and the tree of the first n entries of st,
+// as replay describes, without touching any node.
+func replayLog(ctx context.Context, st store.Store, n, trusted int64, wants []board.Checkpoint, workers int) (*election.State, treeEdge, error) {
+	s := election.New()
+	var tree treeEdge
 	type chunk struct {
 		start   int64
 		entries [][]byte
@@ -304,7 +331,7 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, wants []board.C
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem }()
-				es, err := e.st.ReadEntries(ctx, i, min(n, i+replayChunk))
+				es, err := st.ReadEntries(ctx, i, min(n, i+replayChunk))
 				next <- chunk{i, es, err}
 			}()
 		}
@@ -315,7 +342,7 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, wants []board.C
 	for next := range chunks {
 		c := <-next
 		if c.err != nil {
-			return tlog.Hash{}, c.err
+			return nil, treeEdge{}, c.err
 		}
 		clear(prepared)
 		clear(errs)
@@ -323,52 +350,52 @@ func (e *Election) replay(ctx context.Context, n, trusted int64, wants []board.C
 		for pos := 0; pos < len(c.entries); pos++ {
 			// Until voting opens, entries apply one by one; from then on,
 			// the rest of the chunk's ballots are prepared in parallel.
-			if e.state.Phase == election.PhaseVoting && preparedFrom == len(c.entries) {
-				view, err := e.state.Voter()
+			if s.Phase == election.PhaseVoting && preparedFrom == len(c.entries) {
+				view, err := s.Voter()
 				if err != nil {
-					return tlog.Hash{}, err
+					return nil, treeEdge{}, err
 				}
-				e.prepareAll(view, c.entries[pos:], prepared[pos:], errs[pos:], leaves[pos:], c.start+int64(pos), trusted, workers)
+				prepareAll(view, c.entries[pos:], prepared[pos:], errs[pos:], leaves[pos:], c.start+int64(pos), trusted, workers)
 				preparedFrom = pos
 			}
 			entry := c.entries[pos]
 			var err error
 			switch {
 			case prepared[pos] != nil:
-				err = e.state.ApplyBallot(prepared[pos])
+				err = s.ApplyBallot(prepared[pos])
 			case errs[pos] != nil:
-				err = &election.EntryError{Index: e.state.Size, Type: election.TypeBallot, Err: errs[pos]}
+				err = &election.EntryError{Index: s.Size, Type: election.TypeBallot, Err: errs[pos]}
 			default:
-				err = e.state.Apply(entry)
+				err = s.Apply(entry)
 			}
 			if err != nil {
 				for _, w := range wants {
-					if e.state.Size < w.Size {
+					if s.Size < w.Size {
 						// Before the checkpoint: is it the log that was signed?
-						return tlog.Hash{}, e.checkPrefix(ctx, &w)
+						return nil, treeEdge{}, checkPrefix(ctx, st, &w)
 					}
 				}
-				return tlog.Hash{}, fmt.Errorf("the stored log does not replay: %w", err)
+				return nil, treeEdge{}, fmt.Errorf("%w: %w", errNoReplay, err)
 			}
 			if pos >= preparedFrom {
-				e.tree.addHash(leaves[pos])
+				tree.addHash(leaves[pos])
 			} else {
-				e.tree.add(entry)
+				tree.add(entry)
 			}
 			for _, w := range wants {
-				if e.tree.n == w.Size && e.tree.root() != w.Hash {
-					return tlog.Hash{}, &forkError{w.Size}
+				if tree.n == w.Size && tree.root() != w.Hash {
+					return nil, treeEdge{}, &forkError{w.Size}
 				}
 			}
 		}
 	}
-	return e.tree.root(), nil
+	return s, tree, nil
 }
 
 // prepareAll prepares the ballots among entries (the first at index
 // first) with workers goroutines: decoded only below trusted, verified
 // beyond; it also computes every entry's record hash.
-func (e *Election) prepareAll(view *election.Election, entries [][]byte, prepared []*election.PreparedBallot, errs []error, leaves []tlog.Hash, first, trusted int64, workers int) {
+func prepareAll(view *election.Election, entries [][]byte, prepared []*election.PreparedBallot, errs []error, leaves []tlog.Hash, first, trusted int64, workers int) {
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	const step = 64
@@ -400,10 +427,10 @@ func (e *Election) prepareAll(view *election.Election, entries [][]byte, prepare
 // checkPrefix tells whether the first want.Size stored entries hash to
 // want's tree: a *forkError if not, else an internal error (the node signed
 // a log that does not replay).
-func (e *Election) checkPrefix(ctx context.Context, want *board.Checkpoint) error {
+func checkPrefix(ctx context.Context, st store.Store, want *board.Checkpoint) error {
 	var t treeEdge
 	for i := int64(0); i < want.Size; i += replayChunk {
-		es, err := e.st.ReadEntries(ctx, i, min(want.Size, i+replayChunk))
+		es, err := st.ReadEntries(ctx, i, min(want.Size, i+replayChunk))
 		if err != nil {
 			return err
 		}
@@ -414,7 +441,7 @@ func (e *Election) checkPrefix(ctx context.Context, want *board.Checkpoint) erro
 	if t.root() != want.Hash {
 		return &forkError{want.Size}
 	}
-	return errors.New("internal error: the log this server signed does not replay")
+	return fmt.Errorf("%w: internal error: the log this server signed does not replay", errNoReplay)
 }
 
 // treeEdge is the right edge of a Merkle tree (spec §16, tlog's hashing):

@@ -20,8 +20,8 @@ import (
 )
 
 // benchVoters is how many credentials the generated elections have; each
-// voter encrypts afresh for every ballot (re-votes): the same encryption
-// signed again would be a replay (spec §18.5).
+// voter re-votes with a fresh encryption every time (spec §18.5: the same
+// encryption signed again is a replay).
 const benchVoters = 500
 
 // benchCacheVersion names the layout of the cached logs; change it when
@@ -79,7 +79,8 @@ func benchLog(b *testing.B, n int) string {
 	f.Store.Close()
 	f.Staff.Close()
 
-	// A fresh encryption for each ballot.
+	// Each ballot is encrypted afresh: the replay rule (spec §18.5) makes
+	// a second signature on the same encryption invalid.
 	type voter struct {
 		sign func() ([]byte, error)
 	}

@@ -36,6 +36,9 @@ type Election struct {
 	state   *election.State
 	pending map[int64]*election.PreparedBallot
 	casting map[string]*casting // ballots appended or being appended, not yet applied, by code
+	// appending counts the ballots between their check and the end of
+	// their append (under mu): only they can fill a gap before pending.
+	appending int
 
 	cpMu   sync.Mutex // one checkpoint signing at a time
 	cp     *signedCheckpoint
