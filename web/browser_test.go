@@ -582,6 +582,8 @@ func TestBrowserNoNewCode(t *testing.T) {
 	if help := text(t, ctx, "#no-code summary"); !strings.Contains(help, "No code") {
 		t.Fatalf("no help for a missing code: %q", help)
 	}
+	run(t, ctx, "open the help", chromedp.Click(css("#no-code summary")))
+	screenshot(t, ctx, "booth-no-new-code")
 	letters := f.Mail.Letters(email)
 	long := regexp.MustCompile(`\b[0-9]{8} [0-9]{8}\b`).FindString(letters[len(letters)-1])
 	if long == "" {

@@ -79,8 +79,10 @@
         // 16-digit form, and the server says when to ask again.
         state.challenge = "";
         $("form-code").hidden = false;
-        const until = new Date(e.data.valid_until).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-        status(fmt("codeNotSent", until, Math.ceil(e.data.retry_after / 60)), true);
+        const clock = { hour: "2-digit", minute: "2-digit" };
+        const until = new Date(e.data.valid_until).toLocaleTimeString([], clock);
+        const again = new Date(Date.now() + 1000 * e.data.retry_after).toLocaleTimeString([], clock);
+        status(fmt("codeNotSent", until, again), true);
         $("code").focus();
       } else fail(e);
     }
