@@ -14,12 +14,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/pgtest"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
 )
@@ -43,36 +43,7 @@ func storeCases() []storeCase {
 // ($SCRUTIN_REQUIRE_POSTGRES), where it fails.
 func postgresLocation(t testing.TB) string {
 	t.Helper()
-	ctx := context.Background()
-	base := os.Getenv("SCRUTIN_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("SCRUTIN_REQUIRE_POSTGRES") != "" {
-			t.Fatalf("PostgreSQL is required: %v", err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := fmt.Sprintf("scrutin_server_%x", b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), base); err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	return pgtest.Schema(t, "scrutin_server")
 }
 
 // cast casts a ballot of voter i (choosing option leader) through the

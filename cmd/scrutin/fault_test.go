@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -24,12 +23,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/mirror"
+	"github.com/scrutin/scrutin/internal/pgtest"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
 	"github.com/scrutin/scrutin/verify"
@@ -199,36 +197,8 @@ func TestServeOneProcessPerFolder(t *testing.T) {
 // faultPostgres returns a fresh schema's URL, or skips (fails when
 // $SCRUTIN_REQUIRE_POSTGRES is set).
 func faultPostgres(t *testing.T) string {
-	base := os.Getenv("SCRUTIN_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("SCRUTIN_REQUIRE_POSTGRES") != "" {
-			t.Fatalf("PostgreSQL is required: %v", err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := fmt.Sprintf("scrutin_fault_%x", b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), base); err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	t.Helper()
+	return pgtest.Schema(t, "scrutin_fault")
 }
 
 // faultBallots encrypts n ballots for the demo's credentials (in turn, so

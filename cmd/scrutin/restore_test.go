@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,10 +16,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/pgtest"
 )
 
 // startServe starts "scrutin serve" and returns its URL once it serves.
@@ -142,37 +138,7 @@ func castFirstMember(t *testing.T, url, dir string) {
 // and returns its URL, or skips without a server (fails in CI).
 func postgresDatabase(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	base := os.Getenv("SCRUTIN_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("SCRUTIN_REQUIRE_POSTGRES") != "" {
-			t.Fatalf("PostgreSQL is required: %v", err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	name := fmt.Sprintf("scrutin_restore_%x", b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), base); err == nil {
-			c.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	})
-	u, err := neturl.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return pgtest.Database(t, "scrutin_restore")
 }
 
 // TestServeRefusesRestoredBackup follows the README's "Backup and restore",

@@ -3,23 +3,20 @@ package demo
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/mirror"
+	"github.com/scrutin/scrutin/internal/pgtest"
 	"github.com/scrutin/scrutin/verify"
 )
 
@@ -28,35 +25,8 @@ var ctx = context.Background()
 // postgresURL gives a fresh schema on the test server, or skips (fails in
 // CI, where $SCRUTIN_REQUIRE_POSTGRES is set).
 func postgresURL(t *testing.T) string {
-	base := os.Getenv("SCRUTIN_TEST_POSTGRES")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		if os.Getenv("SCRUTIN_REQUIRE_POSTGRES") != "" {
-			t.Fatalf("PostgreSQL is required: %v", err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := fmt.Sprintf("scrutin_demo_%x", b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), base); err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	t.Helper()
+	return pgtest.Schema(t, "scrutin_demo")
 }
 
 // TestEndToEnd runs a whole election over HTTP on both stores, then reads
