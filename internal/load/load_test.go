@@ -35,6 +35,9 @@ func TestBrowse(t *testing.T) {
 	if rep.Requests < 2 || rep.Status["200"] == 0 || rep.Status["429"] == 0 || rep.Bytes != int64(10*rep.Requests) {
 		t.Fatalf("%+v", rep)
 	}
+	srv.Close() // waits for the handlers of requests cut short by the end of the run
+	mu.Lock()
+	defer mu.Unlock()
 	if len(from) != 3 || from[""] {
 		t.Fatalf("clients seen as %v", from)
 	}
