@@ -70,22 +70,7 @@ func TestOfficerAppendNotStoredRecovers(t *testing.T) {
 			if _, err := e.Append(ctx, closeEntry); err == nil {
 				t.Fatal("an entry the store did not take was acknowledged")
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for {
-				select {
-				case <-e.Stopped():
-					t.Fatalf("the node stopped for good after a passing store failure: %v", e.Err())
-				default:
-				}
-				if _, err := e.Health(); err == nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					_, err := e.Health()
-					t.Fatalf("the node did not recover: %v", err)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitTakingEntries(t, e, "the node stopped for good after a passing store failure")
 			// The state is the log's: the close was not stored, voting is open.
 			n, _ := f.Store.Size(ctx)
 			var size int64
@@ -289,15 +274,7 @@ func TestConcurrentCastsThroughStoreFailures(t *testing.T) {
 			t.Errorf("receipt %d: entry %d is not its ballot", i, r.Index)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := e.Health(); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("not taking entries: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitTakingEntries(t, e, "the node stopped for good")
 	var size int64
 	e.State(func(s *election.State) { size = s.Size })
 	if size != n {
@@ -374,20 +351,7 @@ func TestRecoveryTrustsWhatTheNodeApplied(t *testing.T) {
 	if _, err := e.Cast(ctx, b2); err == nil {
 		t.Fatal("a ballot the store did not take was acknowledged")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-e.Stopped():
-			t.Fatalf("recovery verified again what the node had applied: %v", e.Err())
-		default:
-		}
-		if _, err := e.Health(); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the node did not recover: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitTakingEntries(t, e, "recovery verified again what the node had applied")
 	cast(t, f, e, 2, 0)
 }
 
@@ -483,15 +447,7 @@ func TestEntryAppendedByAnotherNode(t *testing.T) {
 	if err != nil {
 		// Its ballot is stored; the node reloads the log, then gives its
 		// receipt on a lookup.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if _, herr := f.Election.Health(); herr == nil {
-				break
-			} else if time.Now().After(deadline) {
-				t.Fatalf("the node did not recover: %v (cast: %v)", herr, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitTakingEntries(t, f.Election, fmt.Sprintf("the node stopped for good (cast: %v)", err))
 		if r, err = f.Election.Receipt(ctx, r0Index(t, f, entry), election.Tracker(entry)); err != nil {
 			t.Fatal(err)
 		}
@@ -635,5 +591,28 @@ func TestSecondCopyLeaves(t *testing.T) {
 	}
 	if !errors.Is(err, server.ErrBusy) {
 		t.Fatalf("the second copy, whose client left: %v", err)
+	}
+}
+
+// waitTakingEntries waits (up to 10 s) until the node takes entries again
+// after a store failure; it fails the test, saying stopped, if the node
+// stops for good meanwhile.
+func waitTakingEntries(t *testing.T, e *server.Election, stopped string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-e.Stopped():
+			t.Fatalf("%s: %v", stopped, e.Err())
+		default:
+		}
+		_, err := e.Health()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not recover: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
