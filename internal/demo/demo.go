@@ -117,7 +117,7 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	if o.DB != "" {
 		loc = o.DB
 	}
-	if f.Store, err = store.Open(ctx, loc); err != nil {
+	if f.Store, err = store.OpenLog(ctx, loc, "main"); err != nil {
 		return nil, err
 	}
 	if n, _ := f.Store.Size(ctx); n != 0 {
