@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,105 +23,20 @@ import (
 	"github.com/scrutin/scrutin/store"
 )
 
-// dirCatalogue is a catalogue of elections each in a SQLite folder of its
-// own (until the multi-election store is merged).
-type dirCatalogue struct {
-	dir  string
-	mu   sync.Mutex
-	info map[string]*server.ElectionInfo
-	ids  []string
-	logs map[string]*closeLog
-	// summariesSaved counts SaveSummary calls.
-	summariesSaved int
-}
-
-type closeLog struct {
-	store.Store
-	c  *dirCatalogue
-	id string
-}
-
-func (l *closeLog) Close() error {
-	l.c.mu.Lock()
-	if l.c.logs[l.id] == l {
-		delete(l.c.logs, l.id)
-	}
-	l.c.mu.Unlock()
-	return l.Store.Close()
-}
-
-func newCatalogue(t testing.TB) *dirCatalogue {
-	return &dirCatalogue{dir: t.TempDir(), info: map[string]*server.ElectionInfo{}, logs: map[string]*closeLog{}}
-}
-
-func (c *dirCatalogue) Elections(ctx context.Context) ([]server.ElectionInfo, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []server.ElectionInfo
-	for _, id := range c.ids {
-		in := *c.info[id]
-		st, err := store.OpenSQLite(ctx, filepath.Join(c.dir, id))
-		if err != nil {
-			return nil, err
-		}
-		in.Size, err = st.Size(ctx)
-		st.Close()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, in)
-	}
-	return out, nil
-}
-
-func (c *dirCatalogue) Create(ctx context.Context, id string, witnesses []string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.info[id] != nil {
-		return errors.New("exists")
-	}
-	c.info[id] = &server.ElectionInfo{ID: id, Created: time.Now().Add(time.Duration(len(c.ids)) * time.Millisecond), Witnesses: witnesses}
-	c.ids = append(c.ids, id)
-	return os.MkdirAll(filepath.Join(c.dir, id), 0o700)
-}
-
-func (c *dirCatalogue) Log(ctx context.Context, id string) (store.Store, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.info[id] == nil {
-		return nil, server.ErrNoElection
-	}
-	if l := c.logs[id]; l != nil {
-		return l, nil
-	}
-	st, err := store.OpenSQLite(ctx, filepath.Join(c.dir, id))
+func newCatalogue(t testing.TB) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), t.TempDir())
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	l := &closeLog{st, c, id}
-	c.logs[id] = l
-	return l, nil
-}
-
-func (c *dirCatalogue) SaveSummary(ctx context.Context, id string, size int64, summary []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.info[id].Summary, c.info[id].SummarySize = summary, size
-	c.summariesSaved++
-	return nil
-}
-
-func (c *dirCatalogue) SetWitnesses(ctx context.Context, id string, witnesses []string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.info[id].Witnesses = witnesses
-	return nil
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // appendRaw appends entries to election id's log behind the registry's back.
-func (c *dirCatalogue) appendRaw(t testing.TB, id string, entries ...[]byte) {
+func appendRaw(t testing.TB, db *store.DB, id string, entries ...[]byte) {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(c.dir, id))
+	st, err := db.Log(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +240,7 @@ func TestRegistryFailedElection(t *testing.T) {
 		record(t, fixture(t, master, id, 3), e)
 	}
 	r.Close()
-	c.appendRaw(t, "b", []byte{0x7f, 'x'}) // an entry no election takes
+	appendRaw(t, c, "b", []byte{0x7f, 'x'}) // an entry no election takes
 
 	r = openRegistry(t, c, master, cpDir)
 	defer r.Close()
@@ -438,15 +352,23 @@ func TestRegistrySummaries(t *testing.T) {
 	r.Close()
 
 	// A summary out of date (the log grew behind it) is replayed once.
-	c.mu.Lock()
-	c.info["done"].SummarySize--
-	c.mu.Unlock()
+	infos, err := c.Elections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range infos {
+		if in.ID == "done" {
+			if err := c.SaveSummary(ctx, "done", in.Size-1, in.Summary); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	r = openRegistry(t, c, master, cpDir)
 	defer r.Close()
 	if n := server.Replays(r); n != 3 || server.Loaded(r, "done") {
 		t.Fatalf("with done's summary out of date: %d replays (want 3), done loaded %v (want unloaded after)", n, server.Loaded(r, "done"))
 	}
-	infos, _ := c.Elections(ctx)
+	infos, _ = c.Elections(ctx)
 	for _, in := range infos {
 		if in.SummarySize != in.Size {
 			t.Fatalf("election %s's summary is of size %d, its log %d", in.ID, in.SummarySize, in.Size)
