@@ -745,8 +745,6 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 		e, failed := s.e, s.failed
 		s.mu.Unlock()
 		switch {
-		case failed != nil:
-			problems[s.id] = problem{"failed", failed.Error()}
 		case e != nil:
 			if probe == nil {
 				probe = e
@@ -758,6 +756,8 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 				}
 				problems[s.id] = problem{st, err.Error()}
 			}
+		case failed != nil:
+			problems[s.id] = problem{"failed", failed.Error()}
 		}
 	}
 	if probe != nil {

@@ -56,7 +56,7 @@ func masterSeed() []byte {
 // key is that of election id under master.
 func fixture(t testing.TB, master []byte, id string, voters int) *demo.Fixture {
 	t.Helper()
-	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: voters, Workers: 2, NoSignIn: true, LogSeed: server.LogSeed(master, id, false)})
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: voters, Workers: 2, NoSignIn: true, MasterSeed: master, ID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
