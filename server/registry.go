@@ -18,7 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-		"runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"

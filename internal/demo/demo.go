@@ -66,7 +66,7 @@ type Options struct {
 	Host *Fixture
 	// WrapLog, if set, wraps the election's log as the server opens it
 	// (for fault tests).
-	WrapLog func(store.Store) store.Store
+	WrapLog  func(store.Store) store.Store
 	Progress func(format string, args ...any)
 }
 
