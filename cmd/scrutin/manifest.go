@@ -16,9 +16,9 @@ import (
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/trustee"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
-	"github.com/scrutin/scrutin/internal/trustee"
 )
 
 func manifestNewCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {

@@ -104,7 +104,7 @@ extends the last one it cosigned, records it, and writes the checkpoint with
 its cosignature to --out (serve that folder). A fork or a rollback is refused:
 both signed checkpoints are kept in DIR/evidence as proof, and the command
 exits with status 1 (with --once) or keeps refusing. With --submit, each
-cosigned checkpoint is also posted to the election's server (its base URL),
+cosigned checkpoint is also posted to the election (its address, https://host/e/ID),
 which serves it to readers and shows the witness on its public log page.`)
 	dir := fs.String("dir", "scrutin-witness", "the witness's folder: its key and state")
 	logLoc := fs.String("log", "", "the published log: a folder, an election's address (https://host/e/ID), or a mirror's URL")
