@@ -231,6 +231,9 @@ func (d *postgresDB) elections(ctx context.Context) ([]Info, error) {
 		}
 		in.Created = in.Created.UTC()
 		in.Witnesses = splitWitnesses(w)
+		if in.SummarySize >= 0 && in.Summary == nil {
+			in.Summary = []byte{} // an empty summary, saved
+		}
 		out = append(out, in)
 	}
 	return out, rows.Err()

@@ -269,6 +269,9 @@ func (d *sqliteDB) elections(ctx context.Context) ([]Info, error) {
 		}
 		in.Created = time.UnixMicro(created).UTC()
 		in.Witnesses = splitWitnesses(w)
+		if in.SummarySize >= 0 && in.Summary == nil {
+			in.Summary = []byte{} // an empty summary, saved
+		}
 		out = append(out, in)
 	}
 	return out, rows.Err()
