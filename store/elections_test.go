@@ -659,3 +659,47 @@ func BenchmarkElections1000(b *testing.B) {
 		})
 	}
 }
+
+// TestPostgresHashReadsUseTheIndex: the generic plan PostgreSQL may cache
+// for reading hashes looks each one up in the index, even when the plan
+// was made while the table was empty.
+func TestPostgresHashReadsUseTheIndex(t *testing.T) {
+	db := mustOpenDB(t, postgresLocation(t))
+	s := mustLog(t, db, "a")
+	conn, err := db.d.(*postgresDB).pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, q := range []string{
+		`SET plan_cache_mode = force_generic_plan`,
+		`PREPARE read_hashes (text, bigint[]) AS ` + readHashesQueryPG,
+		`EXECUTE read_hashes ('a', '{0}')`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer conn.Exec(ctx, `DEALLOCATE read_hashes; RESET plan_cache_mode`)
+	for i := 0; i < 20_000; i += 4000 {
+		if _, err := s.Append(ctx, entriesN(fmt.Sprint(i), 4000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := conn.Query(ctx, `EXPLAIN EXECUTE read_hashes ('a', '{5, 100}')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		rows.Scan(&line)
+		plan.WriteString(line + "\n")
+	}
+	if rows.Err() != nil {
+		t.Fatal(rows.Err())
+	}
+	if p := plan.String(); !strings.Contains(p, "Index Cond: ((election = $1) AND (idx = w.idx))") || strings.Contains(p, "Seq Scan on hashes") || strings.Contains(p, "Bitmap") {
+		t.Fatalf("the generic plan of reading hashes:\n%s", p)
+	}
+}
