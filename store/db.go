@@ -31,7 +31,9 @@ type openLog struct {
 
 // Info is an election as the catalogue describes it.
 type Info struct {
-	ID      string
+	ID string
+	// Created is when the election was created (UTC, to the microsecond);
+	// for the legacy election, when its database was migrated.
 	Created time.Time
 	// Legacy marks the election "main" of a database written by scrutin
 	// before it held several elections.

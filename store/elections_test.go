@@ -703,3 +703,98 @@ func TestPostgresHashReadsUseTheIndex(t *testing.T) {
 		t.Fatalf("the generic plan of reading hashes:\n%s", p)
 	}
 }
+
+// TestLogOpenedOnce: callers asking for one election's log at once share
+// one Store (one committer); after its Close, Log opens it again; DB.Close
+// closes every log, after their queued appends.
+func TestLogOpenedOnce(t *testing.T) {
+	for _, bc := range backends(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			loc := bc.location(t)
+			db := mustOpenDB(t, loc)
+			for _, id := range []string{"x", "y"} {
+				if err := db.Create(ctx, id, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := make([]Store, 20)
+			var wg sync.WaitGroup
+			for i := range got {
+				wg.Go(func() {
+					s, err := db.Log(ctx, "x")
+					if err != nil {
+						t.Error(err)
+					}
+					got[i] = s
+				})
+			}
+			wg.Wait()
+			for _, s := range got {
+				if s != got[0] {
+					t.Fatal("one election's log opened twice")
+				}
+			}
+			x := got[0]
+			y := mustLog(t, db, "y")
+			// Appends queued on both logs when the DB closes are committed.
+			errs := make(chan error, 40)
+			for i := range 40 {
+				s := []Store{x, y}[i%2]
+				wg.Go(func() {
+					_, err := s.Append(ctx, entriesN(fmt.Sprint(i), 2))
+					errs <- err
+				})
+			}
+			time.Sleep(20 * time.Millisecond)
+			db.Close()
+			wg.Wait()
+			close(errs)
+			committed := 0
+			for err := range errs {
+				if err == nil {
+					committed += 2
+				} else if !errors.Is(err, ErrNotAppended) || !errors.Is(err, ErrClosed) {
+					t.Fatalf("an append as the DB closed: %v", err)
+				}
+			}
+			db = mustOpenDB(t, loc)
+			es, err := db.Elections(ctx)
+			if err != nil || int(es[0].Size+es[1].Size) != committed {
+				t.Fatalf("%d entries acknowledged, the catalogue says %+v (%v)", committed, es, err)
+			}
+		})
+	}
+}
+
+// TestOpenLog: the deprecated single-election opener creates the election
+// (legacy, as a single-election server's log is) and closes the DB with
+// the log.
+func TestOpenLog(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenLog(ctx, dir, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, entriesN("a", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenLog(ctx, dir, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Size(ctx); n != 2 {
+		t.Fatalf("size %d after reopening", n)
+	}
+	s.Close()
+	db := s.(*ownedLog).db
+	if _, err := db.Elections(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("the DB of a closed OpenLog: %v", err)
+	}
+	db = mustOpenDB(t, dir)
+	if es, _ := db.Elections(ctx); len(es) != 1 || es[0].ID != "main" || !es[0].Legacy {
+		t.Fatalf("elections %+v", es)
+	}
+}
