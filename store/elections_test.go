@@ -798,3 +798,53 @@ func TestOpenLog(t *testing.T) {
 		t.Fatalf("elections %+v", es)
 	}
 }
+
+// TestLogClosingIsNotHandedOut: while a log drains its queued appends on
+// Close, Log opens the election's log again rather than hand out the one
+// closing (whose appends would fail with ErrClosed).
+func TestLogClosingIsNotHandedOut(t *testing.T) {
+	for _, bc := range backends(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			db := mustOpenDB(t, bc.location(t))
+			gate := make(chan struct{})
+			opened := 0
+			db.wrap = func(id string, b backend) backend {
+				if opened++; opened == 1 {
+					return &gatedBackend{backend: b, gate: gate}
+				}
+				return b
+			}
+			old := mustLog(t, db, "e")
+			queued := make(chan error, 1)
+			go func() { _, err := old.Append(ctx, entriesN("old", 1)); queued <- err }()
+			time.Sleep(20 * time.Millisecond)
+			closed := make(chan error, 1)
+			go func() { closed <- old.Close() }()
+			waitFor(t, "the log to close", func() bool {
+				old := old.(*groupStore)
+				old.mu.RLock()
+				defer old.mu.RUnlock()
+				return old.closed
+			})
+			time.Sleep(20 * time.Millisecond)
+			s, err := db.Log(ctx, "e")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s == old {
+				t.Fatal("Log handed out the log being closed")
+			}
+			if _, err := s.Append(ctx, entriesN("new", 1)); err != nil {
+				t.Fatal(err)
+			}
+			close(gate)
+			if err := <-queued; err != nil {
+				t.Fatal(err)
+			}
+			<-closed
+			if n := checkAgainstMemory(t, s); n != 2 {
+				t.Fatalf("%d entries", n)
+			}
+		})
+	}
+}
