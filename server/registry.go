@@ -207,7 +207,8 @@ type slot struct {
 	created time.Time
 	legacy  bool
 
-	load sync.Mutex // held while loading or unloading
+	load     sync.Mutex   // held while loading or unloading
+	inflight atomic.Int64 // API requests being served: it stays loaded
 
 	mu        sync.Mutex
 	witnesses []string
@@ -528,7 +529,7 @@ func (r *Registry) unloadIdle(now time.Time) int {
 		}
 		s.load.Lock()
 		s.mu.Lock()
-		still := s.e == e && now.Sub(s.lastUsed) >= r.idle
+		still := s.e == e && now.Sub(s.lastUsed) >= r.idle && s.inflight.Load() == 0
 		s.mu.Unlock()
 		if still {
 			r.unloadLocked(s)
@@ -771,6 +772,8 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, prefix, inner
 		notFound(w)
 		return
 	}
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	_, api, err := r.use(req.Context(), s)
 	if err != nil {
 		if req.Context().Err() == nil && !errors.Is(err, ErrFailed) {

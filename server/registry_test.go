@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -387,4 +388,86 @@ func TestRegistrySummaries(t *testing.T) {
 			t.Fatalf("election %s's summary is of size %d, its log %d", in.ID, in.SummarySize, in.Size)
 		}
 	}
+}
+
+// TestRegistryConcurrentUse: requests to a decided election while it is
+// loaded and unloaded again and again all succeed (a request in flight
+// keeps it loaded; a request after an unload loads it again, once).
+func TestRegistryConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	// Reads are slow: an unload while a request reads would close the
+	// log under it.
+	c := slowCatalogue{newCatalogue(t)}
+	r := openRegistry(t, c, master, filepath.Join(t.TempDir(), "checkpoints"))
+	defer r.Close()
+	f := fixture(t, master, "done", 2)
+	e, err := r.Create(ctx, "done", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, f, e)
+	f.Election = e
+	if _, err := f.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	e.State(func(s *election.State) { size = s.Size })
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	stop := make(chan struct{})
+	var unloads int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			unloads += server.UnloadIdle(r, time.Now().Add(2*server.IdleUnload))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	errs := make(chan string, 100)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 15 {
+				p := []string{"/api/e/done/election", "/e/done/log/checkpoint", fmt.Sprintf("/e/done/log/tile/entries/000.p/%d", size)}[(g+i)%3]
+				code, body := get(t, srv.URL+p)
+				if code != 200 {
+					errs <- fmt.Sprintf("%s: %d %s", p, code, body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if unloads == 0 || server.Replays(r) < 2 {
+		t.Fatalf("%d unloads, %d loads: the test did not exercise unloading", unloads, server.Replays(r))
+	}
+}
+
+type slowCatalogue struct{ *store.DB }
+
+func (c slowCatalogue) Log(ctx context.Context, id string) (store.Store, error) {
+	st, err := c.DB.Log(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return slowLog{st}, nil
+}
+
+type slowLog struct{ store.Store }
+
+func (l slowLog) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
+	time.Sleep(5 * time.Millisecond)
+	return l.Store.ReadEntries(ctx, start, end)
 }
