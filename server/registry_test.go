@@ -471,3 +471,60 @@ func (l slowLog) ReadEntries(ctx context.Context, start, end int64) ([][]byte, e
 	time.Sleep(5 * time.Millisecond)
 	return l.Store.ReadEntries(ctx, start, end)
 }
+
+// TestRegistryRollbackOfDecided: a decided election whose checkpoint file
+// names more entries than its log holds (a database restored from a
+// backup) is loaded at start, and fails there, though its summary is up to
+// date; --accept-rollback loads every election at start.
+func TestRegistryRollbackOfDecided(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	c := newCatalogue(t)
+	cpDir := filepath.Join(t.TempDir(), "checkpoints")
+	r := openRegistry(t, c, master, cpDir)
+	for _, id := range []string{"a", "b"} {
+		f := fixture(t, master, id, 2)
+		e, err := r.Create(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(t, f, e)
+		f.Election = e
+		if _, err := f.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	r = openRegistry(t, c, master, cpDir)
+	if n := server.Replays(r); n != 0 {
+		t.Fatalf("%d decided elections replayed at start", n)
+	}
+	r.Close()
+
+	cp := filepath.Join(cpDir, "b")
+	b, _ := os.ReadFile(cp)
+	lines := strings.SplitN(string(b), "\n", 3)
+	var n int64
+	fmt.Sscan(lines[1], &n)
+	os.WriteFile(cp, []byte(lines[0]+"\n"+fmt.Sprint(n+1)+"\n"+lines[2]), 0o600)
+	r = openRegistry(t, c, master, cpDir)
+	if n := server.Replays(r); n != 1 || server.Loaded(r, "b") {
+		t.Fatalf("%d elections replayed at start, b loaded %v; want b only, failed", n, server.Loaded(r, "b"))
+	}
+	for _, s := range r.List() {
+		if (s.ID == "b") != (s.Failed != "") {
+			t.Fatalf("%s: failed %q", s.ID, s.Failed)
+		}
+	}
+	r.Close()
+	os.WriteFile(cp, b, 0o600)
+
+	ra, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: c, MasterSeed: master, CheckpointDir: cpDir, AcceptRollback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	if n := server.Replays(ra); n != 2 || server.Loaded(ra, "a") {
+		t.Fatalf("with AcceptRollback: %d elections replayed at start (want 2), a loaded %v (want unloaded after)", n, server.Loaded(ra, "a"))
+	}
+}
