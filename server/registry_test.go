@@ -528,3 +528,48 @@ func TestRegistryRollbackOfDecided(t *testing.T) {
 		t.Fatalf("with AcceptRollback: %d elections replayed at start (want 2), a loaded %v (want unloaded after)", n, server.Loaded(ra, "a"))
 	}
 }
+
+// TestRegistryOfficerWithoutRole: an officers' route of an election whose
+// Officer check says the person has no role in it (ErrNoElection) answers
+// exactly as for an unknown election.
+func TestRegistryOfficerWithoutRole(t *testing.T) {
+	ctx := context.Background()
+	c := newCatalogue(t)
+	r, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: c, MasterSeed: masterSeed(), Handler: func(id string, e *server.Election) server.Options {
+		return server.Options{NoSignIn: true, Officer: func(req *http.Request, action string) (func(string), error) {
+			if id == "b" {
+				return nil, fmt.Errorf("no role in b: %w", server.ErrNoElection)
+			}
+			return func(string) {}, nil
+		}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, id := range []string{"a", "b"} {
+		if _, err := r.Create(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	post := func(p string) (int, string) {
+		resp, err := http.Post(srv.URL+p, "application/json", strings.NewReader(`{"reason":"x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	unknownCode, unknownBody := post("/api/e/zzz/admin/close")
+	for _, p := range []string{"/api/e/b/admin/close", "/api/e/b/admin/tally", "/api/e/b/admin/entries"} {
+		if code, body := post(p); code != unknownCode || body != unknownBody {
+			t.Errorf("%s: %d %q; an unknown election's: %d %q", p, code, body, unknownCode, unknownBody)
+		}
+	}
+	if code, body := post("/api/e/a/admin/close"); code == http.StatusNotFound {
+		t.Errorf("a's close, for an officer of a: %d %s", code, body)
+	}
+}
