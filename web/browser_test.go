@@ -605,7 +605,7 @@ func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 2, Burst: 12})
-	site, err := web.New(web.Options{Election: f.Election, API: singleAPI(f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
+	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -167,7 +167,7 @@ func TestListOfBallotsCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	api := singleAPI(f.Election.Handler(server.Options{NoSignIn: true}))
+	api := f.Election.Handler(server.Options{NoSignIn: true})
 	site, err := web.New(web.Options{Election: f.Election, API: api, Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestTilesCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	api := singleAPI(f.Election.Handler(server.Options{NoSignIn: true}))
+	api := f.Election.Handler(server.Options{NoSignIn: true})
 	gate := browse.New(browse.Limits{Concurrent: 1, Wait: 20 * time.Millisecond})
 	site, err := web.New(web.Options{Election: f.Election, API: api, Browse: gate})
 	if err != nil {
