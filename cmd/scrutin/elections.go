@@ -71,6 +71,44 @@ the election's checkpoints.`)
 	}
 }
 
+func electionWitnessesCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("election witnesses", "--dir DIR [--db URL] --id ID [--witness KEY]…",
+		`Witnesses replaces the witnesses of election ID (none: it keeps no
+cosignature) by the verifier keys given, as "scrutin witness init" prints them.
+An election of a folder made before elections had ids ("main") starts with
+none: give it those its server had with "serve --witness". A running "scrutin
+serve" takes the change at its next start.`)
+	dir := fs.String("dir", "", "the server's data folder")
+	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
+	id := fs.String("id", "", "the election's id")
+	var witnesses stringList
+	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *id == "" {
+			fmt.Fprintln(stderr, "scrutin election witnesses: --id is required")
+			return exitUsage
+		}
+		for _, w := range witnesses {
+			if _, err := note.NewVerifier(w); err != nil {
+				return fail(stderr, "election witnesses", fmt.Errorf("--witness %q: %w", w, err))
+			}
+		}
+		ctx := context.Background()
+		st, err := openDB(ctx, *dir, *db)
+		if err != nil {
+			return fail(stderr, "election witnesses", err)
+		}
+		defer st.Close()
+		if err := st.SetWitnesses(ctx, *id, witnesses); errors.Is(err, store.ErrNoElection) {
+			return fail(stderr, "election witnesses", fmt.Errorf("no election %q", *id))
+		} else if err != nil {
+			return fail(stderr, "election witnesses", err)
+		}
+		fmt.Fprintf(stdout, "election %s: %d witnesses (restart \"scrutin serve\" to use them)\n", *id, len(witnesses))
+		return exitOK
+	}
+}
+
 func electionListCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 	fs := newFlagSet("election list", "--dir DIR [--db URL]",
 		`List prints the elections of the server's store, oldest first: id, creation
@@ -94,7 +132,7 @@ latest entries), log entries, and the title.`)
 			return exitOK
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCREATED\tPHASE\tENTRIES\tTITLE")
+		fmt.Fprintln(tw, "ID\tCREATED\tPHASE\tENTRIES\tWITNESSES\tTITLE")
 		for _, in := range infos {
 			phase, title := "?", ""
 			if s, ok := server.SummaryOf(in); ok {
@@ -106,7 +144,7 @@ latest entries), log entries, and the title.`)
 			if in.Legacy {
 				id += " (legacy)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", id, in.Created.UTC().Format(time.DateOnly), phase, in.Size, title)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", id, in.Created.UTC().Format(time.DateOnly), phase, in.Size, len(in.Witnesses), title)
 		}
 		tw.Flush()
 		return exitOK

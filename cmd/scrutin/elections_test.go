@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -121,8 +122,20 @@ func TestServeLegacyFolder(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+	// The witnesses its server had with "serve --witness" are given again.
+	wdir := t.TempDir()
+	if r := runScrutin(t, bin, "witness", "init", "--name", "observers.example/w", "--dir", wdir); r.status != 0 {
+		t.Fatal(r.stderr)
+	}
+	key, _ := os.ReadFile(filepath.Join(wdir, witnessPubFile))
+	if r := runScrutin(t, bin, "election", "witnesses", "--dir", dir, "--id", "main", "--witness", strings.TrimSpace(string(key))); r.status != 0 {
+		t.Fatalf("election witnesses: %s", r.stderr)
+	}
+	if r := runScrutin(t, bin, "election", "witnesses", "--dir", dir, "--id", "nope"); r.status == 0 {
+		t.Fatal("witnesses set for an election that does not exist")
+	}
 	r := runScrutin(t, bin, "election", "list", "--dir", dir)
-	if !strings.Contains(r.stdout, "main (legacy)") || !strings.Contains(r.stdout, "voting") {
+	if !strings.Contains(r.stdout, "main (legacy)") || !strings.Contains(r.stdout, "voting") || !regexp.MustCompile(`voting\s+\d+\s+1\s`).MatchString(r.stdout) {
 		t.Fatalf("election list: %s", r.stdout)
 	}
 }

@@ -62,6 +62,7 @@ func commands() []command {
 		{"serve", "serve every election of a store: web pages, casting API, published logs", false, serveCommand},
 		{"election new", "(server operator) create an election, with its id", false, electionNewCommand},
 		{"election list", "(server operator) list the elections of a store", false, electionListCommand},
+		{"election witnesses", "(server operator) set the witnesses of an election", false, electionWitnessesCommand},
 		{"load", "cast pre-encrypted ballots at a chosen rate and report latencies", false, loadCommand},
 		{"manifest new", "(officer) start an election's manifest from the trustees' roster", false, manifestNewCommand},
 		{"manifest check", "(officer, anyone) validate a manifest, explain it, print its fingerprint", true, manifestCheckCommand},
