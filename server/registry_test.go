@@ -319,6 +319,15 @@ func TestRegistrySummaries(t *testing.T) {
 	if _, err := f.Finish(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The summary is saved at each officer's or trustee's entry: after the
+	// result, it is the decided election's, without waiting for a stop.
+	infos, err := c.Elections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := infos[0]; in.ID != "done" || in.SummarySize != in.Size || !strings.Contains(string(in.Summary), `"phase":"decided"`) {
+		t.Fatalf("done's stored summary after the result: %d of %d entries, %s", in.SummarySize, in.Size, in.Summary)
+	}
 	v, err := r.Create(ctx, "voting", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +375,7 @@ func TestRegistrySummaries(t *testing.T) {
 	r.Close()
 
 	// A summary out of date (the log grew behind it) is replayed once.
-	infos, err := c.Elections(ctx)
+	infos, err = c.Elections(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

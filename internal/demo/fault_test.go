@@ -306,6 +306,14 @@ func TestStoreFailureRecovery(t *testing.T) {
 	if err := f.Election.Err(); err == nil || !strings.Contains(err.Error(), "contradicts") {
 		t.Fatalf("Err: %v", err)
 	}
+	// The registry marks it failed, with its reason.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if l := f.Registry.List(); strings.Contains(l[0].Failed, "contradicts") {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("List after the stop: %+v", l)
+		}
+	}
 	if st, body := get("/healthz"); st != http.StatusOK || !strings.Contains(body, `"stopped"`) || !strings.Contains(body, "entries") {
 		t.Fatalf("/healthz when stopped: %d %s", st, body)
 	}
