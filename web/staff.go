@@ -8,7 +8,6 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
-	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/clientip"
 )
 
@@ -90,30 +88,20 @@ func (s *Site) session(r *http.Request) (*accounts.Session, *accounts.Account) {
 	return se, a
 }
 
-// electionID names this election in roles: its fingerprint, once created.
-func (s *Site) electionID() string {
-	var id string
-	s.o.Election.State(func(st *election.State) {
-		if st.Manifest != nil {
-			id = fmt.Sprintf("%x", st.Fingerprint[:])
-		}
-	})
-	if id == "" {
-		return accounts.AllElections
-	}
-	return id
-}
-
-func (s *Site) staffView(r *http.Request) *staffView {
+// staffView is the signed-in staff member as a page shows them: on an
+// election's pages, with their permissions in it; elsewhere, with those
+// they hold on every election (the people and the trail are server-wide).
+func (s *Site) staffView(r *http.Request, es *electionSite) *staffView {
 	se, a := s.session(r)
 	if se == nil {
 		return nil
 	}
 	v := &staffView{Name: a.Name, Email: a.Email, SecondFactor: se.SecondFactor}
-	el := s.electionID()
-	v.CanManage = s.o.Accounts.Allowed(se, accounts.ManageElection, el) == nil
-	v.CanAdmin = s.o.Accounts.Allowed(se, accounts.ManageAccounts, el) == nil
-	v.CanTrail = s.o.Accounts.Allowed(se, accounts.ReadTrail, el) == nil
+	if es != nil {
+		v.CanManage = s.allowed(se, accounts.ManageElection, es)
+	}
+	v.CanAdmin = s.o.Accounts.Allowed(se, accounts.ManageAccounts, accounts.AllElections) == nil
+	v.CanTrail = s.o.Accounts.Allowed(se, accounts.ReadTrail, accounts.AllElections) == nil
 	return v
 }
 
@@ -533,8 +521,27 @@ func (s *Site) signOutPost(w http.ResponseWriter, r *http.Request, p *pageData) 
 type peopleView struct {
 	Accounts []accounts.Account
 	Link     string
-	Election string
+	Scopes   []string // where the staff member may give roles: "*" and election ids
 	Roles    []accounts.Role
+}
+
+var staffRoles = []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}
+
+// scopes are where the session may give roles: every election ("*") for
+// an administrator of all, and each election it administers.
+func (s *Site) scopes(r *http.Request, se *accounts.Session) []string {
+	var out []string
+	if s.o.Accounts.Allowed(se, accounts.ManageAccounts, accounts.AllElections) == nil {
+		out = append(out, accounts.AllElections)
+	}
+	if s.o.Elections != nil {
+		for _, sm := range s.o.Elections.List() {
+			if s.o.Accounts.Allowed(se, accounts.ManageAccounts, sm.ID) == nil {
+				out = append(out, sm.ID)
+			}
+		}
+	}
+	return out
 }
 
 func (s *Site) peoplePage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -547,7 +554,7 @@ func (s *Site) peoplePage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	p.Data = &peopleView{Accounts: list, Election: s.electionID(), Roles: []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}}
+	p.Data = &peopleView{Accounts: list, Scopes: s.scopes(r, se), Roles: staffRoles}
 	s.render(w, http.StatusOK, "people.html", p)
 }
 
@@ -557,26 +564,32 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8192)
-	el := accounts.AllElections
-	if r.PostFormValue("scope") == "this" {
-		el = s.electionID()
+	// The scope is every election, or one the session administers (a role
+	// given in an election it does not know is refused as any other).
+	el := r.PostFormValue("scope")
+	if el == "all" || el == "" {
+		el = accounts.AllElections
 	}
 	c := s.staffClient(r)
 	var err error
-	v := &peopleView{Election: s.electionID(), Roles: []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}}
-	switch r.PathValue("action") {
-	case "invite":
-		var token string
-		token, err = s.o.Accounts.Invite(se, r.PostFormValue("email"), r.PostFormValue("name"), accounts.Role(r.PostFormValue("role")), el, c)
-		if err == nil {
-			v.Link = s.baseURL(r) + "/staff/invite?token=" + token
+	v := &peopleView{Scopes: s.scopes(r, se), Roles: staffRoles}
+	if el != accounts.AllElections && !slices.Contains(v.Scopes, el) {
+		err = accounts.ErrDenied
+	} else {
+		switch r.PathValue("action") {
+		case "invite":
+			var token string
+			token, err = s.o.Accounts.Invite(se, r.PostFormValue("email"), r.PostFormValue("name"), accounts.Role(r.PostFormValue("role")), el, c)
+			if err == nil {
+				v.Link = s.baseURL(r) + "/staff/invite?token=" + token
+			}
+		case "role":
+			err = s.o.Accounts.SetRole(se, r.PostFormValue("id"), accounts.Role(r.PostFormValue("role")), el, c)
+		case "disable":
+			err = s.o.Accounts.Disable(se, r.PostFormValue("id"), c)
+		default:
+			err = errors.New("no such action")
 		}
-	case "role":
-		err = s.o.Accounts.SetRole(se, r.PostFormValue("id"), accounts.Role(r.PostFormValue("role")), el, c)
-	case "disable":
-		err = s.o.Accounts.Disable(se, r.PostFormValue("id"), c)
-	default:
-		err = errors.New("no such action")
 	}
 	if err != nil {
 		p.Error = s.staffError(p.Lang, err)

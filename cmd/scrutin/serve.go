@@ -150,7 +150,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 			trusted = append(trusted, p)
 		}
 		var site *web.Site
-		opts := server.Options{Logger: logger, Officer: func(r *http.Request, action string) (func(string), error) { return site.StaffCheck(r, action) }}
+		opts := server.Options{Logger: logger, Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer("main")(r, action) }}
 		switch *signIn {
 		case "off":
 			opts.NoSignIn = true
@@ -199,7 +199,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 			return fail(stderr, "serve", fmt.Errorf("--sign-in is email or off, not %q", *signIn))
 		}
 		e.SetWitnesses(witnesses)
-		site, err = web.New(web.Options{Election: e, API: e.Handler(opts), Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
+		site, err = web.New(web.Options{Elections: web.OneElection("main", e, e.Handler(opts)), Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}

@@ -710,6 +710,9 @@ func (f *Fixture) Decrypt(ctx context.Context) error {
 	return nil
 }
 
+// ElectionID is the demo election's id: its pages are under /e/demo/.
+const ElectionID = "demo"
+
 // Serve starts the web site and the HTTP API on a loopback port and returns its URL and a
 // function that stops it.
 func (f *Fixture) Serve(addr string) (string, func(), error) {
@@ -736,9 +739,9 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 	}
 	var site *web.Site
 	api := f.Election.Handler(server.Options{SignIn: f.signInAPI, NoSignIn: f.Opts.NoSignIn,
-		Officer: func(r *http.Request, action string) (func(string), error) { return site.StaffCheck(r, action) }})
+		Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer(ElectionID)(r, action) }})
 	// No per-client limit on browsing either; turns as in production.
-	site, err = web.New(web.Options{Election: f.Election, Accounts: f.Staff, API: api, Browse: browse.New(browse.Limits{})})
+	site, err = web.New(web.Options{Elections: web.OneElection(ElectionID, f.Election, api), Accounts: f.Staff, Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		ln.Close()
 		return "", nil, err
