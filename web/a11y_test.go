@@ -74,7 +74,7 @@ func TestBrowserAccessibility(t *testing.T) {
 	f, base := newDemo(t, 6)
 	// The check can fail: a field without a label and low-contrast text
 	// are found.
-	run(t, ctx, "control", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
+	run(t, ctx, "control", chromedp.Navigate(base+el+"/"), chromedp.WaitVisible(css("main")))
 	eval[bool](t, ctx, `(() => { const m = document.querySelector("main"); m.insertAdjacentHTML("beforeend", '<input id="unlabelled">'); document.querySelector("main p").style.color = "#ccc"; return true })()`)
 	found := map[string]bool{}
 	for _, v := range violations(t, ctx, script, "control") {
@@ -99,7 +99,7 @@ func TestBrowserAccessibility(t *testing.T) {
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/lang", {method: "POST", body: new URLSearchParams({lang: "`+lang+`", back: "/"})}).then(r => r.ok)`, chromedp.EvalAwaitPromise)); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range []string{"/", "/vote", "/ballots", "/ballots/" + tracker, "/board", "/results", "/verify", "/audit", "/staff/sign-in"} {
+		for _, p := range []string{"/", el + "/", el + "/vote", el + "/ballots", el + "/ballots/" + tracker, el + "/board", el + "/results", el + "/verify", el + "/audit", "/staff/sign-in"} {
 			run(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main")))
 			if got := eval[string](t, ctx, `document.documentElement.lang`); got != lang {
 				t.Fatalf("%s is in %q, not %q", p, got, lang)

@@ -45,7 +45,7 @@ func BenchmarkBrowserEncrypt10(b *testing.B) {
 	_, js, code := tenOptions(b)
 	_, base := newDemo(b, 1)
 	ctx := browser(b)
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/audit"), chromedp.WaitEnabled(css("#run-audit"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+el+"/audit"), chromedp.WaitEnabled(css("#run-audit"))); err != nil {
 		b.Fatal(err)
 	}
 	ch, _ := json.Marshal(fiveOfTen)

@@ -150,7 +150,7 @@ func signIn(t testing.TB, ctx context.Context, f *demo.Fixture, base string, v i
 	t.Helper()
 	email := f.Emails[v]
 	n := f.Mail.Count(email)
-	run(t, ctx, "open the booth", chromedp.Navigate(base+"/vote"), chromedp.WaitVisible(css("#step-signin")),
+	run(t, ctx, "open the booth", chromedp.Navigate(base+el+"/vote"), chromedp.WaitVisible(css("#step-signin")),
 		chromedp.SendKeys(css("#email"), email), chromedp.Click(css("#form-email button")),
 		chromedp.WaitVisible(css("#form-code")))
 	code, err := f.Mail.WaitCode(ctx, email, n)
@@ -187,7 +187,7 @@ func cast(t testing.TB, ctx context.Context) (tracker, code string) {
 
 func trackerStatus(t testing.TB, ctx context.Context, base, tracker string) string {
 	t.Helper()
-	run(t, ctx, "open the tracker page", chromedp.Navigate(base+"/ballots/"+tracker), chromedp.WaitVisible(css("#tracker-status")))
+	run(t, ctx, "open the tracker page", chromedp.Navigate(base+el+"/ballots/"+tracker), chromedp.WaitVisible(css("#tracker-status")))
 	return text(t, ctx, "#tracker-status")
 }
 
@@ -200,7 +200,7 @@ func TestBrowserVoter(t *testing.T) {
 	var view *election.Election
 	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
 
-	run(t, ctx, "home", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
+	run(t, ctx, "home", chromedp.Navigate(base+el+"/"), chromedp.WaitVisible(css("main")))
 	screenshot(t, ctx, "home")
 	signIn(t, ctx, f, base, v)
 	screenshot(t, ctx, "booth-ballot")
@@ -244,7 +244,7 @@ func TestBrowserVoter(t *testing.T) {
 		t.Errorf("the audit record opens to %v, the voter chose %v", a.Choices, choices)
 	}
 	// The audit page checks it too, and refuses it once changed.
-	run(t, ctx, "audit page", chromedp.Navigate(base+"/audit"), chromedp.WaitEnabled(css("#run-audit")),
+	run(t, ctx, "audit page", chromedp.Navigate(base+el+"/audit"), chromedp.WaitEnabled(css("#run-audit")),
 		chromedp.SetValue(css("#record"), record), chromedp.Click(css("#run-audit")),
 		chromedp.WaitVisible(css("#audit-out p.ok")))
 	screenshot(t, ctx, "audit-page")
@@ -285,12 +285,12 @@ func TestBrowserVoter(t *testing.T) {
 	if st := trackerStatus(t, ctx, base, tracker2); !strings.Contains(st, "it counts") {
 		t.Errorf("the second tracker's page says %q", st)
 	}
-	run(t, ctx, "ballots", chromedp.Navigate(base+"/ballots"), chromedp.WaitVisible(css("table")))
+	run(t, ctx, "ballots", chromedp.Navigate(base+el+"/ballots"), chromedp.WaitVisible(css("table")))
 	screenshot(t, ctx, "ballots")
-	run(t, ctx, "board", chromedp.Navigate(base+"/board"), chromedp.WaitVisible(css("pre.checkpoint")))
+	run(t, ctx, "board", chromedp.Navigate(base+el+"/board"), chromedp.WaitVisible(css("pre.checkpoint")))
 	screenshot(t, ctx, "board")
 	// No page is wider than the 360-px screen.
-	for _, p := range []string{"/", "/vote", "/ballots", "/board", "/results", "/verify", "/ballots/" + tracker2} {
+	for _, p := range []string{"/", el + "/", el + "/vote", el + "/ballots", el + "/board", el + "/results", el + "/verify", el + "/ballots/" + tracker2} {
 		run(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main")))
 		if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 			t.Errorf("%s scrolls sideways on a 360-px screen", p)
@@ -325,7 +325,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 		}
 		t.Fatalf("Tab never reaches #%s", id)
 	}
-	run(t, ctx, "open the booth", chromedp.Navigate(base+"/vote"), chromedp.WaitVisible(css("#step-signin")))
+	run(t, ctx, "open the booth", chromedp.Navigate(base+el+"/vote"), chromedp.WaitVisible(css("#step-signin")))
 	if focused() != "email" {
 		t.Fatalf("the booth opens with the focus on %q, not the e-mail field", focused())
 	}
@@ -404,7 +404,7 @@ func TestBrowserOfficer(t *testing.T) {
 	}
 	// The console sends the officer to sign in: password, then the code of
 	// the authenticator app.
-	run(t, ctx, "console", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#password")))
+	run(t, ctx, "console", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#password")))
 	screenshot(t, ctx, "staff-sign-in")
 	run(t, ctx, "sign in", chromedp.SendKeys(css("#email"), f.StaffEmail), chromedp.SendKeys(css("#password"), f.StaffPassword),
 		chromedp.Submit(css("#password")), chromedp.WaitVisible(css("#code")))
@@ -419,7 +419,7 @@ func TestBrowserOfficer(t *testing.T) {
 	if err := f.Ceremony(bg); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "roll", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#entry-file")),
+	run(t, ctx, "roll", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#entry-file")),
 		chromedp.SetUploadFiles(css("#entry-file"), []string{rollFile}),
 		chromedp.SetUploadFiles(css("#report-file"), []string{reportFile}), chromedp.Submit(css("#entry-file")))
 	done("entry")
@@ -428,7 +428,7 @@ func TestBrowserOfficer(t *testing.T) {
 	}
 	for i, e := range f.CredentialEntries {
 		p := write(fmt.Sprintf("credentials-%d.entry", i+1), e)
-		run(t, ctx, "credentials", chromedp.Navigate(base+"/console"), chromedp.SetUploadFiles(css("#entry-file"), []string{p}), chromedp.Submit(css("#entry-file")))
+		run(t, ctx, "credentials", chromedp.Navigate(base+el+"/console"), chromedp.SetUploadFiles(css("#entry-file"), []string{p}), chromedp.Submit(css("#entry-file")))
 		done("entry")
 	}
 	screenshot(t, ctx, "console-setup")
@@ -439,7 +439,7 @@ func TestBrowserOfficer(t *testing.T) {
 	if after, _ := f.Election.Size(bg); after != size {
 		t.Errorf("a refused upload changed the log from %d to %d entries", size, after)
 	}
-	run(t, ctx, "open", chromedp.Navigate(base+"/console"), chromedp.Click(css("#open-voting")))
+	run(t, ctx, "open", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#open-voting")))
 	done("open")
 
 	// Two members vote in the browser, then everyone over the API.
@@ -451,17 +451,17 @@ func TestBrowserOfficer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "turnout", chromedp.Navigate(base+"/results"), chromedp.WaitVisible(css("svg.turnout")))
+	run(t, ctx, "turnout", chromedp.Navigate(base+el+"/results"), chromedp.WaitVisible(css("svg.turnout")))
 	screenshot(t, ctx, "turnout")
 
-	run(t, ctx, "close", chromedp.Navigate(base+"/console"), chromedp.Click(css("#close-voting")))
+	run(t, ctx, "close", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#close-voting")))
 	done("close")
 	run(t, ctx, "tally", chromedp.Click(css("#tally")))
 	done("tally")
 	if err := f.Decrypt(bg); err != nil { // the trustees (scrutin trustee decrypt)
 		t.Fatal(err)
 	}
-	run(t, ctx, "publish", chromedp.Navigate(base+"/console"), chromedp.Click(css("#publish")))
+	run(t, ctx, "publish", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#publish")))
 	done("result")
 	screenshot(t, ctx, "console-decided")
 	var result *election.Result
@@ -472,7 +472,7 @@ func TestBrowserOfficer(t *testing.T) {
 	if err := demo.Check(result, want); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "results", chromedp.Navigate(base+"/results"), chromedp.WaitVisible(css("table.result")))
+	run(t, ctx, "results", chromedp.Navigate(base+el+"/results"), chromedp.WaitVisible(css("table.result")))
 	screenshot(t, ctx, "results")
 	if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 		t.Error("the results page scrolls sideways on a 360-px screen")
@@ -496,7 +496,7 @@ func TestBrowserOfficer(t *testing.T) {
 	target, _ := url.Parse(base)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = func(r *http.Response) error {
-		if !strings.HasPrefix(r.Request.URL.Path, "/log/tile/entries/") {
+		if !strings.HasPrefix(r.Request.URL.Path, el+"/log/tile/entries/") {
 			return nil
 		}
 		b, err := io.ReadAll(r.Body)
@@ -546,7 +546,7 @@ func waitFor(t testing.TB, ctx context.Context, what, js string) {
 
 func verifyInBrowser(t testing.TB, ctx context.Context, base string) string {
 	t.Helper()
-	run(t, ctx, "verify "+base, chromedp.Navigate(base+"/verify"), chromedp.WaitEnabled(css("#run-verify")),
+	run(t, ctx, "verify "+base, chromedp.Navigate(base+el+"/verify"), chromedp.WaitEnabled(css("#run-verify")),
 		chromedp.Click(css("#run-verify")), chromedp.WaitVisible(css("#verify-report")))
 	return text(t, ctx, "#verify-verdict")
 }
@@ -560,7 +560,7 @@ func TestBrowserNoNewCode(t *testing.T) {
 	v := 2
 	email := f.Emails[v]
 	for range 2 {
-		resp, err := http.Post(base+"/api/sign-in", "application/json", strings.NewReader(`{"email":"`+email+`"}`))
+		resp, err := http.Post(base+"/api"+el+"/sign-in", "application/json", strings.NewReader(`{"email":"`+email+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -569,7 +569,7 @@ func TestBrowserNoNewCode(t *testing.T) {
 	if _, err := f.Mail.WaitCode(ctx, email, 1); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "open the booth", chromedp.Navigate(base+"/vote"), chromedp.WaitVisible(css("#step-signin")),
+	run(t, ctx, "open the booth", chromedp.Navigate(base+el+"/vote"), chromedp.WaitVisible(css("#step-signin")),
 		chromedp.SendKeys(css("#email"), email), chromedp.Click(css("#form-email button")),
 		chromedp.WaitVisible(css("#form-code")))
 	status := value(t, ctx, "status", chromedp.Poll[string](`(() => { const s = document.getElementById("status"); return s.classList.contains("error") ? s.textContent : null; })()`))
@@ -605,7 +605,7 @@ func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 2, Burst: 12})
-	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,7 +614,7 @@ func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
 	if _, err := f.Vote(context.Background(), srv.URL); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "open the verifier", chromedp.Navigate(srv.URL+"/verify"), chromedp.WaitEnabled(css("#run-verify")))
+	run(t, ctx, "open the verifier", chromedp.Navigate(srv.URL+el+"/verify"), chromedp.WaitEnabled(css("#run-verify")))
 	// The browser's budget is spent: its first tiles are refused.
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr = "127.0.0.1:1"

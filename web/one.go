@@ -67,6 +67,10 @@ func (o *oneElection) Handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		if o.api == nil {
+			http.NotFound(w, r)
+			return
+		}
 		r2 := r.Clone(r.Context())
 		r2.URL.Path, r2.URL.RawPath = p, ""
 		o.api.ServeHTTP(w, r2)
