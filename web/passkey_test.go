@@ -36,7 +36,9 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	}
 	defer staff.Close()
 	var site *web.Site
-	api := fx.Election.Handler(server.Options{NoSignIn: true, Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer(demo.ElectionID)(r, action) }})
+	api := fx.Election.Handler(server.Options{NoSignIn: true, Officer: func(r *http.Request, action string) (func(string), error) {
+		return site.Officer(demo.ElectionID)(r, action)
+	}})
 	if site, err = web.New(web.Options{Elections: web.OneElection(demo.ElectionID, fx.Election, api), Accounts: staff}); err != nil {
 		t.Fatal(err)
 	}
