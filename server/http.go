@@ -42,7 +42,8 @@ type Options struct {
 	NoSignIn bool
 }
 
-// Handler returns the election's HTTP API:
+// Handler returns the election's HTTP API, alone (a server serves every
+// election under its prefix with a Registry):
 //
 //	GET  /api/election          the manifest, fingerprint, keys, phase and sign-in policy
 //	POST /api/sign-in           ask for a one-time code by e-mail: {"email": "…"}
@@ -63,16 +64,30 @@ type Options struct {
 //	POST /api/admin/tally       (officer) record the tally
 //	POST /api/admin/result      (officer) record the result from the decryption shares
 func (e *Election) Handler(o Options) http.Handler {
+	h := e.newHandler(o)
+	mux := http.NewServeMux()
+	mux.Handle("/", h.routes())
+	mux.HandleFunc("GET /healthz", h.health)
+	mux.HandleFunc("GET /metrics", h.metrics)
+	return securityHeaders(mux)
+}
+
+func (e *Election) newHandler(o Options) *handler {
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{e: e, log: logger, signIn: o.SignIn, noSignIn: o.NoSignIn, officerCheck: o.Officer}
+	return &handler{e: e, log: logger, signIn: o.SignIn, noSignIn: o.NoSignIn, officerCheck: o.Officer}
+}
+
+// routes is the election's API under /api/ and its log under /log/, as a
+// Registry serves them under /api/e/{id}/ and /e/{id}/log/.
+func (h *handler) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/election", h.election)
-	if o.SignIn != nil {
-		mux.HandleFunc("POST /api/sign-in", o.SignIn.requestCode)
-		mux.HandleFunc("POST /api/sign-in/verify", o.SignIn.verifyCode)
+	if h.signIn != nil {
+		mux.HandleFunc("POST /api/sign-in", h.signIn.requestCode)
+		mux.HandleFunc("POST /api/sign-in/verify", h.signIn.verifyCode)
 	}
 	mux.HandleFunc("POST /api/ballots", h.cast)
 	mux.HandleFunc("GET /api/ballots/{tracker}", h.find)
@@ -80,8 +95,6 @@ func (e *Election) Handler(o Options) http.Handler {
 	mux.HandleFunc("GET /api/checkpoint", h.checkpoint)
 	mux.HandleFunc("GET /log/checkpoint", h.checkpoint)
 	mux.HandleFunc("GET /log/tile/", h.tile)
-	mux.HandleFunc("GET /healthz", h.health)
-	mux.HandleFunc("GET /metrics", h.metrics)
 	mux.HandleFunc("POST /api/ceremony", h.trusteeMessage(election.TypeCeremony))
 	mux.HandleFunc("POST /api/decryptions", h.trusteeMessage(election.TypeDecryption))
 	mux.HandleFunc("POST /api/cosignatures", h.cosign)
@@ -89,6 +102,7 @@ func (e *Election) Handler(o Options) http.Handler {
 	mux.HandleFunc("POST /api/admin/close", h.officer("close", h.adminClose))
 	mux.HandleFunc("POST /api/admin/tally", h.officer("tally", h.adminDerived((*election.State).ExpectedTally)))
 	mux.HandleFunc("POST /api/admin/result", h.officer("result", h.adminDerived((*election.State).ExpectedResult)))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusNotFound, apiError{"not found"}) })
 	return securityHeaders(mux)
 }
 

@@ -63,6 +63,10 @@ type Election struct {
 
 	checksOnce sync.Once
 	checks     *checkQueue
+
+	// changed, if set, is called after each officer's or trustee's entry
+	// is appended (a Registry saves the election's summary).
+	changed func()
 }
 
 type signedCheckpoint struct {
@@ -115,6 +119,9 @@ func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 	}
 	if _, err := e.checkpoint(ctx, i+1); err != nil {
 		return 0, err
+	}
+	if e.changed != nil {
+		e.changed()
 	}
 	return i, nil
 }

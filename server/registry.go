@@ -1,0 +1,888 @@
+package server
+
+// The registry: every election of one store, served by one process. Each
+// election has its own log, log key, checkpoint file and API; one that
+// fails to load is marked failed, and the others serve. Elections being set
+// up or voted on are loaded at start; decided ones (closed, tallied, result
+// recorded) are listed from the summary the store keeps of them, loaded on
+// first use, and unloaded after a while unused.
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/store"
+)
+
+// ElectionInfo is what the store's catalogue records about an election.
+// It becomes store.Info once the multi-election store is merged.
+type ElectionInfo struct {
+	ID          string
+	Created     time.Time
+	Legacy      bool
+	Witnesses   []string
+	Size        int64 // the log's size
+	Summary     []byte
+	SummarySize int64
+}
+
+// Catalogue is the store of every election (a *store.DB).
+type Catalogue interface {
+	Elections(ctx context.Context) ([]ElectionInfo, error)
+	Create(ctx context.Context, id string, witnesses []string) error
+	Log(ctx context.Context, id string) (store.Store, error)
+	SaveSummary(ctx context.Context, id string, size int64, summary []byte) error
+	SetWitnesses(ctx context.Context, id string, witnesses []string) error
+}
+
+// Errors of the registry.
+var (
+	// ErrNoElection: no election has this id (404, with no detail).
+	ErrNoElection = errors.New("no such election")
+	// ErrFailed wraps the reason an election's log failed to load.
+	ErrFailed = errors.New("the election failed to load")
+)
+
+var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+
+// checkID is store.CheckID until the multi-election store is merged.
+func checkID(id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("%q is not an election id: 1 to 32 lowercase letters, digits and hyphens, starting and ending with a letter or digit", id)
+	}
+	return nil
+}
+
+// LogSeed is the seed of an election's log key: derived from the server's
+// master seed and the election's id (spec: "scrutin/v0/log-key/" + id),
+// except for a legacy election (a single-election folder or database made
+// before elections had ids), whose log key is the master seed itself.
+func LogSeed(master []byte, id string, legacy bool) []byte {
+	if legacy {
+		return master
+	}
+	m := hmac.New(sha256.New, master)
+	m.Write([]byte("scrutin/v0/log-key/" + id))
+	return m.Sum(nil)
+}
+
+// The per-election files of a data folder.
+const (
+	// CheckpointDir holds each election's checkpoint file, named by its id.
+	CheckpointDir = "checkpoints"
+	// ElectionsDir holds a folder per election (its sign-in list and key).
+	ElectionsDir = "elections"
+	// LegacyID is the id of the election of a folder or database made
+	// before elections had ids.
+	LegacyID = "main"
+)
+
+// ElectionDir is the folder of election id's files in the data folder dir.
+func ElectionDir(dir, id string) string { return filepath.Join(dir, ElectionsDir, id) }
+
+// MoveLegacyFiles moves the files of a single-election data folder to
+// where those of election "main" live: DIR/log.checkpoint (and its
+// witnessed companion) to DIR/checkpoints/main, the sign-in list and its
+// key to DIR/elections/main/. It does nothing for files already moved, and
+// refuses to overwrite.
+func MoveLegacyFiles(dir string) error {
+	moves := [][2]string{
+		{filepath.Join(dir, CheckpointFile), filepath.Join(dir, CheckpointDir, LegacyID)},
+		{filepath.Join(dir, CheckpointFile+WitnessedSuffix), filepath.Join(dir, CheckpointDir, LegacyID+WitnessedSuffix)},
+		{filepath.Join(dir, SignInListFile), filepath.Join(ElectionDir(dir, LegacyID), SignInListFile)},
+		{filepath.Join(dir, SignInKeyFile), filepath.Join(ElectionDir(dir, LegacyID), SignInKeyFile)},
+	}
+	for _, m := range moves {
+		if _, err := os.Lstat(m[0]); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if _, err := os.Lstat(m[1]); err == nil {
+			return fmt.Errorf("both %s and %s exist: keep the right one (the latest) at %s, and remove the other", m[0], m[1], m[1])
+		}
+		if err := os.MkdirAll(filepath.Dir(m[1]), 0o700); err != nil {
+			return err
+		}
+		if err := os.Rename(m[0], m[1]); err != nil {
+			return err
+		}
+		syncDir(filepath.Dir(m[1]))
+		syncDir(filepath.Dir(m[0]))
+	}
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// RegistryOptions configure OpenRegistry.
+type RegistryOptions struct {
+	DB         Catalogue
+	MasterSeed []byte // DIR/log.key (or --log-key-file)
+	// CheckpointDir holds each election's checkpoint file, named by its id
+	// ("": none). A legacy checkpoint file beside it (its parent's
+	// log.checkpoint) moves to CheckpointDir/main on first start.
+	CheckpointDir  string
+	AcceptRollback bool
+	Logger         *slog.Logger
+	// Handler gives an election's API options (sign-in, officers' check).
+	// It is called when the election is loaded, and again when its
+	// manifest is recorded (its fingerprint is then known); a SignIn it
+	// gave before is then closed, as when the election is unloaded.
+	Handler func(id string, e *Election) Options
+}
+
+// Summary is what lists show of an election, kept without its log.
+type Summary struct {
+	ID      string
+	Created time.Time
+	Title   election.Text
+	Phase   election.Phase
+	// Opens and Closes are the voting window (zero if none).
+	Opens, Closes time.Time
+	Ballots       int
+	Public        bool   // its manifest is recorded
+	Failed        string // why its log failed to load ("" if it did not)
+}
+
+// storedSummary is the summary kept in the store (Info.Summary), valid
+// while the log's size is the one it was made at.
+type storedSummary struct {
+	Title   election.Text `json:"title,omitempty"`
+	Phase   string        `json:"phase"`
+	Opens   time.Time     `json:"opens,omitzero"`
+	Closes  time.Time     `json:"closes,omitzero"`
+	Ballots int           `json:"ballots"`
+}
+
+func summarize(s *election.State) storedSummary {
+	sum := storedSummary{Phase: s.Phase.String(), Ballots: s.Ballots}
+	if m := s.Manifest; m != nil {
+		sum.Title = m.Title
+		sum.Opens, _ = time.Parse(election.TimeFormat, m.Window.Opens)
+		sum.Closes, _ = time.Parse(election.TimeFormat, m.Window.Closes)
+	}
+	return sum
+}
+
+func parsePhase(s string) (election.Phase, bool) {
+	for p := election.PhaseEmpty; p <= election.PhaseDecided; p++ {
+		if p.String() == s {
+			return p, true
+		}
+	}
+	return 0, false
+}
+
+// decided: no ballot can be cast any more; the election is loaded only
+// when used.
+func decided(p election.Phase) bool { return p >= election.PhaseClosed }
+
+// IdleUnload is how long a decided election stays loaded after its last use.
+const IdleUnload = 10 * time.Minute
+
+// Registry holds every election of a store.
+type Registry struct {
+	o   RegistryOptions
+	log *slog.Logger
+
+	mu    sync.Mutex
+	slots map[string]*slot
+
+	stop    chan struct{}
+	stopped sync.WaitGroup
+	closed  atomic.Bool
+
+	replays atomic.Int64 // logs replayed (loads), for tests
+	idle    time.Duration
+}
+
+// slot is one election of the registry, loaded or not.
+type slot struct {
+	id      string
+	created time.Time
+	legacy  bool
+
+	load sync.Mutex // held while loading or unloading
+
+	mu        sync.Mutex
+	witnesses []string
+	e         *Election
+	st        store.Store
+	api       http.Handler
+	apiH      *handler
+	signIn    *SignIn
+	manifest  bool // the API was built with a manifest recorded
+	sum       storedSummary
+	failed    error
+	savedSize int64 // of the summary last saved
+	lastUsed  time.Time
+}
+
+// OpenRegistry opens every election of o.DB: those being set up or voted on
+// are loaded (their logs replayed, several at once), decided ones only
+// listed from their stored summary, unless it is out of date. An election
+// that fails to load is marked failed; OpenRegistry fails only if the
+// catalogue cannot be read.
+func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
+	if o.DB == nil {
+		return nil, errors.New("server: OpenRegistry needs a DB")
+	}
+	if len(o.MasterSeed) != 32 {
+		return nil, fmt.Errorf("the log key seed is %d bytes, not 32", len(o.MasterSeed))
+	}
+	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	infos, err := o.DB.Elections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var toLoad []*slot
+	for _, in := range infos {
+		s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1}
+		r.slots[in.ID] = s
+		if in.Legacy && o.CheckpointDir != "" {
+			legacy := filepath.Join(filepath.Dir(o.CheckpointDir), CheckpointFile)
+			for _, suffix := range []string{"", WitnessedSuffix} {
+				if err := moveIfAbsent(legacy+suffix, filepath.Join(o.CheckpointDir, in.ID+suffix)); err != nil {
+					s.failed = err
+				}
+			}
+		}
+		var sum storedSummary
+		if in.Summary != nil && in.SummarySize == in.Size && json.Unmarshal(in.Summary, &sum) == nil {
+			if p, ok := parsePhase(sum.Phase); ok {
+				s.sum, s.savedSize = sum, in.SummarySize
+				if decided(p) {
+					continue
+				}
+			}
+		} else if in.Size == 0 {
+			s.sum = storedSummary{Phase: election.PhaseEmpty.String()}
+		}
+		if s.failed == nil {
+			toLoad = append(toLoad, s)
+		}
+	}
+	// Several logs are replayed at once (each verifies its ballots in
+	// parallel too).
+	work := make(chan *slot)
+	var wg sync.WaitGroup
+	for range min(len(toLoad), max(2, runtime.GOMAXPROCS(0))) {
+		wg.Go(func() {
+			for s := range work {
+				s.load.Lock()
+				err := r.loadLocked(ctx, s)
+				if err == nil {
+					s.mu.Lock()
+					p, _ := parsePhase(s.sum.Phase)
+					s.mu.Unlock()
+					if decided(p) {
+						r.unloadLocked(s)
+					}
+				}
+				s.load.Unlock()
+			}
+		})
+	}
+	for _, s := range toLoad {
+		work <- s
+	}
+	close(work)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.stopped.Add(1)
+	go r.janitor()
+	return r, nil
+}
+
+func moveIfAbsent(from, to string) error {
+	if _, err := os.Lstat(from); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if _, err := os.Lstat(to); err == nil {
+		return fmt.Errorf("both %s and %s exist: keep the right one (the latest) at %s, and remove the other", from, to, to)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		return err
+	}
+	if err := os.Rename(from, to); err != nil {
+		return err
+	}
+	syncDir(filepath.Dir(to))
+	syncDir(filepath.Dir(from))
+	return nil
+}
+
+// loadLocked opens and replays s's log (s.load held). A failure other than
+// the caller's context ending marks the election failed.
+func (r *Registry) loadLocked(ctx context.Context, s *slot) error {
+	if r.closed.Load() {
+		return store.ErrClosed
+	}
+	s.mu.Lock()
+	failed, loaded, witnesses := s.failed, s.e != nil, s.witnesses
+	s.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	if loaded {
+		return nil
+	}
+	e, st, err := r.open(ctx, s, witnesses)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		r.log.Error("an election failed to load; the others serve", "election", s.id, "err", err)
+		s.mu.Lock()
+		s.failed = err
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Lock()
+	s.e, s.st = e, st
+	s.lastUsed = time.Now()
+	s.mu.Unlock()
+	r.rebuildAPI(s)
+	r.saveSummary(s)
+	go r.watch(s, e)
+	return nil
+}
+
+func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (*Election, store.Store, error) {
+	var keys []note.Verifier
+	for _, w := range witnesses {
+		v, err := note.NewVerifier(w)
+		if err != nil {
+			return nil, nil, fmt.Errorf("witness %q: %w", w, err)
+		}
+		keys = append(keys, v)
+	}
+	st, err := r.o.DB.Log(ctx, s.id)
+	if err != nil {
+		return nil, nil, err
+	}
+	cp := ""
+	if r.o.CheckpointDir != "" {
+		if err := os.MkdirAll(r.o.CheckpointDir, 0o700); err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		cp = filepath.Join(r.o.CheckpointDir, s.id)
+	}
+	r.replays.Add(1)
+	e, err := OpenWith(ctx, st, LogSeed(r.o.MasterSeed, s.id, s.legacy), OpenOptions{CheckpointFile: cp, AcceptRollback: r.o.AcceptRollback, Logger: r.log.With("election", s.id)})
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	e.SetWitnesses(keys)
+	e.changed = func() { r.changed(s, e) }
+	return e, st, nil
+}
+
+// watch marks the election failed if it stops for good (its store
+// contradicts what it acknowledged); the others go on.
+func (r *Registry) watch(s *slot, e *Election) {
+	select {
+	case <-e.Stopped():
+		r.log.Error("an election stopped; the others serve", "election", s.id, "err", e.Err())
+		s.mu.Lock()
+		if s.e == e {
+			s.failed = e.Err()
+		}
+		s.mu.Unlock()
+	case <-r.stop:
+	}
+}
+
+// changed is called after an officer's or trustee's entry is appended.
+func (r *Registry) changed(s *slot, e *Election) {
+	s.mu.Lock()
+	current := s.e == e
+	manifest := s.manifest
+	s.mu.Unlock()
+	if !current {
+		return
+	}
+	if !manifest {
+		var m bool
+		e.State(func(st *election.State) { m = st.Manifest != nil })
+		if m {
+			r.rebuildAPI(s)
+		}
+	}
+	r.saveSummary(s)
+}
+
+// rebuildAPI makes the election's API handler with the options given for it.
+func (r *Registry) rebuildAPI(s *slot) {
+	s.mu.Lock()
+	e := s.e
+	s.mu.Unlock()
+	if e == nil {
+		return
+	}
+	var o Options
+	if r.o.Handler != nil {
+		o = r.o.Handler(s.id, e)
+	}
+	if o.Logger == nil {
+		o.Logger = r.log.With("election", s.id)
+	}
+	h := e.newHandler(o)
+	var m bool
+	e.State(func(st *election.State) { m = st.Manifest != nil })
+	s.mu.Lock()
+	old := s.signIn
+	s.api, s.apiH, s.signIn, s.manifest = h.routes(), h, o.SignIn, m
+	s.mu.Unlock()
+	if old != nil && old != o.SignIn {
+		old.Close()
+	}
+}
+
+// saveSummary records the summary of a loaded election in the store.
+func (r *Registry) saveSummary(s *slot) {
+	s.mu.Lock()
+	e := s.e
+	s.mu.Unlock()
+	if e == nil {
+		return
+	}
+	var sum storedSummary
+	var size int64
+	e.State(func(st *election.State) { sum, size = summarize(st), st.Size })
+	s.mu.Lock()
+	s.sum = sum
+	stale := size > s.savedSize
+	s.mu.Unlock()
+	if !stale {
+		return
+	}
+	b, _ := json.Marshal(sum)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.o.DB.SaveSummary(ctx, s.id, size, b); err != nil {
+		r.log.Warn("could not save an election's summary (it is replayed at the next start)", "election", s.id, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.savedSize = max(s.savedSize, size)
+	s.mu.Unlock()
+}
+
+// unloadLocked saves the summary of a loaded election and closes its log
+// (s.load held).
+func (r *Registry) unloadLocked(s *slot) {
+	r.saveSummary(s)
+	s.mu.Lock()
+	st, si := s.st, s.signIn
+	s.e, s.st, s.api, s.apiH, s.signIn = nil, nil, nil, nil, nil
+	s.mu.Unlock()
+	if si != nil {
+		si.Close()
+	}
+	if st != nil {
+		st.Close()
+	}
+}
+
+// janitor unloads the decided elections unused for r.idle.
+func (r *Registry) janitor() {
+	defer r.stopped.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			r.unloadIdle(time.Now())
+		}
+	}
+}
+
+// unloadIdle unloads the decided elections not used since now - r.idle.
+func (r *Registry) unloadIdle(now time.Time) int {
+	n := 0
+	for _, s := range r.all() {
+		s.mu.Lock()
+		e, used := s.e, s.lastUsed
+		s.mu.Unlock()
+		if e == nil || now.Sub(used) < r.idle {
+			continue
+		}
+		var p election.Phase
+		e.State(func(st *election.State) { p = st.Phase })
+		if !decided(p) {
+			continue
+		}
+		s.load.Lock()
+		s.mu.Lock()
+		still := s.e == e && now.Sub(s.lastUsed) >= r.idle
+		s.mu.Unlock()
+		if still {
+			r.unloadLocked(s)
+			n++
+		}
+		s.load.Unlock()
+	}
+	return n
+}
+
+func (r *Registry) all() []*slot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*slot, 0, len(r.slots))
+	for _, s := range r.slots {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (r *Registry) slot(id string) *slot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.slots[id]
+}
+
+// List returns every election, newest first (pages show the Public ones).
+func (r *Registry) List() []Summary {
+	var out []Summary
+	for _, s := range r.all() {
+		out = append(out, s.summary())
+	}
+	slices.SortFunc(out, func(a, b Summary) int {
+		if c := b.Created.Compare(a.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+func (s *slot) summary() Summary {
+	s.mu.Lock()
+	e, sum, failed := s.e, s.sum, s.failed
+	s.mu.Unlock()
+	if e != nil {
+		e.State(func(st *election.State) { sum = summarize(st) })
+	}
+	out := Summary{ID: s.id, Created: s.created, Title: sum.Title, Opens: sum.Opens, Closes: sum.Closes, Ballots: sum.Ballots}
+	out.Phase, _ = parsePhase(sum.Phase)
+	out.Public = out.Phase > election.PhaseEmpty
+	if failed != nil {
+		out.Failed = failed.Error()
+	}
+	return out
+}
+
+// Election returns the election id, loading it if needed: ErrNoElection,
+// or its failure (wrapping ErrFailed).
+func (r *Registry) Election(ctx context.Context, id string) (*Election, error) {
+	s := r.slot(id)
+	if s == nil {
+		return nil, ErrNoElection
+	}
+	e, _, err := r.use(ctx, s)
+	return e, err
+}
+
+// use returns s's election and API handler, loading it if needed.
+func (r *Registry) use(ctx context.Context, s *slot) (*Election, http.Handler, error) {
+	s.mu.Lock()
+	e, api, failed := s.e, s.api, s.failed
+	if e != nil {
+		s.lastUsed = time.Now()
+	}
+	s.mu.Unlock()
+	if failed != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrFailed, failed)
+	}
+	if e != nil {
+		return e, api, nil
+	}
+	s.load.Lock()
+	err := r.loadLocked(ctx, s)
+	s.load.Unlock()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("%w: %w", ErrFailed, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.e, s.api, nil
+}
+
+// Create records a new, empty election with the witnesses' verifier keys
+// (note verifier keys, as "scrutin witness init" prints them), and loads it.
+func (r *Registry) Create(ctx context.Context, id string, witnesses []string) (*Election, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	for _, w := range witnesses {
+		if _, err := note.NewVerifier(w); err != nil {
+			return nil, fmt.Errorf("witness %q: %w", w, err)
+		}
+	}
+	if err := r.o.DB.Create(ctx, id, witnesses); err != nil {
+		return nil, err
+	}
+	s := &slot{id: id, created: time.Now().UTC(), witnesses: witnesses, savedSize: -1, sum: storedSummary{Phase: election.PhaseEmpty.String()}}
+	r.mu.Lock()
+	if r.slots[id] != nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("election %q exists already", id)
+	}
+	r.slots[id] = s
+	r.mu.Unlock()
+	return r.Election(ctx, id)
+}
+
+// SetWitnesses records the witnesses of election id (their verifier keys)
+// and gives them to it if it is loaded.
+func (r *Registry) SetWitnesses(ctx context.Context, id string, witnesses []string) error {
+	s := r.slot(id)
+	if s == nil {
+		return ErrNoElection
+	}
+	var keys []note.Verifier
+	for _, w := range witnesses {
+		v, err := note.NewVerifier(w)
+		if err != nil {
+			return fmt.Errorf("witness %q: %w", w, err)
+		}
+		keys = append(keys, v)
+	}
+	if err := r.o.DB.SetWitnesses(ctx, id, witnesses); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.witnesses = witnesses
+	e := s.e
+	s.mu.Unlock()
+	if e != nil {
+		e.SetWitnesses(keys)
+	}
+	return nil
+}
+
+// notFound is the answer for an unknown election: no detail.
+func notFound(w http.ResponseWriter) {
+	securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{"not found"})
+	})).ServeHTTP(w, nil)
+}
+
+// Handler serves, for every election, its API under /api/e/{id}/ and its
+// published log under /e/{id}/log/, and the server's /healthz and
+// /metrics. Any other path is not found.
+func (r *Registry) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/e/{id}/", func(w http.ResponseWriter, req *http.Request) { r.serve(w, req, "/api/e/", "/api/") })
+	mux.HandleFunc("/e/{id}/log/", func(w http.ResponseWriter, req *http.Request) { r.serve(w, req, "/e/", "/log/") })
+	mux.HandleFunc("GET /healthz", r.health)
+	mux.HandleFunc("GET /metrics", r.metrics)
+	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) { notFound(w) })
+	return mux
+}
+
+// serve passes a request for election {id} to its API, as the path the
+// election's handler knows: /api/e/{id}/x → /api/x, /e/{id}/log/x → /log/x.
+func (r *Registry) serve(w http.ResponseWriter, req *http.Request, prefix, inner string) {
+	id := req.PathValue("id")
+	s := r.slot(id)
+	if s == nil {
+		notFound(w)
+		return
+	}
+	_, api, err := r.use(req.Context(), s)
+	if err != nil {
+		if req.Context().Err() == nil && !errors.Is(err, ErrFailed) {
+			r.log.Warn("could not load an election", "election", id, "err", err)
+		}
+		securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeJSON(w, http.StatusServiceUnavailable, apiError{"this election is unavailable: its log could not be loaded"})
+		})).ServeHTTP(w, req)
+		return
+	}
+	rest := strings.TrimPrefix(req.URL.Path, prefix+id+"/")
+	if prefix == "/e/" {
+		rest = strings.TrimPrefix(rest, "log/")
+	}
+	r2 := new(http.Request)
+	*r2 = *req
+	u := *req.URL
+	u.Path, u.RawPath = inner+rest, ""
+	r2.URL = &u
+	api.ServeHTTP(w, r2)
+}
+
+// health: 200 while the server serves (with the elections that failed,
+// are recovering from a store failure, or stopped); 503 if the store does
+// not answer.
+func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
+	ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+	defer cancel()
+	type problem struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+	}
+	problems := map[string]problem{}
+	var probe *Election
+	for _, s := range r.all() {
+		s.mu.Lock()
+		e, failed := s.e, s.failed
+		s.mu.Unlock()
+		switch {
+		case failed != nil:
+			problems[s.id] = problem{"failed", failed.Error()}
+		case e != nil:
+			if probe == nil {
+				probe = e
+			}
+			if recovering, err := e.Health(); err != nil {
+				st := "stopped"
+				if recovering {
+					st = "recovering"
+				}
+				problems[s.id] = problem{st, err.Error()}
+			}
+		}
+	}
+	if probe != nil {
+		if _, err := probe.st.Size(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "the store does not answer"})
+			return
+		}
+	} else if _, err := r.o.DB.Elections(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "the store does not answer"})
+		return
+	}
+	resp := map[string]any{"status": "ok"}
+	if len(problems) > 0 {
+		resp["elections"] = problems
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// metrics: the server's, and every loaded election's series labelled
+// election="id".
+func (r *Registry) metrics(w http.ResponseWriter, req *http.Request) {
+	slots := r.all()
+	slices.SortFunc(slots, func(a, b *slot) int { return strings.Compare(a.id, b.id) })
+	var loaded, failed int
+	type row struct {
+		id string
+		h  *handler
+		e  *Election
+	}
+	var rows []row
+	for _, s := range slots {
+		s.mu.Lock()
+		if s.failed != nil {
+			failed++
+		} else if s.e != nil {
+			loaded++
+			rows = append(rows, row{s.id, s.apiH, s.e})
+		}
+		s.mu.Unlock()
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, "# HELP scrutin_elections Elections of this server, by state.\n# TYPE scrutin_elections gauge\n")
+	fmt.Fprintf(w, "scrutin_elections{state=\"loaded\"} %d\nscrutin_elections{state=\"unloaded\"} %d\nscrutin_elections{state=\"failed\"} %d\n", loaded, len(slots)-loaded-failed, failed)
+	series := []struct{ name, typ, help string }{
+		{"scrutin_ballots_accepted_total", "counter", "Ballots accepted since the election was loaded."},
+		{"scrutin_ballots_refused_total", "counter", "Ballot requests refused since the election was loaded."},
+		{"scrutin_cast_seconds_total", "counter", "Time spent accepting ballots."},
+		{"scrutin_log_entries", "gauge", "Entries in the election's log."},
+		{"scrutin_ballots_in_log", "gauge", "Ballot entries in the log, re-votes included."},
+		{"scrutin_log_tiles_read_total", "counter", "Log tiles read from the store (full ones are read once, then kept)."},
+		{"scrutin_taking_entries", "gauge", "1 while the election takes entries, 0 while it recovers from a store failure or has stopped."},
+		{"scrutin_recovering", "gauge", "1 while the election reloads its log after a store failure."},
+		{"scrutin_store_recoveries_total", "counter", "Times the election reloaded its log after a store failure."},
+		{"scrutin_phase", "gauge", "The election's phase."},
+	}
+	values := make([][]string, len(rows))
+	for i, rw := range rows {
+		var phase string
+		var entries int64
+		var ballots int
+		rw.e.State(func(s *election.State) { phase, entries, ballots = s.Phase.String(), s.Size, s.Ballots })
+		recovering, err := rw.e.Health()
+		rw.e.mu.Lock()
+		recoveries := rw.e.recoveries
+		rw.e.mu.Unlock()
+		var acc, ref, nanos, tiles int64
+		if rw.h != nil {
+			acc, ref, nanos, tiles = rw.h.accepted.Load(), rw.h.refused.Load(), rw.h.castNanos.Load(), rw.h.tiles.reads.Load()
+		}
+		b := func(v bool) string {
+			if v {
+				return "1"
+			}
+			return "0"
+		}
+		l := fmt.Sprintf("{election=%q}", rw.id)
+		values[i] = []string{
+			l + fmt.Sprint(" ", acc), l + fmt.Sprint(" ", ref), l + fmt.Sprintf(" %g", float64(nanos)/1e9),
+			l + fmt.Sprint(" ", entries), l + fmt.Sprint(" ", ballots), l + fmt.Sprint(" ", tiles),
+			l + " " + b(err == nil), l + " " + b(recovering), l + fmt.Sprint(" ", recoveries),
+			fmt.Sprintf("{election=%q,phase=%q} 1", rw.id, phase),
+		}
+	}
+	for k, sr := range series {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", sr.name, sr.help, sr.name, sr.typ)
+		for i := range rows {
+			fmt.Fprintf(w, "%s%s\n", sr.name, values[i][k])
+		}
+	}
+}
+
+// Close saves the summaries of the loaded elections and closes their logs
+// (not the DB, which its opener closes).
+func (r *Registry) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	close(r.stop)
+	r.stopped.Wait()
+	for _, s := range r.all() {
+		s.load.Lock()
+		r.unloadLocked(s)
+		s.load.Unlock()
+	}
+	return nil
+}
