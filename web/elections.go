@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/roll"
@@ -33,31 +31,22 @@ type Elections interface {
 	// Election returns the election with this id, or an error wrapping
 	// ErrNoElection if there is none.
 	Election(ctx context.Context, id string) (*server.Election, error)
-	// Create creates an election.
-	Create(ctx context.Context, id string, witnesses []note.Verifier) (*server.Election, error)
+	// Create creates an election, with its witnesses' verifier keys.
+	Create(ctx context.Context, id string, witnesses []string) (*server.Election, error)
 	// Handler serves the elections' API and logs: /api/e/{id}/…,
 	// /e/{id}/log/…, /healthz and /metrics.
 	Handler() http.Handler
 }
 
-// Summary is what the lists show of an election (server.Summary).
-type Summary struct {
-	ID            string
-	Created       time.Time
-	Title         election.Text
-	Phase         election.Phase
-	Opens, Closes time.Time // the voting window, zero if none
-	Ballots       int
-	Public        bool   // its manifest is recorded
-	Failed        string // why it cannot be served, if it cannot
-}
+// Summary is what the lists show of an election.
+type Summary = server.Summary
 
 // ErrNoElection is the error of an unknown election.
-var ErrNoElection = errors.New("no such election")
+var ErrNoElection = server.ErrNoElection
 
 // legacyID is the id of the election a single-election data folder
 // became: its staff roles may be recorded under its fingerprint.
-const legacyID = "main"
+const legacyID = server.LegacyID
 
 // idPattern is what an election id looks like (store.CheckID).
 var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
@@ -85,7 +74,7 @@ func (s *Site) election(ctx context.Context, id string) (*electionSite, int) {
 	}
 	e, err := s.o.Elections.Election(ctx, id)
 	if err != nil {
-		if errors.Is(err, ErrNoElection) || strings.Contains(err.Error(), "no such election") {
+		if errors.Is(err, ErrNoElection) {
 			return nil, http.StatusNotFound
 		}
 		s.log.Warn("an election cannot be served", "election", id, "err", err)

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/server"
 )
+
+// Registry is the server's elections as the site takes them.
+var _ Elections = (*server.Registry)(nil)
 
 // OneElection serves a single election as the elections of a site, under
 // the id given: its API (e.Handler, which serves the single-election
@@ -51,7 +52,7 @@ func (o *oneElection) Election(ctx context.Context, id string) (*server.Election
 	return o.e, nil
 }
 
-func (o *oneElection) Create(ctx context.Context, id string, witnesses []note.Verifier) (*server.Election, error) {
+func (o *oneElection) Create(ctx context.Context, id string, witnesses []string) (*server.Election, error) {
 	return nil, errors.New("this server runs one election")
 }
 
