@@ -91,7 +91,6 @@ func twoElections(t testing.TB) (north, south *demo.Fixture, base string) {
 	return fs[0], fs[1], srv.URL
 }
 
-
 // send makes a request with the staff cookie (if any) and returns the
 // response and its body.
 func send(t testing.TB, method, u, contentType, body string, ck *http.Cookie) (*http.Response, string) {
