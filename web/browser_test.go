@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/browse"
 	"github.com/scrutin/scrutin/internal/demo"
@@ -148,9 +149,16 @@ func ungroup(s string) string { return strings.Join(strings.Fields(s), "") }
 // signIn goes through the booth's first two steps for voter v.
 func signIn(t testing.TB, ctx context.Context, f *demo.Fixture, base string, v int) {
 	t.Helper()
+	signInAt(t, ctx, f, base+el, v)
+}
+
+// signInAt signs voter v in at the booth of the election whose pages are
+// at eurl.
+func signInAt(t testing.TB, ctx context.Context, f *demo.Fixture, eurl string, v int) {
+	t.Helper()
 	email := f.Emails[v]
 	n := f.Mail.Count(email)
-	run(t, ctx, "open the booth", chromedp.Navigate(base+el+"/vote"), chromedp.WaitVisible(css("#step-signin")),
+	run(t, ctx, "open the booth", chromedp.Navigate(eurl+"/vote"), chromedp.WaitVisible(css("#step-signin")),
 		chromedp.SendKeys(css("#email"), email), chromedp.Click(css("#form-email button")),
 		chromedp.WaitVisible(css("#form-code")))
 	code, err := f.Mail.WaitCode(ctx, email, n)
@@ -187,7 +195,12 @@ func cast(t testing.TB, ctx context.Context) (tracker, code string) {
 
 func trackerStatus(t testing.TB, ctx context.Context, base, tracker string) string {
 	t.Helper()
-	run(t, ctx, "open the tracker page", chromedp.Navigate(base+el+"/ballots/"+tracker), chromedp.WaitVisible(css("#tracker-status")))
+	return trackerStatusAt(t, ctx, base+el, tracker)
+}
+
+func trackerStatusAt(t testing.TB, ctx context.Context, eurl, tracker string) string {
+	t.Helper()
+	run(t, ctx, "open the tracker page", chromedp.Navigate(eurl+"/ballots/"+tracker), chromedp.WaitVisible(css("#tracker-status")))
 	return text(t, ctx, "#tracker-status")
 }
 
@@ -623,5 +636,87 @@ func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
 	run(t, ctx, "verify", chromedp.Click(css("#run-verify")), chromedp.WaitVisible(css("#verify-report")))
 	if verdict := text(t, ctx, "#verify-verdict"); !strings.HasPrefix(verdict, "VALID") {
 		t.Fatalf("the in-browser verifier, told to wait, says %q", verdict)
+	}
+}
+
+// TestBrowserTwoElections (issue 15): two elections open at once on one
+// server; a member on the roll of both votes in each, and each ballot is in
+// its own election only; an officer of one signs in, sees only that one in
+// the console, runs it, and gets 404 on the other's console and officers'
+// API.
+func TestBrowserTwoElections(t *testing.T) {
+	ctx := browser(t)
+	bg := context.Background()
+	north, south, base := twoElectionsSignIn(t, true)
+	if north.Emails[0] != south.Emails[0] {
+		t.Fatalf("voter 0 is not the same member in both elections: %s, %s", north.Emails[0], south.Emails[0])
+	}
+	run(t, ctx, "the server's home", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("ul.elections")))
+	screenshot(t, ctx, "elections-home")
+	if got := text(t, ctx, "ul.elections"); !strings.Contains(got, "north") || !strings.Contains(got, "south") || !strings.Contains(got, "Voting is open until") {
+		t.Errorf("the home page lists %q", got)
+	}
+
+	// The member votes in both.
+	trackers := map[string]string{}
+	for _, x := range []struct {
+		id string
+		f  *demo.Fixture
+	}{{"north", north}, {"south", south}} {
+		eurl := base + "/e/" + x.id
+		signInAt(t, ctx, x.f, eurl, 0)
+		choose(t, ctx, x.f.Choices(0, []int{1}, []int{0}))
+		tracker, _ := cast(t, ctx)
+		trackers[x.id] = tracker
+		if _, counted, found := findTracker(x.f, tracker); !found || !counted {
+			t.Fatalf("%s: tracker %s found %v, counted %v", x.id, tracker, found, counted)
+		}
+		if st := trackerStatusAt(t, ctx, eurl, tracker); !strings.Contains(st, "it counts") {
+			t.Errorf("%s: the tracker page says %q", x.id, st)
+		}
+	}
+	if trackers["north"] == trackers["south"] {
+		t.Fatal("the two ballots have one tracker")
+	}
+	if _, _, found := findTracker(south, trackers["north"]); found {
+		t.Error("north's ballot is in south")
+	}
+	if st := trackerStatusAt(t, ctx, base+"/e/south", trackers["north"]); strings.Contains(st, "it counts") {
+		t.Errorf("south's tracker page finds north's ballot: %q", st)
+	}
+
+	// An officer of north signs in (password, then a recovery code).
+	admin, err := north.StaffSession(bg, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, codes := inviteCodes(t, base, admin, "olga@example.org", accounts.RoleOfficer, "north")
+	if len(codes) == 0 {
+		t.Fatal("no recovery codes")
+	}
+	run(t, ctx, "staff sign-in", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#email"), "olga@example.org"), chromedp.SendKeys(css("#password"), "green kettle over the hills"),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css("details summary")), chromedp.Click(css("details summary")),
+		chromedp.SendKeys(css("#recovery"), codes[0]), chromedp.Submit(css("#recovery")),
+		chromedp.WaitVisible(css("#console-elections")))
+	screenshot(t, ctx, "console-elections")
+	if got := text(t, ctx, "main"); !strings.Contains(got, "north") || strings.Contains(got, "south") {
+		t.Errorf("the officer's console lists %q", got)
+	}
+	run(t, ctx, "south's console", chromedp.Navigate(base+"/e/south/console"), chromedp.WaitVisible(css("main h1")))
+	if got := text(t, ctx, "main"); !strings.Contains(got, "no such page") || strings.Contains(got, "south") {
+		t.Errorf("south's console shows the officer of north %q", got)
+	}
+	status := value(t, ctx, "south's API", chromedp.Evaluate[float64](`fetch("/api/e/south/admin/close", {method: "POST", headers: {"Content-Type": "application/json"}, body: '{"reason":"no"}'}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if status != 404 {
+		t.Errorf("south's officers' API answers the officer of north %v, want 404", status)
+	}
+	run(t, ctx, "close north", chromedp.Navigate(base+"/e/north/console"), chromedp.Click(css("#close-voting")))
+	waitFor(t, ctx, "closed", `new URLSearchParams(location.search).get("done") === "close"`)
+	if got := phaseAndSize(t, north); !strings.HasPrefix(got, "closed/") {
+		t.Errorf("north is %s after the officer closed it", got)
+	}
+	if got := phaseAndSize(t, south); !strings.HasPrefix(got, "voting/") {
+		t.Errorf("south is %s: the officer of north changed it", got)
 	}
 }

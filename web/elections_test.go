@@ -67,17 +67,37 @@ func (m *elections) Handler() http.Handler {
 // with the staff accounts of the first: their fixtures and the site's URL.
 func twoElections(t testing.TB) (north, south *demo.Fixture, base string) {
 	t.Helper()
+	return twoElectionsSignIn(t, false)
+}
+
+// twoElectionsSignIn is twoElections, with the voters' sign-in by e-mailed
+// code if signIn.
+func twoElectionsSignIn(t testing.TB, signIn bool) (north, south *demo.Fixture, base string) {
+	t.Helper()
 	ctx := context.Background()
 	m := &elections{ids: []string{"north", "south"}, one: map[string]web.Elections{}}
 	var site *web.Site
 	var fs []*demo.Fixture
 	for i, id := range m.ids {
-		f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: uint64(7 + i), NoSignIn: true})
+		f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: uint64(7 + i), NoSignIn: !signIn})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { f.Store.Close() })
-		api := f.Election.Handler(server.Options{NoSignIn: true,
+		var si *server.SignIn
+		if signIn {
+			key, voters, err := server.LoadSignInList(f.Opts.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lim := server.DefaultSignInLimits
+			lim.PerClient = 0
+			if si, err = server.NewSignIn(key, f.F, voters, f.Mail, f.Election.Title(), lim, nil); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { si.Close() })
+		}
+		api := f.Election.Handler(server.Options{NoSignIn: !signIn, SignIn: si,
 			Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer(id)(r, action) }})
 		m.one[id] = web.OneElection(id, f.Election, api)
 		fs = append(fs, f)
@@ -124,6 +144,13 @@ func staffCookieOr(resp *http.Response, old *http.Cookie) *http.Cookie {
 // authenticator app: the session it returns passed its second step.
 func activate(t testing.TB, base, token string) *http.Cookie {
 	t.Helper()
+	ck, _ := activateCodes(t, base, token)
+	return ck
+}
+
+// activateCodes is activate, returning the account's recovery codes too.
+func activateCodes(t testing.TB, base, token string) (*http.Cookie, []string) {
+	t.Helper()
 	form := "application/x-www-form-urlencoded"
 	resp, _ := send(t, "POST", base+"/staff/invite", form, url.Values{"token": {token}, "password": {"green kettle over the hills"}}.Encode(), nil)
 	ck := staffCookieOr(resp, nil)
@@ -136,16 +163,27 @@ func activate(t testing.TB, base, token string) *http.Cookie {
 		t.Fatalf("no authenticator secret on the enrolment page")
 	}
 	code, _ := totp.GenerateCode(secret[1], time.Now())
-	resp, _ = send(t, "POST", base+"/staff/enrol/totp", form, "code="+code, ck)
+	resp, page = send(t, "POST", base+"/staff/enrol/totp", form, "code="+code, ck)
 	if resp.StatusCode != 200 {
 		t.Fatalf("enrolling the authenticator app: %s", resp.Status)
 	}
-	return staffCookieOr(resp, ck)
+	var codes []string
+	for _, m := range regexp.MustCompile(`<li><code>([^<]+)</code></li>`).FindAllStringSubmatch(page, -1) {
+		codes = append(codes, m[1])
+	}
+	return staffCookieOr(resp, ck), codes
 }
 
 // invite has the administrator invite someone with a role in the scope
 // (an election's id, or "*"), and returns their session, second step done.
 func invite(t testing.TB, base string, admin *http.Cookie, email string, role accounts.Role, scope string) *http.Cookie {
+	t.Helper()
+	ck, _ := inviteCodes(t, base, admin, email, role, scope)
+	return ck
+}
+
+// inviteCodes is invite, returning the account's recovery codes too.
+func inviteCodes(t testing.TB, base string, admin *http.Cookie, email string, role accounts.Role, scope string) (*http.Cookie, []string) {
 	t.Helper()
 	_, body := send(t, "POST", base+"/staff/people/invite", "application/x-www-form-urlencoded",
 		url.Values{"email": {email}, "name": {"Someone"}, "role": {string(role)}, "scope": {scope}}.Encode(), admin)
@@ -153,7 +191,7 @@ func invite(t testing.TB, base string, admin *http.Cookie, email string, role ac
 	if link == nil {
 		t.Fatalf("no invitation link for %s in %s", email, scope)
 	}
-	return activate(t, base, link[1])
+	return activateCodes(t, base, link[1])
 }
 
 func phaseAndSize(t testing.TB, f *demo.Fixture) string {
