@@ -1,6 +1,23 @@
 package server
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Reload runs one recovery (reload), for tests and benchmarks.
 func (e *Election) Reload(ctx context.Context) error { return e.reload(ctx) }
+
+// Replays is the number of logs r replayed (loads).
+func Replays(r *Registry) int64 { return r.replays.Load() }
+
+// Loaded tells whether election id is loaded.
+func Loaded(r *Registry, id string) bool {
+	s := r.slot(id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.e != nil
+}
+
+// UnloadIdle unloads the decided elections unused as of now.
+func UnloadIdle(r *Registry, now time.Time) int { return r.unloadIdle(now) }

@@ -18,8 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"runtime"
+		"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -33,16 +32,7 @@ import (
 )
 
 // ElectionInfo is what the store's catalogue records about an election.
-// It becomes store.Info once the multi-election store is merged.
-type ElectionInfo struct {
-	ID          string
-	Created     time.Time
-	Legacy      bool
-	Witnesses   []string
-	Size        int64 // the log's size
-	Summary     []byte
-	SummarySize int64
-}
+type ElectionInfo = store.Info
 
 // Catalogue is the store of every election (a *store.DB).
 type Catalogue interface {
@@ -56,20 +46,10 @@ type Catalogue interface {
 // Errors of the registry.
 var (
 	// ErrNoElection: no election has this id (404, with no detail).
-	ErrNoElection = errors.New("no such election")
+	ErrNoElection = store.ErrNoElection
 	// ErrFailed wraps the reason an election's log failed to load.
 	ErrFailed = errors.New("the election failed to load")
 )
-
-var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
-
-// checkID is store.CheckID until the multi-election store is merged.
-func checkID(id string) error {
-	if !idPattern.MatchString(id) {
-		return fmt.Errorf("%q is not an election id: 1 to 32 lowercase letters, digits and hyphens, starting and ending with a letter or digit", id)
-	}
-	return nil
-}
 
 // LogSeed is the seed of an election's log key: derived from the server's
 // master seed and the election's id (spec: "scrutin/v0/log-key/" + id),
@@ -647,7 +627,7 @@ func (r *Registry) use(ctx context.Context, s *slot) (*Election, http.Handler, e
 // Create records a new, empty election with the witnesses' verifier keys
 // (note verifier keys, as "scrutin witness init" prints them), and loads it.
 func (r *Registry) Create(ctx context.Context, id string, witnesses []string) (*Election, error) {
-	if err := checkID(id); err != nil {
+	if err := store.CheckID(id); err != nil {
 		return nil, err
 	}
 	for _, w := range witnesses {

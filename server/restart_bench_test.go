@@ -99,7 +99,7 @@ func benchLog(b *testing.B, n int) string {
 			return enc.Sign(nil, k)
 		}}
 	}
-	st, err := store.Open(ctx, tmp)
+	st, err := store.OpenLog(ctx, tmp, "main")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func BenchmarkRestart(b *testing.B) {
 				ctx := context.Background()
 				cpu0 := cpuTime()
 				for b.Loop() {
-					st, err := store.Open(ctx, dir)
+					st, err := store.OpenLog(ctx, dir, "main")
 					if err != nil {
 						b.Fatal(err)
 					}

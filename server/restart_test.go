@@ -72,7 +72,7 @@ func cast(t testing.TB, f *demo.Fixture, e *server.Election, i, leader int) *ser
 func copyPrefix(t testing.TB, st store.Store, n int64, loc string) store.Store {
 	t.Helper()
 	ctx := context.Background()
-	dst, err := store.Open(ctx, loc)
+	dst, err := store.OpenLog(ctx, loc, "main")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestOpenRefusesSubstitutedBallot(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	st, err := store.Open(ctx, dir)
+	st, err := store.OpenLog(ctx, dir, "main")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,17 +2,15 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/internal/pgtest"
 )
 
 var ctx = context.Background()
@@ -32,56 +30,46 @@ func backends(t testing.TB) []backendCase {
 	}
 }
 
-// postgresURL is the server the tests use: $SCRUTIN_TEST_POSTGRES, or the
-// development machines' local server.
-func postgresURL() string {
-	if u := os.Getenv("SCRUTIN_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// postgresLocation makes a schema of its own for the test and returns a
-// URL that uses it. Without a server the test is skipped, unless
-// $SCRUTIN_REQUIRE_POSTGRES is set (as in CI), when it fails.
+// postgresLocation gives the test a schema of its own (internal/pgtest)
+// and returns a URL that uses it.
 func postgresLocation(t testing.TB) string {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, postgresURL())
-	if err != nil {
-		if os.Getenv("SCRUTIN_REQUIRE_POSTGRES") != "" {
-			t.Fatalf("PostgreSQL is required but unreachable at %s: %v", postgresURL(), err)
-		}
-		t.Skipf("no PostgreSQL at %s (set SCRUTIN_TEST_POSTGRES): %v", postgresURL(), err)
-	}
-	defer conn.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := fmt.Sprintf("scrutin_test_%x", b)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), postgresURL())
-		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(postgresURL(), "?") {
-		sep = "&"
-	}
-	return postgresURL() + sep + "search_path=" + schema
+	return pgtest.Schema(t, "scrutin_store")
 }
 
-func mustOpen(t testing.TB, loc string) Store {
+// testElection is the election the single-log tests use.
+const testElection = "test"
+
+// mustOpenDB opens the database at loc, closed at the test's end.
+func mustOpenDB(t testing.TB, loc string) *DB {
 	t.Helper()
-	s, err := Open(ctx, loc)
+	db, err := Open(ctx, loc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// mustLog returns the log of election id in db, creating the election if
+// needed.
+func mustLog(t testing.TB, db *DB, id string) Store {
+	t.Helper()
+	if err := db.Create(ctx, id, nil); err != nil && !errors.Is(err, ErrExists) {
+		t.Fatal(err)
+	}
+	s, err := db.Log(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return s
+}
+
+// mustOpen opens a database of its own at loc (as another process would)
+// and the test election's log in it.
+func mustOpen(t testing.TB, loc string) Store {
+	t.Helper()
+	return mustLog(t, mustOpenDB(t, loc), testElection)
 }
 
 func entriesN(prefix string, n int) [][]byte {
@@ -209,10 +197,8 @@ func testConcurrent(t *testing.T, bc backendCase) {
 
 func testReopen(t *testing.T, bc backendCase) {
 	loc := bc.location(t)
-	s, err := Open(ctx, loc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpenDB(t, loc)
+	s := mustLog(t, db, testElection)
 	if _, _, err := s.LatestCheckpoint(ctx); !errors.Is(err, ErrNoCheckpoint) {
 		t.Fatalf("no checkpoint yet: %v", err)
 	}
@@ -223,6 +209,21 @@ func testReopen(t *testing.T, bc backendCase) {
 	s.Close()
 	if _, err := s.Append(ctx, entriesN("y", 1)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after close: %v", err)
+	}
+	// Opened again in the same DB, and in another (a restart).
+	s1, err := db.Log(ctx, testElection)
+	if err != nil || s1 == s {
+		t.Fatalf("reopening a closed log: %v (the closed one again: %v)", err, s1 == s)
+	}
+	if n := checkAgainstMemory(t, s1); n != 300 {
+		t.Fatalf("after reopening: %d entries", n)
+	}
+	db.Close()
+	if _, err := s1.Append(ctx, entriesN("y", 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after the DB closed: %v", err)
+	}
+	if _, err := db.Log(ctx, testElection); !errors.Is(err, ErrClosed) {
+		t.Fatalf("log of a closed DB: %v", err)
 	}
 	s2 := mustOpen(t, loc)
 	if n := checkAgainstMemory(t, s2); n != 300 {
@@ -279,18 +280,17 @@ func testRefusals(t *testing.T, bc backendCase) {
 
 func testMigrations(t *testing.T, bc backendCase) {
 	loc := bc.location(t)
-	s, err := Open(ctx, loc)
+	db, err := Open(ctx, loc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	db.Close()
 	// A database written by a newer scrutin is refused, not altered.
 	switch bc.name {
 	case "sqlite":
-		st, _ := OpenSQLite(ctx, loc)
-		b := st.(*groupStore).b.(*sqliteBackend)
-		b.db.Exec(`INSERT INTO schema_migrations (version) VALUES (99)`)
-		st.Close()
+		db, _ := OpenSQLite(ctx, loc)
+		db.d.(*sqliteDB).db.Exec(`INSERT INTO schema_migrations (version) VALUES (99)`)
+		db.Close()
 	case "postgres":
 		conn, err := pgx.Connect(ctx, loc)
 		if err != nil {

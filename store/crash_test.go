@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
@@ -22,7 +23,16 @@ func TestCrashChild(t *testing.T) {
 	if loc == "" {
 		t.Skip("run as a child by TestCrashSafety")
 	}
-	s, err := Open(ctx, loc)
+	db, err := Open(ctx, loc)
+	if err == nil {
+		if err = db.Create(ctx, testElection, nil); errors.Is(err, ErrExists) {
+			err = nil
+		}
+	}
+	var s Store
+	if err == nil {
+		s, err = db.Log(ctx, testElection)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)
@@ -104,7 +114,11 @@ func TestCrashSafety(t *testing.T) {
 					record(t, acked, l)
 				}
 
-				s, err := Open(ctx, loc)
+				db, err := Open(ctx, loc)
+				if err != nil {
+					t.Fatalf("round %d: reopening after SIGKILL: %v", round, err)
+				}
+				s, err := db.Log(ctx, testElection)
 				if err != nil {
 					t.Fatalf("round %d: reopening after SIGKILL: %v", round, err)
 				}
@@ -129,7 +143,7 @@ func TestCrashSafety(t *testing.T) {
 						t.Fatalf("round %d: acknowledged entry %d is lost (size %d)", round, i, n)
 					}
 				}
-				s.Close()
+				db.Close()
 				t.Logf("round %d: %d entries, %d acknowledged so far", round, n, len(acked))
 			}
 		})

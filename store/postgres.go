@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -12,28 +13,36 @@ import (
 	"github.com/scrutin/scrutin/board"
 )
 
-// OpenPostgres opens the PostgreSQL store at url (applying migrations).
-// Several processes may open the same database: appends are serialised by a
-// row lock on the log's head, and migrations by an advisory lock.
-func OpenPostgres(ctx context.Context, url string) (Store, error) {
+// OpenPostgres opens the PostgreSQL database at url (applying migrations).
+// Several processes may open the same database: appends to an election are
+// serialised by a row lock on its head, and migrations by an advisory lock.
+func OpenPostgres(ctx context.Context, url string) (*DB, error) {
+	return openPostgres(ctx, url, 0)
+}
+
+// openPostgres applies the migrations up to version upto (0: all).
+func openPostgres(ctx context.Context, url string, upto int) (*DB, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open PostgreSQL: %w", err)
 	}
-	if err := migratePostgres(ctx, pool); err != nil {
+	if err := migratePostgres(ctx, pool, upto); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return newGroupStore(ctx, &postgresBackend{pool: pool})
+	return newDB(&postgresDB{pool: pool}), nil
 }
 
 // migrationLock is the advisory lock key of scrutin's migrations.
 const migrationLock = 0x5c7071
 
-func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool, upto int) error {
 	ms, err := migrations("postgres")
 	if err != nil {
 		return err
+	}
+	if upto > 0 {
+		ms = ms[:upto]
 	}
 	for {
 		tx, err := pool.Begin(ctx)
@@ -75,8 +84,15 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 }
 
+// postgresDB is the catalogue and the logs in one PostgreSQL database.
+type postgresDB struct {
+	pool *pgxpool.Pool
+}
+
+// postgresBackend is one election's log in a postgresDB.
 type postgresBackend struct {
 	pool *pgxpool.Pool
+	id   string
 }
 
 // pgQueryer is what a pool and a transaction share.
@@ -84,8 +100,8 @@ type pgQueryer interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func readHashesPG(ctx context.Context, q pgQueryer, idx []int64) ([]tlog.Hash, error) {
-	rows, err := q.Query(ctx, `SELECT idx, hash FROM hashes WHERE idx = ANY($1)`, idx)
+func readHashesPG(ctx context.Context, q pgQueryer, id string, idx []int64) ([]tlog.Hash, error) {
+	rows, err := q.Query(ctx, `SELECT idx, hash FROM hashes WHERE election = $1 AND idx = ANY($2)`, id, idx)
 	if err != nil {
 		return nil, err
 	}
@@ -119,10 +135,10 @@ func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (fi
 		}
 	}()
 	var n int64
-	if err := tx.QueryRow(ctx, `SELECT size FROM head WHERE id = 1 FOR UPDATE`).Scan(&n); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT size FROM head WHERE election = $1 FOR UPDATE`, b.id).Scan(&n); err != nil {
 		return 0, err
 	}
-	hashes, err := board.NewHashes(n, entries, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return readHashesPG(ctx, tx, idx) }))
+	hashes, err := board.NewHashes(n, entries, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return readHashesPG(ctx, tx, b.id, idx) }))
 	if err != nil {
 		return 0, err
 	}
@@ -130,7 +146,7 @@ func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (fi
 	for i := range idx {
 		idx[i] = n + int64(i)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO entries (idx, data) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, idx, entries); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO entries (election, idx, data) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])`, b.id, idx, entries); err != nil {
 		return 0, err
 	}
 	base := tlog.StoredHashCount(n)
@@ -140,10 +156,10 @@ func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (fi
 		hidx[i] = base + int64(i)
 		hb[i] = hashes[i][:]
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, hidx, hb); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO hashes (election, idx, hash) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])`, b.id, hidx, hb); err != nil {
 		return 0, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE head SET size = $1 WHERE id = 1`, n+int64(len(entries))); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE head SET size = $1 WHERE election = $2`, n+int64(len(entries)), b.id); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -154,12 +170,12 @@ func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (fi
 
 func (b *postgresBackend) size(ctx context.Context) (int64, error) {
 	var n int64
-	err := b.pool.QueryRow(ctx, `SELECT size FROM head WHERE id = 1`).Scan(&n)
+	err := b.pool.QueryRow(ctx, `SELECT size FROM head WHERE election = $1`, b.id).Scan(&n)
 	return n, err
 }
 
 func (b *postgresBackend) readEntries(ctx context.Context, start, end int64) ([][]byte, error) {
-	rows, err := b.pool.Query(ctx, `SELECT data FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx`, start, end)
+	rows, err := b.pool.Query(ctx, `SELECT data FROM entries WHERE election = $1 AND idx >= $2 AND idx < $3 ORDER BY idx`, b.id, start, end)
 	if err != nil {
 		return nil, err
 	}
@@ -176,18 +192,18 @@ func (b *postgresBackend) readEntries(ctx context.Context, start, end int64) ([]
 }
 
 func (b *postgresBackend) readHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
-	return readHashesPG(ctx, b.pool, idx)
+	return readHashesPG(ctx, b.pool, b.id, idx)
 }
 
 func (b *postgresBackend) saveCheckpoint(ctx context.Context, size int64, signed []byte) error {
-	_, err := b.pool.Exec(ctx, `INSERT INTO checkpoints (size, note) VALUES ($1, $2) ON CONFLICT (size) DO UPDATE SET note = excluded.note`, size, signed)
+	_, err := b.pool.Exec(ctx, `INSERT INTO checkpoints (election, size, note) VALUES ($1, $2, $3) ON CONFLICT (election, size) DO UPDATE SET note = excluded.note`, b.id, size, signed)
 	return err
 }
 
 func (b *postgresBackend) latestCheckpoint(ctx context.Context) (int64, []byte, error) {
 	var n int64
 	var note []byte
-	err := b.pool.QueryRow(ctx, `SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1`).Scan(&n, &note)
+	err := b.pool.QueryRow(ctx, `SELECT size, note FROM checkpoints WHERE election = $1 ORDER BY size DESC LIMIT 1`, b.id).Scan(&n, &note)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil, ErrNoCheckpoint
 	}
@@ -196,11 +212,89 @@ func (b *postgresBackend) latestCheckpoint(ctx context.Context) (int64, []byte, 
 
 func (b *postgresBackend) snapshot(ctx context.Context) (n, e, h int64, err error) {
 	// One statement sees one snapshot, whatever other processes commit.
-	err = b.pool.QueryRow(ctx, `SELECT (SELECT size FROM head WHERE id = 1), (SELECT COALESCE(MAX(idx) + 1, 0) FROM entries), (SELECT COALESCE(MAX(idx) + 1, 0) FROM hashes)`).Scan(&n, &e, &h)
+	err = b.pool.QueryRow(ctx, `SELECT (SELECT size FROM head WHERE election = $1), (SELECT COALESCE(MAX(idx) + 1, 0) FROM entries WHERE election = $1), (SELECT COALESCE(MAX(idx) + 1, 0) FROM hashes WHERE election = $1)`, b.id).Scan(&n, &e, &h)
 	return n, e, h, err
 }
 
-func (b *postgresBackend) close() error {
-	b.pool.Close()
+func (d *postgresDB) elections(ctx context.Context) ([]Info, error) {
+	rows, err := d.pool.Query(ctx, `SELECT e.id, e.created_at, e.legacy, e.witnesses, e.summary, e.summary_size, h.size FROM elections e JOIN head h ON h.election = e.id ORDER BY e.created_at, e.id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Info
+	for rows.Next() {
+		var in Info
+		var w string
+		if err := rows.Scan(&in.ID, &in.Created, &in.Legacy, &w, &in.Summary, &in.SummarySize, &in.Size); err != nil {
+			return nil, err
+		}
+		in.Created = in.Created.UTC()
+		in.Witnesses = splitWitnesses(w)
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+func (d *postgresDB) create(ctx context.Context, id string, created time.Time, legacy bool, witnesses string) (err error) {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback(ctx)
+		}
+	}()
+	r, err := tx.Exec(ctx, `INSERT INTO elections (id, created_at, legacy, witnesses) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`, id, created, legacy, witnesses)
+	if err != nil {
+		return err
+	}
+	if r.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %s", ErrExists, id)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO head (election, size) VALUES ($1, 0)`, id); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func (d *postgresDB) log(ctx context.Context, id string) (backend, error) {
+	var n int64
+	err := d.pool.QueryRow(ctx, `SELECT size FROM head WHERE election = $1`, id).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNoElection, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &postgresBackend{pool: d.pool, id: id}, nil
+}
+
+// updateElection runs an UPDATE of one election's row.
+func (d *postgresDB) updateElection(ctx context.Context, id, query string, args ...any) error {
+	r, err := d.pool.Exec(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if r.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %s", ErrNoElection, id)
+	}
+	return nil
+}
+
+func (d *postgresDB) saveSummary(ctx context.Context, id string, size int64, summary []byte) error {
+	if summary == nil {
+		summary = []byte{}
+	}
+	return d.updateElection(ctx, id, `UPDATE elections SET summary = $1, summary_size = $2 WHERE id = $3`, summary, size, id)
+}
+
+func (d *postgresDB) setWitnesses(ctx context.Context, id string, witnesses string) error {
+	return d.updateElection(ctx, id, `UPDATE elections SET witnesses = $1 WHERE id = $2`, witnesses, id)
+}
+
+func (d *postgresDB) close() error {
+	d.pool.Close()
 	return nil
 }

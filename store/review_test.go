@@ -121,14 +121,18 @@ func TestReviewOpenWhileAppendingIsNotCorrupt(t *testing.T) {
 			deadline := time.Now().Add(3 * time.Second)
 			opens := 0
 			for time.Now().Before(deadline) {
-				s, err := Open(ctx, loc)
+				db, err := Open(ctx, loc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = db.Log(ctx, testElection)
 				if errors.Is(err, ErrCorrupt) {
 					t.Fatalf("open %d while another store appends: %v", opens, err)
 				}
 				if err != nil {
 					t.Fatal(err)
 				}
-				s.Close()
+				db.Close()
 				opens++
 			}
 			t.Logf("%d opens, none refused", opens)

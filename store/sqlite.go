@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
@@ -18,11 +20,16 @@ import (
 // SQLiteFile is the database file in a data folder.
 const SQLiteFile = "scrutin.db"
 
-// OpenSQLite opens (creating if needed) the SQLite store in folder dir. The
-// database runs in WAL mode with synchronous=FULL, so that a committed
+// OpenSQLite opens (creating if needed) the SQLite database in folder dir.
+// The database runs in WAL mode with synchronous=FULL, so that a committed
 // append survives a crash or power loss; writers take the lock at the start
 // of their transaction (BEGIN IMMEDIATE).
-func OpenSQLite(ctx context.Context, dir string) (Store, error) {
+func OpenSQLite(ctx context.Context, dir string) (*DB, error) {
+	return openSQLite(ctx, dir, 0)
+}
+
+// openSQLite applies the migrations up to version upto (0: all).
+func openSQLite(ctx context.Context, dir string, upto int) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the data folder: %w", err)
 	}
@@ -33,19 +40,22 @@ func OpenSQLite(ctx context.Context, dir string) (Store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(4)
-	if err := migrateSQL(ctx, db, "sqlite"); err != nil {
+	if err := migrateSQL(ctx, db, "sqlite", upto); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return newGroupStore(ctx, &sqliteBackend{db: db})
+	return newDB(&sqliteDB{db: db}), nil
 }
 
 // migrateSQL applies the embedded migrations not yet applied, each in its
 // own transaction, and refuses a database newer than this binary.
-func migrateSQL(ctx context.Context, db *sql.DB, dialect string) error {
+func migrateSQL(ctx context.Context, db *sql.DB, dialect string, upto int) error {
 	ms, err := migrations(dialect)
 	if err != nil {
 		return err
+	}
+	if upto > 0 {
+		ms = ms[:upto]
 	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
 		return fmt.Errorf("failed to prepare migrations: %w", err)
@@ -82,8 +92,20 @@ func migrateSQL(ctx context.Context, db *sql.DB, dialect string) error {
 	}
 }
 
-type sqliteBackend struct {
+// sqliteDB is the catalogue and the logs in one SQLite database.
+type sqliteDB struct {
 	db *sql.DB
+	// write serialises this process's write transactions: SQLite takes
+	// one writer at a time, and a writer waiting on the database's lock
+	// polls for it (busy_timeout), which one election's flood of commits
+	// would make another's wait for.
+	write sync.Mutex
+}
+
+// sqliteBackend is one election's log in a sqliteDB.
+type sqliteBackend struct {
+	d  *sqliteDB
+	id string
 }
 
 // queryer is what sql.DB and sql.Tx share.
@@ -91,7 +113,7 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func readHashesSQL(ctx context.Context, q queryer, idx []int64) ([]tlog.Hash, error) {
+func readHashesSQL(ctx context.Context, q queryer, id string, idx []int64) ([]tlog.Hash, error) {
 	got := make(map[int64]tlog.Hash, len(idx))
 	for start := 0; start < len(idx); start += 500 {
 		chunk := idx[start:min(len(idx), start+500)]
@@ -99,7 +121,7 @@ func readHashesSQL(ctx context.Context, q queryer, idx []int64) ([]tlog.Hash, er
 		for i, x := range chunk {
 			args[i] = x
 		}
-		rows, err := q.QueryContext(ctx, `SELECT idx, hash FROM hashes WHERE idx IN (`+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+`)`, args...)
+		rows, err := q.QueryContext(ctx, `SELECT idx, hash FROM hashes WHERE election = ? AND idx IN (`+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+`)`, append([]any{id}, args...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +147,9 @@ func readHashesSQL(ctx context.Context, q queryer, idx []int64) ([]tlog.Hash, er
 }
 
 func (b *sqliteBackend) appendBatch(ctx context.Context, entries [][]byte) (first int64, err error) {
-	tx, err := b.db.BeginTx(ctx, nil)
+	b.d.write.Lock()
+	defer b.d.write.Unlock()
+	tx, err := b.d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -135,24 +159,24 @@ func (b *sqliteBackend) appendBatch(ctx context.Context, entries [][]byte) (firs
 		}
 	}()
 	var n int64
-	if err := tx.QueryRowContext(ctx, `SELECT size FROM head WHERE id = 1`).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT size FROM head WHERE election = ?`, b.id).Scan(&n); err != nil {
 		return 0, err
 	}
-	hashes, err := board.NewHashes(n, entries, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return readHashesSQL(ctx, tx, idx) }))
+	hashes, err := board.NewHashes(n, entries, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return readHashesSQL(ctx, tx, b.id, idx) }))
 	if err != nil {
 		return 0, err
 	}
-	if err := insertRows(ctx, tx, "entries", "data", n, entries); err != nil {
+	if err := insertRows(ctx, tx, b.id, "entries", "data", n, entries); err != nil {
 		return 0, err
 	}
 	hb := make([][]byte, len(hashes))
 	for i := range hashes {
 		hb[i] = hashes[i][:]
 	}
-	if err := insertRows(ctx, tx, "hashes", "hash", tlog.StoredHashCount(n), hb); err != nil {
+	if err := insertRows(ctx, tx, b.id, "hashes", "hash", tlog.StoredHashCount(n), hb); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE head SET size = ? WHERE id = 1`, n+int64(len(entries))); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE head SET size = ? WHERE election = ?`, n+int64(len(entries)), b.id); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -161,16 +185,16 @@ func (b *sqliteBackend) appendBatch(ctx context.Context, entries [][]byte) (firs
 	return n, nil
 }
 
-// insertRows inserts values at consecutive indexes from first, 250 rows
-// per statement.
-func insertRows(ctx context.Context, tx *sql.Tx, table, column string, first int64, values [][]byte) error {
+// insertRows inserts an election's values at consecutive indexes from
+// first, 250 rows per statement.
+func insertRows(ctx context.Context, tx *sql.Tx, id, table, column string, first int64, values [][]byte) error {
 	for start := 0; start < len(values); start += 250 {
 		chunk := values[start:min(len(values), start+250)]
-		args := make([]any, 0, 2*len(chunk))
+		args := make([]any, 0, 3*len(chunk))
 		for i, v := range chunk {
-			args = append(args, first+int64(start+i), v)
+			args = append(args, id, first+int64(start+i), v)
 		}
-		q := `INSERT INTO ` + table + ` (idx, ` + column + `) VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?),", len(chunk)), ",")
+		q := `INSERT INTO ` + table + ` (election, idx, ` + column + `) VALUES ` + strings.TrimSuffix(strings.Repeat("(?,?,?),", len(chunk)), ",")
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
@@ -180,12 +204,12 @@ func insertRows(ctx context.Context, tx *sql.Tx, table, column string, first int
 
 func (b *sqliteBackend) size(ctx context.Context) (int64, error) {
 	var n int64
-	err := b.db.QueryRowContext(ctx, `SELECT size FROM head WHERE id = 1`).Scan(&n)
+	err := b.d.db.QueryRowContext(ctx, `SELECT size FROM head WHERE election = ?`, b.id).Scan(&n)
 	return n, err
 }
 
 func (b *sqliteBackend) readEntries(ctx context.Context, start, end int64) ([][]byte, error) {
-	rows, err := b.db.QueryContext(ctx, `SELECT data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`, start, end)
+	rows, err := b.d.db.QueryContext(ctx, `SELECT data FROM entries WHERE election = ? AND idx >= ? AND idx < ? ORDER BY idx`, b.id, start, end)
 	if err != nil {
 		return nil, err
 	}
@@ -202,18 +226,20 @@ func (b *sqliteBackend) readEntries(ctx context.Context, start, end int64) ([][]
 }
 
 func (b *sqliteBackend) readHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
-	return readHashesSQL(ctx, b.db, idx)
+	return readHashesSQL(ctx, b.d.db, b.id, idx)
 }
 
 func (b *sqliteBackend) saveCheckpoint(ctx context.Context, size int64, signed []byte) error {
-	_, err := b.db.ExecContext(ctx, `INSERT INTO checkpoints (size, note) VALUES (?, ?) ON CONFLICT (size) DO UPDATE SET note = excluded.note`, size, signed)
+	b.d.write.Lock()
+	defer b.d.write.Unlock()
+	_, err := b.d.db.ExecContext(ctx, `INSERT INTO checkpoints (election, size, note) VALUES (?, ?, ?) ON CONFLICT (election, size) DO UPDATE SET note = excluded.note`, b.id, size, signed)
 	return err
 }
 
 func (b *sqliteBackend) latestCheckpoint(ctx context.Context) (int64, []byte, error) {
 	var n int64
 	var note []byte
-	err := b.db.QueryRowContext(ctx, `SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1`).Scan(&n, &note)
+	err := b.d.db.QueryRowContext(ctx, `SELECT size, note FROM checkpoints WHERE election = ? ORDER BY size DESC LIMIT 1`, b.id).Scan(&n, &note)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, ErrNoCheckpoint
 	}
@@ -223,8 +249,95 @@ func (b *sqliteBackend) latestCheckpoint(ctx context.Context) (int64, []byte, er
 func (b *sqliteBackend) snapshot(ctx context.Context) (n, e, h int64, err error) {
 	// One statement reads one snapshot (its implicit read transaction),
 	// whatever other connections commit meanwhile.
-	err = b.db.QueryRowContext(ctx, `SELECT (SELECT size FROM head WHERE id = 1), (SELECT COALESCE(MAX(idx) + 1, 0) FROM entries), (SELECT COALESCE(MAX(idx) + 1, 0) FROM hashes)`).Scan(&n, &e, &h)
+	err = b.d.db.QueryRowContext(ctx, `SELECT (SELECT size FROM head WHERE election = ?1), (SELECT COALESCE(MAX(idx) + 1, 0) FROM entries WHERE election = ?1), (SELECT COALESCE(MAX(idx) + 1, 0) FROM hashes WHERE election = ?1)`, b.id).Scan(&n, &e, &h)
 	return n, e, h, err
 }
 
-func (b *sqliteBackend) close() error { return b.db.Close() }
+func (d *sqliteDB) elections(ctx context.Context) ([]Info, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT e.id, e.created_at, e.legacy, e.witnesses, e.summary, e.summary_size, h.size FROM elections e JOIN head h ON h.election = e.id ORDER BY e.created_at, e.id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Info
+	for rows.Next() {
+		var in Info
+		var created int64
+		var w string
+		if err := rows.Scan(&in.ID, &created, &in.Legacy, &w, &in.Summary, &in.SummarySize, &in.Size); err != nil {
+			return nil, err
+		}
+		in.Created = time.UnixMicro(created).UTC()
+		in.Witnesses = splitWitnesses(w)
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+func (d *sqliteDB) create(ctx context.Context, id string, created time.Time, legacy bool, witnesses string) (err error) {
+	d.write.Lock()
+	defer d.write.Unlock()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	r, err := tx.ExecContext(ctx, `INSERT INTO elections (id, created_at, legacy, witnesses) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`, id, created.UnixMicro(), legacy, witnesses)
+	if err != nil {
+		return err
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: %s", ErrExists, id)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO head (election, size) VALUES (?, 0)`, id); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (d *sqliteDB) log(ctx context.Context, id string) (backend, error) {
+	var n int64
+	err := d.db.QueryRowContext(ctx, `SELECT size FROM head WHERE election = ?`, id).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrNoElection, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &sqliteBackend{d: d, id: id}, nil
+}
+
+// updateElection runs an UPDATE of one election's row.
+func (d *sqliteDB) updateElection(ctx context.Context, id, query string, args ...any) error {
+	d.write.Lock()
+	defer d.write.Unlock()
+	r, err := d.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("%w: %s", ErrNoElection, id)
+	}
+	return nil
+}
+
+func (d *sqliteDB) saveSummary(ctx context.Context, id string, size int64, summary []byte) error {
+	if summary == nil {
+		summary = []byte{}
+	}
+	return d.updateElection(ctx, id, `UPDATE elections SET summary = ?, summary_size = ? WHERE id = ?`, summary, size, id)
+}
+
+func (d *sqliteDB) setWitnesses(ctx context.Context, id string, witnesses string) error {
+	return d.updateElection(ctx, id, `UPDATE elections SET witnesses = ? WHERE id = ?`, witnesses, id)
+}
+
+func (d *sqliteDB) close() error { return d.db.Close() }

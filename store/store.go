@@ -1,14 +1,20 @@
-// Package store keeps the public log durably, behind one interface with two
-// implementations: SQLite (modernc.org/sqlite, pure Go) in a data folder as
+// Package store keeps the public logs of many elections durably in one
+// database (a DB): SQLite (modernc.org/sqlite, pure Go) in a data folder as
 // the embedded default, and PostgreSQL (pgx) for production, where several
-// scrutin processes may share one database.
+// scrutin processes may share one database. The DB holds a catalogue of the
+// elections (see Info) and each election's log, opened with DB.Log as a
+// Store.
 //
 // Every append is one transaction, durable before Append returns, and
-// concurrent appends are grouped into shared transactions (group commit) so
-// that throughput does not collapse under the cost of fsync. Appenders in
-// several processes are serialised by a row lock on the log's head, so the
-// log never has a gap, a duplicate or a fork. Schema migrations are
-// forward-only and embedded in the binary.
+// concurrent appends to one election are grouped into shared transactions
+// (group commit) so that throughput does not collapse under the cost of
+// fsync. Each election has its own committer: appends to different
+// elections never wait for each other's batches. Appenders in several
+// processes are serialised by a row lock on the election's head, so a log
+// never has a gap, a duplicate or a fork. Schema migrations are
+// forward-only and embedded in the binary; a database written by scrutin
+// before issue 15 (one election) opens as the election "main", marked
+// legacy.
 package store
 
 import (
@@ -50,18 +56,31 @@ var (
 	ErrClosed       = errors.New("store is closed")
 	ErrCorrupt      = errors.New("store is inconsistent")
 	ErrTooNew       = errors.New("the database was written by a newer scrutin")
+	// ErrExists is Create's error for an id already taken.
+	ErrExists = errors.New("an election with this id exists already")
+	// ErrNoElection is the error for an id that names no election.
+	ErrNoElection = errors.New("no such election")
+	// ErrBadID wraps CheckID's errors.
+	ErrBadID = errors.New("not a valid election id")
 	// ErrNotAppended wraps the errors of an Append that appended nothing,
 	// for certain (see Store.Append).
 	ErrNotAppended = errors.New("nothing was appended")
 )
 
-// Open opens (creating if needed) the store named by location: a
-// postgres:// or postgresql:// URL, or else a folder for SQLite.
-func Open(ctx context.Context, location string) (Store, error) {
-	if strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://") {
+// Open opens (creating if needed) the database named by location: a
+// postgres:// or postgresql:// URL, or else a folder for SQLite (the file
+// SQLiteFile in it).
+func Open(ctx context.Context, location string) (*DB, error) {
+	if IsPostgres(location) {
 		return OpenPostgres(ctx, location)
 	}
 	return OpenSQLite(ctx, location)
+}
+
+// IsPostgres reports whether location names a PostgreSQL database rather
+// than a folder.
+func IsPostgres(location string) bool {
+	return strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://")
 }
 
 //go:embed migrations
@@ -100,8 +119,8 @@ func migrations(dialect string) ([]migration, error) {
 	return ms, nil
 }
 
-// backend is what each database provides; the group committer and the
-// checks are shared.
+// backend is one election's log in a database; the group committer and
+// the checks are shared.
 type backend interface {
 	// appendBatch appends entries in one transaction: it locks the head,
 	// computes the new hashes with board.NewHashes, inserts entries and
@@ -115,7 +134,6 @@ type backend interface {
 	readHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error)
 	saveCheckpoint(ctx context.Context, size int64, signed []byte) error
 	latestCheckpoint(ctx context.Context) (int64, []byte, error)
-	close() error
 }
 
 // maxBatch bounds the entries of one group commit.
@@ -125,13 +143,16 @@ const maxBatch = 4096
 // a batch within it has failed, and the batch's appends return an error.
 const commitTimeout = time.Minute
 
-// groupStore implements Store over a backend with group commit.
+// groupStore implements Store over a backend with group commit: one
+// committer (commitLoop) per election.
 type groupStore struct {
 	b      backend
 	reqs   chan *appendReq
 	done   chan struct{}
 	mu     sync.RWMutex
 	closed bool
+	// onClose, if set, runs once when the store is closed.
+	onClose func()
 }
 
 type appendReq struct {
@@ -143,7 +164,6 @@ type appendReq struct {
 
 func newGroupStore(ctx context.Context, b backend) (*groupStore, error) {
 	if err := checkConsistent(ctx, b); err != nil {
-		b.close()
 		return nil, err
 	}
 	s := &groupStore{b: b, reqs: make(chan *appendReq, 1024), done: make(chan struct{})}
@@ -286,7 +306,7 @@ func retry[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	wait := 10 * time.Millisecond
 	for try := 1; ; try++ {
 		v, err := f()
-		if err == nil || try == commitTries || ctx.Err() != nil || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNoCheckpoint) {
+		if err == nil || try == commitTries || ctx.Err() != nil || permanent(err) {
 			return v, err
 		}
 		select {
@@ -296,6 +316,12 @@ func retry[T any](ctx context.Context, f func() (T, error)) (T, error) {
 		}
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// permanent reports whether an error will not pass by trying again.
+func permanent(err error) bool {
+	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNoCheckpoint) || errors.Is(err, ErrNoElection) ||
+		errors.Is(err, ErrExists) || errors.Is(err, ErrClosed) || errors.Is(err, ErrTooNew)
 }
 
 func (s *groupStore) Size(ctx context.Context) (int64, error) {
@@ -337,6 +363,7 @@ func (s *groupStore) LatestCheckpoint(ctx context.Context) (int64, []byte, error
 	return c.n, c.signed, err
 }
 
+// Close waits for the appends queued and closes this log (not the DB).
 func (s *groupStore) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -347,7 +374,10 @@ func (s *groupStore) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	return s.b.close()
+	if s.onClose != nil {
+		s.onClose()
+	}
+	return nil
 }
 
 // hashesByIndex orders hashes read from a database by the requested

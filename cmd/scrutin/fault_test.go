@@ -472,7 +472,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 			}
 
 			// Every receipt's ballot is in the log exactly once, at its index.
-			st, err := store.Open(context.Background(), loc)
+			st, err := store.OpenLog(context.Background(), loc, "main")
 			if err != nil {
 				t.Fatal(err)
 			}

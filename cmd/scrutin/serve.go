@@ -110,7 +110,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		served := make(chan error, 1)
 		go func() { served <- srv.Serve(ln) }()
 		fmt.Fprintf(stdout, "starting on http://%s (it answers 503 \"starting\" until the log is loaded)\n", ln.Addr())
-		st, err := store.Open(ctx, loc)
+		st, err := store.OpenLog(ctx, loc, "main")
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}

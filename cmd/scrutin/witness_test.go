@@ -30,7 +30,7 @@ type publishedLog struct {
 
 func newPublishedLog(t *testing.T, skey, vkey, genesis string, dir string) *publishedLog {
 	t.Helper()
-	s, err := store.OpenSQLite(context.Background(), t.TempDir())
+	s, err := store.OpenLog(context.Background(), t.TempDir(), "main")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,9 @@ type Options struct {
 	Outbox io.Writer
 	// NoSignIn serves ballots on the credential alone (spec §20.5).
 	NoSignIn bool
+	// LogSeed is the log key's seed (default: a new one, written to
+	// DIR/log.key).
+	LogSeed []byte
 	Progress func(format string, args ...any)
 }
 
@@ -114,7 +117,7 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	if o.DB != "" {
 		loc = o.DB
 	}
-	if f.Store, err = store.Open(ctx, loc); err != nil {
+	if f.Store, err = store.OpenLog(ctx, loc, "main"); err != nil {
 		return nil, err
 	}
 	if n, _ := f.Store.Size(ctx); n != 0 {
@@ -155,8 +158,11 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 		f.trustees = append(f.trustees, s)
 		roster.Trustees = append(roster.Trustees, crypto.Trustee{Name: fmt.Sprintf("Trustee %d", j), Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()})
 	}
-	f.logSeed = make([]byte, ed25519.SeedSize)
-	rand.Read(f.logSeed)
+	f.logSeed = o.LogSeed
+	if f.logSeed == nil {
+		f.logSeed = make([]byte, ed25519.SeedSize)
+		rand.Read(f.logSeed)
+	}
 	if err := os.WriteFile(filepath.Join(o.Dir, LogKeyFile), f.logSeed, 0o600); err != nil {
 		return fail(err)
 	}
