@@ -2,7 +2,7 @@ package web_test
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,48 +20,9 @@ import (
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/store"
 	"github.com/scrutin/scrutin/web"
 )
-
-// elections serves several demo elections, each under its own id, as a
-// server.Registry serves the elections of a store.
-type elections struct {
-	ids []string
-	one map[string]web.Elections
-}
-
-func (m *elections) List() []web.Summary {
-	var out []web.Summary
-	for i := len(m.ids) - 1; i >= 0; i-- { // newest first
-		out = append(out, m.one[m.ids[i]].List()...)
-	}
-	return out
-}
-
-func (m *elections) Election(ctx context.Context, id string) (*server.Election, error) {
-	if o := m.one[id]; o != nil {
-		return o.Election(ctx, id)
-	}
-	return nil, web.ErrNoElection
-}
-
-func (m *elections) Create(ctx context.Context, id string, witnesses []string) (*server.Election, error) {
-	return nil, errors.New("not here")
-}
-
-func (m *elections) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for id, o := range m.one {
-			if strings.HasPrefix(r.URL.Path, "/api/e/"+id+"/") || strings.HasPrefix(r.URL.Path, "/e/"+id+"/") {
-				o.Handler().ServeHTTP(w, r)
-				return
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"error":"not found"}`+"\n")
-	})
-}
 
 // twoElections serves two elections open for voting, "north" and "south",
 // with the staff accounts of the first: their fixtures and the site's URL.
@@ -71,44 +32,77 @@ func twoElections(t testing.TB) (north, south *demo.Fixture, base string) {
 }
 
 // twoElectionsSignIn is twoElections, with the voters' sign-in by e-mailed
-// code if signIn.
+// code if signIn. The elections are those of a server.Registry on one
+// store; each fixture's Election is replaced by the registry's.
 func twoElectionsSignIn(t testing.TB, signIn bool) (north, south *demo.Fixture, base string) {
 	t.Helper()
 	ctx := context.Background()
-	m := &elections{ids: []string{"north", "south"}, one: map[string]web.Elections{}}
-	var site *web.Site
-	var fs []*demo.Fixture
-	for i, id := range m.ids {
-		f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: uint64(7 + i), NoSignIn: !signIn})
+	db, err := store.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	master := make([]byte, 32)
+	rand.Read(master)
+	fs := map[string]*demo.Fixture{}
+	ids := []string{"north", "south"}
+	for i, id := range ids {
+		f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: uint64(7 + i), NoSignIn: !signIn, LogSeed: server.LogSeed(master, id, false)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { f.Store.Close() })
-		var si *server.SignIn
-		if signIn {
+		fs[id] = f
+	}
+	var site *web.Site
+	reg, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: db, MasterSeed: master,
+		Handler: func(id string, e *server.Election) server.Options {
+			o := server.Options{NoSignIn: !signIn, Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer(id)(r, action) }}
+			f := fs[id]
+			if !signIn || f == nil || e.Title() == "" {
+				return o
+			}
 			key, voters, err := server.LoadSignInList(f.Opts.Dir)
 			if err != nil {
-				t.Fatal(err)
+				t.Error(err)
+				return o
 			}
 			lim := server.DefaultSignInLimits
 			lim.PerClient = 0
-			if si, err = server.NewSignIn(key, f.F, voters, f.Mail, f.Election.Title(), lim, nil); err != nil {
+			if o.SignIn, err = server.NewSignIn(key, f.F, voters, f.Mail, f.Election.Title(), lim, nil); err != nil {
+				t.Error(err)
+			}
+			return o
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	for _, id := range ids {
+		e, err := reg.Create(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The fixture's log, recorded through the registry's election.
+		f := fs[id]
+		n, _ := f.Store.Size(ctx)
+		entries, err := f.Store.ReadEntries(ctx, 0, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, entry := range entries {
+			if _, err := e.Append(ctx, entry); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { si.Close() })
 		}
-		api := f.Election.Handler(server.Options{NoSignIn: !signIn, SignIn: si,
-			Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer(id)(r, action) }})
-		m.one[id] = web.OneElection(id, f.Election, api)
-		fs = append(fs, f)
+		f.Election = e
 	}
-	var err error
-	if site, err = web.New(web.Options{Elections: m, Accounts: fs[0].Staff}); err != nil {
+	if site, err = web.New(web.Options{Elections: reg, Accounts: fs["north"].Staff}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(site)
 	t.Cleanup(srv.Close)
-	return fs[0], fs[1], srv.URL
+	return fs["north"], fs["south"], srv.URL
 }
 
 // send makes a request with the staff cookie (if any) and returns the

@@ -496,8 +496,10 @@ func (s *Site) officersOnly(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		se, a := s.session(r)
 		if se != nil && se.SecondFactor && a.HasSecondFactor() && !s.hasRole(r.Context(), se, r.PathValue("id")) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "no-store")
+			h := w.Header() // as the API answers an unknown election
+			h.Set("Content-Type", "application/json")
+			h.Set("Cache-Control", "no-store")
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 			w.WriteHeader(http.StatusNotFound)
 			w.Write([]byte(`{"error":"not found"}` + "\n"))
 			return
