@@ -647,7 +647,7 @@ func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
 func TestBrowserTwoElections(t *testing.T) {
 	ctx := browser(t)
 	bg := context.Background()
-	north, south, base := twoElectionsSignIn(t, true)
+	north, south, base := twoElectionsSignIn(t, true, nil)
 	if north.Emails[0] != south.Emails[0] {
 		t.Fatalf("voter 0 is not the same member in both elections: %s, %s", north.Emails[0], south.Emails[0])
 	}

@@ -28,13 +28,13 @@ import (
 // with the staff accounts of the first: their fixtures and the site's URL.
 func twoElections(t testing.TB) (north, south *demo.Fixture, base string) {
 	t.Helper()
-	return twoElectionsSignIn(t, false)
+	return twoElectionsSignIn(t, false, nil)
 }
 
 // twoElectionsSignIn is twoElections, with the voters' sign-in by e-mailed
 // code if signIn. The elections are those of a server.Registry on one
 // store; each fixture's Election is replaced by the registry's.
-func twoElectionsSignIn(t testing.TB, signIn bool) (north, south *demo.Fixture, base string) {
+func twoElectionsSignIn(t testing.TB, signIn bool, wrap func(web.Elections) web.Elections) (north, south *demo.Fixture, base string) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, t.TempDir())
@@ -97,7 +97,11 @@ func twoElectionsSignIn(t testing.TB, signIn bool) (north, south *demo.Fixture, 
 		}
 		f.Election = e
 	}
-	if site, err = web.New(web.Options{Elections: reg, Accounts: fs["north"].Staff}); err != nil {
+	var els web.Elections = reg
+	if wrap != nil {
+		els = wrap(reg)
+	}
+	if site, err = web.New(web.Options{Elections: els, Accounts: fs["north"].Staff}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(site)
@@ -430,5 +434,49 @@ func TestLegacyRolesByFingerprint(t *testing.T) {
 	}
 	if resp, _ := send(t, "GET", sites["other"]+"/e/other/console", "", "", fiona); resp.StatusCode != 404 {
 		t.Errorf("a role under a fingerprint, in an election other than main: %s, want 404", resp.Status)
+	}
+}
+
+// failing is elections of which one failed to load.
+type failing struct {
+	web.Elections
+	id string
+}
+
+func (f failing) List() []web.Summary {
+	list := f.Elections.List()
+	for i := range list {
+		if list[i].ID == f.id {
+			list[i].Failed = "entry 3: a secret reason"
+		}
+	}
+	return list
+}
+
+func (f failing) Election(ctx context.Context, id string) (*server.Election, error) {
+	if id == f.id {
+		return nil, fmt.Errorf("%w: entry 3: a secret reason", server.ErrFailed)
+	}
+	return f.Elections.Election(ctx, id)
+}
+
+// TestFailedElection: an election whose log failed to load answers 503 on
+// its pages, without the reason, and shows as unavailable on the home
+// page; the other serves.
+func TestFailedElection(t *testing.T) {
+	_, _, base := twoElectionsSignIn(t, false, func(e web.Elections) web.Elections { return failing{e, "south"} })
+	for _, p := range []string{"/e/south/", "/e/south/vote", "/e/south/results"} {
+		resp, body := send(t, "GET", base+p, "", "", nil)
+		if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "secret") || !strings.Contains(body, "cannot be shown right now") {
+			t.Errorf("GET %s: %s %.300s", p, resp.Status, body)
+		}
+	}
+	if resp, _ := send(t, "GET", base+"/e/north/vote", "", "", nil); resp.StatusCode != 200 {
+		t.Errorf("the other election: %s", resp.Status)
+	}
+	_, home := send(t, "GET", base+"/", "", "", nil)
+	s := strings.Index(home, `href="/e/south/"`)
+	if s < 0 || !strings.Contains(home[s:], "Unavailable for now") || strings.Contains(home, "secret") {
+		t.Errorf("the home page shows the failed election as %.300s", home[max(s, 0):])
 	}
 }
