@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/scrutin/scrutin/accounts"
 )
 
 // axe returns the axe-core script (SCRUTIN_AXE: the path of axe.min.js, which
@@ -107,4 +109,22 @@ func TestBrowserAccessibility(t *testing.T) {
 			checkAxe(t, ctx, script, lang+" "+p)
 		}
 	}
+	// The staff console: the list of elections and the election's console
+	// (for someone with a role on every election, signed in with a
+	// recovery code), and the answer to an unknown election.
+	admin, err := f.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, codes := inviteCodes(t, base, admin, "ada@example.org", accounts.RoleAdmin, accounts.AllElections)
+	run(t, ctx, "staff sign-in", chromedp.Navigate(base+"/staff/sign-in"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#email"), "ada@example.org"), chromedp.SendKeys(css("#password"), "green kettle over the hills"),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css("details summary")), chromedp.Click(css("details summary")),
+		chromedp.SendKeys(css("#recovery"), codes[0]), chromedp.Submit(css("#recovery")),
+		chromedp.WaitVisible(css("#console-elections")))
+	checkAxe(t, ctx, script, "console: the elections")
+	run(t, ctx, "the election's console", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#console-phase")))
+	checkAxe(t, ctx, script, "console: the election")
+	run(t, ctx, "an unknown election", chromedp.Navigate(base+"/e/no-such-election/"), chromedp.WaitVisible(css("main")))
+	checkAxe(t, ctx, script, "an unknown election")
 }
