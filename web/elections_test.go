@@ -480,3 +480,59 @@ func TestFailedElection(t *testing.T) {
 		t.Errorf("the home page shows the failed election as %.300s", home[max(s, 0):])
 	}
 }
+
+// TestCreateElection: someone with a role on every election creates one
+// from the console with its id alone; it is theirs to set up, hidden from
+// the public until its manifest is recorded; a bad or taken id is refused
+// with a reason; an officer of one election may not create any.
+func TestCreateElection(t *testing.T) {
+	north, _, base := twoElections(t)
+	admin, err := north.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	olga := invite(t, base, admin, "olga@example.org", accounts.RoleOfficer, "north")
+	form := "application/x-www-form-urlencoded"
+	_, list := send(t, "GET", base+"/console", "", "", admin)
+	if !strings.Contains(list, `action="/console/create"`) {
+		t.Fatal("the administrator of every election is not offered to create one")
+	}
+	resp, _ := send(t, "POST", base+"/console/create", form, "id=west", admin)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/e/west/console" {
+		t.Fatalf("creating west: %s to %s", resp.Status, resp.Header.Get("Location"))
+	}
+	if resp, body := send(t, "GET", base+"/e/west/console", "", "", admin); resp.StatusCode != 200 || !strings.Contains(body, `id="manifest-file"`) {
+		t.Errorf("west's console: %s, or no manifest form", resp.Status)
+	}
+	if _, list := send(t, "GET", base+"/console", "", "", admin); !strings.Contains(list, `href="/e/west/console"`) {
+		t.Error("the console does not list west")
+	}
+	// Not public: absent from the home page, 404 to others, shown to staff.
+	if _, home := send(t, "GET", base+"/", "", "", nil); strings.Contains(home, "west") {
+		t.Error("the home page lists an election without a manifest")
+	}
+	for who, ck := range map[string]*http.Cookie{"a visitor": nil, "an officer of north": olga} {
+		if resp, _ := send(t, "GET", base+"/e/west/", "", "", ck); resp.StatusCode != 404 {
+			t.Errorf("%s: west's home %s, want 404", who, resp.Status)
+		}
+	}
+	if resp, _ := send(t, "GET", base+"/e/west/", "", "", admin); resp.StatusCode != 200 {
+		t.Errorf("the administrator: west's home %s", resp.Status)
+	}
+	for id, want := range map[string]string{"west": "already has this id", "West": "cannot be used", "-x": "cannot be used", strings.Repeat("a", 33): "cannot be used"} {
+		resp, body := send(t, "POST", base+"/console/create", form, "id="+url.QueryEscape(id), admin)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("creating %q: %s, want 400 saying %q", id, resp.Status, want)
+		}
+	}
+	if resp, _ := send(t, "POST", base+"/console/create", form, "id=east", olga); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an officer of north creates an election: %s, want 403", resp.Status)
+	}
+	if _, list := send(t, "GET", base+"/console", "", "", olga); strings.Contains(list, `action="/console/create"`) || strings.Contains(list, "west") {
+		t.Error("an officer of north is offered to create elections, or sees west")
+	}
+	_, trail := send(t, "GET", base+"/staff/trail", "", "", admin)
+	if !strings.Contains(trail, `election=&#34;west&#34; action=&#34;create&#34; result=&#34;done&#34;`) {
+		t.Error("the trail does not record the creation")
+	}
+}
