@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"image/png"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -770,6 +771,57 @@ func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
 	}
 	s.mu.Unlock()
 	events, err := s.trail.tail(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TrailEvent, 0, len(events))
+	for i := len(events) - 1; i >= 0; i-- {
+		e := events[i]
+		out = append(out, TrailEvent{Seq: e.Seq, At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names)})
+	}
+	return out, nil
+}
+
+// ElectionTrail returns the last n events of the audit trail about one
+// election, newest first: its actions, and the invitations and roles given
+// in it. The election is named by its keys (its id and, for an election
+// made before elections had ids, its fingerprint); the session must hold
+// ReadTrail under one of them. Nothing about another election is
+// returned.
+func (s *Service) ElectionTrail(se *Session, n int, keys ...string) ([]TrailEvent, error) {
+	s.mu.Lock()
+	err := ErrDenied
+	for _, k := range keys {
+		if k == AllElections {
+			continue
+		}
+		if _, err = s.allowed(se, ReadTrail, k); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	names := map[string]string{}
+	for id, a := range s.accounts {
+		names[id] = a.Email
+	}
+	s.mu.Unlock()
+	events, err := s.trail.tailWhere(n, func(e *Event) bool {
+		switch e.Action {
+		case "election.action", "account.invite", "account.role":
+		default:
+			return false
+		}
+		var d struct {
+			Election string `json:"election"`
+		}
+		if json.Unmarshal(e.Data, &d) != nil {
+			return false
+		}
+		return d.Election != "" && d.Election != AllElections && slices.Contains(keys, d.Election)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -226,6 +226,7 @@ func TestElectionIsolation(t *testing.T) {
 	}
 	add("GET", "/e/{id}/console", "", "")
 	add("GET", "/e/{id}/console?done=open", "", "")
+	add("GET", "/e/{id}/console/trail", "", "")
 	for _, a := range []string{"manifest", "entry", "open", "close", "tally", "result", "nope"} {
 		add("POST", "/e/{id}/console/"+a, form, "reason=Isolation+test")
 	}
@@ -253,7 +254,7 @@ func TestElectionIsolation(t *testing.T) {
 
 	// What they may see names north and never south.
 	for who, ck := range map[string]*http.Cookie{"an officer of north": olga, "an auditor of north": aldo} {
-		for _, p := range []string{"/console", "/e/north/console", "/e/north/", "/e/north/board", "/staff/account", "/staff/people", "/staff/trail"} {
+		for _, p := range []string{"/console", "/e/north/console", "/e/north/console/trail", "/e/north/", "/e/north/board", "/staff/account", "/staff/people", "/staff/trail"} {
 			resp, body := send(t, "GET", base+p, "", "", ck)
 			if resp.StatusCode != 200 && resp.StatusCode != http.StatusForbidden {
 				t.Errorf("%s: GET %s: %s", who, p, resp.Status)
@@ -287,6 +288,21 @@ func TestElectionIsolation(t *testing.T) {
 	}
 	if after := phaseAndSize(t, south); after != before {
 		t.Fatalf("south changed from %s to %s", before, after)
+	}
+	// The auditor reads north's trail: the officer's actions, and nothing
+	// of south (whose console the administrator used meanwhile).
+	if resp, _ := send(t, "POST", base+"/e/south/console/close", form, "reason=South+ends.", admin); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the administrator closes south: %s", resp.Status)
+	}
+	resp, northTrail := send(t, "GET", base+"/e/north/console/trail", "", "", aldo)
+	if resp.StatusCode != 200 || !strings.Contains(northTrail, `election=&#34;north&#34; action=&#34;close&#34;`) || !strings.Contains(northTrail, "olga@example.org") {
+		t.Errorf("north's trail, for its auditor: %s %.1500s", resp.Status, northTrail)
+	}
+	if strings.Contains(northTrail, "south") || strings.Contains(northTrail, "signin") {
+		t.Errorf("north's trail shows more than north: %.3000s", northTrail)
+	}
+	if resp, _ := send(t, "GET", base+"/e/north/console/trail", "", "", olga); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("north's trail, for its officer: %s, want 403", resp.Status)
 	}
 
 	// An administrator of every election sees both, and the trail says who

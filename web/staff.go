@@ -35,6 +35,8 @@ type staffView struct {
 	CanManage    bool // run the election
 	CanAdmin     bool // manage accounts
 	CanTrail     bool // read the audit trail
+	// CanTrailHere reads the trail of this election (on its pages).
+	CanTrailHere bool
 }
 
 func (s *Site) staffRoutes(page func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)), mux *http.ServeMux) {
@@ -99,6 +101,7 @@ func (s *Site) staffView(r *http.Request, es *electionSite) *staffView {
 	v := &staffView{Name: a.Name, Email: a.Email, SecondFactor: se.SecondFactor}
 	if es != nil {
 		v.CanManage = s.allowed(se, accounts.ManageElection, es)
+		v.CanTrailHere = s.allowed(se, accounts.ReadTrail, es)
 	}
 	v.CanAdmin = s.o.Accounts.Allowed(se, accounts.ManageAccounts, accounts.AllElections) == nil
 	v.CanTrail = s.o.Accounts.Allowed(se, accounts.ReadTrail, accounts.AllElections) == nil
@@ -617,6 +620,30 @@ func (s *Site) trailPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	events, err := s.o.Accounts.Trail(se, 500)
+	if err != nil {
+		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
+		return
+	}
+	p.Data = events
+	s.render(w, http.StatusOK, "trail.html", p)
+}
+
+// electionTrail is the audit trail of one election (consolePage has
+// checked the session's role in it): its actions and the roles given in
+// it, for whoever reads the trail there.
+func (s *Site) electionTrail(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, _ := s.session(r)
+	if _, err := s.roleKey(se, accounts.ReadTrail, p.el); err != nil {
+		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
+		return
+	}
+	keys := []string{p.el.id}
+	if p.el.id == legacyID {
+		if fp := p.el.fingerprint(); fp != "" {
+			keys = append(keys, fp)
+		}
+	}
+	events, err := s.o.Accounts.ElectionTrail(se, 500, keys...)
 	if err != nil {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return

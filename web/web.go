@@ -263,6 +263,7 @@ func (s *Site) routes() {
 	}
 	mux.Handle("GET /e/{id}/console", s.gate.Handler(true, s.consolePage("console", s.console)))
 	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
+	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
 	s.staffRoutes(page, mux)
 	mux.HandleFunc("POST /lang", s.setLanguage)
 	mux.HandleFunc("GET /static/scrutin.wasm", s.serveWasm)
