@@ -517,8 +517,9 @@ func TestCreateElection(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/e/west/console" {
 		t.Fatalf("creating west: %s to %s", resp.Status, resp.Header.Get("Location"))
 	}
-	if resp, body := send(t, "GET", base+"/e/west/console", "", "", admin); resp.StatusCode != 200 || !strings.Contains(body, `id="manifest-file"`) {
-		t.Errorf("west's console: %s, or no manifest form", resp.Status)
+	if resp, body := send(t, "GET", base+"/e/west/console", "", "", admin); resp.StatusCode != 200 || !strings.Contains(body, `id="manifest-file"`) ||
+		!strings.Contains(body, "scrutin manifest new --election west") || strings.Contains(body, "MISSING:") {
+		t.Errorf("west's console: %s, or no manifest form for west: %.3000s", resp.Status, body)
 	}
 	if _, list := send(t, "GET", base+"/console", "", "", admin); !strings.Contains(list, `href="/e/west/console"`) {
 		t.Error("the console does not list west")
