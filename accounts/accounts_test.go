@@ -618,3 +618,50 @@ func TestElectionTrail(t *testing.T) {
 		t.Errorf("by two keys: %d events, %v", len(events), err)
 	}
 }
+
+// TestAccountsIn: an administrator of one election lists the accounts with
+// a role in it, each with its roles there only, and nobody else's.
+func TestAccountsIn(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTest(t, t.TempDir(), c, &mailbox{})
+	admin, _, _ := firstAdmin(t, s, c)
+	member := func(email string, role Role, election string) *Session {
+		tok, err := s.Invite(admin, email, "Someone", role, election, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		se, err := s.Activate(tok, "another good passphrase", alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := s.BeginTOTP(se)
+		code, _ := totp.GenerateCode(k.Secret(), c.now())
+		if _, err := s.FinishTOTP(se, code); err != nil {
+			t.Fatal(err)
+		}
+		return se
+	}
+	nadia := member("nadia@example.org", RoleAdmin, "north")
+	olga := member("olga@example.org", RoleOfficer, "north")
+	sam := member("sam@example.org", RoleOfficer, "south")
+	if err := s.SetRole(admin, olga.Account, RoleAuditor, "south", alice); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.AccountsIn(nadia, "north", "south", AllElections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range list {
+		got = append(got, fmt.Sprintln(a.Email, a.Roles))
+	}
+	if want := "nadia@example.org map[north:admin]\nolga@example.org map[north:officer]\n"; strings.Join(got, "") != want {
+		t.Errorf("north's administrator lists %v, want %s", got, want)
+	}
+	if _, err := s.AccountsIn(sam, "south"); !errors.Is(err, ErrDenied) {
+		t.Errorf("an officer lists accounts: %v", err)
+	}
+	if _, err := s.AccountsIn(nadia, "south"); !errors.Is(err, ErrDenied) {
+		t.Errorf("north's administrator lists south's: %v", err)
+	}
+}

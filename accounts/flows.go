@@ -748,6 +748,43 @@ func (s *Service) Accounts(se *Session) ([]Account, error) {
 	return out, nil
 }
 
+// AccountsIn lists, for an administrator of some elections, the accounts
+// holding a role in those of the given elections the session administers,
+// each with only its roles there (roles elsewhere are not shown).
+func (s *Service) AccountsIn(se *Session, elections ...string) ([]Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var mine []string
+	for _, el := range elections {
+		if el == AllElections {
+			continue
+		}
+		if _, err := s.allowed(se, ManageAccounts, el); err == nil {
+			mine = append(mine, el)
+		}
+	}
+	if len(mine) == 0 {
+		return nil, ErrDenied
+	}
+	var out []Account
+	for _, a := range s.accounts {
+		roles := map[string]Role{}
+		for el, r := range a.Roles {
+			if slices.Contains(mine, el) {
+				roles[el] = r
+			}
+		}
+		if len(roles) == 0 {
+			continue
+		}
+		cp := *a
+		cp.Roles = roles
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
+	return out, nil
+}
+
 // TrailEvent is an event as staff read it: no secret, no hash.
 type TrailEvent struct {
 	Seq    int64

@@ -211,6 +211,9 @@ func (s *Site) consoleList(w http.ResponseWriter, r *http.Request, p *pageData) 
 		return
 	}
 	p.Data = s.consoleListOf(r.Context(), se, p.Lang)
+	if p.Staff != nil && !p.Staff.CanPeople {
+		p.Staff.CanPeople = len(s.scopes(r, se)) > 0
+	}
 	s.render(w, http.StatusOK, "elections-console.html", p)
 }
 

@@ -553,3 +553,43 @@ func TestCreateElection(t *testing.T) {
 		t.Error("the trail does not record the creation")
 	}
 }
+
+// TestElectionAdministrator: an administrator of one election sees, on the
+// people page, the staff with a role in it (with those roles only) and
+// invites into it; of another election, nothing: its staff do not appear,
+// and inviting into it is refused as into one that does not exist.
+func TestElectionAdministrator(t *testing.T) {
+	north, _, base := twoElections(t)
+	admin, err := north.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := "application/x-www-form-urlencoded"
+	nadia := invite(t, base, admin, "nadia@example.org", accounts.RoleAdmin, "north")
+	invite(t, base, admin, "olga@example.org", accounts.RoleOfficer, "north")
+	invite(t, base, admin, "sam@example.org", accounts.RoleOfficer, "south")
+	if _, list := send(t, "GET", base+"/console", "", "", nadia); !strings.Contains(list, `href="/staff/people"`) {
+		t.Error("the console does not link north's administrator to the people page")
+	}
+	resp, people := send(t, "GET", base+"/staff/people", "", "", nadia)
+	if resp.StatusCode != 200 || !strings.Contains(people, "olga@example.org") || !strings.Contains(people, `<option value="north">`) {
+		t.Fatalf("the people page of north's administrator: %s %.2000s", resp.Status, people)
+	}
+	for _, not := range []string{"south", "sam@example.org", `value="*"`} {
+		if strings.Contains(people, not) {
+			t.Errorf("the people page of north's administrator shows %q", not)
+		}
+	}
+	answers := map[string]string{}
+	for _, scope := range []string{"south", "no-such-election", "*"} {
+		resp, body := send(t, "POST", base+"/staff/people/invite", form, url.Values{"email": {"eve@example.org"}, "name": {"Eve"}, "role": {"admin"}, "scope": {scope}}.Encode(), nadia)
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(body, "/staff/invite?token=") {
+			t.Errorf("north's administrator invites into %s: %s", scope, resp.Status)
+		}
+		answers[scope] = body
+	}
+	if answers["south"] != answers["no-such-election"] {
+		t.Error("inviting into south is refused otherwise than into an election that does not exist")
+	}
+	invite(t, base, nadia, "oscar@example.org", accounts.RoleOfficer, "north")
+}

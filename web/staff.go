@@ -37,6 +37,9 @@ type staffView struct {
 	CanTrail     bool // read the audit trail
 	// CanTrailHere reads the trail of this election (on its pages).
 	CanTrailHere bool
+	// CanPeople sees the people page: for every election, or as an
+	// administrator of some.
+	CanPeople bool
 }
 
 func (s *Site) staffRoutes(page func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)), mux *http.ServeMux) {
@@ -105,6 +108,7 @@ func (s *Site) staffView(r *http.Request, es *electionSite) *staffView {
 	}
 	v.CanAdmin = s.o.Accounts.Allowed(se, accounts.ManageAccounts, accounts.AllElections) == nil
 	v.CanTrail = s.o.Accounts.Allowed(se, accounts.ReadTrail, accounts.AllElections) == nil
+	v.CanPeople = v.CanAdmin || v.CanTrail || es != nil && s.allowed(se, accounts.ManageAccounts, es)
 	return v
 }
 
@@ -552,12 +556,13 @@ func (s *Site) peoplePage(w http.ResponseWriter, r *http.Request, p *pageData) {
 	if !ok {
 		return
 	}
-	list, err := s.o.Accounts.Accounts(se)
+	scopes := s.scopes(r, se)
+	list, err := s.accountsFor(se, scopes)
 	if err != nil {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	p.Data = &peopleView{Accounts: list, Scopes: s.scopes(r, se), Roles: staffRoles}
+	p.Data = &peopleView{Accounts: list, Scopes: scopes, Roles: staffRoles}
 	s.render(w, http.StatusOK, "people.html", p)
 }
 
@@ -597,13 +602,24 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 	if err != nil {
 		p.Error = s.staffError(p.Lang, err)
 	}
-	v.Accounts, _ = s.o.Accounts.Accounts(se)
+	v.Accounts, _ = s.accountsFor(se, v.Scopes)
 	p.Data = v
 	status := http.StatusOK
 	if err != nil {
 		status = http.StatusBadRequest
 	}
 	s.render(w, status, "people.html", p)
+}
+
+// accountsFor lists the accounts the session may see: all of them for a
+// role on every election, else those with a role in the elections it
+// administers (scopes), with their roles there only.
+func (s *Site) accountsFor(se *accounts.Session, scopes []string) ([]accounts.Account, error) {
+	list, err := s.o.Accounts.Accounts(se)
+	if err != nil && len(scopes) > 0 {
+		return s.o.Accounts.AccountsIn(se, scopes...)
+	}
+	return list, err
 }
 
 // baseURL is the site's address as the request names it.
