@@ -18,7 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-		"runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -196,6 +196,9 @@ type Registry struct {
 
 	replays atomic.Int64 // logs replayed (loads), for tests
 	idle    time.Duration
+
+	refreshMu   sync.Mutex
+	refreshedAt time.Time
 }
 
 // slot is one election of the registry, loaded or not.
@@ -252,13 +255,11 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 				}
 			}
 		}
-		var sum storedSummary
-		if in.Summary != nil && in.SummarySize == in.Size && json.Unmarshal(in.Summary, &sum) == nil {
-			if p, ok := parsePhase(sum.Phase); ok {
-				s.sum, s.savedSize = sum, in.SummarySize
-				if decided(p) {
-					continue
-				}
+		if sum, ok := storedOf(in); ok {
+			p, _ := parsePhase(sum.Phase)
+			s.sum, s.savedSize = sum, in.SummarySize
+			if decided(p) {
+				continue
 			}
 		} else if in.Size == 0 {
 			s.sum = storedSummary{Phase: election.PhaseEmpty.String()}
@@ -550,8 +551,74 @@ func (r *Registry) all() []*slot {
 
 func (r *Registry) slot(id string) *slot {
 	r.mu.Lock()
+	s := r.slots[id]
+	r.mu.Unlock()
+	if s == nil && store.CheckID(id) == nil && r.refresh() {
+		r.mu.Lock()
+		s = r.slots[id]
+		r.mu.Unlock()
+	}
+	return s
+}
+
+// refreshInterval bounds how often an unknown id makes the registry read
+// the catalogue again (for elections created by another process, such as
+// "scrutin election new").
+const refreshInterval = time.Second
+
+// refresh adds the elections created in the store since the registry read
+// it, at most once per refreshInterval; it tells whether it read it.
+func (r *Registry) refresh() bool {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	if r.closed.Load() || time.Since(r.refreshedAt) < refreshInterval {
+		return false
+	}
+	r.refreshedAt = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	infos, err := r.o.DB.Elections(ctx)
+	if err != nil {
+		r.log.Warn("could not read the elections' catalogue", "err", err)
+		return false
+	}
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.slots[id]
+	for _, in := range infos {
+		if r.slots[in.ID] == nil {
+			s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1}
+			if sum, ok := storedOf(in); ok {
+				s.sum, s.savedSize = sum, in.SummarySize
+			} else {
+				s.sum = storedSummary{Phase: election.PhaseEmpty.String()}
+			}
+			r.slots[in.ID] = s
+		}
+	}
+	return true
+}
+
+// storedOf decodes the summary of in if it is up to date.
+func storedOf(in ElectionInfo) (storedSummary, bool) {
+	var sum storedSummary
+	if in.Summary == nil || in.SummarySize != in.Size || json.Unmarshal(in.Summary, &sum) != nil {
+		return sum, false
+	}
+	if _, ok := parsePhase(sum.Phase); !ok {
+		return sum, false
+	}
+	return sum, true
+}
+
+// SummaryOf is the summary of an election as its catalogue entry keeps it
+// (for lists made without a server); false if it is out of date.
+func SummaryOf(in ElectionInfo) (Summary, bool) {
+	sum, ok := storedOf(in)
+	if !ok {
+		return Summary{ID: in.ID, Created: in.Created}, false
+	}
+	s := &slot{id: in.ID, created: in.Created, sum: sum}
+	return s.summary(), true
 }
 
 // List returns every election, newest first (pages show the Public ones).
@@ -640,11 +707,9 @@ func (r *Registry) Create(ctx context.Context, id string, witnesses []string) (*
 	}
 	s := &slot{id: id, created: time.Now().UTC(), witnesses: witnesses, savedSize: -1, sum: storedSummary{Phase: election.PhaseEmpty.String()}}
 	r.mu.Lock()
-	if r.slots[id] != nil {
-		r.mu.Unlock()
-		return nil, fmt.Errorf("election %q exists already", id)
+	if r.slots[id] == nil { // else a refresh found it first
+		r.slots[id] = s
 	}
-	r.slots[id] = s
 	r.mu.Unlock()
 	return r.Election(ctx, id)
 }
@@ -745,8 +810,6 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 		e, failed := s.e, s.failed
 		s.mu.Unlock()
 		switch {
-		case failed != nil:
-			problems[s.id] = problem{"failed", failed.Error()}
 		case e != nil:
 			if probe == nil {
 				probe = e
@@ -758,6 +821,8 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 				}
 				problems[s.id] = problem{st, err.Error()}
 			}
+		case failed != nil:
+			problems[s.id] = problem{"failed", failed.Error()}
 		}
 	}
 	if probe != nil {

@@ -56,7 +56,7 @@ func masterSeed() []byte {
 // key is that of election id under master.
 func fixture(t testing.TB, master []byte, id string, voters int) *demo.Fixture {
 	t.Helper()
-	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: voters, Workers: 2, NoSignIn: true, LogSeed: server.LogSeed(master, id, false)})
+	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: voters, Workers: 2, NoSignIn: true, MasterSeed: master, ID: id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +204,15 @@ func TestRegistryTwoElections(t *testing.T) {
 	if _, err := r.Election(ctx, "zzz"); !errors.Is(err, server.ErrNoElection) {
 		t.Fatalf("Election(zzz): %v", err)
 	}
+	// An election created in the store by another process ("scrutin
+	// election new") is found once asked for.
+	time.Sleep(time.Second)
+	if err := c.Create(ctx, "late", nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, srv.URL+"/api/e/late/election"); code != http.StatusServiceUnavailable || !strings.Contains(string(body), "not set up") {
+		t.Fatalf("an election created behind the registry: %d %s", code, body)
+	}
 	metrics := get2(t, srv.URL+"/metrics")
 	for _, want := range []string{`scrutin_ballots_accepted_total{election="a"} 1`, `scrutin_ballots_accepted_total{election="b"} 0`, `scrutin_phase{election="b",phase="voting"} 1`} {
 		if !strings.Contains(metrics, want) {
@@ -214,7 +223,11 @@ func TestRegistryTwoElections(t *testing.T) {
 		t.Errorf("/healthz: %d %s", code, body)
 	}
 	l := r.List()
-	if len(l) != 2 || l[0].ID != "b" || l[1].ID != "a" || !l[0].Public || l[0].Phase != election.PhaseVoting || l[1].Ballots != 1 || l[0].Title["en"] == "" || l[0].Opens.IsZero() {
+	if len(l) != 3 || l[0].ID != "late" || l[0].Public || l[0].Phase != election.PhaseEmpty {
+		t.Fatalf("List: %+v", l)
+	}
+	l = l[1:]
+	if l[0].ID != "b" || l[1].ID != "a" || !l[0].Public || l[0].Phase != election.PhaseVoting || l[1].Ballots != 1 || l[0].Title["en"] == "" || l[0].Opens.IsZero() {
 		t.Fatalf("List: %+v", l)
 	}
 	for _, id := range []string{"a", "b"} {

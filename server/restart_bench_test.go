@@ -26,7 +26,7 @@ const benchVoters = 500
 
 // benchCacheVersion names the layout of the cached logs; change it when
 // the generator changes.
-const benchCacheVersion = "restart-v2"
+const benchCacheVersion = "restart-v3"
 
 // benchLog returns a data folder (SQLite) holding a demo election with n
 // valid ballots, its log key and the checkpoint file of a node that signed
@@ -99,7 +99,7 @@ func benchLog(b *testing.B, n int) string {
 			return enc.Sign(nil, k)
 		}}
 	}
-	st, err := store.OpenLog(ctx, tmp, "main")
+	st, err := store.OpenLog(ctx, tmp, f.ID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -136,10 +136,7 @@ func benchLog(b *testing.B, n int) string {
 	}
 	// The checkpoint file of the node that appended them: the generator
 	// made every ballot valid (BenchmarkRestart's full replay checks it).
-	seed, err := os.ReadFile(filepath.Join(tmp, demo.LogKeyFile))
-	if err != nil {
-		b.Fatal(err)
-	}
+	seed := f.LogSeed()
 	c, err := board.CurrentCheckpoint(ctx, st, board.Origin(f.F))
 	if err != nil {
 		b.Fatal(err)
@@ -152,7 +149,7 @@ func benchLog(b *testing.B, n int) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(tmp, server.CheckpointFile), signed, 0o600); err != nil {
+	if err := os.WriteFile(f.CheckpointFile(), signed, 0o600); err != nil {
 		b.Fatal(err)
 	}
 	st.Close()
@@ -199,10 +196,11 @@ func BenchmarkRestart(b *testing.B) {
 	}
 	for _, n := range benchSizes(b) {
 		dir := benchLog(b, n)
-		seed, err := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+		master, err := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
 		if err != nil {
 			b.Fatal(err)
 		}
+		seed := server.LogSeed(master, "demo", false)
 		for _, mode := range []string{"checked", "full"} {
 			if mode == "full" && n > fullMax {
 				continue
@@ -210,12 +208,12 @@ func BenchmarkRestart(b *testing.B) {
 			b.Run(fmt.Sprintf("ballots=%d/%s", n, mode), func(b *testing.B) {
 				o := server.OpenOptions{}
 				if mode == "checked" {
-					o.CheckpointFile = filepath.Join(dir, server.CheckpointFile)
+					o.CheckpointFile = filepath.Join(dir, server.CheckpointDir, "demo")
 				}
 				ctx := context.Background()
 				cpu0 := cpuTime()
 				for b.Loop() {
-					st, err := store.OpenLog(ctx, dir, "main")
+					st, err := store.OpenLog(ctx, dir, "demo")
 					if err != nil {
 						b.Fatal(err)
 					}

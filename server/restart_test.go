@@ -105,11 +105,8 @@ func TestOpenRefusesRolledBackLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Store.Close()
-			cpFile := filepath.Join(dir, server.CheckpointFile)
-			seed, err := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
-			if err != nil {
-				t.Fatal(err)
-			}
+			cpFile := f.CheckpointFile()
+			seed := f.LogSeed()
 			cast(t, f, f.Election, 0, 0)
 			backup, err := f.Store.Size(ctx) // the backup is made here
 			if err != nil {
@@ -230,7 +227,7 @@ func TestOpenRefusesSubstitutedBallot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	seed := f.LogSeed()
 	var first *server.Receipt
 	for i := range 3 {
 		r := cast(t, f, f.Election, i, 0)
@@ -252,11 +249,13 @@ func TestOpenRefusesSubstitutedBallot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("UPDATE entries SET data = ? WHERE idx = ?", other, first.Index); err != nil {
+	if res, err := db.Exec("UPDATE entries SET data = ? WHERE election = ? AND idx = ?", other, f.ID, first.Index); err != nil {
 		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("%d entries changed", n)
 	}
 	db.Close()
-	st, err := store.OpenLog(ctx, dir, "main")
+	st, err := store.OpenLog(ctx, dir, f.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +265,7 @@ func TestOpenRefusesSubstitutedBallot(t *testing.T) {
 	if _, err := server.Open(ctx, st, seed); !errors.Is(err, store.ErrCorrupt) {
 		t.Fatalf("a substituted ballot under the old hashes: %v", err)
 	}
-	_, err = server.OpenWith(ctx, st, seed, server.OpenOptions{CheckpointFile: filepath.Join(dir, server.CheckpointFile)})
+	_, err = server.OpenWith(ctx, st, seed, server.OpenOptions{CheckpointFile: f.CheckpointFile()})
 	if !errors.Is(err, server.ErrRolledBack) || !strings.Contains(err.Error(), "forked") {
 		t.Fatalf("a substituted ballot: %v", err)
 	}
@@ -285,7 +284,7 @@ func TestCheckpointOnlyOfVerifiedEntries(t *testing.T) {
 	}
 	defer f.Store.Close()
 	cast(t, f, f.Election, 0, 0)
-	saved, _ := os.ReadFile(filepath.Join(dir, server.CheckpointFile))
+	saved, _ := os.ReadFile(f.CheckpointFile())
 	db, err := sql.Open("sqlite", filepath.Join(dir, store.SQLiteFile))
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +303,7 @@ func TestCheckpointOnlyOfVerifiedEntries(t *testing.T) {
 	if r, err := f.Election.Cast(ctx, entry); err == nil || !strings.Contains(err.Error(), "changed under the server") {
 		t.Fatalf("a receipt over changed hashes: %v, %v", r, err)
 	}
-	if now, _ := os.ReadFile(filepath.Join(dir, server.CheckpointFile)); string(now) != string(saved) {
+	if now, _ := os.ReadFile(f.CheckpointFile()); string(now) != string(saved) {
 		t.Fatal("a checkpoint over changed hashes was saved")
 	}
 }
@@ -320,7 +319,7 @@ func TestOpenNamesWitnesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	seed := f.LogSeed()
 	ws, wv := newWitness(t, "observers.example/w1")
 	f.Election.SetWitnesses([]note.Verifier{wv})
 	backup, _ := f.Store.Size(ctx)
@@ -341,7 +340,7 @@ func TestOpenNamesWitnesses(t *testing.T) {
 	if _, err := f.Election.AddCosignature(ctx, cosigned); err != nil {
 		t.Fatal(err)
 	}
-	cpFile := filepath.Join(dir, server.CheckpointFile)
+	cpFile := f.CheckpointFile()
 	kept, err := os.ReadFile(cpFile + server.WitnessedSuffix)
 	if err != nil || !strings.Contains(string(kept), "— observers.example/w1 ") {
 		t.Fatalf("the cosigned checkpoint was not kept: %v %q", err, kept)

@@ -58,9 +58,9 @@ func TestOfficerAppendNotStoredRecovers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Store.Close()
-			seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+			seed := f.LogSeed()
 			ds := &dropStore{Store: f.Store, notAppended: notAppended}
-			e, err := server.OpenWith(ctx, ds, seed, server.OpenOptions{CheckpointFile: filepath.Join(dir, server.CheckpointFile)})
+			e, err := server.OpenWith(ctx, ds, seed, server.OpenOptions{CheckpointFile: f.CheckpointFile()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,8 +141,8 @@ func TestAcceptRollbackOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
-	cpFile := filepath.Join(dir, server.CheckpointFile)
+	seed := f.LogSeed()
+	cpFile := f.CheckpointFile()
 	backup, _ := f.Store.Size(ctx)
 	cast(t, f, f.Election, 0, 0)
 	restored := copyPrefix(t, f.Store, backup, t.TempDir())
@@ -196,9 +196,9 @@ func TestConcurrentCastsThroughStoreFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	seed := f.LogSeed()
 	cs := &chaosStore{Store: f.Store}
-	e, err := server.OpenWith(ctx, cs, seed, server.OpenOptions{CheckpointFile: filepath.Join(dir, server.CheckpointFile)})
+	e, err := server.OpenWith(ctx, cs, seed, server.OpenOptions{CheckpointFile: f.CheckpointFile()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +302,8 @@ func TestRecoveryTrustsWhatTheNodeApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
-	cpFile := filepath.Join(dir, server.CheckpointFile)
+	seed := f.LogSeed()
+	cpFile := f.CheckpointFile()
 	cast(t, f, f.Election, 0, 0)
 	var view *election.Election
 	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
@@ -425,7 +425,7 @@ func TestEntryAppendedByAnotherNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	seed := f.LogSeed()
 	other, err := server.OpenWith(ctx, f.Store, seed, server.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -490,8 +490,8 @@ func TestOldCosignatureAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
-	cpFile := filepath.Join(dir, server.CheckpointFile)
+	seed := f.LogSeed()
+	cpFile := f.CheckpointFile()
 	ws, wv := newWitness(t, "observers.example/w1")
 	lv, _ := note.NewVerifier(f.LogKey)
 	cosign := func(e *server.Election) []byte {
@@ -557,7 +557,7 @@ func TestSecondCopyLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	seed, _ := os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	seed := f.LogSeed()
 	bs := &blockStore{Store: f.Store, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	e, err := server.OpenWith(ctx, bs, seed, server.OpenOptions{})
 	if err != nil {

@@ -58,7 +58,7 @@ func demoRecord(t *testing.T) *record {
 			r.track = append(r.track, election.Tracker(e))
 		}
 	}
-	r.seed, _ = os.ReadFile(filepath.Join(dir, demo.LogKeyFile))
+	r.seed = f.LogSeed()
 	cached = r
 	return r
 }

@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/server"
-	"github.com/scrutin/scrutin/store"
 	"github.com/scrutin/scrutin/web"
 )
 
@@ -32,81 +30,37 @@ func twoElections(t testing.TB) (north, south *demo.Fixture, base string) {
 }
 
 // twoElectionsSignIn is twoElections, with the voters' sign-in by e-mailed
-// code if signIn. The elections are those of a server.Registry on one
-// store; each fixture's Election is replaced by the registry's.
+// code if signIn: the elections share one data folder, store, registry and
+// staff (demo.Options.Host). With wrap, the site is given wrap(the
+// registry) instead.
 func twoElectionsSignIn(t testing.TB, signIn bool, wrap func(web.Elections) web.Elections) (north, south *demo.Fixture, base string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, t.TempDir())
+	north, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), ID: "north", Voters: 3, Workers: 2, Seed: 7, NoSignIn: !signIn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	master := make([]byte, 32)
-	rand.Read(master)
-	fs := map[string]*demo.Fixture{}
-	ids := []string{"north", "south"}
-	for i, id := range ids {
-		f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: uint64(7 + i), NoSignIn: !signIn, LogSeed: server.LogSeed(master, id, false)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Store.Close() })
-		fs[id] = f
-	}
-	var site *web.Site
-	reg, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: db, MasterSeed: master,
-		Handler: func(id string, e *server.Election) server.Options {
-			o := server.Options{NoSignIn: !signIn, Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer(id)(r, action) }}
-			f := fs[id]
-			if !signIn || f == nil || e.Title() == "" {
-				return o
-			}
-			key, voters, err := server.LoadSignInList(f.Opts.Dir)
-			if err != nil {
-				t.Error(err)
-				return o
-			}
-			lim := server.DefaultSignInLimits
-			lim.PerClient = 0
-			if o.SignIn, err = server.NewSignIn(key, f.F, voters, f.Mail, f.Election.Title(), lim, nil); err != nil {
-				t.Error(err)
-			}
-			return o
-		}})
+	t.Cleanup(func() { north.Store.Close() })
+	south, err = demo.Setup(ctx, demo.Options{Host: north, ID: "south", Voters: 3, Workers: 2, Seed: 8, NoSignIn: !signIn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { reg.Close() })
-	for _, id := range ids {
-		e, err := reg.Create(ctx, id, nil)
+	t.Cleanup(func() { south.Store.Close() })
+	if wrap == nil {
+		url, stop, err := north.Serve("")
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The fixture's log, recorded through the registry's election.
-		f := fs[id]
-		n, _ := f.Store.Size(ctx)
-		entries, err := f.Store.ReadEntries(ctx, 0, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, entry := range entries {
-			if _, err := e.Append(ctx, entry); err != nil {
-				t.Fatal(err)
-			}
-		}
-		f.Election = e
+		t.Cleanup(stop)
+		return north, south, url
 	}
-	var els web.Elections = reg
-	if wrap != nil {
-		els = wrap(reg)
-	}
-	if site, err = web.New(web.Options{Elections: els, Accounts: fs["north"].Staff}); err != nil {
+	site, err := web.New(web.Options{Elections: wrap(north.Registry), Accounts: north.Staff})
+	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(site)
 	t.Cleanup(srv.Close)
-	return fs["north"], fs["south"], srv.URL
+	return north, south, srv.URL
 }
 
 // send makes a request with the staff cookie (if any) and returns the

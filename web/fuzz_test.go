@@ -25,7 +25,7 @@ func fuzzSite(f *testing.F, noSignIn bool) (*demo.Fixture, http.Handler) {
 	f.Cleanup(func() { fx.Store.Close() })
 	o := server.Options{NoSignIn: noSignIn}
 	if !noSignIn {
-		key, voters, err := server.LoadSignInList(fx.Opts.Dir)
+		key, voters, err := server.LoadSignInList(fx.Dir())
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -13,8 +13,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -85,10 +83,7 @@ func TestReviewTileReadsWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Store.Close() })
-	seed, err := os.ReadFile(filepath.Join(f.Opts.Dir, demo.LogKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed := f.LogSeed()
 	cs := &countingStore{Store: f.Store}
 	e, err := server.Open(ctx, cs, seed)
 	if err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/browse"
 	"github.com/scrutin/scrutin/internal/credauth"
 	"github.com/scrutin/scrutin/roll"
@@ -55,9 +56,17 @@ type Options struct {
 	Outbox io.Writer
 	// NoSignIn serves ballots on the credential alone (spec §20.5).
 	NoSignIn bool
-	// LogSeed is the log key's seed (default: a new one, written to
-	// DIR/log.key).
-	LogSeed []byte
+	// ID is the election's id (default "demo").
+	ID string
+	// MasterSeed is the server's master log key seed, from which each
+	// election's log key is derived (default: DIR/log.key, made if missing).
+	MasterSeed []byte
+	// Host, if set, is the fixture whose data folder, store, registry and
+	// staff this election shares (a demo of several elections).
+	Host *Fixture
+	// WrapLog, if set, wraps the election's log as the server opens it
+	// (for fault tests).
+	WrapLog  func(store.Store) store.Store
 	Progress func(format string, args ...any)
 }
 
@@ -66,7 +75,14 @@ const LogKeyFile = "log.key"
 
 // Fixture is an election set up by Setup, open for voting.
 type Fixture struct {
-	Opts     Options
+	Opts Options
+	ID   string // the election's id
+	// DB is the store of the data folder's elections, and Registry the
+	// server's (shared with the Host's).
+	DB       *store.DB
+	Registry *server.Registry
+	// Store is the election's log; closing it closes the fixture (its
+	// registry and store, unless they are its Host's).
 	Store    store.Store
 	Election *server.Election
 	Manifest *election.Manifest
@@ -90,7 +106,94 @@ type Fixture struct {
 	trustees          []*crypto.TrusteeSecrets
 	logSeed           []byte
 	mailboxes         sync.Map // address → *sync.Mutex
-	signInAPI         *server.SignIn
+	master            []byte
+	site              *web.Site
+	closeOnce         sync.Once
+}
+
+// LogSeed is the seed of the election's log key (derived from the master
+// seed and the id).
+func (f *Fixture) LogSeed() []byte { return f.logSeed }
+
+// CheckpointFile is the election's checkpoint file.
+func (f *Fixture) CheckpointFile() string {
+	return filepath.Join(f.Opts.Dir, server.CheckpointDir, f.ID)
+}
+
+// Dir is the folder of the election's own files (sign-in list, roll
+// report, credentials).
+func (f *Fixture) Dir() string { return server.ElectionDir(f.Opts.Dir, f.ID) }
+
+// Close closes the fixture's registry and store (unless they are its
+// Host's: then only its log).
+func (f *Fixture) Close() error {
+	var err error
+	f.closeOnce.Do(func() {
+		if f.Opts.Host != nil {
+			return
+		}
+		if f.Registry != nil {
+			f.Registry.Close()
+		}
+		if f.DB != nil {
+			err = f.DB.Close()
+		}
+	})
+	return err
+}
+
+// fixtureLog is the election's log as the fixture gives it: its Close
+// closes the fixture.
+type fixtureLog struct {
+	store.Store
+	f *Fixture
+}
+
+func (l *fixtureLog) Close() error {
+	err := l.Store.Close()
+	if err2 := l.f.Close(); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// catalogue wraps the logs of a store.DB as the server opens them.
+type catalogue struct {
+	*store.DB
+	wrap func(store.Store) store.Store
+}
+
+func (c catalogue) Log(ctx context.Context, id string) (store.Store, error) {
+	st, err := c.DB.Log(ctx, id)
+	if err != nil || c.wrap == nil {
+		return st, err
+	}
+	return c.wrap(st), nil
+}
+
+// apiOptions are the API options of the election id: the voters' sign-in
+// (from its list, once its manifest is recorded), the staff's check.
+func (f *Fixture) apiOptions(id string, e *server.Election) server.Options {
+	o := server.Options{NoSignIn: f.Opts.NoSignIn, Officer: func(r *http.Request, action string) (func(string), error) {
+		if f.site == nil {
+			return nil, errors.New("the site is not served yet")
+		}
+		return f.site.Officer(id)(r, action)
+	}}
+	if f.Opts.NoSignIn || e.Fingerprint() == (crypto.Fingerprint{}) {
+		return o
+	}
+	key, voters, err := server.LoadSignInList(server.ElectionDir(f.Opts.Dir, id))
+	if err != nil {
+		return o
+	}
+	// No per-address limit: every demo voter comes from loopback.
+	lim := server.DefaultSignInLimits
+	lim.PerClient = 0
+	if o.SignIn, err = server.NewSignIn(key, e.Fingerprint(), voters, f.Mail, e.Title(), lim, nil); err != nil {
+		return o
+	}
+	return o
 }
 
 func (o *Options) progress(format string, args ...any) {
@@ -111,27 +214,57 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	if o.Workers == 0 {
 		o.Workers = 16
 	}
-	f := &Fixture{Opts: o, Mail: newOutbox(o.Outbox)}
+	if o.ID == "" {
+		o.ID = "demo"
+	}
+	f := &Fixture{Opts: o, ID: o.ID, Mail: newOutbox(o.Outbox)}
 	var err error
-	loc := o.Dir
-	if o.DB != "" {
-		loc = o.DB
-	}
-	if f.Store, err = store.OpenLog(ctx, loc, "main"); err != nil {
-		return nil, err
-	}
-	if n, _ := f.Store.Size(ctx); n != 0 {
-		f.Store.Close()
-		return nil, fmt.Errorf("the store at %s already holds an election (%d entries); give an empty one", loc, n)
+	if h := o.Host; h != nil {
+		f.Opts.Dir, f.Opts.DB, f.DB, f.Registry, f.master, f.Mail = h.Opts.Dir, h.Opts.DB, h.DB, h.Registry, h.master, h.Mail
+		f.Staff, f.StaffEmail, f.StaffPassword, f.StaffTOTP = h.Staff, h.StaffEmail, h.StaffPassword, h.StaffTOTP
+		o = f.Opts
+	} else {
+		loc := o.Dir
+		if o.DB != "" {
+			loc = o.DB
+		}
+		if f.master = o.MasterSeed; f.master == nil {
+			if f.master, _, err = atrest.LoadOrCreateKey(filepath.Join(o.Dir, LogKeyFile)); err != nil {
+				return nil, err
+			}
+		}
+		if f.DB, err = store.Open(ctx, loc); err != nil {
+			return nil, err
+		}
+		f.Registry, err = server.OpenRegistry(ctx, server.RegistryOptions{DB: catalogue{f.DB, o.WrapLog}, MasterSeed: f.master,
+			CheckpointDir: filepath.Join(o.Dir, server.CheckpointDir), Handler: f.apiOptions})
+		if err != nil {
+			f.DB.Close()
+			return nil, err
+		}
 	}
 	fail := func(err error) (*Fixture, error) {
-		f.Store.Close()
+		f.Close()
 		return nil, err
+	}
+	if _, err := f.Registry.Election(ctx, o.ID); !errors.Is(err, server.ErrNoElection) {
+		return fail(fmt.Errorf("the store at %s already holds an election %q; give an empty one", o.Dir+o.DB, o.ID))
+	}
+	if f.Election, err = f.Registry.Create(ctx, o.ID, nil); err != nil {
+		return fail(err)
+	}
+	st, err := f.DB.Log(ctx, o.ID)
+	if err != nil {
+		return fail(err)
+	}
+	f.Store = &fixtureLog{st, f}
+	if err := os.MkdirAll(f.Dir(), 0o700); err != nil {
+		return fail(err)
 	}
 
 	// The roll: generated members, some of them deliberately ineligible.
 	csvData := generateRoll(o.Voters, o.Seed)
-	if err := os.WriteFile(filepath.Join(o.Dir, "members.csv"), csvData, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(f.Dir(), "members.csv"), csvData, 0o600); err != nil {
 		return fail(err)
 	}
 	m := roll.Mapping{ID: "member_id", Name: "name", Email: "email", Status: "status", Joined: "joined", Country: "country", Groups: "region"}
@@ -141,7 +274,7 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 		return fail(err)
 	}
 	rep, _ := json.MarshalIndent(f.Report, "", "  ")
-	os.WriteFile(filepath.Join(o.Dir, "roll-report.json"), rep, 0o600)
+	os.WriteFile(filepath.Join(f.Dir(), "roll-report.json"), rep, 0o600)
 	o.progress("roll: %d rows, %d eligible members, %d problems reported (roll-report.json)", f.Report.Rows, f.Report.Eligible, len(f.Report.Problems))
 
 	// Trustees and the manifest.
@@ -158,14 +291,7 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 		f.trustees = append(f.trustees, s)
 		roster.Trustees = append(roster.Trustees, crypto.Trustee{Name: fmt.Sprintf("Trustee %d", j), Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()})
 	}
-	f.logSeed = o.LogSeed
-	if f.logSeed == nil {
-		f.logSeed = make([]byte, ed25519.SeedSize)
-		rand.Read(f.logSeed)
-	}
-	if err := os.WriteFile(filepath.Join(o.Dir, LogKeyFile), f.logSeed, 0o600); err != nil {
-		return fail(err)
-	}
+	f.logSeed = server.LogSeed(f.master, o.ID, false)
 	logKey := ed25519.NewKeyFromSeed(f.logSeed).Public().(ed25519.PublicKey)
 	f.Manifest = demoManifest(roster, logKey)
 	if f.F, err = f.Manifest.Fingerprint(); err != nil {
@@ -174,14 +300,13 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	if f.LogKey, err = election.LogVerifierKey(f.F, logKey); err != nil {
 		return fail(err)
 	}
-	if f.Election, err = server.OpenWith(ctx, f.Store, f.logSeed, server.OpenOptions{CheckpointFile: filepath.Join(o.Dir, server.CheckpointFile)}); err != nil {
-		return fail(err)
-	}
 	if err := f.credentials(); err != nil {
 		return fail(err)
 	}
-	if err := f.staff(); err != nil {
-		return fail(err)
+	if o.Host == nil {
+		if err := f.staff(); err != nil {
+			return fail(err)
+		}
 	}
 	return f, nil
 }
@@ -286,7 +411,7 @@ func Setup(ctx context.Context, o Options) (*Fixture, error) {
 		return nil, err
 	}
 	if err := f.setup(ctx); err != nil {
-		f.Store.Close()
+		f.Close()
 		return nil, err
 	}
 	return f, nil
@@ -371,7 +496,7 @@ func (f *Fixture) Ceremony(ctx context.Context) error {
 func (f *Fixture) credentials() error {
 	salt := make([]byte, 32)
 	rand.Read(salt)
-	os.WriteFile(filepath.Join(f.Opts.Dir, "roll-salt"), salt, 0o600)
+	os.WriteFile(filepath.Join(f.Dir(), "roll-salt"), salt, 0o600)
 	f.RollEntry = (&election.Roll{Commitment: f.Roll.Commitment(salt), Voters: len(f.Roll.Members)}).Entry()
 	issued, err := credauth.Generate(f.Roll, f.F, nil)
 	if err != nil {
@@ -381,7 +506,7 @@ func (f *Fixture) credentials() error {
 	if err := credauth.MailMerge(&buf, issued); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(f.Opts.Dir, "credentials.csv"), buf.Bytes(), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(f.Dir(), "credentials.csv"), buf.Bytes(), 0o600); err != nil {
 		return err
 	}
 	for _, is := range issued {
@@ -392,11 +517,11 @@ func (f *Fixture) credentials() error {
 	if err := credauth.SignInList(&buf, issued); err != nil {
 		return err
 	}
-	if _, err := server.ImportSignInList(f.Opts.Dir, &buf); err != nil {
+	if _, err := server.ImportSignInList(f.Dir(), &buf); err != nil {
 		return err
 	}
 	f.CredentialEntries = credauth.Entries(issued, f.Manifest.Groups())
-	f.Opts.progress("credentials: %d codes in credentials.csv (mail merge), the sign-in list sealed in %s", len(issued), server.SignInListFile)
+	f.Opts.progress("credentials: %d codes in %s (mail merge), the sign-in list sealed in %s", len(issued), filepath.Join(f.Dir(), "credentials.csv"), filepath.Join(f.Dir(), server.SignInListFile))
 	return nil
 }
 
@@ -576,7 +701,7 @@ func (f *Fixture) castOne(ctx context.Context, client *http.Client, url string, 
 	if err != nil {
 		return err
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/ballots", bytes.NewReader(entry[1:]))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.API(url)+"/ballots", bytes.NewReader(entry[1:]))
 	req.Header.Set("Content-Type", "application/json")
 	if !f.Opts.NoSignIn {
 		token, err := f.SignIn(ctx, client, url, f.Emails[voter])
@@ -623,7 +748,7 @@ func (f *Fixture) SignIn(ctx context.Context, client *http.Client, url, email st
 	var ch struct {
 		Challenge string `json:"challenge"`
 	}
-	if err := postJSON(ctx, client, url+"/api/sign-in", map[string]string{"email": email}, http.StatusAccepted, &ch); err != nil {
+	if err := postJSON(ctx, client, f.API(url)+"/sign-in", map[string]string{"email": email}, http.StatusAccepted, &ch); err != nil {
 		return "", err
 	}
 	code, err := f.Mail.WaitCode(ctx, email, n)
@@ -633,7 +758,7 @@ func (f *Fixture) SignIn(ctx context.Context, client *http.Client, url, email st
 	var tok struct {
 		Token string `json:"token"`
 	}
-	if err := postJSON(ctx, client, url+"/api/sign-in/verify", map[string]string{"email": email, "challenge": ch.Challenge, "code": code}, http.StatusOK, &tok); err != nil {
+	if err := postJSON(ctx, client, f.API(url)+"/sign-in/verify", map[string]string{"email": email, "challenge": ch.Challenge, "code": code}, http.StatusOK, &tok); err != nil {
 		return "", err
 	}
 	return tok.Token, nil
@@ -716,9 +841,6 @@ func (f *Fixture) Decrypt(ctx context.Context) error {
 	return nil
 }
 
-// ElectionID is the demo election's id: its pages are under /e/demo/.
-const ElectionID = "demo"
-
 // Serve starts the web site and the HTTP API on a loopback port and returns its URL and a
 // function that stops it.
 func (f *Fixture) Serve(addr string) (string, func(), error) {
@@ -729,33 +851,69 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	if f.signInAPI == nil && !f.Opts.NoSignIn {
-		key, voters, err := server.LoadSignInList(f.Opts.Dir)
-		if err != nil {
-			ln.Close()
-			return "", nil, err
-		}
-		// No per-address limit: every demo voter comes from loopback.
-		lim := server.DefaultSignInLimits
-		lim.PerClient = 0
-		if f.signInAPI, err = server.NewSignIn(key, f.F, voters, f.Mail, f.Election.Title(), lim, nil); err != nil {
-			ln.Close()
-			return "", nil, err
-		}
-	}
-	var site *web.Site
-	api := f.Election.Handler(server.Options{SignIn: f.signInAPI, NoSignIn: f.Opts.NoSignIn,
-		Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer(ElectionID)(r, action) }})
-	// No per-client limit on browsing either; turns as in production.
-	site, err = web.New(web.Options{Elections: web.OneElection(ElectionID, f.Election, api), Accounts: f.Staff, Browse: browse.New(browse.Limits{})})
+	// No per-client limit on browsing; turns as in production.
+	site, err := web.New(web.Options{Elections: f.Registry, Accounts: f.Staff, Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		ln.Close()
 		return "", nil, err
+	}
+	f.site = site
+	if h := f.Opts.Host; h != nil && h.site == nil {
+		h.site = site
 	}
 	srv := server.NewHTTPServer(addr, site)
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
+
+// API is the address of the election's API on the server at url.
+func (f *Fixture) API(url string) string { return url + "/api/e/" + f.ID }
+
+// Log is the address of the election's published log on the server at url.
+func (f *Fixture) Log(url string) string { return url + "/e/" + f.ID + "/log" }
+
+// Site serves the registry's addresses (api: Registry.Handler) beside the
+// web site.
+//
+// Interim, until the web site serves every election of the registry: it
+// is given one election, whose pages' scripts use the single-election
+// addresses (see AliasAPI).
+func Site(api, site http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/e/{id}/log/", api)
+	mux.Handle("/", site)
+	return mux
+}
+
+// AliasAPI serves the registry's API (api), and, for the web site's pages
+// of election id, the single-election addresses /api/… and /log/… as
+// /api/e/{id}/… and /e/{id}/log/….
+//
+// Interim, until the web site serves every election of the registry.
+func AliasAPI(api http.Handler, id string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		var to string
+		switch {
+		case strings.HasPrefix(p, "/api/e/"), !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/log/"):
+			api.ServeHTTP(w, r)
+			return
+		case strings.HasPrefix(p, "/api/"):
+			to = "/api/e/" + id + "/" + strings.TrimPrefix(p, "/api/")
+		default:
+			to = "/e/" + id + "/log/" + strings.TrimPrefix(p, "/log/")
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = to, ""
+		r2.URL = &u
+		api.ServeHTTP(w, r2)
+	})
+}
+
+// ElectionID is the default election's id: its pages are under /e/demo/.
+const ElectionID = "demo"
 
 // Check compares a result with the expected counts.
 func Check(result *election.Result, want Tally) error {
@@ -777,18 +935,18 @@ func Run(ctx context.Context, o Options) (*Fixture, Tally, *election.Result, err
 	}
 	url, stop, err := f.Serve("")
 	if err != nil {
-		f.Store.Close()
+		f.Close()
 		return nil, nil, nil, err
 	}
 	want, err := f.Vote(ctx, url)
 	stop()
 	if err != nil {
-		f.Store.Close()
+		f.Close()
 		return nil, nil, nil, err
 	}
 	res, err := f.Finish(ctx)
 	if err != nil {
-		f.Store.Close()
+		f.Close()
 		return nil, nil, nil, err
 	}
 	return f, want, res, nil

@@ -107,7 +107,7 @@ func TestHTTPRefusals(t *testing.T) {
 		return b
 	}
 	post := func(body []byte, contentType string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, url+"/api/ballots", bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, f.API(url)+"/ballots", bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -166,7 +166,7 @@ func TestHTTPRefusals(t *testing.T) {
 	if status, msg := post(good[1:], "application/json"); status != http.StatusCreated {
 		t.Fatalf("good ballot: %d %s", status, msg)
 	}
-	resp, err := http.Get(url + "/api/ballots/" + election.Tracker(good))
+	resp, err := http.Get(f.API(url) + "/ballots/" + election.Tracker(good))
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("tracker lookup: %v %v", err, resp.Status)
 	}
@@ -183,8 +183,8 @@ func TestHTTPRefusals(t *testing.T) {
 	if status, msg := post(ballot(1)[1:], "application/json"); status != http.StatusConflict || !strings.Contains(msg, "not open") {
 		t.Fatalf("after close: %d %q", status, msg)
 	}
-	for _, p := range []string{"/api/election", "/api/checkpoint", "/healthz", "/metrics"} {
-		resp, err := http.Get(url + p)
+	for _, p := range []string{f.API(url) + "/election", f.API(url) + "/checkpoint", f.Log(url) + "/checkpoint", url + "/healthz", url + "/metrics"} {
+		resp, err := http.Get(p)
 		if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Fatalf("%s: %v %v", p, err, resp.Status)
 		}
@@ -215,7 +215,7 @@ func TestOfficerAndTrusteeAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	call := func(path, session, ctype string, body []byte) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, url+path, bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, f.API(url)+path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", ctype)
 		if session != "" {
 			req.AddCookie(&http.Cookie{Name: staff.Name, Value: session})
@@ -230,17 +230,17 @@ func TestOfficerAndTrusteeAPI(t *testing.T) {
 	}
 	closeBody := []byte(`{"reason":"the voting window ended"}`)
 	for _, tok := range []string{"", "wrong", staff.Value + "x"} {
-		if status, _ := call("/api/admin/close", tok, "application/json", closeBody); status != http.StatusUnauthorized {
+		if status, _ := call("/admin/close", tok, "application/json", closeBody); status != http.StatusUnauthorized {
 			t.Fatalf("close with session %q: %d", tok, status)
 		}
 	}
-	if status, body := call("/api/admin/tally", staff.Value, "application/json", nil); status != http.StatusConflict {
+	if status, body := call("/admin/tally", staff.Value, "application/json", nil); status != http.StatusConflict {
 		t.Fatalf("tally before close: %d %s", status, body)
 	}
-	if status, body := call("/api/admin/close", staff.Value, "application/json", closeBody); status != http.StatusCreated {
+	if status, body := call("/admin/close", staff.Value, "application/json", closeBody); status != http.StatusCreated {
 		t.Fatalf("close: %d %s", status, body)
 	}
-	if status, body := call("/api/admin/tally", staff.Value, "application/json", nil); status != http.StatusCreated {
+	if status, body := call("/admin/tally", staff.Value, "application/json", nil); status != http.StatusCreated {
 		t.Fatalf("tally: %d %s", status, body)
 	}
 	var out *crypto.Outcome
@@ -250,20 +250,20 @@ func TestOfficerAndTrusteeAPI(t *testing.T) {
 	// A trustee's shares for another tally are refused.
 	share2, _ := out.Share(r, 2, f.trustees[1])
 	other, _ := out.DecryptShare(nil, r, 2, f.trustees[1], share2, append(slices.Clone(cts[:len(cts)-1]), cts[0]))
-	if status, _ := call("/api/decryptions", "", "application/octet-stream", other); status != http.StatusBadRequest {
+	if status, _ := call("/decryptions", "", "application/octet-stream", other); status != http.StatusBadRequest {
 		t.Fatalf("shares of another tally: %d", status)
 	}
-	if status, _ := call("/api/admin/result", staff.Value, "application/json", nil); status != http.StatusConflict {
+	if status, _ := call("/admin/result", staff.Value, "application/json", nil); status != http.StatusConflict {
 		t.Fatal("a result before enough decryption shares was accepted")
 	}
 	for _, j := range []int{2, 4, 5} {
 		share, _ := out.Share(r, j, f.trustees[j-1])
 		msg, _ := out.DecryptShare(nil, r, j, f.trustees[j-1], share, cts)
-		if status, body := call("/api/decryptions", "", "application/octet-stream", msg); status != http.StatusCreated {
+		if status, body := call("/decryptions", "", "application/octet-stream", msg); status != http.StatusCreated {
 			t.Fatalf("trustee %d's shares: %d %s", j, status, body)
 		}
 	}
-	if status, body := call("/api/admin/result", staff.Value, "application/json", nil); status != http.StatusCreated {
+	if status, body := call("/admin/result", staff.Value, "application/json", nil); status != http.StatusCreated {
 		t.Fatalf("result: %d %s", status, body)
 	}
 	var result *election.Result
@@ -292,7 +292,7 @@ func TestSignIn(t *testing.T) {
 	var info struct {
 		SignIn string `json:"sign_in"`
 	}
-	resp, err := http.Get(url + "/api/election")
+	resp, err := http.Get(f.API(url) + "/election")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	cast := func(body []byte, token string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, url+"/api/ballots", bytes.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, f.API(url)+"/ballots", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
