@@ -19,15 +19,18 @@ import (
 )
 
 func demoCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("demo", "[--voters N] [--dir DIR] [--db URL] [--out DIR] [--serve] [--json]",
-		`Demo runs a complete election on this machine: a roll of members (some rows
-deliberately ineligible, reported in DIR/roll-report.json), a credential per
-member (DIR/credentials.csv, the mail-merge file), a 3-of-5 trustee ceremony,
+	fs := newFlagSet("demo", "[--voters N] [--elections N] [--dir DIR] [--db URL] [--out DIR] [--serve] [--json]",
+		`Demo runs a complete election on this machine, election "demo": a roll of
+members (some rows deliberately ineligible, reported in
+DIR/elections/demo/roll-report.json), a credential per member
+(DIR/elections/demo/credentials.csv, the mail-merge file), a 3-of-5 trustee ceremony,
 every member voting over HTTP on loopback (some voting twice: the second
 ballot counts), closing, the homomorphic tally, decryption by trustees 1, 3
 and 5, and the result, checked against the votes cast. The published record
-is written to --out, for "scrutin log check" and the verifier.`)
+is written to --out, for "scrutin log check" and the verifier. With
+--elections N, the server runs N such elections at once (demo, demo-2, …).`)
 	voters := fs.Int("voters", 1000, "members on the roll (all vote)")
+	elections := fs.Int("elections", 1, "how many elections the server runs at once")
 	dir := fs.String("dir", "", "data folder (default: a new temporary folder)")
 	db := fs.String("db", "", "a PostgreSQL URL to use instead of SQLite in --dir (the database must be empty)")
 	out := fs.String("out", "", "write the published record (checkpoint and tiles) to this folder")
@@ -39,6 +42,10 @@ is written to --out, for "scrutin log check" and the verifier.`)
 	return fs, func(stdout, stderr io.Writer) int {
 		if *voters < 1 || *voters > 1_000_000 {
 			fmt.Fprintln(stderr, "scrutin demo: --voters must be between 1 and 1,000,000")
+			return exitUsage
+		}
+		if *elections < 1 || *elections > 100 {
+			fmt.Fprintln(stderr, "scrutin demo: --elections must be between 1 and 100")
 			return exitUsage
 		}
 		if *dir == "" {
@@ -77,11 +84,24 @@ is written to --out, for "scrutin log check" and the verifier.`)
 			defer ob.Close()
 			opts.Outbox = ob
 		}
-		f, err := demo.Setup(ctx, opts)
-		if err != nil {
-			return fail(stderr, "demo", err)
+		var fixtures []*demo.Fixture
+		for i := range *elections {
+			o := opts
+			o.ID = "demo"
+			if i > 0 {
+				o.ID, o.Host, o.Seed = fmt.Sprintf("demo-%d", i+1), fixtures[0], opts.Seed+uint64(i)
+				if !*asJSON {
+					fmt.Fprintf(stdout, "election %s:\n", o.ID)
+				}
+			}
+			f, err := demo.Setup(ctx, o)
+			if err != nil {
+				return fail(stderr, "demo", err)
+			}
+			defer f.Close()
+			fixtures = append(fixtures, f)
 		}
-		defer f.Store.Close()
+		f := fixtures[0]
 		url, stopServer, err := f.Serve(*addr)
 		if err != nil {
 			return fail(stderr, "demo", err)
@@ -92,37 +112,60 @@ is written to --out, for "scrutin log check" and the verifier.`)
 			fmt.Fprintf(stdout, "voting is open in %s; serve it with: scrutin serve --dir %s --smtp HOST:PORT --smtp-from ADDRESS (or --sign-in off for scrutin load)\n", *dir, *dir)
 			return exitOK
 		}
-		want, err := f.Vote(ctx, url)
-		if err != nil {
-			return fail(stderr, "demo", err)
-		}
-		result, err := f.Finish(ctx)
-		if err != nil {
-			return fail(stderr, "demo", err)
-		}
-		if err := demo.Check(result, want); err != nil {
-			return fail(stderr, "demo", fmt.Errorf("THE RESULT IS WRONG: %w", err))
-		}
-		if *out != "" {
-			c, err := f.Election.Publish(ctx, mirror.Dir(*out))
+		var summaries []map[string]any
+		for _, f := range fixtures {
+			if len(fixtures) > 1 && !*asJSON {
+				fmt.Fprintf(stdout, "election %s:\n", f.ID)
+			}
+			want, err := f.Vote(ctx, url)
 			if err != nil {
 				return fail(stderr, "demo", err)
 			}
-			progress("published record (%d entries) written to %s", c.Size, *out)
+			result, err := f.Finish(ctx)
+			if err != nil {
+				return fail(stderr, "demo", err)
+			}
+			if err := demo.Check(result, want); err != nil {
+				return fail(stderr, "demo", fmt.Errorf("election %s: THE RESULT IS WRONG: %w", f.ID, err))
+			}
+			out := *out
+			if out != "" && len(fixtures) > 1 {
+				out = filepath.Join(out, f.ID)
+			}
+			if out != "" {
+				c, err := f.Election.Publish(ctx, mirror.Dir(out))
+				if err != nil {
+					return fail(stderr, "demo", err)
+				}
+				progress("published record (%d entries) written to %s", c.Size, out)
+			}
+			if *asJSON {
+				summaries = append(summaries, map[string]any{
+					"id": f.ID, "url": url + "/e/" + f.ID, "fingerprint": fmt.Sprintf("%x", f.F[:]), "log_key": f.LogKey,
+					"roll": f.Report, "result": result, "expected": want, "out": out,
+				})
+				continue
+			}
+			printResult(stdout, f.Manifest, result)
+			fmt.Fprintf(stdout, "the result matches the votes cast; %d voters\n", *voters)
+			fmt.Fprintf(stdout, "election %s at %s/e/%s\nelection fingerprint: %x\nlog key: %s\n", f.ID, url, f.ID, f.F[:], f.LogKey)
+			if out != "" {
+				fmt.Fprintf(stdout, "verify the election yourself: scrutin verify --election %x %s\n", f.F[:], out)
+			}
 		}
 		if *asJSON {
-			b, _ := json.MarshalIndent(map[string]any{
-				"voters": *voters, "dir": *dir, "fingerprint": fmt.Sprintf("%x", f.F[:]), "log_key": f.LogKey,
-				"roll": f.Report, "result": result, "expected": want, "seconds": time.Since(start).Seconds(), "out": *out,
-			}, "", "  ")
+			// One election: its summary, as before; several: a list.
+			var v any = summaries
+			if len(summaries) == 1 {
+				summaries[0]["voters"], summaries[0]["dir"], summaries[0]["seconds"] = *voters, *dir, time.Since(start).Seconds()
+				v = summaries[0]
+			} else {
+				v = map[string]any{"voters": *voters, "dir": *dir, "seconds": time.Since(start).Seconds(), "elections": summaries}
+			}
+			b, _ := json.MarshalIndent(v, "", "  ")
 			fmt.Fprintf(stdout, "%s\n", b)
 		} else {
-			printResult(stdout, f.Manifest, result)
-			fmt.Fprintf(stdout, "the result matches the votes cast; %d voters, %v in all\n", *voters, time.Since(start).Round(time.Millisecond))
-			fmt.Fprintf(stdout, "election fingerprint: %x\nlog key: %s\n", f.F[:], f.LogKey)
-			if *out != "" {
-				fmt.Fprintf(stdout, "verify the election yourself: scrutin verify --election %x %s\n", f.F[:], *out)
-			}
+			fmt.Fprintf(stdout, "%d election(s) in %v in all\n", len(fixtures), time.Since(start).Round(time.Millisecond))
 		}
 		if *serve {
 			fmt.Fprintf(stdout, "serving %s until interrupted (Ctrl-C); voters' sign-in codes are written to %s\n", url, filepath.Join(*dir, "outbox.txt"))

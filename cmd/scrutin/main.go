@@ -59,7 +59,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run a complete election on this machine, end to end", false, demoCommand},
-		{"serve", "run the casting API of a stored election", false, serveCommand},
+		{"serve", "serve every election of a store: web pages, casting API, published logs", false, serveCommand},
+		{"election new", "(server operator) create an election, with its id", false, electionNewCommand},
+		{"election list", "(server operator) list the elections of a store", false, electionListCommand},
 		{"load", "cast pre-encrypted ballots at a chosen rate and report latencies", false, loadCommand},
 		{"manifest new", "(officer) start an election's manifest from the trustees' roster", false, manifestNewCommand},
 		{"manifest check", "(officer, anyone) validate a manifest, explain it, print its fingerprint", true, manifestCheckCommand},
@@ -104,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	name, args := args[0], args[1:]
-	if (name == "trustee" || name == "witness" || name == "log" || name == "roll" || name == "credentials" || name == "voters" || name == "manifest") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if (name == "trustee" || name == "witness" || name == "log" || name == "roll" || name == "credentials" || name == "voters" || name == "manifest" || name == "election") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = name+" "+args[0], args[1:]
 	}
 	switch name {

@@ -17,23 +17,30 @@ import (
 	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/trustee"
+	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/store"
 )
 
 func manifestNewCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("manifest new", "--dir DIR --ceremony C --out manifest.json",
-		`New (for the officer) starts an election's manifest (docs/spec.md §18.3): it
-takes the trustees' roster from the ceremony folder C (made by "scrutin trustee
-roster"), the log's signing key from DIR/log.key (creating it, readable only
-by you, if it is missing: "scrutin serve --dir DIR" signs the log with it), and
-writes manifest.json with example contests. Edit the titles, contests, options
-and voting window in it, then run "scrutin manifest check".`)
+	fs := newFlagSet("manifest new", "--dir DIR --election ID --ceremony C --out manifest.json",
+		`New (for the officer) starts the manifest of election ID (docs/spec.md §18.3):
+it takes the trustees' roster from the ceremony folder C (made by "scrutin
+trustee roster"), the election's log signing key, derived from the server's
+master seed DIR/log.key and the id (creating the seed, readable only by you,
+if it is missing: "scrutin serve --dir DIR" signs the election's log with the
+same key), and writes manifest.json with example contests. Edit the titles,
+contests, options and voting window in it, then run "scrutin manifest check".`)
 	dir := fs.String("dir", "", "the server's data folder (holds log.key)")
+	id := fs.String("election", "", "the election's id (see \"scrutin election new\")")
 	ceremony := fs.String("ceremony", "", "the ceremony folder holding roster.json")
 	out := fs.String("out", "", "the manifest file to write")
 	return fs, func(stdout, stderr io.Writer) int {
-		if *dir == "" || *ceremony == "" || *out == "" {
-			fmt.Fprintln(stderr, "scrutin manifest new: --dir, --ceremony and --out are required")
+		if *dir == "" || *id == "" || *ceremony == "" || *out == "" {
+			fmt.Fprintln(stderr, "scrutin manifest new: --dir, --election, --ceremony and --out are required")
 			return exitUsage
+		}
+		if err := store.CheckID(*id); err != nil {
+			return fail(stderr, "manifest new", err)
 		}
 		roster, err := trustee.Ceremony{Dir: *ceremony}.Roster()
 		if err != nil {
@@ -43,10 +50,12 @@ and voting window in it, then run "scrutin manifest check".`)
 			return fail(stderr, "manifest new", err)
 		}
 		keyPath := filepath.Join(*dir, demo.LogKeyFile)
-		seed, created, err := atrest.LoadOrCreateKey(keyPath)
+		master, created, err := atrest.LoadOrCreateKey(keyPath)
 		if err != nil {
 			return fail(stderr, "manifest new", err)
 		}
+		// A new election's: the legacy election "main" has its manifest.
+		seed := server.LogSeed(master, *id, false)
 		if _, err := os.Stat(*out); err == nil {
 			return fail(stderr, "manifest new", fmt.Errorf("%s exists; edit it, or remove it to start again", *out))
 		}
@@ -75,7 +84,7 @@ and voting window in it, then run "scrutin manifest check".`)
 		if created {
 			fmt.Fprintf(stdout, "a new log signing key was written to %s (readable only by you; keep it safe)\n", keyPath)
 		}
-		fmt.Fprintf(stdout, "%s written with the roster of %q (%d of %d trustees); edit it, then: scrutin manifest check %s\n", *out, roster.Label, roster.Threshold, roster.N(), *out)
+		fmt.Fprintf(stdout, "%s written for election %s with the roster of %q (%d of %d trustees); edit it, then: scrutin manifest check %s\n", *out, *id, roster.Label, roster.Threshold, roster.N(), *out)
 		return exitOK
 	}
 }

@@ -15,10 +15,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/dirlock"
@@ -30,21 +32,27 @@ import (
 
 func serveCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 	fs := newFlagSet("serve", "--dir DIR [--db URL] [--log-key-file FILE] [--addr ADDR] [--smtp HOST:PORT --smtp-from ADDRESS …] [--sign-in off]",
-		`Serve runs the election stored in DIR (SQLite) or in the PostgreSQL database
---db: it replays the log to rebuild the election's state, then serves the web
-pages (the voting booth, the public log, results, the verifier, the staff
-console) and the API: ballots, receipts, trackers, the published log,
-health and metrics. The log's signing key seed is read from --log-key-file (by
-default DIR/log.key, as written by "scrutin demo").
+		`Serve runs every election stored in DIR (SQLite) or in the PostgreSQL database
+--db: it replays the logs of the elections being set up or voted on to rebuild
+their state (decided ones are loaded when first asked for), then serves the
+web pages (the voting booth, the public log, results, the verifier, the staff
+console) and, for each election ID, its API under /api/e/ID/ and its published
+log under /e/ID/log/; /healthz and /metrics are the server's. An election
+whose log fails to load is reported (on /healthz too) and the others serve.
+Each election's log key is derived from the master seed read from
+--log-key-file (by default DIR/log.key, made on first start); an election of a
+folder made before elections had ids is election "main", its files moved to
+DIR/checkpoints/main and DIR/elections/main/ on first start.
 
 Voters sign in with a one-time code sent by e-mail before casting (a second
-factor beside the credential, docs/spec.md §20): this needs the sign-in list
-loaded with "scrutin voters import" and an SMTP server (--smtp, --smtp-from).
-Without them the server takes no ballots, unless sign-in is turned off
-explicitly with --sign-in off (for load tests, or credentials given in person).`)
+factor beside the credential, docs/spec.md §20): this needs each election's
+sign-in list, loaded with "scrutin voters import --election ID", and an SMTP
+server (--smtp, --smtp-from). An election without its list takes no ballots.
+Sign-in can be turned off explicitly with --sign-in off (for load tests, or
+credentials given in person).`)
 	dir := fs.String("dir", "", "data folder")
 	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
-	keyFile := fs.String("log-key-file", "", "file holding the log's 32-byte signing key seed (default DIR/log.key)")
+	keyFile := fs.String("log-key-file", "", "file holding the 32-byte master seed of the elections' log keys (default DIR/log.key)")
 	staffKey := fs.String("staff-key-file", "", "the key sealing staff secrets (default DIR/staff.key, made on first start)")
 	publicURL := fs.String("public-url", "", "the address voters and staff reach the server at, e.g. https://vote.example.org (for links, and for passkeys, which need a domain name)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
@@ -54,29 +62,25 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 	smtpUser := fs.String("smtp-username", "", "SMTP user name")
 	smtpPass := fs.String("smtp-password-file", "", "file holding the SMTP password")
 	smtpTLS := fs.String("smtp-tls", "starttls", "starttls, or none (only to a server on this machine)")
-	var witnesses keyList
-	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable): its cosignatures, posted by \"scrutin witness run --submit\", are kept and served with the checkpoint")
 	hsts := fs.Bool("hsts", false, "send Strict-Transport-Security (when voters reach the server over HTTPS)")
-	cpFile := fs.String("checkpoint-file", "", "where the server keeps the latest checkpoint it signed, outside the database (default DIR/"+server.CheckpointFile+"); never restore it from a backup")
-	acceptRollback := fs.Bool("accept-rollback", false, "start even though the log does not extend the latest checkpoint this server signed (a database restored from an older backup): the acknowledged entries since are lost; the choice is logged")
+	cpDir := fs.String("checkpoint-dir", "", "where the server keeps the latest checkpoint it signed of each election, outside the database (default DIR/"+server.CheckpointDir+"); never restore it from a backup")
+	acceptRollback := fs.Bool("accept-rollback", false, "start even though an election's log does not extend the latest checkpoint this server signed (a database restored from an older backup): the acknowledged entries since are lost; the choice is logged")
 	proxies := fs.String("trusted-proxy", "", "reverse proxies (CIDR, comma-separated) whose X-Forwarded-For names the client, for per-client limits")
 	return fs, func(stdout, stderr io.Writer) int {
-		if *dir == "" && *db == "" {
-			fmt.Fprintln(stderr, "scrutin serve: --dir or --db is required")
+		if *dir == "" {
+			// Staff accounts, sign-in lists and checkpoint files live there.
+			fmt.Fprintln(stderr, "scrutin serve: --dir is required (with --db too: it holds the staff accounts, sign-in lists and checkpoint files)")
 			return exitUsage
 		}
-		if *dir != "" {
-			// One process per folder: two would both write the staff
-			// trail and the store (issue 13, defect 3).
-			l, err := dirlock.TryLock(*dir)
-			if err != nil {
-				return fail(stderr, "serve", fmt.Errorf("%w: is another \"scrutin serve\" or \"scrutin demo\" running on %s? Stop it first, or give another --dir", err, *dir))
-			}
-			defer l.Unlock()
+		// One process per folder: two would both write the staff trail and
+		// the store (issue 13, defect 3).
+		l, err := dirlock.TryLock(*dir)
+		if err != nil {
+			return fail(stderr, "serve", fmt.Errorf("%w: is another \"scrutin serve\" or \"scrutin demo\" running on %s? Stop it first, or give another --dir", err, *dir))
 		}
+		defer l.Unlock()
 		var seed []byte
-		var err error
-		if *keyFile == "" && *dir != "" {
+		if *keyFile == "" {
 			// Made on first start (mode 0600), as "scrutin manifest new"
 			// does: no key is ever shipped.
 			var created bool
@@ -89,87 +93,11 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		} else if seed, err = os.ReadFile(*keyFile); err != nil {
 			return fail(stderr, "serve", fmt.Errorf("failed to read the log key: %w", err))
 		}
-		// SIGTERM (systemctl stop, docker stop) is a request to stop, as
-		// SIGINT is: both drain the requests in flight and close the store.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		loc := *dir
-		if *db != "" {
-			loc = *db
-		}
-		logger := slog.New(slog.NewJSONHandler(stderr, nil))
-		// The port opens at once; until the log is replayed every request,
-		// /healthz included, gets 503 "starting".
-		ln, err := net.Listen("tcp", *addr)
-		if err != nil {
-			return fail(stderr, "serve", err)
-		}
-		sw := new(server.Switch)
-		srv := server.NewHTTPServer(*addr, sw)
-		defer srv.Close()
-		served := make(chan error, 1)
-		go func() { served <- srv.Serve(ln) }()
-		fmt.Fprintf(stdout, "starting on http://%s (it answers 503 \"starting\" until the log is loaded)\n", ln.Addr())
-		st, err := store.OpenLog(ctx, loc, "main")
-		if err != nil {
-			return fail(stderr, "serve", err)
-		}
-		defer st.Close()
-		if *cpFile == "" && *dir != "" {
-			*cpFile = filepath.Join(*dir, server.CheckpointFile)
-		}
-		e, err := server.OpenWith(ctx, st, seed, server.OpenOptions{CheckpointFile: *cpFile, AcceptRollback: *acceptRollback, Logger: logger})
-		if errors.Is(err, server.ErrRolledBack) {
-			return fail(stderr, "serve", fmt.Errorf("%w\n(restore the latest backup of the database; or, only to accept the loss, run once with --accept-rollback; see \"Backup and restore\" in the README)", err))
-		}
-		if err != nil && ctx.Err() != nil {
-			// Stopped (SIGTERM, SIGINT) while replaying the log: not a failure.
-			fmt.Fprintln(stderr, "scrutin serve: stopped before serving")
-			return exitOK
-		}
-		if err != nil {
-			return fail(stderr, "serve", err)
-		}
-		if *dir == "" {
-			return fail(stderr, "serve", errors.New("staff accounts keep their audit trail and keys in --dir: give one"))
-		}
-		staff, err := openStaff(*dir, *staffKey, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, e.Title(), stdout)
-		if err != nil {
-			return fail(stderr, "serve", err)
-		}
-		defer staff.Close()
-		var trusted []netip.Prefix
-		for _, c := range strings.Split(*proxies, ",") {
-			if c = strings.TrimSpace(c); c == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(c)
-			if err != nil {
-				return fail(stderr, "serve", fmt.Errorf("--trusted-proxy: %w", err))
-			}
-			trusted = append(trusted, p)
-		}
-		var site *web.Site
-		opts := server.Options{Logger: logger, Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer("main")(r, action) }}
+		var mc mailer.Config
 		switch *signIn {
 		case "off":
-			opts.NoSignIn = true
-			fmt.Fprintln(stdout, "voter sign-in is off: a credential alone lets one vote")
 		case "email":
-			if *dir == "" {
-				return fail(stderr, "serve", errors.New("voter sign-in keeps its list in --dir: give one"))
-			}
-			key, voters, err := server.LoadSignInList(*dir)
-			if errors.Is(err, os.ErrNotExist) {
-				return fail(stderr, "serve", fmt.Errorf("no voters' sign-in list in %s: load it with \"scrutin voters import\", or run with --sign-in off", *dir))
-			}
-			if err != nil {
-				return fail(stderr, "serve", err)
-			}
-			if err := e.CheckSignInList(voters); err != nil {
-				return fail(stderr, "serve", err)
-			}
-			mc := mailer.Config{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, TLS: *smtpTLS}
+			mc = mailer.Config{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, TLS: *smtpTLS}
 			if *smtpAddr == "" || *smtpFrom == "" {
 				return fail(stderr, "serve", errors.New("voter sign-in sends codes by e-mail: give --smtp and --smtp-from (or --sign-in off)"))
 			}
@@ -186,20 +114,138 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 			if err := mc.Check(); err != nil {
 				return fail(stderr, "serve", err)
 			}
-			lim := server.DefaultSignInLimits
-			lim.TrustedProxies = trusted
-			si, err := server.NewSignIn(key, e.Fingerprint(), voters, mc, e.Title(), lim, logger)
-			if err != nil {
-				return fail(stderr, "serve", err)
-			}
-			defer si.Close()
-			opts.SignIn = si
-			fmt.Fprintf(stdout, "voter sign-in by e-mail code: %d voters on the list\n", len(voters))
 		default:
 			return fail(stderr, "serve", fmt.Errorf("--sign-in is email or off, not %q", *signIn))
 		}
-		e.SetWitnesses(witnesses)
-		site, err = web.New(web.Options{Elections: web.OneElection("main", e, e.Handler(opts)), Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
+		var trusted []netip.Prefix
+		for _, c := range strings.Split(*proxies, ",") {
+			if c = strings.TrimSpace(c); c == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				return fail(stderr, "serve", fmt.Errorf("--trusted-proxy: %w", err))
+			}
+			trusted = append(trusted, p)
+		}
+		// SIGTERM (systemctl stop, docker stop) is a request to stop, as
+		// SIGINT is: both drain the requests in flight and close the store.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		loc := *dir
+		if *db != "" {
+			loc = *db
+		}
+		logger := slog.New(slog.NewJSONHandler(stderr, nil))
+		// The port opens at once; until the logs are replayed every request,
+		// /healthz included, gets 503 "starting".
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		sw := new(server.Switch)
+		srv := server.NewHTTPServer(*addr, sw)
+		defer srv.Close()
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		fmt.Fprintf(stdout, "starting on http://%s (it answers 503 \"starting\" until the logs are loaded)\n", ln.Addr())
+		if err := server.MoveLegacyFiles(*dir); err != nil {
+			return fail(stderr, "serve", err)
+		}
+		if *cpDir == "" {
+			*cpDir = filepath.Join(*dir, server.CheckpointDir)
+		}
+		st, err := store.Open(ctx, loc)
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		defer st.Close()
+		var site *web.Site
+		// The officers' check of election id (the staff accounts, through
+		// the web site).
+		officer := func(id string) func(r *http.Request, action string) (func(string), error) {
+			return func(r *http.Request, action string) (func(string), error) { return site.Officer(id)(r, action) }
+		}
+		lim := server.DefaultSignInLimits
+		lim.TrustedProxies = trusted
+		var warnMu sync.Mutex
+		warned := map[string]bool{}
+		warn := func(id, msg string) {
+			warnMu.Lock()
+			defer warnMu.Unlock()
+			if !warned[id+msg] {
+				warned[id+msg] = true
+				fmt.Fprintf(stdout, "election %s: %s\n", id, msg)
+				logger.Warn(msg, "election", id)
+			}
+		}
+		apiOptions := func(id string, e *server.Election) server.Options {
+			o := server.Options{Logger: logger.With("election", id), Officer: officer(id)}
+			if *signIn == "off" {
+				o.NoSignIn = true
+				return o
+			}
+			var phase election.Phase
+			e.State(func(s *election.State) { phase = s.Phase })
+			if phase == election.PhaseEmpty {
+				return o // no fingerprint yet: made again with the manifest
+			}
+			edir := server.ElectionDir(*dir, id)
+			key, voters, err := server.LoadSignInList(edir)
+			if err != nil {
+				if phase <= election.PhaseVoting {
+					if errors.Is(err, os.ErrNotExist) {
+						warn(id, fmt.Sprintf("no voters' sign-in list in %s: it takes no ballots; load it with \"scrutin voters import --dir %s --election %s\" and restart, or run with --sign-in off", edir, *dir, id))
+					} else {
+						warn(id, fmt.Sprintf("the voters' sign-in list cannot be read (%v): it takes no ballots", err))
+					}
+				}
+				return o
+			}
+			if err := e.CheckSignInList(voters); err != nil {
+				warn(id, fmt.Sprintf("%v: it takes no ballots", err))
+				return o
+			}
+			si, err := server.NewSignIn(key, e.Fingerprint(), voters, mc, e.Title(), lim, logger.With("election", id))
+			if err != nil {
+				warn(id, fmt.Sprintf("voter sign-in: %v: it takes no ballots", err))
+				return o
+			}
+			if phase <= election.PhaseVoting {
+				warn(id, fmt.Sprintf("voter sign-in by e-mail code: %d voters on the list", len(voters)))
+			}
+			o.SignIn = si
+			return o
+		}
+		reg, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: st, MasterSeed: seed, CheckpointDir: *cpDir, AcceptRollback: *acceptRollback, Logger: logger, Handler: apiOptions})
+		if err != nil && ctx.Err() != nil {
+			// Stopped (SIGTERM, SIGINT) while replaying the logs: not a failure.
+			fmt.Fprintln(stderr, "scrutin serve: stopped before serving")
+			return exitOK
+		}
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		defer reg.Close()
+		list := reg.List()
+		for _, s := range list {
+			if s.Failed != "" {
+				hint := ""
+				if strings.Contains(s.Failed, server.ErrRolledBack.Error()) {
+					hint = "\n(restore the latest backup of the database; or, only to accept the loss, run once with --accept-rollback; see \"Backup and restore\" in the README)"
+				}
+				fmt.Fprintf(stderr, "scrutin serve: election %s cannot be served: %s%s\n", s.ID, s.Failed, hint)
+			}
+		}
+		fmt.Fprintf(stdout, "%d elections\n", len(list))
+		staff, err := openStaff(*dir, *staffKey, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, "", stdout)
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		defer staff.Close()
+		// The site serves every election's pages, and the registry's API
+		// and logs under them.
+		site, err = web.New(web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
@@ -207,24 +253,18 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		logger.Info("serving", "addr", ln.Addr().String())
 		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
 		// Serve returns as soon as Shutdown starts; the deferred closes of
-		// the sign-in and the store wait until the requests in flight end
+		// the registry and the store wait until the requests in flight end
 		// (or drainTimeout passes: a request still waiting then for the
 		// store gets "try again", and nothing of it is appended). Closing
-		// the store checkpoints SQLite's write-ahead log.
+		// the store checkpoints SQLite's write-ahead log. An election that
+		// stops (its store contradicts what it acknowledged) is marked
+		// failed, and the others serve on.
 		status := exitOK
 		shutdown := make(chan struct{})
 		go func() {
 			defer close(shutdown)
-			select {
-			case <-ctx.Done():
-				logger.Info("stopping: draining requests in flight", "timeout", drainTimeout.String())
-			case <-e.Stopped():
-				// The store contradicts what this node acknowledged: a
-				// supervisor restarts the process on a fresh reading.
-				logger.Error("the election stopped", "err", e.Err())
-				fmt.Fprintf(stderr, "scrutin serve: %v\n", e.Err())
-				status = exitFailure
-			}
+			<-ctx.Done()
+			logger.Info("stopping: draining requests in flight", "timeout", drainTimeout.String())
 			sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 			defer cancel()
 			if err := srv.Shutdown(sctx); err != nil {
@@ -239,6 +279,7 @@ explicitly with --sign-in off (for load tests, or credentials given in person).`
 		return status
 	}
 }
+
 
 // drainTimeout bounds how long a stopping server waits for the requests in
 // flight.

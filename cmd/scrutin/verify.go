@@ -22,8 +22,9 @@ import (
 
 func verifyCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 	fs := newFlagSet("verify", "[--election F] [--witness KEY]... [--quorum N] [--previous FILE] [--tracker T] [--audit FILE] [--json] DIR|URL",
-		`Verify checks a published election record, from a folder or a URL, with no
-access to any server: the log (its checkpoint, witness cosignatures, every
+		`Verify checks a published election record, from a folder or a URL (the
+election's address as its pages print it, https://host/e/ID, or a mirror of
+its log), with no access to any server: the log (its checkpoint, witness cosignatures, every
 tile and entry), the manifest, the trustees' ceremony and the election key,
 the roll's commitment and the credentials, every ballot (proofs, signature,
 credential, inside the voting window) and which ballot of each credential
@@ -82,7 +83,7 @@ holds exactly the choices it states, under this election's key.`)
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
-		rep, err := verify.Record(ctx, mirror.For(fs.Arg(0)), o)
+		rep, err := verify.Record(ctx, mirror.For(logLocation(fs.Arg(0))), o)
 		if err != nil {
 			return fail(stderr, "verify", err)
 		}

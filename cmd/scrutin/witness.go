@@ -104,14 +104,14 @@ extends the last one it cosigned, records it, and writes the checkpoint with
 its cosignature to --out (serve that folder). A fork or a rollback is refused:
 both signed checkpoints are kept in DIR/evidence as proof, and the command
 exits with status 1 (with --once) or keeps refusing. With --submit, each
-cosigned checkpoint is also posted to the election's server (its base URL),
+cosigned checkpoint is also posted to the election (its address, https://host/e/ID),
 which serves it to readers and shows the witness on its public log page.`)
 	dir := fs.String("dir", "scrutin-witness", "the witness's folder: its key and state")
-	logLoc := fs.String("log", "", "the published log: a folder or an http(s) URL")
+	logLoc := fs.String("log", "", "the published log: a folder, an election's address (https://host/e/ID), or a mirror's URL")
 	var logKey verifierFlag
 	fs.Var(&logKey, "log-key", "the log's verifier key (from the election's manifest)")
 	out := fs.String("out", "", "where to publish the cosigned checkpoint (default DIR/cosigned)")
-	submit := fs.String("submit", "", "the election server's base URL, to post each cosigned checkpoint to")
+	submit := fs.String("submit", "", "the election's address (https://host/e/ID), to post each cosigned checkpoint to")
 	once := fs.Bool("once", false, "check once and exit")
 	interval := fs.Duration("interval", 30*time.Second, "how often to poll the log")
 	return fs, func(stdout, stderr io.Writer) int {
@@ -163,7 +163,7 @@ func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc, submit
 		return err
 	}
 	defer l.Unlock()
-	r := mirror.For(logLoc)
+	r := mirror.For(logLocation(logLoc))
 	signed, err := r.ReadFile(ctx, board.CheckpointFile, board.MaxCheckpointFile)
 	if err != nil {
 		return fmt.Errorf("failed to fetch the checkpoint: %w", err)
@@ -219,7 +219,7 @@ it (docs/spec.md §17.3): the checkpoint's signature by the log key, the
 cosignatures of at least --quorum of the --witness keys, every entry bundle,
 the tree recomputed from the entries, and every hash tile. Exit status 0 means
 the whole log checks out.`)
-	logLoc := fs.String("log", "", "the published log: a folder or an http(s) URL")
+	logLoc := fs.String("log", "", "the published log: a folder, an election's address (https://host/e/ID), or a mirror's URL")
 	var logKey verifierFlag
 	fs.Var(&logKey, "log-key", "the log's verifier key")
 	var witnesses keyList
@@ -247,7 +247,7 @@ the whole log checks out.`)
 			*quorum = len(witnesses)
 		}
 		opt := board.ReadOptions{Origin: logKey.v.Name(), LogKey: logKey.v, Witnesses: witnesses, Quorum: *quorum, Previous: prev}
-		c, n, err := board.ReadPublished(context.Background(), mirror.For(*logLoc), opt)
+		c, n, err := board.ReadPublished(context.Background(), mirror.For(logLocation(*logLoc)), opt)
 		if *asJSON {
 			res := map[string]any{"ok": err == nil}
 			if err != nil {
@@ -280,7 +280,11 @@ the whole log checks out.`)
 func postCosignature(ctx context.Context, base string, cosigned []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(base, "/")+"/api/cosignatures", bytes.NewReader(cosigned))
+	api, err := electionAPI(base)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", api+"/cosignatures", bytes.NewReader(cosigned))
 	if err != nil {
 		return err
 	}

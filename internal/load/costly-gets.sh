@@ -6,7 +6,7 @@
 #
 # Sets up a demo election (2,000 voters, SQLite) in a temporary folder, serves it
 # with sign-in off, then casts RATE ballots/s for DURATION three times: alone; with
-# BROWSERS clients fetching the WebAssembly module without gzip and /ballots from
+# BROWSERS clients fetching the WebAssembly module without gzip and /e/demo/ballots from
 # one address; and the same from BROWSERS addresses (X-Forwarded-For through a
 # trusted proxy, so that per-client limits do not help). Figures: docs/performance.md.
 set -eu
@@ -33,7 +33,7 @@ until curl -fs "http://$addr/healthz" >/dev/null 2>&1; do
 done
 run() {
 	echo "# $*"
-	"$bin" load --url "http://$addr" --credentials "$dir/credentials.csv" --rate "$rate" --duration "$dur" "$@" | grep -v '^  ' || true
+	"$bin" load --url "http://$addr" --credentials "$dir/elections/demo/credentials.csv" --rate "$rate" --duration "$dur" "$@" | grep -v '^  ' || true
 }
 run
 run --browsers "$browsers"

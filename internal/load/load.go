@@ -20,6 +20,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ import (
 // Options configure a load run.
 type Options struct {
 	URL         string        // the server, e.g. http://127.0.0.1:8080
+	Election    string        // the election's id (default "demo")
 	Credentials string        // the credentials CSV (column credential_code)
 	Rate        float64       // ballots per second
 	Duration    time.Duration // how long to send
@@ -52,8 +54,12 @@ type Options struct {
 	BrowseFrom bool
 }
 
-// DefaultBrowsePaths are the costliest anonymous GETs of issue 13.
-var DefaultBrowsePaths = []string{"/static/scrutin.wasm", "/ballots"}
+// DefaultBrowsePaths are the costliest anonymous GETs of issue 13; {id}
+// stands for the election's id.
+var DefaultBrowsePaths = []string{"/static/scrutin.wasm", "/e/{id}/ballots"}
+
+// api is the address of the election's API.
+func (o *Options) api() string { return o.URL + "/api/e/" + o.Election }
 
 // BrowseReport counts the costly GETs' answers.
 type BrowseReport struct {
@@ -94,11 +100,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Workers == 0 {
 		o.Workers = 512
 	}
+	if o.Election == "" {
+		o.Election = "demo"
+	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
 	client := &http.Client{Timeout: o.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: o.Workers, MaxConnsPerHost: o.Workers}}
-	view, err := fetchElection(ctx, client, o.URL)
+	view, err := fetchElection(ctx, client, o.api())
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +117,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	n := int(o.Rate * o.Duration.Seconds())
 	o.progress("asking which contests each of %d credentials may answer…", len(codes))
-	eligible, err := fetchEligibility(ctx, client, o.URL, view, codes)
+	eligible, err := fetchEligibility(ctx, client, o.api(), view, codes)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +190,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, o.URL+"/api/ballots", bytes.NewReader(ballots[i]))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, o.api()+"/ballots", bytes.NewReader(ballots[i]))
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := client.Do(req)
 			lat[i] = time.Since(due)
@@ -223,10 +232,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 func (o *Options) browsePaths() []string {
-	if len(o.BrowsePaths) == 0 {
-		return DefaultBrowsePaths
+	paths := o.BrowsePaths
+	if len(paths) == 0 {
+		paths = DefaultBrowsePaths
 	}
-	return o.BrowsePaths
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = strings.ReplaceAll(p, "{id}", o.Election)
+	}
+	return out
 }
 
 // browse runs the costly-GET clients until ctx ends.
@@ -269,7 +283,7 @@ func (o *Options) browse(ctx context.Context) *BrowseReport {
 }
 
 func fetchElection(ctx context.Context, c *http.Client, url string) (*election.Election, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/election", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/election", nil)
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("failed to reach the server: %w", err)
@@ -322,7 +336,7 @@ func fetchEligibility(ctx context.Context, c *http.Client, url string, view *ele
 					return
 				}
 				t, _ := k.PublicKey().MarshalText()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/api/credentials/"+string(t), nil)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/credentials/"+string(t), nil)
 				resp, err := c.Do(req)
 				if err != nil {
 					errs <- err

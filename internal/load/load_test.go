@@ -22,13 +22,13 @@ func TestBrowse(t *testing.T) {
 		mu.Lock()
 		from[r.Header.Get("X-Forwarded-For")] = true
 		mu.Unlock()
-		if r.URL.Path == "/ballots" {
+		if r.URL.Path == "/e/x/ballots" {
 			w.WriteHeader(http.StatusTooManyRequests)
 		}
 		w.Write([]byte("0123456789"))
 	}))
 	defer srv.Close()
-	o := &Options{URL: srv.URL, Browsers: 3, BrowseFrom: true}
+	o := &Options{URL: srv.URL, Election: "x", Browsers: 3, BrowseFrom: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	rep := o.browse(ctx)

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/scrutin/scrutin/store"
+)
+
+// electionURL parses an election's address as its pages print it,
+// https://host/e/ID (a trailing slash, or a page or the log under it, is
+// allowed), into the server's base URL and the id; ok is false if u is not
+// such an address.
+func electionURL(u string) (base, id string, ok bool) {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return "", "", false
+	}
+	rest, found := strings.CutPrefix(p.Path, "/e/")
+	if !found {
+		return "", "", false
+	}
+	id, _, _ = strings.Cut(rest, "/")
+	if store.CheckID(id) != nil {
+		return "", "", false
+	}
+	return p.Scheme + "://" + p.Host, id, true
+}
+
+// logLocation is where the published log of loc is: a folder as it is, an
+// election's address (https://host/e/ID, as its pages print it) its log's,
+// https://host/e/ID/log; any other URL (a mirror) as it is.
+func logLocation(loc string) string {
+	if !strings.HasPrefix(loc, "http://") && !strings.HasPrefix(loc, "https://") {
+		return loc
+	}
+	if base, id, ok := electionURL(loc); ok {
+		return base + "/e/" + id + "/log"
+	}
+	return loc
+}
+
+// electionAPI is the API of the election at address u (https://host/e/ID):
+// https://host/api/e/ID.
+func electionAPI(u string) (string, error) {
+	base, id, ok := electionURL(u)
+	if !ok {
+		return "", fmt.Errorf("%q is not an election's address, like https://vote.example.org/e/ID", u)
+	}
+	return base + "/api/e/" + id, nil
+}
