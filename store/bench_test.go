@@ -3,9 +3,12 @@ package store
 import (
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/scrutin/scrutin/board"
 )
@@ -64,6 +67,55 @@ func BenchmarkInclusionProof(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkAppendWhileAnotherFloods times one-entry appends to an election
+// while 64 appenders flood another election of the same database, and
+// reports their median and 99th percentile latencies.
+func BenchmarkAppendWhileAnotherFloods(b *testing.B) {
+	for _, bc := range backends(b) {
+		b.Run(bc.name, func(b *testing.B) {
+			db := mustOpenDB(b, bc.location(b))
+			flooded, quiet := mustLog(b, db, "flooded"), mustLog(b, db, "quiet")
+			entry := []byte(strings.Repeat("b", 300))
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var flood atomic.Int64
+			for g := range 64 {
+				wg.Go(func() {
+					for k := 0; ; k++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if _, err := flooded.Append(ctx, [][]byte{fmt.Appendf(nil, "%d %d %s", g, k, entry)}); err != nil {
+							b.Error(err)
+							return
+						}
+						flood.Add(1)
+					}
+				})
+			}
+			time.Sleep(200 * time.Millisecond)
+			var lat []time.Duration
+			start := time.Now()
+			for i := 0; b.Loop(); i++ {
+				t := time.Now()
+				if _, err := quiet.Append(ctx, [][]byte{fmt.Appendf(nil, "%d %s", i, entry)}); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t))
+			}
+			elapsed := time.Since(start)
+			close(stop)
+			wg.Wait()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(flood.Load())/elapsed.Seconds(), "flood-entries/s")
 		})
 	}
 }

@@ -15,23 +15,29 @@ import (
 	"time"
 )
 
+// crashElections are the elections TestCrashChild appends to.
+var crashElections = []string{"test", "other"}
+
 // TestCrashChild is the child process of TestCrashSafety: it appends from
-// 8 goroutines until it is killed, printing "ack <index> <sha256>" after each
-// append is acknowledged.
+// 8 goroutines (half of them to each of two elections) until it is killed,
+// printing "ack <election> <index> <sha256>" after each append is
+// acknowledged.
 func TestCrashChild(t *testing.T) {
 	loc := os.Getenv("SCRUTIN_CRASH_CHILD")
 	if loc == "" {
 		t.Skip("run as a child by TestCrashSafety")
 	}
 	db, err := Open(ctx, loc)
-	if err == nil {
-		if err = db.Create(ctx, testElection, nil); errors.Is(err, ErrExists) {
-			err = nil
+	logs := make([]Store, len(crashElections))
+	for i, id := range crashElections {
+		if err == nil {
+			if err = db.Create(ctx, id, nil); errors.Is(err, ErrExists) {
+				err = nil
+			}
 		}
-	}
-	var s Store
-	if err == nil {
-		s, err = db.Log(ctx, testElection)
+		if err == nil {
+			logs[i], err = db.Log(ctx, id)
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -41,16 +47,17 @@ func TestCrashChild(t *testing.T) {
 	var mu sync.Mutex
 	for g := range 8 {
 		go func() {
+			id, s := crashElections[g%2], logs[g%2]
 			r := mrand.New(mrand.NewPCG(uint64(g), uint64(len(round))))
 			for k := 0; ; k++ {
-				e := []byte(fmt.Sprintf("round %s goroutine %d append %d %s", round, g, k, strings.Repeat("x", r.IntN(300))))
+				e := []byte(fmt.Sprintf("%s round %s goroutine %d append %d %s", id, round, g, k, strings.Repeat("x", r.IntN(300))))
 				i, err := s.Append(ctx, [][]byte{e})
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "child:", err)
 					os.Exit(3)
 				}
 				mu.Lock()
-				fmt.Fprintf(os.Stdout, "ack %d %x\n", i, sha256.Sum256(e))
+				fmt.Fprintf(os.Stdout, "ack %s %d %x\n", id, i, sha256.Sum256(e))
 				mu.Unlock()
 			}
 		}()
@@ -58,10 +65,65 @@ func TestCrashChild(t *testing.T) {
 	select {}
 }
 
+// acks are the acknowledged entries' hashes, by election and index.
+type acks map[string]map[int64]string
+
+func newAcks() acks {
+	a := make(acks)
+	for _, id := range crashElections {
+		a[id] = make(map[int64]string)
+	}
+	return a
+}
+
+func (a acks) count() int { return len(a["test"]) + len(a["other"]) }
+
+// checkAcked checks every election's log in db after a crash: its tree is
+// the tree of its entries, every acknowledged entry is in place, and no
+// entry is there twice or belongs to the other election. It returns the
+// number of entries stored.
+func checkAcked(t *testing.T, db *DB, acked acks) int64 {
+	t.Helper()
+	var total int64
+	for _, id := range crashElections {
+		s, err := db.Log(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		n := checkAgainstMemory(t, s)
+		all, err := s.ReadEntries(ctx, 0, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := make(map[string]bool)
+		for i, e := range all {
+			h := fmt.Sprintf("%x", sha256.Sum256(e))
+			if seen[h] {
+				t.Fatalf("%s: entry %d is a duplicate", id, i)
+			}
+			seen[h] = true
+			if !strings.HasPrefix(string(e), id+" ") {
+				t.Fatalf("%s: entry %d belongs to another election: %.20q", id, i, e)
+			}
+			if a, ok := acked[id][int64(i)]; ok && a != h {
+				t.Fatalf("%s: index %d holds another entry than the one acknowledged", id, i)
+			}
+		}
+		for i := range acked[id] {
+			if i >= n {
+				t.Fatalf("%s: acknowledged entry %d is lost (size %d)", id, i, n)
+			}
+		}
+		total += n
+	}
+	return total
+}
+
 // TestCrashSafety kills a child process that appends from many goroutines
-// with SIGKILL at random moments, then reopens the store and checks that
-// every acknowledged entry is there exactly once, at its index, that there
-// is no duplicate, and that the stored tree is the tree of the entries.
+// to two elections with SIGKILL at random moments, then reopens the
+// database and checks each log: every acknowledged entry is there exactly
+// once, at its index, in its election's log only, there is no duplicate,
+// and the stored tree is the tree of the entries.
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
@@ -69,7 +131,7 @@ func TestCrashSafety(t *testing.T) {
 	for _, bc := range backends(t) {
 		t.Run(bc.name, func(t *testing.T) {
 			loc := bc.location(t)
-			acked := make(map[int64]string)
+			acked := newAcks()
 			r := mrand.New(mrand.NewPCG(1, 2))
 			for round := range 6 {
 				cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
@@ -118,59 +180,36 @@ func TestCrashSafety(t *testing.T) {
 				if err != nil {
 					t.Fatalf("round %d: reopening after SIGKILL: %v", round, err)
 				}
-				s, err := db.Log(ctx, testElection)
-				if err != nil {
-					t.Fatalf("round %d: reopening after SIGKILL: %v", round, err)
-				}
-				n := checkAgainstMemory(t, s)
-				all, err := s.ReadEntries(ctx, 0, n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				seen := make(map[string]bool)
-				for i, e := range all {
-					h := fmt.Sprintf("%x", sha256.Sum256(e))
-					if seen[h] {
-						t.Fatalf("round %d: entry %d is a duplicate", round, i)
-					}
-					seen[h] = true
-					if a, ok := acked[int64(i)]; ok && a != h {
-						t.Fatalf("round %d: index %d holds another entry than the one acknowledged", round, i)
-					}
-				}
-				for i := range acked {
-					if i >= n {
-						t.Fatalf("round %d: acknowledged entry %d is lost (size %d)", round, i, n)
-					}
-				}
+				n := checkAcked(t, db, acked)
 				db.Close()
-				t.Logf("round %d: %d entries, %d acknowledged so far", round, n, len(acked))
+				t.Logf("round %d: %d entries, %d acknowledged so far", round, n, acked.count())
 			}
 		})
 	}
 }
 
-func record(t *testing.T, acked map[int64]string, line string) {
+func record(t *testing.T, acked acks, line string) {
+	var id, h string
 	var i int64
-	var h string
-	if _, err := fmt.Sscanf(line, "ack %d %s", &i, &h); err != nil {
+	if _, err := fmt.Sscanf(line, "ack %s %d %s", &id, &i, &h); err != nil || acked[id] == nil {
 		return // the test framework's own output
 	}
-	if prev, dup := acked[i]; dup && prev != h {
-		t.Fatalf("index %d acknowledged for two entries", i)
+	if prev, dup := acked[id][i]; dup && prev != h {
+		t.Fatalf("%s: index %d acknowledged for two entries", id, i)
 	}
-	acked[i] = h
+	acked[id][i] = h
 }
 
-// TestSeveralProcesses runs three processes appending at once to one
-// PostgreSQL database (each with 8 goroutines), kills them, and checks the
-// log: no gap, no duplicate, no fork, every acknowledged entry in place.
+// TestSeveralProcesses runs three processes appending at once to two
+// elections of one PostgreSQL database (each with 8 goroutines), kills
+// them, and checks each log: no gap, no duplicate, no fork, every
+// acknowledged entry in place.
 func TestSeveralProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode")
 	}
 	loc := postgresLocation(t)
-	acked := make(map[int64]string)
+	acked := newAcks()
 	var mu sync.Mutex
 	var cmds []*exec.Cmd
 	var wg sync.WaitGroup
@@ -202,22 +241,9 @@ func TestSeveralProcesses(t *testing.T) {
 		cmd.Wait()
 	}
 	wg.Wait()
-	s := mustOpen(t, loc)
-	n := checkAgainstMemory(t, s)
-	all, _ := s.ReadEntries(ctx, 0, n)
-	seen := make(map[string]bool)
-	for i, e := range all {
-		h := fmt.Sprintf("%x", sha256.Sum256(e))
-		if seen[h] {
-			t.Fatalf("entry %d is a duplicate", i)
-		}
-		seen[h] = true
-		if a, ok := acked[int64(i)]; ok && a != h {
-			t.Fatalf("index %d holds another entry than the one acknowledged", i)
-		}
+	n := checkAcked(t, mustOpenDB(t, loc), acked)
+	if int64(acked.count()) > n || acked.count() < 100 {
+		t.Fatalf("%d acknowledged, %d stored", acked.count(), n)
 	}
-	if int64(len(acked)) > n || len(acked) < 100 {
-		t.Fatalf("%d acknowledged, %d stored", len(acked), n)
-	}
-	t.Logf("3 processes: %d entries, %d acknowledged", n, len(acked))
+	t.Logf("3 processes: %d entries, %d acknowledged", n, acked.count())
 }

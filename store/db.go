@@ -19,7 +19,7 @@ type DB struct {
 	logs   map[string]*openLog
 
 	// wrap, if set (by tests), wraps each log's backend as it is opened.
-	wrap func(backend) backend
+	wrap func(id string, b backend) backend
 }
 
 // openLog is a log being opened (ready not yet closed) or open.
@@ -31,7 +31,9 @@ type openLog struct {
 
 // Info is an election as the catalogue describes it.
 type Info struct {
-	ID      string
+	ID string
+	// Created is when the election was created (UTC, to the microsecond);
+	// for the legacy election, when its database was migrated.
 	Created time.Time
 	// Legacy marks the election "main" of a database written by scrutin
 	// before it held several elections.
@@ -198,7 +200,7 @@ func (db *DB) openLog(ctx context.Context, id string) (*groupStore, error) {
 		return nil, err
 	}
 	if db.wrap != nil {
-		b = db.wrap(b)
+		b = db.wrap(id, b)
 	}
 	s, err := newGroupStore(ctx, b)
 	if err != nil {

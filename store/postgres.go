@@ -100,8 +100,16 @@ type pgQueryer interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
+// readHashesQueryPG reads an election's hashes by index, with one index
+// lookup per hash whatever the plan: pgx prepares its statements, and
+// PostgreSQL's generic plan for "election = $1 AND idx = ANY($2)", made
+// while the table was small, scans every hash of the election (seen: 7 ms
+// a read at 100,000 hashes, a third of the throughput of appends).
+const readHashesQueryPG = `SELECT w.idx, h.hash FROM unnest($2::bigint[]) AS w (idx)
+	CROSS JOIN LATERAL (SELECT hash FROM hashes WHERE election = $1 AND idx = w.idx LIMIT 1) AS h`
+
 func readHashesPG(ctx context.Context, q pgQueryer, id string, idx []int64) ([]tlog.Hash, error) {
-	rows, err := q.Query(ctx, `SELECT idx, hash FROM hashes WHERE election = $1 AND idx = ANY($2)`, id, idx)
+	rows, err := q.Query(ctx, readHashesQueryPG, id, idx)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +239,9 @@ func (d *postgresDB) elections(ctx context.Context) ([]Info, error) {
 		}
 		in.Created = in.Created.UTC()
 		in.Witnesses = splitWitnesses(w)
+		if in.SummarySize >= 0 && in.Summary == nil {
+			in.Summary = []byte{} // an empty summary, saved
+		}
 		out = append(out, in)
 	}
 	return out, rows.Err()

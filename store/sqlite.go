@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -44,7 +43,7 @@ func openSQLite(ctx context.Context, dir string, upto int) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return newDB(&sqliteDB{db: db}), nil
+	return newDB(&sqliteDB{db: db, write: make(chan struct{}, 1)}), nil
 }
 
 // migrateSQL applies the embedded migrations not yet applied, each in its
@@ -95,12 +94,26 @@ func migrateSQL(ctx context.Context, db *sql.DB, dialect string, upto int) error
 // sqliteDB is the catalogue and the logs in one SQLite database.
 type sqliteDB struct {
 	db *sql.DB
-	// write serialises this process's write transactions: SQLite takes
-	// one writer at a time, and a writer waiting on the database's lock
-	// polls for it (busy_timeout), which one election's flood of commits
-	// would make another's wait for.
-	write sync.Mutex
+	// write serialises this process's write transactions, first come
+	// first served: SQLite takes one writer at a time, and a writer
+	// waiting on the database's lock polls for it (busy_timeout), so that
+	// an election's committer would wait for the lock while another
+	// election's flood of commits takes it again and again. A channel
+	// hands the lock to its waiters in turn (a sync.Mutex lets the
+	// goroutine that just unlocked it take it again).
+	write chan struct{}
 }
+
+func (d *sqliteDB) lockWrite(ctx context.Context) error {
+	select {
+	case d.write <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (d *sqliteDB) unlockWrite() { <-d.write }
 
 // sqliteBackend is one election's log in a sqliteDB.
 type sqliteBackend struct {
@@ -147,8 +160,10 @@ func readHashesSQL(ctx context.Context, q queryer, id string, idx []int64) ([]tl
 }
 
 func (b *sqliteBackend) appendBatch(ctx context.Context, entries [][]byte) (first int64, err error) {
-	b.d.write.Lock()
-	defer b.d.write.Unlock()
+	if err := b.d.lockWrite(ctx); err != nil {
+		return 0, err
+	}
+	defer b.d.unlockWrite()
 	tx, err := b.d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
@@ -230,8 +245,10 @@ func (b *sqliteBackend) readHashes(ctx context.Context, idx []int64) ([]tlog.Has
 }
 
 func (b *sqliteBackend) saveCheckpoint(ctx context.Context, size int64, signed []byte) error {
-	b.d.write.Lock()
-	defer b.d.write.Unlock()
+	if err := b.d.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer b.d.unlockWrite()
 	_, err := b.d.db.ExecContext(ctx, `INSERT INTO checkpoints (election, size, note) VALUES (?, ?, ?) ON CONFLICT (election, size) DO UPDATE SET note = excluded.note`, b.id, size, signed)
 	return err
 }
@@ -269,14 +286,19 @@ func (d *sqliteDB) elections(ctx context.Context) ([]Info, error) {
 		}
 		in.Created = time.UnixMicro(created).UTC()
 		in.Witnesses = splitWitnesses(w)
+		if in.SummarySize >= 0 && in.Summary == nil {
+			in.Summary = []byte{} // an empty summary, saved
+		}
 		out = append(out, in)
 	}
 	return out, rows.Err()
 }
 
 func (d *sqliteDB) create(ctx context.Context, id string, created time.Time, legacy bool, witnesses string) (err error) {
-	d.write.Lock()
-	defer d.write.Unlock()
+	if err := d.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer d.unlockWrite()
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -315,8 +337,10 @@ func (d *sqliteDB) log(ctx context.Context, id string) (backend, error) {
 
 // updateElection runs an UPDATE of one election's row.
 func (d *sqliteDB) updateElection(ctx context.Context, id, query string, args ...any) error {
-	d.write.Lock()
-	defer d.write.Unlock()
+	if err := d.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer d.unlockWrite()
 	r, err := d.db.ExecContext(ctx, query, args...)
 	if err != nil {
 		return err

@@ -151,7 +151,7 @@ type groupStore struct {
 	done   chan struct{}
 	mu     sync.RWMutex
 	closed bool
-	// onClose, if set, runs once when the store is closed.
+	// onClose, if set, runs once as the store closes (not under mu).
 	onClose func()
 }
 
@@ -373,10 +373,12 @@ func (s *groupStore) Close() error {
 	s.closed = true
 	close(s.reqs)
 	s.mu.Unlock()
-	<-s.done
+	// Forgotten before the wait, so that a caller asking for the log
+	// meanwhile opens it again rather than get this closing one.
 	if s.onClose != nil {
 		s.onClose()
 	}
+	<-s.done
 	return nil
 }
 

@@ -29,7 +29,7 @@ func TestDemoCommand(t *testing.T) {
 	if sum.Roll.Eligible != 30 || len(sum.Result.Contests) != 3 {
 		t.Fatalf("summary: %+v", sum)
 	}
-	for _, f := range []string{"credentials.csv", "roll-report.json", "log.key", "scrutin.db"} {
+	for _, f := range []string{"elections/demo/credentials.csv", "elections/demo/roll-report.json", "log.key", "scrutin.db", "checkpoints/demo"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)

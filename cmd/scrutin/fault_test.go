@@ -171,7 +171,7 @@ func TestServeOneProcessPerFolder(t *testing.T) {
 	}
 	defer c.Close()
 	body := ballots[0][1:]
-	fmt.Fprintf(c, "POST /api/ballots HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body[:len(body)/2])
+	fmt.Fprintf(c, "POST /api/e/demo/ballots HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(body), body[:len(body)/2])
 	time.Sleep(100 * time.Millisecond)
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(300 * time.Millisecond)
@@ -205,7 +205,7 @@ func faultPostgres(t *testing.T) string {
 // that some are re-votes), as a voter's device would.
 func faultBallots(t *testing.T, url, dir string, n int) (*election.Election, [][]byte) {
 	t.Helper()
-	resp, err := http.Get(url + "/api/election")
+	resp, err := http.Get(url + "/api/e/demo/election")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func faultBallots(t *testing.T, url, dir string, n int) (*election.Election, [][
 		t.Fatal(err)
 	}
 	view := &election.Election{Manifest: info.Manifest, Fingerprint: fp, Key: &key}
-	f, err := os.Open(filepath.Join(dir, "credentials.csv"))
+	f, err := os.Open(filepath.Join(dir, "elections", "demo", "credentials.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func faultBallots(t *testing.T, url, dir string, n int) (*election.Election, [][
 			t.Fatal(err)
 		}
 		ct, _ := k.PublicKey().MarshalText()
-		resp, err := http.Get(url + "/api/credentials/" + string(ct))
+		resp, err := http.Get(url + "/api/e/demo/credentials/" + string(ct))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +314,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 			origin := board.Origin(view.Fingerprint)
 			logKey := ""
 			{
-				resp, err := http.Get(p.url + "/api/election")
+				resp, err := http.Get(p.url + "/api/e/demo/election")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -359,7 +359,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 								if err != nil {
 									continue
 								}
-								fmt.Fprintf(c, "POST /api/ballots HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(b)-1, b[1:])
+								fmt.Fprintf(c, "POST /api/e/demo/ballots HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, len(b)-1, b[1:])
 								time.Sleep(time.Duration(i%7) * time.Millisecond)
 								c.(*net.TCPConn).SetLinger(0)
 								c.Close()
@@ -373,7 +373,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 								timeout = time.Duration(1+i%40) * time.Millisecond
 							}
 							client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
-							resp, err := client.Post(url+"/api/ballots", "application/json", bytes.NewReader(b[1:]))
+							resp, err := client.Post(url+"/api/e/demo/ballots", "application/json", bytes.NewReader(b[1:]))
 							if err != nil {
 								mu.Lock()
 								if timeout < time.Second {
@@ -460,7 +460,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 				}
 			}
 			fp := view.Fingerprint
-			rep, err := verify.Record(context.Background(), mirror.For(p.url+"/log"), verify.Options{Election: &fp, Previous: []byte(latest.checkpoint)})
+			rep, err := verify.Record(context.Background(), mirror.For(p.url+"/e/demo/log"), verify.Options{Election: &fp, Previous: []byte(latest.checkpoint)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -472,7 +472,7 @@ func TestFaultsUnderLoad(t *testing.T) {
 			}
 
 			// Every receipt's ballot is in the log exactly once, at its index.
-			st, err := store.OpenLog(context.Background(), loc, "main")
+			st, err := store.OpenLog(context.Background(), loc, "demo")
 			if err != nil {
 				t.Fatal(err)
 			}

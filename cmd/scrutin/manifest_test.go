@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/trustee"
+	"github.com/scrutin/scrutin/server"
 )
 
 // TestManifestCommands: an officer starts a manifest from the roster,
@@ -31,19 +34,32 @@ func TestManifestCommands(t *testing.T) {
 	}
 	srv := filepath.Join(dir, "server")
 	mpath := filepath.Join(dir, "manifest.json")
-	r := runScrutin(t, bin, "manifest", "new", "--dir", srv, "--ceremony", ceremony, "--out", mpath)
+	if r := runScrutin(t, bin, "manifest", "new", "--dir", srv, "--ceremony", ceremony, "--out", mpath); r.status == 0 {
+		t.Fatal("manifest new without --election")
+	}
+	r := runScrutin(t, bin, "manifest", "new", "--dir", srv, "--election", "union-2027", "--ceremony", ceremony, "--out", mpath)
 	if r.status != 0 || !strings.Contains(r.stdout, "log signing key") {
 		t.Fatalf("manifest new: %d %s%s", r.status, r.stdout, r.stderr)
 	}
-	if fi, err := os.Stat(filepath.Join(srv, "log.key")); err != nil || fi.Mode().Perm() != 0o600 {
+	fi, err := os.Stat(filepath.Join(srv, "log.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("log.key: %v", err)
 	}
-	if r := runScrutin(t, bin, "manifest", "new", "--dir", srv, "--ceremony", ceremony, "--out", mpath); r.status == 0 {
+	// The election's log key is derived from the master seed and its id.
+	master, _ := os.ReadFile(filepath.Join(srv, "log.key"))
+	b, _ := os.ReadFile(mpath)
+	var mk struct {
+		LogKey election.Bytes `json:"log_key"`
+	}
+	json.Unmarshal(b, &mk)
+	if want := ed25519.NewKeyFromSeed(server.LogSeed(master, "union-2027", false)).Public().(ed25519.PublicKey); !bytes.Equal(mk.LogKey, want) {
+		t.Fatalf("the manifest's log key %x is not election union-2027's (%x)", mk.LogKey, want)
+	}
+	if r := runScrutin(t, bin, "manifest", "new", "--dir", srv, "--election", "union-2027", "--ceremony", ceremony, "--out", mpath); r.status == 0 {
 		t.Fatal("manifest new overwrote a manifest")
 	}
 	// The officer's edit: the motion is for the north region only.
 	var m map[string]any
-	b, _ := os.ReadFile(mpath)
 	json.Unmarshal(b, &m)
 	m["contests"].([]any)[1].(map[string]any)["eligible"] = "north"
 	b, _ = json.MarshalIndent(m, "", "    ")

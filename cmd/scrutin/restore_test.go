@@ -86,10 +86,10 @@ func runLine(t *testing.T, cwd, line string) {
 // (credentials.csv) on a server without sign-in.
 func castFirstMember(t *testing.T, url, dir string) {
 	t.Helper()
-	f, _ := os.Open(filepath.Join(dir, "credentials.csv"))
+	f, _ := os.Open(filepath.Join(dir, "elections", "demo", "credentials.csv"))
 	rows, _ := csv.NewReader(f).ReadAll()
 	f.Close()
-	resp, err := http.Get(url + "/api/election")
+	resp, err := http.Get(url + "/api/e/demo/election")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func castFirstMember(t *testing.T, url, dir string) {
 	view := &election.Election{Manifest: info.Manifest, Fingerprint: fp, Key: &key}
 	k, _ := election.CredentialKey(fp, rows[1][3])
 	ct, _ := k.PublicKey().MarshalText()
-	resp, err = http.Get(url + "/api/credentials/" + string(ct))
+	resp, err = http.Get(url + "/api/e/demo/credentials/" + string(ct))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func castFirstMember(t *testing.T, url, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err = http.Post(url+"/api/ballots", "application/json", bytes.NewReader(ballot[1:]))
+	resp, err = http.Post(url+"/api/e/demo/ballots", "application/json", bytes.NewReader(ballot[1:]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestServeRefusesRestoredBackup(t *testing.T) {
 			}
 			_, stop = startServeURL(t, bin, append(args, "--accept-rollback")...)
 			stop()
-			if aside, _ := filepath.Glob(filepath.Join(dir, "log.checkpoint.rolled-back-*")); len(aside) != 1 {
+			if aside, _ := filepath.Glob(filepath.Join(dir, "checkpoints", "demo.rolled-back-*")); len(aside) != 1 {
 				t.Fatalf("the old checkpoint was not kept aside: %v", aside)
 			}
 		})

@@ -58,10 +58,13 @@ func TestRollAndCredentialsCommands(t *testing.T) {
 	}
 	srv := filepath.Join(dir, "server")
 	os.Mkdir(srv, 0o700)
-	if r := runScrutin(t, bin, "voters", "import", "--dir", srv, list); r.status != 0 || !strings.Contains(r.stdout, "2 voters") {
+	if r := runScrutin(t, bin, "voters", "import", "--dir", srv, list); r.status == 0 {
+		t.Fatal("voters import without --election")
+	}
+	if r := runScrutin(t, bin, "voters", "import", "--dir", srv, "--election", "board-2027", list); r.status != 0 || !strings.Contains(r.stdout, "2 voters") || !strings.Contains(r.stdout, filepath.Join("elections", "board-2027", "voters.sealed")) {
 		t.Fatalf("voters import: %d %s%s", r.status, r.stdout, r.stderr)
 	}
-	if r := runScrutin(t, bin, "voters", "import", "--dir", srv, csvPath); r.status == 0 {
+	if r := runScrutin(t, bin, "voters", "import", "--dir", srv, "--election", "board-2027", csvPath); r.status == 0 {
 		t.Fatal("a members file was imported as a sign-in list")
 	}
 }

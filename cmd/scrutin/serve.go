@@ -228,8 +228,10 @@ credentials given in person).`)
 		}
 		defer reg.Close()
 		list := reg.List()
+		failed := 0
 		for _, s := range list {
 			if s.Failed != "" {
+				failed++
 				hint := ""
 				if strings.Contains(s.Failed, server.ErrRolledBack.Error()) {
 					hint = "\n(restore the latest backup of the database; or, only to accept the loss, run once with --accept-rollback; see \"Backup and restore\" in the README)"
@@ -237,7 +239,12 @@ credentials given in person).`)
 				fmt.Fprintf(stderr, "scrutin serve: election %s cannot be served: %s%s\n", s.ID, s.Failed, hint)
 			}
 		}
-		fmt.Fprintf(stdout, "%d elections\n", len(list))
+		if failed > 0 && failed == len(list) {
+			// Nothing to serve: the operator must act (a single
+			// election's server behaves as before).
+			return fail(stderr, "serve", fmt.Errorf("no election can be served"))
+		}
+		fmt.Fprintf(stdout, "%d elections (%d cannot be served)\n", len(list), failed)
 		staff, err := openStaff(*dir, *staffKey, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, "", stdout)
 		if err != nil {
 			return fail(stderr, "serve", err)

@@ -63,7 +63,7 @@ func TestServeWithSignIn(t *testing.T) {
 	go io.Copy(io.Discard, stdout)
 
 	// The first member, from the demo's mail-merge file.
-	f, _ := os.Open(filepath.Join(dir, "credentials.csv"))
+	f, _ := os.Open(filepath.Join(dir, "elections", "demo", "credentials.csv"))
 	rows, _ := csv.NewReader(f).ReadAll()
 	f.Close()
 	email, code := rows[1][2], rows[1][3]
@@ -81,7 +81,7 @@ func TestServeWithSignIn(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
-	st, b := post("/api/sign-in", []byte(`{"email":"`+email+`"}`), "")
+	st, b := post("/api/e/demo/sign-in", []byte(`{"email":"`+email+`"}`), "")
 	var ch struct{ Challenge string }
 	json.Unmarshal(b, &ch)
 	if st != http.StatusAccepted || ch.Challenge == "" {
@@ -92,13 +92,13 @@ func TestServeWithSignIn(t *testing.T) {
 	if otp == "" || !strings.Contains(letter, "Subject: Your sign-in code") {
 		t.Fatalf("letter: %q", letter)
 	}
-	st, b = post("/api/sign-in/verify", []byte(`{"email":"`+email+`","challenge":"`+ch.Challenge+`","code":"`+otp+`"}`), "")
+	st, b = post("/api/e/demo/sign-in/verify", []byte(`{"email":"`+email+`","challenge":"`+ch.Challenge+`","code":"`+otp+`"}`), "")
 	var tok struct{ Token string }
 	json.Unmarshal(b, &tok)
 	if st != http.StatusOK || tok.Token == "" {
 		t.Fatalf("verify: %d %s", st, b)
 	}
-	resp, err := http.Get(url + "/api/election")
+	resp, err := http.Get(url + "/api/e/demo/election")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestServeWithSignIn(t *testing.T) {
 	k, _ := election.CredentialKey(fp, code)
 	// The device asks which contests this credential may answer.
 	ct, _ := k.PublicKey().MarshalText()
-	resp, err = http.Get(url + "/api/credentials/" + string(ct))
+	resp, err = http.Get(url + "/api/e/demo/credentials/" + string(ct))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,24 +140,45 @@ func TestServeWithSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, b := post("/api/ballots", ballot[1:], ""); st != http.StatusUnauthorized {
+	if st, b := post("/api/e/demo/ballots", ballot[1:], ""); st != http.StatusUnauthorized {
 		t.Fatalf("ballot without sign-in: %d %s", st, b)
 	}
-	if st, b := post("/api/ballots", ballot[1:], tok.Token); st != http.StatusCreated {
+	if st, b := post("/api/e/demo/ballots", ballot[1:], tok.Token); st != http.StatusCreated {
 		t.Fatalf("ballot after sign-in: %d %s", st, b)
 	}
 	cancel()
 	cmd.Wait()
 
-	if r := runScrutin(t, bin, "voters", "erase", "--dir", dir); r.status != 0 {
+	if r := runScrutin(t, bin, "voters", "erase", "--dir", dir, "--election", "demo"); r.status != 0 {
 		t.Fatalf("voters erase: %s", r.stderr)
 	}
 	for _, name := range []string{"voters.sealed", "voters.key"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "elections", "demo", name)); err == nil {
 			t.Fatalf("%s survived voters erase", name)
 		}
 	}
-	if r := runScrutin(t, bin, "serve", "--dir", dir, "--smtp", smtp.Addr(), "--smtp-from", "e@example.org", "--smtp-tls", "none"); r.status == 0 || !strings.Contains(r.stderr, "voters import") {
-		t.Fatalf("serve without a sign-in list: %d %s", r.status, r.stderr)
+	// Without its list, the election takes no ballots, and the server
+	// says so at start (the other elections serve).
+	url, stop := startServeURL(t, bin, "--dir", dir, "--smtp", smtp.Addr(), "--smtp-from", "e@example.org", "--smtp-tls", "none")
+	defer stop()
+	if st, b := postTo(t, url+"/api/e/demo/ballots", ballot[1:], tok.Token); st != http.StatusServiceUnavailable || !strings.Contains(string(b), "sign-in list") {
+		t.Fatalf("a ballot to an election without its sign-in list: %d %s", st, b)
 	}
+}
+
+// postTo posts a JSON body to url, with a voter token if given.
+func postTo(t *testing.T, url string, body []byte, token string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
