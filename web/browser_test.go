@@ -621,7 +621,7 @@ func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 2, Burst: 12})
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,9 @@ type Summary = server.Summary
 // ErrNoElection is the error of an unknown election.
 var ErrNoElection = server.ErrNoElection
 
+// A server.Registry is the server's elections as the site takes them.
+var _ Elections = (*server.Registry)(nil)
+
 // legacyID is the id of the election a single-election data folder
 // became: its staff roles may be recorded under its fingerprint.
 const legacyID = server.LegacyID

@@ -368,7 +368,7 @@ func TestLegacyRolesByFingerprint(t *testing.T) {
 		var site *web.Site
 		api := f.Election.Handler(server.Options{NoSignIn: true,
 			Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer(id)(r, action) }})
-		if site, err = web.New(web.Options{Elections: web.OneElection(id, f.Election, api), Accounts: f.Staff}); err != nil {
+		if site, err = web.New(web.Options{Elections: oneElection(id, f.Election, api), Accounts: f.Staff}); err != nil {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(site)

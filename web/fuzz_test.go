@@ -36,7 +36,7 @@ func fuzzSite(f *testing.F, noSignIn bool) (*demo.Fixture, http.Handler) {
 		}
 		f.Cleanup(o.SignIn.Close)
 	}
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, fx.Election, fx.Election.Handler(o)), Accounts: fx.Staff})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, fx.Election, fx.Election.Handler(o)), Accounts: fx.Staff})
 	if err != nil {
 		f.Fatal(err)
 	}

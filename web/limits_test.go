@@ -112,7 +112,7 @@ func TestBrowseLimits(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 1, Burst: 12, Concurrent: 1, Wait: 50 * time.Millisecond, Hold: time.Millisecond})
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestListOfBallotsCached(t *testing.T) {
 	}
 	defer f.Store.Close()
 	api := f.Election.Handler(server.Options{NoSignIn: true})
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, f.Election, api), Browse: browse.New(browse.Limits{})})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, api), Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestTilesCached(t *testing.T) {
 	defer f.Store.Close()
 	api := f.Election.Handler(server.Options{NoSignIn: true})
 	gate := browse.New(browse.Limits{Concurrent: 1, Wait: 20 * time.Millisecond})
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, f.Election, api), Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, api), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func BenchmarkBallotsPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Store.Close()
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: browse.New(browse.Limits{})})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestTileReadsCountedPerClient(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 1, Burst: 5, Concurrent: 1, Wait: 50 * time.Millisecond, Hold: time.Millisecond})
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestBoothPageTakesNoTurn(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 1, Burst: 2, Concurrent: 1, Wait: 20 * time.Millisecond, Hold: time.Millisecond})
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +422,7 @@ func TestListOfBallotsAnyOffsetCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: browse.New(browse.Limits{})})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	api := fx.Election.Handler(server.Options{NoSignIn: true, Officer: func(r *http.Request, action string) (func(string), error) {
 		return site.Officer(demo.ElectionID)(r, action)
 	}})
-	if site, err = web.New(web.Options{Elections: web.OneElection(demo.ElectionID, fx.Election, api), Accounts: staff}); err != nil {
+	if site, err = web.New(web.Options{Elections: oneElection(demo.ElectionID, fx.Election, api), Accounts: staff}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = site
@@ -151,7 +151,7 @@ func TestStaffLimitsBehindProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fx.Store.Close()
-	site, err := web.New(web.Options{Elections: web.OneElection(demo.ElectionID, fx.Election, nil), Accounts: fx.Staff, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, fx.Election, nil), Accounts: fx.Staff, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	if err != nil {
 		t.Fatal(err)
 	}
