@@ -196,7 +196,10 @@ func when(lang string, t time.Time) string {
 	if lang == "fr" {
 		return fmt.Sprintf("%d %s %d à %d h %02d UTC", t.Day(), m[t.Month()-1], t.Year(), t.Hour(), t.Minute())
 	}
-	return fmt.Sprintf("%d %s %d, %02d:%02d UTC", t.Day(), months["en"][t.Month()-1], t.Year(), t.Hour(), t.Minute())
+	if lang != "en" {
+		m = months["en"]
+	}
+	return fmt.Sprintf("%d %s %d, %02d:%02d UTC", t.Day(), m[t.Month()-1], t.Year(), t.Hour(), t.Minute())
 }
 
 // groupHex writes a long hex string in groups of four, for reading aloud.
@@ -234,8 +237,8 @@ func (s *Site) routes() {
 	page := func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) {
 		mux.Handle(pattern, s.gate.Handler(true, s.pageHandler(name, h)))
 	}
-	// el is a page of one election; public pages of an election without a
-	// manifest are shown only to its staff.
+	// el is a page of one election (an election without a manifest yet is
+	// shown only to its staff).
 	el := s.electionPage
 	page("GET /{$}", "elections", s.serverHome)
 	page("GET /console", "console", s.consoleList)
@@ -243,11 +246,11 @@ func (s *Site) routes() {
 	mux.Handle("GET /e/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/e/"+url.PathEscape(r.PathValue("id"))+"/", http.StatusMovedPermanently)
 	}))
-	mux.Handle("GET /e/{id}/{$}", s.gate.Handler(true, el("home", true, s.home)))
+	mux.Handle("GET /e/{id}/{$}", s.gate.Handler(true, el("home", s.home)))
 	// The booth's page is part of casting: as cheap as the API's answers,
 	// it counts against its client's rate but waits for no turn, so that
 	// browsing never keeps a voter from the booth.
-	mux.Handle("GET /e/{id}/vote", s.gate.Pass(true, el("vote", true, s.scripted("vote.html"))))
+	mux.Handle("GET /e/{id}/vote", s.gate.Pass(true, el("vote", s.scripted("vote.html"))))
 	for _, pg := range []struct {
 		pattern, name string
 		h             func(w http.ResponseWriter, r *http.Request, p *pageData)
@@ -259,7 +262,7 @@ func (s *Site) routes() {
 		{"GET /e/{id}/verify", "verify", s.scripted("verify.html")},
 		{"GET /e/{id}/audit", "audit", s.scripted("audit.html")},
 	} {
-		mux.Handle(pg.pattern, s.gate.Handler(true, el(pg.name, true, pg.h)))
+		mux.Handle(pg.pattern, s.gate.Handler(true, el(pg.name, pg.h)))
 	}
 	mux.Handle("GET /e/{id}/console", s.gate.Handler(true, s.consolePage("console", s.console)))
 	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
@@ -419,7 +422,7 @@ func (s *Site) pageHandler(name string, h func(w http.ResponseWriter, r *http.Re
 // electionPage serves a page of the election named in the path: 404 for
 // an unknown one, and for one without a manifest yet unless the visitor
 // has a role in it.
-func (s *Site) electionPage(name string, public bool, h func(w http.ResponseWriter, r *http.Request, p *pageData)) http.Handler {
+func (s *Site) electionPage(name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lang := language(r)
 		es, status := s.election(r.Context(), r.PathValue("id"))
@@ -427,7 +430,7 @@ func (s *Site) electionPage(name string, public bool, h func(w http.ResponseWrit
 			s.notFound(w, r, status)
 			return
 		}
-		if public && !es.public() {
+		if !es.public() {
 			se, _ := s.session(r)
 			if se == nil || !s.allowed(se, accounts.ReadElection, es) {
 				s.notFound(w, r, http.StatusNotFound)
