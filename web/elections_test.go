@@ -547,3 +547,50 @@ func TestElectionAdministrator(t *testing.T) {
 	}
 	invite(t, base, nadia, "oscar@example.org", accounts.RoleOfficer, "north")
 }
+
+// TestSignInReturnsToConsole: someone sent to sign in from an election's
+// console comes back to it after both steps; a "next" that is not an
+// election's console or a staff page leads to the console's list.
+func TestSignInReturnsToConsole(t *testing.T) {
+	north, _, base := twoElections(t)
+	admin, err := north.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, codes := inviteCodes(t, base, admin, "olga@example.org", accounts.RoleOfficer, "north")
+	form := "application/x-www-form-urlencoded"
+	signIn := func(next, code string) string {
+		t.Helper()
+		resp, page := send(t, "GET", base+"/staff/sign-in?next="+url.QueryEscape(next), "", "", nil)
+		hidden := regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(page)
+		if resp.StatusCode != 200 || hidden == nil {
+			t.Fatalf("the sign-in page: %s, next %v", resp.Status, hidden)
+		}
+		resp, _ = send(t, "POST", base+"/staff/sign-in", form, url.Values{"email": {"olga@example.org"}, "password": {"green kettle over the hills"}, "next": {hidden[1]}}.Encode(), nil)
+		ck := staffCookieOr(resp, nil)
+		verify, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || verify.Path != "/staff/verify" || ck == nil {
+			t.Fatalf("after the password: %s to %s", resp.Status, resp.Header.Get("Location"))
+		}
+		_, page = send(t, "GET", base+verify.String(), "", "", ck)
+		hidden = regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(page)
+		resp, _ = send(t, "POST", base+"/staff/verify", form, url.Values{"recovery": {code}, "next": {hidden[1]}}.Encode(), ck)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("the second step: %s", resp.Status)
+		}
+		return resp.Header.Get("Location")
+	}
+	resp, _ := send(t, "GET", base+"/e/north/console", "", "", nil)
+	next, _ := url.Parse(resp.Header.Get("Location"))
+	if next.Path != "/staff/sign-in" || next.Query().Get("next") != "/e/north/console" {
+		t.Fatalf("north's console, signed out: to %s", resp.Header.Get("Location"))
+	}
+	if got := signIn("/e/north/console", codes[0]); got != "/e/north/console" {
+		t.Errorf("signed in from north's console: to %s", got)
+	}
+	for i, evil := range []string{"//evil.example/", "https://evil.example/e/north/console", "/e/north/console/../../../x", "/e/north/vote", "/\\evil.example"} {
+		if got := signIn(evil, codes[1+i]); got != "/console" {
+			t.Errorf("signed in with next %q: to %s", evil, got)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -126,6 +128,9 @@ func (s *Site) startSession(w http.ResponseWriter, r *http.Request, se *accounts
 	next := "/staff/enrol"
 	if a != nil && a.HasSecondFactor() {
 		next = "/staff/verify"
+		if after := nextPath(r.PostFormValue("next")); after != "/console" {
+			next += "?next=" + url.QueryEscape(after)
+		}
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -154,6 +159,7 @@ type formView struct {
 	Token string
 	Email string
 	Name  string
+	Next  string // where to go once signed in
 }
 
 func (s *Site) setupPage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -248,7 +254,7 @@ func (s *Site) signInPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	ensureDevice(w, r)
-	p.Data = &formView{}
+	p.Data = &formView{Next: nextPath(r.URL.Query().Get("next"))}
 	s.render(w, http.StatusOK, "signin.html", p)
 }
 
@@ -266,7 +272,7 @@ func (s *Site) signInPost(w http.ResponseWriter, r *http.Request, p *pageData) {
 			status = http.StatusTooManyRequests
 			w.Header().Set("Retry-After", "60")
 		}
-		p.Data, p.Error = &formView{Email: email}, s.staffError(p.Lang, err)
+		p.Data, p.Error = &formView{Email: email, Next: nextPath(r.PostFormValue("next"))}, s.staffError(p.Lang, err)
 		s.render(w, status, "signin.html", p)
 		return
 	}
@@ -280,12 +286,25 @@ type verifyView struct {
 	Passkeys bool
 }
 
-// nextPath is a local path to go to after a step, or the console.
+// nextPath is a local path to go to after a step (a staff page or an
+// election's console), or the console's list of elections.
 func nextPath(p string) string {
-	if localPath(p) && strings.HasPrefix(p, "/staff/") {
+	if localPath(p) && (strings.HasPrefix(p, "/staff/") || consolePath.MatchString(p)) {
 		return p
 	}
 	return "/console"
+}
+
+// consolePath is an election's console page.
+var consolePath = regexp.MustCompile(`^/e/[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?/console(/trail)?$`)
+
+// afterSignIn is the query that brings someone sent to sign in from an
+// election's console back to it.
+func afterSignIn(r *http.Request) string {
+	if r.Method == http.MethodGet && consolePath.MatchString(r.URL.Path) {
+		return "?next=" + url.QueryEscape(r.URL.Path)
+	}
+	return ""
 }
 
 func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -295,7 +314,7 @@ func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	if se.SecondFactor && r.URL.Query().Get("again") == "" {
-		http.Redirect(w, r, "/console", http.StatusSeeOther)
+		http.Redirect(w, r, nextPath(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
 	if !a.HasSecondFactor() {
@@ -467,13 +486,13 @@ func (s *Site) actingSession(w http.ResponseWriter, r *http.Request) (*accounts.
 	se, a := s.session(r)
 	switch {
 	case se == nil:
-		http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
+		http.Redirect(w, r, "/staff/sign-in"+afterSignIn(r), http.StatusSeeOther)
 		return nil, nil, false
 	case !a.HasSecondFactor():
 		http.Redirect(w, r, "/staff/enrol", http.StatusSeeOther)
 		return nil, nil, false
 	case !se.SecondFactor:
-		http.Redirect(w, r, "/staff/verify", http.StatusSeeOther)
+		http.Redirect(w, r, "/staff/verify"+afterSignIn(r), http.StatusSeeOther)
 		return nil, nil, false
 	}
 	return se, a, true

@@ -203,8 +203,19 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 			return resp
 		}
 		for _, p := range pages {
-			if resp := do("GET", p); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != wantLocation {
+			resp := do("GET", p)
+			loc, next, _ := strings.Cut(resp.Header.Get("Location"), "?")
+			if resp.StatusCode != http.StatusSeeOther || loc != wantLocation {
 				t.Errorf("%s: GET %s: %s to %q, want a redirect to %s", who, p, resp.Status, resp.Header.Get("Location"), wantLocation)
+			}
+			// From an election's console, the way back once signed in.
+			if wantNext := ""; wantLocation != "/staff/enrol" && strings.HasPrefix(p, "/e/") {
+				wantNext = "next=" + url.QueryEscape(p)
+				if next != wantNext {
+					t.Errorf("%s: GET %s: to %q, want %s", who, p, resp.Header.Get("Location"), wantNext)
+				}
+			} else if next != "" {
+				t.Errorf("%s: GET %s: to %q", who, p, resp.Header.Get("Location"))
 			}
 		}
 		for _, p := range actions {
