@@ -28,6 +28,12 @@ func (h *handler) officer(action string, next http.HandlerFunc) http.HandlerFunc
 			return
 		}
 		record, err := h.officerCheck(r, action)
+		if errors.Is(err, ErrNoElection) {
+			// Someone with no role in this election: as if it did not
+			// exist (the same answer as an unknown id's).
+			writeJSON(w, http.StatusNotFound, apiError{"not found"})
+			return
+		}
 		if err != nil {
 			writeJSON(w, http.StatusUnauthorized, apiError{"this action needs a staff session with a second factor and an officer's role: sign in at /staff/sign-in (" + err.Error() + ")"})
 			return

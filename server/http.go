@@ -32,7 +32,9 @@ type Options struct {
 	// staff accounts' check: a session with a second factor and an
 	// officer's or administrator's role); nil disables them.
 	// It returns a function recording the action's outcome (an audit
-	// trail), called once the action is done or refused.
+	// trail), called once the action is done or refused. An error
+	// wrapping ErrNoElection (someone with no role in this election) is
+	// answered 404 with no detail, as for an election that does not exist.
 	Officer func(r *http.Request, action string) (record func(result string), err error)
 	// SignIn is the voters' second factor (spec §20): with it, every ballot
 	// needs a voter token for the address that owns its credential.

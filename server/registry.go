@@ -123,7 +123,11 @@ type RegistryOptions struct {
 	// CheckpointDir holds each election's checkpoint file, named by its id
 	// ("": none). A legacy checkpoint file beside it (its parent's
 	// log.checkpoint) moves to CheckpointDir/main on first start.
-	CheckpointDir  string
+	CheckpointDir string
+	// AcceptRollback is the operator's choice to start on logs that do not
+	// extend the checkpoints this server signed (OpenOptions): with it,
+	// every election is loaded at start (and the decided ones unloaded
+	// after), and later loads do not accept a rollback.
 	AcceptRollback bool
 	Logger         *slog.Logger
 	// Handler gives an election's API options (sign-in, officers' check).
@@ -196,6 +200,7 @@ type Registry struct {
 
 	replays atomic.Int64 // logs replayed (loads), for tests
 	idle    time.Duration
+	started atomic.Bool // the loads at start are done
 
 	refreshMu   sync.Mutex
 	refreshedAt time.Time
@@ -207,7 +212,8 @@ type slot struct {
 	created time.Time
 	legacy  bool
 
-	load sync.Mutex // held while loading or unloading
+	load     sync.Mutex   // held while loading or unloading
+	inflight atomic.Int64 // API requests being served: it stays loaded
 
 	mu        sync.Mutex
 	witnesses []string
@@ -258,7 +264,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 		if sum, ok := storedOf(in); ok {
 			p, _ := parsePhase(sum.Phase)
 			s.sum, s.savedSize = sum, in.SummarySize
-			if decided(p) {
+			if decided(p) && !o.AcceptRollback && !r.rolledBack(in) {
 				continue
 			}
 		} else if in.Size == 0 {
@@ -294,6 +300,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	}
 	close(work)
 	wg.Wait()
+	r.started.Store(true)
 	if err := ctx.Err(); err != nil {
 		r.Close()
 		return nil, err
@@ -301,6 +308,29 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	r.stopped.Add(1)
 	go r.janitor()
 	return r, nil
+}
+
+// rolledBack tells, without opening the log, whether the checkpoint file of
+// election in names more entries than its log holds (or is missing while
+// the log has some): its log was rolled back, and loading it at start says
+// so at once rather than on first use.
+func (r *Registry) rolledBack(in ElectionInfo) bool {
+	if r.o.CheckpointDir == "" {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(r.o.CheckpointDir, in.ID))
+	if err != nil {
+		return in.Size > 0
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	if len(lines) < 3 {
+		return true
+	}
+	var n int64
+	if _, err := fmt.Sscan(lines[1], &n); err != nil {
+		return true
+	}
+	return n > in.Size
 }
 
 func moveIfAbsent(from, to string) error {
@@ -379,7 +409,7 @@ func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (*Elec
 		cp = filepath.Join(r.o.CheckpointDir, s.id)
 	}
 	r.replays.Add(1)
-	e, err := OpenWith(ctx, st, LogSeed(r.o.MasterSeed, s.id, s.legacy), OpenOptions{CheckpointFile: cp, AcceptRollback: r.o.AcceptRollback, Logger: r.log.With("election", s.id)})
+	e, err := OpenWith(ctx, st, LogSeed(r.o.MasterSeed, s.id, s.legacy), OpenOptions{CheckpointFile: cp, AcceptRollback: r.o.AcceptRollback && !r.started.Load(), Logger: r.log.With("election", s.id)})
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -528,7 +558,7 @@ func (r *Registry) unloadIdle(now time.Time) int {
 		}
 		s.load.Lock()
 		s.mu.Lock()
-		still := s.e == e && now.Sub(s.lastUsed) >= r.idle
+		still := s.e == e && now.Sub(s.lastUsed) >= r.idle && s.inflight.Load() == 0
 		s.mu.Unlock()
 		if still {
 			r.unloadLocked(s)
@@ -771,13 +801,15 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, prefix, inner
 		notFound(w)
 		return
 	}
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	_, api, err := r.use(req.Context(), s)
 	if err != nil {
 		if req.Context().Err() == nil && !errors.Is(err, ErrFailed) {
 			r.log.Warn("could not load an election", "election", id, "err", err)
 		}
 		securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusServiceUnavailable, apiError{"this election is unavailable: its log could not be loaded"})
+			writeJSON(w, http.StatusServiceUnavailable, apiError{"this election is unavailable for now; the server's operator is told why"})
 		})).ServeHTTP(w, req)
 		return
 	}

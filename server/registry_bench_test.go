@@ -231,3 +231,47 @@ func BenchmarkStart1000Elections(b *testing.B) {
 		db.Close()
 	}
 }
+
+// BenchmarkStart1000ElectionsNoSummaries: the same server's first start
+// without its summaries (as after an upgrade from before them): every log
+// is replayed once, and the decided ones unloaded after.
+func BenchmarkStart1000ElectionsNoSummaries(b *testing.B) {
+	src, master := benchElections(b, 1000, 50)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		dir := b.TempDir()
+		for _, f := range []string{store.SQLiteFile} {
+			data, err := os.ReadFile(filepath.Join(src, f))
+			if err != nil {
+				b.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, f), data, 0o600)
+		}
+		db, err := store.Open(ctx, dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		infos, err := db.Elections(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, in := range infos {
+			if err := db.SaveSummary(ctx, in.ID, 0, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		r, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: db, MasterSeed: master})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if n := server.Replays(r); n != 1000 {
+			b.Fatalf("%d logs replayed", n)
+		}
+		r.Close()
+		db.Close()
+		b.StartTimer()
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,5 +387,189 @@ func TestRegistrySummaries(t *testing.T) {
 		if in.SummarySize != in.Size {
 			t.Fatalf("election %s's summary is of size %d, its log %d", in.ID, in.SummarySize, in.Size)
 		}
+	}
+}
+
+// TestRegistryConcurrentUse: requests to a decided election while it is
+// loaded and unloaded again and again all succeed (a request in flight
+// keeps it loaded; a request after an unload loads it again, once).
+func TestRegistryConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	// Reads are slow: an unload while a request reads would close the
+	// log under it.
+	c := slowCatalogue{newCatalogue(t)}
+	r := openRegistry(t, c, master, filepath.Join(t.TempDir(), "checkpoints"))
+	defer r.Close()
+	f := fixture(t, master, "done", 2)
+	e, err := r.Create(ctx, "done", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, f, e)
+	f.Election = e
+	if _, err := f.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	e.State(func(s *election.State) { size = s.Size })
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	stop := make(chan struct{})
+	var unloads int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			unloads += server.UnloadIdle(r, time.Now().Add(2*server.IdleUnload))
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	errs := make(chan string, 100)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 15 {
+				p := []string{"/api/e/done/election", "/e/done/log/checkpoint", fmt.Sprintf("/e/done/log/tile/entries/000.p/%d", size)}[(g+i)%3]
+				code, body := get(t, srv.URL+p)
+				if code != 200 {
+					errs <- fmt.Sprintf("%s: %d %s", p, code, body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if unloads == 0 || server.Replays(r) < 2 {
+		t.Fatalf("%d unloads, %d loads: the test did not exercise unloading", unloads, server.Replays(r))
+	}
+}
+
+type slowCatalogue struct{ *store.DB }
+
+func (c slowCatalogue) Log(ctx context.Context, id string) (store.Store, error) {
+	st, err := c.DB.Log(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return slowLog{st}, nil
+}
+
+type slowLog struct{ store.Store }
+
+func (l slowLog) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
+	time.Sleep(5 * time.Millisecond)
+	return l.Store.ReadEntries(ctx, start, end)
+}
+
+// TestRegistryRollbackOfDecided: a decided election whose checkpoint file
+// names more entries than its log holds (a database restored from a
+// backup) is loaded at start, and fails there, though its summary is up to
+// date; --accept-rollback loads every election at start.
+func TestRegistryRollbackOfDecided(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	c := newCatalogue(t)
+	cpDir := filepath.Join(t.TempDir(), "checkpoints")
+	r := openRegistry(t, c, master, cpDir)
+	for _, id := range []string{"a", "b"} {
+		f := fixture(t, master, id, 2)
+		e, err := r.Create(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(t, f, e)
+		f.Election = e
+		if _, err := f.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	r = openRegistry(t, c, master, cpDir)
+	if n := server.Replays(r); n != 0 {
+		t.Fatalf("%d decided elections replayed at start", n)
+	}
+	r.Close()
+
+	cp := filepath.Join(cpDir, "b")
+	b, _ := os.ReadFile(cp)
+	lines := strings.SplitN(string(b), "\n", 3)
+	var n int64
+	fmt.Sscan(lines[1], &n)
+	os.WriteFile(cp, []byte(lines[0]+"\n"+fmt.Sprint(n+1)+"\n"+lines[2]), 0o600)
+	r = openRegistry(t, c, master, cpDir)
+	if n := server.Replays(r); n != 1 || server.Loaded(r, "b") {
+		t.Fatalf("%d elections replayed at start, b loaded %v; want b only, failed", n, server.Loaded(r, "b"))
+	}
+	for _, s := range r.List() {
+		if (s.ID == "b") != (s.Failed != "") {
+			t.Fatalf("%s: failed %q", s.ID, s.Failed)
+		}
+	}
+	r.Close()
+	os.WriteFile(cp, b, 0o600)
+
+	ra, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: c, MasterSeed: master, CheckpointDir: cpDir, AcceptRollback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	if n := server.Replays(ra); n != 2 || server.Loaded(ra, "a") {
+		t.Fatalf("with AcceptRollback: %d elections replayed at start (want 2), a loaded %v (want unloaded after)", n, server.Loaded(ra, "a"))
+	}
+}
+
+// TestRegistryOfficerWithoutRole: an officers' route of an election whose
+// Officer check says the person has no role in it (ErrNoElection) answers
+// exactly as for an unknown election.
+func TestRegistryOfficerWithoutRole(t *testing.T) {
+	ctx := context.Background()
+	c := newCatalogue(t)
+	r, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: c, MasterSeed: masterSeed(), Handler: func(id string, e *server.Election) server.Options {
+		return server.Options{NoSignIn: true, Officer: func(req *http.Request, action string) (func(string), error) {
+			if id == "b" {
+				return nil, fmt.Errorf("no role in b: %w", server.ErrNoElection)
+			}
+			return func(string) {}, nil
+		}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, id := range []string{"a", "b"} {
+		if _, err := r.Create(ctx, id, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	post := func(p string) (int, string) {
+		resp, err := http.Post(srv.URL+p, "application/json", strings.NewReader(`{"reason":"x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	unknownCode, unknownBody := post("/api/e/zzz/admin/close")
+	for _, p := range []string{"/api/e/b/admin/close", "/api/e/b/admin/tally", "/api/e/b/admin/entries"} {
+		if code, body := post(p); code != unknownCode || body != unknownBody {
+			t.Errorf("%s: %d %q; an unknown election's: %d %q", p, code, body, unknownCode, unknownBody)
+		}
+	}
+	if code, body := post("/api/e/a/admin/close"); code == http.StatusNotFound {
+		t.Errorf("a's close, for an officer of a: %d %s", code, body)
 	}
 }

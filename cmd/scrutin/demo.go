@@ -147,8 +147,15 @@ is written to --out, for "scrutin log check" and the verifier. With
 				continue
 			}
 			printResult(stdout, f.Manifest, result)
-			fmt.Fprintf(stdout, "the result matches the votes cast; %d voters\n", *voters)
-			fmt.Fprintf(stdout, "election %s at %s/e/%s\nelection fingerprint: %x\nlog key: %s\n", f.ID, url, f.ID, f.F[:], f.LogKey)
+			if len(fixtures) == 1 {
+				fmt.Fprintf(stdout, "the result matches the votes cast; %d voters, %v in all\n", *voters, time.Since(start).Round(time.Millisecond))
+			} else {
+				fmt.Fprintf(stdout, "the result matches the votes cast; %d voters\n", *voters)
+			}
+			if *serve {
+				fmt.Fprintf(stdout, "election %s: %s/e/%s\n", f.ID, url, f.ID)
+			}
+			fmt.Fprintf(stdout, "election fingerprint: %x\nlog key: %s\n", f.F[:], f.LogKey)
 			if out != "" {
 				fmt.Fprintf(stdout, "verify the election yourself: scrutin verify --election %x %s\n", f.F[:], out)
 			}
@@ -164,8 +171,8 @@ is written to --out, for "scrutin log check" and the verifier. With
 			}
 			b, _ := json.MarshalIndent(v, "", "  ")
 			fmt.Fprintf(stdout, "%s\n", b)
-		} else {
-			fmt.Fprintf(stdout, "%d election(s) in %v in all\n", len(fixtures), time.Since(start).Round(time.Millisecond))
+		} else if len(fixtures) > 1 {
+			fmt.Fprintf(stdout, "%d elections in %v in all\n", len(fixtures), time.Since(start).Round(time.Millisecond))
 		}
 		if *serve {
 			fmt.Fprintf(stdout, "serving %s until interrupted (Ctrl-C); voters' sign-in codes are written to %s\n", url, filepath.Join(*dir, "outbox.txt"))
