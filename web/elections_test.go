@@ -205,6 +205,17 @@ func TestElectionIsolation(t *testing.T) {
 	if after := phaseAndSize(t, south); after != before {
 		t.Fatalf("the refused requests changed south from %s to %s", before, after)
 	}
+	// The API itself (the registry's handler, without the site before it)
+	// answers the officer of north about south as about no election.
+	for _, id := range []string{"south", "no-such-election"} {
+		req := httptest.NewRequest("POST", "/api/e/"+id+"/admin/close", strings.NewReader(`{"reason":"no"}`))
+		req.AddCookie(olga)
+		w := httptest.NewRecorder()
+		north.Registry.Handler().ServeHTTP(w, req)
+		if w.Code != http.StatusNotFound || strings.TrimSpace(w.Body.String()) != `{"error":"not found"}` {
+			t.Errorf("the API, for the officer of north, about %s: %d %s", id, w.Code, w.Body)
+		}
+	}
 
 	// What they may see names north and never south.
 	for who, ck := range map[string]*http.Cookie{"an officer of north": olga, "an auditor of north": aldo} {

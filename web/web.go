@@ -786,10 +786,15 @@ func (s *Site) Officer(id string) func(r *http.Request, action string) (func(res
 		}
 		es, _ := s.election(r.Context(), id)
 		if es == nil {
-			return nil, accounts.ErrDenied
+			return nil, server.ErrNoElection
 		}
 		key, err := s.roleKey(se, accounts.ManageElection, es)
 		if err != nil {
+			if _, a := s.session(r); se.SecondFactor && a != nil && a.HasSecondFactor() && !s.allowed(se, accounts.ReadElection, es) {
+				// No role at all here: the API answers as for an
+				// election that does not exist.
+				return nil, fmt.Errorf("%w: %v", server.ErrNoElection, err)
+			}
 			return nil, err
 		}
 		c := s.staffClient(r)
