@@ -125,6 +125,10 @@ func TestBrowserAccessibility(t *testing.T) {
 	checkAxe(t, ctx, script, "console: the elections")
 	run(t, ctx, "the election's console", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#console-phase")))
 	checkAxe(t, ctx, script, "console: the election")
+	for _, p := range []string{el + "/console/trail", "/staff/people", "/staff/trail", "/staff/account"} {
+		run(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main h1")))
+		checkAxe(t, ctx, script, p)
+	}
 	run(t, ctx, "an unknown election", chromedp.Navigate(base+"/e/no-such-election/"), chromedp.WaitVisible(css("main")))
 	checkAxe(t, ctx, script, "an unknown election")
 }
