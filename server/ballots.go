@@ -51,11 +51,23 @@ func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	// slowly, and a ballot whose client leaves while it waits costs
 	// nothing (nothing has happened to it yet). From the append on, the
 	// client's leaving changes nothing.
+	deadline := time.Now().Add(maxCheckWait)
 	q := e.checkQueue()
 	if err := q.acquire(ctx, maxCheckWait); err != nil {
 		return nil, fmt.Errorf("%w: the ballot was not checked: %w", ErrBusy, err)
 	}
+	// On a server of several elections, the processors are shared among
+	// them in turn (cpuPool).
+	if e.cpu != nil {
+		if err := e.cpu.acquire(ctx, e, time.Until(deadline)); err != nil {
+			q.release()
+			return nil, fmt.Errorf("%w: the ballot was not checked: %w", ErrBusy, err)
+		}
+	}
 	p, err := view.Prepare(entry)
+	if e.cpu != nil {
+		e.cpu.release()
+	}
 	q.release()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)

@@ -204,6 +204,8 @@ type Registry struct {
 
 	refreshMu   sync.Mutex
 	refreshedAt time.Time
+
+	cpu *cpuPool // the ballot checks of every election
 }
 
 // slot is one election of the registry, loaded or not.
@@ -241,7 +243,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	if len(o.MasterSeed) != 32 {
 		return nil, fmt.Errorf("the log key seed is %d bytes, not 32", len(o.MasterSeed))
 	}
-	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload}
+	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload, cpu: newCPUPool(runtime.GOMAXPROCS(0))}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -416,6 +418,7 @@ func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (*Elec
 	}
 	e.SetWitnesses(keys)
 	e.changed = func() { r.changed(s, e) }
+	e.cpu = r.cpu
 	return e, st, nil
 }
 

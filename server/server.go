@@ -67,6 +67,9 @@ type Election struct {
 	// changed, if set, is called after each officer's or trustee's entry
 	// is appended (a Registry saves the election's summary).
 	changed func()
+	// cpu, if set, shares the processors with the other elections of the
+	// server (a Registry's).
+	cpu *cpuPool
 }
 
 type signedCheckpoint struct {
