@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/roll"
 	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/store"
 )
 
 // Elections is what the site needs of the server's elections; a
@@ -51,9 +51,6 @@ var _ Elections = (*server.Registry)(nil)
 // became: its staff roles may be recorded under its fingerprint.
 const legacyID = server.LegacyID
 
-// idPattern is what an election id looks like (store.CheckID).
-var idPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
-
 // electionSite is the part of the site of one election: its pages' base
 // path and what the pages keep.
 type electionSite struct {
@@ -72,7 +69,7 @@ const maxElectionSites = 256
 // election returns the site of the election with this id, or nil and the
 // status to answer (404 for an unknown id, 503 for one that fails).
 func (s *Site) election(ctx context.Context, id string) (*electionSite, int) {
-	if s.o.Elections == nil || !idPattern.MatchString(id) {
+	if s.o.Elections == nil || store.CheckID(id) != nil {
 		return nil, http.StatusNotFound
 	}
 	e, err := s.o.Elections.Election(ctx, id)
@@ -249,7 +246,7 @@ func (s *Site) createElection(w http.ResponseWriter, r *http.Request, p *pageDat
 		return
 	}
 	var err error
-	if !idPattern.MatchString(id) {
+	if store.CheckID(id) != nil {
 		err = errors.New(s.msg(p.Lang, "elections.badID"))
 	} else if _, err = s.o.Elections.Create(r.Context(), id, nil); err != nil {
 		if strings.Contains(err.Error(), "exists") || strings.Contains(err.Error(), "taken") {
