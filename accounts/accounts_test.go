@@ -549,3 +549,119 @@ func TestTrailHead(t *testing.T) {
 		t.Errorf("a missing head: %v", err)
 	}
 }
+
+// TestElectionTrail: an auditor of one election reads the events about it
+// (its actions, the invitations and roles given in it) and nothing about
+// another election or the server's accounts; without a role that reads the
+// trail in the election, nothing.
+func TestElectionTrail(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTest(t, t.TempDir(), c, &mailbox{})
+	admin, _, _ := firstAdmin(t, s, c)
+	member := func(email string, role Role, election string) *Session {
+		tok, err := s.Invite(admin, email, "Someone", role, election, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		se, err := s.Activate(tok, "another good passphrase", alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := s.BeginTOTP(se)
+		code, _ := totp.GenerateCode(k.Secret(), c.now())
+		if _, err := s.FinishTOTP(se, code); err != nil {
+			t.Fatal(err)
+		}
+		return se
+	}
+	aud := member("audrey@example.org", RoleAuditor, "north")
+	off := member("olga@example.org", RoleOfficer, "north")
+	member("sam@example.org", RoleOfficer, "south")
+	for _, el := range []string{"north", "south"} {
+		if err := s.Record(admin, ManageElection, el, "close", map[string]string{"result": "done in " + el}, alice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events, err := s.ElectionTrail(aud, 100, "north")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, e := range events {
+		all = append(all, e.Action+" "+e.Detail)
+	}
+	text := strings.Join(all, "\n")
+	for _, want := range []string{"done in north", "audrey@example.org", "olga@example.org"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("north's trail lacks %q:\n%s", want, text)
+		}
+	}
+	for _, not := range []string{"south", "sam@example.org", "signin", "totp", "account.create"} {
+		if strings.Contains(text, not) {
+			t.Errorf("north's trail shows %q:\n%s", not, text)
+		}
+	}
+	if len(events) != 3 || events[0].Action != "election.action" {
+		t.Errorf("north's trail, newest first: %s", text)
+	}
+	if _, err := s.ElectionTrail(aud, 100, "south"); !errors.Is(err, ErrDenied) {
+		t.Errorf("an auditor of north reads south's trail: %v", err)
+	}
+	if _, err := s.ElectionTrail(off, 100, "north"); !errors.Is(err, ErrDenied) {
+		t.Errorf("an officer reads the trail: %v", err)
+	}
+	if _, err := s.ElectionTrail(aud, 100, AllElections); !errors.Is(err, ErrDenied) {
+		t.Errorf("an auditor of north reads the trail of every election: %v", err)
+	}
+	// Under a second key (a legacy election's fingerprint) too.
+	if events, err := s.ElectionTrail(aud, 100, "ab12", "north"); err != nil || len(events) != 3 {
+		t.Errorf("by two keys: %d events, %v", len(events), err)
+	}
+}
+
+// TestAccountsIn: an administrator of one election lists the accounts with
+// a role in it, each with its roles there only, and nobody else's.
+func TestAccountsIn(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTest(t, t.TempDir(), c, &mailbox{})
+	admin, _, _ := firstAdmin(t, s, c)
+	member := func(email string, role Role, election string) *Session {
+		tok, err := s.Invite(admin, email, "Someone", role, election, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		se, err := s.Activate(tok, "another good passphrase", alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := s.BeginTOTP(se)
+		code, _ := totp.GenerateCode(k.Secret(), c.now())
+		if _, err := s.FinishTOTP(se, code); err != nil {
+			t.Fatal(err)
+		}
+		return se
+	}
+	nadia := member("nadia@example.org", RoleAdmin, "north")
+	olga := member("olga@example.org", RoleOfficer, "north")
+	sam := member("sam@example.org", RoleOfficer, "south")
+	if err := s.SetRole(admin, olga.Account, RoleAuditor, "south", alice); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.AccountsIn(nadia, "north", "south", AllElections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range list {
+		got = append(got, fmt.Sprintln(a.Email, a.Roles))
+	}
+	if want := "nadia@example.org map[north:admin]\nolga@example.org map[north:officer]\n"; strings.Join(got, "") != want {
+		t.Errorf("north's administrator lists %v, want %s", got, want)
+	}
+	if _, err := s.AccountsIn(sam, "south"); !errors.Is(err, ErrDenied) {
+		t.Errorf("an officer lists accounts: %v", err)
+	}
+	if _, err := s.AccountsIn(nadia, "south"); !errors.Is(err, ErrDenied) {
+		t.Errorf("north's administrator lists south's: %v", err)
+	}
+}

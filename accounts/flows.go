@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"image/png"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -747,6 +748,43 @@ func (s *Service) Accounts(se *Session) ([]Account, error) {
 	return out, nil
 }
 
+// AccountsIn lists, for an administrator of some elections, the accounts
+// holding a role in those of the given elections the session administers,
+// each with only its roles there (roles elsewhere are not shown).
+func (s *Service) AccountsIn(se *Session, elections ...string) ([]Account, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var mine []string
+	for _, el := range elections {
+		if el == AllElections {
+			continue
+		}
+		if _, err := s.allowed(se, ManageAccounts, el); err == nil {
+			mine = append(mine, el)
+		}
+	}
+	if len(mine) == 0 {
+		return nil, ErrDenied
+	}
+	var out []Account
+	for _, a := range s.accounts {
+		roles := map[string]Role{}
+		for el, r := range a.Roles {
+			if slices.Contains(mine, el) {
+				roles[el] = r
+			}
+		}
+		if len(roles) == 0 {
+			continue
+		}
+		cp := *a
+		cp.Roles = roles
+		out = append(out, cp)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
+	return out, nil
+}
+
 // TrailEvent is an event as staff read it: no secret, no hash.
 type TrailEvent struct {
 	Seq    int64
@@ -770,6 +808,57 @@ func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
 	}
 	s.mu.Unlock()
 	events, err := s.trail.tail(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TrailEvent, 0, len(events))
+	for i := len(events) - 1; i >= 0; i-- {
+		e := events[i]
+		out = append(out, TrailEvent{Seq: e.Seq, At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names)})
+	}
+	return out, nil
+}
+
+// ElectionTrail returns the last n events of the audit trail about one
+// election, newest first: its actions, and the invitations and roles given
+// in it. The election is named by its keys (its id and, for an election
+// made before elections had ids, its fingerprint); the session must hold
+// ReadTrail under one of them. Nothing about another election is
+// returned.
+func (s *Service) ElectionTrail(se *Session, n int, keys ...string) ([]TrailEvent, error) {
+	s.mu.Lock()
+	err := ErrDenied
+	for _, k := range keys {
+		if k == AllElections {
+			continue
+		}
+		if _, err = s.allowed(se, ReadTrail, k); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	names := map[string]string{}
+	for id, a := range s.accounts {
+		names[id] = a.Email
+	}
+	s.mu.Unlock()
+	events, err := s.trail.tailWhere(n, func(e *Event) bool {
+		switch e.Action {
+		case "election.action", "account.invite", "account.role":
+		default:
+			return false
+		}
+		var d struct {
+			Election string `json:"election"`
+		}
+		if json.Unmarshal(e.Data, &d) != nil {
+			return false
+		}
+		return d.Election != "" && d.Election != AllElections && slices.Contains(keys, d.Election)
+	})
 	if err != nil {
 		return nil, err
 	}

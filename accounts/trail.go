@@ -219,7 +219,10 @@ func (t *trail) close() error {
 }
 
 // tail returns the last n events (at most), oldest first.
-func (t *trail) tail(n int) ([]*Event, error) {
+func (t *trail) tail(n int) ([]*Event, error) { return t.tailWhere(n, nil) }
+
+// tailWhere returns the last n events that keep accepts (all if nil).
+func (t *trail) tailWhere(n int, keep func(*Event) bool) ([]*Event, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.f == nil {
@@ -237,6 +240,9 @@ func (t *trail) tail(n int) ([]*Event, error) {
 		var e Event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			return nil, err
+		}
+		if keep != nil && !keep(&e) {
+			continue
 		}
 		ring = append(ring, &e)
 		if len(ring) > n {

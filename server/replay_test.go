@@ -51,7 +51,7 @@ func TestReplayedBallotOverHTTP(t *testing.T) {
 		return b
 	}
 	post := func(entry []byte) (int, server.Receipt, string) {
-		resp, err := http.Post(url+"/api/ballots", "application/json", bytes.NewReader(entry[1:]))
+		resp, err := http.Post(f.API(url)+"/ballots", "application/json", bytes.NewReader(entry[1:]))
 		if err != nil {
 			t.Fatal(err)
 		}

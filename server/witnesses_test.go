@@ -46,9 +46,9 @@ func TestWitnessCosignatures(t *testing.T) {
 	}
 	defer stop()
 	lv, _ := note.NewVerifier(f.LogKey)
-	log := &mirror.HTTP{Base: base + "/log"}
+	log := &mirror.HTTP{Base: f.Log(base)}
 	post := func(b []byte) (int, string) {
-		resp, err := http.Post(base+"/api/cosignatures", "text/plain", bytes.NewReader(b))
+		resp, err := http.Post(f.API(base)+"/cosignatures", "text/plain", bytes.NewReader(b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestWitnessCosignatures(t *testing.T) {
 		t.Error("the cosignature of an older checkpoint was attached to the new one")
 	}
 	_, body := func() (int, string) {
-		resp, err := http.Get(base + "/board")
+		resp, err := http.Get(base + "/e/" + f.ID + "/board")
 		if err != nil {
 			t.Fatal(err)
 		}

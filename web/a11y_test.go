@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/scrutin/scrutin/accounts"
 )
 
 // axe returns the axe-core script (SCRUTIN_AXE: the path of axe.min.js, which
@@ -74,7 +76,7 @@ func TestBrowserAccessibility(t *testing.T) {
 	f, base := newDemo(t, 6)
 	// The check can fail: a field without a label and low-contrast text
 	// are found.
-	run(t, ctx, "control", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
+	run(t, ctx, "control", chromedp.Navigate(base+el+"/"), chromedp.WaitVisible(css("main")))
 	eval[bool](t, ctx, `(() => { const m = document.querySelector("main"); m.insertAdjacentHTML("beforeend", '<input id="unlabelled">'); document.querySelector("main p").style.color = "#ccc"; return true })()`)
 	found := map[string]bool{}
 	for _, v := range violations(t, ctx, script, "control") {
@@ -99,7 +101,7 @@ func TestBrowserAccessibility(t *testing.T) {
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/lang", {method: "POST", body: new URLSearchParams({lang: "`+lang+`", back: "/"})}).then(r => r.ok)`, chromedp.EvalAwaitPromise)); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range []string{"/", "/vote", "/ballots", "/ballots/" + tracker, "/board", "/results", "/verify", "/audit", "/staff/sign-in"} {
+		for _, p := range []string{"/", el + "/", el + "/vote", el + "/ballots", el + "/ballots/" + tracker, el + "/board", el + "/results", el + "/verify", el + "/audit", "/staff/sign-in"} {
 			run(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main")))
 			if got := eval[string](t, ctx, `document.documentElement.lang`); got != lang {
 				t.Fatalf("%s is in %q, not %q", p, got, lang)
@@ -107,4 +109,26 @@ func TestBrowserAccessibility(t *testing.T) {
 			checkAxe(t, ctx, script, lang+" "+p)
 		}
 	}
+	// The staff console: the list of elections and the election's console
+	// (for someone with a role on every election, signed in with a
+	// recovery code), and the answer to an unknown election.
+	admin, err := f.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, codes := inviteCodes(t, base, admin, "ada@example.org", accounts.RoleAdmin, accounts.AllElections)
+	run(t, ctx, "staff sign-in", chromedp.Navigate(base+"/staff/sign-in"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#email"), "ada@example.org"), chromedp.SendKeys(css("#password"), "green kettle over the hills"),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css("details summary")), chromedp.Click(css("details summary")),
+		chromedp.SendKeys(css("#recovery"), codes[0]), chromedp.Submit(css("#recovery")),
+		chromedp.WaitVisible(css("#console-elections")))
+	checkAxe(t, ctx, script, "console: the elections")
+	run(t, ctx, "the election's console", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#console-phase")))
+	checkAxe(t, ctx, script, "console: the election")
+	for _, p := range []string{el + "/console/trail", "/staff/people", "/staff/trail", "/staff/account"} {
+		run(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main h1")))
+		checkAxe(t, ctx, script, p)
+	}
+	run(t, ctx, "an unknown election", chromedp.Navigate(base+"/e/no-such-election/"), chromedp.WaitVisible(css("main")))
+	checkAxe(t, ctx, script, "an unknown election")
 }

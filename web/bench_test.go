@@ -1,15 +1,22 @@
 package web_test
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/browse"
+	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/web"
 )
 
 // tenOptions returns a view of the demo election changed to one contest of
@@ -45,7 +52,7 @@ func BenchmarkBrowserEncrypt10(b *testing.B) {
 	_, js, code := tenOptions(b)
 	_, base := newDemo(b, 1)
 	ctx := browser(b)
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/audit"), chromedp.WaitEnabled(css("#run-audit"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+el+"/audit"), chromedp.WaitEnabled(css("#run-audit"))); err != nil {
 		b.Fatal(err)
 	}
 	ch, _ := json.Marshal(fiveOfTen)
@@ -79,4 +86,44 @@ func BenchmarkNativeEncrypt10(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// manyElections is a server's list of n public elections (no election
+// behind them: the home page reads only the list).
+type manyElections struct{ list []web.Summary }
+
+func (m manyElections) List() []web.Summary { return m.list }
+func (m manyElections) Election(context.Context, string) (*server.Election, error) {
+	return nil, web.ErrNoElection
+}
+func (m manyElections) Create(context.Context, string, []string) (*server.Election, error) {
+	return nil, web.ErrNoElection
+}
+func (m manyElections) Handler() http.Handler { return http.NotFoundHandler() }
+
+// BenchmarkServerHome1000 renders the server's home page listing 1,000
+// public elections (a union's ballots over the years).
+func BenchmarkServerHome1000(b *testing.B) {
+	var m manyElections
+	t0 := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 1000 {
+		m.list = append(m.list, web.Summary{ID: fmt.Sprintf("ballot-%04d", 1000-i), Created: t0.Add(-time.Duration(i) * time.Hour),
+			Title: election.Text{"en": fmt.Sprintf("Ballot %d", 1000-i), "fr": fmt.Sprintf("Scrutin %d", 1000-i)},
+			Phase: election.Phase(i % 6), Closes: t0.Add(time.Duration(i) * time.Hour), Ballots: i, Public: i%6 != 0})
+	}
+	site, err := web.New(web.Options{Elections: m, Browse: browse.New(browse.Limits{})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var size int
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		site.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(size)/1024, "KiB/page")
 }

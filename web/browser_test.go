@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/browse"
 	"github.com/scrutin/scrutin/internal/demo"
@@ -148,9 +149,16 @@ func ungroup(s string) string { return strings.Join(strings.Fields(s), "") }
 // signIn goes through the booth's first two steps for voter v.
 func signIn(t testing.TB, ctx context.Context, f *demo.Fixture, base string, v int) {
 	t.Helper()
+	signInAt(t, ctx, f, base+el, v)
+}
+
+// signInAt signs voter v in at the booth of the election whose pages are
+// at eurl.
+func signInAt(t testing.TB, ctx context.Context, f *demo.Fixture, eurl string, v int) {
+	t.Helper()
 	email := f.Emails[v]
 	n := f.Mail.Count(email)
-	run(t, ctx, "open the booth", chromedp.Navigate(base+"/vote"), chromedp.WaitVisible(css("#step-signin")),
+	run(t, ctx, "open the booth", chromedp.Navigate(eurl+"/vote"), chromedp.WaitVisible(css("#step-signin")),
 		chromedp.SendKeys(css("#email"), email), chromedp.Click(css("#form-email button")),
 		chromedp.WaitVisible(css("#form-code")))
 	code, err := f.Mail.WaitCode(ctx, email, n)
@@ -187,7 +195,12 @@ func cast(t testing.TB, ctx context.Context) (tracker, code string) {
 
 func trackerStatus(t testing.TB, ctx context.Context, base, tracker string) string {
 	t.Helper()
-	run(t, ctx, "open the tracker page", chromedp.Navigate(base+"/ballots/"+tracker), chromedp.WaitVisible(css("#tracker-status")))
+	return trackerStatusAt(t, ctx, base+el, tracker)
+}
+
+func trackerStatusAt(t testing.TB, ctx context.Context, eurl, tracker string) string {
+	t.Helper()
+	run(t, ctx, "open the tracker page", chromedp.Navigate(eurl+"/ballots/"+tracker), chromedp.WaitVisible(css("#tracker-status")))
 	return text(t, ctx, "#tracker-status")
 }
 
@@ -200,7 +213,7 @@ func TestBrowserVoter(t *testing.T) {
 	var view *election.Election
 	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
 
-	run(t, ctx, "home", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
+	run(t, ctx, "home", chromedp.Navigate(base+el+"/"), chromedp.WaitVisible(css("main")))
 	screenshot(t, ctx, "home")
 	signIn(t, ctx, f, base, v)
 	screenshot(t, ctx, "booth-ballot")
@@ -244,7 +257,7 @@ func TestBrowserVoter(t *testing.T) {
 		t.Errorf("the audit record opens to %v, the voter chose %v", a.Choices, choices)
 	}
 	// The audit page checks it too, and refuses it once changed.
-	run(t, ctx, "audit page", chromedp.Navigate(base+"/audit"), chromedp.WaitEnabled(css("#run-audit")),
+	run(t, ctx, "audit page", chromedp.Navigate(base+el+"/audit"), chromedp.WaitEnabled(css("#run-audit")),
 		chromedp.SetValue(css("#record"), record), chromedp.Click(css("#run-audit")),
 		chromedp.WaitVisible(css("#audit-out p.ok")))
 	screenshot(t, ctx, "audit-page")
@@ -285,12 +298,12 @@ func TestBrowserVoter(t *testing.T) {
 	if st := trackerStatus(t, ctx, base, tracker2); !strings.Contains(st, "it counts") {
 		t.Errorf("the second tracker's page says %q", st)
 	}
-	run(t, ctx, "ballots", chromedp.Navigate(base+"/ballots"), chromedp.WaitVisible(css("table")))
+	run(t, ctx, "ballots", chromedp.Navigate(base+el+"/ballots"), chromedp.WaitVisible(css("table")))
 	screenshot(t, ctx, "ballots")
-	run(t, ctx, "board", chromedp.Navigate(base+"/board"), chromedp.WaitVisible(css("pre.checkpoint")))
+	run(t, ctx, "board", chromedp.Navigate(base+el+"/board"), chromedp.WaitVisible(css("pre.checkpoint")))
 	screenshot(t, ctx, "board")
 	// No page is wider than the 360-px screen.
-	for _, p := range []string{"/", "/vote", "/ballots", "/board", "/results", "/verify", "/ballots/" + tracker2} {
+	for _, p := range []string{"/", el + "/", el + "/vote", el + "/ballots", el + "/board", el + "/results", el + "/verify", el + "/ballots/" + tracker2} {
 		run(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main")))
 		if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 			t.Errorf("%s scrolls sideways on a 360-px screen", p)
@@ -325,7 +338,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 		}
 		t.Fatalf("Tab never reaches #%s", id)
 	}
-	run(t, ctx, "open the booth", chromedp.Navigate(base+"/vote"), chromedp.WaitVisible(css("#step-signin")))
+	run(t, ctx, "open the booth", chromedp.Navigate(base+el+"/vote"), chromedp.WaitVisible(css("#step-signin")))
 	if focused() != "email" {
 		t.Fatalf("the booth opens with the focus on %q, not the e-mail field", focused())
 	}
@@ -404,12 +417,13 @@ func TestBrowserOfficer(t *testing.T) {
 	}
 	// The console sends the officer to sign in: password, then the code of
 	// the authenticator app.
-	run(t, ctx, "console", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#password")))
+	run(t, ctx, "console", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#password")))
 	screenshot(t, ctx, "staff-sign-in")
 	run(t, ctx, "sign in", chromedp.SendKeys(css("#email"), f.StaffEmail), chromedp.SendKeys(css("#password"), f.StaffPassword),
 		chromedp.Submit(css("#password")), chromedp.WaitVisible(css("#code")))
 	screenshot(t, ctx, "staff-second-step")
 	code, _ := totp.GenerateCode(f.StaffTOTP, time.Now())
+	// Signed in, the officer is back at the election's console.
 	run(t, ctx, "second step", chromedp.SendKeys(css("#code"), code), chromedp.Submit(css("#code")),
 		chromedp.WaitVisible(css("#manifest-file")))
 	run(t, ctx, "manifest", chromedp.SetUploadFiles(css("#manifest-file"), []string{manifestFile}), chromedp.Submit(css("#manifest-file")))
@@ -419,7 +433,7 @@ func TestBrowserOfficer(t *testing.T) {
 	if err := f.Ceremony(bg); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "roll", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#entry-file")),
+	run(t, ctx, "roll", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#entry-file")),
 		chromedp.SetUploadFiles(css("#entry-file"), []string{rollFile}),
 		chromedp.SetUploadFiles(css("#report-file"), []string{reportFile}), chromedp.Submit(css("#entry-file")))
 	done("entry")
@@ -428,7 +442,7 @@ func TestBrowserOfficer(t *testing.T) {
 	}
 	for i, e := range f.CredentialEntries {
 		p := write(fmt.Sprintf("credentials-%d.entry", i+1), e)
-		run(t, ctx, "credentials", chromedp.Navigate(base+"/console"), chromedp.SetUploadFiles(css("#entry-file"), []string{p}), chromedp.Submit(css("#entry-file")))
+		run(t, ctx, "credentials", chromedp.Navigate(base+el+"/console"), chromedp.SetUploadFiles(css("#entry-file"), []string{p}), chromedp.Submit(css("#entry-file")))
 		done("entry")
 	}
 	screenshot(t, ctx, "console-setup")
@@ -439,7 +453,7 @@ func TestBrowserOfficer(t *testing.T) {
 	if after, _ := f.Election.Size(bg); after != size {
 		t.Errorf("a refused upload changed the log from %d to %d entries", size, after)
 	}
-	run(t, ctx, "open", chromedp.Navigate(base+"/console"), chromedp.Click(css("#open-voting")))
+	run(t, ctx, "open", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#open-voting")))
 	done("open")
 
 	// Two members vote in the browser, then everyone over the API.
@@ -451,17 +465,17 @@ func TestBrowserOfficer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "turnout", chromedp.Navigate(base+"/results"), chromedp.WaitVisible(css("svg.turnout")))
+	run(t, ctx, "turnout", chromedp.Navigate(base+el+"/results"), chromedp.WaitVisible(css("svg.turnout")))
 	screenshot(t, ctx, "turnout")
 
-	run(t, ctx, "close", chromedp.Navigate(base+"/console"), chromedp.Click(css("#close-voting")))
+	run(t, ctx, "close", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#close-voting")))
 	done("close")
 	run(t, ctx, "tally", chromedp.Click(css("#tally")))
 	done("tally")
 	if err := f.Decrypt(bg); err != nil { // the trustees (scrutin trustee decrypt)
 		t.Fatal(err)
 	}
-	run(t, ctx, "publish", chromedp.Navigate(base+"/console"), chromedp.Click(css("#publish")))
+	run(t, ctx, "publish", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#publish")))
 	done("result")
 	screenshot(t, ctx, "console-decided")
 	var result *election.Result
@@ -472,7 +486,7 @@ func TestBrowserOfficer(t *testing.T) {
 	if err := demo.Check(result, want); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "results", chromedp.Navigate(base+"/results"), chromedp.WaitVisible(css("table.result")))
+	run(t, ctx, "results", chromedp.Navigate(base+el+"/results"), chromedp.WaitVisible(css("table.result")))
 	screenshot(t, ctx, "results")
 	if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 		t.Error("the results page scrolls sideways on a 360-px screen")
@@ -496,7 +510,7 @@ func TestBrowserOfficer(t *testing.T) {
 	target, _ := url.Parse(base)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = func(r *http.Response) error {
-		if !strings.HasPrefix(r.Request.URL.Path, "/log/tile/entries/") {
+		if !strings.HasPrefix(r.Request.URL.Path, el+"/log/tile/entries/") {
 			return nil
 		}
 		b, err := io.ReadAll(r.Body)
@@ -546,7 +560,7 @@ func waitFor(t testing.TB, ctx context.Context, what, js string) {
 
 func verifyInBrowser(t testing.TB, ctx context.Context, base string) string {
 	t.Helper()
-	run(t, ctx, "verify "+base, chromedp.Navigate(base+"/verify"), chromedp.WaitEnabled(css("#run-verify")),
+	run(t, ctx, "verify "+base, chromedp.Navigate(base+el+"/verify"), chromedp.WaitEnabled(css("#run-verify")),
 		chromedp.Click(css("#run-verify")), chromedp.WaitVisible(css("#verify-report")))
 	return text(t, ctx, "#verify-verdict")
 }
@@ -560,7 +574,7 @@ func TestBrowserNoNewCode(t *testing.T) {
 	v := 2
 	email := f.Emails[v]
 	for range 2 {
-		resp, err := http.Post(base+"/api/sign-in", "application/json", strings.NewReader(`{"email":"`+email+`"}`))
+		resp, err := http.Post(base+"/api"+el+"/sign-in", "application/json", strings.NewReader(`{"email":"`+email+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -569,7 +583,7 @@ func TestBrowserNoNewCode(t *testing.T) {
 	if _, err := f.Mail.WaitCode(ctx, email, 1); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "open the booth", chromedp.Navigate(base+"/vote"), chromedp.WaitVisible(css("#step-signin")),
+	run(t, ctx, "open the booth", chromedp.Navigate(base+el+"/vote"), chromedp.WaitVisible(css("#step-signin")),
 		chromedp.SendKeys(css("#email"), email), chromedp.Click(css("#form-email button")),
 		chromedp.WaitVisible(css("#form-code")))
 	status := value(t, ctx, "status", chromedp.Poll[string](`(() => { const s = document.getElementById("status"); return s.classList.contains("error") ? s.textContent : null; })()`))
@@ -605,7 +619,7 @@ func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 2, Burst: 12})
-	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,7 +628,7 @@ func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
 	if _, err := f.Vote(context.Background(), srv.URL); err != nil {
 		t.Fatal(err)
 	}
-	run(t, ctx, "open the verifier", chromedp.Navigate(srv.URL+"/verify"), chromedp.WaitEnabled(css("#run-verify")))
+	run(t, ctx, "open the verifier", chromedp.Navigate(srv.URL+el+"/verify"), chromedp.WaitEnabled(css("#run-verify")))
 	// The browser's budget is spent: its first tiles are refused.
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.RemoteAddr = "127.0.0.1:1"
@@ -623,5 +637,87 @@ func TestBrowserVerifierWaitsWhenTold(t *testing.T) {
 	run(t, ctx, "verify", chromedp.Click(css("#run-verify")), chromedp.WaitVisible(css("#verify-report")))
 	if verdict := text(t, ctx, "#verify-verdict"); !strings.HasPrefix(verdict, "VALID") {
 		t.Fatalf("the in-browser verifier, told to wait, says %q", verdict)
+	}
+}
+
+// TestBrowserTwoElections (issue 15): two elections open at once on one
+// server; a member on the roll of both votes in each, and each ballot is in
+// its own election only; an officer of one signs in, sees only that one in
+// the console, runs it, and gets 404 on the other's console and officers'
+// API.
+func TestBrowserTwoElections(t *testing.T) {
+	ctx := browser(t)
+	bg := context.Background()
+	north, south, base := twoElectionsSignIn(t, true, nil)
+	if north.Emails[0] != south.Emails[0] {
+		t.Fatalf("voter 0 is not the same member in both elections: %s, %s", north.Emails[0], south.Emails[0])
+	}
+	run(t, ctx, "the server's home", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("ul.elections")))
+	screenshot(t, ctx, "elections-home")
+	if got := text(t, ctx, "ul.elections"); !strings.Contains(got, "north") || !strings.Contains(got, "south") || !strings.Contains(got, "Voting is open until") {
+		t.Errorf("the home page lists %q", got)
+	}
+
+	// The member votes in both.
+	trackers := map[string]string{}
+	for _, x := range []struct {
+		id string
+		f  *demo.Fixture
+	}{{"north", north}, {"south", south}} {
+		eurl := base + "/e/" + x.id
+		signInAt(t, ctx, x.f, eurl, 0)
+		choose(t, ctx, x.f.Choices(0, []int{1}, []int{0}))
+		tracker, _ := cast(t, ctx)
+		trackers[x.id] = tracker
+		if _, counted, found := findTracker(x.f, tracker); !found || !counted {
+			t.Fatalf("%s: tracker %s found %v, counted %v", x.id, tracker, found, counted)
+		}
+		if st := trackerStatusAt(t, ctx, eurl, tracker); !strings.Contains(st, "it counts") {
+			t.Errorf("%s: the tracker page says %q", x.id, st)
+		}
+	}
+	if trackers["north"] == trackers["south"] {
+		t.Fatal("the two ballots have one tracker")
+	}
+	if _, _, found := findTracker(south, trackers["north"]); found {
+		t.Error("north's ballot is in south")
+	}
+	if st := trackerStatusAt(t, ctx, base+"/e/south", trackers["north"]); strings.Contains(st, "it counts") {
+		t.Errorf("south's tracker page finds north's ballot: %q", st)
+	}
+
+	// An officer of north signs in (password, then a recovery code).
+	admin, err := north.StaffSession(bg, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, codes := inviteCodes(t, base, admin, "olga@example.org", accounts.RoleOfficer, "north")
+	if len(codes) == 0 {
+		t.Fatal("no recovery codes")
+	}
+	run(t, ctx, "staff sign-in", chromedp.Navigate(base+"/console"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#email"), "olga@example.org"), chromedp.SendKeys(css("#password"), "green kettle over the hills"),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css("details summary")), chromedp.Click(css("details summary")),
+		chromedp.SendKeys(css("#recovery"), codes[0]), chromedp.Submit(css("#recovery")),
+		chromedp.WaitVisible(css("#console-elections")))
+	screenshot(t, ctx, "console-elections")
+	if got := text(t, ctx, "main"); !strings.Contains(got, "north") || strings.Contains(got, "south") {
+		t.Errorf("the officer's console lists %q", got)
+	}
+	run(t, ctx, "south's console", chromedp.Navigate(base+"/e/south/console"), chromedp.WaitVisible(css("main h1")))
+	if got := text(t, ctx, "main"); !strings.Contains(got, "no such page") || strings.Contains(got, "south") {
+		t.Errorf("south's console shows the officer of north %q", got)
+	}
+	status := value(t, ctx, "south's API", chromedp.Evaluate[float64](`fetch("/api/e/south/admin/close", {method: "POST", headers: {"Content-Type": "application/json"}, body: '{"reason":"no"}'}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if status != 404 {
+		t.Errorf("south's officers' API answers the officer of north %v, want 404", status)
+	}
+	run(t, ctx, "close north", chromedp.Navigate(base+"/e/north/console"), chromedp.Click(css("#close-voting")))
+	waitFor(t, ctx, "closed", `new URLSearchParams(location.search).get("done") === "close"`)
+	if got := phaseAndSize(t, north); !strings.HasPrefix(got, "closed/") {
+		t.Errorf("north is %s after the officer closed it", got)
+	}
+	if got := phaseAndSize(t, south); !strings.HasPrefix(got, "voting/") {
+		t.Errorf("south is %s: the officer of north changed it", got)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/roll"
+	"github.com/scrutin/scrutin/server"
 )
 
 const maxUpload = 8 << 20
@@ -42,18 +43,9 @@ type consoleView struct {
 	NeedsSetup bool
 }
 
+// console is an election's console; consolePage has checked the session's
+// role in it.
 func (s *Site) console(w http.ResponseWriter, r *http.Request, p *pageData) {
-	if s.noAccounts(w) {
-		return
-	}
-	se, _, ok := s.actingSession(w, r)
-	if !ok {
-		return
-	}
-	if err := s.o.Accounts.Allowed(se, accounts.ReadElection, s.electionID()); err != nil {
-		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
-		return
-	}
 	v := &consoleView{}
 	s.fillConsole(v, p)
 	if done := r.URL.Query().Get("done"); slices.Contains(consoleActions, done) {
@@ -64,7 +56,7 @@ func (s *Site) console(w http.ResponseWriter, r *http.Request, p *pageData) {
 }
 
 func (s *Site) fillConsole(v *consoleView, p *pageData) {
-	s.o.Election.State(func(st *election.State) {
+	p.el.e.State(func(st *election.State) {
 		v.NeedsSetup = st.Manifest == nil
 		if st.Manifest != nil {
 			v.Threshold = st.Manifest.Roster.Threshold
@@ -82,64 +74,57 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 		_, err = st.ExpectedResult()
 		v.CanResult = st.Tally != nil && st.Result == nil && err == nil
 	})
-	v.Report = s.report()
+	v.Report = p.el.report()
 }
 
 // consoleActions are the actions of POST /console/{action}.
 var consoleActions = []string{"manifest", "entry", "open", "close", "tally", "result"}
 
-func (s *Site) report() *roll.Report {
-	s.reportMu.Lock()
-	defer s.reportMu.Unlock()
-	return s.rollReport
+func (es *electionSite) report() *roll.Report {
+	es.reportMu.Lock()
+	defer es.reportMu.Unlock()
+	return es.rollReport
 }
 
 // consoleAction does one officer action and goes back to the console,
 // saying what was done or why it was refused.
 func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData) {
-	if s.noAccounts(w) {
-		return
-	}
-	se, _, ok := s.actingSession(w, r)
-	if !ok {
-		return
-	}
+	se, _ := s.session(r) // consolePage has checked it
 	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
 	action := r.PathValue("action")
 	if !slices.Contains(consoleActions, action) {
 		http.NotFound(w, r)
 		return
 	}
-	el := s.electionID()
-	if err := s.o.Accounts.Allowed(se, accounts.ManageElection, el); err != nil {
+	key, err := s.roleKey(se, accounts.ManageElection, p.el)
+	if err != nil {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	err := s.do(r, action)
+	err = s.do(r, p.el, action)
 	detail := map[string]string{"result": "done"}
 	if err != nil {
 		detail["result"] = "refused: " + err.Error()
 	}
-	// The trail keeps refused attempts too; the election then is the one
-	// the manifest created, if it did.
-	if rerr := s.o.Accounts.Record(se, accounts.ManageElection, s.electionID(), action, detail, s.staffClient(r)); rerr != nil && err == nil {
+	// The trail keeps refused attempts too.
+	if rerr := s.o.Accounts.Record(se, accounts.ManageElection, key, action, detail, s.staffClient(r)); rerr != nil && err == nil {
 		err = rerr
 	}
 	if err != nil {
-		s.log.Info("console action refused", "action", action, "err", err)
+		s.log.Info("console action refused", "election", p.ID, "action", action, "err", err)
 		v := &consoleView{}
 		s.fillConsole(v, p)
 		p.Data, p.Error = v, err.Error()
 		s.render(w, http.StatusBadRequest, "console.html", p)
 		return
 	}
-	s.log.Info("console action", "action", action)
-	http.Redirect(w, r, "/console?done="+action, http.StatusSeeOther)
+	s.log.Info("console action", "election", p.ID, "action", action)
+	http.Redirect(w, r, p.Base+"/console?done="+action, http.StatusSeeOther)
 }
 
-func (s *Site) do(r *http.Request, action string) error {
+func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 	ctx := r.Context()
-	e := s.o.Election
+	e := es.e
 	switch action {
 	case "manifest":
 		b, err := upload(r, "file")
@@ -172,9 +157,9 @@ func (s *Site) do(r *http.Request, action string) error {
 			if err := json.Unmarshal(rep, &report); err != nil {
 				return fmt.Errorf("the entry was recorded, but the roll report is not one: %v", err)
 			}
-			s.reportMu.Lock()
-			s.rollReport = &report
-			s.reportMu.Unlock()
+			es.reportMu.Lock()
+			es.rollReport = &report
+			es.reportMu.Unlock()
 		}
 		return nil
 	case "open":
@@ -188,21 +173,21 @@ func (s *Site) do(r *http.Request, action string) error {
 		_, err := e.Append(ctx, (&election.Close{At: election.Now(time.Now()), Reason: reason}).Entry())
 		return err
 	case "tally":
-		return s.appendDerived(r, (*election.State).ExpectedTally)
+		return appendDerived(r, e, (*election.State).ExpectedTally)
 	case "result":
-		return s.appendDerived(r, (*election.State).ExpectedResult)
+		return appendDerived(r, e, (*election.State).ExpectedResult)
 	}
 	return fmt.Errorf("no such action %q", action)
 }
 
-func (s *Site) appendDerived(r *http.Request, compute func(*election.State) ([]byte, error)) error {
+func appendDerived(r *http.Request, e *server.Election, compute func(*election.State) ([]byte, error)) error {
 	var entry []byte
 	var err error
-	s.o.Election.State(func(st *election.State) { entry, err = compute(st) })
+	e.State(func(st *election.State) { entry, err = compute(st) })
 	if err != nil {
 		return err
 	}
-	_, err = s.o.Election.Append(r.Context(), entry)
+	_, err = e.Append(r.Context(), entry)
 	return err
 }
 

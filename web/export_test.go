@@ -3,8 +3,22 @@ package web
 // Inflations is how many times the site inflated the WebAssembly module.
 func Inflations(s *Site) int64 { return s.wasm.inflations.Load() }
 
-// EntriesRead is how many log entries the list of ballots read.
-func EntriesRead(s *Site) int64 { return s.rows.reads.Load() }
+// EntriesRead is how many log entries the lists of ballots read.
+func EntriesRead(s *Site) (n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, es := range s.sites {
+		n += es.rows.reads.Load()
+	}
+	return n
+}
 
 // TablesRendered is how many tables of ballots the site rendered.
-func TablesRendered(s *Site) int64 { return s.rows.renders.Load() }
+func TablesRendered(s *Site) (n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, es := range s.sites {
+		n += es.rows.renders.Load()
+	}
+	return n
+}

@@ -25,7 +25,7 @@ func fuzzSite(f *testing.F, noSignIn bool) (*demo.Fixture, http.Handler) {
 	f.Cleanup(func() { fx.Store.Close() })
 	o := server.Options{NoSignIn: noSignIn}
 	if !noSignIn {
-		key, voters, err := server.LoadSignInList(fx.Opts.Dir)
+		key, voters, err := server.LoadSignInList(fx.Dir())
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -36,7 +36,7 @@ func fuzzSite(f *testing.F, noSignIn bool) (*demo.Fixture, http.Handler) {
 		}
 		f.Cleanup(o.SignIn.Close)
 	}
-	site, err := web.New(web.Options{Election: fx.Election, Accounts: fx.Staff, API: fx.Election.Handler(o)})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, fx.Election, fx.Election.Handler(o)), Accounts: fx.Staff})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func FuzzVoterSignIn(f *testing.F) {
 	f.Add([]byte(`[`))
 	f.Add(bytes.Repeat([]byte("{"), 10000))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req := httptest.NewRequest("POST", "/api/sign-in/verify", bytes.NewReader(body))
+		req := httptest.NewRequest("POST", "/api"+el+"/sign-in/verify", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		site.ServeHTTP(w, req)
@@ -121,7 +121,7 @@ func FuzzCast(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before := size(fx)
-		req := httptest.NewRequest("POST", "/api/ballots", bytes.NewReader(body))
+		req := httptest.NewRequest("POST", "/api"+el+"/ballots", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		site.ServeHTTP(w, req)

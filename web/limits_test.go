@@ -112,13 +112,13 @@ func TestBrowseLimits(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 1, Burst: 12, Concurrent: 1, Wait: 50 * time.Millisecond, Hold: time.Millisecond})
-	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const ip = "192.0.2.1:1"
 	etag := serveOne(site, "GET", "/static/scrutin.wasm", ip, "Accept-Encoding", "gzip").Header().Get("ETag")
-	for _, p := range []string{"/ballots", "/"} {
+	for _, p := range []string{el + "/ballots", "/"} {
 		if w := serveOne(site, "GET", p, ip); w.Code != 200 {
 			t.Fatalf("%s: %d", p, w.Code)
 		}
@@ -128,24 +128,24 @@ func TestBrowseLimits(t *testing.T) {
 			t.Fatalf("304: %d", w.Code)
 		}
 	}
-	for _, p := range []string{"/ballots", "/static/scrutin.wasm", "/api/ballots/" + strings.Repeat("0", 64)} {
+	for _, p := range []string{el + "/ballots", "/static/scrutin.wasm", "/api" + el + "/ballots/" + strings.Repeat("0", 64)} {
 		w := serveOne(site, "GET", p, ip)
 		if s, _ := strconv.Atoi(w.Header().Get("Retry-After")); w.Code != http.StatusTooManyRequests || s < 1 {
 			t.Fatalf("%s over the client's limit: %d, Retry-After %q", p, w.Code, w.Header().Get("Retry-After"))
 		}
 	}
-	if w := serveOne(site, "GET", "/ballots", "192.0.2.2:1"); w.Code != 200 {
+	if w := serveOne(site, "GET", el+"/ballots", "192.0.2.2:1"); w.Code != 200 {
 		t.Fatalf("another client: %d", w.Code)
 	}
 	// Every turn taken: browsing waits, then is told to come back; a
 	// ballot does not wait.
 	release, _ := gate.Acquire(context.Background())
-	w := serveOne(site, "GET", "/ballots", "192.0.2.3:1")
+	w := serveOne(site, "GET", el+"/ballots", "192.0.2.3:1")
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("no turn free: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
 	}
 	// (A ballot waiting for a turn would get 503 after the Wait.)
-	r := httptest.NewRequest("POST", "/api/ballots", strings.NewReader(`{}`))
+	r := httptest.NewRequest("POST", "/api"+el+"/ballots", strings.NewReader(`{}`))
 	r.Header.Set("Content-Type", "application/json")
 	r.RemoteAddr = "192.0.2.3:1"
 	bw := httptest.NewRecorder()
@@ -154,7 +154,7 @@ func TestBrowseLimits(t *testing.T) {
 		t.Fatalf("a malformed ballot while browsing holds every turn: %d %s", bw.Code, bw.Body)
 	}
 	release()
-	if w := serveOne(site, "GET", "/ballots", "192.0.2.3:1"); w.Code != 200 {
+	if w := serveOne(site, "GET", el+"/ballots", "192.0.2.3:1"); w.Code != 200 {
 		t.Fatalf("turn free again: %d", w.Code)
 	}
 }
@@ -168,7 +168,7 @@ func TestListOfBallotsCached(t *testing.T) {
 	}
 	defer f.Store.Close()
 	api := f.Election.Handler(server.Options{NoSignIn: true})
-	site, err := web.New(web.Options{Election: f.Election, API: api, Browse: browse.New(browse.Limits{})})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, api), Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestListOfBallotsCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The pages link static files and the module by version.
-	vote := serveOne(site, "GET", "/vote", "192.0.2.1:1").Body.String()
+	vote := serveOne(site, "GET", el+"/vote", "192.0.2.1:1").Body.String()
 	for _, want := range []string{`src="/static/booth.js?v=`, `data-wasm="/static/scrutin.wasm?v=`, `href="/static/style.css?v=`} {
 		if !strings.Contains(vote, want) {
 			t.Errorf("the booth's page has no %s", want)
@@ -187,7 +187,7 @@ func TestListOfBallotsCached(t *testing.T) {
 	}
 	size, _ := f.Election.Size(context.Background())
 	page := func() string {
-		w := serveOne(site, "GET", "/ballots", "192.0.2.1:1")
+		w := serveOne(site, "GET", el+"/ballots", "192.0.2.1:1")
 		if w.Code != 200 {
 			t.Fatalf("/ballots: %d", w.Code)
 		}
@@ -232,7 +232,7 @@ func TestTilesCached(t *testing.T) {
 	defer f.Store.Close()
 	api := f.Election.Handler(server.Options{NoSignIn: true})
 	gate := browse.New(browse.Limits{Concurrent: 1, Wait: 20 * time.Millisecond})
-	site, err := web.New(web.Options{Election: f.Election, API: api, Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, api), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestTilesCached(t *testing.T) {
 		t.Fatalf("only %d entries", size)
 	}
 	const ip = "192.0.2.1:1"
-	for _, p := range []string{"/log/tile/0/000", "/log/tile/entries/000"} {
+	for _, p := range []string{el + "/log/tile/0/000", el + "/log/tile/entries/000"} {
 		before := tilesRead(t, site)
 		w := serveOne(site, "GET", p, ip)
 		etag := w.Header().Get("ETag")
@@ -267,14 +267,14 @@ func TestTilesCached(t *testing.T) {
 	// With every turn taken, a tile kept is still served; one to read
 	// from the store waits, then is told to come back.
 	release, _ := gate.Acquire(context.Background())
-	if w := serveOne(site, "GET", "/log/tile/0/000", ip); w.Code != 200 {
+	if w := serveOne(site, "GET", el+"/log/tile/0/000", ip); w.Code != 200 {
 		t.Fatalf("a kept tile while browsing holds every turn: %d", w.Code)
 	}
-	if w := serveOne(site, "GET", "/log/tile/1/000.p/1", ip); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+	if w := serveOne(site, "GET", el+"/log/tile/1/000.p/1", ip); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("a tile to read while browsing holds every turn: %d", w.Code)
 	}
 	release()
-	partial := "/log/tile/0/001.p/" + strconv.Itoa(int(size-256))
+	partial := el + "/log/tile/0/001.p/" + strconv.Itoa(int(size-256))
 	if size-256 > 0 {
 		before := tilesRead(t, site)
 		for range 2 {
@@ -308,7 +308,7 @@ func BenchmarkBallotsPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Store.Close()
-	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: browse.New(browse.Limits{})})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func BenchmarkBallotsPage(b *testing.B) {
 	}
 	b.Run("served", func(b *testing.B) {
 		for b.Loop() {
-			if w := serveOne(site, "GET", "/ballots", "192.0.2.1:1"); w.Code != 200 {
+			if w := serveOne(site, "GET", el+"/ballots", "192.0.2.1:1"); w.Code != 200 {
 				b.Fatal(w.Code)
 			}
 		}
@@ -347,7 +347,7 @@ func TestTileReadsCountedPerClient(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 1, Burst: 5, Concurrent: 1, Wait: 50 * time.Millisecond, Hold: time.Millisecond})
-	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func TestTileReadsCountedPerClient(t *testing.T) {
 	before := tilesRead(t, site)
 	refused := 0
 	for i := range 20 {
-		w := serveOne(site, "GET", "/log/tile/entries/000.p/"+strconv.Itoa(1+i%int(size-1)), ip)
+		w := serveOne(site, "GET", el+"/log/tile/entries/000.p/"+strconv.Itoa(1+i%int(size-1)), ip)
 		switch w.Code {
 		case http.StatusOK:
 		case http.StatusTooManyRequests:
@@ -375,7 +375,7 @@ func TestTileReadsCountedPerClient(t *testing.T) {
 		t.Fatalf("one client read %d partial tiles from the store in a row (burst 5), %d refused", n, refused)
 	}
 	// Another client is not affected.
-	if w := serveOne(site, "GET", "/log/tile/entries/000.p/1", "192.0.2.2:1"); w.Code != 200 {
+	if w := serveOne(site, "GET", el+"/log/tile/entries/000.p/1", "192.0.2.2:1"); w.Code != 200 {
 		t.Fatalf("another client: %d", w.Code)
 	}
 }
@@ -392,22 +392,22 @@ func TestBoothPageTakesNoTurn(t *testing.T) {
 	}
 	defer f.Store.Close()
 	gate := browse.New(browse.Limits{PerClient: 1, Burst: 2, Concurrent: 1, Wait: 20 * time.Millisecond, Hold: time.Millisecond})
-	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: gate})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
 	release, _ := gate.Acquire(context.Background())
 	defer release()
-	if w := serveOne(site, "GET", "/ballots", "192.0.2.1:1"); w.Code != http.StatusServiceUnavailable {
+	if w := serveOne(site, "GET", el+"/ballots", "192.0.2.1:1"); w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("/ballots with every turn taken: %d", w.Code)
 	}
 	const ip = "192.0.2.2:1"
 	for range 2 {
-		if w := serveOne(site, "GET", "/vote", ip); w.Code != 200 || !strings.Contains(w.Body.String(), "form-email") {
+		if w := serveOne(site, "GET", el+"/vote", ip); w.Code != 200 || !strings.Contains(w.Body.String(), "form-email") {
 			t.Fatalf("/vote with every turn taken: %d", w.Code)
 		}
 	}
-	if w := serveOne(site, "GET", "/vote", ip); w.Code != http.StatusTooManyRequests {
+	if w := serveOne(site, "GET", el+"/vote", ip); w.Code != http.StatusTooManyRequests {
 		t.Fatalf("/vote over the client's rate: %d", w.Code)
 	}
 }
@@ -422,12 +422,12 @@ func TestListOfBallotsAnyOffsetCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Store.Close()
-	site, err := web.New(web.Options{Election: f.Election, API: f.Election.Handler(server.Options{NoSignIn: true}), Browse: browse.New(browse.Limits{})})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, f.Election, f.Election.Handler(server.Options{NoSignIn: true})), Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 4 {
-		if w := serveOne(site, "GET", "/ballots?from="+strconv.Itoa(1+i), "192.0.2.1:1"); w.Code != 200 {
+		if w := serveOne(site, "GET", el+"/ballots?from="+strconv.Itoa(1+i), "192.0.2.1:1"); w.Code != 200 {
 			t.Fatalf("/ballots?from=%d: %d", 1+i, w.Code)
 		}
 	}

@@ -36,8 +36,10 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	}
 	defer staff.Close()
 	var site *web.Site
-	api := fx.Election.Handler(server.Options{NoSignIn: true, Officer: func(r *http.Request, action string) (func(string), error) { return site.StaffCheck(r, action) }})
-	if site, err = web.New(web.Options{Election: fx.Election, Accounts: staff, API: api}); err != nil {
+	api := fx.Election.Handler(server.Options{NoSignIn: true, Officer: func(r *http.Request, action string) (func(string), error) {
+		return site.Officer(demo.ElectionID)(r, action)
+	}})
+	if site, err = web.New(web.Options{Elections: oneElection(demo.ElectionID, fx.Election, api), Accounts: staff}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Config.Handler = site
@@ -149,7 +151,7 @@ func TestStaffLimitsBehindProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fx.Store.Close()
-	site, err := web.New(web.Options{Election: fx.Election, Accounts: fx.Staff, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	site, err := web.New(web.Options{Elections: oneElection(demo.ElectionID, fx.Election, nil), Accounts: fx.Staff, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func trailPage(t *testing.T, base string, ck *http.Cookie) (int, string) {
 
 // TestReviewOfficerAPIActionsInTrail (finding "API actions bypass the
 // trail"): an officer who closes voting through POST /api/admin/close
-// (server/admin.go, allowed by Site.StaffCheck) leaves no event in the
+// (server/admin.go, allowed by Site.Officer) leaves no event in the
 // staff audit trail; the same action from the console does.
 func TestReviewOfficerAPIActionsInTrail(t *testing.T) {
 	f, base := newDemo(t, 3)
@@ -47,7 +47,7 @@ func TestReviewOfficerAPIActionsInTrail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", base+"/api/admin/close", strings.NewReader(`{"reason":"closed through the API"}`))
+	req, _ := http.NewRequest("POST", base+"/api"+el+"/admin/close", strings.NewReader(`{"reason":"closed through the API"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.AddCookie(admin)
 	resp, body := doBody(t, noFollow, req)
@@ -88,7 +88,7 @@ func TestReviewSessionRotatedAfterSecondStep(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("second step: %s", resp.Status)
 	}
-	req, _ = http.NewRequest("GET", base+"/console", nil)
+	req, _ = http.NewRequest("GET", base+el+"/console", nil)
 	req.AddCookie(half)
 	resp, _ = doBody(t, noFollow, req)
 	if resp.StatusCode == http.StatusOK {
@@ -112,7 +112,7 @@ func TestReviewConsoleUploadBreaksTrail(t *testing.T) {
 	fw, _ := mw.CreateFormFile("file", "manifest.json")
 	fw.Write([]byte(`{"` + strings.Repeat("a", 2<<20) + `": 1}`))
 	mw.Close()
-	req, _ := http.NewRequest("POST", base+"/console/manifest", &b)
+	req, _ := http.NewRequest("POST", base+el+"/console/manifest", &b)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	req.AddCookie(admin)
 	doBody(t, noFollow, req)
@@ -132,7 +132,7 @@ func TestReviewConsoleActionCannotForgeTrail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"/console/nope%20action=tally", "/console/open"} {
+	for _, p := range []string{el + "/console/nope%20action=tally", el + "/console/open"} {
 		req, _ := http.NewRequest("POST", base+p, nil)
 		req.AddCookie(admin)
 		doBody(t, noFollow, req)

@@ -54,7 +54,7 @@ func TestReviewLangRedirectTab(t *testing.T) {
 func TestReviewTrackerPageEchoesText(t *testing.T) {
 	_, base := newDemo(t, 2)
 	msg := "VOTING MOVED: cast again at evil.example"
-	_, body := get(t, http.DefaultClient, base+"/ballots/"+url.PathEscape(msg))
+	_, body := get(t, http.DefaultClient, base+el+"/ballots/"+url.PathEscape(msg))
 	if strings.Contains(strings.ToLower(body), strings.ToLower(msg)) {
 		t.Errorf("the tracker page repeats the URL's text %q as the tracker", msg)
 	}
@@ -91,9 +91,9 @@ func TestReviewTileReadsWrite(t *testing.T) {
 	}
 	h := e.Handler(server.Options{})
 	for i := range 50 {
-		path := "/log/tile/entries/000.p/1"
+		path := el + "/log/tile/entries/000.p/1"
 		if i%2 == 1 {
-			path = "/log/tile/not-a-tile"
+			path = el + "/log/tile/not-a-tile"
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
@@ -117,7 +117,7 @@ func TestReviewBoothTrustsReceipt(t *testing.T) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	fake := strings.Repeat("ab", 32)
 	proxy.ModifyResponse = func(r *http.Response) error {
-		if r.Request.Method != "POST" || r.Request.URL.Path != "/api/ballots" {
+		if r.Request.Method != "POST" || r.Request.URL.Path != "/api"+el+"/ballots" {
 			return nil
 		}
 		b, err := io.ReadAll(r.Body)

@@ -8,15 +8,15 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
-	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/clientip"
 )
 
@@ -37,6 +37,11 @@ type staffView struct {
 	CanManage    bool // run the election
 	CanAdmin     bool // manage accounts
 	CanTrail     bool // read the audit trail
+	// CanTrailHere reads the trail of this election (on its pages).
+	CanTrailHere bool
+	// CanPeople sees the people page: for every election, or as an
+	// administrator of some.
+	CanPeople bool
 }
 
 func (s *Site) staffRoutes(page func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)), mux *http.ServeMux) {
@@ -90,30 +95,22 @@ func (s *Site) session(r *http.Request) (*accounts.Session, *accounts.Account) {
 	return se, a
 }
 
-// electionID names this election in roles: its fingerprint, once created.
-func (s *Site) electionID() string {
-	var id string
-	s.o.Election.State(func(st *election.State) {
-		if st.Manifest != nil {
-			id = fmt.Sprintf("%x", st.Fingerprint[:])
-		}
-	})
-	if id == "" {
-		return accounts.AllElections
-	}
-	return id
-}
-
-func (s *Site) staffView(r *http.Request) *staffView {
+// staffView is the signed-in staff member as a page shows them: on an
+// election's pages, with their permissions in it; elsewhere, with those
+// they hold on every election (the people and the trail are server-wide).
+func (s *Site) staffView(r *http.Request, es *electionSite) *staffView {
 	se, a := s.session(r)
 	if se == nil {
 		return nil
 	}
 	v := &staffView{Name: a.Name, Email: a.Email, SecondFactor: se.SecondFactor}
-	el := s.electionID()
-	v.CanManage = s.o.Accounts.Allowed(se, accounts.ManageElection, el) == nil
-	v.CanAdmin = s.o.Accounts.Allowed(se, accounts.ManageAccounts, el) == nil
-	v.CanTrail = s.o.Accounts.Allowed(se, accounts.ReadTrail, el) == nil
+	if es != nil {
+		v.CanManage = s.allowed(se, accounts.ManageElection, es)
+		v.CanTrailHere = s.allowed(se, accounts.ReadTrail, es)
+	}
+	v.CanAdmin = s.o.Accounts.Allowed(se, accounts.ManageAccounts, accounts.AllElections) == nil
+	v.CanTrail = s.o.Accounts.Allowed(se, accounts.ReadTrail, accounts.AllElections) == nil
+	v.CanPeople = v.CanAdmin || v.CanTrail || es != nil && s.allowed(se, accounts.ManageAccounts, es)
 	return v
 }
 
@@ -131,6 +128,9 @@ func (s *Site) startSession(w http.ResponseWriter, r *http.Request, se *accounts
 	next := "/staff/enrol"
 	if a != nil && a.HasSecondFactor() {
 		next = "/staff/verify"
+		if after := nextPath(r.PostFormValue("next")); after != "/console" {
+			next += "?next=" + url.QueryEscape(after)
+		}
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
@@ -159,6 +159,7 @@ type formView struct {
 	Token string
 	Email string
 	Name  string
+	Next  string // where to go once signed in
 }
 
 func (s *Site) setupPage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -253,7 +254,7 @@ func (s *Site) signInPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	ensureDevice(w, r)
-	p.Data = &formView{}
+	p.Data = &formView{Next: nextPath(r.URL.Query().Get("next"))}
 	s.render(w, http.StatusOK, "signin.html", p)
 }
 
@@ -271,7 +272,7 @@ func (s *Site) signInPost(w http.ResponseWriter, r *http.Request, p *pageData) {
 			status = http.StatusTooManyRequests
 			w.Header().Set("Retry-After", "60")
 		}
-		p.Data, p.Error = &formView{Email: email}, s.staffError(p.Lang, err)
+		p.Data, p.Error = &formView{Email: email, Next: nextPath(r.PostFormValue("next"))}, s.staffError(p.Lang, err)
 		s.render(w, status, "signin.html", p)
 		return
 	}
@@ -285,12 +286,25 @@ type verifyView struct {
 	Passkeys bool
 }
 
-// nextPath is a local path to go to after a step, or the console.
+// nextPath is a local path to go to after a step (a staff page or an
+// election's console), or the console's list of elections.
 func nextPath(p string) string {
-	if localPath(p) && strings.HasPrefix(p, "/staff/") {
+	if localPath(p) && (strings.HasPrefix(p, "/staff/") || consolePath.MatchString(p)) {
 		return p
 	}
 	return "/console"
+}
+
+// consolePath is an election's console page.
+var consolePath = regexp.MustCompile(`^/e/[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?/console(/trail)?$`)
+
+// afterSignIn is the query that brings someone sent to sign in from an
+// election's console back to it.
+func afterSignIn(r *http.Request) string {
+	if r.Method == http.MethodGet && consolePath.MatchString(r.URL.Path) {
+		return "?next=" + url.QueryEscape(r.URL.Path)
+	}
+	return ""
 }
 
 func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -300,7 +314,7 @@ func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	if se.SecondFactor && r.URL.Query().Get("again") == "" {
-		http.Redirect(w, r, "/console", http.StatusSeeOther)
+		http.Redirect(w, r, nextPath(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
 	if !a.HasSecondFactor() {
@@ -472,13 +486,13 @@ func (s *Site) actingSession(w http.ResponseWriter, r *http.Request) (*accounts.
 	se, a := s.session(r)
 	switch {
 	case se == nil:
-		http.Redirect(w, r, "/staff/sign-in", http.StatusSeeOther)
+		http.Redirect(w, r, "/staff/sign-in"+afterSignIn(r), http.StatusSeeOther)
 		return nil, nil, false
 	case !a.HasSecondFactor():
 		http.Redirect(w, r, "/staff/enrol", http.StatusSeeOther)
 		return nil, nil, false
 	case !se.SecondFactor:
-		http.Redirect(w, r, "/staff/verify", http.StatusSeeOther)
+		http.Redirect(w, r, "/staff/verify"+afterSignIn(r), http.StatusSeeOther)
 		return nil, nil, false
 	}
 	return se, a, true
@@ -533,8 +547,27 @@ func (s *Site) signOutPost(w http.ResponseWriter, r *http.Request, p *pageData) 
 type peopleView struct {
 	Accounts []accounts.Account
 	Link     string
-	Election string
+	Scopes   []string // where the staff member may give roles: "*" and election ids
 	Roles    []accounts.Role
+}
+
+var staffRoles = []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}
+
+// scopes are where the session may give roles: every election ("*") for
+// an administrator of all, and each election it administers.
+func (s *Site) scopes(r *http.Request, se *accounts.Session) []string {
+	var out []string
+	if s.o.Accounts.Allowed(se, accounts.ManageAccounts, accounts.AllElections) == nil {
+		out = append(out, accounts.AllElections)
+	}
+	if s.o.Elections != nil {
+		for _, sm := range s.o.Elections.List() {
+			if s.o.Accounts.Allowed(se, accounts.ManageAccounts, sm.ID) == nil {
+				out = append(out, sm.ID)
+			}
+		}
+	}
+	return out
 }
 
 func (s *Site) peoplePage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -542,12 +575,13 @@ func (s *Site) peoplePage(w http.ResponseWriter, r *http.Request, p *pageData) {
 	if !ok {
 		return
 	}
-	list, err := s.o.Accounts.Accounts(se)
+	scopes := s.scopes(r, se)
+	list, err := s.accountsFor(se, scopes)
 	if err != nil {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	p.Data = &peopleView{Accounts: list, Election: s.electionID(), Roles: []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}}
+	p.Data = &peopleView{Accounts: list, Scopes: scopes, Roles: staffRoles}
 	s.render(w, http.StatusOK, "people.html", p)
 }
 
@@ -557,37 +591,54 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8192)
-	el := accounts.AllElections
-	if r.PostFormValue("scope") == "this" {
-		el = s.electionID()
+	// The scope is every election, or one the session administers (a role
+	// given in an election it does not know is refused as any other).
+	el := r.PostFormValue("scope")
+	if el == "all" || el == "" {
+		el = accounts.AllElections
 	}
 	c := s.staffClient(r)
 	var err error
-	v := &peopleView{Election: s.electionID(), Roles: []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}}
-	switch r.PathValue("action") {
-	case "invite":
-		var token string
-		token, err = s.o.Accounts.Invite(se, r.PostFormValue("email"), r.PostFormValue("name"), accounts.Role(r.PostFormValue("role")), el, c)
-		if err == nil {
-			v.Link = s.baseURL(r) + "/staff/invite?token=" + token
+	v := &peopleView{Scopes: s.scopes(r, se), Roles: staffRoles}
+	if el != accounts.AllElections && !slices.Contains(v.Scopes, el) {
+		err = accounts.ErrDenied
+	} else {
+		switch r.PathValue("action") {
+		case "invite":
+			var token string
+			token, err = s.o.Accounts.Invite(se, r.PostFormValue("email"), r.PostFormValue("name"), accounts.Role(r.PostFormValue("role")), el, c)
+			if err == nil {
+				v.Link = s.baseURL(r) + "/staff/invite?token=" + token
+			}
+		case "role":
+			err = s.o.Accounts.SetRole(se, r.PostFormValue("id"), accounts.Role(r.PostFormValue("role")), el, c)
+		case "disable":
+			err = s.o.Accounts.Disable(se, r.PostFormValue("id"), c)
+		default:
+			err = errors.New("no such action")
 		}
-	case "role":
-		err = s.o.Accounts.SetRole(se, r.PostFormValue("id"), accounts.Role(r.PostFormValue("role")), el, c)
-	case "disable":
-		err = s.o.Accounts.Disable(se, r.PostFormValue("id"), c)
-	default:
-		err = errors.New("no such action")
 	}
 	if err != nil {
 		p.Error = s.staffError(p.Lang, err)
 	}
-	v.Accounts, _ = s.o.Accounts.Accounts(se)
+	v.Accounts, _ = s.accountsFor(se, v.Scopes)
 	p.Data = v
 	status := http.StatusOK
 	if err != nil {
 		status = http.StatusBadRequest
 	}
 	s.render(w, status, "people.html", p)
+}
+
+// accountsFor lists the accounts the session may see: all of them for a
+// role on every election, else those with a role in the elections it
+// administers (scopes), with their roles there only.
+func (s *Site) accountsFor(se *accounts.Session, scopes []string) ([]accounts.Account, error) {
+	list, err := s.o.Accounts.Accounts(se)
+	if err != nil && len(scopes) > 0 {
+		return s.o.Accounts.AccountsIn(se, scopes...)
+	}
+	return list, err
 }
 
 // baseURL is the site's address as the request names it.
@@ -604,6 +655,30 @@ func (s *Site) trailPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	events, err := s.o.Accounts.Trail(se, 500)
+	if err != nil {
+		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
+		return
+	}
+	p.Data = events
+	s.render(w, http.StatusOK, "trail.html", p)
+}
+
+// electionTrail is the audit trail of one election (consolePage has
+// checked the session's role in it): its actions and the roles given in
+// it, for whoever reads the trail there.
+func (s *Site) electionTrail(w http.ResponseWriter, r *http.Request, p *pageData) {
+	se, _ := s.session(r)
+	if _, err := s.roleKey(se, accounts.ReadTrail, p.el); err != nil {
+		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
+		return
+	}
+	keys := []string{p.el.id}
+	if p.el.id == legacyID {
+		if fp := p.el.fingerprint(); fp != "" {
+			keys = append(keys, fp)
+		}
+	}
+	events, err := s.o.Accounts.ElectionTrail(se, 500, keys...)
 	if err != nil {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return

@@ -33,7 +33,6 @@ import (
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/browse"
-	"github.com/scrutin/scrutin/roll"
 	"github.com/scrutin/scrutin/server"
 )
 
@@ -51,11 +50,12 @@ var Languages = []string{"en", "fr"}
 
 // Options configure the web front end.
 type Options struct {
-	Election *server.Election
-	// API is the election's HTTP API (server.Election.Handler), served under
-	// /api/, /log/, /healthz and /metrics.
-	API    http.Handler
-	Logger *slog.Logger
+	// Elections are the server's elections (server.Registry): the site
+	// serves their pages under /e/{id}/, and their API and logs
+	// (Elections.Handler) under /api/e/{id}/, /e/{id}/log/, /healthz and
+	// /metrics.
+	Elections Elections
+	Logger    *slog.Logger
 	// Accounts are the staff accounts behind the console; nil: no console.
 	Accounts *accounts.Service
 	// PublicURL is the site's address as voters and staff reach it (for
@@ -74,7 +74,7 @@ type Options struct {
 	Browse *browse.Gate
 }
 
-// Site is the web front end of one election.
+// Site is the web front end of a server's elections.
 type Site struct {
 	o     Options
 	log   *slog.Logger
@@ -82,16 +82,15 @@ type Site struct {
 	cat   map[string]map[string]string  // by language, then key
 	wasm  *module
 	gate  *browse.Gate
-	rows  ballotRows // the list of ballots, cached
 	mux   *http.ServeMux
 
-	reportMu   sync.Mutex
-	rollReport *roll.Report // the last roll report uploaded with the roll
+	mu    sync.Mutex
+	sites map[string]*electionSite // by election id
 }
 
 // New returns the site, or an error if a template or catalog is broken.
 func New(o Options) (*Site, error) {
-	s := &Site{o: o, log: o.Logger, pages: map[string]*template.Template{}, cat: map[string]map[string]string{}}
+	s := &Site{o: o, log: o.Logger, pages: map[string]*template.Template{}, cat: map[string]map[string]string{}, sites: map[string]*electionSite{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -172,6 +171,8 @@ func parseTemplates(lang string, cat map[string]string) (*template.Template, err
 			return n * 100 / total
 		},
 		"group":  func(s string) string { return groupHex(s) },
+		"when":   func(t time.Time) string { return when(lang, t) },
+		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"static": staticURL,
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html")
@@ -179,6 +180,26 @@ func parseTemplates(lang string, cat map[string]string) (*template.Template, err
 		return nil, err
 	}
 	return t, nil
+}
+
+// months are the months' names by language.
+var months = map[string][12]string{
+	"en": {"January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"},
+	"fr": {"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"},
+}
+
+// when writes a time as a reader of the language writes it, in UTC (a
+// script, local.js, rewrites it in the reader's time zone).
+func when(lang string, t time.Time) string {
+	t = t.UTC()
+	m := months[lang]
+	if lang == "fr" {
+		return fmt.Sprintf("%d %s %d à %d h %02d UTC", t.Day(), m[t.Month()-1], t.Year(), t.Hour(), t.Minute())
+	}
+	if lang != "en" {
+		m = months["en"]
+	}
+	return fmt.Sprintf("%d %s %d, %02d:%02d UTC", t.Day(), m[t.Month()-1], t.Year(), t.Hour(), t.Minute())
 }
 
 // groupHex writes a long hex string in groups of four, for reading aloud.
@@ -198,33 +219,54 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHT
 
 func (s *Site) routes() {
 	mux := http.NewServeMux()
-	if s.o.API != nil {
-		for _, p := range []string{"/api/", "/log/", "/healthz", "/metrics"} {
-			mux.Handle(p, s.o.API)
+	if s.o.Elections != nil {
+		api := s.o.Elections.Handler()
+		for _, p := range []string{"/api/", "/e/{id}/log/", "/healthz", "/metrics"} {
+			mux.Handle(p, api)
 		}
 		// Reading the log and proving receipts read the store: in turns
 		// (taken by the API only when it reads the store, not for a tile
 		// it keeps), within the client's rate. A tile kept is free (a
 		// verifier reads them all); one read from the store counts.
-		mux.Handle("GET /log/", s.gate.Pass(false, s.o.API))
-		mux.Handle("GET /api/ballots/{tracker}", s.gate.Pass(true, s.o.API))
+		mux.Handle("GET /e/{id}/log/", s.gate.Pass(false, api))
+		mux.Handle("GET /api/e/{id}/ballots/{tracker}", s.gate.Pass(true, api))
+		// The officers' routes of an election the staff member has no
+		// role in answer as for an election that does not exist.
+		mux.Handle("/api/e/{id}/admin/", s.officersOnly(api))
 	}
 	page := func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) {
 		mux.Handle(pattern, s.gate.Handler(true, s.pageHandler(name, h)))
 	}
-	page("GET /{$}", "home", s.home)
+	// el is a page of one election (an election without a manifest yet is
+	// shown only to its staff).
+	el := s.electionPage
+	page("GET /{$}", "elections", s.serverHome)
+	page("GET /console", "console", s.consoleList)
+	page("POST /console/create", "console", s.createElection)
+	mux.Handle("GET /e/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/e/"+url.PathEscape(r.PathValue("id"))+"/", http.StatusMovedPermanently)
+	}))
+	mux.Handle("GET /e/{id}/{$}", s.gate.Handler(true, el("home", s.home)))
 	// The booth's page is part of casting: as cheap as the API's answers,
 	// it counts against its client's rate but waits for no turn, so that
 	// browsing never keeps a voter from the booth.
-	mux.Handle("GET /vote", s.gate.Pass(true, s.pageHandler("vote", s.scripted("vote.html"))))
-	page("GET /ballots", "ballots", s.ballots)
-	page("GET /ballots/{tracker}", "tracker", s.tracker)
-	page("GET /board", "board", s.board)
-	page("GET /results", "results", s.results)
-	page("GET /verify", "verify", s.scripted("verify.html"))
-	page("GET /audit", "audit", s.scripted("audit.html"))
-	page("GET /console", "console", s.console)
-	page("POST /console/{action}", "console", s.consoleAction)
+	mux.Handle("GET /e/{id}/vote", s.gate.Pass(true, el("vote", s.scripted("vote.html"))))
+	for _, pg := range []struct {
+		pattern, name string
+		h             func(w http.ResponseWriter, r *http.Request, p *pageData)
+	}{
+		{"GET /e/{id}/ballots", "ballots", s.ballots},
+		{"GET /e/{id}/ballots/{tracker}", "tracker", s.tracker},
+		{"GET /e/{id}/board", "board", s.board},
+		{"GET /e/{id}/results", "results", s.results},
+		{"GET /e/{id}/verify", "verify", s.scripted("verify.html")},
+		{"GET /e/{id}/audit", "audit", s.scripted("audit.html")},
+	} {
+		mux.Handle(pg.pattern, s.gate.Handler(true, el(pg.name, pg.h)))
+	}
+	mux.Handle("GET /e/{id}/console", s.gate.Handler(true, s.consolePage("console", s.console)))
+	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
+	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
 	s.staffRoutes(page, mux)
 	mux.HandleFunc("POST /lang", s.setLanguage)
 	mux.HandleFunc("GET /static/scrutin.wasm", s.serveWasm)
@@ -319,10 +361,15 @@ type pageData struct {
 	Page       string // the catalog key of the page's name
 	Title      string // the election's title in the page's language
 	Phase      string
+	ID         string // the election's id, on its pages
+	Base       string // the election's pages' base path: "/e/{id}", on its pages
+	URL        string // the election's address, for the command line
 	State      *summary
 	Data       any
 	Staff      *staffView // the signed-in staff member, if any
 	Error      string
+
+	el *electionSite // on an election's pages
 }
 
 // summary is the public state of the election, read once per page.
@@ -341,11 +388,13 @@ type summary struct {
 	Size        int64
 }
 
-func (s *Site) summary() *summary {
+func (es *electionSite) summary() *summary {
 	var sm summary
-	s.o.Election.State(func(st *election.State) {
+	es.e.State(func(st *election.State) {
 		sm.Manifest, sm.Phase, sm.Ballots, sm.Result = st.Manifest, st.Phase.String(), st.Ballots, st.Result
-		sm.Fingerprint = fmt.Sprintf("%x", st.Fingerprint[:])
+		if st.Manifest != nil {
+			sm.Fingerprint = fmt.Sprintf("%x", st.Fingerprint[:])
+		}
 		sm.Voted, sm.Credentials, sm.Size = st.Voted(), len(st.Credentials), st.Size
 		if st.Roll != nil {
 			sm.Voters = st.Roll.Voters
@@ -360,15 +409,106 @@ func (s *Site) summary() *summary {
 	return &sm
 }
 
+// pageHandler serves a server-wide page.
 func (s *Site) pageHandler(name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lang := language(r)
-		p := &pageData{Lang: lang, Path: r.URL.Path, Page: "page." + name, State: s.summary(), Staff: s.staffView(r)}
-		p.Phase = p.State.Phase
-		if p.State.Manifest != nil {
-			p.Title = p.State.Manifest.Title.In(lang)
-		}
+		p := &pageData{Lang: lang, Path: r.URL.Path, Page: "page." + name}
+		p.Staff = s.staffView(r, nil)
 		h(w, r, p)
+	})
+}
+
+// electionPage serves a page of the election named in the path: 404 for
+// an unknown one, and for one without a manifest yet unless the visitor
+// has a role in it.
+func (s *Site) electionPage(name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lang := language(r)
+		es, status := s.election(r.Context(), r.PathValue("id"))
+		if es == nil {
+			s.notFound(w, r, status)
+			return
+		}
+		if !es.public() {
+			se, _ := s.session(r)
+			if se == nil || !s.allowed(se, accounts.ReadElection, es) {
+				s.notFound(w, r, http.StatusNotFound)
+				return
+			}
+		}
+		p := s.electionData(r, es, lang, name)
+		h(w, r, p)
+	})
+}
+
+// consolePage serves a console page of an election: someone not signed in
+// goes to sign in first (before anything is looked up), and someone
+// without a role in the election gets 404, as for one that does not exist.
+func (s *Site) consolePage(name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.noAccounts(w) {
+			return
+		}
+		se, _, ok := s.actingSession(w, r)
+		if !ok {
+			return
+		}
+		es, status := s.election(r.Context(), r.PathValue("id"))
+		if es == nil || !s.allowed(se, accounts.ReadElection, es) {
+			if status == 0 {
+				status = http.StatusNotFound
+			}
+			s.notFound(w, r, status)
+			return
+		}
+		h(w, r, s.electionData(r, es, language(r), name))
+	})
+}
+
+func (s *Site) electionData(r *http.Request, es *electionSite, lang, name string) *pageData {
+	p := &pageData{Lang: lang, Path: r.URL.Path, Page: "page." + name, ID: es.id, Base: es.base, State: es.summary(), el: es}
+	p.URL = s.baseURL(r) + es.base
+	p.Staff = s.staffView(r, es)
+	p.Phase = p.State.Phase
+	if p.State.Manifest != nil {
+		p.Title = p.State.Manifest.Title.In(lang)
+	}
+	return p
+}
+
+// notFound answers 404 (or 503 for an election that cannot be served now)
+// with no detail: the same for every unknown or hidden election.
+func (s *Site) notFound(w http.ResponseWriter, r *http.Request, status int) {
+	if status == 0 {
+		status = http.StatusNotFound
+	}
+	p := &pageData{Lang: language(r), Path: "/", Page: "page.notFound"}
+	key := "notFound.text"
+	if status == http.StatusServiceUnavailable {
+		p.Page, key = "page.unavailable", "unavailable.text"
+	}
+	p.Data = s.msg(p.Lang, key)
+	s.render(w, status, "notfound.html", p)
+}
+
+// officersOnly answers 404 to a signed-in staff member (past the second
+// step) who has no role in the election: its officers' routes answer as
+// for an election that does not exist. Others go on to the API, which
+// asks for a session (Officer).
+func (s *Site) officersOnly(api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		se, a := s.session(r)
+		if se != nil && se.SecondFactor && a.HasSecondFactor() && !s.hasRole(r.Context(), se, r.PathValue("id")) {
+			h := w.Header() // as the API answers an unknown election
+			h.Set("Content-Type", "application/json")
+			h.Set("Cache-Control", "no-store")
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+			w.WriteHeader(http.StatusNotFound)
+			w.Write([]byte(`{"error":"not found"}` + "\n"))
+			return
+		}
+		api.ServeHTTP(w, r)
 	})
 }
 
@@ -420,6 +560,7 @@ type ballotsPage struct {
 	Prev       int64
 	HasPrev    bool
 	HasNext    bool
+	Base       string        // the election's pages' base path
 	Table      template.HTML // the rows' table, rendered from Rows (cached)
 }
 
@@ -428,7 +569,8 @@ const ballotsPerPage = 500 // entries scanned per page
 func (s *Site) ballots(w http.ResponseWriter, r *http.Request, p *pageData) {
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	size, err := s.o.Election.Size(ctx)
+	es := p.el
+	size, err := es.e.Size(ctx)
 	if err != nil {
 		http.Error(w, "the log cannot be read now", http.StatusServiceUnavailable)
 		return
@@ -437,13 +579,13 @@ func (s *Site) ballots(w http.ResponseWriter, r *http.Request, p *pageData) {
 	from = max(0, min(from, size))
 	from -= from % ballotsPerPage // the page that holds it, which is kept
 	to := min(size, from+ballotsPerPage)
-	rows, err := s.rows.get(ctx, s.o.Election, from, to)
+	rows, err := es.rows.get(ctx, es.e, from, to)
 	if err != nil {
 		http.Error(w, "the log cannot be read now", http.StatusServiceUnavailable)
 		return
 	}
-	bp := &ballotsPage{Rows: rows, From: from, Next: to, HasNext: to < size, Prev: max(0, from-ballotsPerPage), HasPrev: from > 0}
-	bp.Table, err = s.rows.table(p.Lang, from, to, rows, func() (template.HTML, error) {
+	bp := &ballotsPage{Base: p.Base, Rows: rows, From: from, Next: to, HasNext: to < size, Prev: max(0, from-ballotsPerPage), HasPrev: from > 0}
+	bp.Table, err = es.rows.table(p.Lang, from, to, rows, func() (template.HTML, error) {
 		var b bytes.Buffer
 		err := s.pages[p.Lang].ExecuteTemplate(&b, "ballots.table", bp)
 		return template.HTML(b.String()), err // escaped by the template
@@ -472,20 +614,20 @@ func (s *Site) tracker(w http.ResponseWriter, r *http.Request, p *pageData) {
 		if q == "" || strings.Trim(q, "0123456789abcdef") != "" {
 			q = "invalid"
 		}
-		http.Redirect(w, r, "/ballots/"+q, http.StatusSeeOther)
+		http.Redirect(w, r, p.Base+"/ballots/"+q, http.StatusSeeOther)
 		return
 	}
 	if !isTracker(t) {
-		p.Path, p.Data = "/ballots", &trackerView{} // nothing of the address is echoed
+		p.Path, p.Data = p.Base+"/ballots", &trackerView{} // nothing of the address is echoed
 		s.render(w, http.StatusNotFound, "tracker.html", p)
 		return
 	}
 	v := &trackerView{Tracker: t}
 	var idx int64
-	s.o.Election.State(func(st *election.State) { idx, v.Counted, v.Found = st.FindTracker(t) })
+	p.el.e.State(func(st *election.State) { idx, v.Counted, v.Found = st.FindTracker(t) })
 	status := http.StatusOK
 	if v.Found {
-		rc, err := s.o.Election.Receipt(r.Context(), idx, t)
+		rc, err := p.el.e.Receipt(r.Context(), idx, t)
 		if err != nil {
 			http.Error(w, "the log cannot be read now", http.StatusServiceUnavailable)
 			return
@@ -522,8 +664,8 @@ type boardView struct {
 }
 
 func (s *Site) board(w http.ResponseWriter, r *http.Request, p *pageData) {
-	c, signed, err := s.o.Election.PublicCheckpoint(r.Context())
-	v := &boardView{Witnesses: s.o.Election.Witnesses()}
+	c, signed, err := p.el.e.PublicCheckpoint(r.Context())
+	v := &boardView{Witnesses: p.el.e.Witnesses()}
 	if err == nil {
 		v.Checkpoint, v.Size, v.Hash = string(signed), c.Size, c.Hash.String()
 		_, sigs, _ := strings.Cut(string(signed), "\n\n")
@@ -590,7 +732,7 @@ func (s *Site) results(w http.ResponseWriter, r *http.Request, p *pageData) {
 			v.Contests = append(v.Contests, cr)
 		}
 	} else {
-		v.Turnout = s.o.Election.Turnout()
+		v.Turnout = p.el.e.Turnout()
 		v.Chart = newTurnoutChart(v.Turnout, st.Voters)
 	}
 	p.Data = v
@@ -628,28 +770,40 @@ func newTurnoutChart(pts []server.TurnoutPoint, voters int) *turnoutChart {
 	return &turnoutChart{Points: b.String(), First: t0.UTC().Format("2006-01-02 15:04 UTC"), Last: t1.UTC().Format("2006-01-02 15:04 UTC"), Max: top}
 }
 
-// StaffCheck lets a request through to the officers' API only if it comes
+// Officer returns the check of the officers' API of the election with this
+// id (server.Options.Officer): it lets a request through only if it comes
 // with a staff session that passed its second step and may run this
-// election (server.Options.Officer); it returns what records the action,
-// with its outcome, in the audit trail.
-func (s *Site) StaffCheck(r *http.Request, action string) (func(result string), error) {
-	if s.o.Accounts == nil {
-		return nil, accounts.ErrDenied
-	}
-	se, _ := s.session(r)
-	if se == nil {
-		return nil, accounts.ErrDenied
-	}
-	el := s.electionID()
-	if err := s.o.Accounts.Allowed(se, accounts.ManageElection, el); err != nil {
-		return nil, err
-	}
-	c := s.staffClient(r)
-	return func(result string) {
-		if err := s.o.Accounts.Record(se, accounts.ManageElection, s.electionID(), "api-"+action, map[string]string{"result": result}, c); err != nil {
-			s.log.Error("the audit trail refused an API action", "action", action, "err", err)
+// election; it returns what records the action, with its outcome, in the
+// audit trail.
+func (s *Site) Officer(id string) func(r *http.Request, action string) (func(result string), error) {
+	return func(r *http.Request, action string) (func(result string), error) {
+		if s.o.Accounts == nil {
+			return nil, accounts.ErrDenied
 		}
-	}, nil
+		se, _ := s.session(r)
+		if se == nil {
+			return nil, accounts.ErrDenied
+		}
+		es, _ := s.election(r.Context(), id)
+		if es == nil {
+			return nil, server.ErrNoElection
+		}
+		key, err := s.roleKey(se, accounts.ManageElection, es)
+		if err != nil {
+			if _, a := s.session(r); se.SecondFactor && a != nil && a.HasSecondFactor() && !s.allowed(se, accounts.ReadElection, es) {
+				// No role at all here: the API answers as for an
+				// election that does not exist.
+				return nil, fmt.Errorf("%w: %v", server.ErrNoElection, err)
+			}
+			return nil, err
+		}
+		c := s.staffClient(r)
+		return func(result string) {
+			if err := s.o.Accounts.Record(se, accounts.ManageElection, key, "api-"+action, map[string]string{"result": result}, c); err != nil {
+				s.log.Error("the audit trail refused an API action", "election", id, "action", action, "err", err)
+			}
+		}, nil
+	}
 }
 
 func randomID() string {

@@ -21,8 +21,12 @@ import (
 	"github.com/scrutin/scrutin/web"
 )
 
+// el is the demo election's pages' base path.
+const el = "/e/" + demo.ElectionID
+
 // newDemo sets up an election open for voting, served by the web site on a
-// loopback port: its fixture and its URL.
+// loopback port: its fixture and the site's URL (the election's pages are
+// under URL + el).
 func newDemo(t testing.TB, voters int) (*demo.Fixture, string) {
 	t.Helper()
 	f, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: voters, Workers: 4, Seed: 7})
@@ -63,13 +67,13 @@ func TestPagesInBothLanguages(t *testing.T) {
 	if _, err := f.Vote(ctx, base); err != nil {
 		t.Fatal(err)
 	}
-	_, list := get(t, http.DefaultClient, base+"/ballots")
-	i := strings.Index(list, `href="/ballots/`)
+	_, list := get(t, http.DefaultClient, base+el+"/ballots")
+	i := strings.Index(list, `href="`+el+`/ballots/`)
 	if i < 0 {
 		t.Fatal("the list of ballots links to no tracker")
 	}
-	tracker := list[i+len(`href="/ballots/`) : i+len(`href="/ballots/`)+64]
-	pages := []string{"/", "/vote", "/ballots", "/ballots/" + tracker, "/board", "/results", "/verify", "/audit", "/staff/sign-in"}
+	tracker := list[i+len(`href="`+el+`/ballots/`) : i+len(`href="`+el+`/ballots/`)+64]
+	pages := []string{"/", el + "/", el + "/vote", el + "/ballots", el + "/ballots/" + tracker, el + "/board", el + "/results", el + "/verify", el + "/audit", "/staff/sign-in"}
 	for _, lang := range []string{"en", "fr"} {
 		for _, p := range pages {
 			resp, body := get(t, http.DefaultClient, base+p, "Accept-Language", lang)
@@ -98,11 +102,11 @@ func TestPagesInBothLanguages(t *testing.T) {
 		}
 	}
 	// The French catalog is French.
-	_, body := get(t, http.DefaultClient, base+"/", "Accept-Language", "fr-BE,fr;q=0.9,en;q=0.5")
+	_, body := get(t, http.DefaultClient, base+el+"/", "Accept-Language", "fr-BE,fr;q=0.9,en;q=0.5")
 	if !strings.Contains(body, "Comment voter") {
 		t.Error("the home page in French lacks its French heading")
 	}
-	resp, _ := get(t, http.DefaultClient, base+"/ballots/"+strings.Repeat("0", 64))
+	resp, _ := get(t, http.DefaultClient, base+el+"/ballots/"+strings.Repeat("0", 64))
 	if resp.StatusCode != 404 {
 		t.Errorf("an unknown tracker: %s, want 404", resp.Status)
 	}
@@ -122,7 +126,7 @@ func TestLanguageIsRemembered(t *testing.T) {
 	if resp.Request.URL.Host != strings.TrimPrefix(base, "http://") || resp.Request.URL.Path != "/" {
 		t.Errorf("the language form went to %s", resp.Request.URL)
 	}
-	_, body := get(t, c, base+"/board", "Accept-Language", "en")
+	_, body := get(t, c, base+el+"/board", "Accept-Language", "en")
 	if !strings.Contains(body, `<html lang="fr">`) {
 		t.Error("the chosen language was not remembered")
 	}
@@ -145,7 +149,7 @@ func TestCrossOriginRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"/staff/sign-in", "/console/open", "/console/close", "/staff/people/invite", "/api/admin/close", "/lang", "/api/ballots", "/api/sign-in", "/setup"} {
+	for _, p := range []string{"/staff/sign-in", el + "/console/open", el + "/console/close", "/console/create", "/staff/people/invite", "/api" + el + "/admin/close", "/lang", "/api" + el + "/ballots", "/api" + el + "/sign-in", "/setup"} {
 		req, _ := http.NewRequest("POST", base+p, strings.NewReader("email="+f.StaffEmail+"&password="+f.StaffPassword))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.AddCookie(staff)
@@ -179,10 +183,10 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	f, base := newDemo(t, 3)
 	ctx := context.Background()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	pages := []string{"/console", "/staff/account", "/staff/people", "/staff/trail"}
-	actions := []string{"/console/open", "/console/close", "/console/tally", "/console/result", "/console/manifest", "/console/entry",
-		"/staff/people/invite", "/staff/people/role", "/staff/recovery", "/staff/sessions/revoke"}
-	api := []string{"/api/admin/close", "/api/admin/tally", "/api/admin/result", "/api/admin/entries"}
+	pages := []string{"/console", el + "/console", "/e/no-such-election/console", "/staff/account", "/staff/people", "/staff/trail"}
+	actions := []string{el + "/console/open", el + "/console/close", el + "/console/tally", el + "/console/result", el + "/console/manifest", el + "/console/entry",
+		"/console/create", "/staff/people/invite", "/staff/people/role", "/staff/recovery", "/staff/sessions/revoke"}
+	api := []string{"/api" + el + "/admin/close", "/api" + el + "/admin/tally", "/api" + el + "/admin/result", "/api" + el + "/admin/entries"}
 	refused := func(who string, ck *http.Cookie, wantLocation string) {
 		t.Helper()
 		do := func(method, path string) *http.Response {
@@ -199,8 +203,19 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 			return resp
 		}
 		for _, p := range pages {
-			if resp := do("GET", p); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != wantLocation {
+			resp := do("GET", p)
+			loc, next, _ := strings.Cut(resp.Header.Get("Location"), "?")
+			if resp.StatusCode != http.StatusSeeOther || loc != wantLocation {
 				t.Errorf("%s: GET %s: %s to %q, want a redirect to %s", who, p, resp.Status, resp.Header.Get("Location"), wantLocation)
+			}
+			// From an election's console, the way back once signed in.
+			if wantNext := ""; wantLocation != "/staff/enrol" && strings.HasPrefix(p, "/e/") {
+				wantNext = "next=" + url.QueryEscape(p)
+				if next != wantNext {
+					t.Errorf("%s: GET %s: to %q, want %s", who, p, resp.Header.Get("Location"), wantNext)
+				}
+			} else if next != "" {
+				t.Errorf("%s: GET %s: to %q", who, p, resp.Header.Get("Location"))
 			}
 		}
 		for _, p := range actions {
@@ -244,7 +259,7 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", base+"/staff/people/invite", strings.NewReader(url.Values{"email": {"olga@example.org"}, "name": {"Olga Officer"}, "role": {"officer"}, "scope": {"this"}}.Encode()))
+	req, _ := http.NewRequest("POST", base+"/staff/people/invite", strings.NewReader(url.Values{"email": {"olga@example.org"}, "name": {"Olga Officer"}, "role": {"officer"}, "scope": {demo.ElectionID}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(admin)
 	_, body := doBody(t, noRedirect, req)
@@ -272,11 +287,11 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	}
 
 	// Both steps: the officer closes voting, and the trail says so.
-	req, _ = http.NewRequest("POST", base+"/console/close", strings.NewReader("reason=The+end."))
+	req, _ = http.NewRequest("POST", base+el+"/console/close", strings.NewReader("reason=The+end."))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(admin)
 	resp, _ = doBody(t, noRedirect, req)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console?done=close" || phase() != "closed" {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != el+"/console?done=close" || phase() != "closed" {
 		t.Fatalf("closing from the console: %s %s, phase %s", resp.Status, resp.Header.Get("Location"), phase())
 	}
 	req, _ = http.NewRequest("GET", base+"/staff/trail", nil)

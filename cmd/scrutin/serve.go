@@ -161,7 +161,11 @@ credentials given in person).`)
 		}
 		defer st.Close()
 		var site *web.Site
-		officer := func(r *http.Request, action string) (func(string), error) { return site.StaffCheck(r, action) }
+		// The officers' check of election id (the staff accounts, through
+		// the web site).
+		officer := func(id string) func(r *http.Request, action string) (func(string), error) {
+			return func(r *http.Request, action string) (func(string), error) { return site.Officer(id)(r, action) }
+		}
 		lim := server.DefaultSignInLimits
 		lim.TrustedProxies = trusted
 		var warnMu sync.Mutex
@@ -176,7 +180,7 @@ credentials given in person).`)
 			}
 		}
 		apiOptions := func(id string, e *server.Election) server.Options {
-			o := server.Options{Logger: logger.With("election", id), Officer: officer}
+			o := server.Options{Logger: logger.With("election", id), Officer: officer(id)}
 			if *signIn == "off" {
 				o.NoSignIn = true
 				return o
@@ -246,20 +250,13 @@ credentials given in person).`)
 			return fail(stderr, "serve", err)
 		}
 		defer staff.Close()
-		api := reg.Handler()
-		var handler http.Handler
-		if one := interimElection(ctx, reg); one != nil {
-			// Interim, until the web site serves every election: it shows
-			// one (the only one, or the newest).
-			site, err = web.New(web.Options{Election: one.e, API: demo.AliasAPI(api, one.id), Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
-			if err != nil {
-				return fail(stderr, "serve", err)
-			}
-			handler = demo.Site(api, site)
-		} else {
-			handler = api
+		// The site serves every election's pages, and the registry's API
+		// and logs under them.
+		site, err = web.New(web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
+		if err != nil {
+			return fail(stderr, "serve", err)
 		}
-		sw.Set(handler)
+		sw.Set(site)
 		logger.Info("serving", "addr", ln.Addr().String())
 		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
 		// Serve returns as soon as Shutdown starts; the deferred closes of
@@ -290,21 +287,6 @@ credentials given in person).`)
 	}
 }
 
-type namedElection struct {
-	id string
-	e  *server.Election
-}
-
-// interimElection is the election the web site shows until it serves
-// every election: the only one, or the newest that loads.
-func interimElection(ctx context.Context, reg *server.Registry) *namedElection {
-	for _, s := range reg.List() {
-		if e, err := reg.Election(ctx, s.ID); err == nil {
-			return &namedElection{s.ID, e}
-		}
-	}
-	return nil
-}
 
 // drainTimeout bounds how long a stopping server waits for the requests in
 // flight.

@@ -178,7 +178,7 @@ func (f *Fixture) apiOptions(id string, e *server.Election) server.Options {
 		if f.site == nil {
 			return nil, errors.New("the site is not served yet")
 		}
-		return f.site.StaffCheck(r, action)
+		return f.site.Officer(id)(r, action)
 	}}
 	if f.Opts.NoSignIn || e.Fingerprint() == (crypto.Fingerprint{}) {
 		return o
@@ -851,9 +851,8 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	api := f.Registry.Handler()
 	// No per-client limit on browsing; turns as in production.
-	site, err := web.New(web.Options{Election: f.Election, Accounts: f.Staff, API: AliasAPI(api, f.ID), Browse: browse.New(browse.Limits{})})
+	site, err := web.New(web.Options{Elections: f.Registry, Accounts: f.Staff, Browse: browse.New(browse.Limits{})})
 	if err != nil {
 		ln.Close()
 		return "", nil, err
@@ -862,7 +861,7 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 	if h := f.Opts.Host; h != nil && h.site == nil {
 		h.site = site
 	}
-	srv := server.NewHTTPServer(addr, Site(api, site))
+	srv := server.NewHTTPServer(addr, site)
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
@@ -912,6 +911,9 @@ func AliasAPI(api http.Handler, id string) http.Handler {
 		api.ServeHTTP(w, r2)
 	})
 }
+
+// ElectionID is the default election's id: its pages are under /e/demo/.
+const ElectionID = "demo"
 
 // Check compares a result with the expected counts.
 func Check(result *election.Result, want Tally) error {

@@ -5,11 +5,12 @@
   const root = document.getElementById("auditor");
   if (!root) return;
   const msgs = JSON.parse(root.dataset.msgs);
+  const apiBase = root.dataset.api; // this election's API: /api/e/{id}
   const $ = (id) => document.getElementById(id);
   const fmt = (key, ...args) => (msgs[key] || key).replace(/%(\d)/g, (_, i) => String(args[i - 1]));
   let electionJSON = "", election = null;
 
-  fetch("/api/election", { cache: "no-store" }).then((r) => r.text()).then((t) => {
+  fetch(apiBase + "/election", { cache: "no-store" }).then((r) => r.text()).then((t) => {
     electionJSON = t;
     election = JSON.parse(t);
     window.scrutinReady = () => { $("run-audit").disabled = false; };
@@ -27,7 +28,7 @@
     let contests = "[]";
     try {
       const cred = JSON.parse($("record").value).credential;
-      const resp = await fetch("/api/credentials/" + encodeURIComponent(cred), { cache: "no-store" });
+      const resp = await fetch(apiBase + "/credentials/" + encodeURIComponent(cred), { cache: "no-store" });
       const body = await resp.json();
       if (!resp.ok) {
         p.className = "error";

@@ -7,6 +7,9 @@
   const booth = document.getElementById("booth");
   if (!booth) return;
   const msgs = JSON.parse(booth.dataset.msgs);
+  // This election's API (/api/e/{id}) and pages (/e/{id}), as the page
+  // gives them.
+  const apiBase = booth.dataset.api, base = booth.dataset.base;
   const $ = (id) => document.getElementById(id);
   const fmt = (key, ...args) => (msgs[key] || key).replace(/%(\d)/g, (_, i) => String(args[i - 1]));
   const steps = ["signin", "credential", "ballot", "review", "audit", "receipt"];
@@ -28,7 +31,7 @@
   async function api(method, path, body, token) {
     const headers = { "Content-Type": "application/json" };
     if (token) headers.Authorization = "Bearer " + token;
-    const r = await fetch(path, { method, headers, body: body === undefined ? undefined : (typeof body === "string" ? body : JSON.stringify(body)), cache: "no-store" });
+    const r = await fetch(apiBase + path, { method, headers, body: body === undefined ? undefined : (typeof body === "string" ? body : JSON.stringify(body)), cache: "no-store" });
     let data = {};
     try { data = await r.json(); } catch (e) { /* no body */ }
     if (!r.ok) {
@@ -47,7 +50,7 @@
 
   // Loading: the election, then the module.
   async function load() {
-    const r = await fetch("/api/election", { cache: "no-store" });
+    const r = await fetch(apiBase + "/election", { cache: "no-store" });
     state.electionJSON = await r.text();
     state.election = JSON.parse(state.electionJSON);
     await new Promise((resolve, reject) => {
@@ -68,7 +71,7 @@
     state.email = $("email").value.trim();
     status(msgs.signingIn);
     try {
-      const r = await api("POST", "/api/sign-in", { email: state.email });
+      const r = await api("POST", "/sign-in", { email: state.email });
       state.challenge = r.challenge;
       $("form-code").hidden = false;
       status(msgs.codeSent);
@@ -90,7 +93,7 @@
   $("form-code").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      const r = await api("POST", "/api/sign-in/verify", { email: state.email, challenge: state.challenge, code: $("code").value.replace(/\s/g, "") });
+      const r = await api("POST", "/sign-in/verify", { email: state.email, challenge: state.challenge, code: $("code").value.replace(/\s/g, "") });
       state.token = r.token;
       status(msgs.signedIn);
       show("credential", "credential");
@@ -105,7 +108,7 @@
       const code = $("credential").value;
       const pub = call("credential", state.electionJSON, code).credential;
       let r;
-      try { r = await api("GET", "/api/credentials/" + encodeURIComponent(pub)); } catch (e) { throw new Error(msgs.credentialUnknown); }
+      try { r = await api("GET", "/credentials/" + encodeURIComponent(pub)); } catch (e) { throw new Error(msgs.credentialUnknown); }
       state.code = code;
       state.eligible = new Set(r.contests);
       for (const fs of document.querySelectorAll("fieldset.contest")) {
@@ -177,7 +180,7 @@
       const b = call("cast", String(state.encryption), state.electionJSON, state.code);
       let receipt;
       try {
-        receipt = await api("POST", "/api/ballots", b.ballot, state.token);
+        receipt = await api("POST", "/ballots", b.ballot, state.token);
       } catch (e) {
         // The encryption is spent (signed): a new one is ready to retry.
         encrypt(msgs.error + " " + e.message);
@@ -193,7 +196,7 @@
       $("receipt-tracker").textContent = group(receipt.tracker);
       $("receipt-code").textContent = group(receipt.code);
       $("receipt-index").textContent = String(receipt.index);
-      $("receipt-check").href = "/ballots/" + receipt.tracker;
+      $("receipt-check").href = base + "/ballots/" + receipt.tracker;
       state.receipt = receipt;
       status(msgs.cast);
       show("receipt", "receipt-title");
@@ -220,7 +223,7 @@
   $("receipt-save").addEventListener("click", () => {
     const r = state.receipt;
     const text = [msgs.receiptTitle, "", "tracker: " + r.tracker, "code: " + r.code, "index: " + r.index,
-      "election: " + state.election.fingerprint, "check: " + location.origin + "/ballots/" + r.tracker,
+      "election: " + state.election.fingerprint, "check: " + location.origin + base + "/ballots/" + r.tracker,
       "inclusion proof: " + r.inclusion_proof.join(" "), "", r.checkpoint].join("\n");
     save("scrutin-receipt-" + r.tracker.slice(0, 8) + ".txt", text, "text/plain");
   });

@@ -48,7 +48,10 @@
           response: { clientDataJSON: b64u.encode(a.response.clientDataJSON), authenticatorData: b64u.encode(a.response.authenticatorData),
             signature: b64u.encode(a.response.signature), userHandle: a.response.userHandle ? b64u.encode(a.response.userHandle) : null },
         });
-        location.href = "/console";
+        // Where the page was asked to lead once signed in (checked by the
+        // server when it wrote the page), else the console.
+        const next = document.querySelector('input[name="next"]');
+        location.href = next && next.value ? next.value : "/console";
       }
     } catch (e) {
       status.textContent = failed + " " + (e && e.message ? e.message : e);

@@ -1,5 +1,6 @@
 // The verifier in the browser: scrutin's package verify compiled to
-// WebAssembly reads this server's public log (/log/) and checks all of it.
+// WebAssembly reads this election's public log (/e/{id}/log/, given in the
+// page's data-log) and checks all of it.
 "use strict";
 (function () {
   const root = document.getElementById("verifier");
@@ -25,7 +26,7 @@
     };
     const fp = $("fingerprint").value.trim().replace(/\s/g, "").toLowerCase();
     const tracker = $("verify-tracker").value.trim().replace(/\s/g, "").toLowerCase();
-    const base = location.origin + "/log";
+    const base = location.origin + root.dataset.log;
     const rep = JSON.parse(await window.scrutin.verify(base, fp, tracker, progress));
     bar.hidden = true;
     $("run-verify").disabled = false;
