@@ -40,13 +40,13 @@ func copyDir(t testing.TB, src string) string {
 }
 
 // TestLegacyFolder: a data folder made by scrutin demo before elections
-// had ids (testdata/legacy-v1) opens as election "main": its log key is the
+// had ids (testdata/legacy/voting) opens as election "main": its log key is the
 // master seed itself, its checkpoint file moves to checkpoints/main (so the
 // rollback check still holds), its sign-in list to elections/main/, and it
 // takes a ballot at its new address.
 func TestLegacyFolder(t *testing.T) {
 	ctx := context.Background()
-	dir := copyDir(t, "testdata/legacy-v1")
+	dir := copyDir(t, "../testdata/legacy/voting")
 	oldCheckpoint, _ := os.ReadFile(filepath.Join(dir, server.CheckpointFile))
 	if err := server.MoveLegacyFiles(dir); err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestLegacyFolder(t *testing.T) {
 // server).
 func TestLegacyCheckpointMovesAtStart(t *testing.T) {
 	ctx := context.Background()
-	dir := copyDir(t, "testdata/legacy-v1")
+	dir := copyDir(t, "../testdata/legacy/voting")
 	seed, _ := os.ReadFile(filepath.Join(dir, "log.key"))
 	db, err := store.Open(ctx, dir)
 	if err != nil {

@@ -549,11 +549,11 @@ func checkV1(t *testing.T, db *DB, s Store, l *v1Log) {
 }
 
 // TestV1DemoFolder opens a copy of a data folder's database made by
-// "scrutin demo --voters 5" before issue 15 (testdata/v1-demo): it becomes
+// "scrutin demo --voters 5" before issue 15 (testdata/legacy/decided): it becomes
 // the election "main", whose log is the one its checkpoint file signed.
 func TestV1DemoFolder(t *testing.T) {
 	dir := t.TempDir()
-	b, err := os.ReadFile(filepath.Join("testdata", "v1-demo", SQLiteFile))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "legacy", "decided", SQLiteFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,7 +602,7 @@ func TestV1DemoFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkV1(t, db, s, l)
-	signed, err := os.ReadFile(filepath.Join("testdata", "v1-demo", "log.checkpoint"))
+	signed, err := os.ReadFile(filepath.Join("..", "testdata", "legacy", "decided", "log.checkpoint"))
 	if err != nil {
 		t.Fatal(err)
 	}

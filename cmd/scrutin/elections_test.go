@@ -100,7 +100,7 @@ func TestDemoElections(t *testing.T) {
 func TestServeLegacyFolder(t *testing.T) {
 	bin := buildScrutin(t)
 	dir := t.TempDir()
-	src := "../../server/testdata/legacy-v1"
+	src := "../../testdata/legacy/voting"
 	es, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)

@@ -287,7 +287,6 @@ credentials given in person).`)
 	}
 }
 
-
 // drainTimeout bounds how long a stopping server waits for the requests in
 // flight.
 const drainTimeout = 10 * time.Second

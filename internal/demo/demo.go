@@ -872,46 +872,6 @@ func (f *Fixture) API(url string) string { return url + "/api/e/" + f.ID }
 // Log is the address of the election's published log on the server at url.
 func (f *Fixture) Log(url string) string { return url + "/e/" + f.ID + "/log" }
 
-// Site serves the registry's addresses (api: Registry.Handler) beside the
-// web site.
-//
-// Interim, until the web site serves every election of the registry: it
-// is given one election, whose pages' scripts use the single-election
-// addresses (see AliasAPI).
-func Site(api, site http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/e/{id}/log/", api)
-	mux.Handle("/", site)
-	return mux
-}
-
-// AliasAPI serves the registry's API (api), and, for the web site's pages
-// of election id, the single-election addresses /api/… and /log/… as
-// /api/e/{id}/… and /e/{id}/log/….
-//
-// Interim, until the web site serves every election of the registry.
-func AliasAPI(api http.Handler, id string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		var to string
-		switch {
-		case strings.HasPrefix(p, "/api/e/"), !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/log/"):
-			api.ServeHTTP(w, r)
-			return
-		case strings.HasPrefix(p, "/api/"):
-			to = "/api/e/" + id + "/" + strings.TrimPrefix(p, "/api/")
-		default:
-			to = "/e/" + id + "/log/" + strings.TrimPrefix(p, "/log/")
-		}
-		r2 := new(http.Request)
-		*r2 = *r
-		u := *r.URL
-		u.Path, u.RawPath = to, ""
-		r2.URL = &u
-		api.ServeHTTP(w, r2)
-	})
-}
-
 // ElectionID is the default election's id: its pages are under /e/demo/.
 const ElectionID = "demo"
 
