@@ -279,11 +279,10 @@ func (db *DB) Close() error {
 }
 
 // OpenLog opens the database at location and the log of election id,
-// creating the election (marked legacy) if it does not exist; closing the
-// Store closes the database.
-//
-// Deprecated: OpenLog keeps single-election callers working while they
-// move to Open and DB.Log.
+// creating the election (marked legacy: signed with the master seed) if it
+// does not exist; closing the Store closes the database. It is for tests
+// and tools that work on one election's log; a server opens the database
+// with Open and each election's log with DB.Log.
 func OpenLog(ctx context.Context, location, id string) (Store, error) {
 	db, err := Open(ctx, location)
 	if err != nil {
