@@ -54,7 +54,7 @@ type State struct {
 	OpenedAt, ClosedAt int64 // entry indexes
 	Ballots            int   // ballot entries, re-votes included
 	last               map[[32]byte]*CountedBallot
-	trackers           map[string]trackerRef // every ballot
+	trackers           map[[32]byte]trackerRef // every ballot, by its tracker's bytes
 	codes              map[[32]byte]codeRef  // every ballot, by its code (spec §18.5)
 
 	Tally       *Tally
@@ -104,7 +104,7 @@ func (c *CountedBallot) Ciphertexts() ([][]*crypto.Ciphertext, error) {
 
 // New returns the state of an empty log.
 func New() *State {
-	return &State{credentials: make(map[[32]byte]uint64), last: make(map[[32]byte]*CountedBallot), trackers: make(map[string]trackerRef), codes: make(map[[32]byte]codeRef), decryptions: make(map[int][]byte)}
+	return &State{credentials: make(map[[32]byte]uint64), last: make(map[[32]byte]*CountedBallot), trackers: make(map[[32]byte]trackerRef), codes: make(map[[32]byte]codeRef), decryptions: make(map[int][]byte)}
 }
 
 // Tracker returns a ballot's tracker: the SHA-256 of its entry, in hex.
@@ -313,13 +313,13 @@ type PreparedBallot struct {
 	encoded  []byte // the selections only, when ballot is nil (PrepareVerified)
 	key      [32]byte
 	ballot   *Ballot
-	tracker  string
+	tracker  [32]byte // SHA-256 of the entry (its hex is the tracker)
 	code     [32]byte // the ballot code (spec §21.1)
 	answered uint64   // the contests answered, as a bit mask
 }
 
 // Tracker returns the ballot's tracker.
-func (p *PreparedBallot) Tracker() string { return p.tracker }
+func (p *PreparedBallot) Tracker() string { return hex.EncodeToString(p.tracker[:]) }
 
 // Code returns the ballot's code (spec §21.1), in hex.
 func (p *PreparedBallot) Code() string { return hex.EncodeToString(p.code[:]) }
@@ -456,7 +456,7 @@ func scanBallot(entry []byte, contests int) (*PreparedBallot, bool) {
 	if !ok {
 		return nil, false
 	}
-	p := &PreparedBallot{entry: entry, tracker: Tracker(entry), code: code, answered: answered, encoded: append(encoded, "]}"...)}
+	p := &PreparedBallot{entry: entry, tracker: sha256.Sum256(entry), code: code, answered: answered, encoded: append(encoded, "]}"...)}
 	copy(p.key[:], key)
 	return p, true
 }
@@ -533,7 +533,7 @@ func (e *Election) prepare(entry []byte, verify bool) (*PreparedBallot, error) {
 	if answered == 0 {
 		return fail(fmt.Errorf("%w: the ballot answers no contest", ErrEntry))
 	}
-	p := &PreparedBallot{entry: entry, ballot: &b, tracker: Tracker(entry), code: sha256.Sum256(msg), answered: answered}
+	p := &PreparedBallot{entry: entry, ballot: &b, tracker: sha256.Sum256(entry), code: sha256.Sum256(msg), answered: answered}
 	copy(p.key[:], b.Credential.Bytes())
 	return p, nil
 }
@@ -590,7 +590,7 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 	}
 	s.trackers[p.tracker] = trackerRef{s.Size, p.key}
 	s.codes[p.code] = codeRef{s.Size, p.tracker}
-	cb := &CountedBallot{Index: s.Size, Tracker: p.tracker}
+	cb := &CountedBallot{Index: s.Size, Tracker: p.Tracker()}
 	if p.ballot != nil {
 		cb.Selections = make([][]*crypto.Ciphertext, len(p.ballot.Contests))
 		for c, bc := range p.ballot.Contests {
@@ -615,7 +615,11 @@ func (s *State) Eligibility(credential *crypto.PublicKey) (uint64, bool) {
 // FindTracker returns the index of the ballot with this tracker, and
 // whether it is the one that counts for its credential.
 func (s *State) FindTracker(tracker string) (index int64, counted, found bool) {
-	t, ok := s.trackers[tracker]
+	b, err := hex.DecodeString(tracker)
+	if err != nil || len(b) != sha256.Size || hex.EncodeToString(b) != tracker {
+		return 0, false, false // only the lower-case hex a tracker is written in
+	}
+	t, ok := s.trackers[[32]byte(b)]
 	if !ok {
 		return 0, false, false
 	}
@@ -650,12 +654,17 @@ func (s *State) FindCode(code string) (index int64, tracker string, found bool) 
 		return 0, "", false
 	}
 	c, ok := s.codes[[32]byte(b)]
-	return c.index, c.tracker, ok
+	if !ok {
+		return 0, "", false
+	}
+	return c.index, hex.EncodeToString(c.tracker[:]), true
 }
 
+// The maps of every ballot hold no pointer, so that the garbage collector
+// need not scan them (a million ballots' worth).
 type codeRef struct {
 	index   int64
-	tracker string
+	tracker [32]byte
 }
 
 type trackerRef struct {

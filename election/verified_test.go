@@ -19,7 +19,7 @@ func TestPrepareVerified(t *testing.T) {
 	}
 	full, fast := e.s, *e.s // same state so far; maps are shared until a ballot
 	fast.last = map[[32]byte]*CountedBallot{}
-	fast.trackers = map[string]trackerRef{}
+	fast.trackers = map[[32]byte]trackerRef{}
 	fast.codes = map[[32]byte]codeRef{}
 	var ballots [][]byte
 	for voter := range 6 {

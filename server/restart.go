@@ -305,66 +305,90 @@ var errNoReplay = errors.New("the stored log does not replay")
 
 // replayLog rebuilds the state and the tree of the first n entries of st,
 // as replay describes, without touching any node.
+//
+// Three stages run at once, each on the chunks in log order: reading from
+// the store (two chunks at a time), preparing a chunk's ballots (decoding
+// or verifying them, and hashing every entry, with workers goroutines),
+// and applying them to the state, which only this goroutine does. A chunk
+// is prepared ahead only once voting is open (the ballots' checks need the
+// election's voting view, fixed from then on); until then, and for a chunk
+// read before the opening was applied, the applying stage prepares it.
 func replayLog(ctx context.Context, st store.Store, n, trusted int64, wants []board.Checkpoint, workers int) (*election.State, treeEdge, error) {
 	s := election.New()
 	var tree treeEdge
-	type chunk struct {
-		start   int64
-		entries [][]byte
-		err     error
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Two chunks are read at once, and handed over in order.
 	const readers = 2
-	chunks := make(chan chan chunk, readers)
+	read := make(chan chan *replayBatch, readers)
 	go func() {
-		defer close(chunks)
+		defer close(read)
 		sem := make(chan struct{}, readers)
 		for i := int64(0); i < n; i += replayChunk {
-			next := make(chan chunk, 1)
+			next := make(chan *replayBatch, 1)
 			select {
-			case chunks <- next:
+			case read <- next:
 			case <-ctx.Done():
 				return
 			}
-			sem <- struct{}{}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			go func() {
 				defer func() { <-sem }()
 				es, err := st.ReadEntries(ctx, i, min(n, i+replayChunk))
-				next <- chunk{i, es, err}
+				next <- &replayBatch{start: i, entries: es, err: err, preparedFrom: len(es)}
 			}()
 		}
 	}()
-	prepared := make([]*election.PreparedBallot, replayChunk)
-	errs := make([]error, replayChunk)
-	leaves := make([]tlog.Hash, replayChunk)
-	for next := range chunks {
-		c := <-next
+	// The voting view, once the applying stage has applied the opening.
+	var voting atomic.Pointer[election.Election]
+	prepared := make(chan *replayBatch, 1)
+	go func() {
+		defer close(prepared)
+		for next := range read {
+			var c *replayBatch
+			select {
+			case c = <-next:
+			case <-ctx.Done():
+				return
+			}
+			if view := voting.Load(); view != nil && c.err == nil {
+				c.prepare(view, 0, trusted, workers)
+			}
+			select {
+			case prepared <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for c := range prepared {
 		if c.err != nil {
 			return nil, treeEdge{}, c.err
 		}
-		clear(prepared)
-		clear(errs)
-		preparedFrom := len(c.entries)
 		for pos := 0; pos < len(c.entries); pos++ {
 			// Until voting opens, entries apply one by one; from then on,
-			// the rest of the chunk's ballots are prepared in parallel.
-			if s.Phase == election.PhaseVoting && preparedFrom == len(c.entries) {
+			// the rest of a chunk not prepared ahead is prepared here.
+			if s.Phase == election.PhaseVoting && c.preparedFrom == len(c.entries) {
 				view, err := s.Voter()
 				if err != nil {
 					return nil, treeEdge{}, err
 				}
-				prepareAll(view, c.entries[pos:], prepared[pos:], errs[pos:], leaves[pos:], c.start+int64(pos), trusted, workers)
-				preparedFrom = pos
+				voting.Store(view)
+				c.prepare(view, pos, trusted, workers)
 			}
 			entry := c.entries[pos]
 			var err error
 			switch {
-			case prepared[pos] != nil:
-				err = s.ApplyBallot(prepared[pos])
-			case errs[pos] != nil:
-				err = &election.EntryError{Index: s.Size, Type: election.TypeBallot, Err: errs[pos]}
+			case pos < c.preparedFrom:
+				err = s.Apply(entry)
+			case c.ballots[pos] != nil:
+				err = s.ApplyBallot(c.ballots[pos])
+			case c.errs[pos] != nil:
+				err = &election.EntryError{Index: s.Size, Type: election.TypeBallot, Err: c.errs[pos]}
 			default:
 				err = s.Apply(entry)
 			}
@@ -377,8 +401,8 @@ func replayLog(ctx context.Context, st store.Store, n, trusted int64, wants []bo
 				}
 				return nil, treeEdge{}, fmt.Errorf("%w: %w", errNoReplay, err)
 			}
-			if pos >= preparedFrom {
-				tree.addHash(leaves[pos])
+			if pos >= c.preparedFrom {
+				tree.addHash(c.leaves[pos])
 			} else {
 				tree.add(entry)
 			}
@@ -389,7 +413,30 @@ func replayLog(ctx context.Context, st store.Store, n, trusted int64, wants []bo
 			}
 		}
 	}
+	if ctx.Err() != nil {
+		return nil, treeEdge{}, ctx.Err()
+	}
 	return s, tree, nil
+}
+
+// replayBatch is a chunk of the log on its way through replayLog: its
+// entries from preparedFrom on are prepared (ballots, errs, leaves).
+type replayBatch struct {
+	start        int64
+	entries      [][]byte
+	err          error
+	preparedFrom int
+	ballots      []*election.PreparedBallot
+	errs         []error
+	leaves       []tlog.Hash
+}
+
+// prepare prepares the batch's entries from pos on.
+func (c *replayBatch) prepare(view *election.Election, pos int, trusted int64, workers int) {
+	m := len(c.entries)
+	c.ballots, c.errs, c.leaves = make([]*election.PreparedBallot, m), make([]error, m), make([]tlog.Hash, m)
+	prepareAll(view, c.entries[pos:], c.ballots[pos:], c.errs[pos:], c.leaves[pos:], c.start+int64(pos), trusted, workers)
+	c.preparedFrom = pos
 }
 
 // prepareAll prepares the ballots among entries (the first at index
