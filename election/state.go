@@ -55,7 +55,7 @@ type State struct {
 	Ballots            int   // ballot entries, re-votes included
 	last               map[[32]byte]*CountedBallot
 	trackers           map[[32]byte]trackerRef // every ballot, by its tracker's bytes
-	codes              map[[32]byte]codeRef  // every ballot, by its code (spec §18.5)
+	codes              map[[32]byte]codeRef    // every ballot, by its code (spec §18.5)
 
 	Tally       *Tally
 	tallyCTs    []*crypto.Ciphertext
