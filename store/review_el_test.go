@@ -1,0 +1,109 @@
+package store
+
+// Review of the many-elections store (branch el-store): failing tests
+// first, then the fixes.
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// enteredGate holds every commit until its gate opens, and says when one
+// is held.
+type enteredGate struct {
+	backend
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (g *enteredGate) appendBatch(ctx context.Context, entries [][]byte) (int64, error) {
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-g.gate
+	return g.backend.appendBatch(ctx, entries)
+}
+
+// TestReviewDBCloseWaitsForALogBeingClosed: a log whose Close is draining
+// its queued appends is forgotten by its DB (so that Log opens a new one);
+// DB.Close must still wait for that drain before closing the database, or
+// appends queued before either Close fail on a closed database.
+func TestReviewDBCloseWaitsForALogBeingClosed(t *testing.T) {
+	for _, bc := range backends(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			loc := bc.location(t)
+			db := mustOpenDB(t, loc)
+			g := &enteredGate{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+			db.wrap = func(id string, b backend) backend { g.backend = b; return g }
+			s := mustLog(t, db, "e")
+			queued := make(chan error, 1)
+			go func() { _, err := s.Append(ctx, entriesN("queued", 1)); queued <- err }()
+			<-g.entered
+			logClosed := make(chan error, 1)
+			go func() { logClosed <- s.Close() }()
+			waitFor(t, "the log to close", func() bool {
+				s := s.(*groupStore)
+				s.mu.RLock()
+				defer s.mu.RUnlock()
+				return s.closed
+			})
+			time.Sleep(20 * time.Millisecond) // the log is forgotten by the DB
+			dbClosed := make(chan error, 1)
+			go func() { dbClosed <- db.Close() }()
+			select {
+			case err := <-dbClosed:
+				dbClosed <- err
+				t.Errorf("DB.Close returned (%v) while a log still had a commit to make", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			close(g.gate)
+			if err := <-queued; err != nil {
+				t.Fatalf("an append queued before the log and the DB closed: %v", err)
+			}
+			<-logClosed
+			<-dbClosed
+			db = mustOpenDB(t, loc)
+			if n := checkAgainstMemory(t, mustLog(t, db, "e")); n != 1 {
+				t.Fatalf("%d entries, want 1", n)
+			}
+		})
+	}
+}
+
+// TestReviewSecondCloseWaits: Store.Close "waits for pending appends";
+// a second caller of Close (a server unloading an election as the DB
+// closes) must not return before the first one's drain is over.
+func TestReviewSecondCloseWaits(t *testing.T) {
+	db := mustOpenDB(t, t.TempDir())
+	g := &enteredGate{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	db.wrap = func(id string, b backend) backend { g.backend = b; return g }
+	s := mustLog(t, db, "e")
+	queued := make(chan error, 1)
+	go func() { _, err := s.Append(ctx, entriesN("queued", 1)); queued <- err }()
+	<-g.entered
+	go s.Close()
+	waitFor(t, "the log to close", func() bool {
+		s := s.(*groupStore)
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.closed
+	})
+	second := make(chan error, 1)
+	go func() { second <- s.Close() }()
+	returned := false
+	select {
+	case <-second:
+		returned = true
+		t.Error("a second Close returned before the queued append was committed")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(g.gate)
+	if err := <-queued; err != nil {
+		t.Fatal(err)
+	}
+	if !returned {
+		<-second
+	}
+}
