@@ -17,6 +17,10 @@ type DB struct {
 	mu     sync.Mutex
 	closed bool
 	logs   map[string]*openLog
+	// open counts the logs opened and not yet drained, including those
+	// closing (which logs forgets before they drain): Close waits for
+	// them before it closes the database.
+	open sync.WaitGroup
 
 	// wrap, if set (by tests), wraps each log's backend as it is opened.
 	wrap func(id string, b backend) backend
@@ -213,6 +217,10 @@ func (db *DB) openLog(ctx context.Context, id string) (*groupStore, error) {
 		}
 		db.mu.Unlock()
 	}
+	// Added before the opener's ready is closed: Close waits for that
+	// before it waits for open.
+	db.open.Add(1)
+	s.onDrained = db.open.Done
 	return s, nil
 }
 
@@ -275,6 +283,9 @@ func (db *DB) Close() error {
 			o.s.Close()
 		}
 	}
+	// Logs closed by their holders before (forgotten by logs) may still
+	// be committing what was queued on them.
+	db.open.Wait()
 	return db.d.close()
 }
 

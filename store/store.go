@@ -151,8 +151,9 @@ type groupStore struct {
 	done   chan struct{}
 	mu     sync.RWMutex
 	closed bool
-	// onClose, if set, runs once as the store closes (not under mu).
-	onClose func()
+	// onClose, if set, runs once as the store closes (not under mu), and
+	// onDrained once its queued appends are committed.
+	onClose, onDrained func()
 }
 
 type appendReq struct {
@@ -364,10 +365,12 @@ func (s *groupStore) LatestCheckpoint(ctx context.Context) (int64, []byte, error
 }
 
 // Close waits for the appends queued and closes this log (not the DB).
+// Every caller waits, not only the first.
 func (s *groupStore) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		<-s.done
 		return nil
 	}
 	s.closed = true
@@ -379,6 +382,9 @@ func (s *groupStore) Close() error {
 		s.onClose()
 	}
 	<-s.done
+	if s.onDrained != nil {
+		s.onDrained()
+	}
 	return nil
 }
 
