@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,5 +106,33 @@ func TestReviewSecondCloseWaits(t *testing.T) {
 	}
 	if !returned {
 		<-second
+	}
+}
+
+// TestReviewWitnessKeysBothDatabasesHold: a witness key one database
+// cannot hold (PostgreSQL's text takes neither a NUL nor invalid UTF-8,
+// SQLite takes both) is refused by the store at once, on both, in plain
+// words, rather than stored by one and refused by the other after every
+// retry.
+func TestReviewWitnessKeysBothDatabasesHold(t *testing.T) {
+	for _, bc := range backends(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			db := mustOpenDB(t, bc.location(t))
+			if err := db.Create(ctx, "e", nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range []string{"w\x00+abc+def", "w\xff+abc+def", "w\t+abc+def"} {
+				start := time.Now()
+				if err := db.Create(ctx, "f", []string{w}); err == nil || !strings.Contains(err.Error(), "witness key") {
+					t.Errorf("creating with the witness key %q: %v", w, err)
+				}
+				if err := db.SetWitnesses(ctx, "e", []string{w}); err == nil || !strings.Contains(err.Error(), "witness key") {
+					t.Errorf("setting the witness key %q: %v", w, err)
+				}
+				if d := time.Since(start); d > 500*time.Millisecond {
+					t.Errorf("refusing %q took %v", w, d)
+				}
+			}
+		})
 	}
 }
