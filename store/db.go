@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // DB is one database holding the logs of every election, and their
@@ -92,11 +94,14 @@ func CheckID(id string) error {
 	return nil
 }
 
-// checkWitnesses refuses witness keys that could not be stored one a line.
+// checkWitnesses refuses witness keys that could not be stored one a line,
+// or that one of the databases could not hold (PostgreSQL's text takes
+// neither a NUL nor invalid UTF-8): a note's verifier key is printable
+// text.
 func checkWitnesses(witnesses []string) (string, error) {
 	for _, w := range witnesses {
-		if w == "" || strings.ContainsAny(w, "\r\n") {
-			return "", fmt.Errorf("a witness key cannot be empty or hold a line break: %q", w)
+		if w == "" || !utf8.ValidString(w) || strings.IndexFunc(w, unicode.IsControl) >= 0 {
+			return "", fmt.Errorf("a witness key cannot be empty, hold a line break or another control character, or not be UTF-8: %q", w)
 		}
 	}
 	return strings.Join(witnesses, "\n"), nil

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/scrutin/scrutin/board"
@@ -319,8 +320,18 @@ func retry[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	}
 }
 
-// permanent reports whether an error will not pass by trying again.
+// permanent reports whether an error will not pass by trying again: the
+// store's own, and PostgreSQL's refusals of the data or the statement
+// (SQLSTATE classes 22 data exception, 23 integrity constraint violation
+// and 42 syntax error or access rule violation).
 func permanent(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && len(pe.Code) == 5 {
+		switch pe.Code[:2] {
+		case "22", "23", "42":
+			return true
+		}
+	}
 	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNoCheckpoint) || errors.Is(err, ErrNoElection) ||
 		errors.Is(err, ErrExists) || errors.Is(err, ErrClosed) || errors.Is(err, ErrTooNew)
 }
