@@ -5,9 +5,12 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // enteredGate holds every commit until its gate opens, and says when one
@@ -134,5 +137,66 @@ func TestReviewWitnessKeysBothDatabasesHold(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReviewPostgresLockedElectionsDoNotStarveOthers: in PostgreSQL an
+// election's committer waits for its head row's lock on a pooled
+// connection. With as many elections' heads locked by another process
+// (one stopped mid-commit, say) as the pool has connections, every
+// connection waits on a lock, and the appends of every other election
+// wait for a connection: one election's held lock must hold up that
+// election only.
+func TestReviewPostgresLockedElectionsDoNotStarveOthers(t *testing.T) {
+	loc := postgresLocation(t)
+	db := mustOpenDB(t, loc)
+	pool := db.d.(*postgresDB).pool
+	locked := int(pool.Config().MaxConns)
+	var held []Store
+	for i := range locked {
+		held = append(held, mustLog(t, db, fmt.Sprintf("held-%d", i)))
+	}
+	free := mustLog(t, db, "free")
+	other, err := pgx.Connect(ctx, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT size FROM head WHERE election LIKE 'held-%' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	heldDone := make(chan error, locked)
+	for _, s := range held {
+		go func() { _, err := s.Append(ctx, entriesN("held", 1)); heldDone <- err }()
+	}
+	time.Sleep(300 * time.Millisecond) // every held committer waits on its lock
+	freeDone := make(chan error, 1)
+	go func() { _, err := free.Append(ctx, entriesN("free", 1)); freeDone <- err }()
+	select {
+	case err := <-freeDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("an append to an election whose head nobody holds waited 5 s for the others' locks")
+	}
+	tx.Rollback(ctx)
+	for range held {
+		if err := <-heldDone; err != nil {
+			t.Fatalf("an append held by another process's lock: %v", err)
+		}
+	}
+	if t.Failed() {
+		<-freeDone
+	}
+	for _, s := range append(held, free) {
+		if n := checkAgainstMemory(t, s); n != 1 {
+			t.Fatalf("%d entries", n)
+		}
 	}
 }
