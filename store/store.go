@@ -237,6 +237,17 @@ func (s *groupStore) commit(all [][]byte) (int64, error) {
 	wait := 10 * time.Millisecond
 	for try := 1; ; try++ {
 		first, err := s.b.appendBatch(ctx, all)
+		if errors.Is(err, errHeadBusy) && ctx.Err() == nil {
+			// Another process is appending to this election: not a
+			// failure, wait (up to commitTimeout) without using a try.
+			try--
+			select {
+			case <-time.After(headBusyWait):
+				continue
+			case <-ctx.Done():
+				return 0, err
+			}
+		}
 		var ce *commitError
 		if err == nil || errors.As(err, &ce) || try == commitTries || ctx.Err() != nil {
 			return first, err
@@ -249,6 +260,15 @@ func (s *groupStore) commit(all [][]byte) (int64, error) {
 		wait = min(2*wait, time.Second)
 	}
 }
+
+// errHeadBusy is appendBatch's error when another process held the
+// election's head for longer than the backend waits on one connection;
+// nothing was appended.
+var errHeadBusy = errors.New("the election's log is locked by another writer")
+
+// headBusyWait is the pause before trying again a batch whose head was
+// busy.
+const headBusyWait = 5 * time.Millisecond
 
 // commitTries bounds the tries of a batch that fails before its commit (or
 // of a read): more than a pool's connections, which a database restart
