@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,5 +199,43 @@ func TestReviewPostgresLockedElectionsDoNotStarveOthers(t *testing.T) {
 		if n := checkAgainstMemory(t, s); n != 1 {
 			t.Fatalf("%d entries", n)
 		}
+	}
+}
+
+// TestReviewV1MigratedByTwoAtOnce: processes opening one version 1
+// database at once migrate it once: every one opens it, and the log of
+// "main" is the version 1 log, whole.
+func TestReviewV1MigratedByTwoAtOnce(t *testing.T) {
+	for _, bc := range backends(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			loc := bc.location(t)
+			l := &v1Log{entries: entriesN("v1", 2000), checkpoints: map[int64][]byte{2000: []byte("note 2000")}}
+			buildV1(t, bc, loc, l)
+			const n = 3
+			dbs := make([]*DB, n)
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { dbs[i], errs[i] = Open(ctx, loc) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("open %d: %v", i, err)
+				}
+				t.Cleanup(func() { dbs[i].Close() })
+			}
+			for _, db := range dbs {
+				es, err := db.Elections(ctx)
+				if err != nil || len(es) != 1 || es[0].ID != "main" || es[0].Size != 2000 {
+					t.Fatalf("elections: %+v %v", es, err)
+				}
+				s, err := db.Log(ctx, "main")
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkV1(t, db, s, l)
+			}
+		})
 	}
 }
