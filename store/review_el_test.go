@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -235,6 +236,41 @@ func TestReviewV1MigratedByTwoAtOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkV1(t, db, s, l)
+			}
+		})
+	}
+}
+
+// TestReviewReadsAfterDBCloseSayClosed: a log's reads after its DB closed
+// (a request served as the server shuts down) fail at once with
+// ErrClosed, not after every retry with the driver's words.
+func TestReviewReadsAfterDBCloseSayClosed(t *testing.T) {
+	for _, bc := range backends(t) {
+		t.Run(bc.name, func(t *testing.T) {
+			db := mustOpenDB(t, bc.location(t))
+			s := mustLog(t, db, "e")
+			if _, err := s.Append(ctx, entriesN("e", 3)); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			start := time.Now()
+			if _, err := s.Size(ctx); !errors.Is(err, ErrClosed) {
+				t.Errorf("size: %v", err)
+			}
+			if _, err := s.ReadEntries(ctx, 0, 1); !errors.Is(err, ErrClosed) {
+				t.Errorf("entries: %v", err)
+			}
+			if _, err := s.ReadHashes(ctx, []int64{0}); !errors.Is(err, ErrClosed) {
+				t.Errorf("hashes: %v", err)
+			}
+			if _, _, err := s.LatestCheckpoint(ctx); !errors.Is(err, ErrClosed) {
+				t.Errorf("checkpoint: %v", err)
+			}
+			if err := s.SaveCheckpoint(ctx, 3, []byte("note")); !errors.Is(err, ErrClosed) {
+				t.Errorf("saving a checkpoint: %v", err)
+			}
+			if d := time.Since(start); d > 500*time.Millisecond {
+				t.Errorf("the reads took %v", d)
 			}
 		})
 	}
