@@ -226,6 +226,7 @@ func (db *DB) openLog(ctx context.Context, id string) (*groupStore, error) {
 	// before it waits for open.
 	db.open.Add(1)
 	s.onDrained = db.open.Done
+	s.dbClosed = db.isClosed
 	return s, nil
 }
 

@@ -155,6 +155,9 @@ type groupStore struct {
 	// onClose, if set, runs once as the store closes (not under mu), and
 	// onDrained once its queued appends are committed.
 	onClose, onDrained func()
+	// dbClosed, if set, reports whether the database under the log is
+	// closed: its reads then fail with ErrClosed, at once.
+	dbClosed func() bool
 }
 
 type appendReq struct {
@@ -356,15 +359,26 @@ func permanent(err error) bool {
 		errors.Is(err, ErrExists) || errors.Is(err, ErrClosed) || errors.Is(err, ErrTooNew)
 }
 
+// read runs f as retry does, unless the database is closed.
+func read[T any](ctx context.Context, s *groupStore, f func() (T, error)) (T, error) {
+	return retry(ctx, func() (T, error) {
+		v, err := f()
+		if err != nil && s.dbClosed != nil && s.dbClosed() {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		return v, err
+	})
+}
+
 func (s *groupStore) Size(ctx context.Context) (int64, error) {
-	return retry(ctx, func() (int64, error) { return s.b.size(ctx) })
+	return read(ctx, s, func() (int64, error) { return s.b.size(ctx) })
 }
 
 func (s *groupStore) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
 	if start < 0 || start > end {
 		return nil, fmt.Errorf("bad entry range [%d, %d)", start, end)
 	}
-	es, err := retry(ctx, func() ([][]byte, error) { return s.b.readEntries(ctx, start, end) })
+	es, err := read(ctx, s, func() ([][]byte, error) { return s.b.readEntries(ctx, start, end) })
 	if err != nil {
 		return nil, err
 	}
@@ -375,11 +389,11 @@ func (s *groupStore) ReadEntries(ctx context.Context, start, end int64) ([][]byt
 }
 
 func (s *groupStore) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
-	return retry(ctx, func() ([]tlog.Hash, error) { return s.b.readHashes(ctx, idx) })
+	return read(ctx, s, func() ([]tlog.Hash, error) { return s.b.readHashes(ctx, idx) })
 }
 
 func (s *groupStore) SaveCheckpoint(ctx context.Context, size int64, signed []byte) error {
-	_, err := retry(ctx, func() (struct{}, error) { return struct{}{}, s.b.saveCheckpoint(ctx, size, signed) })
+	_, err := read(ctx, s, func() (struct{}, error) { return struct{}{}, s.b.saveCheckpoint(ctx, size, signed) })
 	return err
 }
 
@@ -388,7 +402,7 @@ func (s *groupStore) LatestCheckpoint(ctx context.Context) (int64, []byte, error
 		n      int64
 		signed []byte
 	}
-	c, err := retry(ctx, func() (cp, error) {
+	c, err := read(ctx, s, func() (cp, error) {
 		n, signed, err := s.b.latestCheckpoint(ctx)
 		return cp{n, signed}, err
 	})
