@@ -275,3 +275,37 @@ func TestReviewReadsAfterDBCloseSayClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewPostgresTableLockIsWaitedFor: an append waits (up to
+// commitTimeout) for a lock another session holds on a table it writes
+// to (an operator's LOCK TABLE, a pg_repack, a slow index build), as it
+// did before appends bounded their lock waits (lock_timeout): the bound
+// gives the connection back, it must not fail the appends.
+func TestReviewPostgresTableLockIsWaitedFor(t *testing.T) {
+	loc := postgresLocation(t)
+	db := mustOpenDB(t, loc)
+	s := mustLog(t, db, "e")
+	other, err := pgx.Connect(ctx, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE entries IN SHARE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := s.Append(ctx, entriesN("e", 1)); done <- err }()
+	time.Sleep(4 * time.Second)
+	tx.Rollback(ctx)
+	if err := <-done; err != nil {
+		t.Fatalf("an append that waited 4 s for a table lock: %v", err)
+	}
+	if n := checkAgainstMemory(t, s); n != 1 {
+		t.Fatalf("%d entries", n)
+	}
+}
