@@ -264,10 +264,10 @@ func (s *groupStore) commit(all [][]byte) (int64, error) {
 	}
 }
 
-// errHeadBusy is appendBatch's error when another process held the
-// election's head for longer than the backend waits on one connection;
-// nothing was appended.
-var errHeadBusy = errors.New("the election's log is locked by another writer")
+// errHeadBusy is appendBatch's error when another session held a lock the
+// batch needs (the election's head, or a table) for longer than the
+// backend waits on one connection; nothing was appended.
+var errHeadBusy = errors.New("another session holds a lock this append needs (the election's log or a table)")
 
 // headBusyWait is the pause before trying again a batch whose head was
 // busy.
