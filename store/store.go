@@ -241,8 +241,9 @@ func (s *groupStore) commit(all [][]byte) (int64, error) {
 	for try := 1; ; try++ {
 		first, err := s.b.appendBatch(ctx, all)
 		if errors.Is(err, errHeadBusy) && ctx.Err() == nil {
-			// Another process is appending to this election: not a
-			// failure, wait (up to commitTimeout) without using a try.
+			// Another session holds the head (another process appending
+			// to this election) or a table: not a failure, wait (up to
+			// commitTimeout) without using a try.
 			try--
 			select {
 			case <-time.After(headBusyWait):
