@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // DB is one database holding the logs of every election, and their
@@ -17,6 +19,10 @@ type DB struct {
 	mu     sync.Mutex
 	closed bool
 	logs   map[string]*openLog
+	// open counts the logs opened and not yet drained, including those
+	// closing (which logs forgets before they drain): Close waits for
+	// them before it closes the database.
+	open sync.WaitGroup
 
 	// wrap, if set (by tests), wraps each log's backend as it is opened.
 	wrap func(id string, b backend) backend
@@ -88,11 +94,14 @@ func CheckID(id string) error {
 	return nil
 }
 
-// checkWitnesses refuses witness keys that could not be stored one a line.
+// checkWitnesses refuses witness keys that could not be stored one a line,
+// or that one of the databases could not hold (PostgreSQL's text takes
+// neither a NUL nor invalid UTF-8): a note's verifier key is printable
+// text.
 func checkWitnesses(witnesses []string) (string, error) {
 	for _, w := range witnesses {
-		if w == "" || strings.ContainsAny(w, "\r\n") {
-			return "", fmt.Errorf("a witness key cannot be empty or hold a line break: %q", w)
+		if w == "" || !utf8.ValidString(w) || strings.IndexFunc(w, unicode.IsControl) >= 0 {
+			return "", fmt.Errorf("a witness key cannot be empty, hold a line break or another control character, or not be UTF-8: %q", w)
 		}
 	}
 	return strings.Join(witnesses, "\n"), nil
@@ -213,6 +222,11 @@ func (db *DB) openLog(ctx context.Context, id string) (*groupStore, error) {
 		}
 		db.mu.Unlock()
 	}
+	// Added before the opener's ready is closed: Close waits for that
+	// before it waits for open.
+	db.open.Add(1)
+	s.onDrained = db.open.Done
+	s.dbClosed = db.isClosed
 	return s, nil
 }
 
@@ -275,6 +289,9 @@ func (db *DB) Close() error {
 			o.s.Close()
 		}
 	}
+	// Logs closed by their holders before (forgotten by logs) may still
+	// be committing what was queued on them.
+	db.open.Wait()
 	return db.d.close()
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -140,8 +141,21 @@ func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (fi
 	defer func() {
 		if err != nil {
 			tx.Rollback(ctx)
+			var pe *pgconn.PgError
+			var ce *commitError
+			if !errors.As(err, &ce) && errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+				err = fmt.Errorf("%w: %w", errHeadBusy, err)
+			}
 		}
 	}()
+	// A committer waiting for a lock that another session holds (the
+	// election's head, most often; or a table) gives its pooled
+	// connection back every 200 ms (errHeadBusy, and commit tries again
+	// until commitTimeout): otherwise as many elections held elsewhere as
+	// the pool has connections would hold up every other election.
+	if _, err := tx.Exec(ctx, headLockTimeoutSQL); err != nil {
+		return 0, err
+	}
 	var n int64
 	if err := tx.QueryRow(ctx, `SELECT size FROM head WHERE election = $1 FOR UPDATE`, b.id).Scan(&n); err != nil {
 		return 0, err
@@ -175,6 +189,11 @@ func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (fi
 	}
 	return n, nil
 }
+
+// headLockTimeoutSQL bounds an append's wait for a lock (its election's
+// head, or a table) on one connection (lock_timeout, for this transaction
+// only).
+const headLockTimeoutSQL = `SET LOCAL lock_timeout = '200ms'`
 
 func (b *postgresBackend) size(ctx context.Context) (int64, error) {
 	var n int64

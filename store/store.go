@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/scrutin/scrutin/board"
@@ -151,8 +152,12 @@ type groupStore struct {
 	done   chan struct{}
 	mu     sync.RWMutex
 	closed bool
-	// onClose, if set, runs once as the store closes (not under mu).
-	onClose func()
+	// onClose, if set, runs once as the store closes (not under mu), and
+	// onDrained once its queued appends are committed.
+	onClose, onDrained func()
+	// dbClosed, if set, reports whether the database under the log is
+	// closed: its reads then fail with ErrClosed, at once.
+	dbClosed func() bool
 }
 
 type appendReq struct {
@@ -235,6 +240,18 @@ func (s *groupStore) commit(all [][]byte) (int64, error) {
 	wait := 10 * time.Millisecond
 	for try := 1; ; try++ {
 		first, err := s.b.appendBatch(ctx, all)
+		if errors.Is(err, errHeadBusy) && ctx.Err() == nil {
+			// Another session holds the head (another process appending
+			// to this election) or a table: not a failure, wait (up to
+			// commitTimeout) without using a try.
+			try--
+			select {
+			case <-time.After(headBusyWait):
+				continue
+			case <-ctx.Done():
+				return 0, err
+			}
+		}
 		var ce *commitError
 		if err == nil || errors.As(err, &ce) || try == commitTries || ctx.Err() != nil {
 			return first, err
@@ -247,6 +264,15 @@ func (s *groupStore) commit(all [][]byte) (int64, error) {
 		wait = min(2*wait, time.Second)
 	}
 }
+
+// errHeadBusy is appendBatch's error when another session held a lock the
+// batch needs (the election's head, or a table) for longer than the
+// backend waits on one connection; nothing was appended.
+var errHeadBusy = errors.New("another session holds a lock this append needs (the election's log or a table)")
+
+// headBusyWait is the pause before trying again a batch whose head was
+// busy.
+const headBusyWait = 5 * time.Millisecond
 
 // commitTries bounds the tries of a batch that fails before its commit (or
 // of a read): more than a pool's connections, which a database restart
@@ -318,21 +344,42 @@ func retry[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	}
 }
 
-// permanent reports whether an error will not pass by trying again.
+// permanent reports whether an error will not pass by trying again: the
+// store's own, and PostgreSQL's refusals of the data or the statement
+// (SQLSTATE classes 22 data exception, 23 integrity constraint violation
+// and 42 syntax error or access rule violation).
 func permanent(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && len(pe.Code) == 5 {
+		switch pe.Code[:2] {
+		case "22", "23", "42":
+			return true
+		}
+	}
 	return errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNoCheckpoint) || errors.Is(err, ErrNoElection) ||
 		errors.Is(err, ErrExists) || errors.Is(err, ErrClosed) || errors.Is(err, ErrTooNew)
 }
 
+// read runs f as retry does, unless the database is closed.
+func read[T any](ctx context.Context, s *groupStore, f func() (T, error)) (T, error) {
+	return retry(ctx, func() (T, error) {
+		v, err := f()
+		if err != nil && s.dbClosed != nil && s.dbClosed() {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		return v, err
+	})
+}
+
 func (s *groupStore) Size(ctx context.Context) (int64, error) {
-	return retry(ctx, func() (int64, error) { return s.b.size(ctx) })
+	return read(ctx, s, func() (int64, error) { return s.b.size(ctx) })
 }
 
 func (s *groupStore) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
 	if start < 0 || start > end {
 		return nil, fmt.Errorf("bad entry range [%d, %d)", start, end)
 	}
-	es, err := retry(ctx, func() ([][]byte, error) { return s.b.readEntries(ctx, start, end) })
+	es, err := read(ctx, s, func() ([][]byte, error) { return s.b.readEntries(ctx, start, end) })
 	if err != nil {
 		return nil, err
 	}
@@ -343,11 +390,11 @@ func (s *groupStore) ReadEntries(ctx context.Context, start, end int64) ([][]byt
 }
 
 func (s *groupStore) ReadHashes(ctx context.Context, idx []int64) ([]tlog.Hash, error) {
-	return retry(ctx, func() ([]tlog.Hash, error) { return s.b.readHashes(ctx, idx) })
+	return read(ctx, s, func() ([]tlog.Hash, error) { return s.b.readHashes(ctx, idx) })
 }
 
 func (s *groupStore) SaveCheckpoint(ctx context.Context, size int64, signed []byte) error {
-	_, err := retry(ctx, func() (struct{}, error) { return struct{}{}, s.b.saveCheckpoint(ctx, size, signed) })
+	_, err := read(ctx, s, func() (struct{}, error) { return struct{}{}, s.b.saveCheckpoint(ctx, size, signed) })
 	return err
 }
 
@@ -356,7 +403,7 @@ func (s *groupStore) LatestCheckpoint(ctx context.Context) (int64, []byte, error
 		n      int64
 		signed []byte
 	}
-	c, err := retry(ctx, func() (cp, error) {
+	c, err := read(ctx, s, func() (cp, error) {
 		n, signed, err := s.b.latestCheckpoint(ctx)
 		return cp{n, signed}, err
 	})
@@ -364,10 +411,12 @@ func (s *groupStore) LatestCheckpoint(ctx context.Context) (int64, []byte, error
 }
 
 // Close waits for the appends queued and closes this log (not the DB).
+// Every caller waits, not only the first.
 func (s *groupStore) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		<-s.done
 		return nil
 	}
 	s.closed = true
@@ -379,6 +428,9 @@ func (s *groupStore) Close() error {
 		s.onClose()
 	}
 	<-s.done
+	if s.onDrained != nil {
+		s.onDrained()
+	}
 	return nil
 }
 
