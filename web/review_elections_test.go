@@ -1,0 +1,123 @@
+package web_test
+
+// Adversarial review of many elections on one server (issue 15): what a
+// visitor, or a staff member of one election only, learns of another.
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/web"
+)
+
+// sameAsNone checks that a request about election id answers exactly as
+// the same request about an election that does not exist: status,
+// headers that matter and body (with the id replaced).
+func sameAsNone(t *testing.T, who, base, method, path, ctype, body, id string, ck *http.Cookie) {
+	t.Helper()
+	r1, b1 := send(t, method, base+strings.ReplaceAll(path, "{id}", id), ctype, body, ck)
+	r2, b2 := send(t, method, base+strings.ReplaceAll(path, "{id}", "no-such-election"), ctype, body, ck)
+	if r1.StatusCode != r2.StatusCode || strings.ReplaceAll(b1, id, "no-such-election") != b2 {
+		t.Errorf("%s: %s %s: %s %.200q, but for no election: %s %.200q", who, method, path, r1.Status, b1, r2.Status, b2)
+		return
+	}
+	for _, h := range []string{"Content-Type", "Cache-Control", "Content-Security-Policy", "Location"} {
+		if a, b := r1.Header.Get(h), strings.ReplaceAll(r2.Header.Get(h), "no-such-election", id); a != b {
+			t.Errorf("%s: %s %s: %s %q, but for no election %q", who, method, path, h, a, b)
+		}
+	}
+}
+
+// hiddenRoutes are the API and log routes of an election, by method, path
+// (with {id}), content type and body.
+var hiddenRoutes = [][4]string{
+	{"GET", "/api/e/{id}/election", "", ""},
+	{"GET", "/api/e/{id}/checkpoint", "", ""},
+	{"GET", "/e/{id}/log/checkpoint", "", ""},
+	{"GET", "/e/{id}/log/tile/0/000", "", ""},
+	{"POST", "/api/e/{id}/sign-in", "application/json", `{"email":"a@example.org"}`},
+	{"POST", "/api/e/{id}/ballots", "application/json", `{}`},
+	{"GET", "/api/e/{id}/ballots/" + strings.Repeat("a", 64), "", ""},
+	{"GET", "/api/e/{id}/credentials/" + strings.Repeat("a", 64), "", ""},
+	{"POST", "/api/e/{id}/admin/close", "application/json", `{"reason":"no"}`},
+	{"POST", "/api/e/{id}/admin/entries", "application/octet-stream", `x`},
+	{"POST", "/api/e/{id}/ceremony", "application/octet-stream", `x`},
+	{"POST", "/api/e/{id}/decryptions", "application/octet-stream", `x`},
+	{"POST", "/api/e/{id}/cosignatures", "text/plain", `x`},
+	{"GET", "/e/{id}/", "", ""},
+	{"GET", "/e/{id}/vote", "", ""},
+	{"GET", "/e/{id}/console", "", ""},
+}
+
+// TestUnpublishedElectionHiddenFromAPI: an election created but without a
+// manifest yet is not public (spec §22.4: "before that only its staff
+// see it", §22.3: "a server does not say which ids exist beyond those it
+// lists publicly"). Its API and its log answer a visitor, and a staff
+// member of another election, exactly as for an election that does not
+// exist; its own staff still reach them.
+func TestUnpublishedElectionHiddenFromAPI(t *testing.T) {
+	north, _, base := twoElections(t)
+	admin, err := north.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	olga := invite(t, base, admin, "olga@example.org", accounts.RoleOfficer, "north")
+	if resp, _ := send(t, "POST", base+"/console/create", "application/x-www-form-urlencoded", "id=west", admin); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("creating west: %s", resp.Status)
+	}
+	for who, ck := range map[string]*http.Cookie{"a visitor": nil, "an officer of north": olga} {
+		for _, rq := range hiddenRoutes {
+			sameAsNone(t, who, base, rq[0], rq[1], rq[2], rq[3], "west", ck)
+		}
+	}
+	// West's own staff still reach its API while they set it up.
+	if resp, body := send(t, "GET", base+"/api/e/west/election", "", "", admin); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "not set up") {
+		t.Errorf("west's API, for its administrator: %s %s", resp.Status, body)
+	}
+	// A public election's API answers anyone.
+	if resp, _ := send(t, "GET", base+"/api/e/north/election", "", "", nil); resp.StatusCode != 200 {
+		t.Errorf("north's API, for a visitor: %s", resp.Status)
+	}
+}
+
+// hidden is elections of which one failed to load before its manifest
+// was known (it is not public).
+type hidden struct{ failing }
+
+func (h hidden) List() []web.Summary {
+	list := h.failing.List()
+	for i := range list {
+		if list[i].ID == h.id {
+			list[i].Public = false
+		}
+	}
+	return list
+}
+
+// TestFailedElectionHidden: a staff member without a role in an election
+// that failed to load gets 404 on its console, as for one that does not
+// exist (not "unavailable", which says it exists); an election that
+// failed before it was public is hidden from visitors too. Its own staff
+// are told it is unavailable.
+func TestFailedElectionHidden(t *testing.T) {
+	n, _, base := twoElectionsSignIn(t, false, func(e web.Elections) web.Elections { return failing{e, "south"} })
+	admin, err := n.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	olga := invite(t, base, admin, "olga@example.org", accounts.RoleOfficer, "north")
+	for _, p := range []string{"/e/{id}/console", "/e/{id}/console/trail"} {
+		sameAsNone(t, "an officer of north", base, "GET", p, "", "", "south", olga)
+	}
+	if resp, _ := send(t, "GET", base+"/e/south/console", "", "", admin); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("the failed election's console, for its administrator: %s, want 503", resp.Status)
+	}
+
+	_, _, base = twoElectionsSignIn(t, false, func(e web.Elections) web.Elections { return hidden{failing{e, "south"}} })
+	for _, rq := range hiddenRoutes {
+		sameAsNone(t, "a visitor", base, rq[0], rq[1], rq[2], rq[3], "south", nil)
+	}
+}
