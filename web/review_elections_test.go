@@ -121,3 +121,24 @@ func TestFailedElectionHidden(t *testing.T) {
 		sameAsNone(t, "a visitor", base, rq[0], rq[1], rq[2], rq[3], "south", nil)
 	}
 }
+
+// TestMetricsNameOnlyListedElections: /metrics, which anyone may read,
+// names no election that is not public yet (spec §22.3: a server does not
+// say which ids exist beyond those it lists publicly).
+func TestMetricsNameOnlyListedElections(t *testing.T) {
+	north, _, base := twoElections(t)
+	admin, err := north.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := send(t, "POST", base+"/console/create", "application/x-www-form-urlencoded", "id=west", admin); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("creating west: %s", resp.Status)
+	}
+	_, metrics := send(t, "GET", base+"/metrics", "", "", nil)
+	if !strings.Contains(metrics, `election="north"`) {
+		t.Errorf("/metrics has no series of north: %.500s", metrics)
+	}
+	if strings.Contains(metrics, "west") {
+		t.Errorf("/metrics names west, which is not public")
+	}
+}
