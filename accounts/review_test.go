@@ -264,3 +264,19 @@ func TestReviewLockoutNotResetByManyClients(t *testing.T) {
 		t.Error("failures from 10,000 other clients lifted the guesser's lockout")
 	}
 }
+
+// TestPasswordCommonWordWithLongPadding: a common word with as many random
+// digits around it as a whole password needs is not a common password
+// (the demo's administrator password, "staff-" and 24 hex digits, was
+// refused whenever those digits held no letter: 1 run in 60,000, a test
+// failing at random); a common word with a few digits still is.
+func TestPasswordCommonWordWithLongPadding(t *testing.T) {
+	if err := CheckPassword("staff-668989946933963708174984", "officer@demo.example", "Demo officer"); err != nil {
+		t.Errorf("a common word with 24 random digits: %v", err)
+	}
+	for _, bad := range []string{"Password2027!", "staff-12345678", "!!monkey!!!!"} {
+		if err := CheckPassword(bad, "officer@demo.example", "Demo officer"); !errors.Is(err, ErrWeakPassword) {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+}
