@@ -5,11 +5,18 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/web"
 )
 
@@ -140,5 +147,57 @@ func TestMetricsNameOnlyListedElections(t *testing.T) {
 	}
 	if strings.Contains(metrics, "west") {
 		t.Errorf("/metrics names west, which is not public")
+	}
+}
+
+// TestLegacyAdministratorByFingerprint: in the legacy election "main", an
+// administrator whose role was recorded under the election's fingerprint
+// (as roles were before elections had ids) still manages its staff: the
+// people page lists them, and their invitations into main give a role
+// that opens main's console.
+func TestLegacyAdministratorByFingerprint(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 2, Workers: 2, Seed: 7, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	var site *web.Site
+	api := f.Election.Handler(server.Options{NoSignIn: true,
+		Officer: func(r *http.Request, action string) (func(string), error) { return site.Officer("main")(r, action) }})
+	if site, err = web.New(web.Options{Elections: oneElection("main", f.Election, api), Accounts: f.Staff}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(site)
+	defer srv.Close()
+	base := srv.URL
+	se, err := f.Staff.SignIn(f.StaffEmail, f.StaffPassword, accounts.Client{Addr: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(f.StaffTOTP, time.Now())
+	if err := f.Staff.VerifyTOTP(se, code); err != nil {
+		t.Fatal(err)
+	}
+	fp := fmt.Sprintf("%x", f.F[:])
+	c := accounts.Client{Addr: "127.0.0.1"}
+	token, err := f.Staff.Invite(se, "lea@example.org", "Léa", accounts.RoleAdmin, fp, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lea := activate(t, base, token)
+	if _, err := f.Staff.Invite(se, "omar@example.org", "Omar", accounts.RoleOfficer, fp, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, list := send(t, "GET", base+"/console", "", "", lea); !strings.Contains(list, `href="/staff/people"`) {
+		t.Error("the console does not lead main's administrator to the people page")
+	}
+	resp, people := send(t, "GET", base+"/staff/people", "", "", lea)
+	if resp.StatusCode != 200 || !strings.Contains(people, "omar@example.org") || !strings.Contains(people, `<option value="main">`) {
+		t.Fatalf("the people page of main's administrator (role under its fingerprint): %s %.1500s", resp.Status, people)
+	}
+	paul := invite(t, base, lea, "paul@example.org", accounts.RoleOfficer, "main")
+	if resp, _ := send(t, "GET", base+"/e/main/console", "", "", paul); resp.StatusCode != 200 {
+		t.Errorf("an officer invited into main by its legacy administrator: main's console %s", resp.Status)
 	}
 }
