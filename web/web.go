@@ -19,6 +19,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -31,9 +32,11 @@ import (
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/browse"
 	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/store"
 )
 
 //go:embed templates/*.html
@@ -86,6 +89,9 @@ type Site struct {
 
 	mu    sync.Mutex
 	sites map[string]*electionSite // by election id
+	// published holds the ids of the elections whose manifest is
+	// recorded, as the API's gate found them.
+	published sync.Map
 }
 
 // New returns the site, or an error if a template or catalog is broken.
@@ -520,11 +526,35 @@ func (s *Site) officersOnly(api http.Handler) http.Handler {
 // election, get the API's answer for an unknown election.
 func (s *Site) unlisted(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Not through s.election: the API's requests (every ballot) do
+		// not churn the pages' caches.
 		id := r.PathValue("id")
-		es, status := s.election(r.Context(), id)
-		if es == nil && status == http.StatusNotFound || (es == nil || !es.public()) && !s.mayKnow(r, id, es, status) {
+		if _, ok := s.published.Load(id); ok {
+			api.ServeHTTP(w, r)
+			return
+		}
+		if store.CheckID(id) != nil {
 			apiNotFound(w)
 			return
+		}
+		e, err := s.o.Elections.Election(r.Context(), id)
+		switch {
+		case err == nil && e.Fingerprint() != (crypto.Fingerprint{}):
+			s.published.Store(id, true) // for good: a log only grows
+		case errors.Is(err, ErrNoElection):
+			apiNotFound(w)
+			return
+		case err != nil && r.Context().Err() != nil:
+			return
+		default: // no manifest yet, or failed
+			status := 0
+			if err != nil {
+				status = http.StatusServiceUnavailable
+			}
+			if !s.mayKnow(r, id, nil, status) {
+				apiNotFound(w)
+				return
+			}
 		}
 		api.ServeHTTP(w, r)
 	})
@@ -543,16 +573,16 @@ func apiNotFound(w http.ResponseWriter) {
 	w.Write([]byte(`{"error":"not found"}` + "\n"))
 }
 
-// mayKnow reports, for an election that is not public or could not be
-// loaded (es nil, status 503), whether the request may know it exists: a
-// failed election that was public, or a visitor with a role in it
-// (spec §22.3, §22.4: only its staff see an election before its
-// manifest is recorded).
+// mayKnow reports, for an election that is not public (es nil: not
+// loaded here) or could not be loaded (status 503), whether the request
+// may know it exists: a failed election that was public, or a visitor
+// with a role in it (spec §22.3, §22.4: only its staff see an election
+// before its manifest is recorded).
 func (s *Site) mayKnow(r *http.Request, id string, es *electionSite, status int) bool {
-	if es == nil && status != http.StatusServiceUnavailable {
+	if es == nil && status == http.StatusNotFound {
 		return false
 	}
-	if es == nil && s.o.Elections != nil {
+	if status == http.StatusServiceUnavailable && s.o.Elections != nil {
 		for _, sm := range s.o.Elections.List() {
 			if sm.ID == id && sm.Public {
 				return true
