@@ -787,6 +787,8 @@ func (s *Service) AccountsIn(se *Session, elections ...string) ([]Account, error
 
 // TrailEvent is an event as staff read it: no secret, no hash.
 type TrailEvent struct {
+	// Seq is the event's number in the server's trail (Trail), or among
+	// the election's own events (ElectionTrail).
 	Seq    int64
 	At     time.Time
 	Action string
@@ -845,7 +847,7 @@ func (s *Service) ElectionTrail(se *Session, n int, keys ...string) ([]TrailEven
 		names[id] = a.Email
 	}
 	s.mu.Unlock()
-	events, err := s.trail.tailWhere(n, func(e *Event) bool {
+	events, kept, err := s.trail.tailWhere(n, func(e *Event) bool {
 		switch e.Action {
 		case "election.action", "account.invite", "account.role":
 		default:
@@ -862,10 +864,13 @@ func (s *Service) ElectionTrail(se *Session, n int, keys ...string) ([]TrailEven
 	if err != nil {
 		return nil, err
 	}
+	// Numbered among the election's own events: their numbers in the
+	// server's trail would count, by their gaps, what staff did elsewhere.
+	first := kept - int64(len(events)) + 1
 	out := make([]TrailEvent, 0, len(events))
 	for i := len(events) - 1; i >= 0; i-- {
 		e := events[i]
-		out = append(out, TrailEvent{Seq: e.Seq, At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names)})
+		out = append(out, TrailEvent{Seq: first + int64(i), At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names)})
 	}
 	return out, nil
 }

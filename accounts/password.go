@@ -69,9 +69,11 @@ func CheckPassword(pw string, context ...string) error {
 	lower := strings.ToLower(pw)
 	list := commonPasswords()
 	// The password itself, and its core without the digits and symbols
-	// people add around a common word ("Password2027!").
+	// people add around a common word ("Password2027!"), when what is
+	// added would not be a password alone (shorter than the minimum).
 	core := strings.TrimFunc(lower, func(r rune) bool { return !unicode.IsLetter(r) })
-	if list[lower] || (utf8.RuneCountInString(core) >= 4 && list[core]) {
+	added := n - utf8.RuneCountInString(core)
+	if list[lower] || (utf8.RuneCountInString(core) >= 4 && added < MinPasswordLength && list[core]) {
 		return fmt.Errorf("%w: it is on the list of common and breached passwords", ErrWeakPassword)
 	}
 	// One short piece repeated ("abcabcabcabc", "passwordpassword").

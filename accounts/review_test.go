@@ -264,3 +264,63 @@ func TestReviewLockoutNotResetByManyClients(t *testing.T) {
 		t.Error("failures from 10,000 other clients lifted the guesser's lockout")
 	}
 }
+
+// TestPasswordCommonWordWithLongPadding: a common word with as many random
+// digits around it as a whole password needs is not a common password
+// (the demo's administrator password, "staff-" and 24 hex digits, was
+// refused whenever those digits held no letter: 1 run in 60,000, a test
+// failing at random); a common word with a few digits still is.
+func TestPasswordCommonWordWithLongPadding(t *testing.T) {
+	if err := CheckPassword("staff-668989946933963708174984", "officer@demo.example", "Demo officer"); err != nil {
+		t.Errorf("a common word with 24 random digits: %v", err)
+	}
+	for _, bad := range []string{"Password2027!", "staff-12345678", "!!monkey!!!!"} {
+		if err := CheckPassword(bad, "officer@demo.example", "Demo officer"); !errors.Is(err, ErrWeakPassword) {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+}
+
+// TestElectionTrailNumbersItsOwn: an election's trail numbers its own
+// events 1, 2, 3…, not by their place in the server's trail, whose gaps
+// would count what staff did elsewhere (other elections, sign-ins)
+// between two of them.
+func TestElectionTrailNumbersItsOwn(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTest(t, t.TempDir(), c, &mailbox{})
+	admin, _, _ := firstAdmin(t, s, c)
+	tok, err := s.Invite(admin, "audrey@example.org", "Audrey", RoleAuditor, "north", alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aud, err := s.Activate(tok, "another good passphrase", alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := s.BeginTOTP(aud)
+	code, _ := totp.GenerateCode(k.Secret(), c.now())
+	if _, err := s.FinishTOTP(aud, code); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		for _, el := range []string{"south", "south", "north"} {
+			if err := s.Record(admin, ManageElection, el, "close", map[string]string{"result": "done"}, alice); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	events, err := s.ElectionTrail(aud, 100, "north")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for _, e := range events {
+		seqs = append(seqs, e.Seq)
+	}
+	if fmt.Sprint(seqs) != "[4 3 2 1]" { // the invitation, then three actions
+		t.Errorf("north's trail numbers its events %v, want [4 3 2 1]", seqs)
+	}
+	if events, _ := s.ElectionTrail(aud, 2, "north"); len(events) != 2 || events[0].Seq != 4 || events[1].Seq != 3 {
+		t.Errorf("north's last two events: %+v", events)
+	}
+}

@@ -219,35 +219,41 @@ func (t *trail) close() error {
 }
 
 // tail returns the last n events (at most), oldest first.
-func (t *trail) tail(n int) ([]*Event, error) { return t.tailWhere(n, nil) }
+func (t *trail) tail(n int) ([]*Event, error) {
+	events, _, err := t.tailWhere(n, nil)
+	return events, err
+}
 
-// tailWhere returns the last n events that keep accepts (all if nil).
-func (t *trail) tailWhere(n int, keep func(*Event) bool) ([]*Event, error) {
+// tailWhere returns the last n events that keep accepts (all if nil), and
+// how many it accepted in all.
+func (t *trail) tailWhere(n int, keep func(*Event) bool) ([]*Event, int64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.f == nil {
-		return nil, errors.New("the staff audit trail is closed")
+		return nil, 0, errors.New("the staff audit trail is closed")
 	}
 	f, err := os.Open(t.f.Name())
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
 	var ring []*Event
+	var kept int64
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), maxEventLine+1)
 	for sc.Scan() {
 		var e Event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if keep != nil && !keep(&e) {
 			continue
 		}
+		kept++
 		ring = append(ring, &e)
 		if len(ring) > n {
 			ring = ring[1:]
 		}
 	}
-	return ring, sc.Err()
+	return ring, kept, sc.Err()
 }

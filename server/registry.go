@@ -899,6 +899,13 @@ func (r *Registry) metrics(w http.ResponseWriter, req *http.Request) {
 		}
 		s.mu.Unlock()
 	}
+	// An election without a manifest is not public yet: its id is not
+	// said to whoever reads the metrics (spec §22.3).
+	rows = slices.DeleteFunc(rows, func(rw row) bool {
+		var hidden bool
+		rw.e.State(func(st *election.State) { hidden = st.Manifest == nil })
+		return hidden
+	})
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	w.Header().Set("Cache-Control", "no-store")
 	fmt.Fprintf(w, "# HELP scrutin_elections Elections of this server, by state.\n# TYPE scrutin_elections gauge\n")

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
@@ -58,6 +59,8 @@ type electionSite struct {
 	base string // "/e/{id}"
 	e    *server.Election
 	rows ballotRows // the list of ballots, cached
+
+	published atomic.Bool // its manifest is recorded
 
 	reportMu   sync.Mutex
 	rollReport *roll.Report // the last roll report uploaded with the roll
@@ -104,8 +107,19 @@ func (es *electionSite) fingerprint() string {
 	return fp
 }
 
-// public reports whether the election's manifest is recorded.
-func (es *electionSite) public() bool { return es.fingerprint() != "" }
+// public reports whether the election's manifest is recorded (once it
+// is, for good: it is remembered, as every request to the election's API
+// asks).
+func (es *electionSite) public() bool {
+	if es.published.Load() {
+		return true
+	}
+	if es.fingerprint() == "" {
+		return false
+	}
+	es.published.Store(true)
+	return true
+}
 
 // roleKey is the key under which the session holds permission p in the
 // election: its id, or for the legacy election its fingerprint too; ""

@@ -562,12 +562,47 @@ func (s *Site) scopes(r *http.Request, se *accounts.Session) []string {
 	}
 	if s.o.Elections != nil {
 		for _, sm := range s.o.Elections.List() {
-			if s.o.Accounts.Allowed(se, accounts.ManageAccounts, sm.ID) == nil {
+			if _, ok := s.accountsKey(r, se, sm.ID); ok {
 				out = append(out, sm.ID)
 			}
 		}
 	}
 	return out
+}
+
+// accountsKey is the key under which the session manages the staff of
+// election id: its id, or for the legacy election the fingerprint its
+// roles may be recorded under.
+func (s *Site) accountsKey(r *http.Request, se *accounts.Session, id string) (string, bool) {
+	if s.o.Accounts.Allowed(se, accounts.ManageAccounts, id) == nil {
+		return id, true
+	}
+	if id != legacyID {
+		return "", false
+	}
+	es, _ := s.election(r.Context(), id)
+	if es == nil {
+		return "", false
+	}
+	key, err := s.roleKey(se, accounts.ManageAccounts, es)
+	return key, err == nil
+}
+
+// roleKeys are the keys of the roles in the elections named (ids): their
+// ids, and the legacy election's fingerprint.
+func (s *Site) roleKeys(r *http.Request, ids []string) []string {
+	var keys []string
+	for _, id := range ids {
+		keys = append(keys, id)
+		if id == legacyID {
+			if es, _ := s.election(r.Context(), id); es != nil {
+				if fp := es.fingerprint(); fp != "" {
+					keys = append(keys, fp)
+				}
+			}
+		}
+	}
+	return keys
 }
 
 func (s *Site) peoplePage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -576,7 +611,7 @@ func (s *Site) peoplePage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	scopes := s.scopes(r, se)
-	list, err := s.accountsFor(se, scopes)
+	list, err := s.accountsFor(se, s.roleKeys(r, scopes))
 	if err != nil {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
@@ -603,6 +638,9 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 	if el != accounts.AllElections && !slices.Contains(v.Scopes, el) {
 		err = accounts.ErrDenied
 	} else {
+		if el != accounts.AllElections {
+			el, _ = s.accountsKey(r, se, el) // its fingerprint, for a legacy role
+		}
 		switch r.PathValue("action") {
 		case "invite":
 			var token string
@@ -621,7 +659,7 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 	if err != nil {
 		p.Error = s.staffError(p.Lang, err)
 	}
-	v.Accounts, _ = s.accountsFor(se, v.Scopes)
+	v.Accounts, _ = s.accountsFor(se, s.roleKeys(r, v.Scopes))
 	p.Data = v
 	status := http.StatusOK
 	if err != nil {
@@ -632,11 +670,11 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 
 // accountsFor lists the accounts the session may see: all of them for a
 // role on every election, else those with a role in the elections it
-// administers (scopes), with their roles there only.
-func (s *Site) accountsFor(se *accounts.Session, scopes []string) ([]accounts.Account, error) {
+// administers (keys: roleKeys of its scopes), with their roles there only.
+func (s *Site) accountsFor(se *accounts.Session, keys []string) ([]accounts.Account, error) {
 	list, err := s.o.Accounts.Accounts(se)
-	if err != nil && len(scopes) > 0 {
-		return s.o.Accounts.AccountsIn(se, scopes...)
+	if err != nil && len(keys) > 0 {
+		return s.o.Accounts.AccountsIn(se, keys...)
 	}
 	return list, err
 }

@@ -19,6 +19,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -31,9 +32,11 @@ import (
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/browse"
 	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/store"
 )
 
 //go:embed templates/*.html
@@ -86,6 +89,9 @@ type Site struct {
 
 	mu    sync.Mutex
 	sites map[string]*electionSite // by election id
+	// published holds the ids of the elections whose manifest is
+	// recorded, as the API's gate found them.
+	published sync.Map
 }
 
 // New returns the site, or an error if a template or catalog is broken.
@@ -220,8 +226,14 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHT
 func (s *Site) routes() {
 	mux := http.NewServeMux()
 	if s.o.Elections != nil {
-		api := s.o.Elections.Handler()
-		for _, p := range []string{"/api/", "/e/{id}/log/", "/healthz", "/metrics"} {
+		all := s.o.Elections.Handler()
+		for _, p := range []string{"/api/", "/healthz", "/metrics"} {
+			mux.Handle(p, all)
+		}
+		// An election's API and log: as for none to whoever may not see
+		// it yet (no manifest, and no role in it).
+		api := s.unlisted(all)
+		for _, p := range []string{"/api/e/{id}/", "/e/{id}/log/"} {
 			mux.Handle(p, api)
 		}
 		// Reading the log and proving receipts read the store: in turns
@@ -426,14 +438,13 @@ func (s *Site) electionPage(name string, h func(w http.ResponseWriter, r *http.R
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lang := language(r)
 		es, status := s.election(r.Context(), r.PathValue("id"))
-		if es == nil {
-			s.notFound(w, r, status)
-			return
-		}
-		if !es.public() {
-			se, _ := s.session(r)
-			if se == nil || !s.allowed(se, accounts.ReadElection, es) {
+		if es == nil || !es.public() {
+			if !s.mayKnow(r, r.PathValue("id"), es, status) {
 				s.notFound(w, r, http.StatusNotFound)
+				return
+			}
+			if es == nil {
+				s.notFound(w, r, status)
 				return
 			}
 		}
@@ -454,9 +465,12 @@ func (s *Site) consolePage(name string, h func(w http.ResponseWriter, r *http.Re
 		if !ok {
 			return
 		}
-		es, status := s.election(r.Context(), r.PathValue("id"))
+		id := r.PathValue("id")
+		es, status := s.election(r.Context(), id)
 		if es == nil || !s.allowed(se, accounts.ReadElection, es) {
-			if status == 0 {
+			// An election that cannot be served now is said to be so
+			// only to its staff.
+			if status == 0 || !s.hasRole(r.Context(), se, id) {
 				status = http.StatusNotFound
 			}
 			s.notFound(w, r, status)
@@ -500,16 +514,89 @@ func (s *Site) officersOnly(api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		se, a := s.session(r)
 		if se != nil && se.SecondFactor && a.HasSecondFactor() && !s.hasRole(r.Context(), se, r.PathValue("id")) {
-			h := w.Header() // as the API answers an unknown election
-			h.Set("Content-Type", "application/json")
-			h.Set("Cache-Control", "no-store")
-			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"error":"not found"}` + "\n"))
+			apiNotFound(w)
 			return
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// unlisted serves an election's API and log only to those who may know
+// the election exists (mayKnow); others, and requests about an unknown
+// election, get the API's answer for an unknown election.
+func (s *Site) unlisted(api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Not through s.election: the API's requests (every ballot) do
+		// not churn the pages' caches.
+		id := r.PathValue("id")
+		if _, ok := s.published.Load(id); ok {
+			api.ServeHTTP(w, r)
+			return
+		}
+		if store.CheckID(id) != nil {
+			apiNotFound(w)
+			return
+		}
+		e, err := s.o.Elections.Election(r.Context(), id)
+		switch {
+		case err == nil && e.Fingerprint() != (crypto.Fingerprint{}):
+			s.published.Store(id, true) // for good: a log only grows
+		case errors.Is(err, ErrNoElection):
+			apiNotFound(w)
+			return
+		case err != nil && r.Context().Err() != nil:
+			return
+		default: // no manifest yet, or failed
+			status := 0
+			if err != nil {
+				status = http.StatusServiceUnavailable
+			}
+			if !s.mayKnow(r, id, nil, status) {
+				apiNotFound(w)
+				return
+			}
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// apiNotFound is the API's answer for an unknown election (the same as
+// server.Registry's).
+func apiNotFound(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(http.StatusNotFound)
+	w.Write([]byte(`{"error":"not found"}` + "\n"))
+}
+
+// mayKnow reports, for an election that is not public (es nil: not
+// loaded here) or could not be loaded (status 503), whether the request
+// may know it exists: a failed election that was public, or a visitor
+// with a role in it (spec §22.3, §22.4: only its staff see an election
+// before its manifest is recorded).
+func (s *Site) mayKnow(r *http.Request, id string, es *electionSite, status int) bool {
+	if es == nil && status == http.StatusNotFound {
+		return false
+	}
+	if status == http.StatusServiceUnavailable && s.o.Elections != nil {
+		for _, sm := range s.o.Elections.List() {
+			if sm.ID == id && sm.Public {
+				return true
+			}
+		}
+	}
+	se, _ := s.session(r)
+	if se == nil {
+		return false
+	}
+	if es != nil {
+		return s.allowed(se, accounts.ReadElection, es)
+	}
+	return s.hasRole(r.Context(), se, id)
 }
 
 // render writes a page; a template error is logged and answered with 500.

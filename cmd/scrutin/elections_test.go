@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,13 +83,28 @@ func TestDemoElections(t *testing.T) {
 		t.Fatalf("an unknown election: %d %s", st, body)
 	}
 	// An election made while the server runs is served at once (the
-	// server reads its catalogue again at most once a second).
+	// server reads its catalogue again at most once a second): counted
+	// among the server's elections, but hidden from visitors, as one
+	// that does not exist, until its manifest is recorded (spec §22.3,
+	// §22.4).
 	if r := runScrutin(t, bin, "election", "new", "--dir", dir, "--id", "board-2028"); r.status != 0 {
 		t.Fatalf("election new: %d %s", r.status, r.stderr)
 	}
 	time.Sleep(time.Second)
-	if st, body := getURL(t, url+"/api/e/board-2028/election"); st != http.StatusServiceUnavailable || !strings.Contains(body, "not set up") {
-		t.Fatalf("a new election: %d %s", st, body)
+	if st, body := getURL(t, url+"/api/e/board-2028/election"); st != http.StatusNotFound || body != `{"error":"not found"}`+"\n" {
+		t.Fatalf("a new election, for a visitor: %d %s", st, body)
+	}
+	_, metrics := getURL(t, url+"/metrics")
+	n := 0
+	for _, line := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(line, "scrutin_elections{state="); ok {
+			_, count, _ := strings.Cut(v, " ")
+			k, _ := strconv.Atoi(count)
+			n += k
+		}
+	}
+	if n != len(sum.Elections)+1 || strings.Contains(metrics, "board-2028") {
+		t.Fatalf("/metrics counts %d elections (want %d), or names the new one:\n%s", n, len(sum.Elections)+1, metrics)
 	}
 	if st, body := getURL(t, url+"/healthz"); st != 200 || strings.Contains(body, "elections") {
 		t.Fatalf("/healthz: %d %s", st, body)
