@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,7 +15,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/internal/mirror"
 	"github.com/scrutin/scrutin/internal/trustee"
+	"github.com/scrutin/scrutin/verify"
 )
 
 // trusteeFlags are the flags the trustee commands share.
@@ -395,7 +398,7 @@ func waitingFor(r *crypto.Roster, msgs [][]byte) []string {
 }
 
 func trusteeDecryptCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee decrypt", "--ceremony DIR --tally FILE --out DIR [--dir KEYSTORE]",
+	fs := newFlagSet("trustee decrypt", "--ceremony DIR --tally https://host/e/ID|FILE --out DIR [--dir KEYSTORE]",
 		`Decrypt makes this trustee's decryption shares of a tally (each with a proof
 that it used the trustee's share of the key), written to the --out folder.
 Nothing is decrypted by one trustee alone: any T shares are combined by
@@ -403,7 +406,7 @@ Nothing is decrypted by one trustee alone: any T shares are combined by
 	var t trusteeFlags
 	t.keystore(fs)
 	t.folder(fs)
-	tallyPath := fs.String("tally", "", "the tally file (JSON with the ciphertexts)")
+	tallyPath := fs.String("tally", "", tallyUsage)
 	outDir := fs.String("out", "", "the folder to write decryption-<trustee>.msg into")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *tallyPath == "" || *outDir == "" {
@@ -414,15 +417,15 @@ Nothing is decrypted by one trustee alone: any T shares are combined by
 		if err != nil {
 			return fail(stderr, "trustee decrypt", err)
 		}
-		cts, err := trustee.ReadTally(*tallyPath)
-		if err != nil {
-			return fail(stderr, "trustee decrypt", err)
-		}
 		msgs, err := trustee.Ceremony{Dir: t.ceremony}.Messages()
 		if err != nil {
 			return fail(stderr, "trustee decrypt", err)
 		}
 		out, err := crypto.Replay(r, msgs)
+		if err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		cts, err := readTally(*tallyPath, out.PublicKey)
 		if err != nil {
 			return fail(stderr, "trustee decrypt", err)
 		}
@@ -456,13 +459,13 @@ Nothing is decrypted by one trustee alone: any T shares are combined by
 }
 
 func trusteeCombineCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee combine", "--ceremony DIR --tally FILE [--max N] [--json] DECRYPTION.msg...",
+	fs := newFlagSet("trustee combine", "--ceremony DIR --tally https://host/e/ID|FILE [--max N] [--json] DECRYPTION.msg...",
 		`Combine verifies every decryption-share file given (signature and proofs,
 against the ceremony's verification keys), rejects and names any bad one, and
 decrypts the tally with T valid ones. Anyone can run it.`)
 	var t trusteeFlags
 	t.folder(fs)
-	tallyPath := fs.String("tally", "", "the tally file (JSON with the ciphertexts)")
+	tallyPath := fs.String("tally", "", tallyUsage)
 	max := fs.Uint64("max", 10_000_000, "the largest possible value of a result (the number of ballots)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	return fs, func(stdout, stderr io.Writer) int {
@@ -475,15 +478,15 @@ decrypts the tally with T valid ones. Anyone can run it.`)
 		if err != nil {
 			return fail(stderr, "trustee combine", err)
 		}
-		cts, err := trustee.ReadTally(*tallyPath)
-		if err != nil {
-			return fail(stderr, "trustee combine", err)
-		}
 		msgs, err := c.Messages()
 		if err != nil {
 			return fail(stderr, "trustee combine", err)
 		}
 		out, err := crypto.Replay(r, msgs)
+		if err != nil {
+			return fail(stderr, "trustee combine", err)
+		}
+		cts, err := readTally(*tallyPath, out.PublicKey)
 		if err != nil {
 			return fail(stderr, "trustee combine", err)
 		}
@@ -519,4 +522,32 @@ decrypts the tally with T valid ones. Anyone can run it.`)
 		}
 		return exitOK
 	}
+}
+
+const tallyUsage = "the tally: the election's address (https://host/e/ID) or its published record (a folder), whose log is verified first, or a tally file (JSON with the ciphertexts)"
+
+// readTally reads the ciphertexts to decrypt from loc: an election's
+// address or a published record's folder (the whole record is verified,
+// and its election key must be the ceremony's, key), or a tally file.
+func readTally(loc string, key *crypto.PublicKey) ([]*crypto.Ciphertext, error) {
+	if st, err := os.Stat(loc); err != nil || !st.IsDir() {
+		if !strings.HasPrefix(loc, "http://") && !strings.HasPrefix(loc, "https://") {
+			return trustee.ReadTally(loc)
+		}
+	}
+	rep, err := verify.Record(context.Background(), mirror.For(logLocation(loc)), verify.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if !rep.OK {
+		f := rep.Failures[0]
+		return nil, fmt.Errorf("the record at %s does not verify (%d failed checks; run scrutin verify): entry %d, %s: %s", loc, len(rep.Failures), f.Entry, f.Check, f.Reason)
+	}
+	if rep.Tally == nil {
+		return nil, fmt.Errorf("the record at %s has no tally yet (phase %s): the officer records it once voting is closed", loc, rep.Phase)
+	}
+	if key == nil || rep.ElectionKey == nil || !rep.ElectionKey.Equal(key) {
+		return nil, fmt.Errorf("the election at %s is not encrypted under this ceremony's key", loc)
+	}
+	return rep.Tally, nil
 }
