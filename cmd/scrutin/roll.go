@@ -115,7 +115,7 @@ manifest restricts them to a group: docs/spec.md §18.3).`)
 			}
 			fmt.Fprintf(stdout, "  row %d (member %q): %s: %s\n", p.Row, p.MemberID, what, p.Reason)
 		}
-		fmt.Fprintf(stdout, "roll commitment written to %s (send it to the server: POST /api/admin/entries)\n", filepath.Join(*out, "roll.entry"))
+		fmt.Fprintf(stdout, "roll commitment written to %s (record it in the election's staff console, /e/ID/console, with roll-report.json)\n", filepath.Join(*out, "roll.entry"))
 		return exitOK
 	}
 }
