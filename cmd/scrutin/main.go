@@ -80,6 +80,7 @@ func commands() []command {
 		{"trustee status", "(anyone) replay a ceremony and show its outcome", false, trusteeStatusCommand},
 		{"trustee decrypt", "produce decryption shares of a tally", false, trusteeDecryptCommand},
 		{"trustee combine", "(anyone) verify decryption shares and decrypt a tally", true, trusteeCombineCommand},
+		{"trustee post", "send ceremony messages or decryption shares to the election's server", true, trusteePostCommand},
 		{"witness init", "create a witness's signing key", false, witnessInitCommand},
 		{"witness run", "follow a published log, cosign consistent checkpoints, refuse forks", false, witnessRunCommand},
 		{"log check", "(anyone) read a published log and check all of it", false, logCheckCommand},

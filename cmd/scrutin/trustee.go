@@ -2,15 +2,18 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -550,4 +553,77 @@ func readTally(loc string, key *crypto.PublicKey) ([]*crypto.Ciphertext, error) 
 		return nil, fmt.Errorf("the election at %s is not encrypted under this ceremony's key", loc)
 	}
 	return rep.Tally, nil
+}
+
+func trusteePostCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee post", "--to https://host/e/ID FILE.msg...",
+		`Post sends trustees' messages to the election at its address (as its pages
+print it), in the order given: the ceremony's (dealing-*.msg, complaints-*.msg,
+confirmation-*.msg), once the election's manifest is recorded, all the
+dealings, then all the complaints, then all the confirmations; and, after the
+tally, decryption shares (decryption-*.msg). The server checks each before it
+enters the log; the command stops at the first one refused, with the reason.
+Anyone can post them: they are signed by their trustee.`)
+	to := fs.String("to", "", "the election's address, https://host/e/ID")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *to == "" || fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "scrutin trustee post: --to and the message files are required")
+			return exitUsage
+		}
+		api, err := electionAPI(*to)
+		if err != nil {
+			fmt.Fprintf(stderr, "scrutin trustee post: --to: %v\n", err)
+			return exitUsage
+		}
+		routes := make([]string, fs.NArg())
+		for i, f := range fs.Args() {
+			switch base := filepath.Base(f); {
+			case strings.HasSuffix(base, ".msg") && (strings.HasPrefix(base, "dealing-") || strings.HasPrefix(base, "complaints-") || strings.HasPrefix(base, "confirmation-")):
+				routes[i] = api + "/ceremony"
+			case strings.HasSuffix(base, ".msg") && strings.HasPrefix(base, "decryption-"):
+				routes[i] = api + "/decryptions"
+			default:
+				fmt.Fprintf(stderr, "scrutin trustee post: %s is neither a ceremony message (dealing-, complaints-, confirmation-*.msg) nor decryption shares (decryption-*.msg)\n", f)
+				return exitUsage
+			}
+		}
+		for i, f := range fs.Args() {
+			body, err := os.ReadFile(f)
+			if err != nil {
+				return fail(stderr, "trustee post", err)
+			}
+			index, err := postMessage(routes[i], body)
+			if err != nil {
+				return fail(stderr, "trustee post", fmt.Errorf("%s: %w", f, err))
+			}
+			fmt.Fprintf(stdout, "%s: entry %d of the election's log\n", f, index)
+		}
+		return exitOK
+	}
+}
+
+// postMessage posts a trustee's message to url and returns its index in
+// the log.
+func postMessage(url string, body []byte) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusCreated {
+		return 0, fmt.Errorf("the server answered %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	var ok struct {
+		Index int64 `json:"index"`
+	}
+	json.Unmarshal(b, &ok)
+	return ok.Index, nil
 }
