@@ -136,8 +136,18 @@ func Import(r io.Reader, m Mapping, rules Rules, now time.Time, previous Snapsho
 			return nil, nil, nil, fmt.Errorf("the rule joined_before must be a date like 2027-01-31: %v", err)
 		}
 	}
-	if (len(rules.Statuses) > 0 && m.Status == "") || (rules.JoinedBefore != "" && m.Joined == "") || (len(rules.Countries) > 0 && m.Country == "") {
-		return nil, nil, nil, errors.New("a rule needs a column the mapping does not name")
+	for _, r := range []struct {
+		on           bool
+		rule, column string
+		field        string
+	}{
+		{len(rules.Statuses) > 0, "the eligible statuses need", m.Status, "status"},
+		{rules.JoinedBefore != "", "the join date cut-off needs", m.Joined, "joined"},
+		{len(rules.Countries) > 0, "the allowed countries need", m.Country, "country"},
+	} {
+		if r.on && r.column == "" {
+			return nil, nil, nil, fmt.Errorf("%s the %s column: map it (%s=COLUMN)", r.rule, r.field, r.field)
+		}
 	}
 
 	rep := &Report{Problems: []Problem{}}

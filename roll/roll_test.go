@@ -124,3 +124,22 @@ func TestGroups(t *testing.T) {
 		t.Fatal("the commitment ignores the groups")
 	}
 }
+
+// TestRuleWithoutColumnNamesIt: a rule whose column is not mapped says which
+// rule and which field to map (the README's first roll import had --status
+// without status= in --map).
+func TestRuleWithoutColumnNamesIt(t *testing.T) {
+	for _, c := range []struct {
+		r    Rules
+		want string
+	}{
+		{Rules{Statuses: []string{"active"}}, "status=COLUMN"},
+		{Rules{JoinedBefore: "2027-01-01"}, "joined=COLUMN"},
+		{Rules{Countries: []string{"FR"}}, "country=COLUMN"},
+	} {
+		_, _, _, err := Import(strings.NewReader("member_id\n1\n"), Mapping{ID: "member_id"}, c.r, now, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want it to say %s", c.r, err, c.want)
+		}
+	}
+}

@@ -276,6 +276,9 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 			toLoad = append(toLoad, s)
 		}
 	}
+	if err := r.lostElections(); err != nil {
+		return nil, err
+	}
 	// Several logs are replayed at once (each verifies its ballots in
 	// parallel too).
 	work := make(chan *slot)
@@ -310,6 +313,54 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	r.stopped.Add(1)
 	go r.janitor()
 	return r, nil
+}
+
+// lostElections finds the checkpoint files of elections the store does not
+// hold: this server signed checkpoints of their logs, so the database was
+// restored from a backup taken before they were created. Each is listed
+// failed, saying so; with AcceptRollback, its checkpoint files are kept
+// aside (as for a log that was rolled back) and it is gone.
+func (r *Registry) lostElections() error {
+	if r.o.CheckpointDir == "" {
+		return nil
+	}
+	names, err := os.ReadDir(r.o.CheckpointDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for _, f := range names {
+		id := f.Name()
+		if f.IsDir() || store.CheckID(id) != nil || r.slots[id] != nil {
+			continue
+		}
+		path := filepath.Join(r.o.CheckpointDir, id)
+		size := "a checkpoint"
+		if b, err := os.ReadFile(path); err == nil {
+			if lines := strings.SplitN(string(b), "\n", 3); len(lines) == 3 {
+				var n int64
+				if _, err := fmt.Sscan(lines[1], &n); err == nil {
+					size = fmt.Sprintf("a checkpoint of %d entries", n)
+				}
+			}
+		}
+		reason := fmt.Sprintf("this server signed %s of election %s's log (%s), but the store holds no such election: the database was restored from a backup taken before the election was created, and its entries are lost; restore a newer backup, or start with --accept-rollback to accept the loss", size, id, path)
+		if !r.o.AcceptRollback {
+			r.log.Error("an election's log is missing from the store; the others serve", "election", id, "err", reason)
+			r.slots[id] = &slot{id: id, savedSize: -1, failed: errors.New(reason)}
+			continue
+		}
+		r.log.Warn("an election's log is missing from the store; accepting the loss, as the operator chose", "election", id, "err", reason)
+		stamp := ".rolled-back-" + time.Now().UTC().Format("20060102T150405Z")
+		for _, p := range []string{path, path + WitnessedSuffix} {
+			if err := os.Rename(p, p+stamp); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("failed to keep the old checkpoint aside: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // rolledBack tells, without opening the log, whether the checkpoint file of

@@ -582,3 +582,83 @@ func TestRegistryOfficerWithoutRole(t *testing.T) {
 		t.Errorf("a's close, for an officer of a: %d %s", code, body)
 	}
 }
+
+// TestRegistryElectionLostInRestore: a database restored from a backup taken
+// before an election was created has no trace of it, but this server signed
+// checkpoints of its log: the election is listed failed, saying so, and the
+// others serve; with AcceptRollback its checkpoint is kept aside and it is
+// gone.
+func TestRegistryElectionLostInRestore(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	dir := t.TempDir()
+	cpDir := filepath.Join(dir, "checkpoints")
+	open := func() *store.DB {
+		db, err := store.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	db := open()
+	r := openRegistry(t, db, master, cpDir)
+	fa := fixture(t, master, "a", 2)
+	ea, err := r.Create(ctx, "a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, fa, ea)
+	r.Close()
+	db.Close()
+	backup, err := os.ReadFile(filepath.Join(dir, "scrutin.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	db = open()
+	r = openRegistry(t, db, master, cpDir)
+	fb := fixture(t, master, "b", 2)
+	eb, err := r.Create(ctx, "b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, fb, eb)
+	r.Close()
+	db.Close()
+
+	// The restore, as the README does it.
+	os.Remove(filepath.Join(dir, "scrutin.db-wal"))
+	os.Remove(filepath.Join(dir, "scrutin.db-shm"))
+	if err := os.WriteFile(filepath.Join(dir, "scrutin.db"), backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db = open()
+	defer db.Close()
+	r = openRegistry(t, db, master, cpDir)
+	failed := map[string]string{}
+	for _, s := range r.List() {
+		failed[s.ID] = s.Failed
+	}
+	if len(failed) != 2 || failed["a"] != "" || !strings.Contains(failed["b"], "this server signed a checkpoint of") || !strings.Contains(failed["b"], "holds no such election") {
+		t.Fatalf("after the restore: %q", failed)
+	}
+	if _, err := r.Election(ctx, "b"); !errors.Is(err, server.ErrFailed) {
+		t.Fatalf("election b: %v", err)
+	}
+	r.Close()
+
+	ra, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: db, MasterSeed: master, CheckpointDir: cpDir, AcceptRollback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	if l := ra.List(); len(l) != 1 || l[0].ID != "a" || l[0].Failed != "" {
+		t.Fatalf("with AcceptRollback: %+v", l)
+	}
+	if _, err := os.Stat(filepath.Join(cpDir, "b")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("b's checkpoint is still in place: %v", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(cpDir, "b.rolled-back-*")); len(m) != 1 {
+		t.Fatalf("b's checkpoint kept aside: %v", m)
+	}
+}

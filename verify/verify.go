@@ -66,6 +66,9 @@ type Report struct {
 	Result      *election.Result   `json:"result,omitempty"`
 	Manifest    *election.Manifest `json:"-"`
 	ElectionKey *crypto.PublicKey  `json:"-"` // once voting opened
+	// Tally is the recorded tally's ciphertexts in decryption order (spec
+	// §18.6), once it is recorded: what the trustees decrypt.
+	Tally []*crypto.Ciphertext `json:"-"`
 	// Eligibility gives the contests a published credential may answer
 	// (a bit mask), and whether it is published.
 	Eligibility func(*crypto.PublicKey) (uint64, bool) `json:"-"`
@@ -170,6 +173,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 	if s.Tally != nil {
 		rep.Counted = s.Tally.Ballots
+		rep.Tally = s.TallyCiphertexts()
 	}
 	rep.Result, rep.Decided = s.Result, s.Result != nil
 	rep.ElectionKey, rep.Eligibility = s.ElectionKey, s.Eligibility

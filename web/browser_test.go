@@ -472,10 +472,20 @@ func TestBrowserOfficer(t *testing.T) {
 	done("close")
 	run(t, ctx, "tally", chromedp.Click(css("#tally")))
 	done("tally")
+	waiting := func() bool {
+		return value(t, ctx, "waiting for shares", chromedp.Evaluate[bool](`!!document.getElementById("wait-shares")`))
+	}
+	if !waiting() {
+		t.Error("the console, tallied, does not say it waits for the trustees' shares")
+	}
 	if err := f.Decrypt(bg); err != nil { // the trustees (scrutin trustee decrypt)
 		t.Fatal(err)
 	}
-	run(t, ctx, "publish", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#publish")))
+	run(t, ctx, "console with the shares", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#publish")))
+	if waiting() {
+		t.Error("the console still says it waits for the trustees' shares beside the button that publishes the result")
+	}
+	run(t, ctx, "publish", chromedp.Click(css("#publish")))
 	done("result")
 	screenshot(t, ctx, "console-decided")
 	var result *election.Result

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -679,12 +680,33 @@ func (s *Site) accountsFor(se *accounts.Session, keys []string) ([]accounts.Acco
 	return list, err
 }
 
-// baseURL is the site's address as the request names it.
+// baseURL is the site's address as the request names it: --public-url if
+// given, else https with the request's host (behind a reverse proxy, which
+// speaks plain HTTP to the server, voters reach it over HTTPS), except for a
+// plain-HTTP request to a loopback host, which is a server tried out on this
+// machine and has no HTTPS.
 func (s *Site) baseURL(r *http.Request) string {
 	if s.o.PublicURL != "" {
 		return strings.TrimSuffix(s.o.PublicURL, "/")
 	}
+	if r.TLS == nil && loopbackHost(r.Host) {
+		return "http://" + r.Host
+	}
 	return "https://" + r.Host
+}
+
+// loopbackHost reports whether host (with or without a port) names this
+// machine: localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (s *Site) trailPage(w http.ResponseWriter, r *http.Request, p *pageData) {

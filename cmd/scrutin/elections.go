@@ -76,8 +76,9 @@ func electionWitnessesCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) i
 		`Witnesses replaces the witnesses of election ID (none: it keeps no
 cosignature) by the verifier keys given, as "scrutin witness init" prints them.
 An election of a folder made before elections had ids ("main") starts with
-none: give it those its server had with "serve --witness". A running "scrutin
-serve" takes the change at its next start.`)
+none: give it the witnesses its server was started with (the --witness flags
+of an older "scrutin serve"). A running "scrutin serve" takes the change at its
+next start.`)
 	dir := fs.String("dir", "", "the server's data folder")
 	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
 	id := fs.String("id", "", "the election's id")

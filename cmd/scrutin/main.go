@@ -80,6 +80,7 @@ func commands() []command {
 		{"trustee status", "(anyone) replay a ceremony and show its outcome", false, trusteeStatusCommand},
 		{"trustee decrypt", "produce decryption shares of a tally", false, trusteeDecryptCommand},
 		{"trustee combine", "(anyone) verify decryption shares and decrypt a tally", true, trusteeCombineCommand},
+		{"trustee post", "send ceremony messages or decryption shares to the election's server", true, trusteePostCommand},
 		{"witness init", "create a witness's signing key", false, witnessInitCommand},
 		{"witness run", "follow a published log, cosign consistent checkpoints, refuse forks", false, witnessRunCommand},
 		{"log check", "(anyone) read a published log and check all of it", false, logCheckCommand},
@@ -107,7 +108,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	name, args := args[0], args[1:]
-	if (name == "trustee" || name == "witness" || name == "log" || name == "roll" || name == "credentials" || name == "voters" || name == "manifest" || name == "election") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if isGroup(name) {
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			// "scrutin election" or "scrutin election -h": the group's
+			// commands.
+			if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+				groupUsage(stdout, name)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "scrutin %s: give one of its commands:\n\n", name)
+			groupUsage(stderr, name)
+			return exitUsage
+		}
 		name, args = name+" "+args[0], args[1:]
 	}
 	switch name {
@@ -152,6 +164,10 @@ func help(args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return exitOK
 	case 1, 2:
+		if len(args) == 1 && isGroup(args[0]) {
+			groupUsage(stdout, args[0])
+			return exitOK
+		}
 		cmd, ok := lookup(strings.Join(args, " "))
 		if !ok {
 			fmt.Fprintf(stderr, "scrutin help: unknown command %q; run \"scrutin help\" to list the commands\n", args[0])
@@ -165,6 +181,30 @@ func help(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scrutin help: too many arguments; run \"scrutin help <command>\" for one command\n")
 		return exitUsage
 	}
+}
+
+// isGroup says whether name is the first word of two-word commands
+// ("election new").
+func isGroup(name string) bool {
+	for _, c := range commands() {
+		if strings.HasPrefix(c.name, name+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// groupUsage lists the commands of group name.
+func groupUsage(w io.Writer, name string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage:\n\n\tscrutin %s <command> [flags]\n\nThe commands are:\n\n", name)
+	for _, c := range commands() {
+		if strings.HasPrefix(c.name, name+" ") {
+			fmt.Fprintf(&b, "\t%-21s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprintf(&b, "\nRun \"scrutin help %s <command>\" for a command's flags.\n", name)
+	io.WriteString(w, b.String())
 }
 
 func usage(w io.Writer) {

@@ -152,3 +152,31 @@ func TestCLI(t *testing.T) {
 }
 
 var execCommand = exec.Command
+
+// TestCommandGroupHelp: "scrutin election -h", "scrutin help election" and a
+// bare "scrutin election" list the group's commands, instead of calling
+// election an unknown command.
+func TestCommandGroupHelp(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		status int
+	}{
+		{[]string{"election", "-h"}, exitOK},
+		{[]string{"election", "--help"}, exitOK},
+		{[]string{"help", "election"}, exitOK},
+		{[]string{"election"}, exitUsage},
+		{[]string{"election", "--dir", "x"}, exitUsage},
+	} {
+		var out, errOut strings.Builder
+		status := run(c.args, &out, &errOut)
+		all := out.String() + errOut.String()
+		if status != c.status || strings.Contains(all, "unknown command") ||
+			!strings.Contains(all, "election new") || !strings.Contains(all, "election witnesses") || strings.Contains(all, "trustee deal") {
+			t.Errorf("scrutin %s: status %d, want %d\n%s", strings.Join(c.args, " "), status, c.status, all)
+		}
+	}
+	var out, errOut strings.Builder
+	if status := run([]string{"electio", "new"}, &out, &errOut); status != exitUsage || !strings.Contains(errOut.String(), "unknown command") {
+		t.Errorf("an unknown command: %d %s", status, errOut.String())
+	}
+}

@@ -115,7 +115,7 @@ manifest restricts them to a group: docs/spec.md §18.3).`)
 			}
 			fmt.Fprintf(stdout, "  row %d (member %q): %s: %s\n", p.Row, p.MemberID, what, p.Reason)
 		}
-		fmt.Fprintf(stdout, "roll commitment written to %s (send it to the server: POST /api/admin/entries)\n", filepath.Join(*out, "roll.entry"))
+		fmt.Fprintf(stdout, "roll commitment written to %s (record it in the election's staff console, /e/ID/console, with roll-report.json)\n", filepath.Join(*out, "roll.entry"))
 		return exitOK
 	}
 }
@@ -240,9 +240,11 @@ public credentials, published in the log.`)
 }
 
 func credentialsSendCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("credentials send", "--csv credentials.csv --smtp HOST:PORT --from ADDRESS --title TITLE [--username U --password-file F] [--tls starttls|none]",
+	fs := newFlagSet("credentials send", "--csv credentials.csv --smtp HOST:PORT --from ADDRESS --title TITLE --url https://host/e/ID [--username U --password-file F] [--tls starttls|none]",
 		`Send e-mails every member their credential code, one message each, through
-an SMTP server (STARTTLS required, except to a server on this machine).`)
+an SMTP server (STARTTLS required, except to a server on this machine). With
+--url, the election's address as its pages print it, the letter says where to
+vote (its booth, https://host/e/ID/vote).`)
 	csvPath := fs.String("csv", "", "the mail-merge file written by scrutin credentials generate")
 	addr := fs.String("smtp", "", "the SMTP server, host:port")
 	from := fs.String("from", "", "the sender, e.g. \"Returning Officer <officer@example.org>\"")
@@ -250,10 +252,20 @@ an SMTP server (STARTTLS required, except to a server on this machine).`)
 	user := fs.String("username", "", "SMTP user name")
 	passFile := fs.String("password-file", "", "file holding the SMTP password")
 	tlsMode := fs.String("tls", "starttls", "starttls, or none (only to a server on this machine)")
+	electionAddr := fs.String("url", "", "the election's address, https://host/e/ID, for the letter to say where to vote")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *csvPath == "" || *addr == "" || *from == "" || *title == "" {
 			fmt.Fprintln(stderr, "scrutin credentials send: --csv, --smtp, --from and --title are required")
 			return exitUsage
+		}
+		booth := ""
+		if *electionAddr != "" {
+			base, id, ok := electionURL(*electionAddr)
+			if !ok {
+				fmt.Fprintf(stderr, "scrutin credentials send: --url %q is not an election's address, like https://vote.example.org/e/ID\n", *electionAddr)
+				return exitUsage
+			}
+			booth = base + "/e/" + id + "/vote"
 		}
 		cfg := mailer.Config{Addr: *addr, From: *from, Username: *user, TLS: *tlsMode}
 		if *passFile != "" {
@@ -268,7 +280,7 @@ an SMTP server (STARTTLS required, except to a server on this machine).`)
 			return fail(stderr, "credentials send", err)
 		}
 		l := credauth.DefaultLetter
-		l.Election = *title
+		l.Election, l.URL = *title, booth
 		n, err := credauth.Send(context.Background(), cfg, l, issued)
 		fmt.Fprintf(stdout, "%d of %d credentials sent\n", n, len(issued))
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/mailer/mailtest"
 )
 
 func TestRollAndCredentialsCommands(t *testing.T) {
@@ -66,5 +67,26 @@ func TestRollAndCredentialsCommands(t *testing.T) {
 	}
 	if r := runScrutin(t, bin, "voters", "import", "--dir", srv, "--election", "board-2027", csvPath); r.status == 0 {
 		t.Fatal("a members file was imported as a sign-in list")
+	}
+}
+
+// TestCredentialsSendURL: with --url (the election's address), the letter
+// says where to vote; an address that is not an election's is refused
+// before anything is sent.
+func TestCredentialsSendURL(t *testing.T) {
+	bin := buildScrutin(t)
+	dir := t.TempDir()
+	merge := filepath.Join(dir, "credentials.csv")
+	os.WriteFile(merge, []byte("member_id,name,email,credential_code\n1,,ann@example.org,FQ42-PFRY-WSQP-9Y1J-BA6H\n"), 0o600)
+	srv := mailtest.New(t)
+	args := []string{"credentials", "send", "--csv", merge, "--smtp", srv.Addr(), "--tls", "none", "--from", "officer@example.org", "--title", "Test"}
+	if r := runScrutinNoFatal(bin, append(args, "--url", "https://vote.example.org/")...); r.status != exitUsage {
+		t.Fatalf("a URL that is not an election's: %d %s", r.status, r.stderr)
+	}
+	if r := runScrutin(t, bin, append(args, "--url", "https://vote.example.org/e/union-2027")...); r.status != 0 {
+		t.Fatalf("credentials send: %d %s", r.status, r.stderr)
+	}
+	if m := srv.Last("ann@example.org"); !strings.Contains(m, "To vote, go to https://vote.example.org/e/union-2027/vote") || !strings.Contains(m, "Hello,") {
+		t.Fatalf("the letter: %q", m)
 	}
 }

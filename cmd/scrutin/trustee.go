@@ -2,19 +2,25 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/internal/mirror"
 	"github.com/scrutin/scrutin/internal/trustee"
+	"github.com/scrutin/scrutin/verify"
 )
 
 // trusteeFlags are the flags the trustee commands share.
@@ -395,7 +401,7 @@ func waitingFor(r *crypto.Roster, msgs [][]byte) []string {
 }
 
 func trusteeDecryptCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee decrypt", "--ceremony DIR --tally FILE --out DIR [--dir KEYSTORE]",
+	fs := newFlagSet("trustee decrypt", "--ceremony DIR --tally https://host/e/ID|FILE --out DIR [--dir KEYSTORE]",
 		`Decrypt makes this trustee's decryption shares of a tally (each with a proof
 that it used the trustee's share of the key), written to the --out folder.
 Nothing is decrypted by one trustee alone: any T shares are combined by
@@ -403,7 +409,7 @@ Nothing is decrypted by one trustee alone: any T shares are combined by
 	var t trusteeFlags
 	t.keystore(fs)
 	t.folder(fs)
-	tallyPath := fs.String("tally", "", "the tally file (JSON with the ciphertexts)")
+	tallyPath := fs.String("tally", "", tallyUsage)
 	outDir := fs.String("out", "", "the folder to write decryption-<trustee>.msg into")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *tallyPath == "" || *outDir == "" {
@@ -414,15 +420,15 @@ Nothing is decrypted by one trustee alone: any T shares are combined by
 		if err != nil {
 			return fail(stderr, "trustee decrypt", err)
 		}
-		cts, err := trustee.ReadTally(*tallyPath)
-		if err != nil {
-			return fail(stderr, "trustee decrypt", err)
-		}
 		msgs, err := trustee.Ceremony{Dir: t.ceremony}.Messages()
 		if err != nil {
 			return fail(stderr, "trustee decrypt", err)
 		}
 		out, err := crypto.Replay(r, msgs)
+		if err != nil {
+			return fail(stderr, "trustee decrypt", err)
+		}
+		cts, err := readTally(*tallyPath, out.PublicKey)
 		if err != nil {
 			return fail(stderr, "trustee decrypt", err)
 		}
@@ -456,13 +462,13 @@ Nothing is decrypted by one trustee alone: any T shares are combined by
 }
 
 func trusteeCombineCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee combine", "--ceremony DIR --tally FILE [--max N] [--json] DECRYPTION.msg...",
+	fs := newFlagSet("trustee combine", "--ceremony DIR --tally https://host/e/ID|FILE [--max N] [--json] DECRYPTION.msg...",
 		`Combine verifies every decryption-share file given (signature and proofs,
 against the ceremony's verification keys), rejects and names any bad one, and
 decrypts the tally with T valid ones. Anyone can run it.`)
 	var t trusteeFlags
 	t.folder(fs)
-	tallyPath := fs.String("tally", "", "the tally file (JSON with the ciphertexts)")
+	tallyPath := fs.String("tally", "", tallyUsage)
 	max := fs.Uint64("max", 10_000_000, "the largest possible value of a result (the number of ballots)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	return fs, func(stdout, stderr io.Writer) int {
@@ -475,15 +481,15 @@ decrypts the tally with T valid ones. Anyone can run it.`)
 		if err != nil {
 			return fail(stderr, "trustee combine", err)
 		}
-		cts, err := trustee.ReadTally(*tallyPath)
-		if err != nil {
-			return fail(stderr, "trustee combine", err)
-		}
 		msgs, err := c.Messages()
 		if err != nil {
 			return fail(stderr, "trustee combine", err)
 		}
 		out, err := crypto.Replay(r, msgs)
+		if err != nil {
+			return fail(stderr, "trustee combine", err)
+		}
+		cts, err := readTally(*tallyPath, out.PublicKey)
 		if err != nil {
 			return fail(stderr, "trustee combine", err)
 		}
@@ -519,4 +525,105 @@ decrypts the tally with T valid ones. Anyone can run it.`)
 		}
 		return exitOK
 	}
+}
+
+const tallyUsage = "the tally: the election's address (https://host/e/ID) or its published record (a folder), whose log is verified first, or a tally file (JSON with the ciphertexts)"
+
+// readTally reads the ciphertexts to decrypt from loc: an election's
+// address or a published record's folder (the whole record is verified,
+// and its election key must be the ceremony's, key), or a tally file.
+func readTally(loc string, key *crypto.PublicKey) ([]*crypto.Ciphertext, error) {
+	if st, err := os.Stat(loc); err != nil || !st.IsDir() {
+		if !strings.HasPrefix(loc, "http://") && !strings.HasPrefix(loc, "https://") {
+			return trustee.ReadTally(loc)
+		}
+	}
+	rep, err := verify.Record(context.Background(), mirror.For(logLocation(loc)), verify.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if !rep.OK {
+		f := rep.Failures[0]
+		return nil, fmt.Errorf("the record at %s does not verify (%d failed checks; run scrutin verify): entry %d, %s: %s", loc, len(rep.Failures), f.Entry, f.Check, f.Reason)
+	}
+	if rep.Tally == nil {
+		return nil, fmt.Errorf("the record at %s has no tally yet (phase %s): the officer records it once voting is closed", loc, rep.Phase)
+	}
+	if key == nil || rep.ElectionKey == nil || !rep.ElectionKey.Equal(key) {
+		return nil, fmt.Errorf("the election at %s is not encrypted under this ceremony's key", loc)
+	}
+	return rep.Tally, nil
+}
+
+func trusteePostCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee post", "--to https://host/e/ID FILE.msg...",
+		`Post sends trustees' messages to the election at its address (as its pages
+print it), in the order given: the ceremony's (dealing-*.msg, complaints-*.msg,
+confirmation-*.msg), once the election's manifest is recorded, all the
+dealings, then all the complaints, then all the confirmations; and, after the
+tally, decryption shares (decryption-*.msg). The server checks each before it
+enters the log; the command stops at the first one refused, with the reason.
+Anyone can post them: they are signed by their trustee.`)
+	to := fs.String("to", "", "the election's address, https://host/e/ID")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *to == "" || fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "scrutin trustee post: --to and the message files are required")
+			return exitUsage
+		}
+		api, err := electionAPI(*to)
+		if err != nil {
+			fmt.Fprintf(stderr, "scrutin trustee post: --to: %v\n", err)
+			return exitUsage
+		}
+		routes := make([]string, fs.NArg())
+		for i, f := range fs.Args() {
+			switch base := filepath.Base(f); {
+			case strings.HasSuffix(base, ".msg") && (strings.HasPrefix(base, "dealing-") || strings.HasPrefix(base, "complaints-") || strings.HasPrefix(base, "confirmation-")):
+				routes[i] = api + "/ceremony"
+			case strings.HasSuffix(base, ".msg") && strings.HasPrefix(base, "decryption-"):
+				routes[i] = api + "/decryptions"
+			default:
+				fmt.Fprintf(stderr, "scrutin trustee post: %s is neither a ceremony message (dealing-, complaints-, confirmation-*.msg) nor decryption shares (decryption-*.msg)\n", f)
+				return exitUsage
+			}
+		}
+		for i, f := range fs.Args() {
+			body, err := os.ReadFile(f)
+			if err != nil {
+				return fail(stderr, "trustee post", err)
+			}
+			index, err := postMessage(routes[i], body)
+			if err != nil {
+				return fail(stderr, "trustee post", fmt.Errorf("%s: %w", f, err))
+			}
+			fmt.Fprintf(stdout, "%s: entry %d of the election's log\n", f, index)
+		}
+		return exitOK
+	}
+}
+
+// postMessage posts a trustee's message to url and returns its index in
+// the log.
+func postMessage(url string, body []byte) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusCreated {
+		return 0, fmt.Errorf("the server answered %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	var ok struct {
+		Index int64 `json:"index"`
+	}
+	json.Unmarshal(b, &ok)
+	return ok.Index, nil
 }

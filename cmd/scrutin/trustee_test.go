@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -176,4 +179,52 @@ func runScrutinNoFatal(bin string, args ...string) result {
 		}
 	}
 	return result{out.String(), errb.String(), status}
+}
+
+// TestTrusteePost: "trustee post" sends each file to the election's API by
+// its kind (ceremony messages, decryption shares), in the order given,
+// stops at the first one the server refuses, with its reason, and refuses a
+// file that is neither before sending anything.
+func TestTrusteePost(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, r.Method+" "+r.URL.Path+" "+string(b))
+		if string(b) == "bad" {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"refused: out of order"}`)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"index":1}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	file := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	d1, c1, f1, s1 := file("dealing-1.msg", "d1"), file("complaints-1-ab.msg", "c1"), file("confirmation-1.msg", "f1"), file("decryption-1.msg", "s1")
+	bad, other := file("dealing-2.msg", "bad"), file("roster.json", "{}")
+	post := func(files ...string) (int, string) {
+		var out, errOut strings.Builder
+		status := run(append([]string{"trustee", "post", "--to", srv.URL + "/e/union-2027"}, files...), &out, &errOut)
+		return status, out.String() + errOut.String()
+	}
+	if status, out := post(d1, c1, f1, s1); status != exitOK {
+		t.Fatalf("post: %d %s", status, out)
+	}
+	want := []string{"POST /api/e/union-2027/ceremony d1", "POST /api/e/union-2027/ceremony c1", "POST /api/e/union-2027/ceremony f1", "POST /api/e/union-2027/decryptions s1"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("posted %q, want %q", got, want)
+	}
+	got = nil
+	if status, out := post(bad, d1); status != exitFailure || !strings.Contains(out, "out of order") || !strings.Contains(out, "dealing-2.msg") || len(got) != 1 {
+		t.Fatalf("a refused message: %d %s %q", status, out, got)
+	}
+	got = nil
+	if status, out := post(d1, other); status != exitUsage || len(got) != 0 {
+		t.Fatalf("a file that is no message: %d %s %q", status, out, got)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"unicode"
 
 	"golang.org/x/term"
 
@@ -33,9 +34,9 @@ and the result. It exits 0 only when everything holds, and otherwise names
 each failing check with its entry, tracker and reason.
 
 Give --election with the fingerprint the officer announced: without it, the
-record is only checked against its own manifest. With --tracker, a voter
-checks that their ballot is in the log, whether it counts, and its inclusion
-proof. With --audit, a voter checks the audit record the booth gave for an
+record is only checked against its own manifest. With --tracker (as the
+receipt shows it), a voter checks that their ballot is in the log (else the
+exit status is 1), whether it counts, and its inclusion proof. With --audit, a voter checks the audit record the booth gave for an
 encryption they audited instead of casting it (docs/spec.md §21.3): that it
 holds exactly the choices it states, under this election's key.`)
 	electionF := fs.String("election", "", "the election's fingerprint as announced (64 hex digits)")
@@ -51,7 +52,7 @@ holds exactly the choices it states, under this election's key.`)
 			fmt.Fprintln(stderr, "scrutin verify: give the record's folder or URL")
 			return exitUsage
 		}
-		o := verify.Options{Witnesses: witnesses, Quorum: *quorum, Tracker: strings.ToLower(strings.TrimSpace(*tracker))}
+		o := verify.Options{Witnesses: witnesses, Quorum: *quorum, Tracker: normalTracker(*tracker)}
 		if o.Quorum < 0 {
 			o.Quorum = len(witnesses)
 		}
@@ -97,7 +98,10 @@ holds exactly the choices it states, under this election's key.`)
 		if *audit != "" {
 			auditOK = checkAudit(stdout, rep, *audit)
 		}
-		if !rep.OK || !auditOK {
+		// A voter's ballot that is not in the log, or not proven to be, is a
+		// failure of the check they asked for, however valid the record.
+		trackerOK := rep.Tracker == nil || rep.Tracker.Found && rep.Tracker.Proof
+		if !rep.OK || !auditOK || !trackerOK {
 			return exitFailure
 		}
 		return exitOK
@@ -187,4 +191,15 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 		}
 		fmt.Fprintf(w, "  - %s%s: %s\n", f.Check, where, f.Reason)
 	}
+}
+
+// normalTracker is a tracker as typed: as the receipt prints it, in groups of
+// four digits separated by spaces, in either case, or dashes.
+func normalTracker(t string) string {
+	return strings.ToLower(strings.Map(func(r rune) rune {
+		if r == '-' || unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, t))
 }

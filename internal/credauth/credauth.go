@@ -94,21 +94,49 @@ func Entries(issued []Issued, used []string) [][]byte {
 	return out
 }
 
-// Letter is the text sent to each member; {name}, {code} and {election}
-// are replaced.
+// Letter is the text sent to each member; {name}, {code}, {election} and
+// {url} are replaced. For a member without a name, " {name}" is left out
+// ("Hello {name}," becomes "Hello,"); without a URL, every line holding
+// {url} is left out, with the blank line after it.
 type Letter struct {
 	Subject  string
 	Body     string
 	Election string // the election's title
+	URL      string // the booth's address, https://host/e/ID/vote
 }
 
 // DefaultLetter is a plain letter in English and French.
 var DefaultLetter = Letter{
 	Subject: "Your voting credential / Votre code de vote",
 	Body: "Hello {name},\r\n\r\nYour credential for \"{election}\" is:\r\n\r\n    {code}\r\n\r\n" +
+		"To vote, go to {url}\r\n\r\n" +
 		"Keep it secret: it lets you vote. You may vote again; only your last ballot counts.\r\n\r\n" +
 		"Bonjour {name},\r\n\r\nVotre code pour « {election} » est :\r\n\r\n    {code}\r\n\r\n" +
+		"Pour voter, allez sur {url}\r\n\r\n" +
 		"Gardez-le secret : il permet de voter. Vous pouvez voter à nouveau ; seul le dernier bulletin compte.\r\n",
+}
+
+// text is the letter for member is.
+func (l Letter) text(is Issued) string {
+	body := l.Body
+	if is.Member.Name == "" {
+		body = strings.ReplaceAll(body, " {name}", "")
+	}
+	if l.URL == "" {
+		lines := strings.Split(body, "\r\n")
+		kept := lines[:0]
+		for i := 0; i < len(lines); i++ {
+			if strings.Contains(lines[i], "{url}") {
+				if i+1 < len(lines) && lines[i+1] == "" {
+					i++
+				}
+				continue
+			}
+			kept = append(kept, lines[i])
+		}
+		body = strings.Join(kept, "\r\n")
+	}
+	return strings.NewReplacer("{name}", is.Member.Name, "{code}", is.Code, "{election}", l.Election, "{url}", l.URL).Replace(body)
 }
 
 // Send mails every member its code, one message each, and returns how many
@@ -125,12 +153,7 @@ func Send(ctx context.Context, cfg mailer.Config, l Letter, issued []Issued) (in
 	}
 	sent := 0
 	for _, is := range issued {
-		name := is.Member.Name
-		if name == "" {
-			name = is.Member.ID
-		}
-		body := strings.NewReplacer("{name}", name, "{code}", is.Code, "{election}", l.Election).Replace(l.Body)
-		if err := c.Send(is.Member.Email, l.Subject, body); err != nil {
+		if err := c.Send(is.Member.Email, l.Subject, l.text(is)); err != nil {
 			c.Close()
 			return sent, fmt.Errorf("member %s (%s): %w", is.Member.ID, is.Member.Email, err)
 		}

@@ -118,3 +118,40 @@ func TestEntriesByGroup(t *testing.T) {
 		t.Fatalf("north: %+v", north)
 	}
 }
+
+// TestLetterWithoutNameAndWithURL: a member without a name is greeted
+// without one (not by their member id), and the letter says where to vote
+// when the booth's address is given, and says nothing of it otherwise.
+func TestLetterWithoutNameAndWithURL(t *testing.T) {
+	issued, err := Generate(testRoll(), crypto.Fingerprint{4, 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued[0].Member.Name = ""
+	srv := mailtest.New(t)
+	cfg := mailer.Config{Addr: srv.Addr(), From: "officer@example.org", TLS: "none"}
+	l := DefaultLetter
+	l.Election, l.URL = "Union ballot 2027", "https://vote.example.org/e/union-2027/vote"
+	if _, err := Send(context.Background(), cfg, l, issued[:2]); err != nil {
+		t.Fatal(err)
+	}
+	nameless, named := srv.Last(issued[0].Member.Email), srv.Last(issued[1].Member.Email)
+	if !strings.Contains(nameless, "Hello,") || !strings.Contains(nameless, "Bonjour,") || strings.Contains(nameless, issued[0].Member.ID) {
+		t.Errorf("a member without a name got: %q", nameless)
+	}
+	if !strings.Contains(named, "Hello "+issued[1].Member.Name+",") {
+		t.Errorf("a named member got: %q", named)
+	}
+	for _, m := range []string{nameless, named} {
+		if strings.Count(m, l.URL) != 2 {
+			t.Errorf("the letter does not give the booth's address in both languages: %q", m)
+		}
+	}
+	l.URL = ""
+	if _, err := Send(context.Background(), cfg, l, issued[1:2]); err != nil {
+		t.Fatal(err)
+	}
+	if m := srv.Last(issued[1].Member.Email); strings.Contains(m, "{url}") || strings.Contains(m, "Vote at") {
+		t.Errorf("without an address: %q", m)
+	}
+}
