@@ -229,6 +229,7 @@ type slot struct {
 	failed    error
 	savedSize int64 // of the summary last saved
 	lastUsed  time.Time
+	unloaded  chan struct{} // closed when the loaded election is unloaded
 }
 
 // OpenRegistry opens every election of o.DB: those being set up or voted on
@@ -379,13 +380,14 @@ func (r *Registry) loadLocked(ctx context.Context, s *slot) error {
 		s.mu.Unlock()
 		return err
 	}
+	unloaded := make(chan struct{})
 	s.mu.Lock()
-	s.e, s.st = e, st
+	s.e, s.st, s.unloaded = e, st, unloaded
 	s.lastUsed = time.Now()
 	s.mu.Unlock()
 	r.rebuildAPI(s)
 	r.saveSummary(s)
-	go r.watch(s, e)
+	go r.watch(s, e, unloaded)
 	return nil
 }
 
@@ -423,9 +425,11 @@ func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (*Elec
 }
 
 // watch marks the election failed if it stops for good (its store
-// contradicts what it acknowledged); the others go on.
-func (r *Registry) watch(s *slot, e *Election) {
+// contradicts what it acknowledged); the others go on. It ends when the
+// election is unloaded, so as to keep nothing of it.
+func (r *Registry) watch(s *slot, e *Election, unloaded <-chan struct{}) {
 	select {
+	case <-unloaded:
 	case <-e.Stopped():
 		r.log.Error("an election stopped; the others serve", "election", s.id, "err", e.Err())
 		s.mu.Lock()
@@ -518,9 +522,12 @@ func (r *Registry) saveSummary(s *slot) {
 func (r *Registry) unloadLocked(s *slot) {
 	r.saveSummary(s)
 	s.mu.Lock()
-	st, si := s.st, s.signIn
-	s.e, s.st, s.api, s.apiH, s.signIn = nil, nil, nil, nil, nil
+	st, si, unloaded := s.st, s.signIn, s.unloaded
+	s.e, s.st, s.api, s.apiH, s.signIn, s.unloaded = nil, nil, nil, nil, nil, nil
 	s.mu.Unlock()
+	if unloaded != nil {
+		close(unloaded)
+	}
 	if si != nil {
 		si.Close()
 	}
