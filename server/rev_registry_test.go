@@ -2,8 +2,13 @@ package server_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"github.com/scrutin/scrutin/store"
+	"net/http/httptest"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,5 +59,94 @@ func TestRegistryUnloadLeavesNothing(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	if after := runtime.NumGoroutine(); after > before+5 {
 		t.Fatalf("%d goroutines after 20 loads and unloads, %d before", after, before)
+	}
+}
+
+// hookCatalogue lets a test stop the registry in SaveSummary and a request
+// in ReadEntries.
+type hookCatalogue struct {
+	*store.DB
+	save func() error // called by SaveSummary instead of saving
+	read func()       // called before ReadEntries
+}
+
+func (c *hookCatalogue) SaveSummary(ctx context.Context, id string, size int64, summary []byte) error {
+	if c.save != nil {
+		return c.save()
+	}
+	return c.DB.SaveSummary(ctx, id, size, summary)
+}
+
+func (c *hookCatalogue) Log(ctx context.Context, id string) (store.Store, error) {
+	st, err := c.DB.Log(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return hookLog{st, c}, nil
+}
+
+type hookLog struct {
+	store.Store
+	c *hookCatalogue
+}
+
+func (l hookLog) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
+	if f := l.c.read; f != nil {
+		f()
+	}
+	return l.Store.ReadEntries(ctx, start, end)
+}
+
+// TestRegistryUnloadWaitsForRequests: a request that comes while the idle
+// election is being unloaded (its summary being saved) keeps it loaded;
+// it was unloaded under the request (its log closed), the in-flight
+// check having been made before.
+func TestRegistryUnloadWaitsForRequests(t *testing.T) {
+	ctx := context.Background()
+	cpDir := filepath.Join(t.TempDir(), "checkpoints")
+	r0, c0, master := decidedRegistry(t, cpDir)
+	r0.Close()
+	db := c0.(*store.DB)
+	// The stored summary out of date, and saving it failing: it is saved
+	// again at the unload, where the test holds the registry.
+	infos, err := db.Elections(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := infos[0].Size
+	if err := db.SaveSummary(ctx, "done", size-1, infos[0].Summary); err != nil {
+		t.Fatal(err)
+	}
+	c := &hookCatalogue{DB: db, save: func() error { return errors.New("not now") }}
+	r := openRegistry(t, c, master, cpDir)
+	defer r.Close()
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	if code, body := get(t, srv.URL+"/api/e/done/election"); code != 200 {
+		t.Fatalf("done: %d %s", code, body)
+	}
+	saving, resume := make(chan struct{}), make(chan struct{})
+	c.save = func() error { close(saving); <-resume; return errors.New("not now") }
+	unloaded := make(chan int)
+	go func() { unloaded <- server.UnloadIdle(r, time.Now().Add(2*server.IdleUnload)) }()
+	<-saving
+	reading, read := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	c.read = func() { once.Do(func() { close(reading); <-read }) }
+	got := make(chan int)
+	go func() {
+		code, _ := get(t, fmt.Sprintf("%s/e/done/log/tile/entries/000.p/%d", srv.URL, size))
+		got <- code
+	}()
+	<-reading
+	close(resume)
+	n := <-unloaded
+	loaded := server.Loaded(r, "done")
+	close(read)
+	if code := <-got; code != 200 {
+		t.Errorf("the tile: %d", code)
+	}
+	if n != 0 || !loaded {
+		t.Fatalf("with a request in flight: %d elections unloaded, done loaded %v", n, loaded)
 	}
 }
