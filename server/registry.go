@@ -521,7 +521,19 @@ func (r *Registry) saveSummary(s *slot) {
 // (s.load held).
 func (r *Registry) unloadLocked(s *slot) {
 	r.saveSummary(s)
+	r.detachLocked(s, nil)
+}
+
+// detachLocked forgets s's election and closes its log (s.load held),
+// unless keep, called under s.mu, says to keep it: the check and the
+// forgetting are one step, so that no request takes the election between
+// them.
+func (r *Registry) detachLocked(s *slot, keep func() bool) bool {
 	s.mu.Lock()
+	if keep != nil && keep() {
+		s.mu.Unlock()
+		return false
+	}
 	st, si, unloaded := s.st, s.signIn, s.unloaded
 	s.e, s.st, s.api, s.apiH, s.signIn, s.unloaded = nil, nil, nil, nil, nil, nil
 	s.mu.Unlock()
@@ -534,6 +546,7 @@ func (r *Registry) unloadLocked(s *slot) {
 	if st != nil {
 		st.Close()
 	}
+	return true
 }
 
 // janitor unloads the decided elections unused for r.idle.
@@ -566,13 +579,19 @@ func (r *Registry) unloadIdle(now time.Time) int {
 		if !decided(p) {
 			continue
 		}
+		// A request takes the election (use) under s.mu, having counted
+		// itself in flight before: checked again under s.mu as the
+		// election is forgotten, after its summary is saved.
+		busy := func() bool { return s.e != e || now.Sub(s.lastUsed) < r.idle || s.inflight.Load() != 0 }
 		s.load.Lock()
 		s.mu.Lock()
-		still := s.e == e && now.Sub(s.lastUsed) >= r.idle && s.inflight.Load() == 0
+		still := !busy()
 		s.mu.Unlock()
 		if still {
-			r.unloadLocked(s)
-			n++
+			r.saveSummary(s)
+			if r.detachLocked(s, busy) {
+				n++
+			}
 		}
 		s.load.Unlock()
 	}

@@ -126,7 +126,11 @@ func TestRegistryUnloadWaitsForRequests(t *testing.T) {
 		t.Fatalf("done: %d %s", code, body)
 	}
 	saving, resume := make(chan struct{}), make(chan struct{})
-	c.save = func() error { close(saving); <-resume; return errors.New("not now") }
+	var saveOnce sync.Once
+	c.save = func() error {
+		saveOnce.Do(func() { close(saving); <-resume })
+		return errors.New("not now")
+	}
 	unloaded := make(chan int)
 	go func() { unloaded <- server.UnloadIdle(r, time.Now().Add(2*server.IdleUnload)) }()
 	<-saving
