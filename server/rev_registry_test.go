@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"github.com/scrutin/scrutin/store"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +155,60 @@ func TestRegistryUnloadWaitsForRequests(t *testing.T) {
 	}
 	if n != 0 || !loaded {
 		t.Fatalf("with a request in flight: %d elections unloaded, done loaded %v", n, loaded)
+	}
+}
+
+// TestRegistryElectionMissingFromDatabase: a database restored from a
+// backup made before an election was created (or replaced by an empty
+// one) lacks that election, whose checkpoint file says this server signed
+// entries of it: the election is reported failed (rolled back), as a
+// single election's server refused such a database, rather than vanish
+// without a word; with AcceptRollback its files are set aside.
+func TestRegistryElectionMissingFromDatabase(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	cpDir := filepath.Join(t.TempDir(), "checkpoints")
+	r := openRegistry(t, newCatalogue(t), master, cpDir)
+	e, err := r.Create(ctx, "b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, fixture(t, master, "b", 2), e)
+	r.Close()
+
+	restored := newCatalogue(t) // holds no election b
+	r = openRegistry(t, restored, master, cpDir)
+	var b server.Summary
+	for _, s := range r.List() {
+		if s.ID == "b" {
+			b = s
+		}
+	}
+	srv := httptest.NewServer(r.Handler())
+	code, _ := get(t, srv.URL+"/api/e/b/election")
+	srv.Close()
+	r.Close()
+	if !strings.Contains(b.Failed, server.ErrRolledBack.Error()) {
+		t.Fatalf("election b, missing from the database: %+v", b)
+	}
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("/api/e/b/election: %d; want 503 (it failed)", code)
+	}
+
+	ra, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: restored, MasterSeed: master, CheckpointDir: cpDir, AcceptRollback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := ra.List(); len(l) != 0 {
+		t.Fatalf("with AcceptRollback: %+v", l)
+	}
+	ra.Close()
+	if _, err := os.Stat(filepath.Join(cpDir, "b")); err == nil {
+		t.Fatal("with AcceptRollback, b's checkpoint file is still there")
+	}
+	r = openRegistry(t, restored, master, cpDir)
+	defer r.Close()
+	if l := r.List(); len(l) != 0 {
+		t.Fatalf("after AcceptRollback: %+v", l)
 	}
 }
