@@ -277,6 +277,9 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 			toLoad = append(toLoad, s)
 		}
 	}
+	if err := r.missingElections(); err != nil {
+		return nil, err
+	}
 	// Several logs are replayed at once (each verifies its ballots in
 	// parallel too).
 	work := make(chan *slot)
@@ -334,6 +337,65 @@ func (r *Registry) rolledBack(in ElectionInfo) bool {
 		return true
 	}
 	return n > in.Size
+}
+
+// missingElections finds the checkpoint files of elections the database
+// does not hold: it was restored from a backup made before they were
+// created, or replaced. Each is listed failed (rolled back), as a log
+// shorter than its checkpoint is, unless the operator accepts the rollback:
+// its files are then set aside.
+func (r *Registry) missingElections() error {
+	if r.o.CheckpointDir == "" {
+		return nil
+	}
+	des, err := os.ReadDir(r.o.CheckpointDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the checkpoint files: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, de := range des {
+		id := strings.TrimSuffix(de.Name(), WitnessedSuffix)
+		if de.IsDir() || store.CheckID(id) != nil || r.slots[id] != nil || seen[id] {
+			continue
+		}
+		seen[id] = true
+		file := filepath.Join(r.o.CheckpointDir, id)
+		saved := checkpointSize(file)
+		if !r.o.AcceptRollback {
+			r.slots[id] = &slot{id: id, savedSize: -1, sum: storedSummary{Phase: election.PhaseEmpty.String()},
+				failed: &RollbackError{File: file, Saved: saved, Stored: 0, Reason: fmt.Sprintf("the database holds no election %s, but this server signed a checkpoint of its log", id)}}
+			continue
+		}
+		stamp := ".rolled-back-" + time.Now().UTC().Format("20060102T150405Z")
+		for _, f := range []string{file, file + WitnessedSuffix} {
+			if err := os.Rename(f, f+stamp); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("failed to keep the old checkpoint aside: %w", err)
+			}
+		}
+		r.log.Warn("starting without an election the database does not hold, as the operator chose (--accept-rollback); its checkpoint is kept aside", "election", id, "file", file+stamp, "size", saved)
+	}
+	return nil
+}
+
+// checkpointSize reads the size of the signed checkpoint in file (-1 if
+// it cannot).
+func checkpointSize(file string) int64 {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return -1
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	var n int64
+	if len(lines) < 3 {
+		return -1
+	}
+	if _, err := fmt.Sscan(lines[1], &n); err != nil {
+		return -1
+	}
+	return n
 }
 
 func moveIfAbsent(from, to string) error {
