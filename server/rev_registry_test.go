@@ -1,10 +1,12 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"github.com/scrutin/scrutin/store"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -210,5 +212,90 @@ func TestRegistryElectionMissingFromDatabase(t *testing.T) {
 	defer r.Close()
 	if l := r.List(); len(l) != 0 {
 		t.Fatalf("after AcceptRollback: %+v", l)
+	}
+}
+
+// TestRegistryHidesElectionsNotPublic: an election without its manifest
+// (not public: spec §22.3, §22.4) answers every request as an unknown id
+// does (status, body, headers), the officers' routes too to anyone who is
+// not its officer, and appears in neither /metrics nor /healthz; its
+// officer records its manifest through the API, and it is then public.
+func TestRegistryHidesElectionsNotPublic(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	c := newCatalogue(t)
+	r, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: c, MasterSeed: master, CheckpointDir: filepath.Join(t.TempDir(), "checkpoints"),
+		Handler: func(id string, e *server.Election) server.Options {
+			return server.Options{NoSignIn: true, Officer: func(req *http.Request, action string) (func(string), error) {
+				if req.Header.Get("X-Officer") != id {
+					return nil, errors.New("no staff session")
+				}
+				return func(string) {}, nil
+			}}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Create(ctx, "hidden", nil); err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.Create(ctx, "a", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, fixture(t, master, "a", 2), a)
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	do := func(method, p, officer string, body []byte) (int, string, http.Header) {
+		req, _ := http.NewRequest(method, srv.URL+p, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if officer != "" {
+			req.Header.Set("X-Officer", officer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		resp.Header.Del("Date")
+		resp.Header.Del("Content-Length")
+		return resp.StatusCode, string(b), resp.Header
+	}
+	for _, q := range []struct{ method, path string }{
+		{"GET", "/election"}, {"GET", "/checkpoint"}, {"GET", "/ballots/abcd"}, {"GET", "/credentials/abcd"},
+		{"POST", "/ballots"}, {"POST", "/cosignatures"}, {"POST", "/ceremony"}, {"POST", "/decryptions"},
+		{"POST", "/admin/close"}, {"POST", "/admin/entries"}, {"GET", "/nothing"},
+	} {
+		for _, prefix := range []string{"/api/e/%s" + q.path, "/e/%s/log" + strings.TrimPrefix(q.path, "/api")} {
+			uc, ub, uh := do(q.method, fmt.Sprintf(prefix, "zzz"), "", []byte(`{"reason":"x"}`))
+			for _, officer := range []string{"", "a"} {
+				hc, hb, hh := do(q.method, fmt.Sprintf(prefix, "hidden"), officer, []byte(`{"reason":"x"}`))
+				if hc != uc || hb != ub || fmt.Sprint(hh) != fmt.Sprint(uh) {
+					t.Errorf("%s %s (officer of %q): %d %s %v; an unknown id's: %d %s %v", q.method, fmt.Sprintf(prefix, "hidden"), officer, hc, hb, hh, uc, ub, uh)
+				}
+			}
+		}
+	}
+	for _, p := range []string{"/metrics", "/healthz"} {
+		if _, b, _ := do("GET", p, "", nil); strings.Contains(b, "hidden") {
+			t.Errorf("%s names the election not public:\n%s", p, b)
+		}
+	}
+	// Its officer records its manifest through the API: it is public.
+	f := fixture(t, master, "hidden", 2)
+	first, err := f.Store.ReadEntries(ctx, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body, _ := do("POST", "/api/e/hidden/admin/entries", "hidden", first[0]); code != http.StatusCreated {
+		t.Fatalf("the manifest by the election's officer: %d %s", code, body)
+	}
+	if code, body, _ := do("GET", "/api/e/hidden/election", "", nil); code != 200 {
+		t.Fatalf("once public: %d %s", code, body)
+	}
+	if _, b, _ := do("GET", "/metrics", "", nil); !strings.Contains(b, `election="hidden"`) {
+		t.Errorf("/metrics lacks the election once public")
 	}
 }
