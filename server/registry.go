@@ -230,6 +230,28 @@ type slot struct {
 	savedSize int64 // of the summary last saved
 	lastUsed  time.Time
 	unloaded  chan struct{} // closed when the loaded election is unloaded
+	// entries: its log held entries when the registry found it (its first
+	// is the manifest: it is public).
+	entries bool
+}
+
+// public tells whether the election's manifest is recorded (spec §22.4):
+// only then may anyone but its staff learn that it exists.
+func (s *slot) public() bool {
+	s.mu.Lock()
+	e, sum, entries := s.e, s.sum, s.entries
+	s.mu.Unlock()
+	if e != nil {
+		return hasManifest(e)
+	}
+	p, _ := parsePhase(sum.Phase)
+	return entries || p > election.PhaseEmpty
+}
+
+func hasManifest(e *Election) bool {
+	var m bool
+	e.State(func(st *election.State) { m = st.Manifest != nil })
+	return m
 }
 
 // OpenRegistry opens every election of o.DB: those being set up or voted on
@@ -254,7 +276,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	}
 	var toLoad []*slot
 	for _, in := range infos {
-		s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1}
+		s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1, entries: in.Size > 0}
 		r.slots[in.ID] = s
 		if in.Legacy && o.CheckpointDir != "" {
 			legacy := filepath.Join(filepath.Dir(o.CheckpointDir), CheckpointFile)
@@ -365,7 +387,7 @@ func (r *Registry) missingElections() error {
 		file := filepath.Join(r.o.CheckpointDir, id)
 		saved := checkpointSize(file)
 		if !r.o.AcceptRollback {
-			r.slots[id] = &slot{id: id, savedSize: -1, sum: storedSummary{Phase: election.PhaseEmpty.String()},
+			r.slots[id] = &slot{id: id, savedSize: -1, entries: true, sum: storedSummary{Phase: election.PhaseEmpty.String()},
 				failed: &RollbackError{File: file, Saved: saved, Stored: 0, Reason: fmt.Sprintf("the database holds no election %s, but this server signed a checkpoint of its log", id)}}
 			continue
 		}
@@ -707,7 +729,7 @@ func (r *Registry) refresh() bool {
 	defer r.mu.Unlock()
 	for _, in := range infos {
 		if r.slots[in.ID] == nil {
-			s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1}
+			s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1, entries: in.Size > 0}
 			if sum, ok := storedOf(in); ok {
 				s.sum, s.savedSize = sum, in.SummarySize
 			} else {
@@ -894,8 +916,12 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, prefix, inner
 	}
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
-	_, api, err := r.use(req.Context(), s)
+	e, api, err := r.use(req.Context(), s)
 	if err != nil {
+		if !s.public() {
+			notFound(w)
+			return
+		}
 		if req.Context().Err() == nil && !errors.Is(err, ErrFailed) {
 			r.log.Warn("could not load an election", "election", id, "err", err)
 		}
@@ -907,6 +933,13 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, prefix, inner
 	rest := strings.TrimPrefix(req.URL.Path, prefix+id+"/")
 	if prefix == "/e/" {
 		rest = strings.TrimPrefix(rest, "log/")
+	}
+	// An election without its manifest exists only for its officers (who
+	// record the manifest): anyone else is answered as for an unknown id
+	// (the officers' routes see to it, see handler.officer).
+	if officers := inner == "/api/" && strings.HasPrefix(rest, "admin/"); !officers && !hasManifest(e) {
+		notFound(w)
+		return
 	}
 	r2 := new(http.Request)
 	*r2 = *req
@@ -928,10 +961,25 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 	}
 	problems := map[string]problem{}
 	var probe *Election
+	unlisted := 0
 	for _, s := range r.all() {
 		s.mu.Lock()
 		e, failed := s.e, s.failed
 		s.mu.Unlock()
+		if (e != nil || failed != nil) && !s.public() {
+			// Not named (spec §22.3); its problem is counted, and logged.
+			if e != nil {
+				if _, err := e.Health(); err != nil {
+					unlisted++
+				}
+			} else {
+				unlisted++
+			}
+			if probe == nil && e != nil {
+				probe = e
+			}
+			continue
+		}
 		switch {
 		case e != nil:
 			if probe == nil {
@@ -961,6 +1009,9 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 	if len(problems) > 0 {
 		resp["elections"] = problems
 	}
+	if unlisted > 0 {
+		resp["elections_not_public_with_problems"] = unlisted
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -987,6 +1038,8 @@ func (r *Registry) metrics(w http.ResponseWriter, req *http.Request) {
 		}
 		s.mu.Unlock()
 	}
+	// Elections without their manifest are counted, not named.
+	rows = slices.DeleteFunc(rows, func(rw row) bool { return !hasManifest(rw.e) })
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	w.Header().Set("Cache-Control", "no-store")
 	fmt.Fprintf(w, "# HELP scrutin_elections Elections of this server, by state.\n# TYPE scrutin_elections gauge\n")

@@ -87,7 +87,9 @@ func TestDemoElections(t *testing.T) {
 		t.Fatalf("election new: %d %s", r.status, r.stderr)
 	}
 	time.Sleep(time.Second)
-	if st, body := getURL(t, url+"/api/e/board-2028/election"); st != http.StatusServiceUnavailable || !strings.Contains(body, "not set up") {
+	// Not public until its manifest is recorded: its API answers as for
+	// an unknown id (spec §22.3).
+	if st, body := getURL(t, url+"/api/e/board-2028/election"); st != http.StatusNotFound || strings.Contains(body, "board-2028") {
 		t.Fatalf("a new election: %d %s", st, body)
 	}
 	if st, body := getURL(t, url+"/healthz"); st != 200 || strings.Contains(body, "elections") {
