@@ -79,16 +79,21 @@ const (
 func ElectionDir(dir, id string) string { return filepath.Join(dir, ElectionsDir, id) }
 
 // MoveLegacyFiles moves the files of a single-election data folder to
-// where those of election "main" live: DIR/log.checkpoint (and its
-// witnessed companion) to DIR/checkpoints/main, the sign-in list and its
-// key to DIR/elections/main/. It does nothing for files already moved, and
-// refuses to overwrite.
-func MoveLegacyFiles(dir string) error {
+// where those of election "main" live: the sign-in list and its key to
+// DIR/elections/main/ and, if cpDir (the server's checkpoint folder) is
+// given, DIR/log.checkpoint (and its witnessed companion) to cpDir/main.
+// Only the server knows its checkpoint folder (--checkpoint-dir): other
+// commands leave the checkpoint file for it. It does nothing for files
+// already moved, and refuses to overwrite.
+func MoveLegacyFiles(dir, cpDir string) error {
 	moves := [][2]string{
-		{filepath.Join(dir, CheckpointFile), filepath.Join(dir, CheckpointDir, LegacyID)},
-		{filepath.Join(dir, CheckpointFile+WitnessedSuffix), filepath.Join(dir, CheckpointDir, LegacyID+WitnessedSuffix)},
 		{filepath.Join(dir, SignInListFile), filepath.Join(ElectionDir(dir, LegacyID), SignInListFile)},
 		{filepath.Join(dir, SignInKeyFile), filepath.Join(ElectionDir(dir, LegacyID), SignInKeyFile)},
+	}
+	if cpDir != "" {
+		moves = append(moves,
+			[2]string{filepath.Join(dir, CheckpointFile), filepath.Join(cpDir, LegacyID)},
+			[2]string{filepath.Join(dir, CheckpointFile+WitnessedSuffix), filepath.Join(cpDir, LegacyID+WitnessedSuffix)})
 	}
 	for _, m := range moves {
 		if _, err := os.Lstat(m[0]); errors.Is(err, os.ErrNotExist) {
