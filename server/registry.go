@@ -913,6 +913,13 @@ func (r *Registry) Handler() http.Handler {
 // serve passes a request for election {id} to its API, as the path the
 // election's handler knows: /api/e/{id}/x → /api/x, /e/{id}/log/x → /log/x.
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request, prefix, inner string) {
+	// An encoded slash would route here as a slash, past whatever a site
+	// in front matched by segments (limits, officers' checks): no address
+	// of the API or the log holds one.
+	if strings.Contains(strings.ToUpper(req.URL.EscapedPath()), "%2F") {
+		notFound(w)
+		return
+	}
 	id := req.PathValue("id")
 	s := r.slot(id)
 	if s == nil {
