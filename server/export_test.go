@@ -21,3 +21,6 @@ func Loaded(r *Registry, id string) bool {
 
 // UnloadIdle unloads the decided elections unused as of now.
 func UnloadIdle(r *Registry, now time.Time) int { return r.unloadIdle(now) }
+
+// SetMaxDecided sets how many decided elections r keeps loaded at most.
+func SetMaxDecided(r *Registry, n int) { r.maxDecided = n }

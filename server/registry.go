@@ -191,6 +191,10 @@ func decided(p election.Phase) bool { return p >= election.PhaseClosed }
 // IdleUnload is how long a decided election stays loaded after its last use.
 const IdleUnload = 10 * time.Minute
 
+// MaxDecidedLoaded bounds the decided elections kept loaded at once (the
+// least recently used is unloaded to load another).
+const MaxDecidedLoaded = 64
+
 // Registry holds every election of a store.
 type Registry struct {
 	o   RegistryOptions
@@ -205,6 +209,8 @@ type Registry struct {
 
 	replays atomic.Int64 // logs replayed (loads), for tests
 	idle    time.Duration
+	// maxDecided bounds the decided elections kept loaded.
+	maxDecided int
 	started atomic.Bool // the loads at start are done
 
 	refreshMu   sync.Mutex
@@ -271,7 +277,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	if len(o.MasterSeed) != 32 {
 		return nil, fmt.Errorf("the log key seed is %d bytes, not 32", len(o.MasterSeed))
 	}
-	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload, cpu: newCPUPool(runtime.GOMAXPROCS(0))}
+	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload, maxDecided: MaxDecidedLoaded, cpu: newCPUPool(runtime.GOMAXPROCS(0))}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}

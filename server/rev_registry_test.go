@@ -299,3 +299,45 @@ func TestRegistryHidesElectionsNotPublic(t *testing.T) {
 		t.Errorf("/metrics lacks the election once public")
 	}
 }
+
+// TestRegistryBoundsDecidedLoaded: requests to many decided elections
+// (a crawler of every public election's log, each more often than the
+// idle unload) do not keep them all loaded: past the bound, the least
+// recently used one not serving a request is unloaded.
+func TestRegistryBoundsDecidedLoaded(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	c := newCatalogue(t)
+	cpDir := filepath.Join(t.TempDir(), "checkpoints")
+	r := openRegistry(t, c, master, cpDir)
+	ids := []string{"a", "b", "c"}
+	for _, id := range ids {
+		f := fixture(t, master, id, 2)
+		e, err := r.Create(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(t, f, e)
+		f.Election = e
+		if _, err := f.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	r = openRegistry(t, c, master, cpDir)
+	defer r.Close()
+	server.SetMaxDecided(r, 2)
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	for _, id := range ids {
+		if code, body := get(t, srv.URL+"/e/"+id+"/log/checkpoint"); code != 200 {
+			t.Fatalf("%s: %d %s", id, code, body)
+		}
+	}
+	if server.Loaded(r, "a") || !server.Loaded(r, "b") || !server.Loaded(r, "c") {
+		t.Fatalf("loaded after a, b, c with room for 2: a %v, b %v, c %v; want b and c", server.Loaded(r, "a"), server.Loaded(r, "b"), server.Loaded(r, "c"))
+	}
+	if code, _ := get(t, srv.URL+"/e/a/log/checkpoint"); code != 200 || !server.Loaded(r, "a") || server.Loaded(r, "b") {
+		t.Fatalf("a again: %d; a loaded %v, b loaded %v", code, server.Loaded(r, "a"), server.Loaded(r, "b"))
+	}
+}
