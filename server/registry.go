@@ -211,7 +211,7 @@ type Registry struct {
 	idle    time.Duration
 	// maxDecided bounds the decided elections kept loaded.
 	maxDecided int
-	started atomic.Bool // the loads at start are done
+	started    atomic.Bool // the loads at start are done
 
 	refreshMu   sync.Mutex
 	refreshedAt time.Time
@@ -840,9 +840,60 @@ func (r *Registry) use(ctx context.Context, s *slot) (*Election, http.Handler, e
 		}
 		return nil, nil, fmt.Errorf("%w: %w", ErrFailed, err)
 	}
+	r.unloadBeyondBound(s)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.e, s.api, nil
+}
+
+// unloadBeyondBound unloads the least recently used decided elections
+// beyond r.maxDecided loaded (but s, just loaded, and those serving a
+// request): requests to every public election in turn do not keep them
+// all in memory.
+func (r *Registry) unloadBeyondBound(s *slot) {
+	type loaded struct {
+		s    *slot
+		e    *Election
+		used time.Time
+	}
+	var ds []loaded
+	for _, o := range r.all() {
+		o.mu.Lock()
+		e, used := o.e, o.lastUsed
+		o.mu.Unlock()
+		if e == nil {
+			continue
+		}
+		var p election.Phase
+		e.State(func(st *election.State) { p = st.Phase })
+		if decided(p) {
+			ds = append(ds, loaded{o, e, used})
+		}
+	}
+	if len(ds) <= r.maxDecided {
+		return
+	}
+	slices.SortFunc(ds, func(a, b loaded) int { return a.used.Compare(b.used) })
+	over := len(ds) - r.maxDecided
+	for _, d := range ds {
+		if over == 0 {
+			return
+		}
+		if d.s == s || !d.s.load.TryLock() {
+			continue
+		}
+		busy := func() bool { return d.s.e != d.e || d.s.inflight.Load() != 0 || d.s.lastUsed.After(d.used) }
+		d.s.mu.Lock()
+		still := !busy()
+		d.s.mu.Unlock()
+		if still {
+			r.saveSummary(d.s)
+			if r.detachLocked(d.s, busy) {
+				over--
+			}
+		}
+		d.s.load.Unlock()
+	}
 }
 
 // Create records a new, empty election with the witnesses' verifier keys
