@@ -453,6 +453,8 @@ func TestRegistryConcurrentUse(t *testing.T) {
 				if code != 200 {
 					errs <- fmt.Sprintf("%s: %d %s", p, code, body)
 				}
+				// Gaps between requests, for the unloads to find.
+				time.Sleep(time.Duration(g+1) * time.Millisecond)
 			}
 		})
 	}
