@@ -24,3 +24,6 @@ func UnloadIdle(r *Registry, now time.Time) int { return r.unloadIdle(now) }
 
 // SetMaxDecided sets how many decided elections r keeps loaded at most.
 func SetMaxDecided(r *Registry, n int) { r.maxDecided = n }
+
+// SetMaxLoads sets how many elections r loads at once on demand.
+func SetMaxLoads(r *Registry, n int) { r.loads = make(chan struct{}, n) }

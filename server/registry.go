@@ -211,6 +211,8 @@ type Registry struct {
 	idle    time.Duration
 	// maxDecided bounds the decided elections kept loaded.
 	maxDecided int
+	// loads bounds the elections loaded at once on demand.
+	loads chan struct{}
 	started    atomic.Bool // the loads at start are done
 
 	refreshMu   sync.Mutex

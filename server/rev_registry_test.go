@@ -341,3 +341,85 @@ func TestRegistryBoundsDecidedLoaded(t *testing.T) {
 		t.Fatalf("a again: %d; a loaded %v, b loaded %v", code, server.Loaded(r, "a"), server.Loaded(r, "b"))
 	}
 }
+
+// countingCatalogue counts the elections whose logs are being read at once.
+type countingCatalogue struct {
+	*store.DB
+	mu     sync.Mutex
+	active map[string]int
+	most   int
+}
+
+func (c *countingCatalogue) Log(ctx context.Context, id string) (store.Store, error) {
+	st, err := c.DB.Log(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return countingLog{st, c, id}, nil
+}
+
+type countingLog struct {
+	store.Store
+	c  *countingCatalogue
+	id string
+}
+
+func (l countingLog) ReadEntries(ctx context.Context, start, end int64) ([][]byte, error) {
+	l.c.mu.Lock()
+	l.c.active[l.id]++
+	l.c.most = max(l.c.most, len(l.c.active))
+	l.c.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	defer func() {
+		l.c.mu.Lock()
+		if l.c.active[l.id]--; l.c.active[l.id] == 0 {
+			delete(l.c.active, l.id)
+		}
+		l.c.mu.Unlock()
+	}()
+	return l.Store.ReadEntries(ctx, start, end)
+}
+
+// TestRegistryBoundsLoadsAtOnce: requests to many decided elections at
+// once do not replay all their logs at once (each replay takes every
+// processor; a flood of them starved the elections being voted on).
+func TestRegistryBoundsLoadsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	db := newCatalogue(t)
+	cpDir := filepath.Join(t.TempDir(), "checkpoints")
+	r := openRegistry(t, db, master, cpDir)
+	ids := []string{"a", "b", "c"}
+	for _, id := range ids {
+		f := fixture(t, master, id, 2)
+		e, err := r.Create(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(t, f, e)
+		f.Election = e
+		if _, err := f.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	c := &countingCatalogue{DB: db, active: map[string]int{}}
+	r = openRegistry(t, c, master, cpDir)
+	defer r.Close()
+	server.SetMaxLoads(r, 1)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			if _, err := r.Election(ctx, id); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if server.Replays(r) != 3 {
+		t.Fatalf("%d replays; want 3", server.Replays(r))
+	}
+	if c.most > 1 {
+		t.Fatalf("%d elections' logs read at once; want at most 1", c.most)
+	}
+}
