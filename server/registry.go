@@ -212,8 +212,8 @@ type Registry struct {
 	// maxDecided bounds the decided elections kept loaded.
 	maxDecided int
 	// loads bounds the elections loaded at once on demand.
-	loads chan struct{}
-	started    atomic.Bool // the loads at start are done
+	loads   chan struct{}
+	started atomic.Bool // the loads at start are done
 
 	refreshMu   sync.Mutex
 	refreshedAt time.Time
@@ -279,7 +279,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	if len(o.MasterSeed) != 32 {
 		return nil, fmt.Errorf("the log key seed is %d bytes, not 32", len(o.MasterSeed))
 	}
-	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload, maxDecided: MaxDecidedLoaded, cpu: newCPUPool(runtime.GOMAXPROCS(0))}
+	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload, maxDecided: MaxDecidedLoaded, loads: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), cpu: newCPUPool(runtime.GOMAXPROCS(0))}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -834,7 +834,7 @@ func (r *Registry) use(ctx context.Context, s *slot) (*Election, http.Handler, e
 		return e, api, nil
 	}
 	s.load.Lock()
-	err := r.loadLocked(ctx, s)
+	err := r.loadOnDemand(ctx, s)
 	s.load.Unlock()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -846,6 +846,24 @@ func (r *Registry) use(ctx context.Context, s *slot) (*Election, http.Handler, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.e, s.api, nil
+}
+
+// loadOnDemand loads s (s.load held) when a request asks for it: a few
+// elections at once (each replay uses every processor), so that requests
+// to many elections do not starve those being voted on.
+func (r *Registry) loadOnDemand(ctx context.Context, s *slot) error {
+	s.mu.Lock()
+	ready := s.e != nil || s.failed != nil
+	s.mu.Unlock()
+	if !ready {
+		select {
+		case r.loads <- struct{}{}:
+			defer func() { <-r.loads }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return r.loadLocked(ctx, s)
 }
 
 // unloadBeyondBound unloads the least recently used decided elections
