@@ -209,8 +209,10 @@ type Registry struct {
 
 	replays atomic.Int64 // logs replayed (loads), for tests
 	idle    time.Duration
-	// maxDecided bounds the decided elections kept loaded.
+	// maxDecided bounds the decided elections kept loaded (those used in
+	// the last evictAfter excepted).
 	maxDecided int
+	evictAfter time.Duration
 	// loads bounds the elections loaded at once on demand.
 	loads   chan struct{}
 	started atomic.Bool // the loads at start are done

@@ -326,7 +326,7 @@ func TestRegistryBoundsDecidedLoaded(t *testing.T) {
 	r.Close()
 	r = openRegistry(t, c, master, cpDir)
 	defer r.Close()
-	server.SetMaxDecided(r, 2)
+	server.SetMaxDecided(r, 2, 0)
 	srv := httptest.NewServer(r.Handler())
 	defer srv.Close()
 	for _, id := range ids {
@@ -421,5 +421,41 @@ func TestRegistryBoundsLoadsAtOnce(t *testing.T) {
 	}
 	if c.most > 1 {
 		t.Fatalf("%d elections' logs read at once; want at most 1", c.most)
+	}
+}
+
+// TestRegistryBoundKeepsRecentlyUsed: the bound on decided elections
+// loaded does not unload one used a moment ago (a page of the site may
+// still hold it, through Election, to read or append), only one unused
+// for a while.
+func TestRegistryBoundKeepsRecentlyUsed(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	c := newCatalogue(t)
+	cpDir := filepath.Join(t.TempDir(), "checkpoints")
+	r := openRegistry(t, c, master, cpDir)
+	for _, id := range []string{"a", "b"} {
+		f := fixture(t, master, id, 2)
+		e, err := r.Create(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(t, f, e)
+		f.Election = e
+		if _, err := f.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	r = openRegistry(t, c, master, cpDir)
+	defer r.Close()
+	server.SetMaxDecided(r, 1, time.Minute)
+	for _, id := range []string{"a", "b"} {
+		if _, err := r.Election(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !server.Loaded(r, "a") || !server.Loaded(r, "b") {
+		t.Fatalf("a used a moment ago was unloaded to load b: a %v, b %v", server.Loaded(r, "a"), server.Loaded(r, "b"))
 	}
 }
