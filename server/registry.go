@@ -192,7 +192,10 @@ func decided(p election.Phase) bool { return p >= election.PhaseClosed }
 const IdleUnload = 10 * time.Minute
 
 // MaxDecidedLoaded bounds the decided elections kept loaded at once (the
-// least recently used is unloaded to load another).
+// least recently used is unloaded to load another), but for those used in
+// the last minute: a caller of Election may still hold one (a page reading
+// it, an officer's action appending to it), which no request in flight
+// counts.
 const MaxDecidedLoaded = 64
 
 // Registry holds every election of a store.
@@ -281,7 +284,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	if len(o.MasterSeed) != 32 {
 		return nil, fmt.Errorf("the log key seed is %d bytes, not 32", len(o.MasterSeed))
 	}
-	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload, maxDecided: MaxDecidedLoaded, loads: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), cpu: newCPUPool(runtime.GOMAXPROCS(0))}
+	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload, maxDecided: MaxDecidedLoaded, evictAfter: time.Minute, loads: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), cpu: newCPUPool(runtime.GOMAXPROCS(0))}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -901,7 +904,7 @@ func (r *Registry) unloadBeyondBound(s *slot) {
 		if over == 0 {
 			return
 		}
-		if d.s == s || !d.s.load.TryLock() {
+		if d.s == s || time.Since(d.used) < r.evictAfter || !d.s.load.TryLock() {
 			continue
 		}
 		busy := func() bool { return d.s.e != d.e || d.s.inflight.Load() != 0 || d.s.lastUsed.After(d.used) }
