@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -457,5 +458,41 @@ func TestRegistryBoundKeepsRecentlyUsed(t *testing.T) {
 	}
 	if !server.Loaded(r, "a") || !server.Loaded(r, "b") {
 		t.Fatalf("a used a moment ago was unloaded to load b: a %v, b %v", server.Loaded(r, "a"), server.Loaded(r, "b"))
+	}
+}
+
+// listCountingCatalogue counts the reads of the whole catalogue.
+type listCountingCatalogue struct {
+	*store.DB
+	n atomic.Int64
+}
+
+func (c *listCountingCatalogue) Elections(ctx context.Context) ([]store.Info, error) {
+	c.n.Add(1)
+	return c.DB.Elections(ctx)
+}
+
+// TestRegistryHealthzDoesNotReadCatalogue: with no election loaded (every
+// one decided, and unloaded), /healthz, which anyone may ask for, does not
+// read the whole catalogue (every election's summary) each time.
+func TestRegistryHealthzDoesNotReadCatalogue(t *testing.T) {
+	r0, c0, master := decidedRegistry(t, filepath.Join(t.TempDir(), "checkpoints"))
+	r0.Close()
+	c := &listCountingCatalogue{DB: c0.(*store.DB)}
+	r := openRegistry(t, c, master, "")
+	defer r.Close()
+	if server.Loaded(r, "done") {
+		t.Fatal("the decided election is loaded")
+	}
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	before := c.n.Load()
+	for range 20 {
+		if code, body := get(t, srv.URL+"/healthz"); code != 200 {
+			t.Fatalf("/healthz: %d %s", code, body)
+		}
+	}
+	if n := c.n.Load() - before; n > 2 {
+		t.Fatalf("20 /healthz read the catalogue %d times", n)
 	}
 }
