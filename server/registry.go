@@ -223,6 +223,10 @@ type Registry struct {
 	refreshMu   sync.Mutex
 	refreshedAt time.Time
 
+	probeMu  sync.Mutex // the store's answer to /healthz, kept a second
+	probedAt time.Time
+	probeErr error
+
 	cpu *cpuPool // the ballot checks of every election
 }
 
@@ -1095,7 +1099,7 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "the store does not answer"})
 			return
 		}
-	} else if _, err := r.o.DB.Elections(ctx); err != nil {
+	} else if err := r.probeCatalogue(ctx); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "the store does not answer"})
 		return
 	}
@@ -1108,6 +1112,24 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// probeCatalogue tells whether the store answers when no election's log
+// is open to ask: by reading the catalogue (every election's summary), at
+// most once a second, since anyone may ask for /healthz.
+func (r *Registry) probeCatalogue(ctx context.Context) error {
+	r.probeMu.Lock()
+	defer r.probeMu.Unlock()
+	if time.Since(r.probedAt) < time.Second {
+		return r.probeErr
+	}
+	// Not the request's context: a client that leaves must not make the
+	// next ones read "unavailable".
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_, err := r.o.DB.Elections(ctx)
+	r.probedAt, r.probeErr = time.Now(), err
+	return err
 }
 
 // metrics: the server's, and every loaded election's series labelled
