@@ -496,3 +496,58 @@ func TestRegistryHealthzDoesNotReadCatalogue(t *testing.T) {
 		t.Fatalf("20 /healthz read the catalogue %d times", n)
 	}
 }
+
+// TestRegistryRequestDuringLoad: a request that comes while an election
+// is being loaded on demand, once its log is replayed but before its API
+// is built (its options: the sign-in list read and opened), is served: it
+// found the election and no API, and the server panicked on it.
+func TestRegistryRequestDuringLoad(t *testing.T) {
+	cpDir := filepath.Join(t.TempDir(), "checkpoints")
+	r0, c, master := decidedRegistry(t, cpDir)
+	r0.Close()
+	var armed atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	r, err := server.OpenRegistry(context.Background(), server.RegistryOptions{DB: c, MasterSeed: master, CheckpointDir: cpDir,
+		Handler: func(id string, e *server.Election) server.Options {
+			if armed.CompareAndSwap(true, false) {
+				close(entered)
+				<-release
+			}
+			return server.Options{NoSignIn: true}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	armed.Store(true)
+	first := make(chan int)
+	go func() {
+		code, _ := get(t, srv.URL+"/api/e/done/election")
+		first <- code
+	}()
+	<-entered
+	second := make(chan string)
+	go func() {
+		resp, err := http.Get(srv.URL + "/api/e/done/election")
+		if err != nil {
+			second <- err.Error()
+			return
+		}
+		resp.Body.Close()
+		second <- resp.Status
+	}()
+	var got string
+	select {
+	case got = <-second:
+	case <-time.After(500 * time.Millisecond): // waits for the load: fine
+	}
+	close(release)
+	if got == "" {
+		got = <-second
+	}
+	if code := <-first; code != 200 || got != "200 OK" {
+		t.Fatalf("the request that loaded: %d; the one during the load: %s", code, got)
+	}
+}
