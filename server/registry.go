@@ -486,12 +486,19 @@ func (r *Registry) loadLocked(ctx context.Context, s *slot) error {
 		s.mu.Unlock()
 		return err
 	}
+	// The election is published with its API, never without (a request
+	// takes both at once, see use).
 	unloaded := make(chan struct{})
+	api, h, si, m := r.buildAPI(s, e)
 	s.mu.Lock()
+	old := s.signIn
 	s.e, s.st, s.unloaded = e, st, unloaded
+	s.api, s.apiH, s.signIn, s.manifest = api, h, si, m
 	s.lastUsed = time.Now()
 	s.mu.Unlock()
-	r.rebuildAPI(s)
+	if old != nil && old != si {
+		old.Close()
+	}
 	r.saveSummary(s)
 	go r.watch(s, e, unloaded)
 	return nil
@@ -566,7 +573,8 @@ func (r *Registry) changed(s *slot, e *Election) {
 	r.saveSummary(s)
 }
 
-// rebuildAPI makes the election's API handler with the options given for it.
+// rebuildAPI makes the election's API handler again with the options
+// given for it (its manifest is recorded).
 func (r *Registry) rebuildAPI(s *slot) {
 	s.mu.Lock()
 	e := s.e
@@ -574,6 +582,26 @@ func (r *Registry) rebuildAPI(s *slot) {
 	if e == nil {
 		return
 	}
+	api, h, si, m := r.buildAPI(s, e)
+	s.mu.Lock()
+	if s.e != e {
+		// Unloaded meanwhile: this API is nobody's.
+		s.mu.Unlock()
+		if si != nil {
+			si.Close()
+		}
+		return
+	}
+	old := s.signIn
+	s.api, s.apiH, s.signIn, s.manifest = api, h, si, m
+	s.mu.Unlock()
+	if old != nil && old != si {
+		old.Close()
+	}
+}
+
+// buildAPI makes election e's API handler with the options given for it.
+func (r *Registry) buildAPI(s *slot, e *Election) (http.Handler, *handler, *SignIn, bool) {
 	var o Options
 	if r.o.Handler != nil {
 		o = r.o.Handler(s.id, e)
@@ -582,15 +610,7 @@ func (r *Registry) rebuildAPI(s *slot) {
 		o.Logger = r.log.With("election", s.id)
 	}
 	h := e.newHandler(o)
-	var m bool
-	e.State(func(st *election.State) { m = st.Manifest != nil })
-	s.mu.Lock()
-	old := s.signIn
-	s.api, s.apiH, s.signIn, s.manifest = h.routes(), h, o.SignIn, m
-	s.mu.Unlock()
-	if old != nil && old != o.SignIn {
-		old.Close()
-	}
+	return h.routes(), h, o.SignIn, hasManifest(e)
 }
 
 // saveSummary records the summary of a loaded election in the store.
