@@ -551,3 +551,55 @@ func TestRegistryRequestDuringLoad(t *testing.T) {
 		t.Fatalf("the request that loaded: %d; the one during the load: %s", code, got)
 	}
 }
+
+// panickyCatalogue panics once when the log of election id is opened.
+type panickyCatalogue struct {
+	*store.DB
+	id    string
+	armed atomic.Bool
+}
+
+func (c *panickyCatalogue) Log(ctx context.Context, id string) (store.Store, error) {
+	if id == c.id && c.armed.CompareAndSwap(true, false) {
+		panic("a bug while opening " + id)
+	}
+	return c.DB.Log(ctx, id)
+}
+
+// TestRegistryPanicWhileLoading: a panic while one election loads (a bug
+// on a log no other has) marks it failed; it stopped the whole server at
+// start, and on demand left the election locked, every later request to
+// it hanging.
+func TestRegistryPanicWhileLoading(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	db := newCatalogue(t)
+	cpDir := filepath.Join(t.TempDir(), "checkpoints")
+	r := openRegistry(t, db, master, cpDir)
+	for _, id := range []string{"a", "b"} {
+		e, err := r.Create(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(t, fixture(t, master, id, 2), e)
+	}
+	r.Close()
+	c := &panickyCatalogue{DB: db, id: "b"}
+	c.armed.Store(true)
+	r = openRegistry(t, c, master, cpDir) // b is loaded at start
+	defer r.Close()
+	srv := httptest.NewServer(r.Handler())
+	defer srv.Close()
+	if code, body := get(t, srv.URL+"/api/e/a/election"); code != 200 {
+		t.Fatalf("a: %d %s", code, body)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(srv.URL + "/api/e/b/election")
+	if err != nil {
+		t.Fatalf("b: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("b: %s; want 503 (failed)", resp.Status)
+	}
+}
