@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -504,7 +505,23 @@ func (r *Registry) loadLocked(ctx context.Context, s *slot) error {
 	return nil
 }
 
-func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (*Election, store.Store, error) {
+// open opens and replays s's log. A panic there (a bug met on this log
+// alone) fails this election, not the server.
+func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (e *Election, st store.Store, err error) {
+	var opened store.Store
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("a panic while loading an election", "election", s.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if opened != nil {
+				opened.Close()
+			}
+			e, st, err = nil, nil, fmt.Errorf("internal error while loading the log: %v", p)
+		}
+	}()
+	return r.openLog(ctx, s, witnesses, &opened)
+}
+
+func (r *Registry) openLog(ctx context.Context, s *slot, witnesses []string, opened *store.Store) (*Election, store.Store, error) {
 	var keys []note.Verifier
 	for _, w := range witnesses {
 		v, err := note.NewVerifier(w)
@@ -517,6 +534,7 @@ func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (*Elec
 	if err != nil {
 		return nil, nil, err
 	}
+	*opened = st
 	cp := ""
 	if r.o.CheckpointDir != "" {
 		if err := os.MkdirAll(r.o.CheckpointDir, 0o700); err != nil {
