@@ -23,12 +23,19 @@ const MaxEntryRequest = 1 << 20
 // records its outcome: the response's status.
 func (h *handler) officer(action string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// An election without its manifest exists only for its officers:
+		// anyone else is answered as for an unknown id (spec §22.3).
+		hidden := !hasManifest(h.e)
+		if h.officerCheck == nil && hidden {
+			writeJSON(w, http.StatusNotFound, apiError{"not found"})
+			return
+		}
 		if h.officerCheck == nil {
 			writeJSON(w, http.StatusForbidden, apiError{"officers' actions are disabled on this server"})
 			return
 		}
 		record, err := h.officerCheck(r, action)
-		if errors.Is(err, ErrNoElection) {
+		if errors.Is(err, ErrNoElection) || err != nil && hidden {
 			// Someone with no role in this election: as if it did not
 			// exist (the same answer as an unknown id's).
 			writeJSON(w, http.StatusNotFound, apiError{"not found"})

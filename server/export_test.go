@@ -21,3 +21,13 @@ func Loaded(r *Registry, id string) bool {
 
 // UnloadIdle unloads the decided elections unused as of now.
 func UnloadIdle(r *Registry, now time.Time) int { return r.unloadIdle(now) }
+
+// SetMaxDecided sets how many decided elections r keeps loaded at most,
+// and how long one stays loaded, at least, after its last use.
+func SetMaxDecided(r *Registry, n int, after time.Duration) {
+	r.maxDecided = n
+	r.evictAfter = after
+}
+
+// SetMaxLoads sets how many elections r loads at once on demand.
+func SetMaxLoads(r *Registry, n int) { r.loads = make(chan struct{}, n) }

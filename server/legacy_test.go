@@ -48,10 +48,10 @@ func TestLegacyFolder(t *testing.T) {
 	ctx := context.Background()
 	dir := copyDir(t, "../testdata/legacy/voting")
 	oldCheckpoint, _ := os.ReadFile(filepath.Join(dir, server.CheckpointFile))
-	if err := server.MoveLegacyFiles(dir); err != nil {
+	if err := server.MoveLegacyFiles(dir, filepath.Join(dir, server.CheckpointDir)); err != nil {
 		t.Fatal(err)
 	}
-	if err := server.MoveLegacyFiles(dir); err != nil { // twice: nothing to do
+	if err := server.MoveLegacyFiles(dir, filepath.Join(dir, server.CheckpointDir)); err != nil { // twice: nothing to do
 		t.Fatal(err)
 	}
 	for _, f := range []string{server.CheckpointFile, server.SignInListFile, server.SignInKeyFile} {

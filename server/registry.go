@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -79,16 +80,21 @@ const (
 func ElectionDir(dir, id string) string { return filepath.Join(dir, ElectionsDir, id) }
 
 // MoveLegacyFiles moves the files of a single-election data folder to
-// where those of election "main" live: DIR/log.checkpoint (and its
-// witnessed companion) to DIR/checkpoints/main, the sign-in list and its
-// key to DIR/elections/main/. It does nothing for files already moved, and
-// refuses to overwrite.
-func MoveLegacyFiles(dir string) error {
+// where those of election "main" live: the sign-in list and its key to
+// DIR/elections/main/ and, if cpDir (the server's checkpoint folder) is
+// given, DIR/log.checkpoint (and its witnessed companion) to cpDir/main.
+// Only the server knows its checkpoint folder (--checkpoint-dir): other
+// commands leave the checkpoint file for it. It does nothing for files
+// already moved, and refuses to overwrite.
+func MoveLegacyFiles(dir, cpDir string) error {
 	moves := [][2]string{
-		{filepath.Join(dir, CheckpointFile), filepath.Join(dir, CheckpointDir, LegacyID)},
-		{filepath.Join(dir, CheckpointFile+WitnessedSuffix), filepath.Join(dir, CheckpointDir, LegacyID+WitnessedSuffix)},
 		{filepath.Join(dir, SignInListFile), filepath.Join(ElectionDir(dir, LegacyID), SignInListFile)},
 		{filepath.Join(dir, SignInKeyFile), filepath.Join(ElectionDir(dir, LegacyID), SignInKeyFile)},
+	}
+	if cpDir != "" {
+		moves = append(moves,
+			[2]string{filepath.Join(dir, CheckpointFile), filepath.Join(cpDir, LegacyID)},
+			[2]string{filepath.Join(dir, CheckpointFile+WitnessedSuffix), filepath.Join(cpDir, LegacyID+WitnessedSuffix)})
 	}
 	for _, m := range moves {
 		if _, err := os.Lstat(m[0]); errors.Is(err, os.ErrNotExist) {
@@ -186,6 +192,13 @@ func decided(p election.Phase) bool { return p >= election.PhaseClosed }
 // IdleUnload is how long a decided election stays loaded after its last use.
 const IdleUnload = 10 * time.Minute
 
+// MaxDecidedLoaded bounds the decided elections kept loaded at once (the
+// least recently used is unloaded to load another), but for those used in
+// the last minute: a caller of Election may still hold one (a page reading
+// it, an officer's action appending to it), which no request in flight
+// counts.
+const MaxDecidedLoaded = 64
+
 // Registry holds every election of a store.
 type Registry struct {
 	o   RegistryOptions
@@ -200,10 +213,20 @@ type Registry struct {
 
 	replays atomic.Int64 // logs replayed (loads), for tests
 	idle    time.Duration
+	// maxDecided bounds the decided elections kept loaded (those used in
+	// the last evictAfter excepted).
+	maxDecided int
+	evictAfter time.Duration
+	// loads bounds the elections loaded at once on demand.
+	loads   chan struct{}
 	started atomic.Bool // the loads at start are done
 
 	refreshMu   sync.Mutex
 	refreshedAt time.Time
+
+	probeMu  sync.Mutex // the store's answer to /healthz, kept a second
+	probedAt time.Time
+	probeErr error
 
 	cpu *cpuPool // the ballot checks of every election
 }
@@ -229,6 +252,29 @@ type slot struct {
 	failed    error
 	savedSize int64 // of the summary last saved
 	lastUsed  time.Time
+	unloaded  chan struct{} // closed when the loaded election is unloaded
+	// entries: its log held entries when the registry found it (its first
+	// is the manifest: it is public).
+	entries bool
+}
+
+// public tells whether the election's manifest is recorded (spec §22.4):
+// only then may anyone but its staff learn that it exists.
+func (s *slot) public() bool {
+	s.mu.Lock()
+	e, sum, entries := s.e, s.sum, s.entries
+	s.mu.Unlock()
+	if e != nil {
+		return hasManifest(e)
+	}
+	p, _ := parsePhase(sum.Phase)
+	return entries || p > election.PhaseEmpty
+}
+
+func hasManifest(e *Election) bool {
+	var m bool
+	e.State(func(st *election.State) { m = st.Manifest != nil })
+	return m
 }
 
 // OpenRegistry opens every election of o.DB: those being set up or voted on
@@ -243,7 +289,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	if len(o.MasterSeed) != 32 {
 		return nil, fmt.Errorf("the log key seed is %d bytes, not 32", len(o.MasterSeed))
 	}
-	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload, cpu: newCPUPool(runtime.GOMAXPROCS(0))}
+	r := &Registry{o: o, log: o.Logger, slots: map[string]*slot{}, stop: make(chan struct{}), idle: IdleUnload, maxDecided: MaxDecidedLoaded, evictAfter: time.Minute, loads: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))), cpu: newCPUPool(runtime.GOMAXPROCS(0))}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -253,7 +299,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	}
 	var toLoad []*slot
 	for _, in := range infos {
-		s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1}
+		s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1, entries: in.Size > 0}
 		r.slots[in.ID] = s
 		if in.Legacy && o.CheckpointDir != "" {
 			legacy := filepath.Join(filepath.Dir(o.CheckpointDir), CheckpointFile)
@@ -276,7 +322,7 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 			toLoad = append(toLoad, s)
 		}
 	}
-	if err := r.lostElections(); err != nil {
+	if err := r.missingElections(); err != nil {
 		return nil, err
 	}
 	// Several logs are replayed at once (each verifies its ballots in
@@ -315,54 +361,6 @@ func OpenRegistry(ctx context.Context, o RegistryOptions) (*Registry, error) {
 	return r, nil
 }
 
-// lostElections finds the checkpoint files of elections the store does not
-// hold: this server signed checkpoints of their logs, so the database was
-// restored from a backup taken before they were created. Each is listed
-// failed, saying so; with AcceptRollback, its checkpoint files are kept
-// aside (as for a log that was rolled back) and it is gone.
-func (r *Registry) lostElections() error {
-	if r.o.CheckpointDir == "" {
-		return nil
-	}
-	names, err := os.ReadDir(r.o.CheckpointDir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	for _, f := range names {
-		id := f.Name()
-		if f.IsDir() || store.CheckID(id) != nil || r.slots[id] != nil {
-			continue
-		}
-		path := filepath.Join(r.o.CheckpointDir, id)
-		size := "a checkpoint"
-		if b, err := os.ReadFile(path); err == nil {
-			if lines := strings.SplitN(string(b), "\n", 3); len(lines) == 3 {
-				var n int64
-				if _, err := fmt.Sscan(lines[1], &n); err == nil {
-					size = fmt.Sprintf("a checkpoint of %d entries", n)
-				}
-			}
-		}
-		reason := fmt.Sprintf("this server signed %s of election %s's log (%s), but the store holds no such election: the database was restored from a backup taken before the election was created, and its entries are lost; restore a newer backup, or start with --accept-rollback to accept the loss", size, id, path)
-		if !r.o.AcceptRollback {
-			r.log.Error("an election's log is missing from the store; the others serve", "election", id, "err", reason)
-			r.slots[id] = &slot{id: id, savedSize: -1, failed: errors.New(reason)}
-			continue
-		}
-		r.log.Warn("an election's log is missing from the store; accepting the loss, as the operator chose", "election", id, "err", reason)
-		stamp := ".rolled-back-" + time.Now().UTC().Format("20060102T150405Z")
-		for _, p := range []string{path, path + WitnessedSuffix} {
-			if err := os.Rename(p, p+stamp); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("failed to keep the old checkpoint aside: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
 // rolledBack tells, without opening the log, whether the checkpoint file of
 // election in names more entries than its log holds (or is missing while
 // the log has some): its log was rolled back, and loading it at start says
@@ -384,6 +382,65 @@ func (r *Registry) rolledBack(in ElectionInfo) bool {
 		return true
 	}
 	return n > in.Size
+}
+
+// missingElections finds the checkpoint files of elections the database
+// does not hold: it was restored from a backup made before they were
+// created, or replaced. Each is listed failed (rolled back), as a log
+// shorter than its checkpoint is, unless the operator accepts the rollback:
+// its files are then set aside.
+func (r *Registry) missingElections() error {
+	if r.o.CheckpointDir == "" {
+		return nil
+	}
+	des, err := os.ReadDir(r.o.CheckpointDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the checkpoint files: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, de := range des {
+		id := strings.TrimSuffix(de.Name(), WitnessedSuffix)
+		if de.IsDir() || store.CheckID(id) != nil || r.slots[id] != nil || seen[id] {
+			continue
+		}
+		seen[id] = true
+		file := filepath.Join(r.o.CheckpointDir, id)
+		saved := checkpointSize(file)
+		if !r.o.AcceptRollback {
+			r.slots[id] = &slot{id: id, savedSize: -1, entries: true, sum: storedSummary{Phase: election.PhaseEmpty.String()},
+				failed: &RollbackError{File: file, Saved: saved, Stored: 0, Reason: fmt.Sprintf("the database holds no election %s, but this server signed a checkpoint of its log", id)}}
+			continue
+		}
+		stamp := ".rolled-back-" + time.Now().UTC().Format("20060102T150405Z")
+		for _, f := range []string{file, file + WitnessedSuffix} {
+			if err := os.Rename(f, f+stamp); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("failed to keep the old checkpoint aside: %w", err)
+			}
+		}
+		r.log.Warn("starting without an election the database does not hold, as the operator chose (--accept-rollback); its checkpoint is kept aside", "election", id, "file", file+stamp, "size", saved)
+	}
+	return nil
+}
+
+// checkpointSize reads the size of the signed checkpoint in file (-1 if
+// it cannot).
+func checkpointSize(file string) int64 {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return -1
+	}
+	lines := strings.SplitN(string(b), "\n", 3)
+	var n int64
+	if len(lines) < 3 {
+		return -1
+	}
+	if _, err := fmt.Sscan(lines[1], &n); err != nil {
+		return -1
+	}
+	return n
 }
 
 func moveIfAbsent(from, to string) error {
@@ -430,17 +487,41 @@ func (r *Registry) loadLocked(ctx context.Context, s *slot) error {
 		s.mu.Unlock()
 		return err
 	}
+	// The election is published with its API, never without (a request
+	// takes both at once, see use).
+	unloaded := make(chan struct{})
+	api, h, si, m := r.buildAPI(s, e)
 	s.mu.Lock()
-	s.e, s.st = e, st
+	old := s.signIn
+	s.e, s.st, s.unloaded = e, st, unloaded
+	s.api, s.apiH, s.signIn, s.manifest = api, h, si, m
 	s.lastUsed = time.Now()
 	s.mu.Unlock()
-	r.rebuildAPI(s)
+	if old != nil && old != si {
+		old.Close()
+	}
 	r.saveSummary(s)
-	go r.watch(s, e)
+	go r.watch(s, e, unloaded)
 	return nil
 }
 
-func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (*Election, store.Store, error) {
+// open opens and replays s's log. A panic there (a bug met on this log
+// alone) fails this election, not the server.
+func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (e *Election, st store.Store, err error) {
+	var opened store.Store
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.Error("a panic while loading an election", "election", s.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if opened != nil {
+				opened.Close()
+			}
+			e, st, err = nil, nil, fmt.Errorf("internal error while loading the log: %v", p)
+		}
+	}()
+	return r.openLog(ctx, s, witnesses, &opened)
+}
+
+func (r *Registry) openLog(ctx context.Context, s *slot, witnesses []string, opened *store.Store) (*Election, store.Store, error) {
 	var keys []note.Verifier
 	for _, w := range witnesses {
 		v, err := note.NewVerifier(w)
@@ -453,6 +534,7 @@ func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (*Elec
 	if err != nil {
 		return nil, nil, err
 	}
+	*opened = st
 	cp := ""
 	if r.o.CheckpointDir != "" {
 		if err := os.MkdirAll(r.o.CheckpointDir, 0o700); err != nil {
@@ -474,9 +556,11 @@ func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (*Elec
 }
 
 // watch marks the election failed if it stops for good (its store
-// contradicts what it acknowledged); the others go on.
-func (r *Registry) watch(s *slot, e *Election) {
+// contradicts what it acknowledged); the others go on. It ends when the
+// election is unloaded, so as to keep nothing of it.
+func (r *Registry) watch(s *slot, e *Election, unloaded <-chan struct{}) {
 	select {
+	case <-unloaded:
 	case <-e.Stopped():
 		r.log.Error("an election stopped; the others serve", "election", s.id, "err", e.Err())
 		s.mu.Lock()
@@ -507,7 +591,8 @@ func (r *Registry) changed(s *slot, e *Election) {
 	r.saveSummary(s)
 }
 
-// rebuildAPI makes the election's API handler with the options given for it.
+// rebuildAPI makes the election's API handler again with the options
+// given for it (its manifest is recorded).
 func (r *Registry) rebuildAPI(s *slot) {
 	s.mu.Lock()
 	e := s.e
@@ -515,6 +600,26 @@ func (r *Registry) rebuildAPI(s *slot) {
 	if e == nil {
 		return
 	}
+	api, h, si, m := r.buildAPI(s, e)
+	s.mu.Lock()
+	if s.e != e {
+		// Unloaded meanwhile: this API is nobody's.
+		s.mu.Unlock()
+		if si != nil {
+			si.Close()
+		}
+		return
+	}
+	old := s.signIn
+	s.api, s.apiH, s.signIn, s.manifest = api, h, si, m
+	s.mu.Unlock()
+	if old != nil && old != si {
+		old.Close()
+	}
+}
+
+// buildAPI makes election e's API handler with the options given for it.
+func (r *Registry) buildAPI(s *slot, e *Election) (http.Handler, *handler, *SignIn, bool) {
 	var o Options
 	if r.o.Handler != nil {
 		o = r.o.Handler(s.id, e)
@@ -523,15 +628,7 @@ func (r *Registry) rebuildAPI(s *slot) {
 		o.Logger = r.log.With("election", s.id)
 	}
 	h := e.newHandler(o)
-	var m bool
-	e.State(func(st *election.State) { m = st.Manifest != nil })
-	s.mu.Lock()
-	old := s.signIn
-	s.api, s.apiH, s.signIn, s.manifest = h.routes(), h, o.SignIn, m
-	s.mu.Unlock()
-	if old != nil && old != o.SignIn {
-		old.Close()
-	}
+	return h.routes(), h, o.SignIn, hasManifest(e)
 }
 
 // saveSummary records the summary of a loaded election in the store.
@@ -568,16 +665,32 @@ func (r *Registry) saveSummary(s *slot) {
 // (s.load held).
 func (r *Registry) unloadLocked(s *slot) {
 	r.saveSummary(s)
+	r.detachLocked(s, nil)
+}
+
+// detachLocked forgets s's election and closes its log (s.load held),
+// unless keep, called under s.mu, says to keep it: the check and the
+// forgetting are one step, so that no request takes the election between
+// them.
+func (r *Registry) detachLocked(s *slot, keep func() bool) bool {
 	s.mu.Lock()
-	st, si := s.st, s.signIn
-	s.e, s.st, s.api, s.apiH, s.signIn = nil, nil, nil, nil, nil
+	if keep != nil && keep() {
+		s.mu.Unlock()
+		return false
+	}
+	st, si, unloaded := s.st, s.signIn, s.unloaded
+	s.e, s.st, s.api, s.apiH, s.signIn, s.unloaded = nil, nil, nil, nil, nil, nil
 	s.mu.Unlock()
+	if unloaded != nil {
+		close(unloaded)
+	}
 	if si != nil {
 		si.Close()
 	}
 	if st != nil {
 		st.Close()
 	}
+	return true
 }
 
 // janitor unloads the decided elections unused for r.idle.
@@ -610,13 +723,19 @@ func (r *Registry) unloadIdle(now time.Time) int {
 		if !decided(p) {
 			continue
 		}
+		// A request takes the election (use) under s.mu, having counted
+		// itself in flight before: checked again under s.mu as the
+		// election is forgotten, after its summary is saved.
+		busy := func() bool { return s.e != e || now.Sub(s.lastUsed) < r.idle || s.inflight.Load() != 0 }
 		s.load.Lock()
 		s.mu.Lock()
-		still := s.e == e && now.Sub(s.lastUsed) >= r.idle && s.inflight.Load() == 0
+		still := !busy()
 		s.mu.Unlock()
 		if still {
-			r.unloadLocked(s)
-			n++
+			r.saveSummary(s)
+			if r.detachLocked(s, busy) {
+				n++
+			}
 		}
 		s.load.Unlock()
 	}
@@ -670,7 +789,7 @@ func (r *Registry) refresh() bool {
 	defer r.mu.Unlock()
 	for _, in := range infos {
 		if r.slots[in.ID] == nil {
-			s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1}
+			s := &slot{id: in.ID, created: in.Created, legacy: in.Legacy, witnesses: in.Witnesses, savedSize: -1, entries: in.Size > 0}
 			if sum, ok := storedOf(in); ok {
 				s.sum, s.savedSize = sum, in.SummarySize
 			} else {
@@ -762,7 +881,7 @@ func (r *Registry) use(ctx context.Context, s *slot) (*Election, http.Handler, e
 		return e, api, nil
 	}
 	s.load.Lock()
-	err := r.loadLocked(ctx, s)
+	err := r.loadOnDemand(ctx, s)
 	s.load.Unlock()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -770,9 +889,78 @@ func (r *Registry) use(ctx context.Context, s *slot) (*Election, http.Handler, e
 		}
 		return nil, nil, fmt.Errorf("%w: %w", ErrFailed, err)
 	}
+	r.unloadBeyondBound(s)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.e, s.api, nil
+}
+
+// loadOnDemand loads s (s.load held) when a request asks for it: a few
+// elections at once (each replay uses every processor), so that requests
+// to many elections do not starve those being voted on.
+func (r *Registry) loadOnDemand(ctx context.Context, s *slot) error {
+	s.mu.Lock()
+	ready := s.e != nil || s.failed != nil
+	s.mu.Unlock()
+	if !ready {
+		select {
+		case r.loads <- struct{}{}:
+			defer func() { <-r.loads }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return r.loadLocked(ctx, s)
+}
+
+// unloadBeyondBound unloads the least recently used decided elections
+// beyond r.maxDecided loaded (but s, just loaded, and those serving a
+// request): requests to every public election in turn do not keep them
+// all in memory.
+func (r *Registry) unloadBeyondBound(s *slot) {
+	type loaded struct {
+		s    *slot
+		e    *Election
+		used time.Time
+	}
+	var ds []loaded
+	for _, o := range r.all() {
+		o.mu.Lock()
+		e, used := o.e, o.lastUsed
+		o.mu.Unlock()
+		if e == nil {
+			continue
+		}
+		var p election.Phase
+		e.State(func(st *election.State) { p = st.Phase })
+		if decided(p) {
+			ds = append(ds, loaded{o, e, used})
+		}
+	}
+	if len(ds) <= r.maxDecided {
+		return
+	}
+	slices.SortFunc(ds, func(a, b loaded) int { return a.used.Compare(b.used) })
+	over := len(ds) - r.maxDecided
+	for _, d := range ds {
+		if over == 0 {
+			return
+		}
+		if d.s == s || time.Since(d.used) < r.evictAfter || !d.s.load.TryLock() {
+			continue
+		}
+		busy := func() bool { return d.s.e != d.e || d.s.inflight.Load() != 0 || d.s.lastUsed.After(d.used) }
+		d.s.mu.Lock()
+		still := !busy()
+		d.s.mu.Unlock()
+		if still {
+			r.saveSummary(d.s)
+			if r.detachLocked(d.s, busy) {
+				over--
+			}
+		}
+		d.s.load.Unlock()
+	}
 }
 
 // Create records a new, empty election with the witnesses' verifier keys
@@ -849,6 +1037,13 @@ func (r *Registry) Handler() http.Handler {
 // serve passes a request for election {id} to its API, as the path the
 // election's handler knows: /api/e/{id}/x → /api/x, /e/{id}/log/x → /log/x.
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request, prefix, inner string) {
+	// An encoded slash would route here as a slash, past whatever a site
+	// in front matched by segments (limits, officers' checks): no address
+	// of the API or the log holds one.
+	if strings.Contains(strings.ToUpper(req.URL.EscapedPath()), "%2F") {
+		notFound(w)
+		return
+	}
 	id := req.PathValue("id")
 	s := r.slot(id)
 	if s == nil {
@@ -857,8 +1052,12 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, prefix, inner
 	}
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
-	_, api, err := r.use(req.Context(), s)
+	e, api, err := r.use(req.Context(), s)
 	if err != nil {
+		if !s.public() {
+			notFound(w)
+			return
+		}
 		if req.Context().Err() == nil && !errors.Is(err, ErrFailed) {
 			r.log.Warn("could not load an election", "election", id, "err", err)
 		}
@@ -870,6 +1069,13 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, prefix, inner
 	rest := strings.TrimPrefix(req.URL.Path, prefix+id+"/")
 	if prefix == "/e/" {
 		rest = strings.TrimPrefix(rest, "log/")
+	}
+	// An election without its manifest exists only for its officers (who
+	// record the manifest): anyone else is answered as for an unknown id
+	// (the officers' routes see to it, see handler.officer).
+	if officers := inner == "/api/" && strings.HasPrefix(rest, "admin/"); !officers && !hasManifest(e) {
+		notFound(w)
+		return
 	}
 	r2 := new(http.Request)
 	*r2 = *req
@@ -891,10 +1097,25 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 	}
 	problems := map[string]problem{}
 	var probe *Election
+	unlisted := 0
 	for _, s := range r.all() {
 		s.mu.Lock()
 		e, failed := s.e, s.failed
 		s.mu.Unlock()
+		if (e != nil || failed != nil) && !s.public() {
+			// Not named (spec §22.3); its problem is counted, and logged.
+			if e != nil {
+				if _, err := e.Health(); err != nil {
+					unlisted++
+				}
+			} else {
+				unlisted++
+			}
+			if probe == nil && e != nil {
+				probe = e
+			}
+			continue
+		}
 		switch {
 		case e != nil:
 			if probe == nil {
@@ -916,7 +1137,7 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "the store does not answer"})
 			return
 		}
-	} else if _, err := r.o.DB.Elections(ctx); err != nil {
+	} else if err := r.probeCatalogue(ctx); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "the store does not answer"})
 		return
 	}
@@ -924,8 +1145,29 @@ func (r *Registry) health(w http.ResponseWriter, req *http.Request) {
 	if len(problems) > 0 {
 		resp["elections"] = problems
 	}
+	if unlisted > 0 {
+		resp["elections_not_public_with_problems"] = unlisted
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// probeCatalogue tells whether the store answers when no election's log
+// is open to ask: by reading the catalogue (every election's summary), at
+// most once a second, since anyone may ask for /healthz.
+func (r *Registry) probeCatalogue(ctx context.Context) error {
+	r.probeMu.Lock()
+	defer r.probeMu.Unlock()
+	if time.Since(r.probedAt) < time.Second {
+		return r.probeErr
+	}
+	// Not the request's context: a client that leaves must not make the
+	// next ones read "unavailable".
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	_, err := r.o.DB.Elections(ctx)
+	r.probedAt, r.probeErr = time.Now(), err
+	return err
 }
 
 // metrics: the server's, and every loaded election's series labelled
@@ -950,13 +1192,8 @@ func (r *Registry) metrics(w http.ResponseWriter, req *http.Request) {
 		}
 		s.mu.Unlock()
 	}
-	// An election without a manifest is not public yet: its id is not
-	// said to whoever reads the metrics (spec §22.3).
-	rows = slices.DeleteFunc(rows, func(rw row) bool {
-		var hidden bool
-		rw.e.State(func(st *election.State) { hidden = st.Manifest == nil })
-		return hidden
-	})
+	// Elections without their manifest are counted, not named.
+	rows = slices.DeleteFunc(rows, func(rw row) bool { return !hasManifest(rw.e) })
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	w.Header().Set("Cache-Control", "no-store")
 	fmt.Fprintf(w, "# HELP scrutin_elections Elections of this server, by state.\n# TYPE scrutin_elections gauge\n")

@@ -211,8 +211,12 @@ func TestRegistryTwoElections(t *testing.T) {
 	if err := c.Create(ctx, "late", nil); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := get(t, srv.URL+"/api/e/late/election"); code != http.StatusServiceUnavailable || !strings.Contains(string(body), "not set up") {
-		t.Fatalf("an election created behind the registry: %d %s", code, body)
+	if _, err := r.Election(ctx, "late"); err != nil {
+		t.Fatalf("an election created behind the registry: %v", err)
+	}
+	// Not public (no manifest): its API answers as for an unknown id.
+	if code, body := get(t, srv.URL+"/api/e/late/election"); code != http.StatusNotFound || string(body) != get2(t, srv.URL+"/api/e/zzz/election") {
+		t.Fatalf("an election created behind the registry, not public: %d %s", code, body)
 	}
 	metrics := get2(t, srv.URL+"/metrics")
 	for _, want := range []string{`scrutin_ballots_accepted_total{election="a"} 1`, `scrutin_ballots_accepted_total{election="b"} 0`, `scrutin_phase{election="b",phase="voting"} 1`} {
@@ -449,6 +453,8 @@ func TestRegistryConcurrentUse(t *testing.T) {
 				if code != 200 {
 					errs <- fmt.Sprintf("%s: %d %s", p, code, body)
 				}
+				// Gaps between requests, for the unloads to find.
+				time.Sleep(time.Duration(g+1) * time.Millisecond)
 			}
 		})
 	}

@@ -246,7 +246,7 @@ func BenchmarkRestart(b *testing.B) {
 // (server.MoveLegacyFiles) as a server does.
 func benchElection(b *testing.B, dir string, master []byte) (string, []byte) {
 	b.Helper()
-	if err := server.MoveLegacyFiles(dir); err != nil {
+	if err := server.MoveLegacyFiles(dir, filepath.Join(dir, server.CheckpointDir)); err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()

@@ -149,11 +149,11 @@ credentials given in person).`)
 		served := make(chan error, 1)
 		go func() { served <- srv.Serve(ln) }()
 		fmt.Fprintf(stdout, "starting on http://%s (it answers 503 \"starting\" until the logs are loaded)\n", ln.Addr())
-		if err := server.MoveLegacyFiles(*dir); err != nil {
-			return fail(stderr, "serve", err)
-		}
 		if *cpDir == "" {
 			*cpDir = filepath.Join(*dir, server.CheckpointDir)
+		}
+		if err := server.MoveLegacyFiles(*dir, *cpDir); err != nil {
+			return fail(stderr, "serve", err)
 		}
 		st, err := store.Open(ctx, loc)
 		if err != nil {

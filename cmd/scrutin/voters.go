@@ -76,7 +76,9 @@ func electionDir(dir, id string) (string, error) {
 	if err := store.CheckID(id); err != nil {
 		return "", err
 	}
-	if err := server.MoveLegacyFiles(dir); err != nil {
+	// The checkpoint file is left for "scrutin serve", which knows where
+	// it keeps them (--checkpoint-dir).
+	if err := server.MoveLegacyFiles(dir, ""); err != nil {
 		return "", err
 	}
 	edir := server.ElectionDir(dir, id)
