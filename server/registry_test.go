@@ -645,7 +645,7 @@ func TestRegistryElectionLostInRestore(t *testing.T) {
 	for _, s := range r.List() {
 		failed[s.ID] = s.Failed
 	}
-	if len(failed) != 2 || failed["a"] != "" || !strings.Contains(failed["b"], "this server signed a checkpoint of") || !strings.Contains(failed["b"], "holds no such election") {
+	if len(failed) != 2 || failed["a"] != "" || !strings.Contains(failed["b"], "this server signed a checkpoint of") || !strings.Contains(failed["b"], "holds no election b") {
 		t.Fatalf("after the restore: %q", failed)
 	}
 	if _, err := r.Election(ctx, "b"); !errors.Is(err, server.ErrFailed) {
