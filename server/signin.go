@@ -126,6 +126,11 @@ type SignInLimits struct {
 	// limit (tests and the demo on loopback).
 	PerClient      rate.Limit
 	PerClientBurst int
+	// Clients, if set, are the per-client budgets shared by every election
+	// of a server (made with PerClient and PerClientBurst), so that a
+	// client's requests are counted once whichever election they are for;
+	// nil: the sign-in keeps its own.
+	Clients *clientip.Limiters
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
 	// names the client; requests from elsewhere are keyed by their own
 	// address.
@@ -294,7 +299,10 @@ func NewSignIn(listKey []byte, f crypto.Fingerprint, voters []Voter, m Mailer, t
 	s := &SignIn{
 		key: SignInKey(listKey, f), emails: make(map[string]bool), owner: make(map[string]string, len(voters)),
 		mail: m, title: title, lim: lim, log: logger, now: time.Now,
-		queue: make(chan letter, 4096), addresses: make(map[string]*address), strangers: make(map[string]*address), clients: clientip.NewLimiters(lim.PerClient, lim.PerClientBurst),
+		queue: make(chan letter, 4096), addresses: make(map[string]*address), strangers: make(map[string]*address), clients: lim.Clients,
+	}
+	if s.clients == nil {
+		s.clients = clientip.NewLimiters(lim.PerClient, lim.PerClientBurst)
 	}
 	for i, v := range voters {
 		email := NormalizeEmail(v.Email)

@@ -415,6 +415,24 @@ func TestSignInPerClientLimit(t *testing.T) {
 	}
 }
 
+// TestSignInPerClientLimitAcrossElections: a server's elections share one
+// per-client budget (SignInLimits.Clients), so that a client does not get
+// as many sign-in requests as there are elections.
+func TestSignInPerClientLimitAcrossElections(t *testing.T) {
+	shared := clientip.NewLimiters(1, 3)
+	lim := SignInLimits{PerClient: 1, PerClientBurst: 3, Clients: shared}
+	a, b := newSignInFixture(t, lim), newSignInFixture(t, lim)
+	b.clock = a.clock
+	for i := range 3 {
+		if st, _, _ := a.post(t, "/api/sign-in", map[string]string{"email": fmt.Sprintf("eve%d@example.org", i)}); st != http.StatusAccepted {
+			t.Fatalf("request %d to election a: %d", i, st)
+		}
+	}
+	if st, _, h := b.post(t, "/api/sign-in", map[string]string{"email": "eve@example.org"}); st != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+		t.Fatalf("a fourth request, to election b: %d, Retry-After %q", st, h.Get("Retry-After"))
+	}
+}
+
 func TestSignInClients(t *testing.T) {
 	f := newSignInFixture(t, SignInLimits{PerClient: rate.Every(time.Hour), PerClientBurst: 1, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 	req := func(remote string, xff ...string) *http.Request {

@@ -22,6 +22,7 @@ import (
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/atrest"
+	"github.com/scrutin/scrutin/internal/clientip"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/dirlock"
 	"github.com/scrutin/scrutin/internal/mailer"
@@ -168,6 +169,9 @@ credentials given in person).`)
 		}
 		lim := server.DefaultSignInLimits
 		lim.TrustedProxies = trusted
+		// One budget per client for all the elections: a client asking
+		// codes of every election gets no more than of one.
+		lim.Clients = clientip.NewLimiters(lim.PerClient, lim.PerClientBurst)
 		var warnMu sync.Mutex
 		warned := map[string]bool{}
 		warn := func(id, msg string) {
