@@ -71,7 +71,11 @@ is written to --out, for "scrutin log check" and the verifier. With
 		defer stop()
 		start := time.Now()
 		if !*asJSON {
-			fmt.Fprintf(stdout, "scrutin demo: an election with %d voters in %s\n", *voters, *dir)
+			if *elections == 1 {
+				fmt.Fprintf(stdout, "scrutin demo: an election with %d voters in %s\n", *voters, *dir)
+			} else {
+				fmt.Fprintf(stdout, "scrutin demo: %d elections with %d voters each in %s\n", *elections, *voters, *dir)
+			}
 		}
 		opts := demo.Options{Dir: *dir, DB: *db, Voters: *voters, Revote: *revote, Workers: 32, Seed: uint64(time.Now().UnixNano()), Progress: progress}
 		if *serve {
@@ -90,9 +94,9 @@ is written to --out, for "scrutin log check" and the verifier. With
 			o.ID = "demo"
 			if i > 0 {
 				o.ID, o.Host, o.Seed = fmt.Sprintf("demo-%d", i+1), fixtures[0], opts.Seed+uint64(i)
-				if !*asJSON {
-					fmt.Fprintf(stdout, "election %s:\n", o.ID)
-				}
+			}
+			if *elections > 1 && !*asJSON {
+				fmt.Fprintf(stdout, "election %s:\n", o.ID)
 			}
 			f, err := demo.Setup(ctx, o)
 			if err != nil {

@@ -293,7 +293,7 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	}
 	f.logSeed = server.LogSeed(f.master, o.ID, false)
 	logKey := ed25519.NewKeyFromSeed(f.logSeed).Public().(ed25519.PublicKey)
-	f.Manifest = demoManifest(roster, logKey)
+	f.Manifest = demoManifest(f.ID, roster, logKey)
 	if f.F, err = f.Manifest.Fingerprint(); err != nil {
 		return fail(err)
 	}
@@ -525,8 +525,13 @@ func (f *Fixture) credentials() error {
 	return nil
 }
 
-func demoManifest(r crypto.Roster, logKey ed25519.PublicKey) *election.Manifest {
+func demoManifest(id string, r crypto.Roster, logKey ed25519.PublicKey) *election.Manifest {
 	t := func(en, fr string) election.Text { return election.Text{"en": en, "fr": fr} }
+	title := t("scrutin demo election", "Élection de démonstration scrutin")
+	if n, ok := strings.CutPrefix(id, "demo-"); ok {
+		// demo-2, demo-3…: told apart on the server's home page.
+		title = t("scrutin demo election "+n, "Élection de démonstration scrutin "+n)
+	}
 	return &election.Manifest{
 		Contests: []election.Contest{
 			{ID: "leader", Min: 1, Max: 1, Title: t("Party leader", "Direction du parti"), Options: []election.Option{
@@ -545,7 +550,7 @@ func demoManifest(r crypto.Roster, logKey ed25519.PublicKey) *election.Manifest 
 		Description: t("A demonstration election run by scrutin demo.", "Une élection de démonstration lancée par scrutin demo."),
 		LogKey:      election.Bytes(logKey),
 		Roster:      r,
-		Title:       t("scrutin demo election", "Élection de démonstration scrutin"),
+		Title:       title,
 		Window:      election.Window{Opens: "2027-03-01T09:00:00Z", Closes: "2027-03-08T18:00:00Z"},
 	}
 }
