@@ -168,6 +168,14 @@ func parseTemplates(lang string, cat map[string]string) (*template.Template, err
 			return s
 		},
 		"text": func(t election.Text) string { return t.In(lang) },
+		// plural names the form of key for n: key.one or key.other
+		// (French counts 0 and 1 as one, English only 1).
+		"plural": func(key string, n int) string {
+			if n == 1 || lang == "fr" && n == 0 {
+				return key + ".one"
+			}
+			return key + ".other"
+		},
 		"lang": func() string { return lang },
 		"add":  func(a, b int) int { return a + b },
 		"pct": func(n, total int) int {

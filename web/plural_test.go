@@ -1,0 +1,46 @@
+package web
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestPlural: counts are written in the right form in each language
+// (French counts 0 and 1 as singular, English only 1), and every counted
+// key has both forms in both catalogs.
+func TestPlural(t *testing.T) {
+	cat, err := loadCatalogs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"en": {"0 answers", "1 answer", "2 answers"},
+		"fr": {"0 réponse", "1 réponse", "2 réponses"},
+	}
+	for lang, forms := range want {
+		tm, err := parseTemplates(lang, cat[lang])
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := tm.New("x").Parse(`{{t (plural "results.caption" .) .}}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, w := range forms {
+			var b strings.Builder
+			if err := x.Execute(&b, n); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != w {
+				t.Errorf("%s, %d: %q, want %q", lang, n, b.String(), w)
+			}
+		}
+		for k := range cat[lang] {
+			if base, ok := strings.CutSuffix(k, ".one"); ok {
+				if _, ok := cat[lang][base+".other"]; !ok {
+					t.Errorf("%s: %s has no .other form", lang, base)
+				}
+			}
+		}
+	}
+}
