@@ -248,7 +248,14 @@ credentials given in person).`)
 			// election's server behaves as before).
 			return fail(stderr, "serve", fmt.Errorf("no election can be served"))
 		}
-		fmt.Fprintf(stdout, "%d elections (%d cannot be served)\n", len(list), failed)
+		switch {
+		case len(list) == 1:
+			fmt.Fprintln(stdout, "1 election")
+		case failed == 0:
+			fmt.Fprintf(stdout, "%d elections\n", len(list))
+		default:
+			fmt.Fprintf(stdout, "%d elections (%d cannot be served)\n", len(list), failed)
+		}
 		staff, err := openStaff(*dir, *staffKey, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, "", stdout)
 		if err != nil {
 			return fail(stderr, "serve", err)
