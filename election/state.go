@@ -928,3 +928,11 @@ func (s *State) applyResult(entry []byte) error {
 
 // Now formats a time for open and close entries.
 func Now(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// CeremonyMessages returns the recorded ceremony messages, in log order
+// (without their entry type byte).
+func (s *State) CeremonyMessages() [][]byte { return slices.Clone(s.ceremonyMsgs) }
+
+// Decrypted returns the trustees with a recorded decryption entry, in
+// increasing order.
+func (s *State) Decrypted() []int { return slices.Sorted(mapKeys(s.decryptions)) }

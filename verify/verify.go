@@ -69,6 +69,10 @@ type Report struct {
 	// Tally is the recorded tally's ciphertexts in decryption order (spec
 	// §18.6), once it is recorded: what the trustees decrypt.
 	Tally []*crypto.Ciphertext `json:"-"`
+	// State is the election replayed from the record, up to its last
+	// valid entry: what a trustee reads the ceremony and the decryption
+	// shares from.
+	State *election.State `json:"-"`
 	// Eligibility gives the contests a published credential may answer
 	// (a bit mask), and whether it is published.
 	Eligibility func(*crypto.PublicKey) (uint64, bool) `json:"-"`
@@ -176,7 +180,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		rep.Tally = s.TallyCiphertexts()
 	}
 	rep.Result, rep.Decided = s.Result, s.Result != nil
-	rep.ElectionKey, rep.Eligibility = s.ElectionKey, s.Eligibility
+	rep.ElectionKey, rep.Eligibility, rep.State = s.ElectionKey, s.Eligibility, s
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
 		if rep.Tracker.Found {
