@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/trustee"
+)
+
+// TestTrusteesOnline is the acceptance test of issue 16's command line:
+// three trustees, each a separate scrutin process with its own keystore,
+// run the ceremony through a running server given only the election's
+// address (no file moved by hand, no curl), each round waiting for the
+// others; voters vote; two trustees decrypt through the server after
+// seeing what they decrypt (one declines first, and nothing is sent); the
+// officer publishes the result, which is the votes cast.
+func TestTrusteesOnline(t *testing.T) {
+	bin := buildScrutin(t)
+	root := t.TempDir()
+	const n = 3
+	keystore := func(j int) string { return filepath.Join(root, fmt.Sprintf("trustee%d", j)) }
+	passfile := func(j int) string { return filepath.Join(root, fmt.Sprintf("pass%d", j)) }
+	var ids []string
+	for j := 1; j <= n; j++ {
+		os.WriteFile(passfile(j), []byte(fmt.Sprintf("correct horse battery staple %d\n", j)), 0o600)
+		if r := runScrutin(t, bin, "trustee", "init", "--name", fmt.Sprintf("Trustee %d", j), "--dir", keystore(j), "--passphrase-file", passfile(j), "--work-factor", "10"); r.status != 0 {
+			t.Fatalf("init: %s", r.stderr)
+		}
+		ids = append(ids, filepath.Join(keystore(j), trustee.IdentityPublicFile))
+	}
+	// The officer assembles the roster and records the manifest.
+	rosterDir := filepath.Join(root, "roster")
+	if r := runScrutin(t, bin, append([]string{"trustee", "roster", "--ceremony", rosterDir, "--label", "Online 2027", "--threshold", "2"}, ids...)...); r.status != 0 {
+		t.Fatalf("roster: %s", r.stderr)
+	}
+	roster, err := trustee.Ceremony{Dir: rosterDir}.Roster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	f, err := demo.Prepare(ctx, demo.Options{Dir: t.TempDir(), Voters: 8, NoSignIn: true, Roster: roster, ID: "online-2027"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	address := url + "/e/online-2027"
+	if err := f.RecordManifest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	as := func(j int, args ...string) []string {
+		return append(args, "--election", address, "--dir", keystore(j), "--passphrase-file", passfile(j))
+	}
+
+	// Each trustee runs its three rounds on its own, at once: each round
+	// waits for the one before to be complete.
+	var wg sync.WaitGroup
+	outs := make([]string, n+1)
+	errs := make([]error, n+1)
+	for j := 1; j <= n; j++ {
+		wg.Go(func() {
+			for _, step := range [][]string{{"trustee", "deal"}, {"trustee", "check", "--wait", "2m"}, {"trustee", "finish", "--wait", "2m", "--work-factor", "10"}} {
+				r := runScrutinNoFatal(bin, as(j, step...)...)
+				outs[j] += r.stdout + r.stderr
+				if r.status != 0 {
+					errs[j] = fmt.Errorf("scrutin %s: status %d", strings.Join(step, " "), r.status)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for j := 1; j <= n; j++ {
+		if errs[j] != nil || !strings.Contains(outs[j], "the ceremony is complete") {
+			t.Fatalf("trustee %d: %v\n%s", j, errs[j], outs[j])
+		}
+	}
+	// Dealing again changes nothing (a second dealing would be
+	// equivocation).
+	if r := runScrutin(t, bin, as(1, "trustee", "deal")...); r.status != 0 || !strings.Contains(r.stdout, "already dealt") {
+		t.Fatalf("deal again: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "trustee", "status", "--election", address); r.status != 0 || !strings.Contains(r.stdout, "complete: true") {
+		t.Fatalf("status: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+
+	if err := f.OpenVoting(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Before the tally, there is nothing to decrypt.
+	if r := runScrutin(t, bin, as(1, "trustee", "decrypt", "--yes")...); r.status != 1 || !strings.Contains(r.stderr, "no tally yet") {
+		t.Fatalf("decrypt while voting: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	want, err := f.Vote(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CloseAndTally(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Trustee 2 is shown the election and declines: nothing is sent.
+	cmd := exec.Command(bin, as(2, "trustee", "decrypt")...)
+	cmd.Stdin = strings.NewReader("n\n")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err == nil || !strings.Contains(out.String(), "counted ballots") || !strings.Contains(out.String(), f.Manifest.Title["en"]) || !strings.Contains(errb.String(), "nothing was sent") {
+		t.Fatalf("declined decryption: %v\n%s%s", err, out.String(), errb.String())
+	}
+	if r := runScrutin(t, bin, "trustee", "status", "--election", address); !strings.Contains(r.stdout, "(0 of the 2 needed)") {
+		t.Fatalf("status after a declined decryption: %s", r.stdout)
+	}
+	// Trustee 1 confirms by typing yes; trustee 3 gives --yes.
+	cmd = exec.Command(bin, as(1, "trustee", "decrypt")...)
+	cmd.Stdin = strings.NewReader("yes\n")
+	out.Reset()
+	errb.Reset()
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "posted its decryption shares") {
+		t.Fatalf("decrypt, trustee 1: %v\n%s%s", err, out.String(), errb.String())
+	}
+	if r := runScrutin(t, bin, as(3, "trustee", "decrypt", "--yes")...); r.status != 0 {
+		t.Fatalf("decrypt, trustee 3: %s%s", r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "trustee", "status", "--election", address); !strings.Contains(r.stdout, "decryption shares recorded from trustees [1 3] (2 of the 2 needed)") {
+		t.Fatalf("status after decryption: %s", r.stdout)
+	}
+	res, err := f.Publish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Check(res, want); err != nil {
+		t.Fatal(err)
+	}
+	if r := runScrutin(t, bin, "verify", address); r.status != 0 || !strings.Contains(r.stdout, "VALID") {
+		t.Fatalf("verify: %s%s", r.stdout, r.stderr)
+	}
+}
