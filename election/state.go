@@ -44,7 +44,7 @@ type State struct {
 	LogKey      string // the log's note verifier key
 
 	ceremonyMsgs [][]byte
-	ceremonyAt   []int64 // the entry index of each of ceremonyMsgs
+	ceremonyAt   []int64         // the entry index of each of ceremonyMsgs
 	Ceremony     *crypto.Outcome // the latest replay of the ceremony
 	ElectionKey  *crypto.PublicKey
 
@@ -58,11 +58,11 @@ type State struct {
 	trackers           map[[32]byte]trackerRef // every ballot, by its tracker's bytes
 	codes              map[[32]byte]codeRef    // every ballot, by its code (spec §18.5)
 
-	Tally       *Tally
-	tallyCTs    []*crypto.Ciphertext
+	Tally        *Tally
+	tallyCTs     []*crypto.Ciphertext
 	decryptions  map[int][]byte // valid decryption messages by trustee
 	decryptionAt map[int]int64  // their entry indexes
-	Result      *Result
+	Result       *Result
 }
 
 // Skip counts the next entry of the log as refused, without applying it.
