@@ -443,3 +443,53 @@ func onlineStatus(ctx context.Context, t *trusteeFlags, asJSON bool, stdout, std
 	}
 	return code
 }
+
+func trusteeExportCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("trustee export", "--election https://host/e/ID --out DIR",
+		`Export (for a trustee whose keystore stays on a computer that is never on
+line) verifies the election's record and writes into the folder DIR what the
+trustee's commands need with --ceremony DIR: the roster (roster.json), every
+ceremony message recorded so far, and, once the tally is recorded, the tally
+(tally.json). Carry the folder to the air-gapped computer, run "scrutin
+trustee deal|check|finish --ceremony DIR" (or "decrypt --ceremony DIR --tally
+DIR/tally.json --out DIR") there, carry back the message written, and send it
+with "scrutin trustee post --to https://host/e/ID FILE". Export again into the
+same folder before each round: it adds the messages recorded since.`)
+	var t trusteeFlags
+	t.online(fs, false)
+	outDir := fs.String("out", "", "the folder to write into (made if missing)")
+	return fs, func(stdout, stderr io.Writer) int {
+		if t.election == "" || *outDir == "" {
+			fmt.Fprintln(stderr, "scrutin trustee export: --election and --out are required")
+			return exitUsage
+		}
+		rep, err := readElection(context.Background(), t.election, t.fingerprint)
+		if err != nil {
+			return fail(stderr, "trustee export", err)
+		}
+		r := &rep.Manifest.Roster
+		c := trustee.Ceremony{Dir: *outDir}
+		if old, err := c.Roster(); err == nil {
+			if old.Fingerprint() != r.Fingerprint() {
+				return fail(stderr, "trustee export", fmt.Errorf("%s holds another ceremony's roster: export into another folder", *outDir))
+			}
+		} else if err := c.WriteRoster(r); err != nil {
+			return fail(stderr, "trustee export", err)
+		}
+		msgs := rep.State.CeremonyMessages()
+		for _, m := range msgs {
+			if _, err := trustee.WriteMessage(*outDir, m); err != nil {
+				return fail(stderr, "trustee export", err)
+			}
+		}
+		fmt.Fprintf(stdout, "wrote the roster of the election %q (fingerprint %s) and its %d ceremony messages into %s\n", rep.Manifest.Title["en"], rep.Fingerprint, len(msgs), *outDir)
+		if rep.Tally != nil {
+			path := filepath.Join(*outDir, "tally.json")
+			if err := trustee.WriteTally(path, rep.Tally); err != nil {
+				return fail(stderr, "trustee export", err)
+			}
+			fmt.Fprintf(stdout, "wrote its tally, verified to be the sum of the %d counted ballots: %s\n", rep.Counted, path)
+		}
+		return exitOK
+	}
+}

@@ -95,6 +95,25 @@ func TestTrusteesOnline(t *testing.T) {
 		t.Fatalf("status: %d %s%s", r.status, r.stdout, r.stderr)
 	}
 
+	// An air-gapped trustee's folder: the roster and the ceremony, as
+	// recorded; the ceremony replays complete from it.
+	gap := filepath.Join(root, "air-gapped")
+	if r := runScrutin(t, bin, "trustee", "export", "--election", address, "--out", gap); r.status != 0 || !strings.Contains(r.stdout, "9 ceremony messages") {
+		t.Fatalf("export: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "trustee", "status", "--ceremony", gap); r.status != 0 || !strings.Contains(r.stdout, "complete: true") {
+		t.Fatalf("status of the exported ceremony: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	// A message posted again is not appended again: the server gives the
+	// index of the entry that holds it.
+	dealing1 := filepath.Join(gap, "dealing-1.msg")
+	if r := runScrutin(t, bin, "trustee", "post", "--to", address, dealing1); r.status != 0 || !strings.Contains(r.stdout, "entry ") {
+		t.Fatalf("a dealing posted again: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "trustee", "export", "--election", address, "--out", gap); r.status != 0 || !strings.Contains(r.stdout, "9 ceremony messages") {
+		t.Fatalf("export after a dealing posted again: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+
 	if err := f.OpenVoting(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +152,18 @@ func TestTrusteesOnline(t *testing.T) {
 	if r := runScrutin(t, bin, as(3, "trustee", "decrypt", "--yes")...); r.status != 0 {
 		t.Fatalf("decrypt, trustee 3: %s%s", r.stdout, r.stderr)
 	}
-	if r := runScrutin(t, bin, "trustee", "status", "--election", address); !strings.Contains(r.stdout, "decryption shares recorded from trustees [1 3] (2 of the 2 needed)") {
+	// Trustee 2, air-gapped, decrypts the exported tally and its shares
+	// are posted.
+	if r := runScrutin(t, bin, "trustee", "export", "--election", address, "--out", gap); r.status != 0 || !strings.Contains(r.stdout, "tally.json") {
+		t.Fatalf("export of the tally: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "trustee", "decrypt", "--ceremony", gap, "--tally", filepath.Join(gap, "tally.json"), "--out", gap, "--dir", keystore(2), "--passphrase-file", passfile(2)); r.status != 0 {
+		t.Fatalf("air-gapped decrypt: %s%s", r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "trustee", "post", "--to", address, filepath.Join(gap, "decryption-2.msg")); r.status != 0 {
+		t.Fatalf("post of the air-gapped shares: %s%s", r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "trustee", "status", "--election", address); !strings.Contains(r.stdout, "decryption shares recorded from trustees [1 2 3] (3 of the 2 needed)") {
 		t.Fatalf("status after decryption: %s", r.stdout)
 	}
 	res, err := f.Publish(ctx)
