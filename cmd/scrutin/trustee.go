@@ -82,7 +82,7 @@ func (t *trusteeFlags) passphrase(stderr io.Writer, confirm bool) (string, error
 // open loads the roster and the trustee's identity and finds its number.
 func (t *trusteeFlags) open(stderr io.Writer) (*crypto.Roster, int, *crypto.TrusteeSecrets, string, error) {
 	if t.ceremony == "" {
-		return nil, 0, nil, "", errors.New("--ceremony is required: the folder holding roster.json")
+		return nil, 0, nil, "", errors.New("give --election https://host/e/ID (the election's address), or --ceremony DIR (a folder holding roster.json, for trustees off line)")
 	}
 	r, err := trustee.Ceremony{Dir: t.ceremony}.Roster()
 	if err != nil {

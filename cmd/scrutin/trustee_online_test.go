@@ -63,6 +63,24 @@ func TestTrusteesOnline(t *testing.T) {
 		return append(args, "--election", address, "--dir", keystore(j), "--passphrase-file", passfile(j))
 	}
 
+	// Trustee 1 deals first; with --wait 0 its check says whom it waits
+	// for and sends nothing. Another identity, or both --election and
+	// --ceremony, are refused.
+	if r := runScrutin(t, bin, as(1, "trustee", "deal")...); r.status != 0 || !strings.Contains(r.stdout, "trustee 1 (Trustee 1) dealt") {
+		t.Fatalf("deal: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, as(1, "trustee", "check", "--wait", "0")...); r.status != 1 || !strings.Contains(r.stderr, "still waiting for the dealings of trustee(s) 2 (Trustee 2), 3 (Trustee 3)") {
+		t.Fatalf("check --wait 0: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	stranger := filepath.Join(root, "stranger")
+	runScrutin(t, bin, "trustee", "init", "--name", "Stranger", "--dir", stranger, "--passphrase-file", passfile(1), "--work-factor", "10")
+	if r := runScrutin(t, bin, "trustee", "deal", "--election", address, "--dir", stranger, "--passphrase-file", passfile(1)); r.status != 1 || !strings.Contains(r.stderr, "is not on the roster") {
+		t.Fatalf("deal by a stranger: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, as(2, "trustee", "deal", "--ceremony", rosterDir)...); r.status != 1 || !strings.Contains(r.stderr, "not both") {
+		t.Fatalf("deal with --election and --ceremony: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+
 	// Each trustee runs its three rounds on its own, at once: each round
 	// waits for the one before to be complete.
 	var wg sync.WaitGroup
