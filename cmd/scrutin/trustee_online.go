@@ -126,6 +126,7 @@ func (t *trusteeFlags) openOnline(ctx context.Context, stdout, stderr io.Writer)
 	if t.ceremony != "" {
 		return nil, errors.New("give either --election (online) or --ceremony (a shared folder), not both")
 	}
+	fmt.Fprintf(stderr, "reading and verifying the record of the election at %s…\n", t.election)
 	rep, err := readElection(ctx, t.election, t.fingerprint)
 	if err != nil {
 		return nil, err
