@@ -104,10 +104,8 @@ func TestTrusteeMessageRefusals(t *testing.T) {
 	refuse("a dealing of another ceremony", "ceremony", foreign, "another ceremony")
 	accept("dealing 2", "ceremony", dealings[1])
 	accept("dealing 3", "ceremony", dealings[2])
-	var complaints [][]byte
 	for j := 1; j <= 3; j++ {
 		c, _ := crypto.Complain(nil, roster, j, secrets[j-1], dealings)
-		complaints = append(complaints, c)
 		i := accept(fmt.Sprintf("complaints %d", j), "ceremony", c)
 		again(fmt.Sprintf("complaints %d", j), "ceremony", c, i)
 	}

@@ -215,10 +215,11 @@ func (o *onlineSession) outbox() string {
 
 func (o *onlineSession) deal(ctx context.Context) int {
 	msgs := o.rep.State.CeremonyMessages()
-	if o.rep.State.Phase != election.PhaseSetup {
+	_, own := sentBy(msgs, 1, o.self)
+	if own == nil && o.rep.State.Phase != election.PhaseSetup {
 		return fail(o.stderr, "trustee deal", fmt.Errorf("the election %q is past its set-up (phase %s): the ceremony is over", o.title(), o.rep.Phase))
 	}
-	if _, own := sentBy(msgs, 1, o.self); own != nil {
+	if own != nil {
 		fmt.Fprintf(o.stdout, "trustee %d (%s) has already dealt in the election %q; nothing to do\n", o.self, o.r.Trustees[o.self-1].Name, o.title())
 	} else {
 		path := filepath.Join(o.outbox(), fmt.Sprintf("dealing-%d.msg", o.self))
@@ -269,15 +270,15 @@ func (o *onlineSession) waitOrSay(ctx context.Context, cmd string, typ byte, par
 }
 
 func (o *onlineSession) check(ctx context.Context, partial bool) int {
+	if _, own := sentBy(o.rep.State.CeremonyMessages(), 2, o.self); own != nil {
+		fmt.Fprintf(o.stdout, "trustee %d has already checked its shares; nothing to do\nnext: scrutin trustee finish --election %s\n", o.self, o.t.election)
+		return exitOK
+	}
 	if o.rep.State.Phase != election.PhaseSetup {
 		return fail(o.stderr, "trustee check", fmt.Errorf("the election %q is past its set-up (phase %s): the ceremony is over", o.title(), o.rep.Phase))
 	}
 	if _, own := sentBy(o.rep.State.CeremonyMessages(), 1, o.self); own == nil {
 		return fail(o.stderr, "trustee check", fmt.Errorf("trustee %d has not dealt yet: run scrutin trustee deal --election %s first", o.self, o.t.election))
-	}
-	if _, own := sentBy(o.rep.State.CeremonyMessages(), 2, o.self); own != nil {
-		fmt.Fprintf(o.stdout, "trustee %d has already checked its shares; nothing to do\nnext: scrutin trustee finish --election %s\n", o.self, o.t.election)
-		return exitOK
 	}
 	if !o.waitOrSay(ctx, "trustee check", 1, partial) {
 		return exitFailure
@@ -302,15 +303,15 @@ func (o *onlineSession) check(ctx context.Context, partial bool) int {
 }
 
 func (o *onlineSession) finish(ctx context.Context, partial bool, wf int) int {
-	if o.rep.State.Phase != election.PhaseSetup {
-		return fail(o.stderr, "trustee finish", fmt.Errorf("the election %q is past its set-up (phase %s): the ceremony is over", o.title(), o.rep.Phase))
-	}
-	if _, own := sentBy(o.rep.State.CeremonyMessages(), 2, o.self); own == nil {
-		return fail(o.stderr, "trustee finish", fmt.Errorf("trustee %d has not checked its shares yet: run scrutin trustee check --election %s first", o.self, o.t.election))
-	}
 	if _, own := sentBy(o.rep.State.CeremonyMessages(), 3, o.self); own != nil {
 		fmt.Fprintf(o.stdout, "trustee %d has already confirmed\n", o.self)
 	} else {
+		if o.rep.State.Phase != election.PhaseSetup {
+			return fail(o.stderr, "trustee finish", fmt.Errorf("the election %q is past its set-up (phase %s): the ceremony is over", o.title(), o.rep.Phase))
+		}
+		if _, own := sentBy(o.rep.State.CeremonyMessages(), 2, o.self); own == nil {
+			return fail(o.stderr, "trustee finish", fmt.Errorf("trustee %d has not checked its shares yet: run scrutin trustee check --election %s first", o.self, o.t.election))
+		}
 		if !o.waitOrSay(ctx, "trustee finish", 2, partial) {
 			return exitFailure
 		}

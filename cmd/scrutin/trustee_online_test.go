@@ -135,6 +135,11 @@ func TestTrusteesOnline(t *testing.T) {
 	if err := f.OpenVoting(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Once voting is open, finishing again only says the ceremony is
+	// complete; dealing anew is refused.
+	if r := runScrutin(t, bin, as(2, "trustee", "finish")...); r.status != 0 || !strings.Contains(r.stdout, "already confirmed") || !strings.Contains(r.stdout, "the ceremony is complete") {
+		t.Fatalf("finish again: %d %s%s", r.status, r.stdout, r.stderr)
+	}
 	// Before the tally, there is nothing to decrypt.
 	if r := runScrutin(t, bin, as(1, "trustee", "decrypt", "--yes")...); r.status != 1 || !strings.Contains(r.stderr, "no tally yet") {
 		t.Fatalf("decrypt while voting: %d %s%s", r.status, r.stdout, r.stderr)
