@@ -10,6 +10,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/mirror"
 	"github.com/scrutin/scrutin/internal/trustee"
 	"github.com/scrutin/scrutin/verify"
@@ -48,6 +50,12 @@ func (t *trusteeFlags) online(fs *flag.FlagSet, waits bool) {
 // readElection reads and verifies the record of the election at address
 // u, as far as it goes.
 func readElection(ctx context.Context, u, fingerprint string) (*verify.Report, error) {
+	return readElectionAfter(ctx, u, fingerprint, nil)
+}
+
+// readElectionAfter is readElection for a reader who saw the signed
+// checkpoint previous before: the log must extend it.
+func readElectionAfter(ctx context.Context, u, fingerprint string, previous []byte) (*verify.Report, error) {
 	if _, _, ok := electionURL(u); !ok {
 		return nil, fmt.Errorf("--election: %q is not an election's address, like https://vote.example.org/e/ID", u)
 	}
@@ -59,13 +67,16 @@ func readElection(ctx context.Context, u, fingerprint string) (*verify.Report, e
 		}
 		o.Election = &f
 	}
-	o.Workers = 0
+	o.Previous = previous
 	rep, err := verify.Record(ctx, mirror.For(logLocation(u)), o)
 	if err != nil {
 		return nil, err
 	}
 	if !rep.OK {
 		f := rep.Failures[0]
+		if previous != nil && f.Check == "log" && strings.Contains(f.Reason, "previous checkpoint") {
+			return nil, fmt.Errorf("the election's log at %s does not extend the one this trustee saw before: the server shows another log than it did (%s); tell the officer and the observers, and take part in nothing until it is explained", u, f.Reason)
+		}
 		if rep.Manifest == nil {
 			return nil, fmt.Errorf("cannot read the election's record at %s (is the address right, and its manifest recorded?): %s", u, f.Reason)
 		}
@@ -127,7 +138,12 @@ func (t *trusteeFlags) openOnline(ctx context.Context, stdout, stderr io.Writer)
 		return nil, errors.New("give either --election (online) or --ceremony (a shared folder), not both")
 	}
 	fmt.Fprintf(stderr, "reading and verifying the record of the election at %s…\n", t.election)
-	rep, err := readElection(ctx, t.election, t.fingerprint)
+	seen := t.seenFile()
+	previous, err := os.ReadFile(seen)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	rep, err := readElectionAfter(ctx, t.election, t.fingerprint, previous)
 	if err != nil {
 		return nil, err
 	}
@@ -144,19 +160,37 @@ func (t *trusteeFlags) openOnline(ctx context.Context, stdout, stderr io.Writer)
 	if self == 0 {
 		return nil, fmt.Errorf("the identity in %s (%s) is not on the roster of the election at %s: check the address, or ask the officer", t.dir, name, t.election)
 	}
-	return &onlineSession{t: t, stdout: stdout, stderr: stderr, rep: rep, r: r, self: self, secrets: secrets, pass: pass}, nil
+	o := &onlineSession{t: t, stdout: stdout, stderr: stderr, rep: rep, r: r, self: self, secrets: secrets, pass: pass}
+	return o, o.remember()
+}
+
+// seenFile is where the keystore keeps the latest signed checkpoint of the
+// election at --election that the trustee's commands verified: each
+// command then requires the log to extend it, so that a server cannot show
+// a trustee a log, then another.
+func (t *trusteeFlags) seenFile() string {
+	h := sha256.Sum256([]byte(logLocation(t.election)))
+	return filepath.Join(t.dir, fmt.Sprintf("seen-%x.checkpoint", h[:8]))
+}
+
+// remember keeps the checkpoint just verified.
+func (o *onlineSession) remember() error {
+	if len(o.rep.Checkpoint) == 0 {
+		return nil
+	}
+	return atrest.WriteFile(o.t.seenFile(), o.rep.Checkpoint, 0o644)
 }
 
 func (o *onlineSession) title() string { return o.rep.Manifest.Title["en"] }
 
 // refresh reads the election again.
 func (o *onlineSession) refresh(ctx context.Context) error {
-	rep, err := readElection(ctx, o.t.election, o.rep.Fingerprint)
+	rep, err := readElectionAfter(ctx, o.t.election, o.rep.Fingerprint, o.rep.Checkpoint)
 	if err != nil {
 		return err
 	}
 	o.rep = rep
-	return nil
+	return o.remember()
 }
 
 // waitRound waits (at most --wait) until every trustee has sent a message

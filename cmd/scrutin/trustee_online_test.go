@@ -10,6 +10,10 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/trustee"
 )
@@ -135,6 +139,30 @@ func TestTrusteesOnline(t *testing.T) {
 	if err := f.OpenVoting(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Each trustee's keystore keeps the last checkpoint it verified; a
+	// server that then shows it a log not extending that one (here: a
+	// checkpoint signed with the election's log key over another tree) is
+	// caught.
+	seen, _ := filepath.Glob(filepath.Join(keystore(3), "seen-*.checkpoint"))
+	if len(seen) != 1 {
+		t.Fatalf("trustee 3's keystore keeps %d checkpoints", len(seen))
+	}
+	signer, err := election.LogSigner(f.F, f.LogSeed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := f.Store.Size(ctx)
+	forked, err := board.Sign(board.Checkpoint{Origin: board.Origin(f.F), Size: size, Hash: tlog.Hash{1}}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(seen[0])
+	os.WriteFile(seen[0], forked, 0o644)
+	if r := runScrutin(t, bin, as(3, "trustee", "finish")...); r.status != 1 || !strings.Contains(r.stderr, "does not extend the one this trustee saw before") {
+		t.Fatalf("a log that does not extend the trustee's checkpoint: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	os.WriteFile(seen[0], good, 0o644)
+
 	// Once voting is open, finishing again only says the ceremony is
 	// complete; dealing anew is refused.
 	if r := runScrutin(t, bin, as(2, "trustee", "finish")...); r.status != 0 || !strings.Contains(r.stdout, "already confirmed") || !strings.Contains(r.stdout, "the ceremony is complete") {
