@@ -33,6 +33,9 @@ var (
 	// ErrReplay: the ballot's code is that of an earlier ballot in the log
 	// (spec §18.5), as when its entry is posted again.
 	ErrReplay = errors.New("the ballot is a replay of an earlier ballot")
+	// ErrMessageReplay: a trustee's message (a ceremony message, decryption
+	// shares) byte for byte equal to one in an earlier entry (spec §18.1).
+	ErrMessageReplay = errors.New("the message is already in the log")
 	// ErrEligibility: the ballot answers a contest its credential may not
 	// answer, or leaves out one it may (spec §18.5).
 	ErrEligibility = errors.New("the ballot does not answer exactly the contests its credential may answer")

@@ -112,3 +112,28 @@ func TestStringEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestCeremonyMessageReplay (issue 16): a ceremony entry byte for byte
+// equal to an earlier one is invalid (spec §18.1), for every kind of
+// ceremony message, and FindMessage names the earlier entry; so is a
+// decryption entry equal to one recorded.
+func TestCeremonyMessageReplay(t *testing.T) {
+	e := newTestElection(t, 1)
+	s := setupBeforeRoll(t, e)
+	for i, entry := range e.log[1:s.Size] {
+		size := s.Size
+		err := s.Apply(entry)
+		if !errors.Is(err, ErrMessageReplay) || !errors.Is(err, ErrEntry) {
+			t.Fatalf("entry %d again: %v", i+1, err)
+		}
+		if s.Size != size {
+			t.Fatal("a refused entry changed the state")
+		}
+		if at, ok := s.FindMessage(entry); !ok || at != int64(i+1) {
+			t.Fatalf("FindMessage of entry %d: %d %v", i+1, at, ok)
+		}
+	}
+	if _, ok := s.FindMessage(e.log[0]); ok {
+		t.Fatal("FindMessage found the manifest")
+	}
+}

@@ -44,6 +44,7 @@ type State struct {
 	LogKey      string // the log's note verifier key
 
 	ceremonyMsgs [][]byte
+	ceremonyAt   []int64         // the entry index of each of ceremonyMsgs
 	Ceremony     *crypto.Outcome // the latest replay of the ceremony
 	ElectionKey  *crypto.PublicKey
 
@@ -57,10 +58,11 @@ type State struct {
 	trackers           map[[32]byte]trackerRef // every ballot, by its tracker's bytes
 	codes              map[[32]byte]codeRef    // every ballot, by its code (spec §18.5)
 
-	Tally       *Tally
-	tallyCTs    []*crypto.Ciphertext
-	decryptions map[int][]byte // valid decryption messages by trustee
-	Result      *Result
+	Tally        *Tally
+	tallyCTs     []*crypto.Ciphertext
+	decryptions  map[int][]byte // valid decryption messages by trustee
+	decryptionAt map[int]int64  // their entry indexes
+	Result       *Result
 }
 
 // Skip counts the next entry of the log as refused, without applying it.
@@ -104,7 +106,7 @@ func (c *CountedBallot) Ciphertexts() ([][]*crypto.Ciphertext, error) {
 
 // New returns the state of an empty log.
 func New() *State {
-	return &State{credentials: make(map[[32]byte]uint64), last: make(map[[32]byte]*CountedBallot), trackers: make(map[[32]byte]trackerRef), codes: make(map[[32]byte]codeRef), decryptions: make(map[int][]byte)}
+	return &State{credentials: make(map[[32]byte]uint64), last: make(map[[32]byte]*CountedBallot), trackers: make(map[[32]byte]trackerRef), codes: make(map[[32]byte]codeRef), decryptions: make(map[int][]byte), decryptionAt: make(map[int]int64)}
 }
 
 // Tracker returns a ballot's tracker: the SHA-256 of its entry, in hex.
@@ -208,8 +210,14 @@ func (s *State) applyManifest(entry, payload []byte) error {
 }
 
 func (s *State) applyCeremony(msg []byte) error {
-	if err := s.need(PhaseSetup, "a ceremony message"); err != nil {
-		return err
+	if s.Phase > PhaseSetup {
+		return fmt.Errorf("%w: the ceremony is over: a ceremony message is only allowed before voting opens (the election is %q)", ErrOrder, s.Phase)
+	}
+	// spec: §18.1 a ceremony entry is not a copy of an earlier one: a copy
+	// changes no outcome (§13.3 takes a set of messages), but anyone could
+	// pad the log with copies.
+	if i, dup := s.findCeremony(msg); dup {
+		return fmt.Errorf("%w: %w: it is byte for byte the message of entry %d", ErrEntry, ErrMessageReplay, i)
 	}
 	if _, _, err := crypto.CheckCeremonyMessage(&s.Manifest.Roster, msg); err != nil {
 		return fmt.Errorf("%w: %v", messageFault(err), err)
@@ -223,6 +231,7 @@ func (s *State) applyCeremony(msg []byte) error {
 		return fmt.Errorf("%w: the ceremony is complete; this message would change its key", ErrEntry)
 	}
 	s.ceremonyMsgs, s.Ceremony = msgs, out
+	s.ceremonyAt = append(s.ceremonyAt, s.Size)
 	return nil
 }
 
@@ -798,17 +807,17 @@ func messageFault(err error) error {
 func (s *State) TallyCiphertexts() []*crypto.Ciphertext { return s.tallyCTs }
 
 func (s *State) applyDecryption(msg []byte) error {
-	if err := s.need(PhaseTallied, "a decryption share"); err != nil {
-		return err
+	if s.Phase < PhaseTallied {
+		return fmt.Errorf("%w: there is no tally yet to decrypt: decryption shares come after the tally (the election is %q)", ErrOrder, s.Phase)
 	}
 	j, err := s.Ceremony.VerifyDecryptionShares(&s.Manifest.Roster, s.tallyCTs, msg)
 	if err != nil {
-		return fmt.Errorf("%w: %v", messageFault(err), err)
+		return fmt.Errorf("%w: %v: these are not valid decryption shares of the recorded tally, the only thing trustees decrypt", messageFault(err), err)
 	}
 	if _, dup := s.decryptions[j]; dup {
 		return fmt.Errorf("%w: trustee %d's decryption shares are already recorded; a trustee has one decryption entry (spec §18.1)", ErrOrder, j)
 	}
-	s.decryptions[j] = msg
+	s.decryptions[j], s.decryptionAt[j] = msg, s.Size
 	return nil
 }
 
@@ -928,3 +937,39 @@ func (s *State) applyResult(entry []byte) error {
 
 // Now formats a time for open and close entries.
 func Now(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// CeremonyMessages returns the recorded ceremony messages, in log order
+// (without their entry type byte).
+func (s *State) CeremonyMessages() [][]byte { return slices.Clone(s.ceremonyMsgs) }
+
+// Decrypted returns the trustees with a recorded decryption entry, in
+// increasing order.
+func (s *State) Decrypted() []int { return slices.Sorted(mapKeys(s.decryptions)) }
+
+func (s *State) findCeremony(msg []byte) (int64, bool) {
+	for k, m := range s.ceremonyMsgs {
+		if bytes.Equal(m, msg) {
+			return s.ceremonyAt[k], true
+		}
+	}
+	return 0, false
+}
+
+// FindMessage returns the index of the entry holding a trustee's message
+// (a ceremony or decryption entry, type byte included) byte for byte, if
+// the log has one: a server answers a message posted again with it.
+func (s *State) FindMessage(entry []byte) (int64, bool) {
+	if len(entry) < 38 {
+		return 0, false
+	}
+	switch entry[0] {
+	case TypeCeremony:
+		return s.findCeremony(entry[1:])
+	case TypeDecryption:
+		j := int(entry[34])<<24 | int(entry[35])<<16 | int(entry[36])<<8 | int(entry[37])
+		if m, ok := s.decryptions[j]; ok && bytes.Equal(m, entry[1:]) {
+			return s.decryptionAt[j], true
+		}
+	}
+	return 0, false
+}

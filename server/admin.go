@@ -95,14 +95,33 @@ func (h *handler) appended(w http.ResponseWriter, i int64, err error) {
 }
 
 // trusteeMessage accepts a signed trustee message (its raw bytes, as
-// application/octet-stream) as an entry of the given type.
+// application/octet-stream) as an entry of the given type. A message the
+// log already holds byte for byte is not appended again (spec §18.1): the
+// answer is 200 with the index of its entry, so that a trustee's retry
+// after a lost answer is harmless.
 func (h *handler) trusteeMessage(typ byte) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, ok := readBody(w, r)
 		if !ok {
 			return
 		}
-		i, err := h.e.Append(r.Context(), append([]byte{typ}, body...))
+		entry := append([]byte{typ}, body...)
+		found := func() bool {
+			var i int64
+			var dup bool
+			h.e.State(func(s *election.State) { i, dup = s.FindMessage(entry) })
+			if dup {
+				writeJSON(w, http.StatusOK, map[string]int64{"index": i})
+			}
+			return dup
+		}
+		if found() {
+			return
+		}
+		i, err := h.e.Append(r.Context(), entry)
+		if errors.Is(err, election.ErrMessageReplay) && found() {
+			return // the same message, posted twice at once
+		}
 		h.appended(w, i, err)
 	}
 }

@@ -69,6 +69,14 @@ type Report struct {
 	// Tally is the recorded tally's ciphertexts in decryption order (spec
 	// §18.6), once it is recorded: what the trustees decrypt.
 	Tally []*crypto.Ciphertext `json:"-"`
+	// Checkpoint is the signed checkpoint the record was verified against
+	// (with the signatures that verified), to give as Options.Previous
+	// next time: a later record must extend it.
+	Checkpoint []byte `json:"-"`
+	// State is the election replayed from the record, up to its last
+	// valid entry: what a trustee reads the ceremony and the decryption
+	// shares from.
+	State *election.State `json:"-"`
 	// Eligibility gives the contests a published credential may answer
 	// (a bit mask), and whether it is published.
 	Eligibility func(*crypto.PublicKey) (uint64, bool) `json:"-"`
@@ -140,7 +148,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 	r.start()
 	var total int64
-	c, _, err := board.ReadPublished(ctx, src, board.ReadOptions{
+	c, signed, err := board.ReadPublished(ctx, src, board.ReadOptions{
 		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Previous: o.Previous,
 		Visit: func(i int64, e []byte) error {
 			if i > 0 {
@@ -165,6 +173,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 	_ = total
 	rep.Entries = c.Size
+	rep.Checkpoint = noteBytes(signed)
 	s := r.state
 	rep.Phase = s.Phase.String()
 	rep.Ballots = s.Ballots
@@ -176,7 +185,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		rep.Tally = s.TallyCiphertexts()
 	}
 	rep.Result, rep.Decided = s.Result, s.Result != nil
-	rep.ElectionKey, rep.Eligibility = s.ElectionKey, s.Eligibility
+	rep.ElectionKey, rep.Eligibility, rep.State = s.ElectionKey, s.Eligibility, s
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
 		if rep.Tracker.Found {
@@ -374,4 +383,17 @@ func (r *replay) tracker(ctx context.Context, src board.FileReader, c board.Chec
 	}
 	tr.Proof = true
 	return tr
+}
+
+// noteBytes encodes a verified note again: its text, a blank line, and
+// its verified signatures (sumdb/note's format).
+func noteBytes(n *note.Note) []byte {
+	if n == nil {
+		return nil
+	}
+	b := []byte(n.Text + "\n")
+	for _, s := range n.Sigs {
+		b = append(b, "— "+s.Name+" "+s.Base64+"\n"...)
+	}
+	return b
 }

@@ -24,6 +24,8 @@
 //	trustee status    (anyone) replay a ceremony and show its outcome
 //	trustee decrypt   produce decryption shares of a tally
 //	trustee combine   (anyone) verify decryption shares and decrypt a tally
+//	trustee post      send ceremony messages or decryption shares to the election
+//	trustee export    copy an election's roster, ceremony and tally into a folder
 //	witness init      create a witness's signing key
 //	witness run       follow a published log, cosign consistent checkpoints, refuse forks
 //	log check         (anyone) read a published log and check all of it
@@ -81,6 +83,7 @@ func commands() []command {
 		{"trustee decrypt", "produce decryption shares of a tally", false, trusteeDecryptCommand},
 		{"trustee combine", "(anyone) verify decryption shares and decrypt a tally", true, trusteeCombineCommand},
 		{"trustee post", "send ceremony messages or decryption shares to the election's server", true, trusteePostCommand},
+		{"trustee export", "(for an air-gapped trustee) copy an election's roster, ceremony and tally into a folder", true, trusteeExportCommand},
 		{"witness init", "create a witness's signing key", false, witnessInitCommand},
 		{"witness run", "follow a published log, cosign consistent checkpoints, refuse forks", false, witnessRunCommand},
 		{"log check", "(anyone) read a published log and check all of it", false, logCheckCommand},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -26,6 +25,8 @@ import (
 // trusteeFlags are the flags the trustee commands share.
 type trusteeFlags struct {
 	dir, ceremony, passphraseFile string
+	election, fingerprint         string        // online (trustee_online.go)
+	wait                          time.Duration // online: how long to wait for the others
 }
 
 func (t *trusteeFlags) keystore(fs *flag.FlagSet) {
@@ -34,7 +35,7 @@ func (t *trusteeFlags) keystore(fs *flag.FlagSet) {
 }
 
 func (t *trusteeFlags) folder(fs *flag.FlagSet) {
-	fs.StringVar(&t.ceremony, "ceremony", "", "the ceremony folder shared by the trustees (holds roster.json and the messages)")
+	fs.StringVar(&t.ceremony, "ceremony", "", "the ceremony folder shared by the trustees (holds roster.json and the messages), for trustees off line; else give --election")
 }
 
 // passphrase reads the passphrase from a file, or asks for it (twice when
@@ -71,7 +72,7 @@ func (t *trusteeFlags) passphrase(stderr io.Writer, confirm bool) (string, error
 		}
 		return string(p), nil
 	}
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	line, err := stdin.ReadString('\n')
 	if err != nil && line == "" {
 		return "", errors.New("no passphrase: give --passphrase-file or type it when asked")
 	}
@@ -81,7 +82,7 @@ func (t *trusteeFlags) passphrase(stderr io.Writer, confirm bool) (string, error
 // open loads the roster and the trustee's identity and finds its number.
 func (t *trusteeFlags) open(stderr io.Writer) (*crypto.Roster, int, *crypto.TrusteeSecrets, string, error) {
 	if t.ceremony == "" {
-		return nil, 0, nil, "", errors.New("--ceremony is required: the folder holding roster.json")
+		return nil, 0, nil, "", errors.New("give --election https://host/e/ID (the election's address), or --ceremony DIR (a folder holding roster.json, for trustees off line)")
 	}
 	r, err := trustee.Ceremony{Dir: t.ceremony}.Roster()
 	if err != nil {
@@ -172,14 +173,23 @@ of the trustees will be able to decrypt; fewer learn nothing.`)
 }
 
 func trusteeDealCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee deal", "--ceremony DIR [--dir KEYSTORE]",
+	fs := newFlagSet("trustee deal", "--election https://host/e/ID | --ceremony DIR [--dir KEYSTORE]",
 		`Deal (round 1) makes this trustee's dealing: commitments to a fresh secret
-polynomial and an encrypted share for every trustee, written to the ceremony
-folder. When every trustee has dealt, run "scrutin trustee check".`)
+polynomial and an encrypted share for every trustee, posted to the election
+(--election) or written to the ceremony folder (--ceremony). Then run
+"scrutin trustee check".`)
 	var t trusteeFlags
 	t.keystore(fs)
 	t.folder(fs)
+	t.online(fs, false)
 	return fs, func(stdout, stderr io.Writer) int {
+		if t.election != "" {
+			o, err := t.openOnline(context.Background(), stdout, stderr)
+			if err != nil {
+				return fail(stderr, "trustee deal", err)
+			}
+			return o.deal(context.Background())
+		}
 		r, self, secrets, _, err := t.open(stderr)
 		if err != nil {
 			return fail(stderr, "trustee deal", err)
@@ -198,16 +208,26 @@ folder. When every trustee has dealt, run "scrutin trustee check".`)
 }
 
 func trusteeCheckCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee check", "--ceremony DIR [--dir KEYSTORE]",
+	fs := newFlagSet("trustee check", "--election https://host/e/ID [--wait D] | --ceremony DIR [--dir KEYSTORE]",
 		`Check (round 2) decrypts the shares this trustee received, checks each against
-its dealer's commitments, and writes this trustee's complaints message (empty
-if every share is good). A complaint reveals only the bad share, so that
-everyone can see who cheated. When every trustee has checked, run "scrutin
+its dealer's commitments, and posts (--election) or writes (--ceremony) this
+trustee's complaints message (empty if every share is good). A complaint
+reveals only the bad share, so that everyone can see who cheated. With
+--election it first waits for every trustee's dealing. Then run "scrutin
 trustee finish".`)
 	var t trusteeFlags
 	t.keystore(fs)
 	t.folder(fs)
+	t.online(fs, true)
+	partial := fs.Bool("partial", false, "with --election, check even though some trustees have not dealt (they are then left out)")
 	return fs, func(stdout, stderr io.Writer) int {
+		if t.election != "" {
+			o, err := t.openOnline(context.Background(), stdout, stderr)
+			if err != nil {
+				return fail(stderr, "trustee check", err)
+			}
+			return o.check(context.Background(), *partial)
+		}
 		r, self, secrets, _, err := t.open(stderr)
 		if err != nil {
 			return fail(stderr, "trustee check", err)
@@ -240,16 +260,26 @@ trustee finish".`)
 }
 
 func trusteeFinishCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee finish", "--ceremony DIR [--dir KEYSTORE]",
+	fs := newFlagSet("trustee finish", "--election https://host/e/ID [--wait D] | --ceremony DIR [--dir KEYSTORE]",
 		`Finish (round 3) replays the ceremony, computes this trustee's share of the
-election key, stores it encrypted in the keystore, and writes a confirmation
-(with a proof that the trustee holds its share) to the ceremony folder.`)
+election key, stores it encrypted in the keystore, and posts (--election) or
+writes (--ceremony) a confirmation (with a proof that the trustee holds its
+share). With --election it first waits for every trustee's check, and then
+for the ceremony to be complete.`)
 	var t trusteeFlags
 	t.keystore(fs)
 	t.folder(fs)
+	t.online(fs, true)
 	wf := fs.Int("work-factor", trustee.DefaultWorkFactor, "scrypt work factor (log2 N) protecting the stored share; lower only for tests")
 	partial := fs.Bool("partial", false, "finish even though some trustees have not checked their shares (they are then left out)")
 	return fs, func(stdout, stderr io.Writer) int {
+		if t.election != "" {
+			o, err := t.openOnline(context.Background(), stdout, stderr)
+			if err != nil {
+				return fail(stderr, "trustee finish", err)
+			}
+			return o.finish(context.Background(), *partial, *wf)
+		}
 		r, self, secrets, pass, err := t.open(stderr)
 		if err != nil {
 			return fail(stderr, "trustee finish", err)
@@ -318,15 +348,19 @@ type ceremonyStatus struct {
 }
 
 func trusteeStatusCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee status", "--ceremony DIR [--json]",
+	fs := newFlagSet("trustee status", "--election https://host/e/ID | --ceremony DIR [--json]",
 		`Status replays every message of a ceremony, as any observer can, and prints
-the qualified dealers, the election key, the confirmations and every fault
-found, naming the trustee at fault. Exit status 0 means the ceremony is
-complete.`)
+the qualified dealers, the election key, the confirmations, whom it waits
+for and every fault found, naming the trustee at fault; with --election, also
+the decryption shares recorded. Exit status 0 means the ceremony is complete.`)
 	var t trusteeFlags
 	t.folder(fs)
+	t.online(fs, false)
 	asJSON := fs.Bool("json", false, "print the outcome as JSON")
 	return fs, func(stdout, stderr io.Writer) int {
+		if t.election != "" {
+			return onlineStatus(context.Background(), &t, *asJSON, stdout, stderr)
+		}
 		c := trustee.Ceremony{Dir: t.ceremony}
 		r, err := c.Roster()
 		if err != nil {
@@ -337,6 +371,14 @@ complete.`)
 			return fail(stderr, "trustee status", err)
 		}
 		out, rerr := crypto.Replay(r, msgs)
+		return printStatus(r, msgs, out, rerr, *asJSON, stdout)
+	}
+}
+
+// printStatus prints a ceremony's outcome; it returns the exit status: 0
+// if the ceremony is complete.
+func printStatus(r *crypto.Roster, msgs [][]byte, out *crypto.Outcome, rerr error, asJSON bool, stdout io.Writer) int {
+	{
 		st := ceremonyStatus{Fingerprint: fmt.Sprintf("%x", r.Fingerprint()), Label: r.Label, Threshold: r.Threshold, Trustees: r.N(),
 			Qualified: out.Qualified, Confirmed: out.Confirmed, Complete: out.Complete, Faults: out.Faults}
 		if rerr != nil {
@@ -350,7 +392,7 @@ complete.`)
 				st.VerificationKeys = append(st.VerificationKeys, string(k))
 			}
 		}
-		if *asJSON {
+		if asJSON {
 			b, _ := json.MarshalIndent(st, "", "  ")
 			fmt.Fprintf(stdout, "%s\n", b)
 		} else {
@@ -401,17 +443,33 @@ func waitingFor(r *crypto.Roster, msgs [][]byte) []string {
 }
 
 func trusteeDecryptCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee decrypt", "--ceremony DIR --tally https://host/e/ID|FILE --out DIR [--dir KEYSTORE]",
+	fs := newFlagSet("trustee decrypt", "--election https://host/e/ID [--yes] | --ceremony DIR --tally https://host/e/ID|FILE --out DIR [--dir KEYSTORE]",
 		`Decrypt makes this trustee's decryption shares of a tally (each with a proof
-that it used the trustee's share of the key), written to the --out folder.
-Nothing is decrypted by one trustee alone: any T shares are combined by
-"scrutin trustee combine".`)
+that it used the trustee's share of the key). With --election, it verifies
+the election's whole record up to the tally (the tally must be the sum of the
+counted ballots), shows what it is about to decrypt, asks for confirmation,
+and posts the shares to the election. With --ceremony, it writes them to the
+--out folder. Nothing is decrypted by one trustee alone: any T shares are
+combined (by the officer's console, or "scrutin trustee combine").`)
 	var t trusteeFlags
 	t.keystore(fs)
 	t.folder(fs)
+	t.online(fs, false)
+	yes := fs.Bool("yes", false, "with --election, do not ask for confirmation (for scripts)")
 	tallyPath := fs.String("tally", "", tallyUsage)
 	outDir := fs.String("out", "", "the folder to write decryption-<trustee>.msg into")
 	return fs, func(stdout, stderr io.Writer) int {
+		if t.election != "" {
+			if *tallyPath != "" || *outDir != "" {
+				fmt.Fprintln(stderr, "scrutin trustee decrypt: --election takes the tally from the election's record and posts the shares there: give neither --tally nor --out")
+				return exitUsage
+			}
+			o, err := t.openOnline(context.Background(), stdout, stderr)
+			if err != nil {
+				return fail(stderr, "trustee decrypt", err)
+			}
+			return o.decrypt(context.Background(), *yes)
+		}
 		if *tallyPath == "" || *outDir == "" {
 			fmt.Fprintln(stderr, "scrutin trustee decrypt: --tally and --out are required")
 			return exitUsage
@@ -618,7 +676,9 @@ func postMessage(url string, body []byte) (int64, error) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusCreated {
+	// 200: the log already holds this message, byte for byte (spec §22.3),
+	// as when a trustee retries after a lost answer.
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("the server answered %s: %s", resp.Status, bytes.TrimSpace(b))
 	}
 	var ok struct {

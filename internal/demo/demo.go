@@ -64,6 +64,14 @@ type Options struct {
 	// Host, if set, is the fixture whose data folder, store, registry and
 	// staff this election shares (a demo of several elections).
 	Host *Fixture
+	// Roster, if set, is the trustees' roster, made from their own
+	// identities: they run the ceremony and decrypt themselves (through
+	// the server, as "scrutin trustee … --election URL" does), and Setup,
+	// Ceremony, Finish and Decrypt cannot be used; the caller records the
+	// manifest (RecordManifest), opens voting (OpenVoting) once the
+	// ceremony is complete, closes it (CloseAndTally) and publishes the
+	// result (Publish) once the trustees have decrypted.
+	Roster *crypto.Roster
 	// WrapLog, if set, wraps the election's log as the server opens it
 	// (for fault tests).
 	WrapLog  func(store.Store) store.Store
@@ -283,7 +291,10 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 		return fail(err)
 	}
 	roster := crypto.Roster{Label: "scrutin demo", ID: id, Threshold: 3}
-	for j := 1; j <= 5; j++ {
+	if o.Roster != nil {
+		roster = *o.Roster
+	}
+	for j := 1; o.Roster == nil && j <= 5; j++ {
 		s, err := crypto.NewTrusteeSecrets(nil)
 		if err != nil {
 			return fail(err)
@@ -418,6 +429,17 @@ func Setup(ctx context.Context, o Options) (*Fixture, error) {
 }
 
 func (f *Fixture) setup(ctx context.Context) error {
+	if err := f.RecordManifest(ctx); err != nil {
+		return err
+	}
+	if err := f.Ceremony(ctx); err != nil {
+		return err
+	}
+	return f.OpenVoting(ctx)
+}
+
+// RecordManifest records the manifest, as the officer does in the console.
+func (f *Fixture) RecordManifest(ctx context.Context) error {
 	me, err := f.Manifest.Entry()
 	if err != nil {
 		return err
@@ -426,9 +448,12 @@ func (f *Fixture) setup(ctx context.Context) error {
 		return err
 	}
 	f.Opts.progress("manifest recorded: election fingerprint %x", f.F[:])
-	if err := f.Ceremony(ctx); err != nil {
-		return err
-	}
+	return nil
+}
+
+// OpenVoting records the roll's commitment and the public credentials, and
+// opens voting, once the trustees' ceremony is complete.
+func (f *Fixture) OpenVoting(ctx context.Context) error {
 	for _, e := range append([][]byte{f.RollEntry}, f.CredentialEntries...) {
 		if _, err := f.Election.Append(ctx, e); err != nil {
 			return err
@@ -791,24 +816,44 @@ func postJSON(ctx context.Context, client *http.Client, url string, body any, wa
 // Finish closes voting, records the tally, has trustees 1, 3 and 5 decrypt,
 // and records the result.
 func (f *Fixture) Finish(ctx context.Context) (*election.Result, error) {
+	if err := f.CloseAndTally(ctx); err != nil {
+		return nil, err
+	}
+	if err := f.Decrypt(ctx); err != nil {
+		return nil, err
+	}
+	result, err := f.Publish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.Opts.progress("trustees 1, 3 and 5 decrypted; result recorded")
+	return result, nil
+}
+
+// CloseAndTally closes voting and records the tally.
+func (f *Fixture) CloseAndTally(ctx context.Context) error {
 	e := f.Election
 	if _, err := e.Append(ctx, (&election.Close{At: election.Now(time.Now()), Reason: "closed by the demo"}).Entry()); err != nil {
-		return nil, err
+		return err
 	}
 	var tally []byte
 	var err error
 	e.State(func(s *election.State) { tally, err = s.ExpectedTally() })
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := e.Append(ctx, tally); err != nil {
-		return nil, err
+		return err
 	}
 	f.Opts.progress("voting closed; tally of the counted ballots recorded")
-	if err := f.Decrypt(ctx); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// Publish records the result from the recorded decryption shares.
+func (f *Fixture) Publish(ctx context.Context) (*election.Result, error) {
+	e := f.Election
 	var res []byte
+	var err error
 	e.State(func(s *election.State) { res, err = s.ExpectedResult() })
 	if err != nil {
 		return nil, err
@@ -818,7 +863,6 @@ func (f *Fixture) Finish(ctx context.Context) (*election.Result, error) {
 	}
 	var result *election.Result
 	e.State(func(s *election.State) { result = s.Result })
-	f.Opts.progress("trustees 1, 3 and 5 decrypted; result recorded")
 	return result, nil
 }
 

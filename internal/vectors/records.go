@@ -488,6 +488,10 @@ func (g *gen) records() *RecordFile {
 		invalid("a dealing whose signature does not verify", 1, KindContent, cp(0, 1), ent(d))
 		invalid("a truncated dealing", 1, KindEncoding, cp(0, 1), ent(b.log[1][:len(b.log[1])-1]))
 		invalid("a decryption-share message in a ceremony entry", b.roll, KindEncoding, cp(0, b.roll), ent(append([]byte{election.TypeCeremony}, b.log[b.decryption][1:]...)))
+		// A copy of a ceremony entry (anyone can make one from the log)
+		// changes no outcome, but is invalid, so that nobody pads the log.
+		invalid("trustee 1's dealing recorded again, byte for byte", 2, KindContent, cp(0, 2), cp(1, 2))
+		invalid("the last confirmation recorded again, byte for byte, once the ceremony is complete", b.roll, KindContent, cp(0, b.roll), cp(b.roll-1, b.roll))
 	}
 	invalid("an entry of type 11", b.ballots, KindEncoding, cp(0, b.ballots), ent([]byte{11, '{', '}'}))
 
