@@ -137,3 +137,31 @@ func TestCeremonyMessageReplay(t *testing.T) {
 		t.Fatal("FindMessage found the manifest")
 	}
 }
+
+// TestDecryptionMessageReplay: a decryption entry byte for byte equal to
+// a recorded one is refused as a replayed message (ErrMessageReplay, as
+// ErrMessageReplay's comment and spec §22.3 say), still of kind "order"
+// (a second decryption entry of its trustee, §12), so that a server
+// receiving the same decryption shares twice at once answers the second
+// 200 with the recorded entry's index, as for ceremony messages; the same
+// trustee's shares signed again are refused as a second entry only.
+func TestDecryptionMessageReplay(t *testing.T) {
+	e := newTestElection(t, 2)
+	e.apply(t, e.ballot(t, 0, [][]int{{1}, {0}}))
+	e.apply(t, (&Close{At: "2027-03-08T18:00:00Z", Reason: "closed"}).Entry())
+	tally, _ := e.s.ExpectedTally()
+	e.apply(t, tally)
+	d := e.decryption(t, 2)
+	e.apply(t, d)
+	err := e.s.Apply(d)
+	if !errors.Is(err, ErrMessageReplay) || !errors.Is(err, ErrOrder) {
+		t.Fatalf("the same decryption entry again: %v", err)
+	}
+	if at, ok := e.s.FindMessage(d); !ok || at != e.s.Size-1 {
+		t.Fatalf("FindMessage: %d %v", at, ok)
+	}
+	err = e.s.Apply(e.decryption(t, 2))
+	if errors.Is(err, ErrMessageReplay) || !errors.Is(err, ErrOrder) {
+		t.Fatalf("trustee 2's shares signed again: %v", err)
+	}
+}
