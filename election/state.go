@@ -814,7 +814,12 @@ func (s *State) applyDecryption(msg []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v: these are not valid decryption shares of the recorded tally, the only thing trustees decrypt", messageFault(err), err)
 	}
-	if _, dup := s.decryptions[j]; dup {
+	if prev, dup := s.decryptions[j]; dup {
+		if bytes.Equal(prev, msg) {
+			// The same bytes: a replayed message (spec §18.1, §22.3), of
+			// kind "order" like any second entry of the trustee (§12).
+			return fmt.Errorf("%w: %w: trustee %d's decryption shares are already recorded, byte for byte, at entry %d", ErrOrder, ErrMessageReplay, j, s.decryptionAt[j])
+		}
 		return fmt.Errorf("%w: trustee %d's decryption shares are already recorded; a trustee has one decryption entry (spec §18.1)", ErrOrder, j)
 	}
 	s.decryptions[j], s.decryptionAt[j] = msg, s.Size
