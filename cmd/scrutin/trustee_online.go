@@ -169,7 +169,7 @@ func (t *trusteeFlags) openOnline(ctx context.Context, stdout, stderr io.Writer)
 // command then requires the log to extend it, so that a server cannot show
 // a trustee a log, then another.
 func (t *trusteeFlags) seenFile() string {
-	h := sha256.Sum256([]byte(logLocation(t.election)))
+	h := sha256.Sum256([]byte(electionKey(t.election)))
 	return filepath.Join(t.dir, fmt.Sprintf("seen-%x.checkpoint", h[:8]))
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 
@@ -49,4 +50,31 @@ func electionAPI(u string) (string, error) {
 		return "", fmt.Errorf("%q is not an election's address, like https://vote.example.org/e/ID", u)
 	}
 	return base + "/api/e/" + id, nil
+}
+
+// electionKey names the election at address u independently of how it is
+// spelt: scheme and host in lower case, without a trailing dot or the
+// scheme's default port, then the id (pages under the address, a trailing
+// slash: the same election). A trustee's keystore keys what it remembers
+// of an election by it, so that a spelling cannot skip a check.
+func electionKey(u string) string {
+	base, id, ok := electionURL(u)
+	if !ok {
+		return u
+	}
+	p, err := url.Parse(base)
+	if err != nil {
+		return u
+	}
+	host, port := p.Hostname(), p.Port()
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if port == map[string]string{"http": "80", "https": "443"}[p.Scheme] {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return p.Scheme + "://" + host + "/e/" + id
 }
