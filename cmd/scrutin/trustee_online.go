@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -257,17 +258,9 @@ func (o *onlineSession) deal(ctx context.Context) int {
 		fmt.Fprintf(o.stdout, "trustee %d (%s) has already dealt in the election %q; nothing to do\n", o.self, o.r.Trustees[o.self-1].Name, o.title())
 	} else {
 		path := filepath.Join(o.outbox(), fmt.Sprintf("dealing-%d.msg", o.self))
-		msg, err := os.ReadFile(path)
+		msg, err := outboxDealing(path, func() ([]byte, error) { return crypto.Deal(nil, o.r, o.self, o.secrets) })
 		if err != nil {
-			if msg, err = crypto.Deal(nil, o.r, o.self, o.secrets); err != nil {
-				return fail(o.stderr, "trustee deal", err)
-			}
-			if err := os.MkdirAll(o.outbox(), 0o700); err != nil {
-				return fail(o.stderr, "trustee deal", err)
-			}
-			if _, err := trustee.WriteMessage(o.outbox(), msg); err != nil {
-				return fail(o.stderr, "trustee deal", err)
-			}
+			return fail(o.stderr, "trustee deal", err)
 		}
 		i, err := o.post(msg)
 		if err != nil {
@@ -528,4 +521,25 @@ same folder before each round: it adds the messages recorded since.`)
 		}
 		return exitOK
 	}
+}
+
+// outboxDealing returns the dealing kept at path, or makes one with deal
+// and keeps it there first (the behaviour before the fix).
+func outboxDealing(path string, deal func() ([]byte, error)) ([]byte, error) {
+	if msg, err := os.ReadFile(path); err == nil {
+		return msg, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	msg, err := deal()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := atrest.WriteFile(path, msg, 0o644); err != nil {
+		return nil, err
+	}
+	return msg, nil
 }

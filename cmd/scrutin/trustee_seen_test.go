@@ -1,6 +1,13 @@
 package main
 
-import "testing"
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
 
 // TestSeenFileSpellings: the checkpoint a trustee's keystore remembers for
 // an election is found again whatever spelling of the election's address
@@ -31,5 +38,45 @@ func TestSeenFileSpellings(t *testing.T) {
 		if seen(u) == want {
 			t.Errorf("%s: the same file as another election's", u)
 		}
+	}
+}
+
+// TestOutboxDealingRace: two deal commands of one trustee run at once (two
+// terminals, a retry while the first hangs) must post the same dealing:
+// two different ones would be equivocation, for which the trustee is
+// disqualified (spec §13.2). The first dealing kept wins; the others are
+// dropped.
+func TestOutboxDealingRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox-x", "dealing-1.msg")
+	const n = 8
+	got := make([][]byte, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for k := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			msg, err := outboxDealing(path, func() ([]byte, error) { return []byte(fmt.Sprintf("dealing made by command %d", k)), nil })
+			if err != nil {
+				t.Error(err)
+			}
+			got[k] = msg
+		}()
+	}
+	close(start)
+	wg.Wait()
+	kept, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, m := range got {
+		if !bytes.Equal(m, kept) {
+			t.Errorf("command %d posts %q, the outbox keeps %q", k, m, kept)
+		}
+	}
+	again, err := outboxDealing(path, func() ([]byte, error) { return []byte("a later dealing"), nil })
+	if err != nil || !bytes.Equal(again, kept) {
+		t.Fatalf("a later command: %q %v", again, err)
 	}
 }
