@@ -524,7 +524,10 @@ same folder before each round: it adds the messages recorded since.`)
 }
 
 // outboxDealing returns the dealing kept at path, or makes one with deal
-// and keeps it there first (the behaviour before the fix).
+// and keeps it there first. The file is created exclusively (a hard link
+// to a complete temporary file): of two commands of one trustee racing,
+// the second posts the first one's dealing, never a second dealing, which
+// would be equivocation (spec §13.2).
 func outboxDealing(path string, deal func() ([]byte, error)) ([]byte, error) {
 	if msg, err := os.ReadFile(path); err == nil {
 		return msg, nil
@@ -535,11 +538,53 @@ func outboxDealing(path string, deal func() ([]byte, error)) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := atrest.WriteFile(path, msg, 0o644); err != nil {
+	tmp, err := os.CreateTemp(dir, ".dealing-*.tmp")
+	if err != nil {
 		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(msg)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			// No hard links here (some removable media): create the file
+			// exclusively and write it.
+			f, cerr := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if cerr == nil {
+				_, err = f.Write(msg)
+				if err == nil {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return nil, err
+				}
+				return msg, nil
+			}
+			if !errors.Is(cerr, fs.ErrExist) {
+				return nil, err
+			}
+		}
+		// Another command kept its dealing first: post that one.
+		return os.ReadFile(path)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
 	}
 	return msg, nil
 }
