@@ -123,6 +123,10 @@ func TestTrusteeMessageRefusals(t *testing.T) {
 	}
 	late, _ := crypto.Complain(nil, roster, 1, secrets[0], dealings)
 	refuse("a ceremony message once voting is open", "ceremony", late, "the ceremony is over")
+	// A copy is answered with its entry's index in any phase (spec §22.3),
+	// and only at the address of its entry's type.
+	again("dealing 1 once voting is open", "ceremony", dealings[0], d1)
+	refuse("dealing 1 as decryption shares", "decryptions", dealings[0], "")
 	f.Election.State(func(s *election.State) { out = s.Ceremony })
 	ct, _ := crypto.Encrypt(nil, out.PublicKey, 1)
 	early, _ := out.DecryptShare(nil, roster, 1, secrets[0], shares[0], []*crypto.Ciphertext{ct})
@@ -152,4 +156,5 @@ func TestTrusteeMessageRefusals(t *testing.T) {
 	}
 	s3, _ := out.DecryptShare(nil, roster, 3, secrets[2], shares[2], tally)
 	refuse("decryption shares after the result", "decryptions", s3, "result")
+	again("decryption 1 after the result", "decryptions", s1, i)
 }
