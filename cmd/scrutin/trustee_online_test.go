@@ -162,6 +162,19 @@ func TestTrusteesOnline(t *testing.T) {
 		t.Fatalf("a log that does not extend the trustee's checkpoint: %d %s%s", r.status, r.stdout, r.stderr)
 	}
 	os.WriteFile(seen[0], good, 0o644)
+	// The air-gapped trustee's folder, likewise, keeps the last checkpoint
+	// export verified (the keystore is not on line): a server showing the
+	// exporter another log, hence perhaps another tally, is caught.
+	gapSeen := filepath.Join(gap, "seen.checkpoint")
+	gapGood, err := os.ReadFile(gapSeen)
+	if err != nil {
+		t.Fatalf("the export folder keeps no checkpoint: %v", err)
+	}
+	os.WriteFile(gapSeen, forked, 0o644)
+	if r := runScrutin(t, bin, "trustee", "export", "--election", address, "--out", gap); r.status != 1 || !strings.Contains(r.stderr, "does not extend the one") {
+		t.Fatalf("export of a log that does not extend the folder's checkpoint: %d %s%s", r.status, r.stdout, r.stderr)
+	}
+	os.WriteFile(gapSeen, gapGood, 0o644)
 
 	// Once voting is open, finishing again only says the ceremony is
 	// complete; dealing anew is refused.
