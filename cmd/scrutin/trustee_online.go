@@ -473,6 +473,10 @@ func onlineStatus(ctx context.Context, t *trusteeFlags, asJSON bool, stdout, std
 	return code
 }
 
+// exportSeenFile is where an export folder keeps the last signed
+// checkpoint exported into it.
+const exportSeenFile = "seen.checkpoint"
+
 func trusteeExportCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 	fs := newFlagSet("trustee export", "--election https://host/e/ID --out DIR",
 		`Export (for a trustee whose keystore stays on a computer that is never on
@@ -483,7 +487,9 @@ ceremony message recorded so far, and, once the tally is recorded, the tally
 trustee deal|check|finish --ceremony DIR" (or "decrypt --ceremony DIR --tally
 DIR/tally.json --out DIR") there, carry back the message written, and send it
 with "scrutin trustee post --to https://host/e/ID FILE". Export again into the
-same folder before each round: it adds the messages recorded since.`)
+same folder before each round: it adds the messages recorded since, and
+requires the log to extend the one it exported before (the folder keeps its
+checkpoint, seen.checkpoint), so that a server cannot show it another log.`)
 	var t trusteeFlags
 	t.online(fs, false)
 	outDir := fs.String("out", "", "the folder to write into (made if missing)")
@@ -492,7 +498,15 @@ same folder before each round: it adds the messages recorded since.`)
 			fmt.Fprintln(stderr, "scrutin trustee export: --election and --out are required")
 			return exitUsage
 		}
-		rep, err := readElection(context.Background(), t.election, t.fingerprint)
+		// The folder keeps the last checkpoint exported into it (as a
+		// keystore does, for a trustee on line): each export requires the
+		// log to extend it.
+		seen := filepath.Join(*outDir, exportSeenFile)
+		previous, err := os.ReadFile(seen)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fail(stderr, "trustee export", err)
+		}
+		rep, err := readElectionAfter(context.Background(), t.election, t.fingerprint, previous)
 		if err != nil {
 			return fail(stderr, "trustee export", err)
 		}
@@ -518,6 +532,11 @@ same folder before each round: it adds the messages recorded since.`)
 				return fail(stderr, "trustee export", err)
 			}
 			fmt.Fprintf(stdout, "wrote its tally, verified to be the sum of the %d counted ballots: %s\n", rep.Counted, path)
+		}
+		if len(rep.Checkpoint) > 0 {
+			if err := atrest.WriteFile(seen, rep.Checkpoint, 0o644); err != nil {
+				return fail(stderr, "trustee export", err)
+			}
 		}
 		return exitOK
 	}
