@@ -162,7 +162,7 @@ func (t *trusteeFlags) openOnline(ctx context.Context, stdout, stderr io.Writer)
 		return nil, fmt.Errorf("the identity in %s (%s) is not on the roster of the election at %s: check the address, or ask the officer", t.dir, name, t.election)
 	}
 	o := &onlineSession{t: t, stdout: stdout, stderr: stderr, rep: rep, r: r, self: self, secrets: secrets, pass: pass}
-	return o, o.remember()
+	return o, o.remember(ctx)
 }
 
 // seenFile is where the keystore keeps the latest signed checkpoint of the
@@ -175,7 +175,7 @@ func (t *trusteeFlags) seenFile() string {
 }
 
 // remember keeps the checkpoint just verified.
-func (o *onlineSession) remember() error {
+func (o *onlineSession) remember(ctx context.Context) error {
 	if len(o.rep.Checkpoint) == 0 {
 		return nil
 	}
@@ -191,7 +191,7 @@ func (o *onlineSession) refresh(ctx context.Context) error {
 		return err
 	}
 	o.rep = rep
-	return o.remember()
+	return o.remember(ctx)
 }
 
 // waitRound waits (at most --wait) until every trustee has sent a message

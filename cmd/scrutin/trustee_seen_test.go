@@ -2,11 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/demo"
 )
 
 // TestSeenFileSpellings: the checkpoint a trustee's keystore remembers for
@@ -78,5 +86,59 @@ func TestOutboxDealingRace(t *testing.T) {
 	again, err := outboxDealing(path, func() ([]byte, error) { return []byte("a later dealing"), nil })
 	if err != nil || !bytes.Equal(again, kept) {
 		t.Fatalf("a later command: %q %v", again, err)
+	}
+}
+
+// TestRememberConcurrentCommand: a command that waits (finish, check)
+// keeps writing the checkpoint it verified into the keystore; if another
+// command of the same trustee wrote one meanwhile, the log must extend
+// that one too, rather than the waiting command overwriting it unchecked
+// (a server showing the two commands two forks would go unnoticed, and the
+// keystore would forget the checkpoint the other command saw).
+func TestRememberConcurrentCommand(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Prepare(ctx, demo.Options{Dir: t.TempDir(), Voters: 2, NoSignIn: true, ID: "remember"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := f.RecordManifest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	address := url + "/e/remember"
+	rep, err := readElection(ctx, address, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &onlineSession{t: &trusteeFlags{dir: t.TempDir(), election: address}, rep: rep}
+	if err := o.remember(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.refresh(ctx); err != nil {
+		t.Fatalf("a poll with nobody else writing: %v", err)
+	}
+	// Another command of the trustee verified (it says) a log of the same
+	// size and another hash: the waiting command's next poll is shown the
+	// log it was shown before, which does not extend that one.
+	signer, err := election.LogSigner(f.F, f.LogSeed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := f.Store.Size(ctx)
+	forked, err := board.Sign(board.Checkpoint{Origin: board.Origin(f.F), Size: size, Hash: tlog.Hash{1}}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(o.t.seenFile(), forked, 0o644)
+	if err := o.refresh(ctx); err == nil || !strings.Contains(err.Error(), "does not extend") {
+		t.Fatalf("a poll after another command saw another log: %v", err)
+	}
+	if b, _ := os.ReadFile(o.t.seenFile()); !bytes.Equal(b, forked) {
+		t.Fatal("the other command's checkpoint was overwritten")
 	}
 }
