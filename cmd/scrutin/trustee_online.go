@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -131,6 +132,7 @@ type onlineSession struct {
 	self    int
 	secrets *crypto.TrusteeSecrets
 	pass    string
+	seen    []byte // the checkpoint this command last read from or wrote to the keystore
 }
 
 // openOnline reads the election and the trustee's identity.
@@ -161,7 +163,7 @@ func (t *trusteeFlags) openOnline(ctx context.Context, stdout, stderr io.Writer)
 	if self == 0 {
 		return nil, fmt.Errorf("the identity in %s (%s) is not on the roster of the election at %s: check the address, or ask the officer", t.dir, name, t.election)
 	}
-	o := &onlineSession{t: t, stdout: stdout, stderr: stderr, rep: rep, r: r, self: self, secrets: secrets, pass: pass}
+	o := &onlineSession{t: t, stdout: stdout, stderr: stderr, rep: rep, r: r, self: self, secrets: secrets, pass: pass, seen: previous}
 	return o, o.remember(ctx)
 }
 
@@ -174,12 +176,31 @@ func (t *trusteeFlags) seenFile() string {
 	return filepath.Join(t.dir, fmt.Sprintf("seen-%x.checkpoint", h[:8]))
 }
 
-// remember keeps the checkpoint just verified.
+// remember keeps the checkpoint just verified. If another command of the
+// trustee remembered a checkpoint since this one last read or wrote the
+// file, the log must extend that one too: it is verified again against it
+// before being remembered, rather than overwriting it unchecked.
 func (o *onlineSession) remember(ctx context.Context) error {
+	seen := o.t.seenFile()
+	stored, err := os.ReadFile(seen)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if len(stored) > 0 && !bytes.Equal(stored, o.seen) && !bytes.Equal(stored, o.rep.Checkpoint) {
+		rep, err := readElectionAfter(ctx, o.t.election, o.rep.Fingerprint, stored)
+		if err != nil {
+			return err
+		}
+		o.rep = rep
+	}
 	if len(o.rep.Checkpoint) == 0 {
 		return nil
 	}
-	return atrest.WriteFile(o.t.seenFile(), o.rep.Checkpoint, 0o644)
+	if err := atrest.WriteFile(seen, o.rep.Checkpoint, 0o644); err != nil {
+		return err
+	}
+	o.seen = o.rep.Checkpoint
+	return nil
 }
 
 func (o *onlineSession) title() string { return o.rep.Manifest.Title["en"] }
