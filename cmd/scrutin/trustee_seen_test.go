@@ -15,6 +15,7 @@ import (
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/trustee"
 )
 
 // TestSeenFileSpellings: the checkpoint a trustee's keystore remembers for
@@ -140,5 +141,37 @@ func TestRememberConcurrentCommand(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(o.t.seenFile()); !bytes.Equal(b, forked) {
 		t.Fatal("the other command's checkpoint was overwritten")
+	}
+}
+
+// TestAirGappedDealingKept: an air-gapped trustee whose dealing did not
+// reach the log (a post lost, a server hiding it) and who deals again in a
+// fresh export of the ceremony must write the same dealing, not a new one,
+// which would be equivocation (spec §13.2): the keystore keeps its dealing,
+// as on line; and a trustee who dealt on line, then off line, likewise.
+func TestAirGappedDealingKept(t *testing.T) {
+	bin := buildScrutin(t)
+	root := t.TempDir()
+	ks, pass := filepath.Join(root, "ks"), filepath.Join(root, "pass")
+	os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600)
+	if r := runScrutin(t, bin, "trustee", "init", "--name", "T1", "--dir", ks, "--passphrase-file", pass, "--work-factor", "10"); r.status != 0 {
+		t.Fatalf("init: %s", r.stderr)
+	}
+	first, second := filepath.Join(root, "export1"), filepath.Join(root, "export2")
+	if r := runScrutin(t, bin, "trustee", "roster", "--ceremony", first, "--label", "kept", "--threshold", "1", filepath.Join(ks, trustee.IdentityPublicFile)); r.status != 0 {
+		t.Fatalf("roster: %s", r.stderr)
+	}
+	os.MkdirAll(second, 0o700)
+	roster, _ := os.ReadFile(filepath.Join(first, "roster.json"))
+	os.WriteFile(filepath.Join(second, "roster.json"), roster, 0o644)
+	for _, dir := range []string{first, second} {
+		if r := runScrutin(t, bin, "trustee", "deal", "--ceremony", dir, "--dir", ks, "--passphrase-file", pass); r.status != 0 {
+			t.Fatalf("deal in %s: %s", dir, r.stderr)
+		}
+	}
+	a, _ := os.ReadFile(filepath.Join(first, "dealing-1.msg"))
+	b, _ := os.ReadFile(filepath.Join(second, "dealing-1.msg"))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("two different dealings (%d and %d bytes): equivocation", len(a), len(b))
 	}
 }
