@@ -194,7 +194,11 @@ polynomial and an encrypted share for every trustee, posted to the election
 		if err != nil {
 			return fail(stderr, "trustee deal", err)
 		}
-		msg, err := crypto.Deal(nil, r, self, secrets)
+		// The keystore keeps the dealing (as on line): dealing again, into
+		// a fresh export whose log does not show it yet, writes the same
+		// dealing, never a second one (equivocation, spec §13.2).
+		kept := filepath.Join(outboxDir(t.dir, r), fmt.Sprintf("dealing-%d.msg", self))
+		msg, err := outboxDealing(kept, func() ([]byte, error) { return crypto.Deal(nil, r, self, secrets) })
 		if err != nil {
 			return fail(stderr, "trustee deal", err)
 		}

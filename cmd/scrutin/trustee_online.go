@@ -264,9 +264,13 @@ func (o *onlineSession) post(msg []byte) (int64, error) {
 // outbox is where a dealing waits to be posted: dealing twice would be
 // equivocation (spec §13.2), so a dealing made but not seen in the log is
 // posted again as it is, never made anew.
-func (o *onlineSession) outbox() string {
-	f := o.r.Fingerprint()
-	return filepath.Join(o.t.dir, fmt.Sprintf("outbox-%x", f[:8]))
+func (o *onlineSession) outbox() string { return outboxDir(o.t.dir, o.r) }
+
+// outboxDir is the folder of keystore dir where the trustee's dealing in
+// the ceremony of roster r is kept, on line or off.
+func outboxDir(dir string, r *crypto.Roster) string {
+	f := r.Fingerprint()
+	return filepath.Join(dir, fmt.Sprintf("outbox-%x", f[:8]))
 }
 
 func (o *onlineSession) deal(ctx context.Context) int {
