@@ -448,7 +448,7 @@ func (o *onlineSession) decrypt(ctx context.Context, yes bool) int {
 		return exitOK
 	}
 	m := o.rep.Manifest
-	fmt.Fprintf(o.stdout, "election %q\nfingerprint %s\nthe record verifies up to the tally: the tally is the sum of the %d counted ballots (%d ballots cast by %d voters)\n", o.title(), o.rep.Fingerprint, o.rep.Counted, o.rep.Ballots, o.rep.Voters)
+	fmt.Fprintf(o.stdout, "election %q\nfingerprint %s\nthe record verifies up to the tally: the tally is the sum of the %d counted ballots, each voter's last (%d valid ballots in the log; %d voters on the roll)\n", o.title(), o.rep.Fingerprint, o.rep.Counted, o.rep.Ballots, o.rep.Voters)
 	for _, c := range m.Contests {
 		fmt.Fprintf(o.stdout, "  contest %q: %d options\n", c.Title["en"], len(c.Options))
 	}
