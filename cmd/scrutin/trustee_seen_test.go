@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/trustee"
@@ -173,5 +175,73 @@ func TestAirGappedDealingKept(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(second, "dealing-1.msg"))
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Fatalf("two different dealings (%d and %d bytes): equivocation", len(a), len(b))
+	}
+}
+
+// TestWaitRoundCompleteCeremony: once the ceremony is complete (t
+// trustees confirmed), a late trustee's check or finish does not wait for
+// the dealings or checks of trustees who will never send them: nothing
+// they send could change the key.
+func TestWaitRoundCompleteCeremony(t *testing.T) {
+	ctx := context.Background()
+	var secrets []*crypto.TrusteeSecrets
+	id, _ := crypto.NewCeremonyID(nil)
+	roster := &crypto.Roster{Label: "late", ID: id, Threshold: 2}
+	for j := 1; j <= 3; j++ {
+		s, _ := crypto.NewTrusteeSecrets(nil)
+		secrets = append(secrets, s)
+		roster.Trustees = append(roster.Trustees, crypto.Trustee{Name: fmt.Sprintf("T%d", j), Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()})
+	}
+	f, err := demo.Prepare(ctx, demo.Options{Dir: t.TempDir(), Voters: 2, NoSignIn: true, Roster: roster, ID: "late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := f.RecordManifest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	appendMsg := func(m []byte) {
+		t.Helper()
+		if _, err := f.Election.Append(ctx, append([]byte{election.TypeCeremony}, m...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dealings [][]byte
+	for j := 1; j <= 2; j++ {
+		d, _ := crypto.Deal(nil, roster, j, secrets[j-1])
+		dealings = append(dealings, d)
+		appendMsg(d)
+	}
+	for j := 1; j <= 2; j++ {
+		c, _ := crypto.Complain(nil, roster, j, secrets[j-1], dealings)
+		appendMsg(c)
+	}
+	var out *crypto.Outcome
+	f.Election.State(func(s *election.State) { out = s.Ceremony })
+	for j := 1; j <= 2; j++ {
+		share, _ := out.Share(roster, j, secrets[j-1])
+		c, _ := out.Confirm(nil, roster, j, secrets[j-1], share)
+		appendMsg(c)
+	}
+	rep, err := readElection(ctx, url+"/e/late", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.State.Ceremony.Complete {
+		t.Fatal("the ceremony is not complete")
+	}
+	var stdout strings.Builder
+	o := &onlineSession{t: &trusteeFlags{dir: t.TempDir(), election: url + "/e/late", wait: time.Hour}, stdout: &stdout, rep: rep, r: &rep.Manifest.Roster, self: 3}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, typ := range []byte{1, 2} {
+		if miss, err := o.waitRound(wctx, typ); err != nil || len(miss) != 0 {
+			t.Fatalf("round %d: waits for %v (%v)\n%s", typ, miss, err, stdout.String())
+		}
 	}
 }
