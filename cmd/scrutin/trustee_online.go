@@ -225,6 +225,9 @@ func (o *onlineSession) waitRound(ctx context.Context, typ byte) ([]string, erro
 		if o.rep.State.Phase != election.PhaseSetup {
 			return nil, nil // the ceremony is over: nothing more will come
 		}
+		if c := o.rep.State.Ceremony; c != nil && c.Complete {
+			return nil, nil // t trustees confirmed: nothing sent now changes the key
+		}
 		sent, _ := sentBy(o.rep.State.CeremonyMessages(), typ, 0)
 		miss := missing(o.r, sent)
 		if len(miss) == 0 {
