@@ -494,6 +494,11 @@ combined (by the officer's console, or "scrutin trustee combine").`)
 		if err != nil {
 			return fail(stderr, "trustee decrypt", err)
 		}
+		if st, err := os.Stat(*tallyPath); err == nil && !st.IsDir() {
+			// A bare list of ciphertexts is checked against nothing: it
+			// could hold one voter's ballot.
+			fmt.Fprintf(stderr, "warning: %s is a tally file, checked against no record: decrypt only ciphertexts you know to be the election's tally (give the election's address or its exported log, DIR/log, to have them verified)\n", *tallyPath)
+		}
 		share, err := trustee.Keystore{Dir: t.dir}.Share(out.Fingerprint, pass)
 		if err != nil {
 			return fail(stderr, "trustee decrypt", err)

@@ -58,6 +58,13 @@ func readElection(ctx context.Context, u, fingerprint string) (*verify.Report, e
 // readElectionAfter is readElection for a reader who saw the signed
 // checkpoint previous before: the log must extend it.
 func readElectionAfter(ctx context.Context, u, fingerprint string, previous []byte) (*verify.Report, error) {
+	return readElectionInto(ctx, u, fingerprint, previous, "")
+}
+
+// readElectionInto is readElectionAfter that also writes the files of the
+// log it verifies into the folder copyTo (if not ""), for a verification
+// off line.
+func readElectionInto(ctx context.Context, u, fingerprint string, previous []byte, copyTo string) (*verify.Report, error) {
 	if _, _, ok := electionURL(u); !ok {
 		return nil, fmt.Errorf("--election: %q is not an election's address, like https://vote.example.org/e/ID", u)
 	}
@@ -70,7 +77,11 @@ func readElectionAfter(ctx context.Context, u, fingerprint string, previous []by
 		o.Election = &f
 	}
 	o.Previous = previous
-	rep, err := verify.Record(ctx, mirror.For(logLocation(u)), o)
+	src := mirror.For(logLocation(u))
+	if copyTo != "" {
+		src = mirror.Copy(src, mirror.Dir(copyTo))
+	}
+	rep, err := verify.Record(ctx, src, o)
 	if err != nil {
 		return nil, err
 	}
@@ -510,10 +521,11 @@ func trusteeExportCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) 
 		`Export (for a trustee whose keystore stays on a computer that is never on
 line) verifies the election's record and writes into the folder DIR what the
 trustee's commands need with --ceremony DIR: the roster (roster.json), every
-ceremony message recorded so far, and, once the tally is recorded, the tally
-(tally.json). Carry the folder to the air-gapped computer, run "scrutin
-trustee deal|check|finish --ceremony DIR" (or "decrypt --ceremony DIR --tally
-DIR/tally.json --out DIR") there, carry back the message written, and send it
+ceremony message recorded so far, and the election's log as verified
+(DIR/log). Carry the folder to the air-gapped computer, run "scrutin
+trustee deal|check|finish --ceremony DIR" (or, once the tally is recorded,
+"decrypt --ceremony DIR --tally DIR/log --out DIR", which verifies the log
+again there) there, carry back the message written, and send it
 with "scrutin trustee post --to https://host/e/ID FILE". Export again into the
 same folder before each round: it adds the messages recorded since, and
 requires the log to extend the one it exported before (the folder keeps its
@@ -534,7 +546,11 @@ checkpoint, seen.checkpoint), so that a server cannot show it another log.`)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fail(stderr, "trustee export", err)
 		}
-		rep, err := readElectionAfter(context.Background(), t.election, t.fingerprint, previous)
+		// The log is copied as it is verified, so that the air-gapped
+		// computer verifies it again before decrypting (decrypt --tally
+		// DIR/log): what a trustee decrypts is always the tally of a
+		// record it verified itself, never a file handed over.
+		rep, err := readElectionInto(context.Background(), t.election, t.fingerprint, previous, filepath.Join(*outDir, "log"))
 		if err != nil {
 			return fail(stderr, "trustee export", err)
 		}
@@ -554,12 +570,9 @@ checkpoint, seen.checkpoint), so that a server cannot show it another log.`)
 			}
 		}
 		fmt.Fprintf(stdout, "wrote the roster of the election %q (fingerprint %s) and its %d ceremony messages into %s\n", rep.Manifest.Title["en"], rep.Fingerprint, len(msgs), *outDir)
+		fmt.Fprintf(stdout, "wrote the election's log, verified, into %s\n", filepath.Join(*outDir, "log"))
 		if rep.Tally != nil {
-			path := filepath.Join(*outDir, "tally.json")
-			if err := trustee.WriteTally(path, rep.Tally); err != nil {
-				return fail(stderr, "trustee export", err)
-			}
-			fmt.Fprintf(stdout, "wrote its tally, verified to be the sum of the %d counted ballots: %s\n", rep.Counted, path)
+			fmt.Fprintf(stdout, "its tally is recorded (the sum of the %d counted ballots): decrypt it off line with --tally %s\n", rep.Counted, filepath.Join(*outDir, "log"))
 		}
 		if len(rep.Checkpoint) > 0 {
 			if err := atrest.WriteFile(seen, rep.Checkpoint, 0o644); err != nil {

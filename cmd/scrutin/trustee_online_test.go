@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,12 +219,39 @@ func TestTrusteesOnline(t *testing.T) {
 	if r := runScrutin(t, bin, as(3, "trustee", "decrypt", "--yes")...); r.status != 0 {
 		t.Fatalf("decrypt, trustee 3: %s%s", r.stdout, r.stderr)
 	}
-	// Trustee 2, air-gapped, decrypts the exported tally and its shares
-	// are posted.
-	if r := runScrutin(t, bin, "trustee", "export", "--election", address, "--out", gap); r.status != 0 || !strings.Contains(r.stdout, "tally.json") {
-		t.Fatalf("export of the tally: %d %s%s", r.status, r.stdout, r.stderr)
+	// Trustee 2, air-gapped, decrypts the tally of the exported log,
+	// verified again off line, and its shares are posted.
+	if r := runScrutin(t, bin, "trustee", "export", "--election", address, "--out", gap); r.status != 0 || !strings.Contains(r.stdout, "--tally "+filepath.Join(gap, "log")) {
+		t.Fatalf("export of the log with its tally: %d %s%s", r.status, r.stdout, r.stderr)
 	}
-	if r := runScrutin(t, bin, "trustee", "decrypt", "--ceremony", gap, "--tally", filepath.Join(gap, "tally.json"), "--out", gap, "--dir", keystore(2), "--passphrase-file", passfile(2)); r.status != 0 {
+	// A log changed on its way to the air-gapped computer is refused
+	// there: the trustee decrypts only the tally of a record it verified.
+	forged := filepath.Join(t.TempDir(), "log")
+	copyTree(t, filepath.Join(gap, "log"), forged)
+	var bundles []string
+	filepath.WalkDir(filepath.Join(forged, "tile", "entries"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			bundles = append(bundles, p)
+		}
+		return nil
+	})
+	if len(bundles) == 0 {
+		t.Fatal("the exported log has no entry bundle")
+	}
+	for _, p := range bundles { // a byte of the last entries (the tally's and the shares')
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)-3] ^= 1
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := runScrutin(t, bin, "trustee", "decrypt", "--ceremony", gap, "--tally", forged, "--out", t.TempDir(), "--dir", keystore(2), "--passphrase-file", passfile(2)); r.status == 0 {
+		t.Fatalf("air-gapped decrypt of a changed log: %s%s", r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "trustee", "decrypt", "--ceremony", gap, "--tally", filepath.Join(gap, "log"), "--out", gap, "--dir", keystore(2), "--passphrase-file", passfile(2)); r.status != 0 {
 		t.Fatalf("air-gapped decrypt: %s%s", r.stdout, r.stderr)
 	}
 	if r := runScrutin(t, bin, "trustee", "post", "--to", address, filepath.Join(gap, "decryption-2.msg")); r.status != 0 {
@@ -241,5 +269,27 @@ func TestTrusteesOnline(t *testing.T) {
 	}
 	if r := runScrutin(t, bin, "verify", address); r.status != 0 || !strings.Contains(r.stdout, "VALID") {
 		t.Fatalf("verify: %s%s", r.stdout, r.stderr)
+	}
+}
+
+// copyTree copies the files under src into dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

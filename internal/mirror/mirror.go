@@ -177,3 +177,33 @@ func (h *HTTP) ReadFile(ctx context.Context, p string, max int) ([]byte, error) 
 	}
 	return readAtMost(resp.Body, max)
 }
+
+// Copy returns a reader that reads from src and writes every file it reads
+// into dst, under the same path: reading a log through it (to verify it)
+// leaves in dst a copy of exactly the files read, which can be verified
+// again later, off line.
+func Copy(src interface {
+	ReadFile(ctx context.Context, path string, max int) ([]byte, error)
+}, dst Dir) interface {
+	ReadFile(ctx context.Context, path string, max int) ([]byte, error)
+} {
+	return copier{src, dst}
+}
+
+type copier struct {
+	src interface {
+		ReadFile(ctx context.Context, path string, max int) ([]byte, error)
+	}
+	dst Dir
+}
+
+func (c copier) ReadFile(ctx context.Context, p string, max int) ([]byte, error) {
+	b, err := c.src.ReadFile(ctx, p, max)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.dst.WriteFile(ctx, p, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
