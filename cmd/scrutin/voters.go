@@ -40,6 +40,7 @@ that a ballot's credential belongs to the member who signed in (docs/spec.md
 			return fail(stderr, "voters import", err)
 		}
 		fmt.Fprintf(stdout, "%d voters' addresses and credentials sealed in %s\n", n, filepath.Join(edir, server.SignInListFile))
+		fmt.Fprintln(stdout, "a \"scrutin serve\" already running on this folder reads it when it next starts: restart it")
 		return exitOK
 	}
 }
@@ -65,6 +66,7 @@ public record is untouched.`)
 			return fail(stderr, "voters erase", err)
 		}
 		fmt.Fprintf(stdout, "the sign-in list of election %s and its key are erased from %s\n", *id, edir)
+		fmt.Fprintln(stdout, "a \"scrutin serve\" still running on this folder keeps the list in memory until it stops: restart it")
 		return exitOK
 	}
 }
