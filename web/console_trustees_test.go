@@ -1,0 +1,257 @@
+package web_test
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/demo"
+)
+
+// badShare makes dealer i's dealing give trustee j a share off its
+// committed polynomial (spec §13.2), re-signed by the dealer, as a
+// cheating dealer would.
+func badShare(t *testing.T, r *crypto.Roster, s *crypto.TrusteeSecrets, dealing []byte, j int) []byte {
+	t.Helper()
+	off := 1 + 32 + 4 + crypto.ElementSize*r.Threshold + crypto.KnowledgeProofSize + crypto.ElementSize + crypto.KnowledgeProofSize + crypto.ScalarSize*(j-1)
+	body := slices.Clone(dealing[:len(dealing)-crypto.SignatureSize])
+	body[off] ^= 0x01
+	m, err := crypto.SealCeremonyMessage(nil, r, s, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+var trusteeRowRE = regexp.MustCompile(`(?s)<tr id="trustee-(\d+)">(.*?)</tr>`)
+var cellRE = regexp.MustCompile(`(?s)<t[hd][^>]*>(.*?)</t[hd]>`)
+var tagRE = regexp.MustCompile(`<[^>]*>`)
+
+// trusteeRows returns the console's trustees' table, one line per trustee,
+// its cells joined by "|".
+func trusteeRows(body string) []string {
+	var out []string
+	for _, m := range trusteeRowRE.FindAllStringSubmatch(body, -1) {
+		var texts []string
+		for _, c := range cellRE.FindAllStringSubmatch(m[2], -1) {
+			texts = append(texts, strings.TrimSpace(html.UnescapeString(tagRE.ReplaceAllString(c[1], ""))))
+		}
+		out = append(out, strings.Join(texts, "|"))
+	}
+	return out
+}
+
+// TestConsoleShowsTrustees follows an election with four outside trustees
+// (threshold 3) on the officer's console: trustee 2 deals trustee 4 a bad
+// share and is named and excluded, trustee 1 complains falsely about
+// trustee 3 and is named, and the console says at each step who it waits
+// for, with the command and this election's address.
+func TestConsoleShowsTrustees(t *testing.T) {
+	ctx := context.Background()
+	names := []string{"Ada", "Bob", "Cy", "Dee"}
+	id, err := crypto.NewCeremonyID(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roster := &crypto.Roster{Label: "console test", ID: id, Threshold: 3}
+	var secrets []*crypto.TrusteeSecrets
+	for _, n := range names {
+		s, err := crypto.NewTrusteeSecrets(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, s)
+		roster.Trustees = append(roster.Trustees, crypto.Trustee{Name: n, Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()})
+	}
+	f, err := demo.Prepare(ctx, demo.Options{Dir: t.TempDir(), Voters: 4, Workers: 2, Seed: 5, Roster: roster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	if err := f.RecordManifest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := f.StaffSession(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &f.Manifest.Roster
+	record := func(typ byte, msg []byte) {
+		t.Helper()
+		if _, err := f.Election.Append(ctx, append([]byte{typ}, msg...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	console := func(lang string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+el+"/console", nil)
+		req.Header.Set("Accept-Language", lang)
+		req.AddCookie(admin)
+		resp, body := doBody(t, http.DefaultClient, req)
+		if resp.StatusCode != 200 || strings.Contains(body, "MISSING:") {
+			i := strings.Index(body, "MISSING:")
+			t.Fatalf("console (%s): %s %.80s", lang, resp.Status, body[max(i, 0):])
+		}
+		return body
+	}
+	address := base + el
+	check := func(stage string, rows []string, has, hasNot []string) {
+		t.Helper()
+		body := console("en")
+		if got := trusteeRows(body); !slices.Equal(got, rows) {
+			t.Errorf("%s: trustees\n%q\nwant\n%q", stage, got, rows)
+		}
+		text := html.UnescapeString(tagRE.ReplaceAllString(body, ""))
+		for _, s := range has {
+			if !strings.Contains(text, s) {
+				t.Errorf("%s: the console does not say %q", stage, s)
+			}
+		}
+		for _, s := range hasNot {
+			if strings.Contains(text, s) {
+				t.Errorf("%s: the console says %q", stage, s)
+			}
+		}
+		console("fr") // every string in both catalogs
+	}
+
+	check("manifest", []string{
+		"Trustee 1 (Ada)|not yet|not yet|not yet",
+		"Trustee 2 (Bob)|not yet|not yet|not yet",
+		"Trustee 3 (Cy)|not yet|not yet|not yet",
+		"Trustee 4 (Dee)|not yet|not yet|not yet",
+	}, []string{"to deal (first step): Trustee 1 (Ada), Trustee 2 (Bob), Trustee 3 (Cy), Trustee 4 (Dee).", "scrutin trustee deal --election " + address},
+		[]string{"Decryption shares", "excluded", "scrutin trustee check"})
+
+	// Everyone deals; trustee 2 deals trustee 4 a share off its polynomial.
+	var dealings [][]byte
+	for j := 1; j <= 4; j++ {
+		d, err := crypto.Deal(nil, r, j, secrets[j-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j == 2 {
+			d = badShare(t, r, secrets[1], d, 4)
+		}
+		dealings = append(dealings, d)
+		if j < 4 {
+			record(election.TypeCeremony, d)
+		}
+	}
+	check("three dealt", []string{
+		"Trustee 1 (Ada)|yes|not yet|not yet",
+		"Trustee 2 (Bob)|yes|not yet|not yet",
+		"Trustee 3 (Cy)|yes|not yet|not yet",
+		"Trustee 4 (Dee)|not yet|not yet|not yet",
+	}, []string{"to deal (first step): Trustee 4 (Dee).", "to check the others' dealings: Trustee 1 (Ada), Trustee 2 (Bob), Trustee 3 (Cy).", "scrutin trustee check --election " + address},
+		[]string{"excluded"})
+	record(election.TypeCeremony, dealings[3])
+
+	// The complaints round: trustee 4 complains, rightly, about trustee 2;
+	// trustee 1, shown another dealing of trustee 3's, complains wrongly.
+	for j := 1; j <= 4; j++ {
+		ds := dealings
+		if j == 1 {
+			ds = slices.Clone(dealings)
+			ds[2] = badShare(t, r, secrets[2], dealings[2], 1)
+		}
+		c, err := crypto.Complain(nil, r, j, secrets[j-1], ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(election.TypeCeremony, c)
+	}
+	excluded := "Trustee 2 (Bob) dealt shares that do not match their commitments (another trustee's complaint proves it): they are excluded; the election key is made by the others."
+	falseComplaint := "Trustee 1 (Ada) complained about trustee 3 (Cy), but the public check shows the complaint is wrong or not proved: it changes nothing, and trustee 3 stays."
+	check("checked", []string{
+		"Trustee 1 (Ada)|yes|yes|not yet",
+		"Trustee 2 (Bob)|yes|yes|not yet",
+		"Trustee 3 (Cy)|yes|yes|not yet",
+		"Trustee 4 (Dee)|yes|yes|not yet",
+	}, []string{excluded, falseComplaint, "to confirm the election key: Trustee 1 (Ada), Trustee 2 (Bob), Trustee 3 (Cy), Trustee 4 (Dee).", "scrutin trustee finish --election " + address},
+		[]string{"cannot make an election key", "scrutin trustee deal"})
+
+	// Trustees 1, 3 and 4 confirm: the ceremony is complete.
+	var out *crypto.Outcome
+	f.Election.State(func(s *election.State) { out = s.Ceremony })
+	if !slices.Equal(out.Qualified, []int{1, 3, 4}) {
+		t.Fatalf("qualified %v", out.Qualified)
+	}
+	shares := make(map[int]*crypto.SecretKey)
+	for _, j := range []int{1, 3, 4} {
+		share, err := out.Share(r, j, secrets[j-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares[j] = share
+		c, err := out.Confirm(nil, r, j, secrets[j-1], share)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(election.TypeCeremony, c)
+	}
+	check("complete", []string{
+		"Trustee 1 (Ada)|yes|yes|yes",
+		"Trustee 2 (Bob)|yes|yes|not yet",
+		"Trustee 3 (Cy)|yes|yes|yes",
+		"Trustee 4 (Dee)|yes|yes|yes",
+	}, []string{excluded, falseComplaint},
+		[]string{"Waiting for:", "scrutin trustee finish"})
+
+	// Voting, then the tally: the decryption shares are awaited.
+	if err := f.OpenVoting(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CloseAndTally(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("tallied", []string{
+		"Trustee 1 (Ada)|yes|yes|yes|not yet",
+		"Trustee 2 (Bob)|yes|yes|not yet|not yet",
+		"Trustee 3 (Cy)|yes|yes|yes|not yet",
+		"Trustee 4 (Dee)|yes|yes|yes|not yet",
+	}, []string{"Decryption shares: 0 of 3 needed.", "to send a decryption share: Trustee 1 (Ada), Trustee 2 (Bob), Trustee 3 (Cy), Trustee 4 (Dee).", "scrutin trustee decrypt --election " + address, "Any 3 trustees are enough to decrypt."},
+		nil)
+	var cts []*crypto.Ciphertext
+	f.Election.State(func(s *election.State) { out, cts = s.Ceremony, s.TallyCiphertexts() })
+	for _, j := range []int{1, 3} {
+		msg, err := out.DecryptShare(nil, r, j, secrets[j-1], shares[j], cts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(election.TypeDecryption, msg)
+	}
+	check("two shares", []string{
+		"Trustee 1 (Ada)|yes|yes|yes|yes",
+		"Trustee 2 (Bob)|yes|yes|not yet|not yet",
+		"Trustee 3 (Cy)|yes|yes|yes|yes",
+		"Trustee 4 (Dee)|yes|yes|yes|not yet",
+	}, []string{"Decryption shares: 2 of 3 needed.", "to send a decryption share: Trustee 2 (Bob), Trustee 4 (Dee)."},
+		nil)
+	msg, err := out.DecryptShare(nil, r, 4, secrets[3], shares[4], cts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(election.TypeDecryption, msg)
+	if _, err := f.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("decided", []string{
+		"Trustee 1 (Ada)|yes|yes|yes|yes",
+		"Trustee 2 (Bob)|yes|yes|not yet|not yet",
+		"Trustee 3 (Cy)|yes|yes|yes|yes",
+		"Trustee 4 (Dee)|yes|yes|yes|yes",
+	}, []string{"Decryption shares: 3 of 3 needed."},
+		[]string{"Waiting for:"})
+}
