@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
@@ -181,6 +184,26 @@ func TestConsoleShowsTrustees(t *testing.T) {
 		"Trustee 4 (Dee)|yes|yes|not yet",
 	}, []string{excluded, falseComplaint, "to confirm the election key: Trustee 1 (Ada), Trustee 2 (Bob), Trustee 3 (Cy), Trustee 4 (Dee).", "scrutin trustee finish --election " + address},
 		[]string{"cannot make an election key", "scrutin trustee deal"})
+
+	// The notices and the list of whom the console waits for pass the
+	// accessibility check too (in both languages).
+	t.Run("accessible", func(t *testing.T) {
+		script := axe(t)
+		ctx := browser(t)
+		_, codes := inviteCodes(t, base, admin, "ada@example.org", accounts.RoleAdmin, accounts.AllElections)
+		run(t, ctx, "staff sign-in", chromedp.Navigate(base+"/staff/sign-in"), chromedp.WaitVisible(css("#password")),
+			chromedp.SendKeys(css("#email"), "ada@example.org"), chromedp.SendKeys(css("#password"), "green kettle over the hills"),
+			chromedp.Submit(css("#password")), chromedp.WaitVisible(css("details summary")), chromedp.Click(css("details summary")),
+			chromedp.SendKeys(css("#recovery"), codes[0]), chromedp.Submit(css("#recovery")),
+			chromedp.WaitVisible(css("#console-elections")))
+		for _, lang := range []string{"en", "fr"} {
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/lang", {method: "POST", body: new URLSearchParams({lang: "`+lang+`", back: "/"})}).then(r => r.ok)`, chromedp.EvalAwaitPromise)); err != nil {
+				t.Fatal(err)
+			}
+			run(t, ctx, "the election's console", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#trustee-notices")), chromedp.WaitVisible(css("#trustee-waiting")))
+			checkAxe(t, ctx, script, lang+" console: the trustees")
+		}
+	})
 
 	// Trustees 1, 3 and 4 confirm: the ceremony is complete.
 	var out *crypto.Outcome
