@@ -50,19 +50,24 @@ func trusteeRows(body string) []string {
 	return out
 }
 
-// TestConsoleShowsTrustees follows an election with four outside trustees
-// (threshold 3) on the officer's console: trustee 2 deals trustee 4 a bad
-// share and is named and excluded, trustee 1 complains falsely about
-// trustee 3 and is named, and the console says at each step who it waits
-// for, with the command and this election's address.
-func TestConsoleShowsTrustees(t *testing.T) {
+// trusteesElection is an election whose trustees are outside the demo
+// (its roster made of their identities), with the manifest recorded.
+type trusteesElection struct {
+	f       *demo.Fixture
+	base    string
+	admin   *http.Cookie
+	secrets []*crypto.TrusteeSecrets
+	r       *crypto.Roster
+}
+
+func newTrusteesElection(t *testing.T, names []string, threshold int) *trusteesElection {
+	t.Helper()
 	ctx := context.Background()
-	names := []string{"Ada", "Bob", "Cy", "Dee"}
 	id, err := crypto.NewCeremonyID(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roster := &crypto.Roster{Label: "console test", ID: id, Threshold: 3}
+	roster := &crypto.Roster{Label: "console test", ID: id, Threshold: threshold}
 	var secrets []*crypto.TrusteeSecrets
 	for _, n := range names {
 		s, err := crypto.NewTrusteeSecrets(nil)
@@ -89,25 +94,42 @@ func TestConsoleShowsTrustees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &f.Manifest.Roster
-	record := func(typ byte, msg []byte) {
-		t.Helper()
-		if _, err := f.Election.Append(ctx, append([]byte{typ}, msg...)); err != nil {
-			t.Fatal(err)
-		}
+	return &trusteesElection{f: f, base: base, admin: admin, secrets: secrets, r: &f.Manifest.Roster}
+}
+
+func (e *trusteesElection) record(t *testing.T, typ byte, msg []byte) {
+	t.Helper()
+	if _, err := e.f.Election.Append(context.Background(), append([]byte{typ}, msg...)); err != nil {
+		t.Fatal(err)
 	}
-	console := func(lang string) string {
-		t.Helper()
-		req, _ := http.NewRequest("GET", base+el+"/console", nil)
-		req.Header.Set("Accept-Language", lang)
-		req.AddCookie(admin)
-		resp, body := doBody(t, http.DefaultClient, req)
-		if resp.StatusCode != 200 || strings.Contains(body, "MISSING:") {
-			i := strings.Index(body, "MISSING:")
-			t.Fatalf("console (%s): %s %.80s", lang, resp.Status, body[max(i, 0):])
-		}
-		return body
+}
+
+// console is the election's console's page, in lang.
+func (e *trusteesElection) console(t *testing.T, lang string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.base+el+"/console", nil)
+	req.Header.Set("Accept-Language", lang)
+	req.AddCookie(e.admin)
+	resp, body := doBody(t, http.DefaultClient, req)
+	if resp.StatusCode != 200 || strings.Contains(body, "MISSING:") {
+		i := strings.Index(body, "MISSING:")
+		t.Fatalf("console (%s): %s %.80s", lang, resp.Status, body[max(i, 0):])
 	}
+	return body
+}
+
+// TestConsoleShowsTrustees follows an election with four outside trustees
+// (threshold 3) on the officer's console: trustee 2 deals trustee 4 a bad
+// share and is named and excluded, trustee 1 complains falsely about
+// trustee 3 and is named, and the console says at each step who it waits
+// for, with the command and this election's address.
+func TestConsoleShowsTrustees(t *testing.T) {
+	ctx := context.Background()
+	names := []string{"Ada", "Bob", "Cy", "Dee"}
+	e := newTrusteesElection(t, names, 3)
+	f, base, admin, secrets, r := e.f, e.base, e.admin, e.secrets, e.r
+	record := func(typ byte, msg []byte) { t.Helper(); e.record(t, typ, msg) }
+	console := func(lang string) string { t.Helper(); return e.console(t, lang) }
 	address := base + el
 	check := func(stage string, rows []string, has, hasNot []string) {
 		t.Helper()
@@ -277,4 +299,45 @@ func TestConsoleShowsTrustees(t *testing.T) {
 		"Trustee 4 (Dee)|yes|yes|yes|yes",
 	}, []string{"Decryption shares: 3 of 3 needed."},
 		[]string{"Waiting for:"})
+}
+
+// TestConsoleCeremonyFails: with three trustees and a threshold of 3, a
+// dealer excluded for bad shares leaves too few for a key, and the console
+// says that this election cannot open and what to do.
+func TestConsoleCeremonyFails(t *testing.T) {
+	e := newTrusteesElection(t, []string{"Ada", "Bob", "Cy"}, 3)
+	var dealings [][]byte
+	for j := 1; j <= 3; j++ {
+		d, err := crypto.Deal(nil, e.r, j, e.secrets[j-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j == 2 {
+			d = badShare(t, e.r, e.secrets[1], d, 3)
+		}
+		dealings = append(dealings, d)
+		e.record(t, election.TypeCeremony, d)
+	}
+	body := html.UnescapeString(tagRE.ReplaceAllString(e.console(t, "en"), ""))
+	if strings.Contains(body, "cannot make an election key") || strings.Contains(body, "excluded") {
+		t.Fatalf("the ceremony is said to fail before any complaint:\n%s", body)
+	}
+	c, err := crypto.Complain(nil, e.r, 3, e.secrets[2], dealings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.record(t, election.TypeCeremony, c)
+	body = html.UnescapeString(tagRE.ReplaceAllString(e.console(t, "en"), ""))
+	for _, want := range []string{
+		"Trustee 2 (Bob) dealt shares that do not match their commitments",
+		"The ceremony cannot make an election key: only 2 trustees can still take part, and 3 are needed. This election cannot open: set up a new election",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the console does not say %q", want)
+		}
+	}
+	fr := html.UnescapeString(tagRE.ReplaceAllString(e.console(t, "fr"), ""))
+	if !strings.Contains(fr, "Le garant 2 (Bob) a distribué des parts qui ne correspondent pas") || !strings.Contains(fr, "seuls 2 garants peuvent encore y prendre part, et il en faut 3") {
+		t.Errorf("the French console does not say it")
+	}
 }
