@@ -341,3 +341,65 @@ func TestConsoleCeremonyFails(t *testing.T) {
 		t.Errorf("the French console does not say it")
 	}
 }
+
+// TestConsoleNamesEquivocationAndMissingDealer: trustee 1 signs two
+// different dealings and trustee 4 never deals; trustees 2 and 3 (the
+// threshold) complete the ceremony without them, and the console names both
+// in plain words.
+func TestConsoleNamesEquivocationAndMissingDealer(t *testing.T) {
+	e := newTrusteesElection(t, []string{"Ada", "Bob", "Cy", "Dee"}, 2)
+	var dealings [][]byte
+	for _, j := range []int{1, 1, 2, 3} {
+		d, err := crypto.Deal(nil, e.r, j, e.secrets[j-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		dealings = append(dealings, d)
+		e.record(t, election.TypeCeremony, d)
+	}
+	equivocated := "Trustee 1 (Ada) signed two different dealings: they are excluded; the election key is made by the others."
+	text := func(lang string) string { return html.UnescapeString(tagRE.ReplaceAllString(e.console(t, lang), "")) }
+	if body := text("en"); !strings.Contains(body, equivocated) || strings.Contains(body, "did not deal") {
+		t.Fatalf("before the key is fixed: equivocation not named, or trustee 4 blamed already:\n%s", body)
+	}
+	for _, j := range []int{2, 3} {
+		c, err := crypto.Complain(nil, e.r, j, e.secrets[j-1], dealings[2:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.record(t, election.TypeCeremony, c)
+	}
+	var out *crypto.Outcome
+	e.f.Election.State(func(s *election.State) { out = s.Ceremony })
+	for _, j := range []int{2, 3} {
+		share, err := out.Share(e.r, j, e.secrets[j-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := out.Confirm(nil, e.r, j, e.secrets[j-1], share)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.record(t, election.TypeCeremony, c)
+	}
+	body := text("en")
+	for _, want := range []string{equivocated, "Trustee 4 (Dee) did not deal before the key was fixed: the election key is made by the others. Nothing to do."} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the console does not say %q", want)
+		}
+	}
+	if strings.Contains(body, "Waiting for:") || strings.Contains(body, "cannot make an election key") {
+		t.Errorf("a complete ceremony still waits, or is said to fail:\n%s", body)
+	}
+	if got := trusteeRows(e.console(t, "en")); !slices.Equal(got, []string{
+		"Trustee 1 (Ada)|yes|not yet|not yet",
+		"Trustee 2 (Bob)|yes|yes|yes",
+		"Trustee 3 (Cy)|yes|yes|yes",
+		"Trustee 4 (Dee)|not yet|not yet|not yet",
+	}) {
+		t.Errorf("trustees %q", got)
+	}
+	if fr := text("fr"); !strings.Contains(fr, "Le garant 1 (Ada) a signé deux distributions différentes") || !strings.Contains(fr, "Le garant 4 (Dee) n'a pas distribué") {
+		t.Errorf("the French console does not name them")
+	}
+}
