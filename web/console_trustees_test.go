@@ -208,7 +208,7 @@ func TestConsoleShowsTrustees(t *testing.T) {
 		[]string{"cannot make an election key", "scrutin trustee deal"})
 
 	// The notices and the list of whom the console waits for pass the
-	// accessibility check too (in both languages).
+	// accessibility check too (in both languages), and fit a phone.
 	t.Run("accessible", func(t *testing.T) {
 		script := axe(t)
 		ctx := browser(t)
@@ -224,6 +224,11 @@ func TestConsoleShowsTrustees(t *testing.T) {
 			}
 			run(t, ctx, "the election's console", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#trustee-notices")), chromedp.WaitVisible(css("#trustee-waiting")))
 			checkAxe(t, ctx, script, lang+" console: the trustees")
+			// On a phone (the browser is 360 pixels wide): nothing wider
+			// than the screen.
+			if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1 || document.getElementById("trustees").getBoundingClientRect().right > window.innerWidth + 1`) {
+				t.Errorf("%s: the console is wider than a phone's screen: %s", lang, eval[string](t, ctx, `[...document.querySelectorAll("main *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + "#" + e.id + " " + e.getBoundingClientRect().right + "/" + window.innerWidth + " " + e.textContent.slice(0, 40)).slice(0, 6).join(" | ")`))
+			}
 		}
 	})
 
