@@ -407,4 +407,19 @@ func TestConsoleNamesEquivocationAndMissingDealer(t *testing.T) {
 	if fr := text("fr"); !strings.Contains(fr, "Le garant 1 (Ada) a signé deux distributions différentes") || !strings.Contains(fr, "Le garant 4 (Dee) n'a pas distribué") {
 		t.Errorf("the French console does not name them")
 	}
+
+	// Trustee 4 deals at last: ignored, and said so, not taken for a
+	// cheat.
+	d, err := crypto.Deal(nil, e.r, 4, e.secrets[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.record(t, election.TypeCeremony, d)
+	body = text("en")
+	if !strings.Contains(body, "Trustee 4 (Dee) dealt after the key was fixed: that dealing is ignored") || strings.Contains(body, "Trustee 4 (Dee) dealt shares that do not match") || strings.Contains(body, "Trustee 4 (Dee) did not deal") {
+		t.Errorf("a late dealing is not reported as late:\n%s", body)
+	}
+	if !strings.Contains(body, equivocated) {
+		t.Errorf("the equivocation is no longer named")
+	}
 }

@@ -111,7 +111,11 @@ func trusteeProgress(st *election.State) *trusteesView {
 		switch typ {
 		case 1:
 			v.Rows[j-1].Dealt = true
-			dealings[j]++
+			// Once the key is fixed, only the confirmed transcript's
+			// dealings count (§13.3); a later one is ignored.
+			if !complete || inTranscript[sha256.Sum256(msg)] {
+				dealings[j]++
+			}
 		case 2:
 			v.Rows[j-1].Checked = true
 			if !complete || inTranscript[sha256.Sum256(msg)] {
@@ -142,6 +146,8 @@ func trusteeProgress(st *election.State) *trusteesView {
 		case dealings[i] > 1:
 			excluded++
 			v.Notices = append(v.Notices, trusteeNotice{Kind: "equivocated", Index: i, Name: row.Name})
+		case row.Dealt && dealings[i] == 0:
+			v.Notices = append(v.Notices, trusteeNotice{Kind: "lateDealing", Index: i, Name: row.Name})
 		case row.Dealt && out != nil && !qualified(i):
 			// A valid dealing, not equivocated, and not in QUAL: a founded
 			// complaint (§13.3 step 3).
@@ -153,8 +159,10 @@ func trusteeProgress(st *election.State) *trusteesView {
 	}
 	// A complaint against a dealer who stayed in QUAL was unfounded or not
 	// proved (§13.3 step 2): the accuser is named, nothing changes.
+	named := make(map[accusation]bool)
 	for _, a := range accusations {
-		if a.dealer >= 1 && a.dealer <= n && qualified(a.dealer) {
+		if a.dealer >= 1 && a.dealer <= n && qualified(a.dealer) && !named[a] {
+			named[a] = true
 			v.Notices = append(v.Notices, trusteeNotice{Kind: "falseComplaint", Index: a.by, Name: v.Rows[a.by-1].Name, Other: a.dealer, OtherName: v.Rows[a.dealer-1].Name})
 		}
 	}
