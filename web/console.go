@@ -41,6 +41,7 @@ type consoleView struct {
 	CanTally   bool
 	CanResult  bool
 	NeedsSetup bool
+	Trustees   *trusteesView
 }
 
 // console is an election's console; consolePage has checked the session's
@@ -58,6 +59,7 @@ func (s *Site) console(w http.ResponseWriter, r *http.Request, p *pageData) {
 func (s *Site) fillConsole(v *consoleView, p *pageData) {
 	p.el.e.State(func(st *election.State) {
 		v.NeedsSetup = st.Manifest == nil
+		v.Trustees = trusteeProgress(st)
 		if st.Manifest != nil {
 			v.Threshold = st.Manifest.Roster.Threshold
 		}
