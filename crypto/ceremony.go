@@ -906,3 +906,19 @@ func CheckCeremonyMessage(r *Roster, msg []byte) (typ byte, sender int, err erro
 	}
 	return 0, 0, fmt.Errorf("%w: message type %d is not a ceremony message", ErrEncoding, msg[0])
 }
+
+// ComplaintsAgainst returns the dealers a complaints message of roster r
+// (and the roster's fingerprint) complains against, in increasing order,
+// decoded and signature-checked by the parser Replay uses; an error if it
+// is not such a message.
+func ComplaintsAgainst(r *Roster, msg []byte) ([]int, error) {
+	p, err := parseMessage(r, r.Fingerprint(), msgComplaints, msg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(p.items))
+	for i, c := range p.items {
+		out[i] = c.dealer
+	}
+	return out, nil
+}

@@ -6,7 +6,6 @@ package web
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"slices"
 
 	"github.com/scrutin/scrutin/crypto"
@@ -57,30 +56,6 @@ func (v *trusteesView) Waits(cmd string) []trusteeRow {
 	return out
 }
 
-// complaintItemSize is one complaint in a complaints message (spec §13.2).
-const complaintItemSize = 4 + crypto.ElementSize + crypto.EqualityProofSize
-
-// complaintsHeader is u8(2) || F_R || u32(j) || u32(m).
-const complaintsHeader = 1 + 32 + 4 + 4
-
-// accused returns the dealers named by a complaints message, which the
-// election has already checked to be well formed.
-func accused(msg []byte) []int {
-	if len(msg) < complaintsHeader {
-		return nil
-	}
-	m := int(binary.BigEndian.Uint32(msg[37:41]))
-	var out []int
-	for k := 0; k < m; k++ {
-		off := complaintsHeader + k*complaintItemSize
-		if off+4 > len(msg) {
-			break
-		}
-		out = append(out, int(binary.BigEndian.Uint32(msg[off:off+4])))
-	}
-	return out
-}
-
 // trusteeProgress derives the trustees' progress from the election's state.
 func trusteeProgress(st *election.State) *trusteesView {
 	if st.Manifest == nil {
@@ -119,7 +94,8 @@ func trusteeProgress(st *election.State) *trusteesView {
 		case 2:
 			v.Rows[j-1].Checked = true
 			if !complete || inTranscript[sha256.Sum256(msg)] {
-				for _, i := range accused(msg) {
+				against, _ := crypto.ComplaintsAgainst(r, msg) // the election checked it
+				for _, i := range against {
 					accusations = append(accusations, accusation{j, i})
 				}
 			}
