@@ -306,24 +306,12 @@ func TestRegistryHidesElectionsNotPublic(t *testing.T) {
 // idle unload) do not keep them all loaded: past the bound, the least
 // recently used one not serving a request is unloaded.
 func TestRegistryBoundsDecidedLoaded(t *testing.T) {
-	ctx := context.Background()
 	master := masterSeed()
 	c := newCatalogue(t)
 	cpDir := filepath.Join(t.TempDir(), "checkpoints")
 	r := openRegistry(t, c, master, cpDir)
 	ids := []string{"a", "b", "c"}
-	for _, id := range ids {
-		f := fixture(t, master, id, 2)
-		e, err := r.Create(ctx, id, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		record(t, f, e)
-		f.Election = e
-		if _, err := f.Finish(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	decide(t, r, master, ids...)
 	r.Close()
 	r = openRegistry(t, c, master, cpDir)
 	defer r.Close()
@@ -391,18 +379,7 @@ func TestRegistryBoundsLoadsAtOnce(t *testing.T) {
 	cpDir := filepath.Join(t.TempDir(), "checkpoints")
 	r := openRegistry(t, db, master, cpDir)
 	ids := []string{"a", "b", "c"}
-	for _, id := range ids {
-		f := fixture(t, master, id, 2)
-		e, err := r.Create(ctx, id, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		record(t, f, e)
-		f.Election = e
-		if _, err := f.Finish(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	decide(t, r, master, ids...)
 	r.Close()
 	c := &countingCatalogue{DB: db, active: map[string]int{}}
 	r = openRegistry(t, c, master, cpDir)
@@ -435,18 +412,7 @@ func TestRegistryBoundKeepsRecentlyUsed(t *testing.T) {
 	c := newCatalogue(t)
 	cpDir := filepath.Join(t.TempDir(), "checkpoints")
 	r := openRegistry(t, c, master, cpDir)
-	for _, id := range []string{"a", "b"} {
-		f := fixture(t, master, id, 2)
-		e, err := r.Create(ctx, id, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		record(t, f, e)
-		f.Election = e
-		if _, err := f.Finish(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	decide(t, r, master, "a", "b")
 	r.Close()
 	r = openRegistry(t, c, master, cpDir)
 	defer r.Close()

@@ -81,6 +81,25 @@ func record(t testing.TB, f *demo.Fixture, e *server.Election) {
 	}
 }
 
+// decide creates each election of ids in r and runs it to its result
+// (two voters), through r's elections.
+func decide(t testing.TB, r *server.Registry, master []byte, ids ...string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, id := range ids {
+		f := fixture(t, master, id, 2)
+		e, err := r.Create(ctx, id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(t, f, e)
+		f.Election = e
+		if _, err := f.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func openRegistry(t testing.TB, c server.Catalogue, master []byte, cpDir string) *server.Registry {
 	t.Helper()
 	r, err := server.OpenRegistry(context.Background(), server.RegistryOptions{DB: c, MasterSeed: master, CheckpointDir: cpDir,
@@ -497,18 +516,7 @@ func TestRegistryRollbackOfDecided(t *testing.T) {
 	c := newCatalogue(t)
 	cpDir := filepath.Join(t.TempDir(), "checkpoints")
 	r := openRegistry(t, c, master, cpDir)
-	for _, id := range []string{"a", "b"} {
-		f := fixture(t, master, id, 2)
-		e, err := r.Create(ctx, id, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		record(t, f, e)
-		f.Election = e
-		if _, err := f.Finish(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	decide(t, r, master, "a", "b")
 	r.Close()
 	r = openRegistry(t, c, master, cpDir)
 	if n := server.Replays(r); n != 0 {
