@@ -349,6 +349,10 @@ type ceremonyStatus struct {
 	Complete         bool           `json:"complete"`
 	Faults           []crypto.Fault `json:"faults"`
 	Error            string         `json:"error,omitempty"`
+	// Started is false before any trustee sent a message; WaitingFor
+	// names, per round, the trustees whose message is awaited.
+	Started    bool     `json:"started"`
+	WaitingFor []string `json:"waiting_for,omitempty"`
 }
 
 func trusteeStatusCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
@@ -356,7 +360,9 @@ func trusteeStatusCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) 
 		`Status replays every message of a ceremony, as any observer can, and prints
 the qualified dealers, the election key, the confirmations, whom it waits
 for and every fault found, naming the trustee at fault; with --election, also
-the decryption shares recorded. Exit status 0 means the ceremony is complete.`)
+the decryption shares recorded. Exit status 0 means the ceremony is complete,
+or has not started or is under way with no fault found (it then says whom it
+waits for); 1 means it failed or a trustee is at fault.`)
 	var t trusteeFlags
 	t.folder(fs)
 	t.online(fs, false)
@@ -380,47 +386,94 @@ the decryption shares recorded. Exit status 0 means the ceremony is complete.`)
 }
 
 // printStatus prints a ceremony's outcome; it returns the exit status: 0
-// if the ceremony is complete.
+// if the ceremony is complete, or still waits for trustees' messages with
+// no fault found so far (a ceremony not started yet has not failed); 1 if
+// it failed or a trustee is at fault.
 func printStatus(r *crypto.Roster, msgs [][]byte, out *crypto.Outcome, rerr error, asJSON bool, stdout io.Writer) int {
-	{
-		st := ceremonyStatus{Fingerprint: fmt.Sprintf("%x", r.Fingerprint()), Label: r.Label, Threshold: r.Threshold, Trustees: r.N(),
-			Qualified: out.Qualified, Confirmed: out.Confirmed, Complete: out.Complete, Faults: out.Faults}
-		if rerr != nil {
-			st.Error = rerr.Error()
+	waiting, undealt := []string(nil), map[int]bool{}
+	if !out.Complete {
+		waiting = waitingFor(r, msgs)
+		undealt = notDealt(r, msgs)
+	}
+	// While dealings are missing, the replay counts their trustees as
+	// having sent no valid dealing: they are awaited, not at fault.
+	var faults []crypto.Fault
+	for _, f := range out.Faults {
+		if f.Trustee != 0 && undealt[f.Trustee] {
+			continue
 		}
-		if out.PublicKey != nil {
-			k, _ := out.PublicKey.MarshalText()
-			st.PublicKey = string(k)
-			for _, v := range out.VerificationKeys {
-				k, _ := v.MarshalText()
-				st.VerificationKeys = append(st.VerificationKeys, string(k))
-			}
+		faults = append(faults, f)
+	}
+	pending := len(waiting) > 0 && (rerr == nil || len(undealt) > 0)
+	st := ceremonyStatus{Fingerprint: fmt.Sprintf("%x", r.Fingerprint()), Label: r.Label, Threshold: r.Threshold, Trustees: r.N(),
+		Qualified: out.Qualified, Confirmed: out.Confirmed, Complete: out.Complete, Faults: faults, Started: len(msgs) > 0, WaitingFor: waiting}
+	if faults == nil {
+		st.Faults = []crypto.Fault{}
+	}
+	if rerr != nil && !pending {
+		st.Error = rerr.Error()
+	}
+	if out.PublicKey != nil {
+		k, _ := out.PublicKey.MarshalText()
+		st.PublicKey = string(k)
+		for _, v := range out.VerificationKeys {
+			k, _ := v.MarshalText()
+			st.VerificationKeys = append(st.VerificationKeys, string(k))
 		}
-		if asJSON {
-			b, _ := json.MarshalIndent(st, "", "  ")
-			fmt.Fprintf(stdout, "%s\n", b)
-		} else {
-			fmt.Fprintf(stdout, "ceremony %q, %d-of-%d, fingerprint %s\n", r.Label, r.Threshold, r.N(), st.Fingerprint)
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		fmt.Fprintf(stdout, "ceremony %q, %d-of-%d, fingerprint %s\n", r.Label, r.Threshold, r.N(), st.Fingerprint)
+		switch {
+		case out.Complete:
+		case len(msgs) == 0:
+			fmt.Fprintln(stdout, "the ceremony has not started: no trustee has sent a message yet")
+		case pending:
+			fmt.Fprintln(stdout, "the ceremony is under way")
+		}
+		if len(msgs) > 0 {
 			fmt.Fprintf(stdout, "qualified dealers: %v\n", out.Qualified)
 			if st.PublicKey != "" {
 				fmt.Fprintf(stdout, "election key: %s\n", st.PublicKey)
 			}
 			fmt.Fprintf(stdout, "confirmed by: %v (complete: %v)\n", out.Confirmed, out.Complete)
-			if !out.Complete {
-				for _, w := range waitingFor(r, msgs) {
-					fmt.Fprintf(stdout, "waiting for %s\n", w)
-				}
-			}
-			printFaults(stdout, out.Faults)
-			if rerr != nil {
-				fmt.Fprintf(stdout, "FAILED: %v\n", rerr)
-			}
+		} else {
+			fmt.Fprintf(stdout, "complete: false\n")
 		}
-		if rerr != nil || !out.Complete {
-			return exitFailure
+		for _, w := range waiting {
+			fmt.Fprintf(stdout, "waiting for %s\n", w)
 		}
+		printFaults(stdout, faults)
+		if st.Error != "" {
+			fmt.Fprintf(stdout, "FAILED: %v\n", rerr)
+		}
+	}
+	switch {
+	case out.Complete && rerr == nil:
+		return exitOK
+	case pending && len(faults) == 0:
 		return exitOK
 	}
+	return exitFailure
+}
+
+// notDealt is the set of trustees whose dealing is not among msgs.
+func notDealt(r *crypto.Roster, msgs [][]byte) map[int]bool {
+	sent := make(map[string]bool)
+	for _, m := range msgs {
+		if name, err := trustee.MessageName(m); err == nil {
+			sent[name] = true
+		}
+	}
+	out := map[int]bool{}
+	for j := 1; j <= r.N(); j++ {
+		if !sent[fmt.Sprintf("dealing-%d.msg", j)] {
+			out[j] = true
+		}
+	}
+	return out
 }
 
 // waitingFor lists, per round, the trustees who have not sent their message.
