@@ -684,6 +684,25 @@ type trackerRef struct {
 // Voted returns the number of credentials that have cast a ballot.
 func (s *State) Voted() int { return len(s.last) }
 
+// Answers returns, for each contest, how many of the ballots that count
+// answer it (those whose credential is eligible for it): with the result's
+// counts, the number of blank answers of a contest of one choice.
+func (s *State) Answers() []int {
+	if s.Manifest == nil {
+		return nil
+	}
+	out := make([]int, len(s.Manifest.Contests))
+	for key := range s.last {
+		mask := s.credentials[key]
+		for c := range out {
+			if mask&(1<<c) != 0 {
+				out[c]++
+			}
+		}
+	}
+	return out
+}
+
 // Counted returns the ballot that counts for a credential, if any.
 func (s *State) Counted(credential *crypto.PublicKey) *CountedBallot {
 	var key [32]byte

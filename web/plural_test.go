@@ -14,15 +14,15 @@ func TestPlural(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"en": {"0 answers", "1 answer", "2 answers"},
-		"fr": {"0 réponse", "1 réponse", "2 réponses"},
+		"en": {"0 ballots answer this question", "1 ballot answers this question", "2 ballots answer this question"},
+		"fr": {"0 bulletin répond à cette question", "1 bulletin répond à cette question", "2 bulletins répondent à cette question"},
 	}
 	for lang, forms := range want {
 		tm, err := parseTemplates(lang, cat[lang])
 		if err != nil {
 			t.Fatal(err)
 		}
-		x, err := tm.New("x").Parse(`{{t (plural "results.caption" .) .}}`)
+		x, err := tm.New("x").Parse(`{{t (plural "results.caption" .) (num .)}}`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +35,7 @@ func TestPlural(t *testing.T) {
 				t.Errorf("%s, %d: %q, want %q", lang, n, b.String(), w)
 			}
 		}
-		for _, base := range []string{"results.caption", "home.turnout", "console.ballotsCount", "console.fromVoters"} {
+		for _, base := range []string{"results.caption", "results.turnoutOf", "home.turnout", "console.ballotsCount", "console.fromVoters"} {
 			for _, form := range []string{".one", ".other"} {
 				if _, ok := cat[lang][base+form]; !ok {
 					t.Errorf("%s: %s has no %s form", lang, base, form)

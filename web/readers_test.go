@@ -57,7 +57,7 @@ func TestDatesInReadersLanguage(t *testing.T) {
 	_, base := newDemo(t, 3)
 	want := map[string][]string{
 		"en": {`<time datetime="2027-03-01T09:00:00Z">1 March 2027, 09:00 UTC</time>`, `<time datetime="2027-03-08T18:00:00Z">8 March 2027, 18:00 UTC</time>`},
-		"fr": {`<time datetime="2027-03-01T09:00:00Z">1 mars 2027 à 9 h 00 UTC</time>`, `<time datetime="2027-03-08T18:00:00Z">8 mars 2027 à 18 h 00 UTC</time>`},
+		"fr": {`<time datetime="2027-03-01T09:00:00Z">1er mars 2027 à 9 h 00 UTC</time>`, `<time datetime="2027-03-08T18:00:00Z">8 mars 2027 à 18 h 00 UTC</time>`},
 	}
 	for lang, ws := range want {
 		_, body := get(t, http.DefaultClient, base+el+"/", "Accept-Language", lang)

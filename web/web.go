@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -184,10 +186,30 @@ func parseTemplates(lang string, cat map[string]string) (*template.Template, err
 			}
 			return n * 100 / total
 		},
-		"group":  func(s string) string { return groupHex(s) },
-		"when":   func(t time.Time) string { return when(lang, t) },
-		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"static": staticURL,
+		"group": func(s string) string { return groupHex(s) },
+		"when":  func(t time.Time) string { return when(lang, t) },
+		// at is a time as a <time> element: the instant in its datetime
+		// attribute, the text as when writes it (local.js rewrites it in
+		// the reader's zone); a manifest's times are RFC 3339 strings.
+		"at": func(v any) template.HTML { return at(lang, v) },
+		// th is a catalog string, escaped, with arguments that are HTML
+		// already (from at) or text (escaped).
+		"th": func(key string, args ...any) template.HTML {
+			s, ok := cat[key]
+			if !ok {
+				return template.HTML("MISSING:" + template.HTMLEscapeString(key))
+			}
+			for i, a := range args {
+				if _, ok := a.(template.HTML); !ok {
+					args[i] = template.HTMLEscapeString(fmt.Sprint(a))
+				}
+			}
+			return template.HTML(fmt.Sprintf(template.HTMLEscapeString(s), args...))
+		},
+		"num":     func(n int) string { return number(lang, n) },
+		"percent": func(n, total int) string { return percent(lang, n, total) },
+		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"static":  staticURL,
 	}
 	t, err := template.New("").Funcs(funcs).ParseFS(templateFiles, "templates/*.html")
 	if err != nil {
@@ -208,12 +230,76 @@ func when(lang string, t time.Time) string {
 	t = t.UTC()
 	m := months[lang]
 	if lang == "fr" {
-		return fmt.Sprintf("%d %s %d à %d h %02d UTC", t.Day(), m[t.Month()-1], t.Year(), t.Hour(), t.Minute())
+		day := strconv.Itoa(t.Day())
+		if day == "1" {
+			day = "1er"
+		}
+		return fmt.Sprintf("%s %s %d à %d h %02d UTC", day, m[t.Month()-1], t.Year(), t.Hour(), t.Minute())
 	}
 	if lang != "en" {
 		m = months["en"]
 	}
 	return fmt.Sprintf("%d %s %d, %02d:%02d UTC", t.Day(), m[t.Month()-1], t.Year(), t.Hour(), t.Minute())
+}
+
+// at writes a time (a time.Time, or an RFC 3339 string as a manifest
+// holds them) as a <time> element: the instant, in UTC, in its datetime
+// attribute, for local.js to write in the reader's zone, and the text in
+// UTC for a reader without scripts. A string that is not a time is
+// written as it is.
+func at(lang string, v any) template.HTML {
+	var t time.Time
+	switch v := v.(type) {
+	case time.Time:
+		t = v
+	case string:
+		var err error
+		if t, err = time.Parse(time.RFC3339, v); err != nil {
+			return template.HTML(template.HTMLEscapeString(v))
+		}
+	default:
+		return template.HTML(template.HTMLEscapeString(fmt.Sprint(v)))
+	}
+	return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + template.HTMLEscapeString(when(lang, t)) + `</time>`)
+}
+
+// narrowNBSP separates a French number's thousands, and a number from
+// its % sign, without letting a line break there.
+const narrowNBSP = "\u202f"
+
+// number writes a whole number as a reader of the language does: 12,345
+// in English, 12 345 in French.
+func number(lang string, n int) string {
+	sign := ""
+	if n < 0 {
+		sign, n = "-", -n
+	}
+	digits := strconv.Itoa(n)
+	sep := ","
+	if lang == "fr" {
+		sep = narrowNBSP
+	}
+	var b strings.Builder
+	for i, d := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
+			b.WriteString(sep)
+		}
+		b.WriteRune(d)
+	}
+	return sign + b.String()
+}
+
+// percent writes n out of total as a percentage with one decimal: 33.3%
+// in English, 33,3 % in French; "" when total is 0.
+func percent(lang string, n, total int) string {
+	if total == 0 {
+		return ""
+	}
+	p := strconv.FormatFloat(float64(n)*100/float64(total), 'f', 1, 64)
+	if lang == "fr" {
+		return strings.Replace(p, ".", ",", 1) + narrowNBSP + "%"
+	}
+	return p + "%"
 }
 
 // groupHex writes a long hex string in groups of four, for reading aloud.
@@ -279,6 +365,8 @@ func (s *Site) routes() {
 		{"GET /e/{id}/ballots/{tracker}", "tracker", s.tracker},
 		{"GET /e/{id}/board", "board", s.board},
 		{"GET /e/{id}/results", "results", s.results},
+		{"GET /e/{id}/results.csv", "results", s.resultDownload("csv")},
+		{"GET /e/{id}/results.json", "results", s.resultDownload("json")},
 		{"GET /e/{id}/verify", "verify", s.scripted("verify.html")},
 		{"GET /e/{id}/audit", "audit", s.scripted("audit.html")},
 	} {
@@ -406,6 +494,7 @@ type summary struct {
 	Complete    bool
 	Credentials int
 	Size        int64
+	Answers     []int // per contest, the counted ballots that answer it
 }
 
 func (es *electionSite) summary() *summary {
@@ -416,6 +505,9 @@ func (es *electionSite) summary() *summary {
 			sm.Fingerprint = fmt.Sprintf("%x", st.Fingerprint[:])
 		}
 		sm.Voted, sm.Credentials, sm.Size = st.Voted(), len(st.Credentials), st.Size
+		if st.Result != nil {
+			sm.Answers = st.Answers()
+		}
 		if st.Roll != nil {
 			sm.Voters = st.Roll.Voters
 		}
@@ -779,54 +871,73 @@ type resultsView struct {
 	Contests []contestResult
 	Turnout  []server.TurnoutPoint
 	Chart    *turnoutChart
+	// Voted of Voters members voted (the roll's members, not its rows).
+	Voted, Voters int
 }
 
 type contestResult struct {
-	Title   election.Text
-	Rule    string
-	Total   int
-	Options []optionResult
+	ID    string
+	Title election.Text
+	Rule  string
+	Total int // the choices counted
+	// Answered is the number of counted ballots that answer the contest;
+	// Blank those that chose nothing, or -1 where the counts do not tell
+	// (a contest of several choices).
+	Answered, Blank int
+	Options         []optionResult
 }
 
 type optionResult struct {
-	Title election.Text
-	Count int
-	Width int // of the bar, out of 300
-	Pct   string
+	ID     string
+	Title  election.Text
+	Count  int
+	Width  int // of the bar, out of 300
+	Winner bool
+}
+
+// resultView reads the published result, or nil while there is none.
+func resultView(st *summary) []contestResult {
+	if st.Result == nil || st.Manifest == nil {
+		return nil
+	}
+	var out []contestResult
+	for c, ct := range st.Manifest.Contests {
+		if c >= len(st.Result.Contests) {
+			break
+		}
+		rc := st.Result.Contests[c]
+		cr := contestResult{ID: ct.ID, Title: ct.Title, Rule: ct.Rule(), Blank: -1}
+		if c < len(st.Answers) {
+			cr.Answered = st.Answers[c]
+		}
+		top := 0
+		for _, n := range rc.Counts {
+			cr.Total += int(n)
+			top = max(top, int(n))
+		}
+		if ct.Max == 1 {
+			cr.Blank = max(0, cr.Answered-cr.Total)
+		}
+		for o, opt := range ct.Options {
+			n := 0
+			if o < len(rc.Counts) {
+				n = int(rc.Counts[o])
+			}
+			or := optionResult{ID: opt.ID, Title: opt.Title, Count: n, Winner: slices.Contains(rc.Winners, opt.ID)}
+			if top > 0 {
+				or.Width = n * 300 / top
+			}
+			cr.Options = append(cr.Options, or)
+		}
+		out = append(out, cr)
+	}
+	return out
 }
 
 func (s *Site) results(w http.ResponseWriter, r *http.Request, p *pageData) {
-	v := &resultsView{}
 	st := p.State
-	if st.Result != nil && st.Manifest != nil {
-		for c, ct := range st.Manifest.Contests {
-			if c >= len(st.Result.Contests) {
-				break
-			}
-			counts := st.Result.Contests[c].Counts
-			cr := contestResult{Title: ct.Title, Rule: ct.Rule()}
-			top := 0
-			for _, n := range counts {
-				cr.Total += int(n)
-				top = max(top, int(n))
-			}
-			for o, opt := range ct.Options {
-				n := 0
-				if o < len(counts) {
-					n = int(counts[o])
-				}
-				or := optionResult{Title: opt.Title, Count: n}
-				if top > 0 {
-					or.Width = n * 300 / top
-				}
-				if cr.Total > 0 {
-					or.Pct = strconv.FormatFloat(float64(n)*100/float64(cr.Total), 'f', 1, 64)
-				}
-				cr.Options = append(cr.Options, or)
-			}
-			v.Contests = append(v.Contests, cr)
-		}
-	} else {
+	v := &resultsView{Contests: resultView(st), Voted: st.Voted, Voters: st.Voters}
+	if v.Contests == nil {
 		v.Turnout = p.el.e.Turnout()
 		v.Chart = newTurnoutChart(v.Turnout, st.Voters)
 	}
@@ -834,12 +945,84 @@ func (s *Site) results(w http.ResponseWriter, r *http.Request, p *pageData) {
 	s.render(w, http.StatusOK, "results.html", p)
 }
 
+// resultDownload is the published result as a file: CSV (one row per
+// option, titles in the reader's language) or JSON (both languages).
+func (s *Site) resultDownload(format string) func(w http.ResponseWriter, r *http.Request, p *pageData) {
+	return func(w http.ResponseWriter, r *http.Request, p *pageData) {
+		contests := resultView(p.State)
+		if contests == nil {
+			s.notFound(w, r, http.StatusNotFound)
+			return
+		}
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		name := "result-" + p.ID
+		var b bytes.Buffer
+		switch format {
+		case "csv":
+			h.Set("Content-Type", "text/csv; charset=utf-8")
+			cw := csv.NewWriter(&b)
+			cw.Write([]string{"contest", "contest_title", "option", "option_title", "votes", "winner", "ballots_answering", "blank"})
+			for _, c := range contests {
+				blank := ""
+				if c.Blank >= 0 {
+					blank = strconv.Itoa(c.Blank)
+				}
+				for _, o := range c.Options {
+					cw.Write([]string{c.ID, c.Title.In(p.Lang), o.ID, o.Title.In(p.Lang), strconv.Itoa(o.Count), strconv.FormatBool(o.Winner), strconv.Itoa(c.Answered), blank})
+				}
+			}
+			cw.Flush()
+		default:
+			h.Set("Content-Type", "application/json")
+			type jsonOption struct {
+				ID     string        `json:"id"`
+				Title  election.Text `json:"title"`
+				Votes  int           `json:"votes"`
+				Winner bool          `json:"winner"`
+			}
+			type jsonContest struct {
+				ID       string        `json:"id"`
+				Title    election.Text `json:"title"`
+				Answered int           `json:"ballots_answering"`
+				Blank    *int          `json:"blank,omitempty"`
+				Options  []jsonOption  `json:"options"`
+				Counts   []int         `json:"counts"`
+			}
+			out := struct {
+				Election    string        `json:"election"`
+				Fingerprint string        `json:"fingerprint"`
+				Title       election.Text `json:"title"`
+				Voted       int           `json:"voted"`
+				Members     int           `json:"members"`
+				Contests    []jsonContest `json:"contests"`
+			}{Election: p.ID, Fingerprint: p.State.Fingerprint, Title: p.State.Manifest.Title, Voted: p.State.Voted, Members: p.State.Voters}
+			for _, c := range contests {
+				jc := jsonContest{ID: c.ID, Title: c.Title, Answered: c.Answered}
+				if c.Blank >= 0 {
+					jc.Blank = &c.Blank
+				}
+				for _, o := range c.Options {
+					jc.Options = append(jc.Options, jsonOption{o.ID, o.Title, o.Count, o.Winner})
+					jc.Counts = append(jc.Counts, o.Count)
+				}
+				out.Contests = append(out.Contests, jc)
+			}
+			enc := json.NewEncoder(&b)
+			enc.SetIndent("", "  ")
+			enc.Encode(out)
+		}
+		h.Set("Content-Disposition", `attachment; filename="`+name+"."+format+`"`)
+		w.WriteHeader(http.StatusOK)
+		w.Write(b.Bytes())
+	}
+}
+
 // turnoutChart is an SVG line of voters over time.
 type turnoutChart struct {
-	Points string // SVG polyline points
-	First  string
-	Last   string
-	Max    int
+	Points      string // SVG polyline points
+	First, Last time.Time
+	Max         int
 }
 
 func newTurnoutChart(pts []server.TurnoutPoint, voters int) *turnoutChart {
@@ -862,7 +1045,7 @@ func newTurnoutChart(pts []server.TurnoutPoint, voters int) *turnoutChart {
 		}
 		fmt.Fprintf(&b, "%d,%d", x, y)
 	}
-	return &turnoutChart{Points: b.String(), First: t0.UTC().Format("2006-01-02 15:04 UTC"), Last: t1.UTC().Format("2006-01-02 15:04 UTC"), Max: top}
+	return &turnoutChart{Points: b.String(), First: t0, Last: t1, Max: top}
 }
 
 // Officer returns the check of the officers' API of the election with this

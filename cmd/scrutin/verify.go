@@ -57,7 +57,8 @@ holds exactly the choices it states, under this election's key.`)
 			o.Quorum = len(witnesses)
 		}
 		if *electionF != "" {
-			b, err := hex.DecodeString(strings.TrimSpace(*electionF))
+			// As the pages and the letter print it: in groups of four.
+			b, err := hex.DecodeString(strings.Join(strings.Fields(*electionF), ""))
 			if err != nil || len(b) != 32 {
 				fmt.Fprintln(stderr, "scrutin verify: --election must be 64 hexadecimal digits")
 				return exitUsage

@@ -38,16 +38,64 @@
       add(rep.error);
     } else {
       $("verify-verdict").textContent = rep.ok ? msgs.valid : msgs.invalid;
-      add(fmt("entries", rep.entries, rep.ballots, rep.selections, rep.counted_ballots));
+      add(fmt("checked", rep.entries, rep.ballots, rep.selections, rep.counted_ballots));
+      if (rep.ok) add(rep.fingerprint_announced ? msgs.announced : msgs.notAnnounced);
       if (rep.ok && !rep.decided) add(fmt("notDecided", rep.phase)); // spec §19
       if (rep.tracker) {
         add(rep.tracker.found ? fmt("trackerFound", rep.tracker.index, rep.tracker.counted ? msgs.counted : msgs.replaced) : msgs.trackerNotFound);
       }
       for (const f of rep.failures) add(fmt("failure", f.entry, f.check, f.reason));
     }
+    $("verify-result").replaceChildren();
+    if (rep.ok && rep.result) await showResult(rep.result);
     $("verify-verdict").className = rep.ok ? "ok" : "error";
     $("verify-status").textContent = "";
     $("verify-report").hidden = false;
     $("verify-verdict").focus();
   });
+
+  // The result the verifier recomputed from the log, beside the one the
+  // server publishes (its results page, as JSON): they must be the same.
+  async function showResult(result) {
+    const box = $("verify-result");
+    let published = null;
+    try {
+      const r = await fetch(box.dataset.results, { cache: "no-store" });
+      if (r.ok) published = await r.json();
+    } catch (e) { /* shown as missing */ }
+    const lang = document.documentElement.lang;
+    const title = (t) => (t && (t[lang] || t.en)) || "";
+    const h = document.createElement("h3");
+    h.textContent = msgs.resultTitle;
+    box.appendChild(h);
+    result.contests.forEach((rc, c) => {
+      const pc = published && published.contests[c];
+      const table = document.createElement("table");
+      table.className = "result compare";
+      const cap = document.createElement("caption");
+      cap.textContent = pc ? title(pc.title) : String(c + 1);
+      table.appendChild(cap);
+      const head = table.createTHead().insertRow();
+      for (const k of ["option", "recomputed", "published"]) {
+        const th = document.createElement("th");
+        th.scope = "col";
+        th.textContent = msgs[k];
+        head.appendChild(th);
+      }
+      const body = table.createTBody();
+      rc.counts.forEach((n, o) => {
+        const row = body.insertRow();
+        const th = document.createElement("th");
+        th.scope = "row";
+        th.textContent = pc && pc.options[o] ? title(pc.options[o].title) : String(o + 1);
+        row.appendChild(th);
+        row.insertCell().textContent = n.toLocaleString(lang);
+        const p = pc && pc.counts ? pc.counts[o] : undefined;
+        const cell = row.insertCell();
+        cell.textContent = p === undefined ? "?" : p.toLocaleString(lang) + " · " + (p === n ? msgs.same : msgs.differs);
+        cell.className = p === n ? "ok" : "error";
+      });
+      box.appendChild(table);
+    });
+  }
 })();
