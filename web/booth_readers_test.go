@@ -1,0 +1,118 @@
+package web_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// mobileProfile throttles the page as a mid-range phone on a slow mobile
+// network: Chromium's network emulation (1.6 Mbit/s down, 750 kbit/s up,
+// 150 ms latency, DevTools' "Slow 4G") and its CPU throttling (4×).
+func mobileProfile(on bool) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		c := &network.Conditions{Latency: 150, DownloadThroughput: 1.6e6 / 8, UploadThroughput: 750e3 / 8}
+		rate := 4.0
+		if !on {
+			c = &network.Conditions{DownloadThroughput: -1, UploadThroughput: -1}
+			rate = 1
+		}
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		if _, err := cdp.Call(ctx, t, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{MatchedNetworkConditions: []*network.Conditions{c}}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: rate})
+		return err
+	})
+}
+
+// TestBrowserBoothTimeToUsable (issue 17): on a throttled phone, the booth
+// shows its first step at once and loads the WebAssembly module meanwhile.
+// It logs the time to usable (the e-mail field ready) and to the module
+// loaded, recorded in docs/performance.md.
+func TestBrowserBoothTimeToUsable(t *testing.T) {
+	ctx := browser(t)
+	_, base := newDemo(t, 3)
+	run(t, ctx, "throttle", mobileProfile(true))
+	start := time.Now()
+	run(t, ctx, "open the booth", chromedp.Navigate(base+el+"/vote"))
+	run(t, ctx, "first step", chromedp.WaitVisible(css("#step-signin")), chromedp.WaitEnabled(css("#email")))
+	usable := time.Since(start)
+	loaded := eval[bool](t, ctx, `typeof window.scrutin === "object"`)
+	waitFor(t, ctx, "the module", `typeof window.scrutin === "object"`)
+	module := time.Since(start)
+	run(t, ctx, "unthrottle", mobileProfile(false))
+	t.Logf("throttled phone (Slow 4G, CPU 4×): the booth's first step usable after %v, the module loaded after %v", usable.Round(10*time.Millisecond), module.Round(10*time.Millisecond))
+	if loaded {
+		t.Errorf("the booth showed its first step only once the module had loaded (%v)", usable)
+	}
+	if usable > 3*time.Second {
+		t.Errorf("the booth's first step took %v to be usable on a throttled phone", usable)
+	}
+}
+
+// TestBrowserBoothForReaders (issue 17): no technical line, no gap under
+// the heading, a choose-one contest is radio buttons with a way to clear
+// the choice (by keyboard too), the review writes each question and its
+// answer without doubled punctuation, and the audit page takes the file
+// the booth saves.
+func TestBrowserBoothForReaders(t *testing.T) {
+	ctx := browser(t)
+	f, base := newDemo(t, 4)
+	v := 0
+	run(t, ctx, "open the booth", chromedp.Navigate(base+el+"/vote"), chromedp.WaitVisible(css("#step-signin")))
+	waitFor(t, ctx, "the module", `typeof window.scrutin === "object"`)
+	if st := text(t, ctx, "#status"); strings.Contains(st, "ready") {
+		t.Errorf("the booth shows the technical line %q", st)
+	}
+	gap := eval[float64](t, ctx, `document.getElementById("step-signin").getBoundingClientRect().top - document.querySelector("main h1").getBoundingClientRect().bottom`)
+	if gap > 48 {
+		t.Errorf("%.0f px of empty space under the heading", gap)
+	}
+	signIn(t, ctx, f, base, v)
+	for _, id := range []string{"c0o0", "c1o0"} {
+		if typ := eval[string](t, ctx, `document.getElementById("`+id+`").type`); typ != "radio" {
+			t.Errorf("a choose-one contest's option %s is a %s, not a radio button", id, typ)
+		}
+	}
+	run(t, ctx, "choose", chromedp.Click(css("#c0o0")), chromedp.Click(css("#c0o1")))
+	if eval[bool](t, ctx, `document.getElementById("c0o0").checked || !document.getElementById("c0o1").checked`) {
+		t.Error("choosing another option of a choose-one contest does not move the choice")
+	}
+	if eval[bool](t, ctx, `Array.from(document.querySelectorAll("#contest-0 input")).some(i => i.disabled)`) {
+		t.Error("an option of a choose-one contest is greyed out")
+	}
+	// Clearing, with the keyboard.
+	run(t, ctx, "focus clear", chromedp.Focus(css("#clear-0")), chromedp.KeyEvent(" "))
+	if eval[bool](t, ctx, `Array.from(document.querySelectorAll("#contest-0 input")).some(i => i.checked)`) {
+		t.Error("the clear control does not clear the choice")
+	}
+	screenshot(t, ctx, "booth-ballot-radio")
+	run(t, ctx, "choose", chromedp.Click(css("#c0o1")), chromedp.Click(css("#c1o0")))
+	run(t, ctx, "review", chromedp.Click(css("#form-ballot button[type=submit]")), chromedp.WaitVisible(css("#step-review")))
+	review := text(t, ctx, "#review-list")
+	if strings.Contains(review, "?:") || !strings.Contains(review, "Adopt the new statutes?") || !strings.Contains(review, "Yes") {
+		t.Errorf("the review reads %q", review)
+	}
+	// The audit page takes the record as the booth saves it: a file.
+	run(t, ctx, "audit", chromedp.Click(css("#audit")), chromedp.WaitVisible(css("#step-audit")))
+	record := value(t, ctx, "audit record", chromedp.Value(css("#audit-record")))
+	file := filepath.Join(t.TempDir(), "scrutin-audit.json")
+	if err := os.WriteFile(file, []byte(record), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "audit page", chromedp.Navigate(base+el+"/audit"), chromedp.WaitEnabled(css("#run-audit")),
+		chromedp.SetUploadFiles(css("#record-file"), []string{file}), chromedp.Click(css("#run-audit")),
+		chromedp.WaitVisible(css("#audit-out p.ok")))
+	screenshot(t, ctx, "audit-page-file")
+}
