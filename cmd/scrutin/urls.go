@@ -2,9 +2,13 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/scrutin/scrutin/store"
 )
@@ -77,4 +81,33 @@ func electionKey(u string) string {
 		host = "[" + host + "]"
 	}
 	return p.Scheme + "://" + host + "/e/" + id
+}
+
+// serverRoot reports whether u is a server's own address (https://host or
+// https://host/), not an election's; if so, hint names the elections its
+// home page lists, as addresses to give instead.
+func serverRoot(u string) (hint string, ok bool) {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || (p.Path != "" && p.Path != "/") {
+		return "", false
+	}
+	base := p.Scheme + "://" + p.Host
+	var found []string
+	c := &http.Client{Timeout: 10 * time.Second}
+	if resp, err := c.Get(base + "/"); err == nil {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		seen := map[string]bool{}
+		for _, m := range regexp.MustCompile(`href="/e/([^"/]+)/"`).FindAllStringSubmatch(string(b), -1) {
+			if store.CheckID(m[1]) == nil && !seen[m[1]] {
+				seen[m[1]] = true
+				found = append(found, base+"/e/"+m[1])
+			}
+		}
+	}
+	hint = fmt.Sprintf("%s is the server's address, not an election's: give the election's address as its pages print it, %s/e/ID", u, base)
+	if len(found) > 0 {
+		hint += "; this server lists " + strings.Join(found, ", ")
+	}
+	return hint, true
 }

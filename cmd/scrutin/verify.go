@@ -52,6 +52,10 @@ holds exactly the choices it states, under this election's key.`)
 			fmt.Fprintln(stderr, "scrutin verify: give the record's folder or URL")
 			return exitUsage
 		}
+		if hint, ok := serverRoot(fs.Arg(0)); ok {
+			fmt.Fprintln(stderr, "scrutin verify: "+hint)
+			return exitUsage
+		}
 		o := verify.Options{Witnesses: witnesses, Quorum: *quorum, Tracker: normalTracker(*tracker)}
 		if o.Quorum < 0 {
 			o.Quorum = len(witnesses)
