@@ -73,6 +73,12 @@ type Options struct {
 	// reached over HTTPS (directly or through a proxy). Cookies are always
 	// Secure (browsers accept them from http://localhost too).
 	HSTS bool
+	// Contact is whom voters write to when no sign-in code arrives (a
+	// name and address as in a From line, "Local 42 Elections
+	// <elections@example.org>"): the booth names it to everyone who asks
+	// for a code, on the roll or not (a lapsed member is told whom to ask,
+	// and nobody learns who is on the roll).
+	Contact string
 	// Browse bounds what anonymous reading costs (internal/browse): pages,
 	// receipts, the module and the log's tiles. Nil: browse.DefaultLimits
 	// with TrustedProxies.
@@ -881,8 +887,8 @@ type contestResult struct {
 	Rule  string
 	Total int // the choices counted
 	// Answered is the number of counted ballots that answer the contest;
-	// Blank those that chose nothing, or -1 where the counts do not tell
-	// (a contest of several choices).
+	// Blank those that chose nothing, or -1 where there are none (a
+	// choice is required) or the counts do not tell (several choices).
 	Answered, Blank int
 	Options         []optionResult
 }
@@ -915,7 +921,7 @@ func resultView(st *summary) []contestResult {
 			cr.Total += int(n)
 			top = max(top, int(n))
 		}
-		if ct.Max == 1 {
+		if ct.Max == 1 && ct.Min == 0 {
 			cr.Blank = max(0, cr.Answered-cr.Total)
 		}
 		for o, opt := range ct.Options {
