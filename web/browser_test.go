@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/scrutin/scrutin/accounts"
@@ -219,12 +220,13 @@ func TestBrowserVoter(t *testing.T) {
 	screenshot(t, ctx, "booth-ballot")
 
 	// The rules as the voter fills it in: one choice at most in the
-	// leader contest, and at least one before going on.
-	run(t, ctx, "max rule", chromedp.Click(css("#c0o0")))
-	if !eval[bool](t, ctx, `document.getElementById("c0o1").disabled`) {
-		t.Error("a second choice stays possible in a contest of at most one")
+	// leader contest (radio buttons: a second choice replaces the first),
+	// and at least one before going on.
+	run(t, ctx, "max rule", chromedp.Click(css("#c0o0")), chromedp.Click(css("#c0o1")))
+	if eval[bool](t, ctx, `document.getElementById("c0o0").checked`) {
+		t.Error("two choices are possible in a contest of at most one")
 	}
-	run(t, ctx, "min rule", chromedp.Click(css("#c0o0")), chromedp.Click(css("#form-ballot button[type=submit]")))
+	run(t, ctx, "min rule", chromedp.Click(css("#clear-0")), chromedp.Click(css("#form-ballot button[type=submit]")))
 	status := value(t, ctx, "min rule message", chromedp.Poll[string](`document.getElementById("status").textContent`))
 	ballotVisible := eval[bool](t, ctx, `!document.getElementById("step-ballot").hidden`)
 	if !ballotVisible || !strings.Contains(status, "at least 1") {
@@ -351,17 +353,25 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	run(t, ctx, "code", chromedp.KeyEvent(code+"\r"), chromedp.WaitVisible(css("#step-credential")))
 	tabTo("credential")
 	run(t, ctx, "credential", chromedp.KeyEvent(f.Codes[v]+"\r"), chromedp.WaitVisible(css("#step-ballot")))
+	// Each contest is of one choice: radio buttons, which Tab enters at
+	// the first and the arrow keys move through, choosing.
 	choices := f.Choices(v, []int{2}, []int{1})
 	for c, ch := range choices {
 		for _, o := range ch {
-			tabTo(fmt.Sprintf("c%do%d", c, o))
+			tabTo(fmt.Sprintf("c%do0", c))
 			run(t, ctx, "space", chromedp.KeyEvent(" "))
+			for range o {
+				run(t, ctx, "arrow", chromedp.KeyEvent(kb.ArrowDown))
+			}
+			if id := focused(); id != fmt.Sprintf("c%do%d", c, o) || !eval[bool](t, ctx, `document.activeElement.checked`) {
+				t.Fatalf("the arrow keys reach %q, not option %d of contest %d", id, o, c)
+			}
 		}
 	}
 	// The focus ring is drawn.
 	outline := eval[string](t, ctx, `getComputedStyle(document.activeElement).outlineStyle`)
 	if outline == "none" || outline == "" {
-		t.Errorf("the focused checkbox has no visible outline (%q)", outline)
+		t.Errorf("the focused option has no visible outline (%q)", outline)
 	}
 	review := eval[string](t, ctx, `(() => { const b = document.querySelector("#form-ballot button[type=submit]"); b.id = "review-button"; return b.id })()`)
 	tabTo(review)
@@ -504,7 +514,7 @@ func TestBrowserOfficer(t *testing.T) {
 	page := text(t, ctx, "main")
 	for o, n := range want[0] {
 		name := f.Manifest.Contests[0].Options[o].Title["en"]
-		if !regexp.MustCompile(regexp.QuoteMeta(name) + `(\s+✓\s+Winner)?\s+` + fmt.Sprint(n) + `\b`).MatchString(page) {
+		if !regexp.MustCompile(regexp.QuoteMeta(name) + `(\s+✓[\s\x{a0}]+Winner)?\s+` + fmt.Sprint(n) + `\b`).MatchString(page) {
 			t.Errorf("the results page does not show %s with %d votes: %.400s", name, n, page)
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -94,6 +95,8 @@ type Site struct {
 	wasm  *module
 	gate  *browse.Gate
 	mux   *http.ServeMux
+	// contact is Options.Contact, parsed.
+	contact *contact
 
 	mu    sync.Mutex
 	sites map[string]*electionSite // by election id
@@ -113,6 +116,16 @@ func New(o Options) (*Site, error) {
 		return nil, err
 	}
 	s.cat = cat
+	if o.Contact != "" {
+		a, err := mail.ParseAddress(o.Contact)
+		if err != nil {
+			return nil, fmt.Errorf("the voters' contact %q is not an e-mail address (like \"Elections <elections@example.org>\"): %w", o.Contact, err)
+		}
+		s.contact = &contact{Name: a.Name, Address: a.Address, Text: a.Address}
+		if a.Name != "" {
+			s.contact.Text = a.Name + " (" + a.Address + ")"
+		}
+	}
 	for _, lang := range Languages {
 		t, err := parseTemplates(lang, cat[lang])
 		if err != nil {
@@ -469,6 +482,12 @@ func localPath(p string) bool {
 	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
 }
 
+// contact is whom voters write to when no sign-in code arrives.
+type contact struct {
+	Name, Address string
+	Text          string // "Name (address)", or the address
+}
+
 // pageData is what every page template gets.
 type pageData struct {
 	Lang, Path string
@@ -482,6 +501,7 @@ type pageData struct {
 	Data       any
 	Staff      *staffView // the signed-in staff member, if any
 	Error      string
+	Contact    *contact // whom voters write to, if the server names one
 
 	el *electionSite // on an election's pages
 }
@@ -590,6 +610,7 @@ func (s *Site) electionData(r *http.Request, es *electionSite, lang, name string
 	p := &pageData{Lang: lang, Path: r.URL.Path, Page: "page." + name, ID: es.id, Base: es.base, State: es.summary(), el: es}
 	p.URL = s.baseURL(r) + es.base
 	p.Staff = s.staffView(r, es)
+	p.Contact = s.contact
 	p.Phase = p.State.Phase
 	if p.State.Manifest != nil {
 		p.Title = p.State.Manifest.Title.In(lang)

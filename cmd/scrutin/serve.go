@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -60,6 +62,7 @@ credentials given in person).`)
 	signIn := fs.String("sign-in", "email", "voters' second factor: email (one-time codes), or off")
 	smtpAddr := fs.String("smtp", "", "SMTP server for sign-in codes, host:port")
 	smtpFrom := fs.String("smtp-from", "", "sender of sign-in codes, e.g. \"Elections <elections@example.org>\"")
+	contactF := fs.String("contact", "", "whom voters write to when no sign-in code arrives, e.g. \"Elections <elections@example.org>\" (default: --smtp-from)")
 	smtpUser := fs.String("smtp-username", "", "SMTP user name")
 	smtpPass := fs.String("smtp-password-file", "", "file holding the SMTP password")
 	smtpTLS := fs.String("smtp-tls", "starttls", "starttls, or none (only to a server on this machine)")
@@ -93,6 +96,12 @@ credentials given in person).`)
 			}
 		} else if seed, err = os.ReadFile(*keyFile); err != nil {
 			return fail(stderr, "serve", fmt.Errorf("failed to read the log key: %w", err))
+		}
+		// Checked before anything starts (the setup link is minted below).
+		if c := cmp.Or(*contactF, *smtpFrom); c != "" {
+			if _, err := mail.ParseAddress(c); err != nil {
+				return fail(stderr, "serve", fmt.Errorf("the voters' contact %q (--contact, or --smtp-from) is not an e-mail address like \"Elections <elections@example.org>\": %w", c, err))
+			}
 		}
 		var mc mailer.Config
 		switch *signIn {
@@ -263,7 +272,7 @@ credentials given in person).`)
 		defer staff.Close()
 		// The site serves every election's pages, and the registry's API
 		// and logs under them.
-		site, err = web.New(web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts})
+		site, err = web.New(web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts, Contact: cmp.Or(*contactF, *smtpFrom)})
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}

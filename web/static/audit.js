@@ -18,12 +18,27 @@
     return WebAssembly.instantiateStreaming(fetch(root.dataset.wasm || "/static/scrutin.wasm"), go.importObject).then((m) => go.run(m.instance));
   }).catch(() => { $("audit-out").textContent = msgs.loadFailed; });
 
+  // The record as the booth saved it (a file), or pasted: a file chosen
+  // fills the box, where it can be read.
+  let reading = Promise.resolve();
+  $("record-file").addEventListener("change", () => {
+    const file = $("record-file").files[0];
+    if (!file) return;
+    reading = file.size > 1 << 20 ? Promise.resolve() : file.text().then((t) => { $("record").value = t.trim(); });
+  });
+
   $("form-audit").addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    await reading;
     const out = $("audit-out");
     out.replaceChildren();
     const p = document.createElement("p");
     out.appendChild(p);
+    if (!$("record").value.trim()) {
+      p.className = "error";
+      p.textContent = msgs.auditEmpty;
+      return;
+    }
     // The contests the record's credential may answer (spec §21.3 step 6).
     let contests = "[]";
     try {
@@ -51,7 +66,13 @@
       const lang = document.documentElement.lang;
       const names = r.choices[c].map((o) => ct.options[o].title[lang] || ct.options[o].title.en);
       const li = document.createElement("li");
-      li.textContent = (ct.title[lang] || ct.title.en) + ": " + (names.length ? names.join(", ") : msgs.blank);
+      const q = document.createElement("span");
+      q.className = "question";
+      q.textContent = ct.title[lang] || ct.title.en;
+      const a = document.createElement("strong");
+      a.className = "answer";
+      a.textContent = names.length ? names.join(", ") : msgs.blank;
+      li.append(q, " ", a);
       ul.appendChild(li);
     });
     out.appendChild(ul);

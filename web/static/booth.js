@@ -48,18 +48,27 @@
     return out;
   }
 
-  // Loading: the election, then the module.
+  // Loading: the module (about a megabyte and a half) loads while the
+  // voter signs in; the first step shows as soon as the election's
+  // description is here. The module is needed from the voting code on.
+  const module = new Promise((resolve, reject) => {
+    window.scrutinReady = resolve;
+    const go = new Go();
+    WebAssembly.instantiateStreaming(fetch(booth.dataset.wasm || "/static/scrutin.wasm"), go.importObject)
+      .then((m) => { go.run(m.instance); }, reject);
+  });
+  module.catch(() => {}); // said when it is needed
+  async function ready() {
+    let loaded = false;
+    module.then(() => { loaded = true; }, () => {});
+    await Promise.resolve();
+    if (!loaded) status(msgs.loading);
+    try { await module; } catch (e) { throw new Error(msgs.loadFailed); }
+  }
   async function load() {
     const r = await fetch(apiBase + "/election", { cache: "no-store" });
     state.electionJSON = await r.text();
     state.election = JSON.parse(state.electionJSON);
-    await new Promise((resolve, reject) => {
-      window.scrutinReady = resolve;
-      const go = new Go();
-      WebAssembly.instantiateStreaming(fetch(booth.dataset.wasm || "/static/scrutin.wasm"), go.importObject)
-        .then((m) => { go.run(m.instance); }, reject);
-    });
-    status(msgs.ready);
     if (state.election.sign_in === "email") show("signin", "email");
     else show("credential", "credential");
   }
@@ -74,7 +83,10 @@
       const r = await api("POST", "/sign-in", { email: state.email });
       state.challenge = r.challenge;
       $("form-code").hidden = false;
-      status(msgs.codeSent);
+      // The same answer for every address, on the roll or not: with whom
+      // to write to if nothing comes (a lapsed member learns it here).
+      const contact = booth.dataset.contact;
+      status(contact ? msgs.codeSent + " " + fmt("codeContact", contact) : msgs.codeSent);
       $("code").focus();
     } catch (e) {
       if (e.status === 429 && e.data && e.data.valid_until) {
@@ -103,8 +115,9 @@
   // 2. The voting code: which contests it may answer.
   $("form-credential").addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    status(msgs.checkingCredential);
     try {
+      await ready();
+      status(msgs.checkingCredential);
       const code = $("credential").value;
       const pub = call("credential", state.electionJSON, code).credential;
       let r;
@@ -122,18 +135,31 @@
   });
 
   // 3. The ballot: the contests' rules as the voter fills it in.
+  // A contest of one choice is a group of radio buttons, with a button
+  // that clears the choice; one of several is checkboxes, the others
+  // greyed out once the limit is reached, as the count under it says.
   function chosen(fs) {
-    return Array.from(fs.querySelectorAll("input[type=checkbox]:checked")).map((i) => Number(i.value));
+    return Array.from(fs.querySelectorAll("input:checked")).map((i) => Number(i.value));
   }
   function updateCount(fs) {
     const max = Number(fs.dataset.max), n = chosen(fs).length;
-    for (const box of fs.querySelectorAll("input[type=checkbox]")) {
+    const boxes = fs.querySelectorAll("input[type=checkbox]");
+    for (const box of boxes) {
       box.disabled = fs.hidden || (!box.checked && n >= max);
     }
-    $("count-" + fs.dataset.contest).textContent = fmt("chosen", n, max);
+    if (boxes.length) $("count-" + fs.dataset.contest).textContent = fmt(n >= max ? "chosenAll" : "chosen", n, max);
   }
   for (const fs of document.querySelectorAll("fieldset.contest")) {
     fs.addEventListener("change", () => updateCount(fs));
+    const clear = $("clear-" + fs.dataset.contest);
+    if (clear) {
+      clear.addEventListener("click", () => {
+        for (const i of fs.querySelectorAll("input:checked")) i.checked = false;
+        $("count-" + fs.dataset.contest).textContent = msgs.cleared;
+        updateCount(fs);
+      });
+      fs.addEventListener("change", () => { $("count-" + fs.dataset.contest).textContent = ""; });
+    }
   }
   $("form-ballot").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -148,9 +174,17 @@
         fs.querySelector("input").focus();
         return;
       }
+      // The question, then the answer on its own line: a question's own
+      // punctuation is never followed by another.
       const li = document.createElement("li");
       const names = picks.map((o) => fs.querySelector("label[for=c" + fs.dataset.contest + "o" + o + "]").textContent);
-      li.textContent = title + ": " + (names.length ? names.join(", ") : msgs.blank);
+      const q = document.createElement("span");
+      q.className = "question";
+      q.textContent = title;
+      const a = document.createElement("strong");
+      a.className = "answer";
+      a.textContent = names.length ? names.join(", ") : msgs.blank;
+      li.append(q, " ", a);
       list.appendChild(li);
     }
     encrypt();
