@@ -116,3 +116,38 @@ func TestBrowserBoothForReaders(t *testing.T) {
 		chromedp.WaitVisible(css("#audit-out p.ok")))
 	screenshot(t, ctx, "audit-page-file")
 }
+
+// TestBrowserBoothErrorsForPeople (issue 17): a wrong sign-in code and a
+// malformed address are told in the reader's language, in sentences that
+// say what to do, not as the server's raw, lower-case error.
+func TestBrowserBoothErrorsForPeople(t *testing.T) {
+	ctx := browser(t)
+	f, base := newDemo(t, 3)
+	want := map[string][2]string{
+		"en": {"This code is not right", "ask for a new code"},
+		"fr": {"Ce code n'est pas le bon", "demandez un nouveau code"},
+	}
+	for _, lang := range []string{"en", "fr"} {
+		run(t, ctx, "language", chromedp.Navigate(base+el+"/vote"), chromedp.WaitVisible(css("#step-signin")))
+		if eval[string](t, ctx, `document.documentElement.lang`) != lang {
+			run(t, ctx, "switch language", chromedp.Click(css("form.lang button")), chromedp.WaitVisible(css("#step-signin")))
+		}
+		email := f.Emails[1]
+		n := f.Mail.Count(email)
+		run(t, ctx, "ask for a code", chromedp.SendKeys(css("#email"), email), chromedp.Click(css("#form-email button")), chromedp.WaitVisible(css("#form-code")))
+		if _, err := f.Mail.WaitCode(ctx, email, n); err != nil {
+			t.Fatal(err)
+		}
+		run(t, ctx, "a wrong code", chromedp.SendKeys(css("#code"), "00000000"), chromedp.Click(css("#form-code button")))
+		status := value(t, ctx, "status", chromedp.Poll[string](`(() => { const s = document.getElementById("status"); return s.classList.contains("error") ? s.textContent : null; })()`))
+		for _, w := range want[lang] {
+			if !strings.Contains(status, w) {
+				t.Errorf("a wrong code (%s) is told %q, without %q", lang, status, w)
+			}
+		}
+		if strings.Contains(status, "Something went wrong") || strings.Contains(status, "this code is wrong") {
+			t.Errorf("a wrong code (%s) is told in the server's words: %q", lang, status)
+		}
+		screenshot(t, ctx, "booth-wrong-code-"+lang)
+	}
+}
