@@ -130,9 +130,10 @@ func TestBrowserBoothErrorsForPeople(t *testing.T) {
 	for _, lang := range []string{"en", "fr"} {
 		run(t, ctx, "language", chromedp.Navigate(base+el+"/vote"), chromedp.WaitVisible(css("#step-signin")))
 		if eval[string](t, ctx, `document.documentElement.lang`) != lang {
-			run(t, ctx, "switch language", chromedp.Click(css("form.lang button")), chromedp.WaitVisible(css("#step-signin")))
+			run(t, ctx, "switch language", chromedp.Click(css("form.lang button")))
+			waitFor(t, ctx, "the page in "+lang, `document.documentElement.lang === "`+lang+`" && !document.getElementById("step-signin").hidden`)
 		}
-		email := f.Emails[1]
+		email := f.Emails[map[string]int{"en": 1, "fr": 2}[lang]]
 		n := f.Mail.Count(email)
 		run(t, ctx, "ask for a code", chromedp.SendKeys(css("#email"), email), chromedp.Click(css("#form-email button")), chromedp.WaitVisible(css("#form-code")))
 		if _, err := f.Mail.WaitCode(ctx, email, n); err != nil {

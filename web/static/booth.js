@@ -25,8 +25,25 @@
     const el = focus ? $(focus) : $("step-" + step).querySelector("input, button, textarea");
     if (el) el.focus();
   }
-  function fail(err) {
-    status(msgs.error + " " + (err && err.message ? err.message : err), true);
+  // fail tells the voter what went wrong at this step, and what to do, in
+  // the page's language: the server's own words (for programs) are kept
+  // only as a detail for the organisers, when no sentence here fits.
+  function fail(err, step) {
+    status(explain(err, step), true);
+  }
+  function explain(err, step) {
+    const code = err && err.status;
+    const detail = err && err.message ? err.message : String(err);
+    if (err instanceof TypeError && !code) return msgs["err.network"];
+    if (err && err.human) return detail;
+    const key = {
+      email: { 400: "err.email", 429: "err.tooMany", 503: "err.unavailable" },
+      code: { 400: "err.codeWrong", 401: "err.codeWrong", 429: "err.tooMany", 503: "err.unavailable" },
+      cast: { 401: "err.signedOut", 403: "err.notYours", 409: "err.closed", 429: "err.tooMany", 503: "err.busy" },
+    }[step];
+    if (key && key[code]) return msgs[key[code]];
+    if (code >= 500) return msgs["err.unavailable"];
+    return fmt("err.other", detail);
   }
   async function api(method, path, body, token) {
     const headers = { "Content-Type": "application/json" };
@@ -63,7 +80,7 @@
     module.then(() => { loaded = true; }, () => {});
     await Promise.resolve();
     if (!loaded) status(msgs.loading);
-    try { await module; } catch (e) { throw new Error(msgs.loadFailed); }
+    try { await module; } catch (e) { const h = new Error(msgs.loadFailed); h.human = true; throw h; }
   }
   async function load() {
     const r = await fetch(apiBase + "/election", { cache: "no-store" });
@@ -99,7 +116,7 @@
         const again = new Date(Date.now() + 1000 * e.data.retry_after).toLocaleTimeString([], clock);
         status(fmt("codeNotSent", until, again), true);
         $("code").focus();
-      } else fail(e);
+      } else fail(e, "email");
     }
   });
   $("form-code").addEventListener("submit", async (ev) => {
@@ -109,7 +126,7 @@
       state.token = r.token;
       status(msgs.signedIn);
       show("credential", "credential");
-    } catch (e) { fail(e); }
+    } catch (e) { fail(e, "code"); }
   });
 
   // 2. The voting code: which contests it may answer.
@@ -119,9 +136,19 @@
       await ready();
       status(msgs.checkingCredential);
       const code = $("credential").value;
-      const pub = call("credential", state.electionJSON, code).credential;
+      let pub;
+      try { pub = call("credential", state.electionJSON, code).credential; } catch (e) {
+        const h = new Error(msgs["err.credentialForm"]);
+        h.human = true;
+        throw h;
+      }
       let r;
-      try { r = await api("GET", "/credentials/" + encodeURIComponent(pub)); } catch (e) { throw new Error(msgs.credentialUnknown); }
+      try { r = await api("GET", "/credentials/" + encodeURIComponent(pub)); } catch (e) {
+        if (e.status !== 404 && e.status !== 400) throw e;
+        const h = new Error(msgs.credentialUnknown);
+        h.human = true;
+        throw h;
+      }
       state.code = code;
       state.eligible = new Set(r.contests);
       for (const fs of document.querySelectorAll("fieldset.contest")) {
@@ -217,14 +244,14 @@
         receipt = await api("POST", "/ballots", b.ballot, state.token);
       } catch (e) {
         // The encryption is spent (signed): a new one is ready to retry.
-        encrypt(msgs.error + " " + e.message);
+        encrypt(explain(e, "cast"));
         return;
       }
       // The receipt must prove that this very ballot is in the log.
       try {
         call("checkReceipt", state.electionJSON, b.ballot, JSON.stringify(receipt));
       } catch (e) {
-        status(msgs.badReceipt + " " + e.message, true);
+        status(msgs.badReceipt, true);
         return;
       }
       $("receipt-tracker").textContent = group(receipt.tracker);
