@@ -157,3 +157,51 @@ func TestLetterWithoutNameAndWithURL(t *testing.T) {
 		t.Errorf("without an address: %q", m)
 	}
 }
+
+// TestLetterSaysWhereWhenAndWhich (issue 17): the letter, from the
+// manifest, gives the booth's address, the voting window in each
+// language, the election's fingerprint to check, its title in each
+// language, and calls the code what the booth calls it, a voting code; it
+// comes from the sender's name, not a bare address.
+func TestLetterSaysWhereWhenAndWhich(t *testing.T) {
+	f := crypto.Fingerprint{0xab, 0xcd, 0xef, 0x01}
+	issued, err := Generate(testRoll(), f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &election.Manifest{
+		Title:  election.Text{"en": "Union ballot 2027", "fr": "Scrutin syndical 2027"},
+		Window: election.Window{Opens: "2027-03-01T09:00:00Z", Closes: "2027-03-08T18:30:00Z"},
+	}
+	l := DefaultLetter
+	if err := l.FromManifest(m, f); err != nil {
+		t.Fatal(err)
+	}
+	l.URL = "https://vote.example.org/e/union-2027/vote"
+	srv := mailtest.New(t)
+	cfg := mailer.Config{Addr: srv.Addr(), From: `"Local 42 Elections" <elections@local42.example>`, TLS: "none"}
+	if _, err := Send(context.Background(), cfg, l, issued[:1]); err != nil {
+		t.Fatal(err)
+	}
+	msg := srv.Last(issued[0].Member.Email)
+	en, fr, ok := strings.Cut(msg, "Bonjour")
+	if !ok {
+		t.Fatalf("no French half: %q", msg)
+	}
+	grouped := "abcd ef01 0000"
+	for _, w := range []struct{ half, want string }{
+		{msg, `From: "Local 42 Elections" <elections@local42.example>`},
+		{en, "Union ballot 2027"}, {en, "voting code"}, {en, l.URL}, {en, "1 March 2027, 09:00 UTC"}, {en, "8 March 2027, 18:30 UTC"}, {en, grouped},
+		{fr, "Scrutin syndical 2027"}, {fr, "code de vote"}, {fr, l.URL}, {fr, "1er mars 2027 à 9 h 00 UTC"}, {fr, "8 mars 2027 à 18 h 30 UTC"}, {fr, grouped},
+	} {
+		if !strings.Contains(w.half, w.want) {
+			t.Errorf("the letter lacks %q:\n%s", w.want, msg)
+		}
+	}
+	if strings.Contains(strings.ToLower(en), "credential") {
+		t.Errorf("the letter says credential where the booth says voting code:\n%s", en)
+	}
+	if strings.Contains(fr, "Union ballot 2027") {
+		t.Errorf("the French half uses the English title:\n%s", fr)
+	}
+}
