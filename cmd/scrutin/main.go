@@ -70,7 +70,7 @@ func commands() []command {
 		{"manifest check", "(officer, anyone) validate a manifest, explain it, print its fingerprint", true, manifestCheckCommand},
 		{"roll import", "(officer) import the membership roll from CSV, with eligibility rules and a report", false, rollImportCommand},
 		{"credentials generate", "(credential authority) make a credential per member, offline", false, credentialsGenerateCommand},
-		{"credentials send", "(credential authority) e-mail each member their credential", false, credentialsSendCommand},
+		{"credentials send", "(credential authority) e-mail each member their voting code", false, credentialsSendCommand},
 		{"voters import", "(server operator) keep the voters' sign-in list, encrypted", true, votersImportCommand},
 		{"voters erase", "(server operator) erase the voters' sign-in list after the election", false, votersEraseCommand},
 		{"selftest", "check that the cryptographic core works on this machine", false, selftestCommand},

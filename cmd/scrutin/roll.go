@@ -240,11 +240,15 @@ public credentials, published in the log.`)
 }
 
 func credentialsSendCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("credentials send", "--csv credentials.csv --smtp HOST:PORT --from ADDRESS --title TITLE --url https://host/e/ID [--username U --password-file F] [--tls starttls|none]",
-		`Send e-mails every member their credential code, one message each, through
+	fs := newFlagSet("credentials send", "--csv credentials.csv --smtp HOST:PORT --from ADDRESS --manifest manifest.json --url https://host/e/ID [--username U --password-file F] [--tls starttls|none]",
+		`Send e-mails every member their voting code, one message each, through
 an SMTP server (STARTTLS required, except to a server on this machine). With
---url, the election's address as its pages print it, the letter says where to
-vote (its booth, https://host/e/ID/vote).`)
+--manifest (the one the codes were generated for), the letter gives the
+election's title in English and French, the voting window and the election's
+fingerprint; with --url, the election's address as its pages print it, it says
+where to vote (its booth, https://host/e/ID/vote). --title gives the title
+without a manifest. --from may hold the sender's name, "Local 42 Elections
+<elections@example.org>": the letter comes from it.`)
 	csvPath := fs.String("csv", "", "the mail-merge file written by scrutin credentials generate")
 	addr := fs.String("smtp", "", "the SMTP server, host:port")
 	from := fs.String("from", "", "the sender, e.g. \"Returning Officer <officer@example.org>\"")
@@ -253,10 +257,29 @@ vote (its booth, https://host/e/ID/vote).`)
 	passFile := fs.String("password-file", "", "file holding the SMTP password")
 	tlsMode := fs.String("tls", "starttls", "starttls, or none (only to a server on this machine)")
 	electionAddr := fs.String("url", "", "the election's address, https://host/e/ID, for the letter to say where to vote")
+	manifestPath := fs.String("manifest", "", "the election's manifest, for the letter's title, voting window and fingerprint")
 	return fs, func(stdout, stderr io.Writer) int {
-		if *csvPath == "" || *addr == "" || *from == "" || *title == "" {
-			fmt.Fprintln(stderr, "scrutin credentials send: --csv, --smtp, --from and --title are required")
+		if *csvPath == "" || *addr == "" || *from == "" || *title == "" && *manifestPath == "" {
+			fmt.Fprintln(stderr, "scrutin credentials send: --csv, --smtp, --from and --manifest (or --title) are required")
 			return exitUsage
+		}
+		l := credauth.DefaultLetter
+		l.Election = *title
+		if *manifestPath != "" {
+			m, err := readManifest(*manifestPath)
+			if err != nil {
+				return fail(stderr, "credentials send", err)
+			}
+			f, err := m.Fingerprint()
+			if err != nil {
+				return fail(stderr, "credentials send", err)
+			}
+			if err := l.FromManifest(m, f); err != nil {
+				return fail(stderr, "credentials send", err)
+			}
+			if *title != "" {
+				l.Election, l.ElectionFR = *title, *title
+			}
 		}
 		booth := ""
 		if *electionAddr != "" {
@@ -279,8 +302,7 @@ vote (its booth, https://host/e/ID/vote).`)
 		if err != nil {
 			return fail(stderr, "credentials send", err)
 		}
-		l := credauth.DefaultLetter
-		l.Election, l.URL = *title, booth
+		l.URL = booth
 		n, err := credauth.Send(context.Background(), cfg, l, issued)
 		fmt.Fprintf(stdout, "%d of %d credentials sent\n", n, len(issued))
 		if err != nil {

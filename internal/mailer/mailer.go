@@ -54,7 +54,10 @@ func (c Config) Check() error {
 // Conn is a connection to the mail server, for sending several messages.
 type Conn struct {
 	c    *smtp.Client
-	from string
+	from string // the envelope's sender: the address alone
+	// header is the From header: the sender's name and address, as
+	// Config.From gives them ("Local 42 Elections <elections@…>").
+	header string
 }
 
 // Dial connects, starts TLS and authenticates.
@@ -96,7 +99,7 @@ func (cfg Config) Dial(ctx context.Context) (*Conn, error) {
 			return nil, err
 		}
 	}
-	return &Conn{c: c, from: from.Address}, nil
+	return &Conn{c: c, from: from.Address, header: from.String()}, nil
 }
 
 // Send sends one message.
@@ -119,7 +122,7 @@ func (m *Conn) Send(to, subject, body string) error {
 	}
 	var msg bytes.Buffer
 	fmt.Fprintf(&msg, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n%s",
-		m.from, to, header(subject), time.Now().UTC().Format(time.RFC1123Z), body)
+		m.header, to, header(subject), time.Now().UTC().Format(time.RFC1123Z), body)
 	if _, err := w.Write(msg.Bytes()); err != nil {
 		return err
 	}
