@@ -79,6 +79,9 @@ func (e *Election) newHandler(o Options) *handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if o.SignIn != nil {
+		o.SignIn.follow(e)
+	}
 	return &handler{e: e, log: logger, signIn: o.SignIn, noSignIn: o.NoSignIn, officerCheck: o.Officer}
 }
 

@@ -4,6 +4,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -29,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -147,11 +149,15 @@ const maxClients = 100_000
 // SignIn checks voters' second factor: one-time codes sent by e-mail, and
 // the voter tokens they give (spec §20). Safe for concurrent use.
 type SignIn struct {
-	key     []byte            // k of spec §20.3
-	emails  map[string]bool   // addresses on the list
-	owner   map[string]string // credential (text form) → address
-	mail    Mailer
-	title   string
+	key    []byte            // k of spec §20.3
+	emails map[string]bool   // addresses on the list
+	owner  map[string]string // credential (text form) → address
+	mail   Mailer
+	title  string
+	// about, once the sign-in serves an election, reads its title and
+	// whether voting is closed, when a code is asked for and when its
+	// letter goes (the manifest may come after the sign-in was made).
+	about   atomic.Pointer[func() (title election.Text, closed bool)]
 	lim     SignInLimits
 	log     *slog.Logger
 	now     func() time.Time
@@ -268,6 +274,21 @@ type challenge struct {
 }
 
 type letter struct{ to, id, code string } // code: 16 digits, mailed under challenge id
+
+// follow makes the sign-in read e's title and phase when a code is asked
+// for and when its letter goes: no code once voting is closed.
+func (s *SignIn) follow(e *Election) {
+	about := func() (t election.Text, closed bool) {
+		e.State(func(st *election.State) {
+			if st.Manifest != nil {
+				t = st.Manifest.Title
+			}
+			closed = st.Phase >= election.PhaseClosed
+		})
+		return t, closed
+	}
+	s.about.Store(&about)
+}
 
 // NewSignIn makes the sign-in of the election F titled title, for the
 // voters of the list, with the list's key (spec §20.3), sending codes with
@@ -483,6 +504,12 @@ func (s *SignIn) requestCode(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{"this is not an e-mail address"})
 		return
 	}
+	if about := s.about.Load(); about != nil {
+		if _, closed := (*about)(); closed {
+			writeJSON(w, http.StatusConflict, apiError{"voting is closed: no sign-in code is sent"})
+			return
+		}
+	}
 	id := newChallengeID()
 	wait, last, err := s.issue(email, id)
 	switch {
@@ -580,14 +607,18 @@ func (a *address) prune(now time.Time) {
 func (s *SignIn) sendLetters() {
 	for l := range s.queue {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		title, short, long, ttl := s.title, l.code[:8], l.code[:8]+" "+l.code[8:], int(s.lim.CodeTTL.Minutes())
-		body := fmt.Sprintf("Your sign-in code for \"%s\" is:\r\n\r\n    %s\r\n\r\nIt is valid for %d minutes, in the window where you asked for it. With your voting credential, it lets you vote.\r\n"+
+		title, titleFR, short, long, ttl := s.title, s.title, l.code[:8], l.code[:8]+" "+l.code[8:], int(s.lim.CodeTTL.Minutes())
+		if about := s.about.Load(); about != nil {
+			t, _ := (*about)()
+			title, titleFR = cmp.Or(t.In("en"), title), cmp.Or(t.In("fr"), title)
+		}
+		body := fmt.Sprintf("Your sign-in code for \"%s\" is:\r\n\r\n    %s\r\n\r\nIt is valid for %d minutes, in the window where you asked for it. With the voting code from your letter, it lets you vote.\r\n"+
 			"Anywhere else (on another device, or if you did not ask for this code but want to vote now), type this longer form instead, valid for the same %d minutes:\r\n\r\n    %s\r\n\r\n"+
 			"If you did not ask for it, ignore this message: the code alone cannot vote.\r\n\r\n"+
 			"Votre code de connexion pour « %s » est :\r\n\r\n    %s\r\n\r\nIl est valable %d minutes, dans la fenêtre où vous l'avez demandé. Avec votre code de vote, il vous permet de voter.\r\n"+
 			"Ailleurs (sur un autre appareil, ou si vous ne l'avez pas demandé mais voulez voter maintenant), tapez plutôt cette forme longue, valable les mêmes %d minutes :\r\n\r\n    %s\r\n\r\n"+
 			"Si vous ne l'avez pas demandé, ignorez ce message : ce code seul ne permet pas de voter.\r\n",
-			title, short, ttl, ttl, long, title, short, ttl, ttl, long)
+			title, short, ttl, ttl, long, titleFR, short, ttl, ttl, long)
 		s.sending(l, true)
 		err := s.mail.Send(ctx, l.to, "Your sign-in code / Votre code de connexion", body)
 		cancel()

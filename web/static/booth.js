@@ -37,7 +37,7 @@
     if (err instanceof TypeError && !code) return msgs["err.network"];
     if (err && err.human) return detail;
     const key = {
-      email: { 400: "err.email", 429: "err.tooMany", 503: "err.unavailable" },
+      email: { 400: "err.email", 409: "err.closed", 429: "err.tooMany", 503: "err.unavailable" },
       code: { 400: "err.codeWrong", 401: "err.codeWrong", 429: "err.tooMany", 503: "err.unavailable" },
       cast: { 401: "err.signedOut", 403: "err.notYours", 409: "err.closed", 429: "err.tooMany", 503: "err.busy" },
     }[step];
