@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,106 @@ func TestBrowserBoothErrorsForPeople(t *testing.T) {
 			t.Errorf("a wrong code (%s) is told in the server's words: %q", lang, status)
 		}
 		screenshot(t, ctx, "booth-wrong-code-"+lang)
+	}
+}
+
+// lineBreaksInHex reports the hex codes (code.hex) on the page that break
+// inside a group of four.
+const lineBreaksInHex = `(() => {
+  const bad = [];
+  for (const el of document.querySelectorAll(".hex")) {
+    const node = el.firstChild;
+    if (!node || node.nodeType !== 3) continue;
+    const text = node.textContent;
+    for (let i = 0; i < text.length; i += 5) {
+      const r = document.createRange();
+      r.setStart(node, i);
+      r.setEnd(node, Math.min(text.length, i + 4));
+      const tops = new Set(Array.from(r.getClientRects()).map((b) => Math.round(b.top)));
+      if (tops.size > 1) bad.push(text.slice(i, i + 4));
+    }
+  }
+  return bad.join(" ");
+})()`
+
+// TestBrowserResultsOnPhone (issue 17): the published result on a 360-px
+// phone in each language: numbers on one line, no sideways scroll, hex
+// codes broken only between groups; the verifier, after VALID, shows what
+// it checked and the result it recomputed beside the published one.
+func TestBrowserResultsOnPhone(t *testing.T) {
+	ctx := browser(t)
+	f, base := newDemo(t, 12)
+	bg := context.Background()
+	if _, err := f.Vote(bg, base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Finish(bg); err != nil {
+		t.Fatal(err)
+	}
+	script := os.Getenv("SCRUTIN_AXE")
+	var axeJS string
+	if script != "" {
+		b, err := os.ReadFile(script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		axeJS = string(b)
+	}
+	run(t, ctx, "home", chromedp.Navigate(base+el+"/"), chromedp.WaitVisible(css("main")))
+	for _, lang := range []string{"en", "fr"} {
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/lang", {method: "POST", body: new URLSearchParams({lang: "`+lang+`", back: "/"})}).then(r => r.ok)`, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatal(err)
+		}
+		run(t, ctx, "results", chromedp.Navigate(base+el+"/results"), chromedp.WaitVisible(css("table.result")))
+		if got := eval[string](t, ctx, `document.documentElement.lang`); got != lang {
+			t.Fatalf("the results are in %q, not %q", got, lang)
+		}
+		screenshot(t, ctx, "results-decided-360-"+lang)
+		wrapped := eval[string](t, ctx, `Array.from(document.querySelectorAll("td.num")).filter(td => { const r = document.createRange(); r.selectNodeContents(td); return new Set(Array.from(r.getClientRects()).map(b => Math.round(b.top))).size > 1 }).map(td => td.textContent).join(" | ")`)
+		if wrapped != "" {
+			t.Errorf("%s: numbers wrap on a 360-px phone: %s", lang, wrapped)
+		}
+		if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+			t.Errorf("%s: the results page scrolls sideways on a 360-px screen", lang)
+		}
+		if bad := eval[string](t, ctx, lineBreaksInHex); bad != "" {
+			t.Errorf("%s: the results page breaks hex groups: %s", lang, bad)
+		}
+		if axeJS != "" {
+			checkAxe(t, ctx, axeJS, lang+" results (decided)")
+		}
+		// A tracker's page: the tracker and ballot code break between groups.
+		_, list := get(t, http.DefaultClient, base+el+"/ballots")
+		i := strings.Index(list, `href="`+el+`/ballots/`)
+		tracker := list[i+len(`href="`+el+`/ballots/`) : i+len(`href="`+el+`/ballots/`)+64]
+		run(t, ctx, "tracker", chromedp.Navigate(base+el+"/ballots/"+tracker), chromedp.WaitVisible(css("#tracker-status")))
+		if bad := eval[string](t, ctx, lineBreaksInHex); bad != "" {
+			t.Errorf("%s: the tracker page breaks hex groups: %s", lang, bad)
+		}
+		screenshot(t, ctx, "tracker-360-"+lang)
+		// The verifier, given the fingerprint as announced (grouped).
+		fp := eval[string](t, ctx, `document.querySelector("footer .fp").textContent`)
+		run(t, ctx, "verify", chromedp.Navigate(base+el+"/verify"), chromedp.WaitEnabled(css("#run-verify")),
+			chromedp.SendKeys(css("#fingerprint"), fp), chromedp.Click(css("#run-verify")), chromedp.WaitVisible(css("#verify-report")),
+			chromedp.WaitVisible(css("#verify-result table")))
+		details := text(t, ctx, "#verify-details")
+		if want := map[string]string{"en": "What was checked", "fr": "Ce qui a été vérifié"}[lang]; !strings.Contains(details, want) {
+			t.Errorf("%s: the verifier does not say what it checked: %q", lang, details)
+		}
+		if want := map[string]string{"en": "whose fingerprint you typed", "fr": "dont vous avez tapé l'empreinte"}[lang]; !strings.Contains(details, want) {
+			t.Errorf("%s: the verifier does not say it checked the fingerprint typed: %q", lang, details)
+		}
+		rows := eval[float64](t, ctx, `document.querySelectorAll("#verify-result tbody tr").length`)
+		bad := eval[float64](t, ctx, `document.querySelectorAll("#verify-result td.error").length`)
+		if rows < 5 || bad != 0 {
+			t.Errorf("%s: the recomputed result: %v rows, %v differing: %s", lang, rows, bad, text(t, ctx, "#verify-result"))
+		}
+		if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+			t.Errorf("%s: the verifier's report scrolls sideways on a 360-px screen", lang)
+		}
+		screenshot(t, ctx, "verify-result-360-"+lang)
+		if axeJS != "" {
+			checkAxe(t, ctx, axeJS, lang+" verify (valid)")
+		}
 	}
 }

@@ -906,12 +906,16 @@ type contestResult struct {
 	ID    string
 	Title election.Text
 	Rule  string
+	Max   int // choices a ballot may make
 	Total int // the choices counted
 	// Answered is the number of counted ballots that answer the contest;
 	// Blank those that chose nothing, or -1 where there are none (a
 	// choice is required) or the counts do not tell (several choices).
 	Answered, Blank int
-	Options         []optionResult
+	// Base is what the percentages are of: the ballots that answer the
+	// contest (blank ones included), or the choices counted if unknown.
+	Base    int
+	Options []optionResult
 }
 
 type optionResult struct {
@@ -933,7 +937,7 @@ func resultView(st *summary) []contestResult {
 			break
 		}
 		rc := st.Result.Contests[c]
-		cr := contestResult{ID: ct.ID, Title: ct.Title, Rule: ct.Rule(), Blank: -1}
+		cr := contestResult{ID: ct.ID, Title: ct.Title, Rule: ct.Rule(), Max: ct.Max, Blank: -1}
 		if c < len(st.Answers) {
 			cr.Answered = st.Answers[c]
 		}
@@ -941,6 +945,10 @@ func resultView(st *summary) []contestResult {
 		for _, n := range rc.Counts {
 			cr.Total += int(n)
 			top = max(top, int(n))
+		}
+		cr.Base = cr.Answered
+		if cr.Base == 0 {
+			cr.Base = cr.Total
 		}
 		if ct.Max == 1 && ct.Min == 0 {
 			cr.Blank = max(0, cr.Answered-cr.Total)
