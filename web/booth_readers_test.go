@@ -254,3 +254,21 @@ func TestBrowserResultsOnPhone(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserLocalTimes (issue 17): where scripts run, times are written in
+// the reader's own time zone, naming it; the UTC instant stays in the
+// <time datetime> attribute.
+func TestBrowserLocalTimes(t *testing.T) {
+	ctx := browser(t)
+	_, base := newDemo(t, 3)
+	run(t, ctx, "zone", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"})
+		return err
+	}))
+	run(t, ctx, "home", chromedp.Navigate(base+el+"/"), chromedp.WaitVisible(css("main")))
+	got := eval[string](t, ctx, `Array.from(document.querySelectorAll("main time")).map(t => t.getAttribute("datetime") + " " + t.textContent).join(" | ")`)
+	// The window opens 2027-03-01T09:00:00Z: 04:00 in New York (EST).
+	if !strings.Contains(got, "2027-03-01T09:00:00Z") || !strings.Contains(got, "04:00") || !strings.Contains(got, "EST") {
+		t.Errorf("the window in New York reads %q", got)
+	}
+}
