@@ -272,3 +272,16 @@ func TestBrowserLocalTimes(t *testing.T) {
 		t.Errorf("the window in New York reads %q", got)
 	}
 }
+
+// TestBrowserVerifierBadFingerprint (issue 17): a mistyped fingerprint is
+// told in words, before anything is downloaded.
+func TestBrowserVerifierBadFingerprint(t *testing.T) {
+	ctx := browser(t)
+	_, base := newDemo(t, 3)
+	run(t, ctx, "verify", chromedp.Navigate(base+el+"/verify"), chromedp.WaitEnabled(css("#run-verify")),
+		chromedp.SendKeys(css("#fingerprint"), "abcd 1234"), chromedp.Click(css("#run-verify")))
+	status := value(t, ctx, "status", chromedp.Poll[string](`(() => { const s = document.getElementById("verify-status"); return s.classList.contains("error") ? s.textContent : null; })()`))
+	if !strings.Contains(status, "64 digits") {
+		t.Errorf("a mistyped fingerprint is told %q", status)
+	}
+}

@@ -47,7 +47,7 @@
       const body = await resp.json();
       if (!resp.ok) {
         p.className = "error";
-        p.textContent = msgs.auditFailed + " " + body.error;
+        p.textContent = resp.status === 404 || resp.status === 400 ? msgs.auditUnknownCredential : msgs.auditFailed + " " + body.error;
         return;
       }
       contests = JSON.stringify(body.contests);

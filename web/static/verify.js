@@ -25,6 +25,15 @@
       $("verify-status").textContent = fmt("verifying", done, total);
     };
     const fp = $("fingerprint").value.trim().replace(/\s/g, "").toLowerCase();
+    if (fp !== "" && !/^[0-9a-f]{64}$/.test(fp)) {
+      bar.hidden = true;
+      $("run-verify").disabled = false;
+      $("verify-status").textContent = msgs.badFingerprint;
+      $("verify-status").className = "status error";
+      $("fingerprint").focus();
+      return;
+    }
+    $("verify-status").className = "status";
     const tracker = $("verify-tracker").value.trim().replace(/\s/g, "").toLowerCase();
     const base = location.origin + root.dataset.log;
     const rep = JSON.parse(await window.scrutin.verify(base, fp, tracker, progress));
