@@ -341,7 +341,7 @@ func TestElectionPagesUnderBase(t *testing.T) {
 	for p, attrs := range map[string][]string{
 		"/vote":   {`data-api="/api/e/north"`, `data-base="/e/north"`},
 		"/audit":  {`data-api="/api/e/north"`},
-		"/verify": {`data-log="/e/north/log"`, "scrutin verify " + base + "/e/north</code>"},
+		"/verify": {`data-log="/e/north/log"`, "scrutin verify --election F " + base + "/e/north</code>"},
 	} {
 		_, body := send(t, "GET", base+"/e/north"+p, "", "", nil)
 		for _, a := range attrs {
