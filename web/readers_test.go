@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/scrutin/scrutin/election"
 )
 
 // Issue 17: the pages voters and observers read, as a 70-year-old member
@@ -81,7 +83,8 @@ func TestDatesInReadersLanguage(t *testing.T) {
 func TestResultsForReaders(t *testing.T) {
 	f, base := newDemo(t, 12)
 	ctx := context.Background()
-	if _, err := f.Vote(ctx, base); err != nil {
+	want, err := f.Vote(ctx, base)
+	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := f.Finish(ctx)
@@ -119,6 +122,18 @@ func TestResultsForReaders(t *testing.T) {
 	}
 	if !strings.Contains(en, "Blank") || !strings.Contains(fr, "blanc") {
 		t.Error("the results do not count blank answers")
+	}
+	// The motion (contest 1, choose one or none) is answered by every
+	// member who voted: its blank votes are the rest.
+	var voted int
+	f.Election.State(func(st *election.State) { voted = st.Voted() })
+	chose := 0
+	for _, n := range want[1] {
+		chose += int(n)
+	}
+	_, csvBody := get(t, http.DefaultClient, base+el+"/results.csv")
+	if line := fmt.Sprintf("motion-1,Adopt the new statutes?,yes,Yes,%d,", want[1][0]); !strings.Contains(csvBody, line) || !strings.Contains(csvBody, fmt.Sprintf(",%d,%d\n", voted, voted-chose)) {
+		t.Errorf("the CSV lacks the motion's counts and %d blank votes of %d:\n%s", voted-chose, voted, csvBody)
 	}
 	for _, d := range []struct{ path, ctype, has string }{
 		{"/results.csv", "text/csv", "Party leader"},
