@@ -219,6 +219,21 @@ func TestBrowserResultsOnPhone(t *testing.T) {
 		if axeJS != "" {
 			checkAxe(t, ctx, axeJS, lang+" results (decided)")
 		}
+		// Printed, the page is the declaration of the result: no menus,
+		// no buttons, its heading.
+		run(t, ctx, "print", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+			return err
+		}))
+		shown := eval[string](t, ctx, `["header nav", ".lang", "a.button", ".declaration", "table.result"].map(s => { const e = document.querySelector(s); return s + "=" + (e && getComputedStyle(e).display !== "none") }).join(" ")`)
+		if shown != "header nav=false .lang=false a.button=false .declaration=true table.result=true" {
+			t.Errorf("%s: printed, the results show %s", lang, shown)
+		}
+		screenshot(t, ctx, "results-print-"+lang)
+		run(t, ctx, "screen", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+			return err
+		}))
 		// A tracker's page: the tracker and ballot code break between groups.
 		_, list := get(t, http.DefaultClient, base+el+"/ballots")
 		i := strings.Index(list, `href="`+el+`/ballots/`)
