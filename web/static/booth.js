@@ -112,8 +112,8 @@
         state.challenge = "";
         $("form-code").hidden = false;
         const clock = { hour: "2-digit", minute: "2-digit" };
-        const until = new Date(e.data.valid_until).toLocaleTimeString([], clock);
-        const again = new Date(Date.now() + 1000 * e.data.retry_after).toLocaleTimeString([], clock);
+        const until = new Date(e.data.valid_until).toLocaleTimeString(document.documentElement.lang, clock);
+        const again = new Date(Date.now() + 1000 * e.data.retry_after).toLocaleTimeString(document.documentElement.lang, clock);
         status(fmt("codeNotSent", until, again), true);
         $("code").focus();
       } else fail(e, "email");

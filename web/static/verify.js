@@ -7,7 +7,12 @@
   if (!root) return;
   const msgs = JSON.parse(root.dataset.msgs);
   const $ = (id) => document.getElementById(id);
-  const fmt = (key, ...args) => (msgs[key] || key).replace(/%(\d)/g, (_, i) => String(args[i - 1]));
+  // Numbers as the page's language writes them (12,345 or 12 345).
+  const lang = document.documentElement.lang;
+  const fmt = (key, ...args) => (msgs[key] || key).replace(/%(\d)/g, (_, i) => {
+    const a = args[i - 1];
+    return typeof a === "number" ? a.toLocaleString(lang) : String(a);
+  });
 
   window.scrutinReady = () => { $("run-verify").disabled = false; $("verify-status").textContent = msgs.ready2; };
   const go = new Go();
