@@ -132,7 +132,8 @@ take part in the ceremony nor decrypt.`)
 		if err != nil {
 			return fail(stderr, "trustee init", err)
 		}
-		fmt.Fprintf(stdout, "created the identity of %s in %s\nsend %s to the election officer\n", pub.Name, t.dir, filepath.Join(t.dir, trustee.IdentityPublicFile))
+		fp := pub.Fingerprint()
+		fmt.Fprintf(stdout, "created the identity of %s in %s\nsend %s to the election officer\nits fingerprint, to read to the officer when asked: %s\n", pub.Name, t.dir, filepath.Join(t.dir, trustee.IdentityPublicFile), trustee.GroupHex(fp[:]))
 		return exitOK
 	}
 }
@@ -151,17 +152,17 @@ of the trustees will be able to decrypt; fewer learn nothing.`)
 			fmt.Fprintln(stderr, "scrutin trustee roster: --ceremony, --label, --threshold and the identity files are required")
 			return exitUsage
 		}
-		id, err := crypto.NewCeremonyID(nil)
-		if err != nil {
-			return fail(stderr, "trustee roster", err)
-		}
-		r := &crypto.Roster{Label: *label, ID: id, Threshold: *threshold}
+		var ids []crypto.Trustee
 		for _, p := range fs.Args() {
 			id, err := trustee.ReadPublicIdentity(p)
 			if err != nil {
 				return fail(stderr, "trustee roster", err)
 			}
-			r.Trustees = append(r.Trustees, *id)
+			ids = append(ids, *id)
+		}
+		r, err := trustee.NewRoster(nil, *label, *threshold, ids)
+		if err != nil {
+			return fail(stderr, "trustee roster", err)
 		}
 		if err := (trustee.Ceremony{Dir: t.ceremony}).WriteRoster(r); err != nil {
 			return fail(stderr, "trustee roster", err)
