@@ -11,6 +11,7 @@ package web
 // trail.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,8 @@ type consoleView struct {
 	CanResult  bool
 	NeedsSetup bool
 	Trustees   *trusteesView
+	// Invitations are the trustees invited, before the manifest.
+	Invitations *invitationsView
 }
 
 // console is an election's console; consolePage has checked the session's
@@ -49,11 +52,27 @@ type consoleView struct {
 func (s *Site) console(w http.ResponseWriter, r *http.Request, p *pageData) {
 	v := &consoleView{}
 	s.fillConsole(v, p)
+	if err := s.fillInvitations(r.Context(), v, p); err != nil {
+		p.Error = err.Error()
+	}
 	if done := r.URL.Query().Get("done"); slices.Contains(consoleActions, done) {
 		v.Done = done
 	}
 	p.Data = v
 	s.render(w, http.StatusOK, "console.html", p)
+}
+
+// fillInvitations adds the trustees' invitations, before the manifest.
+func (s *Site) fillInvitations(ctx context.Context, v *consoleView, p *pageData) error {
+	if !v.NeedsSetup || s.o.Trustees == nil {
+		return nil
+	}
+	iv, err := s.invitations(ctx, p)
+	if err != nil {
+		return fmt.Errorf("the trustees' invitations cannot be read now: %w", err)
+	}
+	v.Invitations = iv
+	return nil
 }
 
 func (s *Site) fillConsole(v *consoleView, p *pageData) {
@@ -116,6 +135,7 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 		s.log.Info("console action refused", "election", p.ID, "action", action, "err", err)
 		v := &consoleView{}
 		s.fillConsole(v, p)
+		s.fillInvitations(r.Context(), v, p)
 		p.Data, p.Error = v, err.Error()
 		s.render(w, http.StatusBadRequest, "console.html", p)
 		return

@@ -35,6 +35,7 @@ import (
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/browse"
+	"github.com/scrutin/scrutin/internal/clientip"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
 )
@@ -71,6 +72,14 @@ type Options struct {
 	// reached over HTTPS (directly or through a proxy). Cookies are always
 	// Secure (browsers accept them from http://localhost too).
 	HSTS bool
+	// Trustees keeps the trustees' invitations and the roster made from
+	// them (a *store.DB); nil: the console has no invitations.
+	Trustees TrusteeStore
+	// Mail sends an e-mail (the trustees' invitations); nil: the console
+	// shows the invitation link to copy instead.
+	Mail func(ctx context.Context, to, subject, body string) error
+	// Now is the clock (nil: time.Now), for tests.
+	Now func() time.Time
 	// Browse bounds what anonymous reading costs (internal/browse): pages,
 	// receipts, the module and the log's tiles. Nil: browse.DefaultLimits
 	// with TrustedProxies.
@@ -86,6 +95,9 @@ type Site struct {
 	wasm  *module
 	gate  *browse.Gate
 	mux   *http.ServeMux
+	// identityLimits are the per-client limits of the trustees' identity
+	// API.
+	identityLimits *clientip.Limiters
 
 	mu    sync.Mutex
 	sites map[string]*electionSite // by election id
@@ -96,7 +108,8 @@ type Site struct {
 
 // New returns the site, or an error if a template or catalog is broken.
 func New(o Options) (*Site, error) {
-	s := &Site{o: o, log: o.Logger, pages: map[string]*template.Template{}, cat: map[string]map[string]string{}, sites: map[string]*electionSite{}}
+	s := &Site{o: o, log: o.Logger, pages: map[string]*template.Template{}, cat: map[string]map[string]string{}, sites: map[string]*electionSite{},
+		identityLimits: identityLimitsFor()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -253,6 +266,9 @@ func (s *Site) routes() {
 		// The officers' routes of an election the staff member has no
 		// role in answer as for an election that does not exist.
 		mux.Handle("/api/e/{id}/admin/", s.officersOnly(api))
+		// A trustee's identity comes before the manifest, from someone
+		// with no role: the invitation is the permission (spec §22.3).
+		mux.HandleFunc("POST /api/e/{id}/trustee-identities", s.identityAPI)
 	}
 	page := func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) {
 		mux.Handle(pattern, s.gate.Handler(true, s.pageHandler(name, h)))
@@ -287,6 +303,8 @@ func (s *Site) routes() {
 	mux.Handle("GET /e/{id}/console", s.gate.Handler(true, s.consolePage("console", s.console)))
 	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
 	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
+	mux.Handle("POST /e/{id}/console/trustees/{action}", s.gate.Handler(true, s.consolePage("console", s.trusteesAction)))
+	mux.Handle("GET /e/{id}/console/roster.json", s.gate.Handler(true, s.consolePage("console", s.rosterDownload)))
 	s.staffRoutes(page, mux)
 	mux.HandleFunc("POST /lang", s.setLanguage)
 	mux.HandleFunc("GET /static/scrutin.wasm", s.serveWasm)

@@ -901,7 +901,9 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 		return "", nil, err
 	}
 	// No per-client limit on browsing; turns as in production.
-	site, err := web.New(web.Options{Elections: f.Registry, Accounts: f.Staff, Browse: browse.New(browse.Limits{})})
+	// The trustees' invitations are kept in the store and mailed to the
+	// outbox.
+	site, err := web.New(web.Options{Elections: f.Registry, Accounts: f.Staff, Browse: browse.New(browse.Limits{}), Trustees: f.DB, Mail: f.Mail.Send})
 	if err != nil {
 		ln.Close()
 		return "", nil, err
