@@ -246,7 +246,7 @@ func TestCheatingDealerIsNamedAndExcluded(t *testing.T) {
 		t.Fatalf("qualified %v", out.Qualified)
 	}
 	if !slices.ContainsFunc(out.Faults, func(f Fault) bool {
-		return f.Trustee == 2 && f.Disqualified && strings.Contains(f.Reason, "T2") && strings.Contains(f.Reason, "T4")
+		return f.Trustee == 2 && f.Disqualified && strings.Contains(f.Reason, "T2") && strings.Contains(f.Reason, "T4") && f.Kind == FaultBadShare && f.Other == 4
 	}) {
 		t.Fatalf("cheater not named: %+v", out.Faults)
 	}
@@ -302,8 +302,8 @@ func TestComplaintsThatAreWrong(t *testing.T) {
 	}
 	var unfounded, invalid bool
 	for _, f := range out.Faults {
-		unfounded = unfounded || (f.Trustee == 3 && strings.Contains(f.Reason, "unfounded"))
-		invalid = invalid || (f.Trustee == 2 && strings.Contains(f.Reason, "invalid complaint"))
+		unfounded = unfounded || (f.Trustee == 3 && strings.Contains(f.Reason, "unfounded") && f.Kind == FaultUnfoundedComplaint && f.Other == 1)
+		invalid = invalid || (f.Trustee == 2 && strings.Contains(f.Reason, "invalid complaint") && f.Kind == FaultInvalidComplaint && f.Other == 3)
 	}
 	if !unfounded || !invalid {
 		t.Fatalf("false accusers not named: %+v", out.Faults)
@@ -321,7 +321,9 @@ func TestEquivocatingDealer(t *testing.T) {
 	again, _ := Deal(rnd, c.roster, 4, c.secrets[3])
 	msgs := append(append(dealings, again), c.complain(t, dealings)...)
 	out, _, _ := c.finish(t, msgs)
-	if slices.Contains(out.Qualified, 4) || !slices.ContainsFunc(out.Faults, func(f Fault) bool { return f.Trustee == 4 && strings.Contains(f.Reason, "equivocation") }) {
+	if slices.Contains(out.Qualified, 4) || !slices.ContainsFunc(out.Faults, func(f Fault) bool {
+		return f.Trustee == 4 && strings.Contains(f.Reason, "equivocation") && f.Kind == FaultEquivocation && f.Disqualified
+	}) {
 		t.Fatalf("equivocation not caught: %v %+v", out.Qualified, out.Faults)
 	}
 	// Sending the same message twice is not equivocation.

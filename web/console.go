@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/roll"
 	"github.com/scrutin/scrutin/server"
@@ -85,7 +86,7 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 		if out := st.Ceremony; out != nil {
 			v.Confirmed, v.Qualified = len(out.Confirmed), len(out.Qualified)
 			for _, f := range out.Faults {
-				v.Faults = append(v.Faults, fmt.Sprint(f))
+				v.Faults = append(v.Faults, s.faultText(p.Lang, &st.Manifest.Roster, f))
 			}
 		}
 		v.CanOpen = st.Phase == election.PhaseSetup && st.Roll != nil && len(st.Credentials) > 0 && st.Ceremony != nil && st.Ceremony.Complete
@@ -96,6 +97,36 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 		v.CanResult = st.Tally != nil && st.Result == nil && err == nil
 	})
 	v.Report = p.el.report()
+}
+
+// faultText says a fault of the ceremony in the page's language, by its
+// kind (crypto's Reason is English, for logs and the command line).
+func (s *Site) faultText(lang string, r *crypto.Roster, f crypto.Fault) string {
+	name := func(i int) string {
+		if i >= 1 && i <= r.N() {
+			return r.Trustees[i-1].Name
+		}
+		return "?"
+	}
+	key := "fault." + f.Kind.String()
+	switch f.Kind {
+	case crypto.FaultEmptyMessage, crypto.FaultNotCeremony, crypto.FaultMissingTranscript:
+		return s.msg(lang, key)
+	case crypto.FaultBadShare:
+		return fmt.Sprintf(s.msg(lang, key), f.Trustee, name(f.Trustee), f.Other, name(f.Other), f.Other)
+	case crypto.FaultInvalidComplaint, crypto.FaultUnfoundedComplaint:
+		return fmt.Sprintf(s.msg(lang, key), f.Trustee, name(f.Trustee), f.Other, name(f.Other))
+	case crypto.FaultInvalidMessage, crypto.FaultEquivocation, crypto.FaultNoDealing, crypto.FaultLateMessage,
+		crypto.FaultBadConfirmation, crypto.FaultDecryptionEquivocation:
+		if f.Trustee == 0 {
+			if f.Kind == crypto.FaultInvalidMessage {
+				return s.msg(lang, "fault.invalidMessage.anon")
+			}
+			break
+		}
+		return fmt.Sprintf(s.msg(lang, key), f.Trustee, name(f.Trustee))
+	}
+	return fmt.Sprintf(s.msg(lang, "fault.other"), f.Reason)
 }
 
 // consoleActions are the actions of POST /console/{action}.
