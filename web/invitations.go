@@ -219,7 +219,7 @@ func (s *Site) invitations(ctx context.Context, p *pageData) (*invitationsView, 
 		if r, err := trustee.ParseRoster(b); err == nil {
 			f := r.Fingerprint()
 			rv := &rosterView{Label: r.Label, Threshold: r.Threshold, N: r.N(), Fingerprint: trustee.GroupHex(f[:]), Made: made,
-				Stale: !slices.Equal(r.Trustees, ids)}
+				Stale: !v.AllIn || !sameIdentities(r.Trustees, ids)}
 			rv.Command = fmt.Sprintf("scrutin manifest new --dir DIR --election %s --roster roster.json --out manifest.json", p.ID)
 			v.Roster, v.Label, v.Threshold = rv, r.Label, r.Threshold
 		}
@@ -227,6 +227,12 @@ func (s *Site) invitations(ctx context.Context, p *pageData) (*invitationsView, 
 		return nil, err
 	}
 	return v, nil
+}
+
+// sameIdentities reports whether two lists hold the same identities, in
+// the same order.
+func sameIdentities(a, b []crypto.Trustee) bool {
+	return slices.EqualFunc(a, b, func(x, y crypto.Trustee) bool { return x.Fingerprint() == y.Fingerprint() })
 }
 
 func (s *Site) now() time.Time {

@@ -202,14 +202,24 @@ func TestInvitationLinkWithoutMail(t *testing.T) {
 	if _, body := send(t, "GET", console, "", "", admin); !strings.Contains(body, fmt.Sprintf("%x", fp[:2])) {
 		t.Fatal("the console does not show the new identity's fingerprint")
 	}
+	// The roster, made, is up to date until the trustees change.
+	if resp, body := send(t, "POST", console+"/trustees/roster", form, "threshold=1&label=Board+2027", admin); resp.StatusCode != 200 || !strings.Contains(body, `id="roster-made"`) || strings.Contains(body, `id="roster-stale"`) {
+		t.Fatalf("make the roster: %s", resp.Status)
+	}
 	// Removed: the link no longer works.
 	tok3 := invite("name=Bob&email=bob%40example.org")
+	if _, body := send(t, "GET", console, "", "", admin); !strings.Contains(body, `id="roster-stale"`) {
+		t.Fatal("the roster is not said to be out of date after a new invitation")
+	}
 	if resp, _ := send(t, "POST", console+"/trustees/remove", form, "invitation=2", admin); resp.StatusCode != 200 {
 		t.Fatalf("remove: %s", resp.Status)
 	}
 	s3, _ := crypto.NewTrusteeSecrets(nil)
 	if st, _ := postIdentity(t, base, id, tok3, s3, "Bob"); st != http.StatusForbidden {
 		t.Fatalf("a removed invitation's link: %d", st)
+	}
+	if _, body := send(t, "GET", console, "", "", admin); strings.Contains(body, `id="roster-stale"`) {
+		t.Fatal("the roster is said to be out of date once the trustees are as it was made")
 	}
 	// The trail says what was done, with no token.
 	_, trail := send(t, "GET", console+"/trail", "", "", admin)

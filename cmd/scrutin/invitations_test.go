@@ -251,8 +251,12 @@ func TestTrusteeInvitations(t *testing.T) {
 	}
 
 	// The roster, as "scrutin trustee roster" makes it from the same files.
-	if st, body := form("/trustees/roster", url.Values{"threshold": {"2"}, "label": {"Board 2027"}}); st != 200 || !strings.Contains(body, "scrutin manifest new --dir DIR --election board-2027 --roster roster.json --out manifest.json") {
+	st, body := form("/trustees/roster", url.Values{"threshold": {"2"}, "label": {"Board 2027"}})
+	if st != 200 || !strings.Contains(body, "scrutin manifest new --dir DIR --election board-2027 --roster roster.json --out manifest.json") {
 		t.Fatalf("make the roster: %d %s", st, errorOf(body))
+	}
+	if strings.Contains(body, `id="roster-stale"`) {
+		t.Fatal("a roster just made is said to be out of date")
 	}
 	st, made := console("GET", "/roster.json", nil, "")
 	if st != 200 {
