@@ -23,6 +23,7 @@ import (
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/pgtest"
 	"github.com/scrutin/scrutin/internal/trustee"
 	"github.com/scrutin/scrutin/store"
 )
@@ -39,6 +40,13 @@ import (
 // server.
 func TestTrusteeInvitations(t *testing.T) {
 	bin := buildScrutin(t)
+	t.Run("sqlite", func(t *testing.T) { trusteeInvitations(t, bin, "") })
+	// Several nodes may share a PostgreSQL database: the invitations are
+	// in it.
+	t.Run("postgres", func(t *testing.T) { trusteeInvitations(t, bin, pgtest.Schema(t, "scrutin_invitations")) })
+}
+
+func trusteeInvitations(t *testing.T, bin, db string) {
 	root := t.TempDir()
 	const n = 3
 	keystore := func(j int) string { return filepath.Join(root, fmt.Sprintf("trustee%d", j)) }
@@ -57,7 +65,7 @@ func TestTrusteeInvitations(t *testing.T) {
 
 	ctx := context.Background()
 	dir := t.TempDir()
-	host, err := demo.Prepare(ctx, demo.Options{Dir: dir, Voters: 4, NoSignIn: true})
+	host, err := demo.Prepare(ctx, demo.Options{Dir: dir, DB: db, Voters: 4, NoSignIn: true})
 	if err != nil {
 		t.Fatal(err)
 	}
