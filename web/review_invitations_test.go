@@ -1,0 +1,140 @@
+package web_test
+
+// Adversarial review of the trustees' invitations (issue 16, deliverable
+// 3): what the officer confirms by phone must be what the roster, and then
+// the manifest, hold.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"html"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/atrest"
+	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/trustee"
+	"github.com/scrutin/scrutin/server"
+)
+
+// uploadFile posts one file as multipart form data, with the staff cookie.
+func uploadFile(t *testing.T, u, field string, data []byte, ck *http.Cookie) (*http.Response, string) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	fw, _ := w.CreateFormFile(field, field+".json")
+	fw.Write(data)
+	w.Close()
+	return send(t, "POST", u, w.FormDataContentType(), b.String(), ck)
+}
+
+// identityJSON is a fresh trustee identity as identity.json holds it.
+func identityJSON(t *testing.T, name string) []byte {
+	t.Helper()
+	s, err := crypto.NewTrusteeSecrets(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(crypto.Trustee{Name: name, Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()})
+	return b
+}
+
+var formRE = regexp.MustCompile(`(?s)<form method="post" action="[^"]*/console/trustees/roster" id="roster-form">(.*?)</form>`)
+var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// rosterForm returns the roster form's values as the console page shows
+// them (its hidden fields), with the threshold and label chosen.
+func rosterForm(t *testing.T, page, threshold, label string) url.Values {
+	t.Helper()
+	m := formRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("the console offers no roster form")
+	}
+	v := url.Values{"threshold": {threshold}, "label": {label}}
+	for _, h := range hiddenRE.FindAllStringSubmatch(m[1], -1) {
+		v.Add(h[1], html.UnescapeString(h[2]))
+	}
+	return v
+}
+
+// manifestWith is a manifest of the election id served by f, with roster r.
+func manifestWith(t *testing.T, f *demo.Fixture, id string, r *crypto.Roster) []byte {
+	t.Helper()
+	master, _, err := atrest.LoadOrCreateKey(filepath.Join(f.Opts.Dir, demo.LogKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := server.LogSeed(master, id, false)
+	tx := func(s string) election.Text { return election.Text{"en": s, "fr": s} }
+	opens := time.Now().UTC().Add(24 * time.Hour).Truncate(time.Hour)
+	m := &election.Manifest{
+		Contests: []election.Contest{{ID: "motion", Min: 0, Max: 1, Title: tx("Motion?"), Options: []election.Option{
+			{ID: "yes", Title: tx("Yes")}, {ID: "no", Title: tx("No")}}}},
+		Description: tx("A board election."),
+		LogKey:      election.Bytes(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)),
+		Roster:      *r,
+		Title:       tx("Board 2027"),
+		Window:      election.Window{Opens: opens.Format(election.TimeFormat), Closes: opens.Add(48 * time.Hour).Format(election.TimeFormat)},
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestReviewRosterIsWhatTheConsoleShowed: the officer reads the console's
+// fingerprints to the trustees on the phone, then presses "Make the
+// roster". If, meanwhile, another staff member (or whoever holds an
+// officer's session) swaps a trustee for an identity of their own under
+// the same name, the roster must not be made from identities the officer
+// was never shown.
+func TestReviewRosterIsWhatTheConsoleShowed(t *testing.T) {
+	f, base, id, admin := invitationsSite(t, true)
+	console := base + "/e/" + id + "/console"
+	for _, name := range []string{"Ada", "Bob"} {
+		if resp, body := uploadFile(t, console+"/trustees/upload", "identity", identityJSON(t, name), admin); resp.StatusCode != 200 {
+			t.Fatalf("upload %s: %s %s", name, resp.Status, body)
+		}
+	}
+	_, shown := send(t, "GET", console, "", "", admin)
+	form := rosterForm(t, shown, "2", "Board 2027")
+	// Meanwhile: Bob is removed and replaced by Mallory's identity, named
+	// Bob.
+	if resp, _ := send(t, "POST", console+"/trustees/remove", "application/x-www-form-urlencoded", "invitation=2", admin); resp.StatusCode != 200 {
+		t.Fatalf("remove: %s", resp.Status)
+	}
+	mallory := identityJSON(t, "Bob")
+	if resp, body := uploadFile(t, console+"/trustees/upload", "identity", mallory, admin); resp.StatusCode != 200 {
+		t.Fatalf("upload Mallory: %s %s", resp.Status, body)
+	}
+	// The officer's form, as shown before the swap.
+	resp, _ := send(t, "POST", console+"/trustees/roster", "application/x-www-form-urlencoded", form.Encode(), admin)
+	if b, _, err := f.DB.TrusteeRoster(context.Background(), id); err == nil {
+		r, _ := trustee.ParseRoster(b)
+		m, _ := trustee.ParsePublicIdentity(mallory)
+		for _, tr := range r.Trustees {
+			if tr.Fingerprint() == m.Fingerprint() {
+				t.Fatalf("the roster holds an identity the console never showed the officer (answer %s)", resp.Status)
+			}
+		}
+	}
+	if resp.StatusCode == 200 {
+		t.Fatalf("a roster form for other identities: %s", resp.Status)
+	}
+	// Shown again, the form makes the roster.
+	_, shown = send(t, "GET", console, "", "", admin)
+	if resp, body := send(t, "POST", console+"/trustees/roster", "application/x-www-form-urlencoded", rosterForm(t, shown, "2", "Board 2027").Encode(), admin); resp.StatusCode != 200 || !strings.Contains(body, `id="roster-made"`) {
+		t.Fatalf("the form shown again: %s", resp.Status)
+	}
+}
