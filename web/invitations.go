@@ -97,6 +97,11 @@ type invitationsView struct {
 	Thresholds []int
 	Threshold  int
 	Label      string
+	// Identities names the identities listed, in order (identitiesDigest):
+	// the roster form carries it, so that the roster is made of the
+	// identities the officer was shown and confirmed, not of others
+	// stored since.
+	Identities string
 	Preview    *invitationLetter
 	// Link is the invitation link just made, shown once when mail is off
 	// (the server keeps only the token's hash).
@@ -211,6 +216,7 @@ func (s *Site) invitations(ctx context.Context, p *pageData) (*invitationsView, 
 		v.Rows = append(v.Rows, row)
 	}
 	v.AllIn = len(v.Rows) > 0 && v.Received == len(v.Rows)
+	v.Identities = identitiesDigest(ids)
 	for t := 1; t <= v.Received; t++ {
 		v.Thresholds = append(v.Thresholds, t)
 	}
@@ -227,6 +233,17 @@ func (s *Site) invitations(ctx context.Context, p *pageData) (*invitationsView, 
 		return nil, err
 	}
 	return v, nil
+}
+
+// identitiesDigest names a list of identities, in order: the SHA-256 of
+// their fingerprints (hex).
+func identitiesDigest(ids []crypto.Trustee) string {
+	h := sha256.New()
+	for _, t := range ids {
+		f := t.Fingerprint()
+		h.Write(f[:])
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
 // sameIdentities reports whether two lists hold the same identities, in
@@ -416,6 +433,12 @@ func (s *Site) doTrustees(r *http.Request, p *pageData, action string, out *trus
 				return fmt.Errorf("the identity of %s: %w", inv.Name, err)
 			}
 			ids = append(ids, *ti)
+		}
+		// The roster is made of the identities the officer was shown (and
+		// confirmed by phone), or not at all: a trustee removed, added or
+		// invited again since the page was shown refuses it.
+		if r.PostFormValue("identities") != identitiesDigest(ids) {
+			return errors.New("the trustees' identities changed since this page was shown: check the fingerprints in the list again with the trustees, then make the roster")
 		}
 		roster, err := trustee.NewRoster(nil, label, t, ids)
 		if err != nil {

@@ -203,7 +203,8 @@ func TestInvitationLinkWithoutMail(t *testing.T) {
 		t.Fatal("the console does not show the new identity's fingerprint")
 	}
 	// The roster, made, is up to date until the trustees change.
-	if resp, body := send(t, "POST", console+"/trustees/roster", form, "threshold=1&label=Board+2027", admin); resp.StatusCode != 200 || !strings.Contains(body, `id="roster-made"`) || strings.Contains(body, `id="roster-stale"`) {
+	_, shown := send(t, "GET", console, "", "", admin)
+	if resp, body := send(t, "POST", console+"/trustees/roster", form, rosterForm(t, shown, "1", "Board 2027").Encode(), admin); resp.StatusCode != 200 || !strings.Contains(body, `id="roster-made"`) || strings.Contains(body, `id="roster-stale"`) {
 		t.Fatalf("make the roster: %s", resp.Status)
 	}
 	// Removed: the link no longer works.
