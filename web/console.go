@@ -188,6 +188,9 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		if err != nil {
 			return err
 		}
+		if err := s.checkManifestRoster(ctx, es.id, m); err != nil {
+			return err
+		}
 		entry, err := m.Entry()
 		if err != nil {
 			return err

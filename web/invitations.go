@@ -31,6 +31,7 @@ import (
 
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/clientip"
 	"github.com/scrutin/scrutin/internal/trustee"
 	"github.com/scrutin/scrutin/server"
@@ -450,6 +451,55 @@ func (s *Site) doTrustees(r *http.Request, p *pageData, action string, out *trus
 		return s.o.Trustees.SaveTrusteeRoster(ctx, id, trustee.RosterJSON(roster), s.now().UTC())
 	}
 	return fmt.Errorf("no such action %q", action)
+}
+
+// checkManifestRoster refuses a manifest whose roster is not the one made
+// in the console from the identities listed there (which the officer
+// confirmed by phone), or whose trustees changed since it was made: a
+// manifest file swapped on its way to the officer, or made from an old
+// roster.json, would otherwise fix for good a roster nobody confirmed. A
+// console with no roster made, or no trustee listed (every one removed),
+// leaves the officer free to use a roster made elsewhere ("scrutin
+// trustee roster").
+func (s *Site) checkManifestRoster(ctx context.Context, id string, m *election.Manifest) error {
+	if s.o.Trustees == nil {
+		return nil
+	}
+	b, _, err := s.o.Trustees.TrusteeRoster(ctx, id)
+	if errors.Is(err, store.ErrNoRoster) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the roster made in the console cannot be read now: %w", err)
+	}
+	invs, err := s.o.Trustees.TrusteeInvitations(ctx, id)
+	if err != nil {
+		return fmt.Errorf("the trustees' invitations cannot be read now: %w", err)
+	}
+	if len(invs) == 0 {
+		return nil
+	}
+	made, err := trustee.ParseRoster(b)
+	if err != nil {
+		return fmt.Errorf("the roster made in the console is not valid (make it again): %w", err)
+	}
+	if m.Roster.Fingerprint() != made.Fingerprint() {
+		mf, cf := m.Roster.Fingerprint(), made.Fingerprint()
+		return fmt.Errorf("this manifest's roster (fingerprint %s) is not the one made in this console (%s): make the manifest with the roster.json downloaded from this console, or remove every trustee from the console's list to use a roster made elsewhere",
+			trustee.GroupHex(mf[:]), trustee.GroupHex(cf[:]))
+	}
+	var ids []crypto.Trustee
+	for _, inv := range invs {
+		t, err := trustee.ParsePublicIdentity(inv.Identity)
+		if err != nil {
+			return fmt.Errorf("the trustees changed since the roster was made (%s has sent no identity): make the roster again in the console, and the manifest with it", inv.Name)
+		}
+		ids = append(ids, *t)
+	}
+	if !sameIdentities(made.Trustees, ids) {
+		return errors.New("the trustees changed since the roster was made: make the roster again in the console, and the manifest with it")
+	}
+	return nil
 }
 
 // letterFromForm reads an invitation's form: a new trustee (name, email)
