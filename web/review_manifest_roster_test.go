@@ -3,9 +3,11 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/trustee"
 )
 
@@ -69,5 +71,47 @@ func TestReviewManifestHoldsTheConsoleRoster(t *testing.T) {
 	}
 	if resp, _ := uploadFile(t, console+"/manifest", "file", manifestWith(t, f, id, roster), admin); (resp.StatusCode != 200 && resp.StatusCode != 303) || !recorded() {
 		t.Fatalf("the manifest with the console's roster: %s", resp.Status)
+	}
+}
+
+// TestReviewManifestAPIHoldsTheConsoleRoster: the officers' API
+// (POST /api/e/{id}/admin/entries, the manifest entry whole) is another
+// way to record the manifest; it must hold the console's roster as the
+// console's upload does.
+func TestReviewManifestAPIHoldsTheConsoleRoster(t *testing.T) {
+	f, base, id, admin := invitationsSite(t, true)
+	console := base + "/e/" + id + "/console"
+	var ids []crypto.Trustee
+	for _, name := range []string{"Ada", "Bob"} {
+		b := identityJSON(t, name)
+		if resp, body := uploadFile(t, console+"/trustees/upload", "identity", b, admin); resp.StatusCode != 200 {
+			t.Fatalf("upload %s: %s %s", name, resp.Status, body)
+		}
+		ti, _ := trustee.ParsePublicIdentity(b)
+		ids = append(ids, *ti)
+	}
+	_, shown := send(t, "GET", console, "", "", admin)
+	if resp, _ := send(t, "POST", console+"/trustees/roster", "application/x-www-form-urlencoded", rosterForm(t, shown, "2", "Board 2027").Encode(), admin); resp.StatusCode != 200 {
+		t.Fatalf("make the roster: %s", resp.Status)
+	}
+	made, _, _ := f.DB.TrusteeRoster(context.Background(), id)
+	roster, err := trustee.ParseRoster(made)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := trustee.NewRoster(nil, "Board 2027", 2, ids)
+	entry := func(r *crypto.Roster) string {
+		m, err := election.ParseManifest(manifestWith(t, f, id, r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := m.Entry()
+		return string(e)
+	}
+	if resp, body := send(t, "POST", base+"/api/e/"+id+"/admin/entries", "application/octet-stream", entry(other), admin); resp.StatusCode < 400 || !strings.Contains(body, "roster") {
+		t.Fatalf("the API recorded a manifest with another roster than the console's: %s %s", resp.Status, body)
+	}
+	if resp, body := send(t, "POST", base+"/api/e/"+id+"/admin/entries", "application/octet-stream", entry(roster), admin); resp.StatusCode >= 300 {
+		t.Fatalf("the API, with the console's roster: %s %s", resp.Status, body)
 	}
 }
