@@ -502,6 +502,50 @@ func (s *Site) checkManifestRoster(ctx context.Context, id string, m *election.M
 	return nil
 }
 
+// manifestRosterGuard checks, for an officer of the election, that a
+// manifest entry posted to the officers' API holds the console's roster
+// (checkManifestRoster); anything else, and anyone else, goes on to the
+// API, which checks the session and the entry.
+func (s *Site) manifestRosterGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		se, _ := s.session(r)
+		es, _ := s.election(r.Context(), r.PathValue("id"))
+		if s.o.Trustees == nil || se == nil || es == nil || !s.allowed(se, accounts.ManageElection, es) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// The API bounds the body; the whole of it goes on.
+		head, err := io.ReadAll(io.LimitReader(r.Body, server.MaxEntryRequest+1))
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+		if err != nil || len(head) == 0 || head[0] != election.TypeManifest || len(head) > server.MaxEntryRequest {
+			next.ServeHTTP(w, r)
+			return
+		}
+		m, err := election.ParseManifest(head[1:])
+		if err != nil {
+			next.ServeHTTP(w, r) // refused there, in its words
+			return
+		}
+		if err := s.checkManifestRoster(r.Context(), es.id, m); err != nil {
+			// The trail keeps the refusal, as the API's own.
+			if key, kerr := s.roleKey(se, accounts.ManageElection, es); kerr == nil {
+				if rerr := s.o.Accounts.Record(se, accounts.ManageElection, key, "api-entry", map[string]string{"result": "refused (409): " + err.Error()}, s.staffClient(r)); rerr != nil {
+					s.log.Error("the audit trail refused an API action", "election", es.id, "action", "entry", "err", rerr)
+				}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusConflict)
+			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // letterFromForm reads an invitation's form: a new trustee (name, email)
 // or one invited again (invitation), and the election's name for the
 // letter.

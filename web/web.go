@@ -266,6 +266,9 @@ func (s *Site) routes() {
 		// The officers' routes of an election the staff member has no
 		// role in answer as for an election that does not exist.
 		mux.Handle("/api/e/{id}/admin/", s.officersOnly(api))
+		// A manifest sent whole holds the console's roster, as one
+		// uploaded in the console does.
+		mux.Handle("POST /api/e/{id}/admin/entries", s.officersOnly(s.manifestRosterGuard(api)))
 		// A trustee's identity comes before the manifest, from someone
 		// with no role: the invitation is the permission (spec §22.3).
 		mux.HandleFunc("POST /api/e/{id}/trustee-identities", s.identityAPI)
