@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/atrest"
@@ -136,5 +137,61 @@ func TestReviewRosterIsWhatTheConsoleShowed(t *testing.T) {
 	_, shown = send(t, "GET", console, "", "", admin)
 	if resp, body := send(t, "POST", console+"/trustees/roster", "application/x-www-form-urlencoded", rosterForm(t, shown, "2", "Board 2027").Encode(), admin); resp.StatusCode != 200 || !strings.Contains(body, `id="roster-made"`) {
 		t.Fatalf("the form shown again: %s", resp.Status)
+	}
+}
+
+// TestReviewInvitationsRoles: an auditor of the election and an officer of
+// another one change nothing of its trustees (every action, the roster,
+// the identity upload), and the other election's officer is answered as
+// for an election that does not exist, roster.json included.
+func TestReviewInvitationsRoles(t *testing.T) {
+	f, base, id, admin := invitationsSite(t, true)
+	ctx := context.Background()
+	if _, err := f.Registry.Create(ctx, "other", nil); err != nil {
+		t.Fatal(err)
+	}
+	console := base + "/e/" + id + "/console"
+	form := "application/x-www-form-urlencoded"
+	if resp, body := uploadFile(t, console+"/trustees/upload", "identity", identityJSON(t, "Ada"), admin); resp.StatusCode != 200 {
+		t.Fatalf("upload: %s %s", resp.Status, body)
+	}
+	_, shown := send(t, "GET", console, "", "", admin)
+	rf := rosterForm(t, shown, "1", "Board 2027").Encode()
+	if resp, _ := send(t, "POST", console+"/trustees/roster", form, rf, admin); resp.StatusCode != 200 {
+		t.Fatalf("roster: %s", resp.Status)
+	}
+	before, _, _ := f.DB.TrusteeRoster(ctx, id)
+	aldo := invite(t, base, admin, "aldo@example.org", accounts.RoleAuditor, id)
+	olga := invite(t, base, admin, "olga@example.org", accounts.RoleOfficer, "other")
+	for who, ck := range map[string]*http.Cookie{"the auditor": aldo, "another election's officer": olga} {
+		for _, a := range []struct{ action, body string }{
+			{"preview", "name=Eve&email=eve%40example.org"}, {"invite", "name=Eve&email=eve%40example.org"},
+			{"invite", "invitation=1"}, {"remove", "invitation=1"}, {"roster", rf},
+		} {
+			resp, body := send(t, "POST", console+"/trustees/"+a.action, form, a.body, ck)
+			if resp.StatusCode == 200 || strings.Contains(body, "#invite=") {
+				t.Errorf("%s: %s: %s", who, a.action, resp.Status)
+			}
+			if who != "the auditor" {
+				_, none := send(t, "POST", base+"/e/no-such-election/console/trustees/"+a.action, form, a.body, ck)
+				if resp.StatusCode != http.StatusNotFound || body != none {
+					t.Errorf("%s: %s: %s, not as for no election", who, a.action, resp.Status)
+				}
+			}
+		}
+		if resp, _ := uploadFile(t, console+"/trustees/upload", "identity", identityJSON(t, "Eve"), ck); resp.StatusCode == 200 {
+			t.Errorf("%s: upload: %s", who, resp.Status)
+		}
+	}
+	if resp, body := send(t, "GET", console+"/roster.json", "", "", olga); resp.StatusCode != http.StatusNotFound || strings.Contains(body, "Ada") {
+		t.Errorf("another election's officer reads roster.json: %s", resp.Status)
+	}
+	invs, _ := f.DB.TrusteeInvitations(ctx, id)
+	after, _, _ := f.DB.TrusteeRoster(ctx, id)
+	if len(invs) != 1 || invs[0].Name != "Ada" || !bytes.Equal(before, after) {
+		t.Fatalf("the trustees changed: %+v", invs)
+	}
+	if f.Mail.Count("eve@example.org") != 0 {
+		t.Fatal("a letter was sent")
 	}
 }
