@@ -195,3 +195,29 @@ func TestReviewInvitationsRoles(t *testing.T) {
 		t.Fatal("a letter was sent")
 	}
 }
+
+// TestReviewInvitationLineBreaks: the election's name goes into the
+// letter's Subject header and the trustee's name into its text; a line
+// break (or another control character) in either, posted by hand, is
+// refused before anything is recorded or sent, instead of an invitation
+// recorded whose letter the mail server then refuses (or, with a laxer
+// sender, a header injected).
+func TestReviewInvitationLineBreaks(t *testing.T) {
+	f, base, id, admin := invitationsSite(t, false)
+	console := base + "/e/" + id + "/console"
+	form := "application/x-www-form-urlencoded"
+	for _, v := range []url.Values{
+		{"name": {"Eve"}, "email": {"eve@example.org"}, "election": {"Board 2027\r\nBcc: mallory@example.org"}},
+		{"name": {"Eve\r\nBcc: mallory@example.org"}, "email": {"eve@example.org"}, "election": {"Board 2027"}},
+		{"name": {"Eve"}, "email": {"eve@example.org"}, "election": {"Board\x1b[2J 2027"}},
+	} {
+		for _, action := range []string{"preview", "invite"} {
+			if resp, _ := send(t, "POST", console+"/trustees/"+action, form, v.Encode(), admin); resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%s %q: %s", action, v, resp.Status)
+			}
+		}
+	}
+	if invs, _ := f.DB.TrusteeInvitations(context.Background(), id); len(invs) != 0 || f.Mail.Count("eve@example.org") != 0 {
+		t.Fatalf("%d invitations recorded, %d letters sent", len(invs), f.Mail.Count("eve@example.org"))
+	}
+}
