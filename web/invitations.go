@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/crypto"
@@ -560,6 +561,9 @@ func (s *Site) letterFromForm(r *http.Request, p *pageData) (*invitationLetter, 
 	if len(electionName) > 300 {
 		return nil, 0, errors.New("the election's name is too long (300 bytes at most)")
 	}
+	if hasControl(electionName) {
+		return nil, 0, errors.New("the election's name must be one line of text, without control characters")
+	}
 	var name, email string
 	var reinvite int64
 	if v := r.PostFormValue("invitation"); v != "" {
@@ -581,6 +585,9 @@ func (s *Site) letterFromForm(r *http.Request, p *pageData) (*invitationLetter, 
 		if name == "" || len(name) > crypto.MaxTrusteeNameLen {
 			return nil, 0, fmt.Errorf("give the trustee's name (1 to %d bytes)", crypto.MaxTrusteeNameLen)
 		}
+		if hasControl(name) {
+			return nil, 0, errors.New("the trustee's name must be one line of text, without control characters")
+		}
 		var err error
 		if email, err = accounts.NormalizeEmail(strings.TrimSpace(r.PostFormValue("email"))); err != nil {
 			return nil, 0, fmt.Errorf("give the trustee's e-mail address: %w", err)
@@ -588,6 +595,12 @@ func (s *Site) letterFromForm(r *http.Request, p *pageData) (*invitationLetter, 
 	}
 	placeholder := trusteeLink(p.URL, "…")
 	return invitationLetterFor(name, email, electionName, placeholder, s.now().Add(InvitationTTL)), reinvite, nil
+}
+
+// hasControl reports a control character (a line break among them) in
+// text that goes into a letter's header or a line of its text.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // checkNewIdentity refuses an identity whose key another trustee of the
