@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"html"
 	"mime/multipart"
 	"net/http"
@@ -219,5 +220,36 @@ func TestReviewInvitationLineBreaks(t *testing.T) {
 	}
 	if invs, _ := f.DB.TrusteeInvitations(context.Background(), id); len(invs) != 0 || f.Mail.Count("eve@example.org") != 0 {
 		t.Fatalf("%d invitations recorded, %d letters sent", len(invs), f.Mail.Count("eve@example.org"))
+	}
+}
+
+// TestReviewIdentityNameControls: a trustee's name goes into the roster,
+// which every other trustee's terminal prints ("waiting for …") and the
+// officer reads on the console; an identity whose name holds a control
+// character (an escape sequence that rewrites a terminal, a line break, a
+// bidirectional override that reorders what is shown) is refused when it
+// is sent, by the API and by hand.
+func TestReviewIdentityNameControls(t *testing.T) {
+	f, base, id, admin := invitationsSite(t, true)
+	console := base + "/e/" + id + "/console"
+	for i, name := range []string{"Eve\x1b[2J\x1b[Hthe ceremony is complete", "Eve\r\nBob", "Eve\u202eboB", "Eve\u0085", "Eve\u2028Bob"} {
+		resp, body := send(t, "POST", console+"/trustees/invite", "application/x-www-form-urlencoded", url.Values{"name": {fmt.Sprint("T", i)}, "email": {"t@example.org"}}.Encode(), admin)
+		m := regexp.MustCompile(`#invite=([A-Za-z0-9_-]{43})`).FindStringSubmatch(body)
+		if resp.StatusCode != 200 || m == nil {
+			t.Fatalf("invite: %s", resp.Status)
+		}
+		s, _ := crypto.NewTrusteeSecrets(nil)
+		if st, body := postIdentity(t, base, id, m[1], s, name); st != http.StatusBadRequest {
+			t.Errorf("the API, name %q: %d %s", name, st, body)
+		}
+		if resp, _ := uploadFile(t, console+"/trustees/upload", "identity", identityJSON(t, name), admin); resp.StatusCode == 200 {
+			t.Errorf("by hand, name %q: %s", name, resp.Status)
+		}
+	}
+	invs, _ := f.DB.TrusteeInvitations(context.Background(), id)
+	for _, inv := range invs {
+		if inv.Identity != nil {
+			t.Fatalf("an identity was stored: %s", inv.Identity)
+		}
 	}
 }
