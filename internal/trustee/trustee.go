@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 
 	"filippo.io/age"
 
@@ -80,6 +81,9 @@ func (k Keystore) Init(rnd io.Reader, name, passphrase string) (*crypto.Trustee,
 	}
 	if name == "" || len(name) > crypto.MaxTrusteeNameLen {
 		return nil, fmt.Errorf("a trustee's name must be 1 to %d bytes", crypto.MaxTrusteeNameLen)
+	}
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(k.Dir, identitySecretFile)); err == nil {
 		return nil, fmt.Errorf("%s: an identity %w; use another folder for another identity", k.Dir, ErrExists)
@@ -271,7 +275,25 @@ func ParsePublicIdentity(data []byte) (*crypto.Trustee, error) {
 	if err := t.Check(); err != nil {
 		return nil, err
 	}
+	if err := CheckName(t.Name); err != nil {
+		return nil, err
+	}
 	return &t, nil
+}
+
+// CheckName refuses a trustee's name that is not one line of text to
+// show: a control character (an escape sequence that rewrites another
+// trustee's terminal, a line break), a line or paragraph separator, or a
+// bidirectional control that reorders what the officer reads on the
+// console. The roster (spec §13.1) asks only for UTF-8; identities are
+// refused so when they are made and received (spec §22.3).
+func CheckName(name string) error {
+	for _, r := range name {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' || r == '\u200e' || r == '\u200f' || r == '\u061c' {
+			return fmt.Errorf("a trustee's name must be one line of text, without control characters (it has U+%04X)", r)
+		}
+	}
+	return nil
 }
 
 // NewRoster assembles the trustees' identities, in the order given, into a

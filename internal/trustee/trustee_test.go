@@ -145,6 +145,9 @@ func TestParsePublicIdentity(t *testing.T) {
 		"one key for both": strings.Replace(s, `"encryption_key": "`+b64(pub.Encryption.Bytes()), `"encryption_key": "`+b64(pub.Signing.Bytes()), 1),
 		"identity key":     strings.Replace(s, `"signing_key": "`+b64(pub.Signing.Bytes()), `"signing_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`, 1),
 		"too large":        s + strings.Repeat(" ", MaxPublicIdentitySize),
+		"escape in name":   strings.Replace(s, `"name": "Ada"`, `"name": "Ada\u001b[2J"`, 1),
+		"newline in name":  strings.Replace(s, `"name": "Ada"`, `"name": "Ada\nBob"`, 1),
+		"override in name": strings.Replace(s, `"name": "Ada"`, `"name": "Ada\u202e"`, 1),
 		"not an object":    `[]`,
 	} {
 		if bad == s {
