@@ -253,3 +253,55 @@ func TestReviewIdentityNameControls(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewStaleInvitationForm: invitation numbers are reused once the
+// last one is removed (MAX(id)+1), so a remove or invite-again form shown
+// before another officer removed trustee 2 and invited someone else (who
+// became trustee 2) must not act on that someone else.
+func TestReviewStaleInvitationForm(t *testing.T) {
+	f, base, id, admin := invitationsSite(t, false)
+	console := base + "/e/" + id + "/console"
+	form := "application/x-www-form-urlencoded"
+	for _, who := range []string{"Ada", "Bob"} {
+		v := url.Values{"name": {who}, "email": {strings.ToLower(who) + "@example.org"}}
+		if resp, _ := send(t, "POST", console+"/trustees/invite", form, v.Encode(), admin); resp.StatusCode != 200 {
+			t.Fatalf("invite %s: %s", who, resp.Status)
+		}
+	}
+	_, shown := send(t, "GET", console, "", "", admin)
+	row := regexp.MustCompile(`(?s)<li id="invitation-2">(.*?)</li>`).FindStringSubmatch(shown)
+	if row == nil {
+		t.Fatal("no row for invitation 2")
+	}
+	forms := regexp.MustCompile(`(?s)<form method="post" action="[^"]*/console/trustees/(remove|preview)">(.*?)</form>`).FindAllStringSubmatch(row[1], -1)
+	stale := map[string]url.Values{}
+	for _, fm := range forms {
+		v := url.Values{}
+		for _, h := range hiddenRE.FindAllStringSubmatch(fm[2], -1) {
+			v.Add(h[1], html.UnescapeString(h[2]))
+		}
+		stale[fm[1]] = v
+	}
+	if len(stale) != 2 {
+		t.Fatalf("the row's forms: %v", stale)
+	}
+	// Another officer removes Bob and invites Carol, who is number 2.
+	if resp, _ := send(t, "POST", console+"/trustees/remove", form, "invitation=2", admin); resp.StatusCode != 200 {
+		t.Fatalf("remove: %s", resp.Status)
+	}
+	if resp, _ := send(t, "POST", console+"/trustees/invite", form, "name=Carol&email=carol%40example.org", admin); resp.StatusCode != 200 {
+		t.Fatalf("invite Carol: %s", resp.Status)
+	}
+	// The forms shown for Bob.
+	send(t, "POST", console+"/trustees/preview", form, stale["preview"].Encode(), admin)
+	inviteAgain := stale["preview"]
+	send(t, "POST", console+"/trustees/invite", form, inviteAgain.Encode(), admin)
+	send(t, "POST", console+"/trustees/remove", form, stale["remove"].Encode(), admin)
+	invs, _ := f.DB.TrusteeInvitations(context.Background(), id)
+	if len(invs) != 2 || invs[1].Name != "Carol" {
+		t.Fatalf("Bob's forms acted on Carol: %+v", invs)
+	}
+	if n := f.Mail.Count("carol@example.org"); n != 1 {
+		t.Fatalf("Bob's invite-again form sent Carol %d letters", n)
+	}
+}
