@@ -80,7 +80,11 @@ func trusteeLink(base, token string) string {
 
 // invitationRow is one trustee on the console, before the manifest.
 type invitationRow struct {
-	ID           int64
+	ID int64
+	// Created is when the invitation was made, in microseconds: its forms
+	// carry it, since a number is used again once the last invitation is
+	// removed.
+	Created      int64
 	Name, Email  string
 	Status       string // invited, expired, received
 	Expires      time.Time
@@ -126,7 +130,10 @@ type rosterView struct {
 type invitationLetter struct {
 	Name, Email, Election string
 	Reinvite              int64 // the invitation invited again; 0 for a new one
-	Subject, Body         string
+	// ReinviteCreated is when that invitation was made (microseconds),
+	// which tells it from a later one under its number.
+	ReinviteCreated int64
+	Subject, Body   string
 }
 
 func (s *Site) mailOn() bool { return s.o.Mail != nil }
@@ -204,7 +211,7 @@ func (s *Site) invitations(ctx context.Context, p *pageData) (*invitationsView, 
 	now := s.now()
 	var ids []crypto.Trustee
 	for _, inv := range invs {
-		row := invitationRow{ID: inv.ID, Name: inv.Name, Email: inv.Email, Expires: inv.Expires, Status: "invited"}
+		row := invitationRow{ID: inv.ID, Created: inv.Created.UnixMicro(), Name: inv.Name, Email: inv.Email, Expires: inv.Expires, Status: "invited"}
 		if inv.Identity != nil {
 			if t, err := trustee.ParsePublicIdentity(inv.Identity); err == nil {
 				fp := t.Fingerprint()
@@ -337,7 +344,7 @@ func (s *Site) doTrustees(r *http.Request, p *pageData, action string, out *trus
 	id := p.ID
 	switch action {
 	case "preview", "invite":
-		letter, reinvite, err := s.letterFromForm(r, p)
+		letter, reinvite, created, err := s.letterFromForm(r, p)
 		if err != nil {
 			return err
 		}
@@ -346,7 +353,7 @@ func (s *Site) doTrustees(r *http.Request, p *pageData, action string, out *trus
 			detail["invitation"] = strconv.FormatInt(reinvite, 10)
 		}
 		if action == "preview" {
-			letter.Reinvite = reinvite
+			letter.Reinvite, letter.ReinviteCreated = reinvite, created
 			out.preview = letter
 			return nil
 		}
@@ -384,6 +391,13 @@ func (s *Site) doTrustees(r *http.Request, p *pageData, action string, out *trus
 			return errors.New("which trustee? (no invitation number)")
 		}
 		detail["invitation"] = strconv.FormatInt(n, 10)
+		invs, err := s.o.Trustees.TrusteeInvitations(ctx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := shownInvitation(r, invs, n); err != nil {
+			return err
+		}
 		if err := s.o.Trustees.RemoveTrustee(ctx, id, n); err != nil {
 			return fmt.Errorf("failed to remove the trustee: %w", err)
 		}
@@ -550,7 +564,7 @@ func (s *Site) manifestRosterGuard(next http.Handler) http.Handler {
 // letterFromForm reads an invitation's form: a new trustee (name, email)
 // or one invited again (invitation), and the election's name for the
 // letter.
-func (s *Site) letterFromForm(r *http.Request, p *pageData) (*invitationLetter, int64, error) {
+func (s *Site) letterFromForm(r *http.Request, p *pageData) (*invitationLetter, int64, int64, error) {
 	electionName := strings.TrimSpace(r.PostFormValue("election"))
 	if electionName == "" {
 		electionName = p.Title
@@ -559,42 +573,60 @@ func (s *Site) letterFromForm(r *http.Request, p *pageData) (*invitationLetter, 
 		electionName = p.ID
 	}
 	if len(electionName) > 300 {
-		return nil, 0, errors.New("the election's name is too long (300 bytes at most)")
+		return nil, 0, 0, errors.New("the election's name is too long (300 bytes at most)")
 	}
 	if hasControl(electionName) {
-		return nil, 0, errors.New("the election's name must be one line of text, without control characters")
+		return nil, 0, 0, errors.New("the election's name must be one line of text, without control characters")
 	}
 	var name, email string
-	var reinvite int64
+	var reinvite, created int64
 	if v := r.PostFormValue("invitation"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, 0, errors.New("which trustee? (a bad invitation number)")
+			return nil, 0, 0, errors.New("which trustee? (a bad invitation number)")
 		}
 		invs, err := s.o.Trustees.TrusteeInvitations(r.Context(), p.ID)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
-		i := slices.IndexFunc(invs, func(inv store.TrusteeInvitation) bool { return inv.ID == n })
-		if i < 0 || invs[i].Email == "" {
-			return nil, 0, errors.New("this trustee was not invited by e-mail, or was removed")
+		inv, err := shownInvitation(r, invs, n)
+		if err != nil {
+			return nil, 0, 0, err
 		}
-		name, email, reinvite = invs[i].Name, invs[i].Email, n
+		if inv.Email == "" {
+			return nil, 0, 0, errors.New("this trustee was not invited by e-mail")
+		}
+		name, email, reinvite, created = inv.Name, inv.Email, n, inv.Created.UnixMicro()
 	} else {
 		name = strings.TrimSpace(r.PostFormValue("name"))
 		if name == "" || len(name) > crypto.MaxTrusteeNameLen {
-			return nil, 0, fmt.Errorf("give the trustee's name (1 to %d bytes)", crypto.MaxTrusteeNameLen)
+			return nil, 0, 0, fmt.Errorf("give the trustee's name (1 to %d bytes)", crypto.MaxTrusteeNameLen)
 		}
 		if hasControl(name) {
-			return nil, 0, errors.New("the trustee's name must be one line of text, without control characters")
+			return nil, 0, 0, errors.New("the trustee's name must be one line of text, without control characters")
 		}
 		var err error
 		if email, err = accounts.NormalizeEmail(strings.TrimSpace(r.PostFormValue("email"))); err != nil {
-			return nil, 0, fmt.Errorf("give the trustee's e-mail address: %w", err)
+			return nil, 0, 0, fmt.Errorf("give the trustee's e-mail address: %w", err)
 		}
 	}
 	placeholder := trusteeLink(p.URL, "…")
-	return invitationLetterFor(name, email, electionName, placeholder, s.now().Add(InvitationTTL)), reinvite, nil
+	return invitationLetterFor(name, email, electionName, placeholder, s.now().Add(InvitationTTL)), reinvite, created, nil
+}
+
+// shownInvitation returns invitation n, if it is still the one the form
+// was shown for: its "created" value, when given, must be the
+// invitation's, since numbers are used again once the last invitation is
+// removed (another officer may have removed it and invited someone else).
+func shownInvitation(r *http.Request, invs []store.TrusteeInvitation, n int64) (*store.TrusteeInvitation, error) {
+	i := slices.IndexFunc(invs, func(inv store.TrusteeInvitation) bool { return inv.ID == n })
+	if i < 0 {
+		return nil, errors.New("this trustee was removed meanwhile: look at the list again")
+	}
+	if c := r.PostFormValue("created"); c != "" && c != strconv.FormatInt(invs[i].Created.UnixMicro(), 10) {
+		return nil, errors.New("this trustee was removed meanwhile, and someone else invited under the same number: look at the list again")
+	}
+	return &invs[i], nil
 }
 
 // hasControl reports a control character (a line break among them) in
