@@ -85,7 +85,8 @@ func TestTrusteeInvitations(t *testing.T) {
 			if invs, _ := db.TrusteeInvitations(ctx, "e1"); len(invs) != 1 || string(invs[0].Identity) != "ida2" {
 				t.Fatalf("after removal: %+v", invs)
 			}
-			// Numbers are not reused after a removal of the last.
+			// A number is used again once the last invitation is removed (the
+			// console's forms tell invitations apart by when they were made).
 			if n, err := db.AddTrustee(ctx, "e1", TrusteeInvitation{Name: "Dee", Created: now, Identity: []byte("idd"), IdentityAt: now}); err != nil || n != 2 {
 				t.Fatalf("after a removal: %d, %v", n, err)
 			}
