@@ -391,7 +391,7 @@ func uniqueDealings(r *Roster, msgs [][]byte) (map[int]*Dealing, []Fault) {
 	for _, m := range msgs {
 		d, sender, err := parseDealing(r, m)
 		if err != nil {
-			faults = append(faults, Fault{Trustee: blame(sender, err), Reason: err.Error()})
+			faults = append(faults, Fault{Trustee: blame(sender, err), Kind: FaultInvalidMessage, Reason: err.Error()})
 			continue
 		}
 		if prev, ok := valid[d.Dealer]; ok && !bytes.Equal(prev.raw, d.raw) {
@@ -401,7 +401,7 @@ func uniqueDealings(r *Roster, msgs [][]byte) (map[int]*Dealing, []Fault) {
 	}
 	for _, i := range sortedKeys(equivocated) {
 		delete(valid, i)
-		faults = append(faults, Fault{Trustee: i, Disqualified: true, Reason: fmt.Sprintf("%s signed two different dealings (equivocation)", r.name(i))})
+		faults = append(faults, Fault{Trustee: i, Disqualified: true, Kind: FaultEquivocation, Reason: fmt.Sprintf("%s signed two different dealings (equivocation)", r.name(i))})
 	}
 	return valid, faults
 }
@@ -430,11 +430,66 @@ func senderOf(r *Roster, msg []byte) int {
 // Fault is a problem found in a ceremony or a decryption: who is at fault
 // and why. Disqualified is set for a dealer excluded from the key. Trustee
 // is 0 when no trustee can be blamed (a message with a bad signature may
-// have been forged by anyone).
+// have been forged by anyone). Kind says what the fault is, and Other the
+// other trustee it involves, for words other than Reason's (another
+// language); neither is in the JSON form.
 type Fault struct {
-	Trustee      int    `json:"trustee"`
-	Disqualified bool   `json:"disqualified,omitempty"`
-	Reason       string `json:"reason"`
+	Trustee      int       `json:"trustee"`
+	Disqualified bool      `json:"disqualified,omitempty"`
+	Reason       string    `json:"reason"`
+	Kind         FaultKind `json:"-"`
+	Other        int       `json:"-"`
+}
+
+// FaultKind is the kind of a Fault.
+type FaultKind int
+
+// The kinds of faults Replay and Combine report.
+const (
+	FaultOther FaultKind = iota
+	// FaultInvalidMessage: a message that does not verify (its encoding,
+	// signature or proofs); Trustee is 0 if anyone could have forged it.
+	FaultInvalidMessage
+	// FaultEquivocation: Trustee signed two different dealings.
+	FaultEquivocation
+	// FaultNoDealing: Trustee sent no valid dealing.
+	FaultNoDealing
+	// FaultBadShare: Trustee dealt Other a share off its committed
+	// polynomial, as Other's complaint shows.
+	FaultBadShare
+	// FaultInvalidComplaint: Trustee's complaint against Other does not
+	// verify.
+	FaultInvalidComplaint
+	// FaultUnfoundedComplaint: Trustee complained against Other, but the
+	// share revealed is correct.
+	FaultUnfoundedComplaint
+	// FaultEmptyMessage: an empty message, ignored.
+	FaultEmptyMessage
+	// FaultNotCeremony: messages that are not ceremony messages, ignored.
+	FaultNotCeremony
+	// FaultMissingTranscript: confirmations name a transcript some of
+	// whose messages are missing.
+	FaultMissingTranscript
+	// FaultLateMessage: Trustee's message came after the transcript was
+	// confirmed, and is ignored.
+	FaultLateMessage
+	// FaultBadConfirmation: Trustee's confirmation is not of this outcome,
+	// or does not verify.
+	FaultBadConfirmation
+	// FaultDecryptionEquivocation: Trustee signed two different sets of
+	// decryption shares.
+	FaultDecryptionEquivocation
+)
+
+var faultKindNames = [...]string{"other", "invalidMessage", "equivocation", "noDealing", "badShare", "invalidComplaint",
+	"unfoundedComplaint", "emptyMessage", "notCeremony", "missingTranscript", "lateMessage", "badConfirmation", "decryptionEquivocation"}
+
+// String names the kind, in lower camel case ("equivocation", "noDealing").
+func (k FaultKind) String() string {
+	if k < 0 || int(k) >= len(faultKindNames) {
+		return "other"
+	}
+	return faultKindNames[k]
 }
 
 // Outcome is what anyone computes from a ceremony's messages (spec §13.3).
@@ -498,7 +553,7 @@ func Replay(r *Roster, msgs [][]byte) (*Outcome, error) {
 	other := make(map[byte]int)
 	for _, m := range msgs {
 		if len(m) == 0 {
-			faults = append(faults, Fault{Reason: "empty message ignored"})
+			faults = append(faults, Fault{Kind: FaultEmptyMessage, Reason: "empty message ignored"})
 			continue
 		}
 		switch m[0] {
@@ -507,7 +562,7 @@ func Replay(r *Roster, msgs [][]byte) (*Outcome, error) {
 		case msgConfirmation:
 			p, err := parseMessage(r, f, msgConfirmation, m)
 			if err != nil {
-				faults = append(faults, Fault{Trustee: blame(senderOf(r, m), err), Reason: err.Error()})
+				faults = append(faults, Fault{Trustee: blame(senderOf(r, m), err), Kind: FaultInvalidMessage, Reason: err.Error()})
 				continue
 			}
 			confirmations = append(confirmations, p)
@@ -516,7 +571,7 @@ func Replay(r *Roster, msgs [][]byte) (*Outcome, error) {
 		}
 	}
 	for _, typ := range slices.Sorted(mapKeys(other)) {
-		faults = append(faults, Fault{Reason: fmt.Sprintf("%d message(s) of type %d are not ceremony messages; ignored", other[typ], typ)})
+		faults = append(faults, Fault{Kind: FaultNotCeremony, Reason: fmt.Sprintf("%d message(s) of type %d are not ceremony messages; ignored", other[typ], typ)})
 	}
 	byHash := make(map[[sha256.Size]byte][]byte)
 	for _, m := range transcript {
@@ -548,7 +603,7 @@ func Replay(r *Roster, msgs [][]byte) (*Outcome, error) {
 			}
 		}
 		if missing > 0 {
-			faults = append(faults, Fault{Reason: fmt.Sprintf("%d confirmations name a transcript of which %d messages are missing; give every message to check it", len(group), missing)})
+			faults = append(faults, Fault{Kind: FaultMissingTranscript, Reason: fmt.Sprintf("%d confirmations name a transcript of which %d messages are missing; give every message to check it", len(group), missing)})
 			continue
 		}
 		out, err := compute(r, msgs)
@@ -565,7 +620,7 @@ func Replay(r *Roster, msgs [][]byte) (*Outcome, error) {
 		}
 		for _, m := range transcript {
 			if !listed[sha256.Sum256(m)] {
-				out.Faults = append(out.Faults, Fault{Trustee: senderOf(r, m), Reason: fmt.Sprintf("a message of type %d from %s came after the transcript was confirmed; ignored", m[0], r.name(senderOf(r, m)))})
+				out.Faults = append(out.Faults, Fault{Trustee: senderOf(r, m), Kind: FaultLateMessage, Reason: fmt.Sprintf("a message of type %d from %s came after the transcript was confirmed; ignored", m[0], r.name(senderOf(r, m)))})
 			}
 		}
 		out.Faults = append(faults, out.Faults...)
@@ -621,18 +676,20 @@ func compute(r *Roster, msgs [][]byte) (*Outcome, error) {
 	}
 	slices.SortFunc(out.Transcript, func(a, b [sha256.Size]byte) int { return bytes.Compare(a[:], b[:]) })
 	valid, faults := uniqueDealings(r, dealings)
-	disqualified := make(map[int]string)
+	// disqualified holds, for each dealer excluded, the fault that
+	// excludes it.
+	disqualified := make(map[int]Fault)
 	for _, fl := range faults {
 		if fl.Trustee != 0 {
 			if _, ok := valid[fl.Trustee]; !ok {
-				disqualified[fl.Trustee] = fl.Reason
+				disqualified[fl.Trustee] = fl
 			}
 		}
 	}
 	for i := 1; i <= r.N(); i++ {
 		if _, ok := valid[i]; !ok {
 			if _, named := disqualified[i]; !named {
-				disqualified[i] = fmt.Sprintf("%s sent no valid dealing", r.name(i))
+				disqualified[i] = Fault{Kind: FaultNoDealing, Reason: fmt.Sprintf("%s sent no valid dealing", r.name(i))}
 			}
 		}
 	}
@@ -647,7 +704,7 @@ func compute(r *Roster, msgs [][]byte) (*Outcome, error) {
 	for _, m := range complaints {
 		p, err := parseMessage(r, f, msgComplaints, m)
 		if err != nil {
-			out.Faults = append(out.Faults, Fault{Trustee: blame(senderOf(r, m), err), Reason: err.Error()})
+			out.Faults = append(out.Faults, Fault{Trustee: blame(senderOf(r, m), err), Kind: FaultInvalidMessage, Reason: err.Error()})
 			continue
 		}
 		for _, cp := range p.items {
@@ -659,22 +716,24 @@ func compute(r *Roster, msgs [][]byte) (*Outcome, error) {
 			k := &Element{point: cp.k}
 			ctx := Context{Election: f, Binding: binding("complaint", cp.dealer, p.sender)}
 			if err := VerifyEquality(r.Trustees[p.sender-1].Encryption, base, k, ctx, &cp.proof); err != nil {
-				out.Faults = append(out.Faults, Fault{Trustee: p.sender, Reason: fmt.Sprintf("%s made an invalid complaint against %s: %v", r.name(p.sender), r.name(cp.dealer), err)})
+				out.Faults = append(out.Faults, Fault{Trustee: p.sender, Kind: FaultInvalidComplaint, Other: cp.dealer, Reason: fmt.Sprintf("%s made an invalid complaint against %s: %v", r.name(p.sender), r.name(cp.dealer), err)})
 				continue
 			}
 			if d.openShare(f, p.sender, &cp.k) != nil {
-				out.Faults = append(out.Faults, Fault{Trustee: p.sender, Reason: fmt.Sprintf("%s complained against %s, but the revealed share is correct: complaint unfounded", r.name(p.sender), r.name(cp.dealer))})
+				out.Faults = append(out.Faults, Fault{Trustee: p.sender, Kind: FaultUnfoundedComplaint, Other: cp.dealer, Reason: fmt.Sprintf("%s complained against %s, but the revealed share is correct: complaint unfounded", r.name(p.sender), r.name(cp.dealer))})
 				continue
 			}
 			if !founded[cp.dealer] {
 				founded[cp.dealer] = true
-				disqualified[cp.dealer] = fmt.Sprintf("%s dealt %s a share that is not on its committed polynomial (shown by %s's complaint)", r.name(cp.dealer), r.name(p.sender), r.name(p.sender))
+				disqualified[cp.dealer] = Fault{Kind: FaultBadShare, Other: p.sender, Reason: fmt.Sprintf("%s dealt %s a share that is not on its committed polynomial (shown by %s's complaint)", r.name(cp.dealer), r.name(p.sender), r.name(p.sender))}
 			}
 		}
 	}
 	for _, i := range sortedKeys(disqualified) {
 		if !slices.ContainsFunc(out.Faults, func(fl Fault) bool { return fl.Trustee == i && fl.Disqualified }) {
-			out.Faults = append(out.Faults, Fault{Trustee: i, Disqualified: true, Reason: disqualified[i]})
+			fl := disqualified[i]
+			fl.Trustee, fl.Disqualified = i, true
+			out.Faults = append(out.Faults, fl)
 		}
 	}
 	out.dealings = make(map[int]*Dealing)
@@ -727,7 +786,7 @@ func (out *Outcome) confirm(r *Roster, confirmations []*parsed) {
 		if ok {
 			out.Confirmed = append(out.Confirmed, j)
 		} else {
-			out.Faults = append(out.Faults, Fault{Trustee: j, Reason: fmt.Sprintf("confirmation of %s: %s", r.name(j), strings.Join(errs, "; "))})
+			out.Faults = append(out.Faults, Fault{Trustee: j, Kind: FaultBadConfirmation, Reason: fmt.Sprintf("confirmation of %s: %s", r.name(j), strings.Join(errs, "; "))})
 		}
 	}
 	out.Complete = len(out.Confirmed) >= r.Threshold

@@ -1,6 +1,9 @@
 package crypto
 
 import (
+	"bytes"
+	"crypto/sha512"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -246,7 +249,7 @@ func TestCheatingDealerIsNamedAndExcluded(t *testing.T) {
 		t.Fatalf("qualified %v", out.Qualified)
 	}
 	if !slices.ContainsFunc(out.Faults, func(f Fault) bool {
-		return f.Trustee == 2 && f.Disqualified && strings.Contains(f.Reason, "T2") && strings.Contains(f.Reason, "T4")
+		return f.Trustee == 2 && f.Disqualified && strings.Contains(f.Reason, "T2") && strings.Contains(f.Reason, "T4") && f.Kind == FaultBadShare && f.Other == 4
 	}) {
 		t.Fatalf("cheater not named: %+v", out.Faults)
 	}
@@ -302,8 +305,8 @@ func TestComplaintsThatAreWrong(t *testing.T) {
 	}
 	var unfounded, invalid bool
 	for _, f := range out.Faults {
-		unfounded = unfounded || (f.Trustee == 3 && strings.Contains(f.Reason, "unfounded"))
-		invalid = invalid || (f.Trustee == 2 && strings.Contains(f.Reason, "invalid complaint"))
+		unfounded = unfounded || (f.Trustee == 3 && strings.Contains(f.Reason, "unfounded") && f.Kind == FaultUnfoundedComplaint && f.Other == 1)
+		invalid = invalid || (f.Trustee == 2 && strings.Contains(f.Reason, "invalid complaint") && f.Kind == FaultInvalidComplaint && f.Other == 3)
 	}
 	if !unfounded || !invalid {
 		t.Fatalf("false accusers not named: %+v", out.Faults)
@@ -321,7 +324,9 @@ func TestEquivocatingDealer(t *testing.T) {
 	again, _ := Deal(rnd, c.roster, 4, c.secrets[3])
 	msgs := append(append(dealings, again), c.complain(t, dealings)...)
 	out, _, _ := c.finish(t, msgs)
-	if slices.Contains(out.Qualified, 4) || !slices.ContainsFunc(out.Faults, func(f Fault) bool { return f.Trustee == 4 && strings.Contains(f.Reason, "equivocation") }) {
+	if slices.Contains(out.Qualified, 4) || !slices.ContainsFunc(out.Faults, func(f Fault) bool {
+		return f.Trustee == 4 && strings.Contains(f.Reason, "equivocation") && f.Kind == FaultEquivocation && f.Disqualified
+	}) {
 		t.Fatalf("equivocation not caught: %v %+v", out.Qualified, out.Faults)
 	}
 	// Sending the same message twice is not equivocation.
@@ -434,5 +439,54 @@ func TestRosterValidation(t *testing.T) {
 	}
 	if _, err := Deal(rnd, c.roster, 1, c.secrets[1]); !errors.Is(err, ErrCeremony) {
 		t.Errorf("dealing with another trustee's keys: %v", err)
+	}
+}
+
+// TestTrusteeIdentity: Check refuses what a roster would refuse of one
+// trustee alone, and the identity fingerprint (spec §13.1) binds the name
+// and both keys.
+func TestTrusteeIdentity(t *testing.T) {
+	rnd := testRand(27)
+	a, _ := NewTrusteeSecrets(rnd)
+	b, _ := NewTrusteeSecrets(rnd)
+	good := Trustee{Name: "Ada", Signing: a.Signing.PublicKey(), Encryption: a.Encryption.PublicKey()}
+	if err := good.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func(t *Trustee){
+		"empty name":       func(t *Trustee) { t.Name = "" },
+		"long name":        func(t *Trustee) { t.Name = strings.Repeat("x", MaxTrusteeNameLen+1) },
+		"name not UTF-8":   func(t *Trustee) { t.Name = "\xff" },
+		"missing key":      func(t *Trustee) { t.Encryption = nil },
+		"identity key":     func(t *Trustee) { t.Signing = new(PublicKey) },
+		"one key for both": func(t *Trustee) { t.Encryption = t.Signing },
+	} {
+		tr := good
+		edit(&tr)
+		if err := tr.Check(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	fp := good.Fingerprint()
+	for name, other := range map[string]Trustee{
+		"another name":           {Name: "Adb", Signing: good.Signing, Encryption: good.Encryption},
+		"another signing key":    {Name: "Ada", Signing: b.Signing.PublicKey(), Encryption: good.Encryption},
+		"another encryption key": {Name: "Ada", Signing: good.Signing, Encryption: b.Encryption.PublicKey()},
+		"keys swapped":           {Name: "Ada", Signing: good.Encryption, Encryption: good.Signing},
+	} {
+		if other.Fingerprint() == fp {
+			t.Errorf("%s: the same fingerprint", name)
+		}
+	}
+	// The definition, written out (spec §13.1).
+	h := sha512.New()
+	for _, f := range [][]byte{[]byte("scrutin/v0/trustee-identity"), []byte("Ada"), good.Signing.Bytes(), good.Encryption.Bytes()} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write(f)
+	}
+	if want := h.Sum(nil)[:IdentityFingerprintSize]; !bytes.Equal(fp[:], want) {
+		t.Fatalf("fingerprint %x, the spec says %x", fp, want)
 	}
 }

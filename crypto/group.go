@@ -41,6 +41,8 @@ const (
 	labelSignatureNonce = "scrutin/v0/signature-nonce"
 	labelRoster         = "scrutin/v0/roster"
 	labelSharePad       = "scrutin/v0/share-pad"
+	// labelTrusteeIdentity is outside the record (spec §13.1).
+	labelTrusteeIdentity = "scrutin/v0/trustee-identity"
 )
 
 // Element is an element of the ristretto255 group. The zero value is the

@@ -49,6 +49,42 @@ type Trustee struct {
 	Signing    *PublicKey `json:"signing_key"`
 }
 
+// Check checks one trustee's identity alone as a roster entry must be
+// (spec §13.1): a name of 1 to MaxTrusteeNameLen bytes of UTF-8, and two
+// distinct valid keys.
+func (t *Trustee) Check() error {
+	if len(t.Name) == 0 || len(t.Name) > MaxTrusteeNameLen || !utf8.ValidString(t.Name) {
+		return fmt.Errorf("%w: a trustee's name must be 1 to %d bytes of UTF-8", ErrEncoding, MaxTrusteeNameLen)
+	}
+	if t.Signing == nil || t.Encryption == nil {
+		return fmt.Errorf("%w: the identity of %s lacks a key", ErrEncoding, t.Name)
+	}
+	for _, k := range []*PublicKey{t.Signing, t.Encryption} {
+		if err := k.check(); err != nil {
+			return fmt.Errorf("the identity of %s: %w", t.Name, err)
+		}
+	}
+	if t.Signing.Equal(t.Encryption) {
+		return fmt.Errorf("%w: the identity of %s uses one key for signing and encryption", ErrEncoding, t.Name)
+	}
+	return nil
+}
+
+// IdentityFingerprintSize is the length of a trustee identity's
+// fingerprint.
+const IdentityFingerprintSize = 16
+
+// Fingerprint returns the identity's fingerprint, the first 16 bytes of
+// TupleHash("scrutin/v0/trustee-identity", name, enc(S), enc(P)) (spec
+// §13.1): what a trustee reads aloud to the officer to confirm that the
+// identity the officer received is theirs. The keys must be set.
+func (t *Trustee) Fingerprint() [IdentityFingerprintSize]byte {
+	h := tupleHash(labelTrusteeIdentity, []byte(t.Name), t.Signing.enc[:], t.Encryption.enc[:])
+	var f [IdentityFingerprintSize]byte
+	copy(f[:], h[:])
+	return f
+}
+
 // CeremonyIDSize is the length of a roster's random ceremony id.
 const CeremonyIDSize = 16
 

@@ -134,7 +134,7 @@ func (out *Outcome) Combine(r *Roster, cts []*Ciphertext, msgs [][]byte, max uin
 	for _, m := range msgs {
 		ds, err := out.verifyDecryptionShares(r, cts, m)
 		if err != nil {
-			res.Faults = append(res.Faults, Fault{Trustee: blame(senderOf(r, m), err), Reason: err.Error()})
+			res.Faults = append(res.Faults, Fault{Trustee: blame(senderOf(r, m), err), Kind: FaultInvalidMessage, Reason: err.Error()})
 			continue
 		}
 		// Shares are deterministic (x_j·α_k), so two valid messages of one
@@ -147,7 +147,7 @@ func (out *Outcome) Combine(r *Roster, cts []*Ciphertext, msgs [][]byte, max uin
 	}
 	for _, j := range sortedKeys(byTrustee) {
 		if equivocated[j] {
-			res.Faults = append(res.Faults, Fault{Trustee: j, Reason: fmt.Sprintf("%s signed two different sets of decryption shares; both ignored", r.name(j))})
+			res.Faults = append(res.Faults, Fault{Trustee: j, Kind: FaultDecryptionEquivocation, Reason: fmt.Sprintf("%s signed two different sets of decryption shares; both ignored", r.name(j))})
 			continue
 		}
 		res.Valid = append(res.Valid, j)

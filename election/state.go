@@ -966,6 +966,16 @@ func Now(t time.Time) string { return t.UTC().Format(TimeFormat) }
 // (without their entry type byte).
 func (s *State) CeremonyMessages() [][]byte { return slices.Clone(s.ceremonyMsgs) }
 
+// DecryptionMessages returns the recorded decryption shares' messages
+// (without their entry type byte), by increasing trustee number.
+func (s *State) DecryptionMessages() [][]byte {
+	var out [][]byte
+	for _, j := range s.Decrypted() {
+		out = append(out, s.decryptions[j])
+	}
+	return out
+}
+
 // Decrypted returns the trustees with a recorded decryption entry, in
 // increasing order.
 func (s *State) Decrypted() []int { return slices.Sorted(mapKeys(s.decryptions)) }

@@ -65,6 +65,8 @@ type database interface {
 	// such election.
 	saveSummary(ctx context.Context, id string, size int64, summary []byte) error
 	setWitnesses(ctx context.Context, id string, witnesses string) error
+	// runner runs the trustees' statements (trustees.go).
+	runner() sqlRunner
 	close() error
 }
 

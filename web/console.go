@@ -11,6 +11,7 @@ package web
 // trail.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/roll"
 	"github.com/scrutin/scrutin/server"
@@ -42,6 +44,8 @@ type consoleView struct {
 	CanResult  bool
 	NeedsSetup bool
 	Trustees   *trusteesView
+	// Invitations are the trustees invited, before the manifest.
+	Invitations *invitationsView
 }
 
 // console is an election's console; consolePage has checked the session's
@@ -49,11 +53,27 @@ type consoleView struct {
 func (s *Site) console(w http.ResponseWriter, r *http.Request, p *pageData) {
 	v := &consoleView{}
 	s.fillConsole(v, p)
+	if err := s.fillInvitations(r.Context(), v, p); err != nil {
+		p.Error = err.Error()
+	}
 	if done := r.URL.Query().Get("done"); slices.Contains(consoleActions, done) {
 		v.Done = done
 	}
 	p.Data = v
 	s.render(w, http.StatusOK, "console.html", p)
+}
+
+// fillInvitations adds the trustees' invitations, before the manifest.
+func (s *Site) fillInvitations(ctx context.Context, v *consoleView, p *pageData) error {
+	if !v.NeedsSetup || s.o.Trustees == nil {
+		return nil
+	}
+	iv, err := s.invitations(ctx, p)
+	if err != nil {
+		return fmt.Errorf("the trustees' invitations cannot be read now: %w", err)
+	}
+	v.Invitations = iv
+	return nil
 }
 
 func (s *Site) fillConsole(v *consoleView, p *pageData) {
@@ -66,7 +86,7 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 		if out := st.Ceremony; out != nil {
 			v.Confirmed, v.Qualified = len(out.Confirmed), len(out.Qualified)
 			for _, f := range out.Faults {
-				v.Faults = append(v.Faults, fmt.Sprint(f))
+				v.Faults = append(v.Faults, s.faultText(p.Lang, &st.Manifest.Roster, f))
 			}
 		}
 		v.CanOpen = st.Phase == election.PhaseSetup && st.Roll != nil && len(st.Credentials) > 0 && st.Ceremony != nil && st.Ceremony.Complete
@@ -77,6 +97,36 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 		v.CanResult = st.Tally != nil && st.Result == nil && err == nil
 	})
 	v.Report = p.el.report()
+}
+
+// faultText says a fault of the ceremony in the page's language, by its
+// kind (crypto's Reason is English, for logs and the command line).
+func (s *Site) faultText(lang string, r *crypto.Roster, f crypto.Fault) string {
+	name := func(i int) string {
+		if i >= 1 && i <= r.N() {
+			return r.Trustees[i-1].Name
+		}
+		return "?"
+	}
+	key := "fault." + f.Kind.String()
+	switch f.Kind {
+	case crypto.FaultEmptyMessage, crypto.FaultNotCeremony, crypto.FaultMissingTranscript:
+		return s.msg(lang, key)
+	case crypto.FaultBadShare:
+		return fmt.Sprintf(s.msg(lang, key), f.Trustee, name(f.Trustee), f.Other, name(f.Other), f.Other)
+	case crypto.FaultInvalidComplaint, crypto.FaultUnfoundedComplaint:
+		return fmt.Sprintf(s.msg(lang, key), f.Trustee, name(f.Trustee), f.Other, name(f.Other))
+	case crypto.FaultInvalidMessage, crypto.FaultEquivocation, crypto.FaultNoDealing, crypto.FaultLateMessage,
+		crypto.FaultBadConfirmation, crypto.FaultDecryptionEquivocation:
+		if f.Trustee == 0 {
+			if f.Kind == crypto.FaultInvalidMessage {
+				return s.msg(lang, "fault.invalidMessage.anon")
+			}
+			break
+		}
+		return fmt.Sprintf(s.msg(lang, key), f.Trustee, name(f.Trustee))
+	}
+	return fmt.Sprintf(s.msg(lang, "fault.other"), f.Reason)
 }
 
 // consoleActions are the actions of POST /console/{action}.
@@ -116,6 +166,7 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 		s.log.Info("console action refused", "election", p.ID, "action", action, "err", err)
 		v := &consoleView{}
 		s.fillConsole(v, p)
+		s.fillInvitations(r.Context(), v, p)
 		p.Data, p.Error = v, err.Error()
 		s.render(w, http.StatusBadRequest, "console.html", p)
 		return
@@ -135,6 +186,9 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		}
 		m, err := election.ParseManifest(b)
 		if err != nil {
+			return err
+		}
+		if err := s.checkManifestRoster(ctx, es.id, m); err != nil {
 			return err
 		}
 		entry, err := m.Entry()

@@ -423,3 +423,48 @@ func TestConsoleNamesEquivocationAndMissingDealer(t *testing.T) {
 		t.Errorf("the equivocation is no longer named")
 	}
 }
+
+var faultsRE = regexp.MustCompile(`(?s)<ul id="fault-details">(.*?)</ul>`)
+
+// TestConsoleFaultsInFrench: the details of the ceremony's faults are in
+// the page's language, each kind of fault crypto reports in its own words,
+// naming the trustee, never crypto's English reasons nor Go's printing of
+// a struct.
+func TestConsoleFaultsInFrench(t *testing.T) {
+	e := newTrusteesElection(t, []string{"Ada", "Bob", "Cy", "Dee"}, 2)
+	var dealings [][]byte
+	for _, j := range []int{1, 1, 2, 3} {
+		d, err := crypto.Deal(nil, e.r, j, e.secrets[j-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		dealings = append(dealings, d)
+		e.record(t, election.TypeCeremony, d)
+	}
+	for _, j := range []int{2, 3} {
+		c, err := crypto.Complain(nil, e.r, j, e.secrets[j-1], dealings[2:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.record(t, election.TypeCeremony, c)
+	}
+	faults := func(lang string) string {
+		m := faultsRE.FindStringSubmatch(e.console(t, lang))
+		if m == nil {
+			t.Fatalf("no details of the faults (%s)", lang)
+		}
+		return html.UnescapeString(tagRE.ReplaceAllString(m[1], ""))
+	}
+	fr := faults("fr")
+	for _, want := range []string{"Garant 1 (Ada) : a signé deux distributions différentes", "Garant 4 (Dee) : n'a envoyé aucune distribution valable"} {
+		if !strings.Contains(fr, want) {
+			t.Errorf("the French details lack %q:\n%s", want, fr)
+		}
+	}
+	if strings.Contains(fr, "equivocation") || strings.Contains(fr, "sent no valid dealing") || strings.Contains(fr, "{") {
+		t.Errorf("the French details hold English or Go's printing:\n%s", fr)
+	}
+	if en := faults("en"); !strings.Contains(en, "Trustee 1 (Ada): signed two different dealings") || strings.Contains(en, "{") {
+		t.Errorf("the English details:\n%s", en)
+	}
+}

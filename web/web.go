@@ -38,6 +38,7 @@ import (
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/browse"
+	"github.com/scrutin/scrutin/internal/clientip"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
 )
@@ -80,6 +81,14 @@ type Options struct {
 	// for a code, on the roll or not (a lapsed member is told whom to ask,
 	// and nobody learns who is on the roll).
 	Contact string
+	// Trustees keeps the trustees' invitations and the roster made from
+	// them (a *store.DB); nil: the console has no invitations.
+	Trustees TrusteeStore
+	// Mail sends an e-mail (the trustees' invitations); nil: the console
+	// shows the invitation link to copy instead.
+	Mail func(ctx context.Context, to, subject, body string) error
+	// Now is the clock (nil: time.Now), for tests.
+	Now func() time.Time
 	// Browse bounds what anonymous reading costs (internal/browse): pages,
 	// receipts, the module and the log's tiles. Nil: browse.DefaultLimits
 	// with TrustedProxies.
@@ -97,6 +106,9 @@ type Site struct {
 	mux   *http.ServeMux
 	// contact is Options.Contact, parsed.
 	contact *contact
+	// identityLimits are the per-client limits of the trustees' identity
+	// API.
+	identityLimits *clientip.Limiters
 
 	mu    sync.Mutex
 	sites map[string]*electionSite // by election id
@@ -107,7 +119,8 @@ type Site struct {
 
 // New returns the site, or an error if a template or catalog is broken.
 func New(o Options) (*Site, error) {
-	s := &Site{o: o, log: o.Logger, pages: map[string]*template.Template{}, cat: map[string]map[string]string{}, sites: map[string]*electionSite{}}
+	s := &Site{o: o, log: o.Logger, pages: map[string]*template.Template{}, cat: map[string]map[string]string{}, sites: map[string]*electionSite{},
+		identityLimits: identityLimitsFor()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -358,6 +371,12 @@ func (s *Site) routes() {
 		// The officers' routes of an election the staff member has no
 		// role in answer as for an election that does not exist.
 		mux.Handle("/api/e/{id}/admin/", s.officersOnly(api))
+		// A manifest sent whole holds the console's roster, as one
+		// uploaded in the console does.
+		mux.Handle("POST /api/e/{id}/admin/entries", s.officersOnly(s.manifestRosterGuard(api)))
+		// A trustee's identity comes before the manifest, from someone
+		// with no role: the invitation is the permission (spec §22.3).
+		mux.HandleFunc("POST /api/e/{id}/trustee-identities", s.identityAPI)
 	}
 	page := func(pattern, name string, h func(w http.ResponseWriter, r *http.Request, p *pageData)) {
 		mux.Handle(pattern, s.gate.Handler(true, s.pageHandler(name, h)))
@@ -394,6 +413,8 @@ func (s *Site) routes() {
 	mux.Handle("GET /e/{id}/console", s.gate.Handler(true, s.consolePage("console", s.console)))
 	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
 	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
+	mux.Handle("POST /e/{id}/console/trustees/{action}", s.gate.Handler(true, s.consolePage("console", s.trusteesAction)))
+	mux.Handle("GET /e/{id}/console/roster.json", s.gate.Handler(true, s.consolePage("console", s.rosterDownload)))
 	s.staffRoutes(page, mux)
 	mux.HandleFunc("POST /lang", s.setLanguage)
 	mux.HandleFunc("GET /static/scrutin.wasm", s.serveWasm)

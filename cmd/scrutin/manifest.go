@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/demo"
@@ -22,10 +23,12 @@ import (
 )
 
 func manifestNewCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("manifest new", "--dir DIR --election ID --ceremony C --out manifest.json",
+	fs := newFlagSet("manifest new", "--dir DIR --election ID (--roster roster.json | --ceremony C) --out manifest.json",
 		`New (for the officer) starts the manifest of election ID (docs/spec.md §18.3):
-it takes the trustees' roster from the ceremony folder C (made by "scrutin
-trustee roster"), the election's log signing key, derived from the server's
+it takes the trustees' roster from roster.json (downloaded from the
+election's console, where the officer makes it from the identities the
+trustees sent) or from the ceremony folder C (made by "scrutin trustee
+roster"), the election's log signing key, derived from the server's
 master seed DIR/log.key and the id (creating the seed, readable only by you,
 if it is missing: "scrutin serve --dir DIR" signs the election's log with the
 same key), and writes manifest.json with example contests. Edit the titles,
@@ -33,16 +36,23 @@ contests, options and voting window in it, then run "scrutin manifest check".`)
 	dir := fs.String("dir", "", "the server's data folder (holds log.key)")
 	id := fs.String("election", "", "the election's id (see \"scrutin election new\")")
 	ceremony := fs.String("ceremony", "", "the ceremony folder holding roster.json")
+	rosterFile := fs.String("roster", "", "the roster file (roster.json, from the console or \"scrutin trustee roster\")")
 	out := fs.String("out", "", "the manifest file to write")
 	return fs, func(stdout, stderr io.Writer) int {
-		if *dir == "" || *id == "" || *ceremony == "" || *out == "" {
-			fmt.Fprintln(stderr, "scrutin manifest new: --dir, --election, --ceremony and --out are required")
+		if *dir == "" || *id == "" || (*ceremony == "") == (*rosterFile == "") || *out == "" {
+			fmt.Fprintln(stderr, "scrutin manifest new: --dir, --election, --out and one of --roster or --ceremony are required")
 			return exitUsage
 		}
 		if err := store.CheckID(*id); err != nil {
 			return fail(stderr, "manifest new", err)
 		}
-		roster, err := trustee.Ceremony{Dir: *ceremony}.Roster()
+		var roster *crypto.Roster
+		var err error
+		if *rosterFile != "" {
+			roster, err = readRoster(*rosterFile)
+		} else {
+			roster, err = trustee.Ceremony{Dir: *ceremony}.Roster()
+		}
 		if err != nil {
 			return fail(stderr, "manifest new", err)
 		}
@@ -128,6 +138,21 @@ manifest itself (the JSON file) in the staff console, /console.`)
 		}
 		return exitOK
 	}
+}
+
+func readRoster(path string) (*crypto.Roster, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the roster: %w", err)
+	}
+	if len(b) > 1<<20 {
+		return nil, errors.New("a roster is at most 1 MiB")
+	}
+	r, err := trustee.ParseRoster(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
 }
 
 func readManifest(path string) (*election.Manifest, error) {

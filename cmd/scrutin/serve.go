@@ -272,7 +272,13 @@ credentials given in person).`)
 		defer staff.Close()
 		// The site serves every election's pages, and the registry's API
 		// and logs under them.
-		site, err = web.New(web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts, Contact: cmp.Or(*contactF, *smtpFrom)})
+		wo := web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts, Trustees: st, Contact: cmp.Or(*contactF, *smtpFrom)}
+		if mail, err := siteMail(*smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS); err != nil {
+			return fail(stderr, "serve", err)
+		} else if mail != nil {
+			wo.Mail = mail.Send
+		}
+		site, err = web.New(wo)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
@@ -305,6 +311,26 @@ credentials given in person).`)
 		logger.Info("stopped")
 		return status
 	}
+}
+
+// siteMail is the mail the console sends (the trustees' invitations), if
+// --smtp and --smtp-from are given; else nil.
+func siteMail(addr, from, user, passFile, tlsMode string) (*mailer.Config, error) {
+	if addr == "" || from == "" {
+		return nil, nil
+	}
+	mc := mailer.Config{Addr: addr, From: from, Username: user, TLS: tlsMode}
+	if passFile != "" {
+		b, err := os.ReadFile(passFile)
+		if err != nil {
+			return nil, err
+		}
+		mc.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if err := mc.Check(); err != nil {
+		return nil, err
+	}
+	return &mc, nil
 }
 
 // drainTimeout bounds how long a stopping server waits for the requests in

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/scrutin/scrutin/crypto"
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/mirror"
 	"github.com/scrutin/scrutin/internal/trustee"
 	"github.com/scrutin/scrutin/verify"
@@ -132,7 +133,8 @@ take part in the ceremony nor decrypt.`)
 		if err != nil {
 			return fail(stderr, "trustee init", err)
 		}
-		fmt.Fprintf(stdout, "created the identity of %s in %s\nsend %s to the election officer\n", pub.Name, t.dir, filepath.Join(t.dir, trustee.IdentityPublicFile))
+		fp := pub.Fingerprint()
+		fmt.Fprintf(stdout, "created the identity of %s in %s\nsend %s to the election officer\nits fingerprint, to read to the officer when asked: %s\n", pub.Name, t.dir, filepath.Join(t.dir, trustee.IdentityPublicFile), trustee.GroupHex(fp[:]))
 		return exitOK
 	}
 }
@@ -151,17 +153,17 @@ of the trustees will be able to decrypt; fewer learn nothing.`)
 			fmt.Fprintln(stderr, "scrutin trustee roster: --ceremony, --label, --threshold and the identity files are required")
 			return exitUsage
 		}
-		id, err := crypto.NewCeremonyID(nil)
-		if err != nil {
-			return fail(stderr, "trustee roster", err)
-		}
-		r := &crypto.Roster{Label: *label, ID: id, Threshold: *threshold}
+		var ids []crypto.Trustee
 		for _, p := range fs.Args() {
 			id, err := trustee.ReadPublicIdentity(p)
 			if err != nil {
 				return fail(stderr, "trustee roster", err)
 			}
-			r.Trustees = append(r.Trustees, *id)
+			ids = append(ids, *id)
+		}
+		r, err := trustee.NewRoster(nil, *label, *threshold, ids)
+		if err != nil {
+			return fail(stderr, "trustee roster", err)
 		}
 		if err := (trustee.Ceremony{Dir: t.ceremony}).WriteRoster(r); err != nil {
 			return fail(stderr, "trustee roster", err)
@@ -582,16 +584,39 @@ combined (by the officer's console, or "scrutin trustee combine").`)
 }
 
 func trusteeCombineCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("trustee combine", "--ceremony DIR --tally https://host/e/ID|FILE [--max N] [--json] DECRYPTION.msg...",
-		`Combine verifies every decryption-share file given (signature and proofs,
-against the ceremony's verification keys), rejects and names any bad one, and
-decrypts the tally with T valid ones. Anyone can run it.`)
+	fs := newFlagSet("trustee combine", "--election https://host/e/ID [--json] | --ceremony DIR --tally https://host/e/ID|FILE [--max N] [--json] DECRYPTION.msg...",
+		`Combine verifies decryption shares (signature and proofs, against the
+ceremony's verification keys), rejects and names any bad one, and decrypts
+the tally with T valid ones. With --election, it verifies the election's
+record and takes the roster, the ceremony, the tally and the decryption
+shares from it; with --ceremony, from the folder, the --tally given and the
+decryption-share files. Anyone can run it.`)
 	var t trusteeFlags
 	t.folder(fs)
+	t.online(fs, false)
 	tallyPath := fs.String("tally", "", tallyUsage)
 	max := fs.Uint64("max", 10_000_000, "the largest possible value of a result (the number of ballots)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	return fs, func(stdout, stderr io.Writer) int {
+		if t.election != "" {
+			if t.ceremony != "" || *tallyPath != "" || fs.NArg() > 0 {
+				fmt.Fprintln(stderr, "scrutin trustee combine: --election takes the ceremony, the tally and the decryption shares from the election's record: give no --ceremony, --tally nor files")
+				return exitUsage
+			}
+			rep, err := readElection(context.Background(), t.election, t.fingerprint)
+			if err != nil {
+				return fail(stderr, "trustee combine", err)
+			}
+			st := rep.State
+			if st.Tally == nil {
+				return fail(stderr, "trustee combine", fmt.Errorf("the election has no tally yet (phase %s): the officer records it once voting is closed", rep.Phase))
+			}
+			if st.Ceremony == nil || !st.Ceremony.Complete {
+				return fail(stderr, "trustee combine", errors.New("the election's key ceremony is not complete"))
+			}
+			dec, err := st.Ceremony.Combine(&st.Manifest.Roster, st.TallyCiphertexts(), st.DecryptionMessages(), uint64(max1(rep.Counted)))
+			return printCombined(dec, err, *asJSON, st.Manifest, stdout, stderr)
+		}
 		if *tallyPath == "" || fs.NArg() == 0 {
 			fmt.Fprintln(stderr, "scrutin trustee combine: --tally and the decryption-share files are required")
 			return exitUsage
@@ -618,33 +643,53 @@ decrypts the tally with T valid ones. Anyone can run it.`)
 			return fail(stderr, "trustee combine", err)
 		}
 		dec, err := out.Combine(r, cts, shares, *max)
-		if *asJSON {
-			res := map[string]any{"results": nil, "used": nil, "valid": nil, "faults": []crypto.Fault{}}
-			if dec != nil {
-				res["results"], res["used"], res["valid"] = dec.Results, dec.Used, dec.Valid
-				if dec.Faults != nil {
-					res["faults"] = dec.Faults
-				}
+		return printCombined(dec, err, *asJSON, nil, stdout, stderr)
+	}
+}
+
+func max1(n int) int { return max(n, 1) }
+
+// printCombined prints the outcome of Combine, with the contests' and
+// options' names if the manifest is known; it returns the exit status.
+func printCombined(dec *crypto.Decryption, err error, asJSON bool, m *election.Manifest, stdout, stderr io.Writer) int {
+	if asJSON {
+		res := map[string]any{"results": nil, "used": nil, "valid": nil, "faults": []crypto.Fault{}}
+		if dec != nil {
+			res["results"], res["used"], res["valid"] = dec.Results, dec.Used, dec.Valid
+			if dec.Faults != nil {
+				res["faults"] = dec.Faults
 			}
-			if err != nil {
-				res["error"] = err.Error()
-			}
-			b, _ := json.MarshalIndent(res, "", "  ")
-			fmt.Fprintf(stdout, "%s\n", b)
-		} else if dec != nil {
-			printFaults(stdout, dec.Faults)
 		}
 		if err != nil {
-			return fail(stderr, "trustee combine", err)
+			res["error"] = err.Error()
 		}
-		if !*asJSON {
-			fmt.Fprintf(stdout, "decrypted with trustees %v (all valid: %v)\n", dec.Used, dec.Valid)
-			for k, m := range dec.Results {
-				fmt.Fprintf(stdout, "ciphertext %d: %d\n", k+1, m)
+		b, _ := json.MarshalIndent(res, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else if dec != nil {
+		printFaults(stdout, dec.Faults)
+	}
+	if err != nil {
+		return fail(stderr, "trustee combine", err)
+	}
+	if !asJSON {
+		fmt.Fprintf(stdout, "decrypted with trustees %v (all valid: %v)\n", dec.Used, dec.Valid)
+		k := 0
+		if m != nil {
+			for _, c := range m.Contests {
+				for _, o := range c.Options {
+					if k < len(dec.Results) {
+						fmt.Fprintf(stdout, "%s, %s: %d\n", c.Title["en"], o.Title["en"], dec.Results[k])
+					}
+					k++
+				}
+			}
+		} else {
+			for k, n := range dec.Results {
+				fmt.Fprintf(stdout, "ciphertext %d: %d\n", k+1, n)
 			}
 		}
-		return exitOK
 	}
+	return exitOK
 }
 
 const tallyUsage = "the tally: the election's address (https://host/e/ID) or its published record (a folder), whose log is verified first, or a tally file (JSON with the ciphertexts)"

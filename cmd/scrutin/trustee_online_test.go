@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -266,6 +268,29 @@ func TestTrusteesOnline(t *testing.T) {
 	}
 	if err := demo.Check(res, want); err != nil {
 		t.Fatal(err)
+	}
+	// Anyone combines the decryption shares of the verified log, with no
+	// folder and no file: the same counts.
+	r := runScrutin(t, bin, "trustee", "combine", "--election", address, "--json")
+	var combined struct {
+		Results []uint64 `json:"results"`
+		Valid   []int    `json:"valid"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &combined); r.status != 0 || err != nil {
+		t.Fatalf("combine --election: %d %v %s%s", r.status, err, r.stdout, r.stderr)
+	}
+	var counts []uint64
+	for _, c := range res.Contests {
+		counts = append(counts, c.Counts...)
+	}
+	if !slices.Equal(combined.Results, counts) || !slices.Equal(combined.Valid, []int{1, 2, 3}) {
+		t.Fatalf("combine --election: %v from %v, the result says %v", combined.Results, combined.Valid, counts)
+	}
+	if r := runScrutin(t, bin, "trustee", "combine", "--election", address); r.status != 0 || !strings.Contains(r.stdout, "decrypted with trustees") {
+		t.Fatalf("combine --election: %s%s", r.stdout, r.stderr)
+	}
+	if r := runScrutin(t, bin, "trustee", "combine", "--election", address, "--ceremony", gap); r.status != 2 {
+		t.Fatalf("combine with --election and --ceremony: %d %s", r.status, r.stderr)
 	}
 	if r := runScrutin(t, bin, "verify", address); r.status != 0 || !strings.Contains(r.stdout, "VALID") {
 		t.Fatalf("verify: %s%s", r.stdout, r.stderr)

@@ -72,6 +72,9 @@ type Options struct {
 	// ceremony is complete, closes it (CloseAndTally) and publishes the
 	// result (Publish) once the trustees have decrypted.
 	Roster *crypto.Roster
+	// NoConsoleMail serves a console that sends no e-mail (a server
+	// without mail set up): it shows the trustees' invitation links.
+	NoConsoleMail bool
 	// WrapLog, if set, wraps the election's log as the server opens it
 	// (for fault tests).
 	WrapLog  func(store.Store) store.Store
@@ -901,7 +904,13 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 		return "", nil, err
 	}
 	// No per-client limit on browsing; turns as in production.
-	site, err := web.New(web.Options{Elections: f.Registry, Accounts: f.Staff, Browse: browse.New(browse.Limits{})})
+	// The trustees' invitations are kept in the store and mailed to the
+	// outbox.
+	wo := web.Options{Elections: f.Registry, Accounts: f.Staff, Browse: browse.New(browse.Limits{}), Trustees: f.DB, Mail: f.Mail.Send}
+	if f.Opts.NoConsoleMail {
+		wo.Mail = nil
+	}
+	site, err := web.New(wo)
 	if err != nil {
 		ln.Close()
 		return "", nil, err

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 
 	"filippo.io/age"
 
@@ -80,6 +81,9 @@ func (k Keystore) Init(rnd io.Reader, name, passphrase string) (*crypto.Trustee,
 	}
 	if name == "" || len(name) > crypto.MaxTrusteeNameLen {
 		return nil, fmt.Errorf("a trustee's name must be 1 to %d bytes", crypto.MaxTrusteeNameLen)
+	}
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(k.Dir, identitySecretFile)); err == nil {
 		return nil, fmt.Errorf("%s: an identity %w; use another folder for another identity", k.Dir, ErrExists)
@@ -237,20 +241,93 @@ func strictJSON(data []byte, v any) error {
 	return nil
 }
 
+// MaxPublicIdentitySize bounds an identity.json file.
+const MaxPublicIdentitySize = 1 << 12
+
 // ReadPublicIdentity reads an identity.json file.
 func ReadPublicIdentity(path string) (*crypto.Trustee, error) {
-	data, err := readLimited(path, 1<<12)
+	data, err := readLimited(path, MaxPublicIdentitySize)
 	if err != nil {
 		return nil, err
 	}
+	t, err := ParsePublicIdentity(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// ParsePublicIdentity parses the public identity of a trustee, as Init
+// writes it to identity.json, strictly (no unknown member, nothing after
+// it), and checks it as a roster entry must be (crypto.Trustee.Check).
+// The officer's console and the command line read identities with it.
+func ParsePublicIdentity(data []byte) (*crypto.Trustee, error) {
+	if len(data) > MaxPublicIdentitySize {
+		return nil, fmt.Errorf("a trustee identity is at most %d bytes", MaxPublicIdentitySize)
+	}
 	var t crypto.Trustee
 	if err := strictJSON(data, &t); err != nil {
-		return nil, fmt.Errorf("%s is not a trustee identity: %w", path, err)
+		return nil, fmt.Errorf("not a trustee identity (identity.json, made by \"scrutin trustee init\"): %w", err)
 	}
 	if t.Signing == nil || t.Encryption == nil {
-		return nil, fmt.Errorf("%s lacks a key", path)
+		return nil, errors.New("the trustee identity lacks a key")
+	}
+	if err := t.Check(); err != nil {
+		return nil, err
+	}
+	if err := CheckName(t.Name); err != nil {
+		return nil, err
 	}
 	return &t, nil
+}
+
+// CheckName refuses a trustee's name that is not one line of text to
+// show: a control character (an escape sequence that rewrites another
+// trustee's terminal, a line break), a line or paragraph separator, or a
+// bidirectional control that reorders what the officer reads on the
+// console. The roster (spec §13.1) asks only for UTF-8; identities are
+// refused so when they are made and received (spec §22.3).
+func CheckName(name string) error {
+	for _, r := range name {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069' || r == '\u200e' || r == '\u200f' || r == '\u061c' {
+			return fmt.Errorf("a trustee's name must be one line of text, without control characters (it has U+%04X)", r)
+		}
+	}
+	return nil
+}
+
+// NewRoster assembles the trustees' identities, in the order given, into a
+// ceremony's roster with a fresh random ceremony id (rnd nil: crypto/rand),
+// and validates it. "scrutin trustee roster" and the officer's console make
+// rosters with it.
+func NewRoster(rnd io.Reader, label string, threshold int, identities []crypto.Trustee) (*crypto.Roster, error) {
+	id, err := crypto.NewCeremonyID(rnd)
+	if err != nil {
+		return nil, err
+	}
+	r := &crypto.Roster{Label: label, ID: id, Threshold: threshold, Trustees: slices.Clone(identities)}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// RosterJSON is a roster as roster.json holds it. The roster must be valid.
+func RosterJSON(r *crypto.Roster) []byte {
+	b, _ := json.MarshalIndent(r, "", "  ")
+	return append(b, '\n')
+}
+
+// ParseRoster parses and validates a roster.json file's contents.
+func ParseRoster(data []byte) (*crypto.Roster, error) {
+	var r crypto.Roster
+	if err := strictJSON(data, &r); err != nil {
+		return nil, fmt.Errorf("not a valid roster: %w", err)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 func readLimited(path string, max int64) ([]byte, error) {
@@ -286,8 +363,7 @@ func (c Ceremony) WriteRoster(r *crypto.Roster) error {
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("%s %w: a ceremony folder holds one roster", path, ErrExists)
 	}
-	b, _ := json.MarshalIndent(r, "", "  ")
-	return atrest.WriteFile(path, append(b, '\n'), 0o644)
+	return atrest.WriteFile(path, RosterJSON(r), 0o644)
 }
 
 // Roster reads and validates roster.json.
@@ -297,14 +373,11 @@ func (c Ceremony) Roster() (*crypto.Roster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the roster: %w", err)
 	}
-	var r crypto.Roster
-	if err := strictJSON(data, &r); err != nil {
-		return nil, fmt.Errorf("%s is not a valid roster: %w", path, err)
-	}
-	if err := r.Validate(); err != nil {
+	r, err := ParseRoster(data)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &r, nil
+	return r, nil
 }
 
 var messageNames = map[byte]string{1: "dealing", 2: "complaints", 3: "confirmation", 4: "decryption"}
@@ -418,4 +491,18 @@ func WriteTally(path string, cts []*crypto.Ciphertext) error {
 	}
 	b, _ := json.MarshalIndent(Tally{Ciphertexts: sums}, "", "  ")
 	return atrest.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// GroupHex writes bytes in lower-case hex in groups of four digits, as
+// fingerprints are read aloud (spec §13.1).
+func GroupHex(b []byte) string {
+	h := fmt.Sprintf("%x", b)
+	var s strings.Builder
+	for i := 0; i < len(h); i += 4 {
+		if i > 0 {
+			s.WriteByte(' ')
+		}
+		s.WriteString(h[i:min(len(h), i+4)])
+	}
+	return s.String()
 }

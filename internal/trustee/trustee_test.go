@@ -119,3 +119,57 @@ func TestCeremonyFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePublicIdentity: what Init writes parses back; anything else an
+// officer or a server could be sent is refused.
+func TestParsePublicIdentity(t *testing.T) {
+	dir := t.TempDir()
+	pub, err := Keystore{Dir: dir, WorkFactor: MinWorkFactor}.Init(nil, "Ada", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, IdentityPublicFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParsePublicIdentity(b)
+	if err != nil || got.Name != "Ada" || !got.Signing.Equal(pub.Signing) || !got.Encryption.Equal(pub.Encryption) {
+		t.Fatalf("%+v %v", got, err)
+	}
+	s := string(b)
+	for name, bad := range map[string]string{
+		"unknown member":   strings.Replace(s, `"name"`, `"nom": 1, "name"`, 1),
+		"trailing data":    s + "{}",
+		"no name":          strings.Replace(s, `"name": "Ada"`, `"name": ""`, 1),
+		"no signing key":   strings.Replace(s, `"signing_key"`, `"x_signing_key"`, 1),
+		"one key for both": strings.Replace(s, `"encryption_key": "`+b64(pub.Encryption.Bytes()), `"encryption_key": "`+b64(pub.Signing.Bytes()), 1),
+		"identity key":     strings.Replace(s, `"signing_key": "`+b64(pub.Signing.Bytes()), `"signing_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`, 1),
+		"too large":        s + strings.Repeat(" ", MaxPublicIdentitySize),
+		"escape in name":   strings.Replace(s, `"name": "Ada"`, `"name": "Ada\u001b[2J"`, 1),
+		"newline in name":  strings.Replace(s, `"name": "Ada"`, `"name": "Ada\nBob"`, 1),
+		"override in name": strings.Replace(s, `"name": "Ada"`, `"name": "Ada\u202e"`, 1),
+		"not an object":    `[]`,
+	} {
+		if bad == s {
+			t.Fatalf("%s: the identity is unchanged", name)
+		}
+		if _, err := ParsePublicIdentity([]byte(bad)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// A roster made of it is valid, with a fresh ceremony id each time.
+	r1, err := NewRoster(nil, "Board 2027", 1, []crypto.Trustee{*got})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := NewRoster(nil, "Board 2027", 1, []crypto.Trustee{*got})
+	if r1.ID == r2.ID {
+		t.Fatal("two rosters share a ceremony id")
+	}
+	if back, err := ParseRoster(RosterJSON(r1)); err != nil || back.Fingerprint() != r1.Fingerprint() {
+		t.Fatalf("roster.json does not parse back: %v", err)
+	}
+	if _, err := NewRoster(nil, "Board 2027", 2, []crypto.Trustee{*got}); err == nil {
+		t.Fatal("a threshold above n accepted")
+	}
+}
