@@ -1,0 +1,198 @@
+package accounts
+
+// Several nodes on one database share the staff accounts: the trail,
+// sessions and every check that uses them (issue 18, deliverable 3; issue
+// 17: a restart signs nobody out).
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/scrutin/scrutin/internal/pgtest"
+)
+
+// openNode opens the staff accounts of a node whose folder is dir, on the
+// database at loc.
+func openNode(t *testing.T, dir, loc string, c *clock, mb *mailbox) *Service {
+	t.Helper()
+	return openTest(t, dir, c, mb) // today: the node's own trail file
+}
+
+func twoNodes(t *testing.T) (a, b *Service, c *clock) {
+	loc := pgtest.Schema(t, "staff")
+	c = &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	return openNode(t, t.TempDir(), loc, c, &mailbox{}), openNode(t, t.TempDir(), loc, c, &mailbox{}), c
+}
+
+// TestSharedStaffSessionAcrossNodes: a staff member signed in on one node
+// is signed in on the other; signing out or being disabled on one ends the
+// session on the other at once.
+func TestSharedStaffSessionAcrossNodes(t *testing.T) {
+	a, b, c := twoNodes(t)
+	admin, _, _ := firstAdmin(t, a, c)
+	if _, _, ok := b.Session(admin.ID); !ok {
+		t.Fatal("a session opened on node A is unknown on node B")
+	}
+	if err := b.Allowed(admin, ManageAccounts, AllElections); err != nil {
+		t.Fatalf("the administrator signed in on node A, on node B: %v", err)
+	}
+	tok, err := b.Invite(admin, "bob@example.org", "Bob Officer", RoleOfficer, "ab12", alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := Client{Addr: "192.0.2.7:5", Device: "bob-phone"}
+	bse, err := a.Activate(tok, "another good passphrase", bob)
+	if err != nil {
+		t.Fatalf("an invitation made on node B, used on node A: %v", err)
+	}
+	k, err := b.BeginTOTP(bse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(k.Secret(), c.now())
+	if _, err := a.FinishTOTP(bse, code); err != nil {
+		t.Fatalf("an enrolment begun on node B, finished on node A: %v", err)
+	}
+	if err := b.Allowed(bse, ManageElection, "ab12"); err != nil {
+		t.Fatalf("the officer on node B: %v", err)
+	}
+	if err := a.Disable(admin, "", alice); err == nil {
+		t.Fatal("disabling nobody worked")
+	}
+	var bobID string
+	if accs, err := b.Accounts(admin); err == nil {
+		for _, x := range accs {
+			if x.Email == "bob@example.org" {
+				bobID = x.ID
+			}
+		}
+	}
+	if err := a.Disable(admin, bobID, alice); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := b.Session(bse.ID); ok {
+		t.Fatal("a disabled officer's session still works on node B")
+	}
+	if err := b.Allowed(bse, ManageElection, "ab12"); err == nil {
+		t.Fatal("a disabled officer may act on node B")
+	}
+	a.SignOut(admin, alice)
+	if _, _, ok := b.Session(admin.ID); ok {
+		t.Fatal("a session signed out on node A still works on node B")
+	}
+}
+
+// TestSharedStaffTrailAcrossNodes: an action recorded on one node is in
+// the other's trail, in one chain.
+func TestSharedStaffTrailAcrossNodes(t *testing.T) {
+	a, b, c := twoNodes(t)
+	admin, _, _ := firstAdmin(t, a, c)
+	if err := a.Record(admin, ManageElection, "ab12", "close", map[string]string{"reason": "on node A"}, alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Record(admin, ManageElection, "ab12", "tally", nil, alice); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Service{a, b} {
+		tr, err := s.Trail(admin, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var actions []string
+		for i, e := range tr {
+			actions = append(actions, e.Action)
+			if i > 0 && e.Seq != tr[i-1].Seq-1 {
+				t.Fatalf("the trail's numbers skip: %d after %d", e.Seq, tr[i-1].Seq)
+			}
+		}
+		if len(tr) < 2 || !strings.Contains(tr[0].Detail, `"tally"`) || !strings.Contains(tr[1].Detail, `"close"`) {
+			t.Fatalf("a node's trail: %v", actions)
+		}
+	}
+}
+
+// TestSharedStaffSecondStepOnce: a recovery code or a TOTP code used on
+// one node is refused on the other.
+func TestSharedStaffSecondStepOnce(t *testing.T) {
+	a, b, c := twoNodes(t)
+	_, secret, rec := firstAdmin(t, a, c)
+	c.add(time.Minute)
+	sa, err := a.SignIn("alice@example.org", goodPass, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := b.SignIn("alice@example.org", goodPass, alice)
+	if err != nil {
+		t.Fatalf("signing in on node B: %v", err)
+	}
+	code, _ := totp.GenerateCode(secret, c.now())
+	if err := a.VerifyTOTP(sa, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.VerifyTOTP(sb, code); !errors.Is(err, ErrSecondStep) {
+		t.Fatalf("a TOTP code used on node A, again on node B: %v", err)
+	}
+	sa, _ = a.SignIn("alice@example.org", goodPass, alice)
+	sb, _ = b.SignIn("alice@example.org", goodPass, alice)
+	if err := a.UseRecoveryCode(sa, rec[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UseRecoveryCode(sb, rec[0]); !errors.Is(err, ErrSecondStep) {
+		t.Fatalf("a recovery code used on node A, again on node B: %v", err)
+	}
+}
+
+// TestSharedStaffLockoutAcrossNodes: a client's failed passwords on one
+// node count on the other.
+func TestSharedStaffLockoutAcrossNodes(t *testing.T) {
+	a, b, c := twoNodes(t)
+	firstAdmin(t, a, c)
+	guesser := Client{Addr: "198.51.100.7"}
+	for i := range 5 {
+		s := []*Service{a, b}[i%2]
+		if _, err := s.SignIn("alice@example.org", "wrong password number", guesser); !errors.Is(err, ErrSignIn) {
+			t.Fatalf("try %d: %v", i, err)
+		}
+	}
+	for _, s := range []*Service{a, b} {
+		if _, err := s.SignIn("alice@example.org", goodPass, guesser); !errors.Is(err, ErrLocked) {
+			t.Fatalf("after 5 failures on two nodes: %v (want locked)", err)
+		}
+	}
+}
+
+// TestSharedStaffSessionSurvivesRestart: restarting the server signs
+// nobody out (issue 17).
+func TestSharedStaffSessionSurvivesRestart(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			loc := dir
+			if name == "postgres" {
+				loc = pgtest.Schema(t, "staff")
+			}
+			c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+			s := openNode(t, dir, loc, c, &mailbox{})
+			admin, _, _ := firstAdmin(t, s, c)
+			half, err := s.SignIn("alice@example.org", goodPass, alice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = openNode(t, dir, loc, c, &mailbox{})
+			if err := s.Allowed(admin, ManageAccounts, AllElections); err != nil {
+				t.Fatalf("after a restart: %v", err)
+			}
+			if _, _, ok := s.Session(half.ID); !ok {
+				t.Fatal("a session half-way through its sign-in was lost in a restart")
+			}
+			if err := s.Allowed(half, ReadElection, AllElections); !errors.Is(err, ErrNeedsFactor) {
+				t.Fatalf("a half session after a restart: %v", err)
+			}
+		})
+	}
+}
