@@ -7,8 +7,10 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/internal/pgtest"
+	"github.com/scrutin/scrutin/store"
 )
 
 // signInNodes are n SignIns of one election on the database at loc, with
@@ -52,7 +55,14 @@ func signInNodes(t *testing.T, loc string, n int, lim SignInLimits) []*signInFix
 
 // nodeLimits are the limits of a node on the database at loc.
 func nodeLimits(t *testing.T, loc string, lim SignInLimits) SignInLimits {
-	return lim // today: each node keeps its own state, in memory
+	t.Helper()
+	st, err := store.OpenShared(context.Background(), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	lim.State = st
+	return lim
 }
 
 func sharedPostgres(t *testing.T) string { return pgtest.Schema(t, "shared") }
@@ -90,15 +100,7 @@ func longCode(t *testing.T, o *outbox, email string) string {
 	if len(m) == 0 {
 		t.Fatalf("no letter to %s", email)
 	}
-	i := bytes.Index([]byte(m[len(m)-1]), []byte("longer form instead"))
-	s := m[len(m)-1][i:]
-	var digits []byte
-	for j := 0; j < len(s) && len(digits) < 16; j++ {
-		if '0' <= s[j] && s[j] <= '9' {
-			digits = append(digits, s[j])
-		}
-	}
-	return string(digits)
+	return strings.ReplaceAll(sixteenDigits.FindString(m[len(m)-1]), " ", "")
 }
 
 // TestSharedLetterBudgetAcrossNodes: one address gets its letter limit
