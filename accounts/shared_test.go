@@ -5,6 +5,7 @@ package accounts
 // 17: a restart signs nobody out).
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -13,13 +14,24 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/scrutin/scrutin/internal/pgtest"
+	"github.com/scrutin/scrutin/store"
 )
 
 // openNode opens the staff accounts of a node whose folder is dir, on the
 // database at loc.
 func openNode(t *testing.T, dir, loc string, c *clock, mb *mailbox) *Service {
 	t.Helper()
-	return openTest(t, dir, c, mb) // today: the node's own trail file
+	st, err := store.OpenShared(context.Background(), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s, err := Open(Options{Dir: dir, Shared: st, Now: c.now, Notify: mb.send, RPID: testRPID, RPOrigins: []string{testOrigin}, SiteName: "scrutin test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func twoNodes(t *testing.T) (a, b *Service, c *clock) {

@@ -432,15 +432,27 @@ func (s *Shared) Failures(ctx context.Context, key string) (n int, last time.Tim
 
 // --- staff sessions ---
 
-// PutSession keeps (or replaces) a staff session: its hash, account,
-// expiry and sealed data.
+// PutSession keeps a new staff session: its hash, account, expiry and
+// sealed data.
 func (s *Shared) PutSession(ctx context.Context, hash [32]byte, account string, expires time.Time, sealed []byte) error {
 	return s.inTx(ctx, func(t *Tx) error {
-		_, err := t.exec(`INSERT INTO staff_sessions (hash, account, expires, data) VALUES (?, ?, ?, ?)
-			ON CONFLICT (hash) DO UPDATE SET account = excluded.account, expires = excluded.expires, data = excluded.data`,
-			hash[:], account, micros(expires), sealed)
+		_, err := t.exec(`INSERT INTO staff_sessions (hash, account, expires, data) VALUES (?, ?, ?, ?)`, hash[:], account, micros(expires), sealed)
 		return err
 	})
+}
+
+// UpdateSession replaces a kept session's expiry and data; it reports
+// whether the session was kept (one ended is never brought back).
+func (s *Shared) UpdateSession(ctx context.Context, hash [32]byte, expires time.Time, sealed []byte) (ok bool, err error) {
+	err = s.inTx(ctx, func(t *Tx) error {
+		r, err := t.exec(`UPDATE staff_sessions SET expires = ?, data = ? WHERE hash = ?`, micros(expires), sealed, hash[:])
+		if err == nil {
+			n, _ := r.RowsAffected()
+			ok = n > 0
+		}
+		return err
+	})
+	return ok, err
 }
 
 // ReplaceSession deletes the session old and keeps new in its place, in
