@@ -477,7 +477,9 @@ func (a *Account) secondStepLocked(now time.Time) bool {
 // lockedUntil is when a client locked out of the account may try again:
 // after 5 failures in a row, 1 minute, doubling with each further failure,
 // up to an hour.
-func (a *Account) lockedUntil(client string) time.Time { return lockedUntil(a.fails[clientKey(client)]) }
+func (a *Account) lockedUntil(client string) time.Time {
+	return lockedUntil(a.fails[clientKey(client)])
+}
 
 // failureTable counts consecutive failures by key. Past maxFailureKeys,
 // the entries whose last failure is oldest are evicted, never the recent
