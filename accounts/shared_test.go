@@ -5,8 +5,11 @@ package accounts
 // 17: a restart signs nobody out).
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +207,74 @@ func TestSharedStaffSessionSurvivesRestart(t *testing.T) {
 			}
 			if err := s.Allowed(half, ReadElection, AllElections); !errors.Is(err, ErrNeedsFactor) {
 				t.Fatalf("a half session after a restart: %v", err)
+			}
+		})
+	}
+}
+
+// TestTrailFileMovedIntoDatabase: the trail file of a server older than
+// issue 18 is checked and moved into the database on first start, with
+// its chain unchanged, and kept read-only; a second node starting with the
+// same file is accepted, one with another history refused.
+func TestTrailFileMovedIntoDatabase(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+			old := t.TempDir()
+			s := openTest(t, old, c, &mailbox{})
+			admin, secret, _ := firstAdmin(t, s, c)
+			if err := s.Record(admin, ManageElection, "ab12", "close", nil, alice); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			dir := t.TempDir()
+			exportTrail(t, old, dir)
+			file := mustRead(t, filepath.Join(dir, TrailFile))
+			loc := t.TempDir()
+			if name == "postgres" {
+				loc = pgtest.Schema(t, "staff")
+			}
+			s = openNode(t, dir, loc, c, &mailbox{})
+			if _, err := os.Stat(filepath.Join(dir, TrailFile)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the trail file is still live: %v", err)
+			}
+			st, err := os.Stat(filepath.Join(dir, TrailFile+MigratedSuffix))
+			if err != nil || st.Mode().Perm() != 0o400 || !bytes.Equal(mustRead(t, filepath.Join(dir, TrailFile+MigratedSuffix)), file) {
+				t.Fatalf("the backup: %v %v", err, st)
+			}
+			// The accounts are the file's: the administrator signs in.
+			c.add(time.Minute)
+			se, err := s.SignIn("alice@example.org", goodPass, alice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, _ := totp.GenerateCode(secret, c.now())
+			if err := s.VerifyTOTP(se, code); err != nil {
+				t.Fatal(err)
+			}
+			tr, err := s.Trail(se, 100)
+			if err != nil || len(tr) < 3 || !strings.Contains(tr[2].Detail, `"close"`) {
+				t.Fatalf("the trail after the move: %v %v", tr, err)
+			}
+			// Another node with the same file: accepted.
+			other := t.TempDir()
+			exportTrail(t, old, other)
+			openNode(t, other, loc, c, &mailbox{})
+			// Another node with another history: refused.
+			c2 := &clock{t: c.now()}
+			foreign := t.TempDir()
+			s3 := openTest(t, foreign, c2, &mailbox{})
+			firstAdmin(t, s3, c2)
+			s3.Close()
+			bad := t.TempDir()
+			exportTrail(t, foreign, bad)
+			st2, err := store.OpenShared(context.Background(), loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st2.Close()
+			if _, err := Open(Options{Dir: bad, Shared: st2, Now: c.now}); !errors.Is(err, ErrTrail) {
+				t.Fatalf("a node with another trail file: %v", err)
 			}
 		})
 	}
