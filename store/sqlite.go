@@ -43,7 +43,7 @@ func openSQLite(ctx context.Context, dir string, upto int) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return newDB(&sqliteDB{db: db, write: make(chan struct{}, 1)}), nil
+	return newDB(&sqliteDB{db: db, path: path, write: make(chan struct{}, 1)}), nil
 }
 
 // migrateSQL applies the embedded migrations not yet applied, each in its
@@ -93,7 +93,8 @@ func migrateSQL(ctx context.Context, db *sql.DB, dialect string, upto int) error
 
 // sqliteDB is the catalogue and the logs in one SQLite database.
 type sqliteDB struct {
-	db *sql.DB
+	db   *sql.DB
+	path string
 	// write serialises this process's write transactions, first come
 	// first served: SQLite takes one writer at a time, and a writer
 	// waiting on the database's lock polls for it (busy_timeout), so that
