@@ -179,6 +179,7 @@ func (s *Service) Invite(by *Session, email, name string, role Role, election st
 func (s *Service) Invited(token string) (*Account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.freshen()
 	return s.invited(token)
 }
 
@@ -196,6 +197,7 @@ func (s *Service) invited(token string) (*Account, error) {
 // must enrol a second factor.
 func (s *Service) Activate(token, password string, c Client) (*Session, error) {
 	s.mu.Lock()
+	s.freshen()
 	a, err := s.invited(token)
 	s.mu.Unlock()
 	if err != nil {
@@ -685,6 +687,18 @@ func (s *Service) NewRecoveryCodes(se *Session) ([]string, error) {
 // allowed checks that a session has passed its second step and holds the
 // permission in the election; it returns the account.
 func (s *Service) allowed(se *Session, p Permission, election string) (*Account, error) {
+	a, err := s.allowedNow(se, p, election)
+	if err != nil && se != nil {
+		// The account may have changed on another server a moment ago
+		// (a factor enrolled, a role given): a refusal is made on the
+		// database's state.
+		s.freshen()
+		a, err = s.allowedNow(se, p, election)
+	}
+	return a, err
+}
+
+func (s *Service) allowedNow(se *Session, p Permission, election string) (*Account, error) {
 	if se == nil {
 		return nil, ErrDenied
 	}

@@ -90,28 +90,43 @@ func (s *Service) follow(ctx context.Context) error {
 		return err
 	}
 	if head.Seq > 0 && (head.Seq != s.seq || head.Hash != s.last || !hmac.Equal([]byte(head.MAC), []byte(s.headMAC(head.Seq, head.Hash)))) {
-		return fmt.Errorf("%w: its head names event %d, which is not the last event or not authentic (events were cut off or replaced)", ErrTrail, head.Seq)
+		return fmt.Errorf("%w: its head names event %d, which is not the last event or not authentic (events were cut off or replaced, or this server's staff key is not the one of the servers that wrote it)", ErrTrail, head.Seq)
 	}
 	return nil
 }
 
-// followLoop follows the trail until stop is closed.
+// followLoop follows the trail until stop is closed, reading outside
+// s.mu (a slow database holds up no request), and sweeps the sessions
+// expired now and then.
 func (s *Service) followLoop(stop <-chan struct{}) {
 	t := time.NewTicker(FollowInterval)
 	defer t.Stop()
+	var swept time.Time
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
-		s.mu.Lock()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := s.follow(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			s.broken = err
+		s.mu.Lock()
+		seq := s.seq
+		s.mu.Unlock()
+		lines, head, err := s.shared.TrailSince(ctx, seq)
+		if err == nil && (len(lines) > 0 || head.Seq != seq) {
+			s.mu.Lock()
+			if s.seq == seq {
+				if err := s.catchUp(lines); err != nil {
+					s.broken = err
+				}
+			}
+			s.mu.Unlock()
+		}
+		if now := time.Now(); now.Sub(swept) > time.Hour {
+			swept = now
+			s.shared.SweepSessions(ctx, s.now())
 		}
 		cancel()
-		s.mu.Unlock()
 	}
 }
 

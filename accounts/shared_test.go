@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,12 +26,19 @@ import (
 // database at loc.
 func openNode(t *testing.T, dir, loc string, c *clock, mb *mailbox) *Service {
 	t.Helper()
+	return openNodeKey(t, dir, "", loc, c, mb)
+}
+
+// openNodeKey is openNode with the staff key in keyFile (every node of a
+// database needs the same).
+func openNodeKey(t *testing.T, dir, keyFile, loc string, c *clock, mb *mailbox) *Service {
+	t.Helper()
 	st, err := store.OpenShared(context.Background(), loc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	s, err := Open(Options{Dir: dir, Shared: st, Now: c.now, Notify: mb.send, RPID: testRPID, RPOrigins: []string{testOrigin}, SiteName: "scrutin test"})
+	s, err := Open(Options{Dir: dir, KeyFile: keyFile, Shared: st, Now: c.now, Notify: mb.send, RPID: testRPID, RPOrigins: []string{testOrigin}, SiteName: "scrutin test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +49,8 @@ func openNode(t *testing.T, dir, loc string, c *clock, mb *mailbox) *Service {
 func twoNodes(t *testing.T) (a, b *Service, c *clock) {
 	loc := pgtest.Schema(t, "staff")
 	c = &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
-	return openNode(t, t.TempDir(), loc, c, &mailbox{}), openNode(t, t.TempDir(), loc, c, &mailbox{}), c
+	key := filepath.Join(t.TempDir(), KeyFile)
+	return openNodeKey(t, t.TempDir(), key, loc, c, &mailbox{}), openNodeKey(t, t.TempDir(), key, loc, c, &mailbox{}), c
 }
 
 // TestSharedStaffSessionAcrossNodes: a staff member signed in on one node
@@ -277,5 +287,56 @@ func TestTrailFileMovedIntoDatabase(t *testing.T) {
 				t.Fatalf("a node with another trail file: %v", err)
 			}
 		})
+	}
+}
+
+// TestSharedStaffKeyMismatch: a node whose staff key is not the others'
+// refuses to start on their trail (its sessions and head would not open).
+func TestSharedStaffKeyMismatch(t *testing.T) {
+	loc := pgtest.Schema(t, "staff")
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	a := openNode(t, t.TempDir(), loc, c, &mailbox{})
+	firstAdmin(t, a, c)
+	st, err := store.OpenShared(context.Background(), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := Open(Options{Dir: t.TempDir(), Shared: st, Now: c.now}); !errors.Is(err, ErrTrail) || !strings.Contains(err.Error(), "staff key") {
+		t.Fatalf("a node with another staff key: %v", err)
+	}
+}
+
+// TestSharedRecoveryCodeRace: one recovery code tried at once by sessions
+// on two nodes signs in exactly once (decided in the transaction of its
+// event, whatever each node's copy said).
+func TestSharedRecoveryCodeRace(t *testing.T) {
+	a, b, c := twoNodes(t)
+	_, _, rec := firstAdmin(t, a, c)
+	c.add(time.Minute)
+	var sessions []*Session
+	for i := range 6 {
+		se, err := []*Service{a, b}[i%2].SignIn("alice@example.org", goodPass, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions = append(sessions, se)
+	}
+	var ok atomic.Int32
+	var wg sync.WaitGroup
+	for i, se := range sessions {
+		wg.Go(func() {
+			err := []*Service{a, b}[i%2].UseRecoveryCode(se, rec[1])
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case !errors.Is(err, ErrSecondStep):
+				t.Errorf("session %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 {
+		t.Fatalf("one recovery code signed in %d times", ok.Load())
 	}
 }

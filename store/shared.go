@@ -567,6 +567,14 @@ func (s *Shared) Sessions(ctx context.Context, account string, now time.Time) ([
 	return out, rows.Err()
 }
 
+// SweepSessions deletes the sessions expired at now.
+func (s *Shared) SweepSessions(ctx context.Context, now time.Time) error {
+	return s.inTx(ctx, func(t *Tx) error {
+		_, err := t.exec(`DELETE FROM staff_sessions WHERE expires < ?`, micros(now))
+		return err
+	})
+}
+
 // --- the staff trail ---
 
 // TrailHead is the trail's head: its last event's number and hash, and
