@@ -33,6 +33,17 @@ func openSQLite(ctx context.Context, dir string, upto int) (*DB, error) {
 		return nil, fmt.Errorf("failed to create the data folder: %w", err)
 	}
 	path := filepath.Join(dir, SQLiteFile)
+	// Readable by its owner only: it holds the staff trail (password
+	// hashes) and sessions besides the logs. SQLite makes its write-ahead
+	// log with the database's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the database: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
