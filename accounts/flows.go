@@ -392,7 +392,9 @@ func (s *Service) Session(id string) (*Session, *Account, bool) {
 	// hour.
 	if now.Sub(se.LastSeen) >= time.Minute {
 		se.LastSeen = now
-		s.saveSession(se)
+		if errors.Is(s.saveSession(se), ErrDenied) {
+			return nil, nil, false // ended on another server meanwhile
+		}
 	}
 	cp := *a
 	return se, &cp, true
