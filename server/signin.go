@@ -501,7 +501,9 @@ func (s *SignIn) issue(ctx context.Context, email, id string) (wait time.Duratio
 	if s.isClosed() {
 		return 0, time.Time{}, errNoLetters
 	}
-	wait, last, err = s.state.IssueCode(ctx, letters, b, c, listed, s.lim.CodeTTL, now)
+	// The same work whether or not the address is on the list (see
+	// IssueCode): only a listed address's code is ever mailed.
+	wait, last, err = s.state.IssueCode(ctx, letters, b, c, s.lim.CodeTTL, now)
 	if err != nil {
 		s.log.Error("sign-in: the shared sign-in state cannot be written", "err", err)
 		return 0, time.Time{}, errNoLetters
@@ -526,13 +528,7 @@ func (s *SignIn) issue(ctx context.Context, email, id string) (wait time.Duratio
 	}
 	s.mu.Unlock()
 	if !queued {
-		ctx := context.WithoutCancel(ctx)
-		if listed {
-			err = s.state.CodeSent(ctx, letters, b, c.Scope, c.Addr, id, false, s.lim.CodeTTL, now)
-		} else {
-			err = s.state.Give(ctx, letters, b, now)
-		}
-		if err != nil {
+		if err := s.state.CodeSent(context.WithoutCancel(ctx), letters, b, c.Scope, c.Addr, id, false, s.lim.CodeTTL, now); err != nil {
 			s.log.Error("sign-in: a letter could not be given back", "err", err)
 		}
 		return 0, time.Time{}, errNoLetters

@@ -340,13 +340,16 @@ type Code struct {
 }
 
 // IssueCode spends a letter of the address's budget (the bucket named
-// letters) and, if listed, keeps the code (not yet usable: its letter is
-// not sent); or returns how long until a letter is there and when the last
-// one went. Both in one transaction, on every node at once.
-func (s *Shared) IssueCode(ctx context.Context, letters string, b Bucket, c Code, listed bool, ttl time.Duration, now time.Time) (wait time.Duration, last time.Time, err error) {
+// letters) and keeps the code (not yet usable: its letter is not sent); or
+// returns how long until a letter is there and when the last one went.
+// Both in one transaction, on every node at once. The caller does the
+// same for an address not on the list, whose code is never sent (so never
+// usable) and swept once dead: the same work, so that the time of the
+// answer does not tell who is on the list.
+func (s *Shared) IssueCode(ctx context.Context, letters string, b Bucket, c Code, ttl time.Duration, now time.Time) (wait time.Duration, last time.Time, err error) {
 	err = s.inQuickTx(ctx, func(t *Tx) error {
 		var err error
-		if wait, last, err = t.take(letters, b, now); err != nil || wait > 0 || !listed {
+		if wait, last, err = t.take(letters, b, now); err != nil || wait > 0 {
 			return err
 		}
 		_, err = t.exec(`INSERT INTO signin_codes (scope, addr, id, short, long, sent, expires) VALUES (?, ?, ?, ?, ?, 0, ?)`,

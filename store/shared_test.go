@@ -86,7 +86,7 @@ func TestSharedCodeAttemptsAtomic(t *testing.T) {
 			a, b := twoShared(t, bc)
 			bk := Bucket{Every: 6 * time.Minute, Burst: 2}
 			c := Code{Scope: "s", Addr: "ada", ID: "ch1", Short: sha256.Sum256([]byte("short")), Long: sha256.Sum256([]byte("long"))}
-			if wait, _, err := a.IssueCode(ctx, "letters", bk, c, true, 10*time.Minute, t0); wait != 0 || err != nil {
+			if wait, _, err := a.IssueCode(ctx, "letters", bk, c, 10*time.Minute, t0); wait != 0 || err != nil {
 				t.Fatal(wait, err)
 			}
 			right := func(mac []byte) bool { return bytes.Equal(mac, c.Short[:]) }
@@ -138,7 +138,7 @@ func TestSharedCodeAttemptsAtomic(t *testing.T) {
 			}
 			// A letter not sent gives its letter back and voids its code.
 			c.ID = "ch2"
-			a.IssueCode(ctx, "letters", bk, c, true, 10*time.Minute, t0)
+			a.IssueCode(ctx, "letters", bk, c, 10*time.Minute, t0)
 			if err := b.CodeSent(ctx, "letters", bk, "s", "ada", "ch2", false, 10*time.Minute, t0); err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +150,7 @@ func TestSharedCodeAttemptsAtomic(t *testing.T) {
 			}
 			// Expired codes do not work.
 			c.ID = "ch3"
-			a.IssueCode(ctx, "letters", bk, c, true, 10*time.Minute, t0)
+			a.IssueCode(ctx, "letters", bk, c, 10*time.Minute, t0)
 			a.CodeSent(ctx, "letters", bk, "s", "ada", "ch3", true, 10*time.Minute, t0)
 			if ok, _ := b.UseShortCode(ctx, "letters", bk, "s", "ada", "ch3", 5, right, t0.Add(10*time.Minute)); ok {
 				t.Fatal("an expired code worked")
