@@ -146,10 +146,6 @@ type SignInLimits struct {
 // DefaultSignInLimits are the limits of a production server.
 var DefaultSignInLimits = SignInLimits{PerClient: 1, PerClientBurst: 20}
 
-// maxClients bounds the addresses not on the list whose letter limits are
-// kept, and (twice it) the voters' ballot limits.
-const maxClients = 100_000
-
 // SignIn checks voters' second factor: one-time codes sent by e-mail, and
 // the voter tokens they give (spec §20). Safe for concurrent use.
 type SignIn struct {
