@@ -5,11 +5,14 @@
 // one (stored with argon2id) and a second factor (a passkey, or TOTP, with
 // recovery codes shown once) before it can do anything else. Every staff
 // action is an event of an append-only, hash-chained audit trail, from which
-// the accounts are derived; sessions live in memory and can be listed and
-// revoked.
+// the accounts are derived; sessions can be listed and revoked. Trail and
+// sessions are kept in the database (see Options.Shared), so that every
+// server on one database has the same accounts and sessions, and a
+// restart signs nobody out.
 package accounts
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -26,6 +29,7 @@ import (
 	"time"
 
 	"github.com/scrutin/scrutin/internal/atrest"
+	"github.com/scrutin/scrutin/store"
 )
 
 // Role is what a staff member may do in an election.
@@ -141,9 +145,13 @@ func (a *Account) can(p Permission, election string) bool {
 
 // Options configure the service.
 type Options struct {
-	// Dir holds the trail (staff-trail.jsonl) and the sealing key
-	// (staff.key, made on first start with mode 0600).
+	// Dir holds the sealing key (staff.key, made on first start with mode
+	// 0600), and the trail file (staff-trail.jsonl) of a server older than
+	// issue 18, which is moved into the database on first start.
 	Dir string
+	// Shared is the database that keeps the trail and the sessions, shared
+	// by every server on it; nil: the SQLite database in Dir.
+	Shared *store.Shared
 	// KeyFile, if set, is the sealing key's file instead of Dir/staff.key
 	// (made there on first start if missing).
 	KeyFile string
@@ -168,19 +176,28 @@ const (
 
 // Service is the staff accounts of one server.
 type Service struct {
-	o     Options
-	key   []byte
-	trail *trail
-	now   func() time.Time
-	wa    *webauthnRP
+	o         Options
+	key       []byte
+	headKey   []byte
+	shared    *store.Shared
+	ownShared bool
+	now       func() time.Time
+	wa        *webauthnRP
+	stop      chan struct{}
+	followed  sync.WaitGroup
 
 	mu       sync.Mutex
 	accounts map[string]*Account // by id
 	byEmail  map[string]string   // normalized e-mail → id
-	sessions map[[32]byte]*Session
-	setup    *oneTime // the setup token while there is no account
-	clients  *clientLimits
-	ghosts   failureTable // failed sign-ins to addresses without an account
+	// seq and last are the number and hash of the last event applied.
+	seq    int64
+	last   string
+	broken error    // the trail in the database does not replay: nothing more is recorded
+	setup  *oneTime // the setup token while there is no account
+	// clients limits failed sign-ins per client, in this node's memory
+	// (it only sheds load: the lockouts that protect accounts are in the
+	// trail, and those of addresses without an account in the database).
+	clients *clientLimits
 }
 
 type oneTime struct {
@@ -188,7 +205,9 @@ type oneTime struct {
 	expires time.Time
 }
 
-// Open opens the service on its folder, replaying the trail.
+// Open opens the service: it moves a trail file into the database if
+// there is one (see migrateFile), replays the trail from the database, and
+// follows what other servers append.
 func Open(o Options) (*Service, error) {
 	keyFile := o.KeyFile
 	if keyFile == "" {
@@ -198,8 +217,8 @@ func Open(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{o: o, key: key, now: o.Now, accounts: map[string]*Account{}, byEmail: map[string]string{},
-		sessions: map[[32]byte]*Session{}, clients: newClientLimits(), ghosts: failureTable{}}
+	s := &Service{o: o, key: key, headKey: atrest.Derive(key, "scrutin/v0/staff-trail-head"), now: o.Now, shared: o.Shared,
+		accounts: map[string]*Account{}, byEmail: map[string]string{}, clients: newClientLimits(), last: genesisHash}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -209,37 +228,60 @@ func Open(o Options) (*Service, error) {
 	if s.wa, err = newWebAuthn(s.o); err != nil {
 		return nil, err
 	}
-	s.trail, err = openTrail(filepath.Join(o.Dir, TrailFile), key, func(e *Event) error {
-		if err := s.check(e); err != nil {
-			return err
+	ctx := context.Background()
+	if s.shared == nil {
+		if s.shared, err = store.OpenShared(ctx, o.Dir); err != nil {
+			return nil, err
 		}
-		s.apply(e)
-		return nil
-	})
-	if err != nil {
+		s.ownShared = true
+	}
+	fail := func(err error) (*Service, error) {
+		if s.ownShared {
+			s.shared.Close()
+		}
 		return nil, err
 	}
+	if o.Dir != "" {
+		if err := s.migrateFile(ctx, filepath.Join(o.Dir, TrailFile)); err != nil {
+			return fail(err)
+		}
+	}
+	s.mu.Lock()
+	err = s.follow(ctx)
+	s.mu.Unlock()
+	if err != nil {
+		return fail(err)
+	}
+	stop := make(chan struct{})
+	s.stop = stop
+	s.followed.Go(func() { s.followLoop(stop) })
 	return s, nil
 }
 
-// Close closes the trail.
-func (s *Service) Close() error { return s.trail.close() }
+// Close stops following the trail (and closes the database if Open opened
+// it).
+func (s *Service) Close() error {
+	s.mu.Lock()
+	stop := s.stop
+	s.stop = nil
+	s.mu.Unlock()
+	if stop == nil {
+		return nil
+	}
+	close(stop)
+	s.followed.Wait()
+	if s.ownShared {
+		return s.shared.Close()
+	}
+	return nil
+}
 
 // Empty reports whether no account exists yet.
 func (s *Service) Empty() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.freshen()
 	return len(s.accounts) == 0
-}
-
-// record appends an event (checked, then applied) under s.mu.
-func (s *Service) record(action, actor, client string, data any) error {
-	b, err := json.Marshal(data)
-	if err != nil {
-		return err
-	}
-	e := &Event{Action: action, Actor: actor, Client: client, Data: b, At: s.now().UTC()}
-	return s.trail.append(e, s.check, s.apply)
 }
 
 // The events' data.
@@ -297,8 +339,40 @@ func (s *Service) check(e *Event) error {
 		if err := json.Unmarshal(e.Data, &d); err != nil {
 			return err
 		}
-		if _, ok := s.accounts[d.ID]; !ok {
+		a, ok := s.accounts[d.ID]
+		if !ok {
 			return fmt.Errorf("no account %q", d.ID)
+		}
+		// What a second step or an activation spends is spent once, on
+		// every server: the flows check it on their copy, and this check,
+		// made in the event's transaction against the database's trail,
+		// refuses what another server spent meanwhile.
+		switch e.Action {
+		case "account.activate":
+			if a.activated {
+				return errors.New("the account is active already")
+			}
+		case "totp.used":
+			if d.Step <= a.totpLast {
+				return errors.New("this time step's code was used already")
+			}
+		case "recovery.used":
+			if !a.recovery[d.Code] {
+				return errors.New("this recovery code was used already")
+			}
+		case "passkey.used":
+			if d.Passkey == nil {
+				return errors.New("no passkey")
+			}
+			for _, p := range a.passkeys {
+				if string(p.ID) == string(d.Passkey.ID) && p.Authenticator.SignCount > 0 && d.Passkey.Authenticator.SignCount <= p.Authenticator.SignCount {
+					return errors.New("the passkey's signature counter did not grow")
+				}
+			}
+		case "signin.ok":
+			if a.Disabled {
+				return errors.New("the account is disabled")
+			}
 		}
 		if e.Action == "account.role" {
 			var r accountData
@@ -403,7 +477,9 @@ func (a *Account) secondStepLocked(now time.Time) bool {
 // lockedUntil is when a client locked out of the account may try again:
 // after 5 failures in a row, 1 minute, doubling with each further failure,
 // up to an hour.
-func (a *Account) lockedUntil(client string) time.Time { return a.fails.lockedUntil(clientKey(client)) }
+func (a *Account) lockedUntil(client string) time.Time {
+	return lockedUntil(a.fails[clientKey(client)])
+}
 
 // failureTable counts consecutive failures by key. Past maxFailureKeys,
 // the entries whose last failure is oldest are evicted, never the recent
@@ -432,8 +508,9 @@ func (t failureTable) add(k string, at time.Time) {
 	t[k] = failures{t[k].n + 1, at}
 }
 
-func (t failureTable) lockedUntil(k string) time.Time {
-	f := t[k]
+// lockedUntil is when a client with these consecutive failures may try
+// again.
+func lockedUntil(f failures) time.Time {
 	if f.n < 5 {
 		return time.Time{}
 	}

@@ -2,6 +2,8 @@ package accounts
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +17,9 @@ import (
 
 	"github.com/pquerna/otp/totp"
 
+	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/softkey"
+	"github.com/scrutin/scrutin/store"
 )
 
 const (
@@ -408,8 +412,12 @@ func TestRolesAndSessions(t *testing.T) {
 	if b == nil || b.Roles[F] != RoleAuditor || b.totpSealed == nil || b.RecoveryLeft() != RecoveryCodes {
 		t.Fatalf("after a restart: %+v", b)
 	}
-	if bytes.Contains(mustRead(t, filepath.Join(dir, TrailFile)), []byte(k.Secret())) {
-		t.Error("the TOTP secret is in the trail in clear")
+	// Neither the trail nor the sessions (which held the enrolment) keep
+	// it in clear.
+	for _, f := range []string{store.SQLiteFile, store.SQLiteFile + "-wal"} {
+		if b, _ := os.ReadFile(filepath.Join(dir, f)); bytes.Contains(b, []byte(k.Secret())) {
+			t.Errorf("the TOTP secret is in %s in clear", f)
+		}
 	}
 }
 
@@ -436,10 +444,14 @@ func mustRead(t *testing.T, path string) []byte {
 // service from opening; a torn last line (a crash mid-write) is cut off.
 func TestTrailTamperingRefused(t *testing.T) {
 	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
-	dir := t.TempDir()
-	s := openTest(t, dir, c, &mailbox{})
+	from := t.TempDir()
+	s := openTest(t, from, c, &mailbox{})
 	firstAdmin(t, s, c)
 	s.Close()
+	// A trail file of a server before issue 18: refused when it is moved
+	// into the database, as it was when it was replayed.
+	dir := t.TempDir()
+	exportTrail(t, from, dir)
 	path := filepath.Join(dir, TrailFile)
 	orig := mustRead(t, path)
 	lines := bytes.SplitAfter(orig, []byte("\n"))
@@ -467,9 +479,72 @@ func TestTrailTamperingRefused(t *testing.T) {
 		t.Fatalf("a torn last line: %v", err)
 	}
 	s2.Close()
-	if !bytes.Equal(mustRead(t, path), orig) {
+	if !bytes.Equal(mustRead(t, path+MigratedSuffix), orig) {
 		t.Error("the torn line was not cut off")
 	}
+
+	// The same in the database.
+	db := openSQLite(t, from)
+	var n int
+	db.QueryRow(`SELECT COUNT(*) FROM staff_trail`).Scan(&n)
+	if n != len(lines) {
+		t.Fatalf("%d events in the database, %d in the file", n, len(lines))
+	}
+	for name, sql := range map[string]string{
+		"changed":  `UPDATE staff_trail SET line = CAST(replace(CAST(line AS TEXT), '"role":"admin"', '"role":"auditor"') AS BLOB) WHERE seq = 2`,
+		"removed":  `DELETE FROM staff_trail WHERE seq = 2`,
+		"last cut": `DELETE FROM staff_trail WHERE seq = (SELECT MAX(seq) FROM staff_trail)`,
+		"head back": `DELETE FROM staff_trail WHERE seq = (SELECT MAX(seq) FROM staff_trail);
+			UPDATE staff_head SET seq = seq - 1, hash = (SELECT hash FROM staff_head)`,
+	} {
+		tx, _ := db.Begin()
+		if _, err := tx.Exec(sql); err != nil {
+			t.Fatal(name, err)
+		}
+		_, err := Open(Options{Dir: from, Now: c.now})
+		tx.Rollback()
+		if err == nil {
+			t.Errorf("a trail with an event %s in the database opened", name)
+		}
+	}
+}
+
+// exportTrail writes the trail of the database in folder from as a trail
+// file, with its head, in folder to (with the staff key): the files of a
+// server before issue 18.
+func exportTrail(t *testing.T, from, to string) {
+	t.Helper()
+	st, err := store.OpenShared(context.Background(), from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lines, head, err := st.TrailSince(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, l := range lines {
+		b.Write(l)
+		b.WriteByte('\n')
+	}
+	key := mustRead(t, filepath.Join(from, KeyFile))
+	os.WriteFile(filepath.Join(to, KeyFile), key, 0o600)
+	os.WriteFile(filepath.Join(to, TrailFile), b.Bytes(), 0o600)
+	k, _ := atrest.LoadKey(filepath.Join(to, KeyFile))
+	tr := &trail{headKey: atrest.Derive(k, "scrutin/v0/staff-trail-head")}
+	os.WriteFile(filepath.Join(to, HeadFile), tr.headLine(head.Seq, head.Hash), 0o600)
+}
+
+// openSQLite opens the SQLite database of a folder, for tampering.
+func openSQLite(t *testing.T, dir string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.SQLiteFile)+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // TestSecondStepGuessingLimited: someone who has the password cannot guess
@@ -509,44 +584,61 @@ func TestSecondStepGuessingLimited(t *testing.T) {
 // or missing head is refused.
 func TestTrailHead(t *testing.T) {
 	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
-	dir := t.TempDir()
-	s := openTest(t, dir, c, &mailbox{})
+	from := t.TempDir()
+	s := openTest(t, from, c, &mailbox{})
 	firstAdmin(t, s, c)
 	s.mu.Lock()
-	seq, last := s.trail.seq, s.trail.last
+	seq, last := s.seq, s.last
 	s.mu.Unlock()
 	s.Close()
+	fresh := func() string {
+		dir := t.TempDir()
+		exportTrail(t, from, dir)
+		return dir
+	}
+	dir := fresh()
 	head := filepath.Join(dir, HeadFile)
 	good := mustRead(t, head)
-	if st, _ := os.Stat(head); st.Mode().Perm() != 0o600 || !strings.HasPrefix(string(good), fmt.Sprintf("%d %s ", seq, last)) {
+	if !strings.HasPrefix(string(good), fmt.Sprintf("%d %s ", seq, last)) {
 		t.Fatalf("head %q", good)
 	}
 	// One behind: as after a crash before the head was written.
 	lines := strings.Split(strings.TrimSpace(string(mustRead(t, filepath.Join(dir, TrailFile)))), "\n")
 	var prev Event
 	json.Unmarshal([]byte(lines[len(lines)-1]), &prev)
-	tr := &trail{headKey: s.trail.headKey}
+	k, _ := atrest.LoadKey(filepath.Join(dir, KeyFile))
+	tr := &trail{headKey: atrest.Derive(k, "scrutin/v0/staff-trail-head")}
 	os.WriteFile(head, tr.headLine(seq-1, prev.Prev), 0o600)
 	s2, err := Open(Options{Dir: dir, Now: c.now})
 	if err != nil {
 		t.Fatalf("a head one event behind: %v", err)
 	}
 	s2.Close()
-	if !bytes.Equal(mustRead(t, head), good) {
+	if !bytes.Equal(mustRead(t, head+MigratedSuffix), good) {
 		t.Error("the head was not repaired")
 	}
 	for name, data := range map[string][]byte{
 		"forged":  []byte(fmt.Sprintf("%d %s %064x\n", seq, last, 0)),
 		"behind2": tr.headLine(seq-2, "00"),
 	} {
-		os.WriteFile(head, data, 0o600)
+		dir := fresh()
+		os.WriteFile(filepath.Join(dir, HeadFile), data, 0o600)
 		if _, err := Open(Options{Dir: dir, Now: c.now}); !errors.Is(err, ErrTrail) {
 			t.Errorf("a %s head: %v", name, err)
 		}
 	}
-	os.Remove(head)
+	dir = fresh()
+	os.Remove(filepath.Join(dir, HeadFile))
 	if _, err := Open(Options{Dir: dir, Now: c.now}); !errors.Is(err, ErrTrail) {
 		t.Errorf("a missing head: %v", err)
+	}
+	// In the database: a head whose MAC is not the staff key's.
+	db := openSQLite(t, from)
+	if _, err := db.Exec(`UPDATE staff_head SET mac = ?`, fmt.Sprintf("%064x", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{Dir: from, Now: c.now}); !errors.Is(err, ErrTrail) {
+		t.Errorf("a forged head in the database: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ package accounts
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/clientip"
+	"github.com/scrutin/scrutin/store"
 )
 
 // Lifetimes.
@@ -168,8 +170,8 @@ func (s *Service) Invite(by *Session, email, name string, role Role, election st
 	}
 	token := randomToken(32)
 	id := newID()
-	err = s.record("account.invite", by.Account, c.Addr, accountData{ID: id, Email: email, Name: name, Role: role, Election: election,
-		Invite: hashHex(token), Expires: s.now().Add(InviteTTL).UTC().Format(time.RFC3339)})
+	err = s.recordWith("account.invite", by.Account, c.Addr, accountData{ID: id, Email: email, Name: name, Role: role, Election: election,
+		Invite: hashHex(token), Expires: s.now().Add(InviteTTL).UTC().Format(time.RFC3339)}, s.still(by, ManageAccounts, election))
 	return token, err
 }
 
@@ -177,6 +179,7 @@ func (s *Service) Invite(by *Session, email, name string, role Role, election st
 func (s *Service) Invited(token string) (*Account, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.freshen()
 	return s.invited(token)
 }
 
@@ -194,6 +197,7 @@ func (s *Service) invited(token string) (*Account, error) {
 // must enrol a second factor.
 func (s *Service) Activate(token, password string, c Client) (*Session, error) {
 	s.mu.Lock()
+	s.freshen()
 	a, err := s.invited(token)
 	s.mu.Unlock()
 	if err != nil {
@@ -225,7 +229,7 @@ func (s *Service) SetRole(by *Session, id string, role Role, election string, c 
 	if id == by.Account {
 		return errors.New("nobody changes their own role")
 	}
-	return s.record("account.role", by.Account, c.Addr, accountData{ID: id, Role: role, Election: election})
+	return s.recordWith("account.role", by.Account, c.Addr, accountData{ID: id, Role: role, Election: election}, s.still(by, ManageAccounts, election))
 }
 
 // Disable disables an account and ends its sessions.
@@ -238,15 +242,14 @@ func (s *Service) Disable(by *Session, id string, c Client) error {
 	if id == by.Account {
 		return errors.New("nobody disables their own account")
 	}
-	if err := s.record("account.disable", by.Account, c.Addr, factorData{ID: id}); err != nil {
-		return err
-	}
-	for k, se := range s.sessions {
-		if se.Account == id {
-			delete(s.sessions, k)
+	// The account's sessions end in the event's transaction: on every
+	// server at once.
+	return s.recordWith("account.disable", by.Account, c.Addr, factorData{ID: id}, func(tt *store.TrailTx) error {
+		if _, err := s.allowed(by, ManageAccounts, AllElections); err != nil {
+			return err
 		}
-	}
-	return nil
+		return tt.DeleteSessions(id)
+	})
 }
 
 // --- signing in ---
@@ -298,6 +301,7 @@ func (l *clientLimits) failed(addr string) {
 func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 	email, _ = NormalizeEmail(email)
 	s.mu.Lock()
+	s.freshen()
 	if !s.clients.allow(c.Addr) {
 		s.mu.Unlock()
 		return nil, ErrLocked
@@ -305,7 +309,7 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 	a := s.accounts[s.byEmail[email]]
 	hash := dummyHash
 	if a == nil || !a.activated || a.Disabled {
-		if s.now().Before(s.ghosts.lockedUntil(email + "\x00" + clientKey(c.Addr))) {
+		if s.now().Before(s.ghostLockedUntil(email, c.Addr)) {
 			s.clients.failed(c.Addr)
 			s.mu.Unlock()
 			return nil, ErrLocked
@@ -330,11 +334,12 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 		} else {
 			// An address without an account locks out the same way, so
 			// that the answers do not tell who is staff.
-			s.ghosts.add(email+"\x00"+clientKey(c.Addr), s.now())
+			s.ghostFailed(email, c.Addr)
 		}
 		return nil, ErrSignIn
 	}
-	if s.now().Before(a.lockedUntil(c.Addr)) {
+	s.freshen()
+	if a = s.accounts[a.ID]; a.Disabled || s.now().Before(a.lockedUntil(c.Addr)) {
 		return nil, ErrLocked
 	}
 	return s.newSession(a, c, false)
@@ -347,7 +352,9 @@ func (s *Service) newSession(a *Account, c Client, second bool) (*Session, error
 	if c.Device != "" {
 		se.Device = hashHex(c.Device)
 	}
-	s.sessions[sha256.Sum256([]byte(se.ID))] = se
+	if err := s.keepSession(se); err != nil {
+		return nil, err
+	}
 	return se, nil
 }
 
@@ -359,25 +366,36 @@ func truncate(s string, n int) string {
 }
 
 // Session returns the live session with this id, refreshing its last use.
+// Sessions are kept in the database: one opened on another server, or
+// before a restart, is found; one ended anywhere is gone at once.
 func (s *Service) Session(id string) (*Session, *Account, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := sha256.Sum256([]byte(id))
-	se, ok := s.sessions[k]
+	se, ok := s.loadSession(id)
 	if !ok {
 		return nil, nil, false
 	}
 	now := s.now()
 	a := s.accounts[se.Account]
-	ttl := SessionTTL
-	if !se.SecondFactor {
-		ttl = HalfTTL
+	if a == nil {
+		// An account made on another server a moment ago.
+		s.freshen()
+		a = s.accounts[se.Account]
 	}
-	if a == nil || a.Disabled || now.After(se.Created.Add(ttl)) || now.After(se.LastSeen.Add(IdleTTL)) {
-		delete(s.sessions, k)
+	if a == nil || a.Disabled || now.After(se.Created.Add(sessionTTL(se))) || now.After(se.LastSeen.Add(IdleTTL)) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s.shared.DeleteSession(ctx, sha256.Sum256([]byte(id)))
+		cancel()
 		return nil, nil, false
 	}
-	se.LastSeen = now
+	// The last use is written at most once a minute: the idle limit is an
+	// hour.
+	if now.Sub(se.LastSeen) >= time.Minute {
+		se.LastSeen = now
+		if errors.Is(s.saveSession(se), ErrDenied) {
+			return nil, nil, false // ended on another server meanwhile
+		}
+	}
 	cp := *a
 	return se, &cp, true
 }
@@ -391,10 +409,21 @@ func (s *Service) completeSignIn(se *Session, a *Account, method string) error {
 	if err := s.record("signin.ok", a.ID, se.Client, factorData{ID: a.ID, Device: se.Device, Method: method, Session: hashHex(se.ID)[:16]}); err != nil {
 		return err
 	}
-	delete(s.sessions, sha256.Sum256([]byte(se.ID)))
-	se.ID = randomToken(32)
-	s.sessions[sha256.Sum256([]byte(se.ID))] = se
-	se.SecondFactor, se.StepAt = true, s.now()
+	next := *se
+	next.ID = randomToken(32)
+	next.SecondFactor, next.StepAt = true, s.now()
+	next.pendingTOTP, next.pendingWA = nil, nil
+	oldHash, newHash := sha256.Sum256([]byte(se.ID)), sha256.Sum256([]byte(next.ID))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ok, err := s.shared.ReplaceSession(ctx, oldHash, newHash, next.Account, next.Created.Add(SessionTTL), s.sealSession(newHash, &next))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrDenied // signed out or revoked meanwhile
+	}
+	*se = next
 	if newDevice && len(a.devices) > 1 {
 		s.notify(a, "a sign-in from a new device", fmt.Sprintf("Someone signed in to your %s staff account (%s) from a device it had not been used from:\n\n  time: %s\n  address: %s\n\nIf it was not you, sign in, sign that session out in \"Your account\", change your password, and tell an administrator.\n",
 			s.o.SiteName, a.Email, s.now().UTC().Format(time.RFC1123), se.Client))
@@ -431,6 +460,7 @@ func (s *Service) mayChangeFactors(se *Session, a *Account) error {
 func (s *Service) VerifyTOTP(se *Session, code string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.freshen()
 	a := s.accounts[se.Account]
 	if a == nil || a.totpSealed == nil {
 		return ErrSecondStep
@@ -449,7 +479,7 @@ func (s *Service) VerifyTOTP(se *Session, code string) error {
 		return ErrSecondStep
 	}
 	if err := s.record("totp.used", a.ID, se.Client, factorData{ID: a.ID, Step: step}); err != nil {
-		return err
+		return secondStepError(err)
 	}
 	return s.completeSignIn(se, a, "totp")
 }
@@ -482,6 +512,7 @@ func matchTOTP(secret, code string, now time.Time, last int64) (int64, bool) {
 func (s *Service) UseRecoveryCode(se *Session, code string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.freshen()
 	a := s.accounts[se.Account]
 	if a == nil {
 		return ErrSecondStep
@@ -496,9 +527,18 @@ func (s *Service) UseRecoveryCode(se *Session, code string) error {
 		return ErrSecondStep
 	}
 	if err := s.record("recovery.used", a.ID, se.Client, factorData{ID: a.ID, Code: h}); err != nil {
-		return err
+		return secondStepError(err)
 	}
 	return s.completeSignIn(se, a, "recovery code")
+}
+
+// secondStepError is the answer to a second step whose event the database
+// refused: spent on another server meanwhile.
+func secondStepError(err error) error {
+	if errors.Is(err, errConflict) {
+		return ErrSecondStep
+	}
+	return err
 }
 
 func normalizeRecovery(c string) string {
@@ -524,13 +564,19 @@ func (s *Service) BeginTOTP(se *Session) (*otp.Key, error) {
 		return nil, err
 	}
 	se.pendingTOTP = k
+	if err := s.saveSession(se); err != nil {
+		return nil, err
+	}
 	return k, nil
 }
 
 // TOTPImage is the enrolment's QR code, as PNG.
 func (s *Service) TOTPImage(se *Session) ([]byte, error) {
 	s.mu.Lock()
-	k := se.pendingTOTP
+	var k *otp.Key
+	if cur, ok := s.loadSession(se.ID); ok {
+		k = cur.pendingTOTP
+	}
 	s.mu.Unlock()
 	if k == nil {
 		return nil, errors.New("no enrolment in progress")
@@ -549,15 +595,21 @@ func (s *Service) TOTPImage(se *Session) ([]byte, error) {
 func (s *Service) FinishTOTP(se *Session, code string) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.freshen()
 	a := s.accounts[se.Account]
-	k := se.pendingTOTP
-	if a == nil || k == nil {
+	// The enrolment as kept with the session: it may have begun on another
+	// server.
+	cur, ok := s.loadSession(se.ID)
+	if a == nil || !ok || cur.pendingTOTP == nil {
 		return nil, errors.New("no enrolment in progress")
 	}
+	k := cur.pendingTOTP
+	se.pendingTOTP = k
 	// Again: the account may have enrolled a factor since (from another
 	// session), or this session's step may have grown old.
 	if err := s.mayChangeFactors(se, a); err != nil {
 		se.pendingTOTP = nil
+		s.saveSession(se)
 		return nil, err
 	}
 	had := a.HasSecondFactor()
@@ -570,6 +622,9 @@ func (s *Service) FinishTOTP(se *Session, code string) ([]string, error) {
 		return nil, err
 	}
 	se.pendingTOTP = nil
+	if err := s.saveSession(se); err != nil {
+		return nil, err
+	}
 	return s.enrolled(se, a, "totp", had)
 }
 
@@ -634,6 +689,18 @@ func (s *Service) NewRecoveryCodes(se *Session) ([]string, error) {
 // allowed checks that a session has passed its second step and holds the
 // permission in the election; it returns the account.
 func (s *Service) allowed(se *Session, p Permission, election string) (*Account, error) {
+	a, err := s.allowedNow(se, p, election)
+	if err != nil && se != nil {
+		// The account may have changed on another server a moment ago
+		// (a factor enrolled, a role given): a refusal is made on the
+		// database's state.
+		s.freshen()
+		a, err = s.allowedNow(se, p, election)
+	}
+	return a, err
+}
+
+func (s *Service) allowedNow(se *Session, p Permission, election string) (*Account, error) {
 	if se == nil {
 		return nil, ErrDenied
 	}
@@ -644,13 +711,22 @@ func (s *Service) allowed(se *Session, p Permission, election string) (*Account,
 	if !se.SecondFactor || !a.HasSecondFactor() {
 		return nil, ErrNeedsFactor
 	}
-	if _, live := s.sessions[sha256.Sum256([]byte(se.ID))]; !live {
+	if !s.live(se) {
 		return nil, ErrDenied
 	}
 	if !a.can(p, election) {
 		return nil, ErrDenied
 	}
 	return a, nil
+}
+
+// still is the decision of allowed again, made in an event's transaction
+// against the accounts as the database has them.
+func (s *Service) still(se *Session, p Permission, election string) func(*store.TrailTx) error {
+	return func(*store.TrailTx) error {
+		_, err := s.allowed(se, p, election)
+		return err
+	}
 }
 
 // Allowed reports whether the session may do p in the election (an
@@ -680,7 +756,7 @@ func (s *Service) Record(se *Session, p Permission, election, action string, det
 			d[k] = truncate(strings.ToValidUTF8(v, "?"), MaxDetail)
 		}
 	}
-	return s.record("election.action", a.ID, c.Addr, d)
+	return s.recordWith("election.action", a.ID, c.Addr, d, s.still(se, p, election))
 }
 
 // actionName is what action names and detail keys look like.
@@ -689,43 +765,66 @@ var actionName = regexp.MustCompile(`^[a-z][a-z-]{0,31}$`)
 // MaxDetail bounds each detail value of a recorded action.
 const MaxDetail = 300
 
+// sessionsOf returns the account's kept sessions, by hash.
+func (s *Service) sessionsOf(account string) (map[[32]byte]*Session, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows, err := s.shared.Sessions(ctx, account, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := map[[32]byte]*Session{}
+	for _, r := range rows {
+		if o, err := s.openSession("", r.Hash, r.Sealed); err == nil && o.Account == account {
+			out[r.Hash] = o
+		}
+	}
+	return out, nil
+}
+
 // Sessions lists the account's live sessions.
 func (s *Service) Sessions(se *Session) []SessionInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	all, _ := s.sessionsOf(se.Account)
+	cur := sha256.Sum256([]byte(se.ID))
 	var out []SessionInfo
-	for k, o := range s.sessions {
-		if o.Account == se.Account {
-			out = append(out, SessionInfo{Ref: hashHex(string(k[:]))[:16], Created: o.Created, LastSeen: o.LastSeen, Client: o.Client, UserAgent: o.UserAgent, Current: o.ID == se.ID})
-		}
+	for k, o := range all {
+		out = append(out, SessionInfo{Ref: hashHex(string(k[:]))[:16], Created: o.Created, LastSeen: o.LastSeen, Client: o.Client, UserAgent: o.UserAgent, Current: k == cur})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out
 }
 
-// Revoke ends one of the account's sessions, by its reference.
+// Revoke ends one of the account's sessions, by its reference, on every
+// server at once.
 func (s *Service) Revoke(se *Session, ref string, c Client) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, o := range s.sessions {
-		if o.Account == se.Account && hashHex(string(k[:]))[:16] == ref {
-			if err := s.record("session.revoke", se.Account, c.Addr, factorData{ID: se.Account, Session: ref}); err != nil {
-				return err
-			}
-			delete(s.sessions, k)
-			return nil
+	all, err := s.sessionsOf(se.Account)
+	if err != nil {
+		return err
+	}
+	for k := range all {
+		if hashHex(string(k[:]))[:16] == ref {
+			return s.recordWith("session.revoke", se.Account, c.Addr, factorData{ID: se.Account, Session: ref}, func(tt *store.TrailTx) error {
+				if ok, err := tt.DeleteSession(k); err != nil || !ok {
+					return errors.Join(err, errors.New("no such session"))
+				}
+				return nil
+			})
 		}
 	}
 	return errors.New("no such session")
 }
 
-// SignOut ends the session.
+// SignOut ends the session, on every server at once.
 func (s *Service) SignOut(se *Session, c Client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := sha256.Sum256([]byte(se.ID))
-	if _, ok := s.sessions[k]; ok {
-		delete(s.sessions, k)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if ok, _ := s.shared.DeleteSession(ctx, sha256.Sum256([]byte(se.ID))); ok {
 		s.record("signout", se.Account, c.Addr, factorData{ID: se.Account})
 	}
 }
@@ -808,10 +907,14 @@ func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
 	for id, a := range s.accounts {
 		names[id] = a.Email
 	}
+	seq := s.seq
 	s.mu.Unlock()
-	events, err := s.trail.tail(n)
+	events, err := s.events(context.Background(), max(0, seq-int64(n)))
 	if err != nil {
 		return nil, err
+	}
+	if len(events) > n {
+		events = events[len(events)-n:]
 	}
 	out := make([]TrailEvent, 0, len(events))
 	for i := len(events) - 1; i >= 0; i-- {
@@ -847,7 +950,7 @@ func (s *Service) ElectionTrail(se *Session, n int, keys ...string) ([]TrailEven
 		names[id] = a.Email
 	}
 	s.mu.Unlock()
-	events, kept, err := s.trail.tailWhere(n, func(e *Event) bool {
+	events, kept, err := s.tailWhere(n, func(e *Event) bool {
 		switch e.Action {
 		case "election.action", "account.invite", "account.role":
 		default:

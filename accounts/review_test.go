@@ -219,6 +219,11 @@ func TestReviewTrailTailRemovalDetected(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	// A trail file of a server before issue 18, moved into the database
+	// (in the database, see TestTrailTamperingRefused).
+	from := dir
+	dir = t.TempDir()
+	exportTrail(t, from, dir)
 	path := filepath.Join(dir, TrailFile)
 	b := mustRead(t, path)
 	lines := strings.SplitAfter(string(b), "\n")

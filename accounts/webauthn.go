@@ -78,6 +78,9 @@ func (s *Service) BeginPasskey(se *Session) ([]byte, error) {
 		return nil, err
 	}
 	se.pendingWA = &waSession{data: *data, register: true}
+	if err := s.saveSession(se); err != nil {
+		return nil, err
+	}
 	return json.Marshal(opts)
 }
 
@@ -90,12 +93,12 @@ func (s *Service) FinishPasskey(se *Session, body io.Reader) ([]string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.freshen()
 	a := s.accounts[se.Account]
-	p := se.pendingWA
+	p := s.takeCeremony(se)
 	if a == nil || p == nil || !p.register {
 		return nil, errors.New("no passkey registration in progress")
 	}
-	se.pendingWA = nil
 	if err := s.mayChangeFactors(se, a); err != nil {
 		return nil, err
 	}
@@ -127,6 +130,9 @@ func (s *Service) BeginPasskeyLogin(se *Session) ([]byte, error) {
 		return nil, err
 	}
 	se.pendingWA = &waSession{data: *data}
+	if err := s.saveSession(se); err != nil {
+		return nil, err
+	}
 	return json.Marshal(opts)
 }
 
@@ -138,12 +144,12 @@ func (s *Service) FinishPasskeyLogin(se *Session, body io.Reader) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.freshen()
 	a := s.accounts[se.Account]
-	p := se.pendingWA
+	p := s.takeCeremony(se)
 	if a == nil || p == nil || p.register {
 		return errors.New("no passkey sign-in in progress")
 	}
-	se.pendingWA = nil
 	if s.now().Before(a.lockedUntil(se.Client)) || a.secondStepLocked(s.now()) {
 		return ErrLocked
 	}
@@ -155,7 +161,24 @@ func (s *Service) FinishPasskeyLogin(se *Session, body io.Reader) error {
 	}
 	used := *cred
 	if err := s.record("passkey.used", a.ID, se.Client, factorData{ID: a.ID, Passkey: &used}); err != nil {
-		return err
+		return secondStepError(err)
 	}
 	return s.completeSignIn(se, a, "passkey")
+}
+
+// takeCeremony returns the passkey ceremony in progress, as kept with the
+// session (it may have begun on another server), and ends it: a challenge
+// is answered once.
+func (s *Service) takeCeremony(se *Session) *waSession {
+	cur, ok := s.loadSession(se.ID)
+	if !ok || cur.pendingWA == nil {
+		return nil
+	}
+	p := cur.pendingWA
+	se.pendingWA = nil
+	cur.pendingWA = nil
+	if s.saveSession(cur) != nil {
+		return nil
+	}
+	return p
 }

@@ -26,7 +26,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +38,7 @@ import (
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/atrest"
 	"github.com/scrutin/scrutin/internal/clientip"
+	"github.com/scrutin/scrutin/store"
 )
 
 // Voter is one row of the sign-in list (spec §20.2).
@@ -137,14 +137,16 @@ type SignInLimits struct {
 	// names the client; requests from elsewhere are keyed by their own
 	// address.
 	TrustedProxies []netip.Prefix
+	// State is where the codes, their attempts, the letter limits and the
+	// ballot limits are kept: the database's shared state, so that every
+	// node on it enforces them together (issue 18); nil: a private
+	// in-memory database, for one process alone. The per-client limits
+	// above stay in each node's memory: they only shed load.
+	State *store.Shared
 }
 
 // DefaultSignInLimits are the limits of a production server.
 var DefaultSignInLimits = SignInLimits{PerClient: 1, PerClientBurst: 20}
-
-// maxClients bounds the addresses not on the list whose letter limits are
-// kept, and (twice it) the voters' ballot limits.
-const maxClients = 100_000
 
 // SignIn checks voters' second factor: one-time codes sent by e-mail, and
 // the voter tokens they give (spec §20). Safe for concurrent use.
@@ -164,13 +166,13 @@ type SignIn struct {
 	queue   chan letter
 	workers sync.WaitGroup
 
-	mu           sync.Mutex
-	closed       bool
-	addresses    map[string]*address // address on the list → its live codes and letter limit
-	strangers    map[string]*address // addresses not on the list, asked for lately
-	clients      *clientip.Limiters
-	ballots      map[string]*rate.Limiter // per voter address (on the list: tokens are only given to them)
-	ballotsSwept time.Time
+	state    *store.Shared
+	ownState bool   // state was made by NewSignIn, and is closed with it
+	scope    string // names this sign-in in state
+
+	mu      sync.Mutex
+	closed  bool
+	clients *clientip.Limiters
 	// Wrong 16-digit codes since the last log of them (spec §20.3).
 	wrongLong       int64
 	wrongLongLogged time.Time
@@ -185,92 +187,48 @@ const (
 )
 
 // AllowBallot applies the limits on casting: the client's (shared with its
-// sign-in requests) and the voter's.
+// sign-in requests, in this node's memory) and the voter's (shared by
+// every node on the database).
 func (s *SignIn) AllowBallot(r *http.Request, voter string) (bool, time.Duration) {
 	now := s.now()
-	s.mu.Lock()
-	if s.ballots == nil {
-		s.ballots = map[string]*rate.Limiter{}
+	key := s.budget("ballots", voter)
+	b := store.Bucket{Every: BallotInterval, Burst: BallotsBurst}
+	wait, _, err := s.state.Take(r.Context(), key, b, now)
+	if err != nil {
+		s.log.Error("sign-in: the ballot limits cannot be read", "err", err)
+		return false, time.Second
 	}
-	if len(s.ballots) >= 2*maxClients && now.Sub(s.ballotsSwept) >= time.Second {
-		// Forget the limits full again (as good as new), never the
-		// others: the voters are those on the list, so the table is
-		// bounded by it anyway.
-		s.ballotsSwept = now
-		for k, l := range s.ballots {
-			if l.TokensAt(now) >= BallotsBurst {
-				delete(s.ballots, k)
-			}
-		}
-	}
-	l := s.ballots[voter]
-	if l == nil {
-		l = rate.NewLimiter(rate.Every(BallotInterval), BallotsBurst)
-		s.ballots[voter] = l
-	}
-	s.mu.Unlock()
-	res := l.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d
+	if wait > 0 {
+		return false, wait
 	}
 	// A refusal spends neither limit.
 	if ok, d := s.allowClient(s.client(r)); !ok {
-		res.CancelAt(now)
+		if err := s.state.Give(context.WithoutCancel(r.Context()), key, b, now); err != nil {
+			s.log.Error("sign-in: a ballot limit could not be given back", "err", err)
+		}
 		return false, d
 	}
 	return true, 0
 }
 
-// address is the sign-in state of one address: its live codes and its
-// letter limit. Addresses not on the list have one too, without codes, so
-// that the answers do not tell who is on the list (spec §20.3).
-type address struct {
-	live     []*challenge
-	letters  letters
-	lastSent time.Time
+// addr names an address in the shared state: a MAC of it, so that the
+// database holds no address in clear.
+func (s *SignIn) addr(email string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("address\x00" + email))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// letters is an address's letter limit (spec §20.3): a token bucket that
-// holds at most burst letters, refilled one every interval, and given one
-// back by each code used.
-type letters struct {
-	tokens float64
-	at     time.Time
+// budget names an address's budget of a kind in the shared state.
+func (s *SignIn) budget(kind, email string) string {
+	return "signin/" + s.scope + "/" + kind + "/" + s.addr(email)
 }
 
-func (l *letters) refill(now time.Time, every time.Duration, burst int) {
-	if now.After(l.at) {
-		l.tokens = min(float64(burst), l.tokens+float64(now.Sub(l.at))/float64(every))
-		l.at = now
-	}
-}
-
-// take spends a letter, or returns how long until one is there.
-func (l *letters) take(now time.Time, every time.Duration, burst int) time.Duration {
-	l.refill(now, every, burst)
-	if l.tokens >= 1-1e-9 { // a refill's rounding is no wait
-		l.tokens = max(0, l.tokens-1)
-		return 0
-	}
-	return max(time.Second, time.Duration((1-l.tokens)*float64(every)))
-}
-
-// give puts a letter back (a code used, or a letter not sent).
-func (l *letters) give(now time.Time, every time.Duration, burst int) {
-	l.refill(now, every, burst)
-	l.tokens = min(float64(burst), l.tokens+1)
-}
-
-// challenge is one code mailed, under the id of the request that asked for
-// it (spec §20.3).
-type challenge struct {
-	id       string
-	short    [32]byte  // MAC of the code's first 8 digits, for that request
-	long     [32]byte  // MAC of all 16 digits, for any request
-	expires  time.Time // CodeTTL after its letter went to the mail server
-	sent     bool      // its letter went to the mail server: before, the code is neither usable nor forgotten
-	attempts int
+// letters is the letter limit of spec §20.3: a bucket that holds at most
+// CodeBurst letters, refilled one every CodeInterval, and given one back by
+// each code used.
+func (s *SignIn) letters() store.Bucket {
+	return store.Bucket{Every: s.lim.CodeInterval, Burst: s.lim.CodeBurst}
 }
 
 type letter struct{ to, id, code string } // code: 16 digits, mailed under challenge id
@@ -320,8 +278,11 @@ func NewSignIn(listKey []byte, f crypto.Fingerprint, voters []Voter, m Mailer, t
 	s := &SignIn{
 		key: SignInKey(listKey, f), emails: make(map[string]bool), owner: make(map[string]string, len(voters)),
 		mail: m, title: title, lim: lim, log: logger, now: time.Now,
-		queue: make(chan letter, 4096), addresses: make(map[string]*address), strangers: make(map[string]*address), clients: lim.Clients,
+		queue: make(chan letter, 4096), clients: lim.Clients, state: lim.State,
 	}
+	sc := hmac.New(sha256.New, s.key)
+	sc.Write([]byte("scope"))
+	s.scope = base64.RawURLEncoding.EncodeToString(sc.Sum(nil)[:12])
 	if s.clients == nil {
 		s.clients = clientip.NewLimiters(lim.PerClient, lim.PerClientBurst)
 	}
@@ -336,6 +297,13 @@ func NewSignIn(listKey []byte, f crypto.Fingerprint, voters []Voter, m Mailer, t
 		}
 		s.owner[string(t)] = email
 		s.emails[email] = true
+	}
+	if s.state == nil {
+		st, err := store.MemoryShared(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		s.state, s.ownState = st, true
 	}
 	for range 4 {
 		s.workers.Go(s.sendLetters)
@@ -355,6 +323,9 @@ func (s *SignIn) Close() {
 	close(s.queue)
 	s.mu.Unlock()
 	s.workers.Wait()
+	if s.ownState {
+		s.state.Close()
+	}
 }
 
 // SignInKey derives k of spec §20.3 from the sign-in list's key, for the
@@ -511,7 +482,7 @@ func (s *SignIn) requestCode(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id := newChallengeID()
-	wait, last, err := s.issue(email, id)
+	wait, last, err := s.issue(r.Context(), email, id)
 	switch {
 	case err != nil:
 		w.Header().Set("Retry-After", "60")
@@ -539,69 +510,59 @@ func (s *SignIn) requestCode(w http.ResponseWriter, r *http.Request) {
 // id, if the address's letter limit allows; it returns how long to wait
 // otherwise, and when the last letter went. An address not on the list
 // goes through the same limit, with no letter. Earlier codes stay valid: a
-// stranger asking for codes voids none of the voter's (spec §20.3).
-func (s *SignIn) issue(email, id string) (wait time.Duration, last time.Time, err error) {
+// stranger asking for codes voids none of the voter's (spec §20.3). The
+// limit and the codes are the shared state's: every node counts them
+// together.
+func (s *SignIn) issue(ctx context.Context, email, id string) (wait time.Duration, last time.Time, err error) {
 	now := s.now()
 	n, _ := rand.Int(rand.Reader, big.NewInt(10_000_000_000_000_000))
 	code := fmt.Sprintf("%016d", n.Int64())
 	// The same work whether or not the address is on the list.
-	short, long := CodeMAC(s.key, email, code[:8]), CodeMAC(s.key, email, code)
+	c := store.Code{Scope: s.scope, Addr: s.addr(email), ID: id, Short: CodeMAC(s.key, email, code[:8]), Long: CodeMAC(s.key, email, code)}
 	listed := s.emails[email]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	letters, b := s.budget("letters", email), s.letters()
+	if s.isClosed() {
 		return 0, time.Time{}, errNoLetters
 	}
-	m := s.addresses
-	if !listed {
-		m = s.strangers
-		if len(m) >= maxClients {
-			// Forget the strangers whose limit is full again, that is,
-			// in the state of one never seen.
-			for k, v := range m {
-				if now.Sub(v.lastSent) >= time.Duration(s.lim.CodeBurst)*s.lim.CodeInterval {
-					delete(m, k)
-				}
-			}
-			if len(m) >= maxClients {
-				clear(m)
-			}
-		}
+	// The same work whether or not the address is on the list (see
+	// IssueCode): only a listed address's code is ever mailed.
+	wait, last, err = s.state.IssueCode(ctx, letters, b, c, s.lim.CodeTTL, now)
+	if err != nil {
+		s.log.Error("sign-in: the shared sign-in state cannot be written", "err", err)
+		return 0, time.Time{}, errNoLetters
 	}
-	a := m[email]
-	if a == nil {
-		a = &address{letters: letters{tokens: float64(s.lim.CodeBurst), at: now}}
-		m[email] = a
-	}
-	a.prune(now)
-	every, burst := s.lim.CodeInterval, s.lim.CodeBurst
-	if d := a.letters.take(now, every, burst); d > 0 {
-		return d, a.lastSent, nil
+	if wait > 0 {
+		return wait, last, nil
 	}
 	// A letter that cannot be queued spends nothing.
-	if !listed {
-		if len(s.queue) == cap(s.queue) {
-			a.letters.give(now, every, burst)
-			return 0, time.Time{}, errNoLetters
+	s.mu.Lock()
+	queued := false
+	if !s.closed {
+		if !listed {
+			queued = len(s.queue) < cap(s.queue)
+		} else {
+			select {
+			case s.queue <- letter{email, id, code}:
+				queued = true
+			default:
+				s.log.Error("sign-in codes: the mail queue is full; a code was not sent")
+			}
 		}
-	} else {
-		select {
-		case s.queue <- letter{email, id, code}:
-		default:
-			a.letters.give(now, every, burst)
-			s.log.Error("sign-in codes: the mail queue is full; a code was not sent")
-			return 0, time.Time{}, errNoLetters
-		}
-		a.live = append(a.live, &challenge{id: id, short: short, long: long, expires: now.Add(s.lim.CodeTTL)})
 	}
-	a.lastSent = now
+	s.mu.Unlock()
+	if !queued {
+		if err := s.state.CodeSent(context.WithoutCancel(ctx), letters, b, c.Scope, c.Addr, id, false, s.lim.CodeTTL, now); err != nil {
+			s.log.Error("sign-in: a letter could not be given back", "err", err)
+		}
+		return 0, time.Time{}, errNoLetters
+	}
 	return 0, now, nil
 }
 
-// prune forgets expired codes (a code whose letter waits to be sent has not
-// started its life).
-func (a *address) prune(now time.Time) {
-	a.live = slices.DeleteFunc(a.live, func(c *challenge) bool { return c.sent && !now.Before(c.expires) })
+func (s *SignIn) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
 
 func (s *SignIn) sendLetters() {
@@ -635,73 +596,45 @@ func (s *SignIn) sendLetters() {
 // not deliver dead codes; not sent, its code is void and it gives its
 // letter back.
 func (s *SignIn) sending(l letter, ok bool) {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.addresses[l.to]
-	if a == nil {
-		return
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.state.CodeSent(ctx, s.budget("letters", l.to), s.letters(), s.scope, s.addr(l.to), l.id, ok, s.lim.CodeTTL, s.now()); err != nil {
+		s.log.Error("sign-in: a letter's fate could not be recorded", "err", err)
 	}
-	i := slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == l.id })
-	if i < 0 {
-		return
-	}
-	if ok {
-		a.live[i].sent, a.live[i].expires = true, now.Add(s.lim.CodeTTL)
-		return
-	}
-	a.live = slices.Delete(a.live, i, i+1)
-	a.letters.give(now, s.lim.CodeInterval, s.lim.CodeBurst)
 }
 
 // errCode is the one answer to every failed code.
 var errCode = errors.New("this code is wrong, expired or already used; type all 16 digits of the latest letter, or ask for a new code")
 
+// errState is the answer when the shared state cannot be reached.
+var errState = errors.New("the server cannot check codes right now; try again in a minute")
+
 // useCode checks a code and consumes it: its 8-digit form for the challenge
 // it was mailed under, whose wrong attempts void that form only; or its
 // 16-digit form, under any challenge or none, which is too long to guess
-// and so is never voided by wrong attempts (spec §20.3).
-func (s *SignIn) useCode(email, id, code string) error {
+// and so is never voided by wrong attempts (spec §20.3). Attempts are
+// counted, and codes consumed, in the shared state: on every node at once.
+func (s *SignIn) useCode(ctx context.Context, email, id, code string) error {
 	if (len(code) != 8 && len(code) != 16) || strings.Trim(code, "0123456789") != "" {
 		return errCode
 	}
 	want := CodeMAC(s.key, email, code)
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.addresses[email]
-	if a == nil {
+	match := func(mac []byte) bool { return subtle.ConstantTimeCompare(want[:], mac) == 1 }
+	letters, b, addr := s.budget("letters", email), s.letters(), s.addr(email)
+	var ok bool
+	var err error
+	if len(code) == 8 {
+		ok, err = s.state.UseShortCode(ctx, letters, b, s.scope, addr, id, s.lim.Attempts, match, s.now())
+	} else {
+		ok, err = s.state.UseLongCode(ctx, letters, b, s.scope, addr, match, s.now())
+	}
+	switch {
+	case err != nil:
+		s.log.Error("sign-in: the shared sign-in state cannot be read", "err", err)
+		return errState
+	case !ok:
 		return errCode
 	}
-	a.prune(now)
-	i := -1
-	if len(code) == 8 {
-		i = slices.IndexFunc(a.live, func(c *challenge) bool { return c.id == id && c.sent })
-		if i < 0 {
-			return errCode
-		}
-		c := a.live[i]
-		if c.attempts >= s.lim.Attempts {
-			return errCode
-		}
-		if subtle.ConstantTimeCompare(want[:], c.short[:]) != 1 {
-			c.attempts++
-			return errCode
-		}
-	} else {
-		for j, c := range a.live {
-			if subtle.ConstantTimeCompare(want[:], c.long[:]) == 1 && c.sent {
-				i = j
-			}
-		}
-		if i < 0 {
-			return errCode
-		}
-	}
-	a.live = slices.Delete(a.live, i, i+1)
-	// The voter holds the mailbox: the letter spent nothing of the limit,
-	// which bounds only the letters nobody used (spec §20.3).
-	a.letters.give(now, s.lim.CodeInterval, s.lim.CodeBurst)
 	return nil
 }
 
@@ -720,7 +653,12 @@ func (s *SignIn) verifyCode(w http.ResponseWriter, r *http.Request) {
 	}
 	email := NormalizeEmail(req.Email)
 	code := strings.ReplaceAll(strings.TrimSpace(req.Code), " ", "")
-	if err := s.useCode(email, req.Challenge, code); err != nil {
+	if err := s.useCode(r.Context(), email, req.Challenge, code); err != nil {
+		if errors.Is(err, errState) {
+			w.Header().Set("Retry-After", "60")
+			writeJSON(w, http.StatusServiceUnavailable, apiError{err.Error()})
+			return
+		}
 		if len(code) == 16 {
 			s.wrongLongCode(s.client(r))
 		}

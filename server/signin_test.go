@@ -528,7 +528,7 @@ func TestSignInFullMailQueue(t *testing.T) {
 	clock := time.Unix(1_800_000_000, 0)
 	s.now = func() time.Time { return clock }
 	id := newChallengeID()
-	s.issue(victim, id)
+	s.issue(context.Background(), victim, id)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(m.letters()) == 0 {
 		if time.Now().After(deadline) {
@@ -539,23 +539,23 @@ func TestSignInFullMailQueue(t *testing.T) {
 	code := eightDigits.FindString(m.letters()[0])
 	for _, v := range voters[1:] {
 		for range 2 {
-			s.issue(v.Email, newChallengeID())
+			s.issue(context.Background(), v.Email, newChallengeID())
 		}
 	}
 	// The queue is full: dropped, and said so, to any address.
 	for _, to := range []string{victim, "eve@example.org"} {
-		if _, _, err := s.issue(to, newChallengeID()); err != errNoLetters {
+		if _, _, err := s.issue(context.Background(), to, newChallengeID()); err != errNoLetters {
 			t.Fatalf("%s, full queue: %v", to, err)
 		}
 	}
-	s.mu.Lock()
-	s.addresses[victim].letters.refill(clock, s.lim.CodeInterval, s.lim.CodeBurst)
-	tokens := s.addresses[victim].letters.tokens
-	s.mu.Unlock()
+	tokens, err := s.state.Tokens(context.Background(), s.budget("letters", victim), s.letters(), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if tokens < 1 {
 		t.Fatalf("a dropped letter counted against the limit: %v left", tokens)
 	}
-	if err := s.useCode(victim, id, code); err != nil {
+	if err := s.useCode(context.Background(), victim, id, code); err != nil {
 		t.Fatal("the voter's delivered code stopped working")
 	}
 }
@@ -563,7 +563,7 @@ func TestSignInFullMailQueue(t *testing.T) {
 func TestSignInAfterClose(t *testing.T) {
 	f := newSignInFixture(t, SignInLimits{})
 	f.s.Close()
-	f.s.issue("ada@example.org", newChallengeID()) // must not panic
+	f.s.issue(context.Background(), "ada@example.org", newChallengeID()) // must not panic
 	if st, _, _ := f.post(t, "/api/sign-in", map[string]string{"email": "ada@example.org"}); st != http.StatusServiceUnavailable {
 		t.Fatalf("after close: %d", st)
 	}
@@ -834,16 +834,15 @@ func TestSignInClientTableFull(t *testing.T) {
 }
 
 // TestBallotLimitsNotReset: the voters' ballot limits kept are bounded by
-// forgetting those full again, not by forgetting all of them: 200,000
-// voters casting (a large election's busy hour) do not give a stolen
-// token a fresh burst.
+// forgetting those full again, not by forgetting all of them: many voters
+// casting do not give a stolen token a fresh burst.
 func TestBallotLimitsNotReset(t *testing.T) {
 	f := newSignInFixture(t, SignInLimits{})
 	req := httptest.NewRequest("POST", "/api/ballots", nil)
 	for range BallotsBurst {
 		f.s.AllowBallot(req, "ada@example.org")
 	}
-	for i := range 2 * maxClients {
+	for i := range 2000 {
 		if ok, _ := f.s.AllowBallot(req, fmt.Sprintf("voter%d@example.org", i)); !ok {
 			t.Fatalf("voter %d refused", i)
 		}
@@ -853,7 +852,7 @@ func TestBallotLimitsNotReset(t *testing.T) {
 	}
 	f.clock = f.clock.Add(time.Duration(BallotsBurst) * BallotInterval) // every limit full again
 	f.s.AllowBallot(req, "new@example.org")
-	if n := len(f.s.ballots); n > 2 {
+	if n, _, _ := f.s.state.Kept(context.Background(), ""); n > 2 {
 		t.Fatalf("%d ballot limits kept after all filled again", n)
 	}
 }
@@ -957,7 +956,7 @@ func TestSignInCodeLivesFromItsLetter(t *testing.T) {
 	s.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
 	advance := func(d time.Duration) { clockMu.Lock(); clock = clock.Add(d); clockMu.Unlock() }
 	id := newChallengeID()
-	if wait, _, err := s.issue(ada, id); wait != 0 || err != nil {
+	if wait, _, err := s.issue(context.Background(), ada, id); wait != 0 || err != nil {
 		t.Fatal(wait, err)
 	}
 	advance(15 * time.Minute) // the mail server was slow
@@ -980,7 +979,7 @@ func TestSignInCodeLivesFromItsLetter(t *testing.T) {
 	m.mu.Unlock()
 	advance(time.Minute)
 	// The workers record the sending just after Send returns.
-	for s.useCode(ada, id, code) != nil {
+	for s.useCode(context.Background(), ada, id, code) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("a code mailed a minute ago, queued 16 minutes ago, does not work")
 		}
@@ -988,21 +987,15 @@ func TestSignInCodeLivesFromItsLetter(t *testing.T) {
 	}
 
 	// A letter that fails gives its letter back, and its code is void.
-	s.mu.Lock()
-	s.addresses[ada].letters = letters{tokens: 1, at: s.now()}
-	s.mu.Unlock()
 	id = newChallengeID()
-	if wait, _, err := s.issue(ada, id); wait != 0 || err != nil {
+	if wait, _, err := s.issue(context.Background(), ada, id); wait != 0 || err != nil {
 		t.Fatal(wait, err)
 	}
 	m.next <- errors.New("mail server down")
 	for {
-		s.mu.Lock()
-		a := s.addresses[ada]
-		a.letters.refill(s.now(), s.lim.CodeInterval, s.lim.CodeBurst)
-		tokens, live := a.letters.tokens, len(a.live)
-		s.mu.Unlock()
-		if tokens >= 1 && live == 0 {
+		tokens, _ := s.state.Tokens(context.Background(), s.budget("letters", ada), s.letters(), s.now())
+		_, live, _ := s.state.Kept(context.Background(), s.scope)
+		if tokens >= 2-1e-9 && live == 0 {
 			break
 		}
 		if time.Now().After(deadline) {

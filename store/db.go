@@ -24,6 +24,8 @@ type DB struct {
 	// them before it closes the database.
 	open sync.WaitGroup
 
+	shared *Shared // made by Shared
+
 	// wrap, if set (by tests), wraps each log's backend as it is opened.
 	wrap func(id string, b backend) backend
 }
@@ -294,6 +296,9 @@ func (db *DB) Close() error {
 	// Logs closed by their holders before (forgotten by logs) may still
 	// be committing what was queued on them.
 	db.open.Wait()
+	if db.shared != nil && db.shared.closeDB != nil {
+		db.shared.closeDB()
+	}
 	return db.d.close()
 }
 

@@ -33,6 +33,17 @@ func openSQLite(ctx context.Context, dir string, upto int) (*DB, error) {
 		return nil, fmt.Errorf("failed to create the data folder: %w", err)
 	}
 	path := filepath.Join(dir, SQLiteFile)
+	// Readable by its owner only: it holds the staff trail (password
+	// hashes) and sessions besides the logs. SQLite makes its write-ahead
+	// log with the database's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the database: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, err
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -43,7 +54,7 @@ func openSQLite(ctx context.Context, dir string, upto int) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return newDB(&sqliteDB{db: db, write: make(chan struct{}, 1)}), nil
+	return newDB(&sqliteDB{db: db, path: path, write: make(chan struct{}, 1)}), nil
 }
 
 // migrateSQL applies the embedded migrations not yet applied, each in its
@@ -93,7 +104,8 @@ func migrateSQL(ctx context.Context, db *sql.DB, dialect string, upto int) error
 
 // sqliteDB is the catalogue and the logs in one SQLite database.
 type sqliteDB struct {
-	db *sql.DB
+	db   *sql.DB
+	path string
 	// write serialises this process's write transactions, first come
 	// first served: SQLite takes one writer at a time, and a writer
 	// waiting on the database's lock polls for it (busy_timeout), so that

@@ -15,6 +15,11 @@
 // forward-only and embedded in the binary; a database written by scrutin
 // before issue 15 (one election) opens as the election "main", marked
 // legacy.
+//
+// Besides the logs, a database holds what the servers sharing it must
+// agree on (Shared, issue 18): the voters' sign-in codes and limits, and
+// the staff accounts' trail and sessions, each decision taken in one
+// transaction, with the same code on SQLite and PostgreSQL.
 package store
 
 import (

@@ -59,7 +59,9 @@ func TestNoDefaultSecret(t *testing.T) {
 	if a.link == b.link {
 		t.Fatal("two installs have the same setup link")
 	}
-	secretFiles := []string{"log.key", "staff.key", "setup-link", "staff-trail.jsonl"}
+	// The database holds the staff trail (with password hashes) and
+	// sessions.
+	secretFiles := []string{"log.key", "staff.key", "setup-link", "scrutin.db"}
 	for _, name := range secretFiles {
 		for _, in := range []install{a, b} {
 			st, err := os.Stat(filepath.Join(in.dir, name))
@@ -85,9 +87,11 @@ func TestNoDefaultSecret(t *testing.T) {
 	if bytes.Contains(binary, []byte(token)) {
 		t.Error("the setup token is in the binary")
 	}
-	trail, _ := os.ReadFile(filepath.Join(a.dir, "staff-trail.jsonl"))
-	if bytes.Contains(trail, []byte("account.")) {
-		t.Error("a fresh install has an account")
+	for _, f := range []string{"scrutin.db", "scrutin.db-wal"} {
+		trail, _ := os.ReadFile(filepath.Join(a.dir, f))
+		if bytes.Contains(trail, []byte("account.")) {
+			t.Error("a fresh install has an account")
+		}
 	}
 	// Well-known default credentials.
 	for _, s := range []string{"admin:admin", "root:root", "changeme", "admin123", "password123", "default_password", "defaultpassword"} {

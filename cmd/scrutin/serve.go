@@ -181,6 +181,9 @@ credentials given in person).`)
 		// One budget per client for all the elections: a client asking
 		// codes of every election gets no more than of one.
 		lim.Clients = clientip.NewLimiters(lim.PerClient, lim.PerClientBurst)
+		// Codes, their attempts, and the letter and ballot limits are the
+		// database's: every node on it enforces them together.
+		lim.State = st.Shared()
 		var warnMu sync.Mutex
 		warned := map[string]bool{}
 		warn := func(id, msg string) {
@@ -265,7 +268,7 @@ credentials given in person).`)
 		default:
 			fmt.Fprintf(stdout, "%d elections (%d cannot be served)\n", len(list), failed)
 		}
-		staff, err := openStaff(*dir, *staffKey, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, "", stdout)
+		staff, err := openStaff(st.Shared(), *dir, *staffKey, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, "", stdout)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
@@ -337,11 +340,12 @@ func siteMail(addr, from, user, passFile, tlsMode string) (*mailer.Config, error
 // flight.
 const drainTimeout = 10 * time.Second
 
-// openStaff opens the staff accounts in dir; on a fresh server (no
+// openStaff opens the staff accounts, kept in the database's shared state
+// (the staff key in dir); on a fresh server (no
 // account), it makes a one-time setup link, prints it, and writes it to
 // DIR/setup-link (mode 0600).
-func openStaff(dir, keyFile, publicURL, addr, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, error) {
-	o := accounts.Options{Dir: dir, KeyFile: keyFile, SiteName: "scrutin"}
+func openStaff(shared *store.Shared, dir, keyFile, publicURL, addr, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, error) {
+	o := accounts.Options{Dir: dir, KeyFile: keyFile, SiteName: "scrutin", Shared: shared}
 	if title != "" {
 		o.SiteName = "scrutin: " + title
 	}
