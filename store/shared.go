@@ -213,10 +213,6 @@ func (s *Shared) tryTx(ctx context.Context, durable bool, f func(*Tx) error) err
 	return tx.Commit()
 }
 
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
-
 // --- budgets ---
 
 // Bucket is a token bucket: Burst tokens at most, refilled one every
