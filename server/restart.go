@@ -94,11 +94,15 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	e := &Election{st: st, state: election.New(), pending: make(map[int64]*election.PreparedBallot), casting: make(map[string]*casting), logSeed: logSeed, cpFile: o.CheckpointFile}
-	n, err := st.Size(ctx)
+	e := &Election{st: st, state: election.New(), pending: make(map[int64]*election.PreparedBallot), casting: make(map[string]*casting), ours: make(map[[32]byte]*election.PreparedBallot), logSeed: logSeed, cpFile: o.CheckpointFile}
+	// The log's first n entries are replayed; the mark read with n is
+	// theirs. Other nodes may append meanwhile: the follower, started once
+	// the node is open, catches up.
+	n, mark, err := st.Head(ctx)
 	if err != nil {
 		return nil, err
 	}
+	e.mark = mark
 	var saved, witnessed []byte
 	if o.CheckpointFile != "" {
 		saved, err = os.ReadFile(o.CheckpointFile)
@@ -138,6 +142,7 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 				return nil, err
 			}
 		}
+		e.startFollowing()
 		return e, nil
 	}
 
@@ -262,6 +267,7 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 			return nil, err
 		}
 	}
+	e.startFollowing()
 	return e, nil
 }
 
