@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,6 +62,12 @@ func (ns *nodes) openNode(t testing.TB) *server.Election {
 // newNodes sets up an election with voting open, recorded through node 0
 // of n nodes on a fresh PostgreSQL schema (the others are opened after).
 func newNodes(t testing.TB, n, voters int) *nodes {
+	return setupNodes(t, n, voters, false)
+}
+
+// setupNodes is newNodes; with before, every node is open before the
+// setup is recorded, and follows it.
+func setupNodes(t testing.TB, n, voters int, before bool) *nodes {
 	t.Helper()
 	ctx := context.Background()
 	master := masterSeed()
@@ -72,6 +80,14 @@ func newNodes(t testing.TB, n, voters int) *nodes {
 		t.Fatal(err)
 	}
 	db.Close()
+	if before {
+		for range n {
+			ns.openNode(t)
+		}
+		record(t, ns.f, ns.nodes[0])
+		ns.waitFollowed(t)
+		return ns
+	}
 	ns.openNode(t)
 	record(t, ns.f, ns.nodes[0])
 	for range n - 1 {
@@ -236,4 +252,150 @@ func TestNoBallotAfterCloseOnAnotherNode(t *testing.T) {
 	}
 	ns.openNode(t) // a restart replays the log
 	ns.waitFollowed(t)
+}
+
+// TestHammerCloseAgainstBallots: on three nodes (open before the setup,
+// which they follow), ballots cast concurrently on every node, some sent
+// to two nodes at once and some re-votes, race a close on one of them,
+// round after round (bounded in time). Every time: the stored record
+// verifies (package verify), every ballot that got a receipt is in the log
+// exactly once, at its receipt's index, before the close, and every node's
+// state is that of a fresh replay of the log.
+func TestHammerCloseAgainstBallots(t *testing.T) {
+	budget := 40 * time.Second
+	if testing.Short() {
+		budget = 5 * time.Second
+	}
+	start := time.Now()
+	for round := 0; round < 2 || time.Since(start) < budget; round++ {
+		// A subtest a round, so that each round's connections are closed
+		// at its end.
+		if !t.Run(fmt.Sprint(round), func(t *testing.T) { hammerRound(t, round) }) {
+			return
+		}
+	}
+}
+
+func hammerRound(t *testing.T, round int) {
+	const voters, casters = 24, 3
+	ns := setupNodes(t, 3, voters, true)
+	ctx := context.Background()
+	type job struct {
+		entry []byte
+		node  int
+	}
+	var jobs []job
+	for i := range voters {
+		b := ns.ballot(t, i, i%2)
+		jobs = append(jobs, job{b, rand.IntN(3)})
+		switch i % 4 {
+		case 1: // the same ballot, sent to another node too
+			jobs = append(jobs, job{b, (jobs[len(jobs)-1].node + 1) % 3})
+		case 2: // a re-vote
+			jobs = append(jobs, job{ns.ballot(t, i, 1-i%2), rand.IntN(3)})
+		}
+	}
+	rand.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
+	var mu sync.Mutex
+	var receipts []*server.Receipt
+	queue := make(chan job)
+	var wg sync.WaitGroup
+	for range 3 * casters {
+		wg.Go(func() {
+			for j := range queue {
+				r, err := ns.nodes[j.node].Cast(ctx, j.entry)
+				switch {
+				case err == nil:
+					if r.Tracker != election.Tracker(j.entry) {
+						t.Errorf("a receipt for tracker %s, of a ballot whose tracker is %s", r.Tracker, election.Tracker(j.entry))
+					}
+					mu.Lock()
+					receipts = append(receipts, r)
+					mu.Unlock()
+				case errors.Is(err, server.ErrRefused), errors.Is(err, server.ErrBusy):
+				default:
+					t.Errorf("node %d: %v", j.node, err)
+				}
+			}
+		})
+	}
+	closer := round % 3
+	closed := make(chan int64, 1)
+	go func() {
+		time.Sleep(time.Duration(20+rand.IntN(100)) * time.Millisecond)
+		for {
+			i, err := ns.nodes[closer].Append(ctx, (&election.Close{At: election.Now(time.Now()), Reason: "hammer"}).Entry())
+			if errors.Is(err, server.ErrBusy) {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			if err != nil {
+				t.Errorf("round %d: close on node %d: %v", round, closer, err)
+				i = -1
+			}
+			closed <- i
+			return
+		}
+	}()
+	for _, j := range jobs {
+		queue <- j
+	}
+	close(queue)
+	wg.Wait()
+	closeAt := <-closed
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	rep := ns.verifyStored(t)
+	if !rep.OK || rep.Phase != election.PhaseClosed.String() {
+		t.Fatalf("round %d: the stored record (phase %s): %+v", round, rep.Phase, rep.Failures)
+	}
+	n := ns.waitFollowed(t)
+	entries, err := ns.sts[0].ReadEntries(ctx, 0, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := make(map[string][]int64)
+	for i, entry := range entries {
+		if entry[0] == election.TypeBallot {
+			at[election.Tracker(entry)] = append(at[election.Tracker(entry)], int64(i))
+		}
+	}
+	for _, r := range receipts {
+		if idx := at[r.Tracker]; len(idx) != 1 || idx[0] != r.Index || r.Index > closeAt {
+			t.Fatalf("round %d: the ballot of a receipt at %d (close at %d) is in the log at %v", round, r.Index, closeAt, idx)
+		}
+	}
+	fresh := ns.openNode(t)
+	var want election.State
+	fresh.State(func(s *election.State) { want = *s })
+	wantCP, _, err := fresh.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range ns.nodes[:3] {
+		var got election.State
+		var found int
+		e.State(func(s *election.State) {
+			got = *s
+			for _, r := range receipts {
+				if idx, _, ok := s.FindTracker(r.Tracker); ok && idx == r.Index {
+					found++
+				}
+			}
+		})
+		if got.Size != want.Size || got.Ballots != want.Ballots || got.Voted() != want.Voted() || got.Phase != want.Phase || got.ClosedAt != want.ClosedAt {
+			t.Fatalf("round %d: node %d holds %d entries, %d ballots of %d voters, phase %s closed at %d; a replay: %d, %d of %d, %s at %d",
+				round, i, got.Size, got.Ballots, got.Voted(), got.Phase, got.ClosedAt, want.Size, want.Ballots, want.Voted(), want.Phase, want.ClosedAt)
+		}
+		if found != len(receipts) {
+			t.Fatalf("round %d: node %d finds %d of the %d ballots with receipts", round, i, found, len(receipts))
+		}
+		cp, _, err := e.Checkpoint(ctx)
+		if err != nil || cp != wantCP {
+			t.Fatalf("round %d: node %d signs %+v (%v), a replay %+v", round, i, cp, err, wantCP)
+		}
+	}
+	t.Logf("round %d: %d receipts, close at %d by node %d, %d entries", round, len(receipts), closeAt, closer, n)
 }
