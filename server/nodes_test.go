@@ -49,9 +49,9 @@ func (ns *nodes) openNode(t testing.TB) *server.Election {
 		t.Fatal(err)
 	}
 	// A node joining a log others wrote has no checkpoint of its own yet:
-	// it starts as a new node does, verifying every entry.
+	// it verifies every entry.
 	i := len(ns.nodes)
-	e, err := server.OpenWith(ctx, st, ns.f.LogSeed(), server.OpenOptions{CheckpointFile: filepath.Join(ns.dir, fmt.Sprintf("node%d.checkpoint", i)), AcceptRollback: true})
+	e, err := server.OpenWith(ctx, st, ns.f.LogSeed(), server.OpenOptions{CheckpointFile: filepath.Join(ns.dir, fmt.Sprintf("node%d.checkpoint", i)), Joining: true})
 	if err != nil {
 		t.Fatal(err)
 	}
