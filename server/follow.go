@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/scrutin/scrutin/election"
@@ -137,6 +138,9 @@ func (e *Election) catchUpLocked(ctx context.Context, n, mark int64) error {
 		changed = changed || officer
 		if err != nil {
 			return err
+		}
+		if slices.ContainsFunc(es, func(entry []byte) bool { return entry[0] == election.TypeBallot }) {
+			e.turnout.add(time.Now(), e.voted()) // other nodes' voters too
 		}
 	}
 	if mark >= 0 {
