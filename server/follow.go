@@ -53,7 +53,7 @@ func (e *Election) startFollowing() {
 				return
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), followTimeout)
-			e.catchUp(ctx) // a failure is tried again at the next wake-up
+			e.follow(ctx) // a failure is tried again at the next wake-up
 			cancel()
 		}
 	}()
@@ -68,6 +68,28 @@ func (e *Election) wake() {
 	case e.kick <- struct{}{}:
 	default:
 	}
+}
+
+// follow is catchUp for the follower, which first leaves a moment to this
+// node's appends under way: the entries it has not applied yet may all be
+// this node's own ballots, about to be applied without being read back.
+func (e *Election) follow(ctx context.Context) error {
+	e.followMu.Lock()
+	defer e.followMu.Unlock()
+	n, mark, err := e.st.Head(ctx)
+	if err != nil {
+		return err
+	}
+	for range 5 {
+		e.mu.Lock()
+		gap, ours := n-e.state.Size, e.appending+len(e.pending)
+		e.mu.Unlock()
+		if gap <= 0 || gap > int64(ours) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return e.catchUpLocked(ctx, n, mark)
 }
 
 // catchUp applies the entries of the log, as long as it is now, that the
