@@ -55,8 +55,21 @@ func (e *Election) startFollowing() {
 			ctx, cancel := context.WithTimeout(context.Background(), followTimeout)
 			e.follow(ctx) // a failure is tried again at the next wake-up
 			cancel()
+			if e.followedOfficer.Swap(false) {
+				e.notifyChanged()
+			}
 		}
 	}()
+}
+
+// notifyChanged calls the changed hook, if set.
+func (e *Election) notifyChanged() {
+	e.mu.Lock()
+	f := e.changed
+	e.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // wake wakes the follower, if it runs.
@@ -118,8 +131,11 @@ func (e *Election) catchUpTo(ctx context.Context, n, mark int64) error {
 func (e *Election) catchUpLocked(ctx context.Context, n, mark int64) error {
 	changed := false
 	defer func() {
-		if changed && e.changed != nil {
-			e.changed()
+		if changed {
+			// Told by the follower, which holds no lock then (the hook
+			// writes to the database).
+			e.followedOfficer.Store(true)
+			e.wake()
 		}
 	}()
 	for {

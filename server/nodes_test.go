@@ -195,6 +195,7 @@ func TestNodesFollowEachOther(t *testing.T) {
 	}
 	n := ns.waitFollowed(t)
 	fresh := ns.openNode(t)
+	var signeds []string
 	for i, e := range ns.nodes {
 		var ballots int
 		var found []bool
@@ -213,14 +214,24 @@ func TestNodesFollowEachOther(t *testing.T) {
 				t.Errorf("node %d does not find ballot %d (tracker %s at %d)", i, k, receipts[k].Tracker, receipts[k].Index)
 			}
 		}
-		// Each node signs a checkpoint of the whole log: the same one.
-		c, _, err := e.Checkpoint(ctx)
+		// Each node signs a checkpoint of the whole log, and saves it in
+		// the store: the same bytes.
+		c, signed, err := e.Checkpoint(ctx)
 		if err != nil {
 			t.Fatalf("node %d: checkpoint: %v", i, err)
 		}
 		if c.Size != n {
 			t.Errorf("node %d signs a checkpoint of %d entries, want %d", i, c.Size, n)
 		}
+		signeds = append(signeds, string(signed))
+	}
+	for i, sg := range signeds {
+		if sg != signeds[0] {
+			t.Errorf("nodes 0 and %d sign checkpoints of %d entries that differ:\n%s\n%s", i, n, signeds[0], sg)
+		}
+	}
+	if size, latest, err := ns.sts[2].LatestCheckpoint(ctx); err != nil || size != n || string(latest) != signeds[0] {
+		t.Errorf("the store's latest checkpoint: %d, %v; want the nodes' of %d", size, err, n)
 	}
 	_ = fresh
 	if rep := ns.verifyStored(t); !rep.OK || rep.Ballots != voters {

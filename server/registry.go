@@ -554,7 +554,9 @@ func (r *Registry) openLog(ctx context.Context, s *slot, witnesses []string, ope
 		return nil, nil, err
 	}
 	e.SetWitnesses(keys)
+	e.mu.Lock()
 	e.changed = func() { r.changed(s, e) }
+	e.mu.Unlock()
 	e.cpu = r.cpu
 	return e, st, nil
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -78,9 +79,11 @@ type Election struct {
 	checksOnce sync.Once
 	checks     *checkQueue
 
-	// changed, if set, is called after each officer's or trustee's entry
-	// is appended (a Registry saves the election's summary).
-	changed func()
+	// changed, if set (under mu), is called after each officer's or
+	// trustee's entry is appended or followed (a Registry saves the
+	// election's summary); followedOfficer tells the follower to call it.
+	changed         func()
+	followedOfficer atomic.Bool
 	// cpu, if set, shares the processors with the other elections of the
 	// server (a Registry's).
 	cpu *cpuPool
@@ -137,9 +140,7 @@ func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 	if _, err := e.checkpoint(ctx, i+1); err != nil {
 		return 0, err
 	}
-	if e.changed != nil {
-		e.changed()
-	}
+	e.notifyChanged()
 	return i, nil
 }
 
