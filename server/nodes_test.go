@@ -410,3 +410,49 @@ func hammerRound(t *testing.T, round int) {
 	}
 	t.Logf("round %d: %d receipts, close at %d by node %d, %d entries", round, len(receipts), closeAt, closer, n)
 }
+
+// TestSQLiteSecondWriter: on SQLite (one node), another process appending
+// to the log (a "scrutin" command; here a second handle on the database)
+// is followed, and a close it appended stops the node's ballots at once:
+// its append moved the log's mark, so a ballot checked before is refused
+// by the store, checked again, and refused.
+func TestSQLiteSecondWriter(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	f := fixture(t, master, "main", 4)
+	dir := t.TempDir()
+	db, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Create(ctx, "main", nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := db.Log(ctx, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := server.OpenWith(ctx, st, f.LogSeed(), server.OpenOptions{CheckpointFile: filepath.Join(dir, "cp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, f, e)
+	ns := &nodes{f: f, nodes: []*server.Election{e}, sts: []store.Store{st}}
+	if _, err := e.Cast(ctx, ns.ballot(t, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	appendRaw(t, other, "main", (&election.Close{At: election.Now(time.Now()), Reason: "by another process"}).Entry())
+	if r, err := e.Cast(ctx, ns.ballot(t, 1, 1)); !errors.Is(err, election.ErrNotOpen) {
+		t.Fatalf("a ballot after another process closed voting: %+v, %v", r, err)
+	}
+	ns.waitFollowed(t)
+	if rep := ns.verifyStored(t); !rep.OK {
+		t.Fatalf("stored record: %+v", rep.Failures)
+	}
+}
