@@ -333,6 +333,9 @@ func (p *PreparedBallot) Tracker() string { return hex.EncodeToString(p.tracker[
 // Code returns the ballot's code (spec §21.1), in hex.
 func (p *PreparedBallot) Code() string { return hex.EncodeToString(p.code[:]) }
 
+// CodeBytes returns the ballot's code (spec §21.1).
+func (p *PreparedBallot) CodeBytes() []byte { c := p.code; return c[:] }
+
 // Selections returns the number of selections the ballot holds (and whose
 // proofs were verified).
 func (p *PreparedBallot) Selections() int {

@@ -84,7 +84,13 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 func (h *handler) appended(w http.ResponseWriter, i int64, err error) {
 	if err != nil {
 		status := http.StatusBadRequest
-		if !errors.Is(err, ErrRefused) {
+		switch {
+		case errors.Is(err, ErrBusy):
+			// Nothing appended (a node catching up with the log): the
+			// same submission may be sent again (spec §22.5).
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "1")
+		case !errors.Is(err, ErrRefused):
 			status = http.StatusServiceUnavailable
 			h.log.Error("append failed", "err", err)
 		}

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/store"
 )
 
 // Receipt is what a voter gets for a cast ballot (spec §18.5): its tracker,
@@ -105,7 +107,7 @@ type casting struct {
 // same, a refusal (a replay) if it is not.
 func (e *Election) castOnce(ctx context.Context, p *election.PreparedBallot) (idx int64, again bool, err error) {
 	code := p.Code()
-	for {
+	for try := 1; ; try++ {
 		e.mu.Lock()
 		if idx, tracker, found := e.state.FindCode(code); found {
 			e.mu.Unlock()
@@ -125,6 +127,18 @@ func (e *Election) castOnce(ctx context.Context, p *election.PreparedBallot) (id
 			}
 			close(c.done)
 			e.mu.Unlock()
+			if errors.Is(err, errStale) {
+				// The log moved on under the state it was checked against
+				// (another node appended a phase change, or this ballot's
+				// code): nothing was appended; catch up, and check again.
+				if try == maxStaleTries {
+					return 0, false, fmt.Errorf("%w: the log kept changing while the ballot was checked: %w", ErrBusy, err)
+				}
+				if err := e.catchUp(ctx); err != nil {
+					return 0, false, fmt.Errorf("%w: %w", ErrBusy, err)
+				}
+				continue
+			}
 			return idx, false, err
 		}
 		e.mu.Unlock()
@@ -168,51 +182,78 @@ func (e *Election) appendBallot(ctx context.Context, p *election.PreparedBallot)
 			err = fmt.Errorf("%w: %w", ErrRefused, err)
 		}
 	}
+	fence := store.Fence{Mark: e.mark, Keys: [][]byte{p.CodeBytes()}}
+	tracker := [32]byte(sha256.Sum256(p.Entry()))
 	if err == nil {
 		e.appending++
+		e.ours[tracker] = p
 	}
 	e.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	idx, err := e.storeAppend(ctx, p.Entry())
+	// The store appends the ballot only if no entry but ballots was
+	// appended since the state it was checked against (by any node), and
+	// no ballot with its code: in the same transaction.
+	idx, err := e.storeAppendFenced(ctx, p.Entry(), fence)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.appending--
+	delete(e.ours, tracker)
 	defer e.checkGap()
+	if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrTaken) {
+		return 0, fmt.Errorf("%w: %w", errStale, err) // nothing appended
+	}
 	if errors.Is(err, ErrBusy) {
 		return 0, err // nothing appended: the state is right
 	}
 	if err != nil {
 		return 0, e.fail(fmt.Errorf("the store failed while appending a ballot: %v", err))
 	}
-	// Apply in log order; the gate guarantees every appended ballot is in
-	// pending before an officer entry is applied.
+	if idx < e.state.Size {
+		// The follower read it from the log first, and applied it.
+		return idx, nil
+	}
+	// Apply in log order: entries other nodes appended before it are
+	// applied by the follower (follow.go), which applies this one too
+	// once it gets there.
 	e.pending[idx] = p
-	for {
-		q, ok := e.pending[e.state.Size]
-		if !ok {
-			break
-		}
-		delete(e.pending, e.state.Size)
-		delete(e.casting, q.Code()) // spec §18.5: the state knows its code now
-		if err := e.state.ApplyBallot(q); err != nil {
-			return 0, e.fail(fmt.Errorf("internal error: a stored ballot does not apply: %v", err))
-		}
-		e.tree.add(q.Entry())
+	if err := e.applyPending(); err != nil {
+		return 0, err
 	}
 	return idx, nil
 }
 
+// errStale wraps the error of a ballot that the store refused because
+// the log changed since the state it was checked against.
+var errStale = errors.New("the log changed since the ballot was checked")
+
+// maxStaleTries bounds the checks of one ballot against a log that keeps
+// changing under it.
+const maxStaleTries = 8
+
+// applyPending (e.mu held) applies this node's ballots that wait for their
+// turn, in log order.
+func (e *Election) applyPending() error {
+	for {
+		q, ok := e.pending[e.state.Size]
+		if !ok {
+			return nil
+		}
+		delete(e.pending, e.state.Size)
+		delete(e.casting, q.Code()) // spec §18.5: the state knows its code now
+		if err := e.state.ApplyBallot(q); err != nil {
+			return e.fail(fmt.Errorf("internal error: a stored ballot does not apply: %v", err))
+		}
+		e.tree.add(q.Entry())
+	}
+}
+
 // checkGap (e.mu held): a gap before the ballots waiting to be applied
-// that none of this node's appends still on their way can fill holds an
-// entry someone else appended (a node sharing the database). The state no
-// longer follows the log: the node reloads it (fail), rather than wait for
-// the gap to fill for ever. The ballots waiting are stored; their receipts
-// are given once the log is reloaded.
+// holds entries another node appended: the follower reads them now.
 func (e *Election) checkGap() {
-	if len(e.pending) > 0 && e.appending == 0 && e.broken == nil {
-		e.fail(fmt.Errorf("entry %d was appended by another writer of the store: reloading the log", e.state.Size))
+	if len(e.pending) > 0 && e.broken == nil {
+		e.wake()
 	}
 }
 
@@ -270,6 +311,7 @@ func (e *Election) checkpoint(ctx context.Context, size int64) (*signedCheckpoin
 		if t.n >= size {
 			break
 		}
+		e.wake() // the entries before are another node's
 		// A ballot before the one to prove is appended, but its request
 		// has not handed it over yet.
 		select {

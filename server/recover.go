@@ -33,12 +33,12 @@ const appendTimeout = 20 * time.Second
 // appended, and which the client may send again.
 var ErrBusy = errors.New("the server is busy: nothing was stored")
 
-// storeAppend appends one entry, detached from ctx's cancellation: a
-// client that leaves does not decide the outcome.
-func (e *Election) storeAppend(ctx context.Context, entry []byte) (int64, error) {
+// storeAppendFenced appends a ballot, fenced (store.Fence), detached from
+// ctx's cancellation: a client that leaves does not decide the outcome.
+func (e *Election) storeAppendFenced(ctx context.Context, entry []byte, f store.Fence) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
 	defer cancel()
-	i, err := e.st.Append(ctx, [][]byte{entry})
+	i, err := e.st.AppendFenced(ctx, [][]byte{entry}, f)
 	if errors.Is(err, store.ErrNotAppended) {
 		return 0, fmt.Errorf("%w: %w", ErrBusy, err)
 	}
@@ -131,7 +131,10 @@ func (e *Election) reload(ctx context.Context) error {
 	// and no officer entry is being applied.
 	e.gate.Lock()
 	defer e.gate.Unlock()
-	n, err := e.st.Size(ctx)
+	// Nor is the follower applying entries.
+	e.followMu.Lock()
+	defer e.followMu.Unlock()
+	n, mark, err := e.st.Head(ctx)
 	if err != nil {
 		return err
 	}
@@ -190,7 +193,7 @@ func (e *Election) reload(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.state, e.tree = s, tree
+	e.state, e.tree, e.mark = s, tree, mark
 	e.pending = make(map[int64]*election.PreparedBallot)
 	// Ballots whose append has ended are in the reloaded state or not in
 	// the log at all: only those still on their way stay in casting.

@@ -135,7 +135,11 @@ type RegistryOptions struct {
 	// every election is loaded at start (and the decided ones unloaded
 	// after), and later loads do not accept a rollback.
 	AcceptRollback bool
-	Logger         *slog.Logger
+	// Shared says that other nodes run these elections on the same
+	// database (PostgreSQL): an election whose checkpoint file is missing
+	// is loaded as a joining node does (OpenOptions.Joining).
+	Shared bool
+	Logger *slog.Logger
 	// Handler gives an election's API options (sign-in, officers' check).
 	// It is called when the election is loaded, and again when its
 	// manifest is recorded (its fingerprint is then known); a SignIn it
@@ -371,7 +375,7 @@ func (r *Registry) rolledBack(in ElectionInfo) bool {
 	}
 	b, err := os.ReadFile(filepath.Join(r.o.CheckpointDir, in.ID))
 	if err != nil {
-		return in.Size > 0
+		return in.Size > 0 && !(r.o.Shared && errors.Is(err, os.ErrNotExist))
 	}
 	lines := strings.SplitN(string(b), "\n", 3)
 	if len(lines) < 3 {
@@ -544,13 +548,15 @@ func (r *Registry) openLog(ctx context.Context, s *slot, witnesses []string, ope
 		cp = filepath.Join(r.o.CheckpointDir, s.id)
 	}
 	r.replays.Add(1)
-	e, err := OpenWith(ctx, st, LogSeed(r.o.MasterSeed, s.id, s.legacy), OpenOptions{CheckpointFile: cp, AcceptRollback: r.o.AcceptRollback && !r.started.Load(), Logger: r.log.With("election", s.id)})
+	e, err := OpenWith(ctx, st, LogSeed(r.o.MasterSeed, s.id, s.legacy), OpenOptions{CheckpointFile: cp, AcceptRollback: r.o.AcceptRollback && !r.started.Load(), Joining: r.o.Shared, Logger: r.log.With("election", s.id)})
 	if err != nil {
 		st.Close()
 		return nil, nil, err
 	}
 	e.SetWitnesses(keys)
+	e.mu.Lock()
 	e.changed = func() { r.changed(s, e) }
+	e.mu.Unlock()
 	e.cpu = r.cpu
 	return e, st, nil
 }

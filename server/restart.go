@@ -56,6 +56,14 @@ type OpenOptions struct {
 	// ".rolled-back-" + time), the choice is logged, and every stored ballot
 	// is verified again.
 	AcceptRollback bool
+	// Joining says that the node shares the database with other nodes
+	// (several "scrutin serve" on one PostgreSQL): a checkpoint file that
+	// is missing while the log has entries is then that of a node that
+	// never signed a checkpoint of this election (it joined, or only
+	// followed the others), not a sign of a replaced database. The log is
+	// verified in full, and the node signs and saves a checkpoint of it at
+	// once. A checkpoint file that is there is checked as always.
+	Joining bool
 	// Logger receives the progress of the replay and the operator's choices.
 	Logger *slog.Logger
 	// Workers verify stored ballots concurrently (default: GOMAXPROCS).
@@ -94,11 +102,15 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
-	e := &Election{st: st, state: election.New(), pending: make(map[int64]*election.PreparedBallot), casting: make(map[string]*casting), logSeed: logSeed, cpFile: o.CheckpointFile}
-	n, err := st.Size(ctx)
+	e := &Election{st: st, state: election.New(), pending: make(map[int64]*election.PreparedBallot), casting: make(map[string]*casting), ours: make(map[[32]byte]*election.PreparedBallot), logSeed: logSeed, cpFile: o.CheckpointFile}
+	// The log's first n entries are replayed; the mark read with n is
+	// theirs. Other nodes may append meanwhile: the follower, started once
+	// the node is open, catches up.
+	n, mark, err := st.Head(ctx)
 	if err != nil {
 		return nil, err
 	}
+	e.mark = mark
 	var saved, witnessed []byte
 	if o.CheckpointFile != "" {
 		saved, err = os.ReadFile(o.CheckpointFile)
@@ -138,13 +150,18 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 				return nil, err
 			}
 		}
+		e.startFollowing()
 		return e, nil
 	}
 
 	// The saved checkpoint must verify under the log's key, for the origin
 	// of the stored manifest: only this server can have made it.
 	var want *board.Checkpoint
-	if saved == nil && o.CheckpointFile != "" {
+	joined := false
+	if saved == nil && o.CheckpointFile != "" && o.Joining {
+		o.Logger.Info("no checkpoint of this election signed by this node yet: verifying the whole log, as a node joining others", "entries", n)
+		joined = true
+	} else if saved == nil && o.CheckpointFile != "" {
 		if err := refuse(-1, fmt.Sprintf("%s is missing, though the store holds %d entries, so the server cannot tell whether the database was rolled back", o.CheckpointFile, n)); err != nil {
 			return nil, err
 		}
@@ -254,7 +271,7 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 	if e.state.Phase == election.PhaseVoting {
 		e.view, _ = e.state.Voter()
 	}
-	if o.CheckpointFile != "" && o.AcceptRollback {
+	if o.CheckpointFile != "" && (o.AcceptRollback || joined) {
 		// The log accepted is the one this node now stands by: its
 		// checkpoint is saved at once, so that the choice is made once, and
 		// a restart before anything is appended opens this log again.
@@ -262,6 +279,7 @@ func OpenWith(ctx context.Context, st store.Store, logSeed []byte, o OpenOptions
 			return nil, err
 		}
 	}
+	e.startFollowing()
 	return e, nil
 }
 

@@ -43,6 +43,31 @@ func (s *dropStore) Append(ctx context.Context, entries [][]byte) (int64, error)
 	return s.Store.Append(ctx, entries)
 }
 
+func (s *dropStore) AppendFenced(ctx context.Context, entries [][]byte, f store.Fence) (int64, error) {
+	if s.failNext.Load() {
+		return s.Append(ctx, entries) // fails
+	}
+	return s.Store.AppendFenced(ctx, entries, f)
+}
+
+func (s *dropStore) AppendLocked(ctx context.Context, check func(context.Context, int64) ([][]byte, error)) (int64, error) {
+	if s.failNext.CompareAndSwap(true, false) {
+		// The check runs (the entry is checked against the state), and
+		// then the commit fails.
+		_, err := s.Store.AppendLocked(ctx, func(ctx context.Context, size int64) ([][]byte, error) {
+			if _, err := check(ctx, size); err != nil {
+				return nil, err
+			}
+			if s.notAppended {
+				return nil, store.ErrNotAppended
+			}
+			return nil, errors.New("failed to commit: connection reset")
+		})
+		return 0, err
+	}
+	return s.Store.AppendLocked(ctx, check)
+}
+
 // TestOfficerAppendNotStoredRecovers: an officer's entry (here the close)
 // that the store did not take is a passing store failure: the node reloads
 // the log and takes entries again, rather than stopping for good as if the
@@ -543,6 +568,12 @@ func (s *blockStore) Append(ctx context.Context, entries [][]byte) (int64, error
 	s.entered <- struct{}{}
 	<-s.release
 	return s.Store.Append(ctx, entries)
+}
+
+func (s *blockStore) AppendFenced(ctx context.Context, entries [][]byte, f store.Fence) (int64, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.AppendFenced(ctx, entries, f)
 }
 
 // TestSecondCopyLeaves: a client that leaves while a first copy of its

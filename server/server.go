@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -37,8 +38,22 @@ type Election struct {
 	pending map[int64]*election.PreparedBallot
 	casting map[string]*casting // ballots appended or being appended, not yet applied, by code
 	// appending counts the ballots between their check and the end of
-	// their append (under mu): only they can fill a gap before pending.
+	// their append (under mu).
 	appending int
+	// ours holds this node's ballots between their check and their
+	// application, by tracker: a follower that reads one from the log
+	// before its append has returned applies it as checked already.
+	ours map[[32]byte]*election.PreparedBallot
+	// mark is the log's mark (store.Store.Head) as of the state: the
+	// fence of the ballots checked against it (under mu).
+	mark int64
+
+	// followMu: one catch-up with the log at a time (follow.go); taken
+	// after gate and before mu.
+	followMu sync.Mutex
+	// kick wakes the follower (a ballot of this node waits for entries
+	// another node appended before it).
+	kick chan struct{}
 
 	cpMu   sync.Mutex // one checkpoint signing at a time
 	cp     *signedCheckpoint
@@ -64,9 +79,11 @@ type Election struct {
 	checksOnce sync.Once
 	checks     *checkQueue
 
-	// changed, if set, is called after each officer's or trustee's entry
-	// is appended (a Registry saves the election's summary).
-	changed func()
+	// changed, if set (under mu), is called after each officer's or
+	// trustee's entry is appended or followed (a Registry saves the
+	// election's summary); followedOfficer tells the follower to call it.
+	changed         func()
+	followedOfficer atomic.Bool
 	// cpu, if set, shares the processors with the other elections of the
 	// server (a Registry's).
 	cpu *cpuPool
@@ -123,39 +140,73 @@ func (e *Election) Append(ctx context.Context, entry []byte) (int64, error) {
 	if _, err := e.checkpoint(ctx, i+1); err != nil {
 		return 0, err
 	}
-	if e.changed != nil {
-		e.changed()
-	}
+	e.notifyChanged()
 	return i, nil
 }
 
+// appendEntry appends an officer's or trustee's entry under the log's
+// lock (store.Store.AppendLocked): with no other node able to append
+// meanwhile, the node catches up with the log, checks the entry against
+// the state (applying it), and the entry is appended in the same
+// transaction. A state that is not the log's cannot be appended against.
 func (e *Election) appendEntry(ctx context.Context, entry []byte) (int64, error) {
 	e.gate.Lock()
 	defer e.gate.Unlock()
+	// Most of the way first, without the log's lock, which other nodes'
+	// appends wait for.
+	if err := e.catchUp(ctx); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	applied := false
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+	defer cancel()
+	i, err := e.st.AppendLocked(ctx, func(ctx context.Context, size int64) ([][]byte, error) {
+		if err := e.catchUpTo(ctx, size, -1); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.broken != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBusy, e.broken)
+		}
+		if e.state.Size != size {
+			return nil, fmt.Errorf("%w: internal error: the state holds %d entries after catching up with a log of %d", ErrBusy, e.state.Size, size)
+		}
+		first := e.state.Size == 0
+		// Apply leaves the state unchanged when it refuses the entry;
+		// once it accepts, the entry must reach the store, or the node
+		// reloads the log.
+		if err := e.state.Apply(entry); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+		if first {
+			if err := e.setSigner(e.logSeed); err != nil {
+				e.state = election.New()
+				return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+			}
+		}
+		applied = true
+		return [][]byte{entry}, nil
+	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.broken != nil {
-		return 0, e.broken
-	}
-	first := e.state.Size == 0
-	// Apply leaves the state unchanged when it refuses the entry; once it
-	// accepts, the entry must reach the store, or the server stops.
-	if err := e.state.Apply(entry); err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrRefused, err)
-	}
-	if first {
-		if err := e.setSigner(e.logSeed); err != nil {
-			e.state = election.New()
-			return 0, fmt.Errorf("%w: %w", ErrRefused, err)
+	if err != nil {
+		if !applied {
+			if errors.Is(err, ErrRefused) || errors.Is(err, ErrBusy) {
+				return 0, err
+			}
+			// Nothing was checked, nor appended.
+			return 0, fmt.Errorf("%w: %w", ErrBusy, err)
 		}
-	}
-	// The state already holds the entry: on any failure, even one that
-	// appended nothing, the log is reloaded (fail).
-	i, err := e.storeAppend(ctx, entry)
-	if err != nil || i != e.state.Size-1 {
+		// The state holds the entry: on any failure, even one that
+		// appended nothing, the log is reloaded (fail).
 		return 0, e.fail(fmt.Errorf("the store failed while appending entry %d: %v", e.state.Size-1, err))
 	}
+	if i != e.state.Size-1 {
+		return 0, e.fail(fmt.Errorf("internal error: entry %d was appended at %d", e.state.Size-1, i))
+	}
 	e.tree.add(entry)
+	e.mark = i + 1
 	if e.state.Phase == election.PhaseVoting && e.view == nil {
 		e.view, _ = e.state.Voter()
 	}

@@ -16,7 +16,7 @@ type gatedBackend struct {
 	gate chan struct{}
 }
 
-func (g *gatedBackend) appendBatch(ctx context.Context, entries [][]byte) (int64, error) {
+func (g *gatedBackend) appendBatch(ctx context.Context, entries []item) ([]int64, []error, error) {
 	<-g.gate
 	return g.backend.appendBatch(ctx, entries)
 }
@@ -110,20 +110,20 @@ type flakyBackend struct {
 	calls                         int
 }
 
-func (f *flakyBackend) appendBatch(ctx context.Context, entries [][]byte) (int64, error) {
+func (f *flakyBackend) appendBatch(ctx context.Context, entries []item) ([]int64, []error, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	if f.fails > 0 {
 		f.fails--
-		return 0, errors.New("connection reset before commit")
+		return nil, nil, errors.New("connection reset before commit")
 	}
 	if f.commitFails > 0 {
 		f.commitFails--
-		if _, err := f.backend.appendBatch(ctx, entries); err != nil {
-			return 0, err
+		if _, _, err := f.backend.appendBatch(ctx, entries); err != nil {
+			return nil, nil, err
 		}
-		return 0, &commitError{errors.New("connection reset during commit")}
+		return nil, nil, &commitError{errors.New("connection reset during commit")}
 	}
 	return f.backend.appendBatch(ctx, entries)
 }

@@ -267,6 +267,37 @@ func (db *DB) SetWitnesses(ctx context.Context, id string, witnesses []string) e
 	return err
 }
 
+// signal tells election id's open log, if any, that another writer may
+// have appended to it.
+func (db *DB) signal(id string) {
+	db.mu.Lock()
+	o := db.logs[id]
+	db.mu.Unlock()
+	if o == nil {
+		return
+	}
+	select {
+	case <-o.ready:
+		if o.s != nil {
+			o.s.signal()
+		}
+	default:
+	}
+}
+
+// signalAll tells every open log that another writer may have appended.
+func (db *DB) signalAll() {
+	db.mu.Lock()
+	ids := make([]string, 0, len(db.logs))
+	for id := range db.logs {
+		ids = append(ids, id)
+	}
+	db.mu.Unlock()
+	for _, id := range ids {
+		db.signal(id)
+	}
+}
+
 func (db *DB) isClosed() bool {
 	db.mu.Lock()
 	defer db.mu.Unlock()

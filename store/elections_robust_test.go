@@ -23,7 +23,7 @@ type enteredGate struct {
 	gate    chan struct{}
 }
 
-func (g *enteredGate) appendBatch(ctx context.Context, entries [][]byte) (int64, error) {
+func (g *enteredGate) appendBatch(ctx context.Context, entries []item) ([]int64, []error, error) {
 	select {
 	case g.entered <- struct{}{}:
 	default:

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,7 +34,45 @@ func openPostgres(ctx context.Context, url string, upto int) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return newDB(&postgresDB{pool: pool}), nil
+	d := &postgresDB{pool: pool}
+	db := newDB(d)
+	ctx, d.stop = context.WithCancel(context.Background())
+	d.listening.Add(1)
+	go d.listen(ctx, db)
+	return db, nil
+}
+
+// listen receives the notifications of appends (by every process on the
+// database, this one included) on a connection of its own, and tells the
+// election's open log (groupStore.signal). A lost connection is made
+// again, and every open log is told then: notifications may have been
+// missed meanwhile.
+func (d *postgresDB) listen(ctx context.Context, db *DB) {
+	defer d.listening.Done()
+	wait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := pgx.ConnectConfig(ctx, d.pool.Config().ConnConfig.Copy())
+		if err == nil {
+			if _, err = conn.Exec(ctx, `LISTEN `+notifyChannel); err == nil {
+				wait = 100 * time.Millisecond
+				db.signalAll()
+				for {
+					n, err := conn.WaitForNotification(ctx)
+					if err != nil {
+						break
+					}
+					id, _, _ := strings.Cut(n.Payload, " ")
+					db.signal(id)
+				}
+			}
+			conn.Close(context.Background())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // migrationLock is the advisory lock key of scrutin's migrations.
@@ -88,6 +129,9 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, upto int) error {
 // postgresDB is the catalogue and the logs in one PostgreSQL database.
 type postgresDB struct {
 	pool *pgxpool.Pool
+	// stop ends listen, and listening is done when it has.
+	stop      context.CancelFunc
+	listening sync.WaitGroup
 }
 
 // postgresBackend is one election's log in a postgresDB.
@@ -133,10 +177,63 @@ func readHashesPG(ctx context.Context, q pgQueryer, id string, idx []int64) ([]t
 	return hashesByIndex(idx, got)
 }
 
-func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (first int64, err error) {
+func (b *postgresBackend) appendBatch(ctx context.Context, items []item) (firsts []int64, refused []error, err error) {
+	err = b.inTx(ctx, func(tx pgx.Tx, n, mark int64) (bool, error) {
+		taken := make(map[string]bool)
+		if keys := batchKeys(items); len(keys) > 0 {
+			rows, err := tx.Query(ctx, `SELECT key FROM ballot_keys WHERE election = $1 AND key = ANY($2::bytea[])`, b.id, keys)
+			if err != nil {
+				return false, err
+			}
+			for rows.Next() {
+				var k []byte
+				if err := rows.Scan(&k); err != nil {
+					rows.Close()
+					return false, err
+				}
+				taken[string(k)] = true
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return false, err
+			}
+		}
+		var entries, keys [][]byte
+		var keyIdx []int64
+		var size int64
+		firsts, refused, entries, keys, keyIdx, size, mark = admit(items, n, mark, taken)
+		if len(entries) == 0 {
+			return false, nil
+		}
+		if len(keys) > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO ballot_keys (election, key, idx) SELECT $1, * FROM unnest($2::bytea[], $3::bigint[])`, b.id, keys, keyIdx); err != nil {
+				return false, err
+			}
+		}
+		return true, b.insert(ctx, tx, n, entries, size, mark)
+	})
+	return firsts, refused, err
+}
+
+func (b *postgresBackend) appendLocked(ctx context.Context, check func(ctx context.Context, size int64) ([][]byte, error)) (first int64, err error) {
+	err = b.inTx(ctx, func(tx pgx.Tx, n, _ int64) (bool, error) {
+		entries, err := check(ctx, n)
+		if err != nil {
+			return false, err
+		}
+		first = n
+		size := n + int64(len(entries))
+		return true, b.insert(ctx, tx, n, entries, size, size)
+	})
+	return first, err
+}
+
+// inTx runs f in a transaction holding the election's head (its size n
+// and mark), and commits if f says so.
+func (b *postgresBackend) inTx(ctx context.Context, f func(tx pgx.Tx, n, mark int64) (bool, error)) (err error) {
 	tx, err := b.pool.Begin(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -154,22 +251,39 @@ func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (fi
 	// until commitTimeout): otherwise as many elections held elsewhere as
 	// the pool has connections would hold up every other election.
 	if _, err := tx.Exec(ctx, headLockTimeoutSQL); err != nil {
-		return 0, err
+		return err
 	}
-	var n int64
-	if err := tx.QueryRow(ctx, `SELECT size FROM head WHERE election = $1 FOR UPDATE`, b.id).Scan(&n); err != nil {
-		return 0, err
+	var n, mark int64
+	if err := tx.QueryRow(ctx, `SELECT size, mark FROM head WHERE election = $1 FOR UPDATE`, b.id).Scan(&n, &mark); err != nil {
+		return err
 	}
+	commit, err := f(tx, n, mark)
+	if err != nil {
+		return err
+	}
+	if !commit {
+		return tx.Rollback(ctx)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return &commitError{err}
+	}
+	return nil
+}
+
+// insert appends entries at index n (in tx, which holds the head), moves
+// the head to size and mark, and notifies the other nodes (delivered at
+// the commit).
+func (b *postgresBackend) insert(ctx context.Context, tx pgx.Tx, n int64, entries [][]byte, size, mark int64) error {
 	hashes, err := board.NewHashes(n, entries, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return readHashesPG(ctx, tx, b.id, idx) }))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	idx := make([]int64, len(entries))
 	for i := range idx {
 		idx[i] = n + int64(i)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO entries (election, idx, data) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])`, b.id, idx, entries); err != nil {
-		return 0, err
+		return err
 	}
 	base := tlog.StoredHashCount(n)
 	hidx := make([]int64, len(hashes))
@@ -179,16 +293,18 @@ func (b *postgresBackend) appendBatch(ctx context.Context, entries [][]byte) (fi
 		hb[i] = hashes[i][:]
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO hashes (election, idx, hash) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[])`, b.id, hidx, hb); err != nil {
-		return 0, err
+		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE head SET size = $1 WHERE election = $2`, n+int64(len(entries)), b.id); err != nil {
-		return 0, err
+	if _, err := tx.Exec(ctx, `UPDATE head SET size = $1, mark = $2 WHERE election = $3`, size, mark, b.id); err != nil {
+		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, &commitError{err}
-	}
-	return n, nil
+	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, b.id+" "+strconv.FormatInt(size, 10))
+	return err
 }
+
+// notifyChannel is the PostgreSQL notification channel on which every
+// append names its election and the log's new size.
+const notifyChannel = "scrutin_log"
 
 // headLockTimeoutSQL bounds an append's wait for a lock (its election's
 // head, or a table) on one connection (lock_timeout, for this transaction
@@ -199,6 +315,11 @@ func (b *postgresBackend) size(ctx context.Context) (int64, error) {
 	var n int64
 	err := b.pool.QueryRow(ctx, `SELECT size FROM head WHERE election = $1`, b.id).Scan(&n)
 	return n, err
+}
+
+func (b *postgresBackend) head(ctx context.Context) (n, mark int64, err error) {
+	err = b.pool.QueryRow(ctx, `SELECT size, mark FROM head WHERE election = $1`, b.id).Scan(&n, &mark)
+	return n, mark, err
 }
 
 func (b *postgresBackend) readEntries(ctx context.Context, start, end int64) ([][]byte, error) {
@@ -325,6 +446,8 @@ func (d *postgresDB) setWitnesses(ctx context.Context, id string, witnesses stri
 }
 
 func (d *postgresDB) close() error {
+	d.stop()
+	d.listening.Wait()
 	d.pool.Close()
 	return nil
 }

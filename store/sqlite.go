@@ -171,45 +171,101 @@ func readHashesSQL(ctx context.Context, q queryer, id string, idx []int64) ([]tl
 	return hashesByIndex(idx, got)
 }
 
-func (b *sqliteBackend) appendBatch(ctx context.Context, entries [][]byte) (first int64, err error) {
+func (b *sqliteBackend) appendBatch(ctx context.Context, items []item) (firsts []int64, refused []error, err error) {
+	err = b.inTx(ctx, func(tx *sql.Tx, n, mark int64) (bool, error) {
+		taken := make(map[string]bool)
+		for _, k := range batchKeys(items) {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM ballot_keys WHERE election = ? AND key = ?`, b.id, k).Scan(&one)
+			if err == nil {
+				taken[string(k)] = true
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return false, err
+			}
+		}
+		var entries, keys [][]byte
+		var keyIdx []int64
+		var size int64
+		firsts, refused, entries, keys, keyIdx, size, mark = admit(items, n, mark, taken)
+		if len(entries) == 0 {
+			return false, nil
+		}
+		for i, k := range keys {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ballot_keys (election, key, idx) VALUES (?, ?, ?)`, b.id, k, keyIdx[i]); err != nil {
+				return false, err
+			}
+		}
+		return true, b.insert(ctx, tx, n, entries, size, mark)
+	})
+	return firsts, refused, err
+}
+
+func (b *sqliteBackend) appendLocked(ctx context.Context, check func(ctx context.Context, size int64) ([][]byte, error)) (first int64, err error) {
+	err = b.inTx(ctx, func(tx *sql.Tx, n, _ int64) (bool, error) {
+		entries, err := check(ctx, n)
+		if err != nil {
+			return false, err
+		}
+		first = n
+		size := n + int64(len(entries))
+		return true, b.insert(ctx, tx, n, entries, size, size)
+	})
+	return first, err
+}
+
+// inTx runs f in a write transaction (which holds the database: SQLite
+// has one writer at a time) with the election's head (its size n and
+// mark), and commits if f says so.
+func (b *sqliteBackend) inTx(ctx context.Context, f func(tx *sql.Tx, n, mark int64) (bool, error)) (err error) {
 	if err := b.d.lockWrite(ctx); err != nil {
-		return 0, err
+		return err
 	}
 	defer b.d.unlockWrite()
 	tx, err := b.d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
 		}
 	}()
-	var n int64
-	if err := tx.QueryRowContext(ctx, `SELECT size FROM head WHERE election = ?`, b.id).Scan(&n); err != nil {
-		return 0, err
+	var n, mark int64
+	if err := tx.QueryRowContext(ctx, `SELECT size, mark FROM head WHERE election = ?`, b.id).Scan(&n, &mark); err != nil {
+		return err
 	}
+	commit, err := f(tx, n, mark)
+	if err != nil {
+		return err
+	}
+	if !commit {
+		return tx.Rollback()
+	}
+	if err := tx.Commit(); err != nil {
+		return &commitError{err}
+	}
+	return nil
+}
+
+// insert appends entries at index n (in tx) and moves the head to size
+// and mark.
+func (b *sqliteBackend) insert(ctx context.Context, tx *sql.Tx, n int64, entries [][]byte, size, mark int64) error {
 	hashes, err := board.NewHashes(n, entries, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return readHashesSQL(ctx, tx, b.id, idx) }))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if err := insertRows(ctx, tx, b.id, "entries", "data", n, entries); err != nil {
-		return 0, err
+		return err
 	}
 	hb := make([][]byte, len(hashes))
 	for i := range hashes {
 		hb[i] = hashes[i][:]
 	}
 	if err := insertRows(ctx, tx, b.id, "hashes", "hash", tlog.StoredHashCount(n), hb); err != nil {
-		return 0, err
+		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE head SET size = ? WHERE election = ?`, n+int64(len(entries)), b.id); err != nil {
-		return 0, err
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, &commitError{err}
-	}
-	return n, nil
+	_, err = tx.ExecContext(ctx, `UPDATE head SET size = ?, mark = ? WHERE election = ?`, size, mark, b.id)
+	return err
 }
 
 // insertRows inserts an election's values at consecutive indexes from
@@ -233,6 +289,11 @@ func (b *sqliteBackend) size(ctx context.Context) (int64, error) {
 	var n int64
 	err := b.d.db.QueryRowContext(ctx, `SELECT size FROM head WHERE election = ?`, b.id).Scan(&n)
 	return n, err
+}
+
+func (b *sqliteBackend) head(ctx context.Context) (n, mark int64, err error) {
+	err = b.d.db.QueryRowContext(ctx, `SELECT size, mark FROM head WHERE election = ?`, b.id).Scan(&n, &mark)
+	return n, mark, err
 }
 
 func (b *sqliteBackend) readEntries(ctx context.Context, start, end int64) ([][]byte, error) {

@@ -52,8 +52,46 @@ type Store interface {
 	// LatestCheckpoint returns the signed checkpoint of the largest size
 	// saved, or ErrNoCheckpoint.
 	LatestCheckpoint(ctx context.Context) (int64, []byte, error)
+	// Head returns the log's size and its mark, read together: the mark
+	// is the size of the log after the last append that was not fenced
+	// (AppendFenced), that is after the last entry that may change what a
+	// fenced entry is checked against (see Fence).
+	Head(ctx context.Context) (size, mark int64, err error)
+	// AppendFenced appends entries (ballots) only if the log's mark is
+	// still f.Mark and none of f.Keys is taken, in the transaction that
+	// appends them; it leaves the mark unchanged. Otherwise nothing is
+	// appended, and the error wraps ErrNotAppended and ErrStale (the mark
+	// moved) or ErrTaken (a key is taken). Outcomes are as Append's.
+	AppendFenced(ctx context.Context, entries [][]byte, f Fence) (int64, error)
+	// AppendLocked locks the log against every other appender, in this
+	// process or another, calls check with the log's size, and appends the
+	// entries check returns, in the same transaction; the mark moves to the
+	// new size. An error of check is returned as is (nothing is appended);
+	// check must not append or save a checkpoint itself. Other outcomes
+	// are as Append's. It is for the entries that change the election's
+	// phase (an officer's or a trustee's): check brings the caller's state
+	// up to the log's size and checks the entry against it.
+	AppendLocked(ctx context.Context, check func(ctx context.Context, size int64) ([][]byte, error)) (int64, error)
+	// Changed receives a value (at most one waits) when another writer
+	// may have appended to the log (a PostgreSQL notification), and is
+	// closed when the store is. A follower also polls: a notification
+	// may be lost.
+	Changed() <-chan struct{}
 	// Close waits for pending appends and closes the store.
 	Close() error
+}
+
+// Fence is what a fenced append (Store.AppendFenced) was checked against:
+// the log's mark, and the entries' unique keys. A ballot is checked against
+// a state of the election; as long as no entry but ballots was appended
+// since that state (the mark has not moved), the only ballots that could
+// make it invalid are the replays of its ballot code (spec §18.5), which
+// the keys catch: each ballot's key is its code, unique in the log.
+type Fence struct {
+	Mark int64
+	// Keys holds one key per entry, unique among every fenced entry of
+	// the log.
+	Keys [][]byte
 }
 
 // Errors a caller may need to tell apart.
@@ -71,6 +109,12 @@ var (
 	// ErrNotAppended wraps the errors of an Append that appended nothing,
 	// for certain (see Store.Append).
 	ErrNotAppended = errors.New("nothing was appended")
+	// ErrStale wraps the error of a fenced append refused because an
+	// entry that is not fenced was appended since the mark it carried.
+	ErrStale = errors.New("the log changed since the state the entries were checked against")
+	// ErrTaken wraps the error of a fenced append refused because one of
+	// its keys is taken.
+	ErrTaken = errors.New("an entry with the same key is in the log")
 )
 
 // Open opens (creating if needed) the database named by location: a
@@ -131,8 +175,14 @@ type backend interface {
 	// appendBatch appends entries in one transaction: it locks the head,
 	// computes the new hashes with board.NewHashes, inserts entries and
 	// hashes, moves the head, and commits durably.
-	appendBatch(ctx context.Context, entries [][]byte) (int64, error)
+	// The items' fences are checked in order in the transaction (see
+	// admit): it returns each item's first index, or -1 with its refusal
+	// in refused; nothing is committed if every item is refused.
+	appendBatch(ctx context.Context, items []item) (firsts []int64, refused []error, err error)
+	// appendLocked is as Store.AppendLocked, once.
+	appendLocked(ctx context.Context, check func(ctx context.Context, size int64) ([][]byte, error)) (int64, error)
 	size(ctx context.Context) (int64, error)
+	head(ctx context.Context) (size, mark int64, err error)
 	// snapshot returns the head's size and the number of entries and
 	// hashes stored, read in one consistent snapshot.
 	snapshot(ctx context.Context) (size, entries, hashes int64, err error)
@@ -157,6 +207,11 @@ type groupStore struct {
 	done   chan struct{}
 	mu     sync.RWMutex
 	closed bool
+	// locked counts the AppendLocked calls under way, which do not go
+	// through the committer: Close waits for them too.
+	locked sync.WaitGroup
+	// changes is Changed's channel.
+	changes chan struct{}
 	// onClose, if set, runs once as the store closes (not under mu), and
 	// onDrained once its queued appends are committed.
 	onClose, onDrained func()
@@ -166,17 +221,24 @@ type groupStore struct {
 }
 
 type appendReq struct {
+	item
+	first int64
+	err   error
+	done  chan struct{}
+}
+
+// item is one Append's entries in a batch, with their fence (nil: not
+// fenced).
+type item struct {
 	entries [][]byte
-	first   int64
-	err     error
-	done    chan struct{}
+	fence   *Fence
 }
 
 func newGroupStore(ctx context.Context, b backend) (*groupStore, error) {
 	if err := checkConsistent(ctx, b); err != nil {
 		return nil, err
 	}
-	s := &groupStore{b: b, reqs: make(chan *appendReq, 1024), done: make(chan struct{})}
+	s := &groupStore{b: b, reqs: make(chan *appendReq, 1024), done: make(chan struct{}), changes: make(chan struct{}, 1)}
 	go s.commitLoop()
 	return s, nil
 }
@@ -192,6 +254,58 @@ func checkConsistent(ctx context.Context, b backend) error {
 		return fmt.Errorf("%w: the head says %d entries, but %d entries and %d hashes (%d expected) are stored", ErrCorrupt, n, e, h, tlog.StoredHashCount(n))
 	}
 	return nil
+}
+
+// admit decides, in the transaction that appends a batch, which of its
+// items are appended, in order: a fenced item only if the mark is still
+// its fence's and none of its keys is taken (taken holds the keys already
+// in the log among the batch's), an item not fenced always, moving the
+// mark to the size after it. It returns each item's first index (-1 if
+// refused, with the reason in refused), the entries and the keys to
+// insert (keys[i] is the key of the keyed entry at index keyIdx[i]), and
+// the size and the mark after.
+func admit(items []item, size, mark int64, taken map[string]bool) (firsts []int64, refused []error, entries [][]byte, keys [][]byte, keyIdx []int64, newSize, newMark int64) {
+	firsts, refused = make([]int64, len(items)), make([]error, len(items))
+	for i, it := range items {
+		if f := it.fence; f != nil {
+			if f.Mark != mark {
+				firsts[i], refused[i] = -1, fmt.Errorf("%w: %w (the entries were checked against the log's mark %d, and it is %d)", ErrNotAppended, ErrStale, f.Mark, mark)
+				continue
+			}
+			dup := false
+			for _, k := range f.Keys {
+				if taken[string(k)] {
+					dup = true
+				}
+			}
+			if dup {
+				firsts[i], refused[i] = -1, fmt.Errorf("%w: %w", ErrNotAppended, ErrTaken)
+				continue
+			}
+			for j, k := range f.Keys {
+				taken[string(k)] = true
+				keys, keyIdx = append(keys, k), append(keyIdx, size+int64(j))
+			}
+		}
+		firsts[i] = size
+		entries = append(entries, it.entries...)
+		size += int64(len(it.entries))
+		if it.fence == nil {
+			mark = size
+		}
+	}
+	return firsts, refused, entries, keys, keyIdx, size, mark
+}
+
+// batchKeys returns every key of a batch's fenced items.
+func batchKeys(items []item) [][]byte {
+	var keys [][]byte
+	for _, it := range items {
+		if it.fence != nil {
+			keys = append(keys, it.fence.Keys...)
+		}
+	}
+	return keys
 }
 
 // commitLoop takes the waiting appends, up to maxBatch entries, and commits
@@ -214,14 +328,20 @@ func (s *groupStore) commitLoop() {
 				break drain
 			}
 		}
-		all := make([][]byte, 0, n)
-		for _, r := range batch {
-			all = append(all, r.entries...)
+		items := make([]item, len(batch))
+		for i, r := range batch {
+			items[i] = r.item
 		}
-		first, err := s.commit(all)
-		for _, r := range batch {
-			r.first, r.err = first, err
-			first += int64(len(r.entries))
+		firsts, refused, err := s.commit(items)
+		for i, r := range batch {
+			switch {
+			case err != nil:
+				r.err = err
+			case refused[i] != nil:
+				r.err = refused[i]
+			default:
+				r.first = firsts[i]
+			}
 			close(r.done)
 		}
 	}
@@ -239,12 +359,25 @@ func (e *commitError) Unwrap() error { return e.err }
 // (a connection the database dropped, a lock it did not get) left nothing
 // behind and is tried again, up to commitTries times in all, so that a
 // passing failure does not fail the appends.
-func (s *groupStore) commit(all [][]byte) (int64, error) {
+func (s *groupStore) commit(items []item) ([]int64, []error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
+	type result struct {
+		firsts  []int64
+		refused []error
+	}
+	r, err := tryCommit(ctx, func() (result, error) {
+		firsts, refused, err := s.b.appendBatch(ctx, items)
+		return result{firsts, refused}, err
+	})
+	return r.firsts, r.refused, err
+}
+
+// tryCommit runs a transaction that appends, as commit describes.
+func tryCommit[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	wait := 10 * time.Millisecond
 	for try := 1; ; try++ {
-		first, err := s.b.appendBatch(ctx, all)
+		v, err := f()
 		if errors.Is(err, errHeadBusy) && ctx.Err() == nil {
 			// Another session holds the head (another process appending
 			// to this election) or a table: not a failure, wait (up to
@@ -254,21 +387,29 @@ func (s *groupStore) commit(all [][]byte) (int64, error) {
 			case <-time.After(headBusyWait):
 				continue
 			case <-ctx.Done():
-				return 0, err
+				return v, err
 			}
 		}
 		var ce *commitError
-		if err == nil || errors.As(err, &ce) || try == commitTries || ctx.Err() != nil {
-			return first, err
+		var ch *checkError
+		if err == nil || errors.As(err, &ce) || errors.As(err, &ch) || try == commitTries || ctx.Err() != nil {
+			return v, err
 		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return 0, err
+			return v, err
 		}
 		wait = min(2*wait, time.Second)
 	}
 }
+
+// checkError is the error of an AppendLocked's check, which is not tried
+// again.
+type checkError struct{ err error }
+
+func (e *checkError) Error() string { return e.err.Error() }
+func (e *checkError) Unwrap() error { return e.err }
 
 // errHeadBusy is appendBatch's error when another session held a lock the
 // batch needs (the election's head, or a table) for longer than the
@@ -295,7 +436,25 @@ const commitTries = 8
 // store is closed, or an entry is malformed, nothing is appended and the
 // error wraps ErrNotAppended. Any other error is the database's, and the
 // entries may or may not have been appended.
+//
+// An append that is not fenced moves the log's mark (see Head).
 func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error) {
+	return s.append(ctx, entries, nil)
+}
+
+func (s *groupStore) AppendFenced(ctx context.Context, entries [][]byte, f Fence) (int64, error) {
+	if len(f.Keys) != len(entries) {
+		return 0, fmt.Errorf("%w: %d keys for %d entries", ErrNotAppended, len(f.Keys), len(entries))
+	}
+	for _, k := range f.Keys {
+		if len(k) == 0 {
+			return 0, fmt.Errorf("%w: an empty key", ErrNotAppended)
+		}
+	}
+	return s.append(ctx, entries, &f)
+}
+
+func (s *groupStore) append(ctx context.Context, entries [][]byte, f *Fence) (int64, error) {
 	if len(entries) == 0 {
 		return 0, fmt.Errorf("%w: %w: nothing to append", ErrNotAppended, board.ErrEntry)
 	}
@@ -313,7 +472,14 @@ func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error
 	for i, e := range entries {
 		own[i] = bytes.Clone(e)
 	}
-	req := &appendReq{entries: own, done: make(chan struct{})}
+	if f != nil {
+		keys := make([][]byte, len(f.Keys))
+		for i, k := range f.Keys {
+			keys[i] = bytes.Clone(k)
+		}
+		f = &Fence{Mark: f.Mark, Keys: keys}
+	}
+	req := &appendReq{item: item{entries: own, fence: f}, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -328,6 +494,86 @@ func (s *groupStore) Append(ctx context.Context, entries [][]byte) (int64, error
 	}
 	<-req.done
 	return req.first, req.err
+}
+
+func (s *groupStore) AppendLocked(ctx context.Context, check func(ctx context.Context, size int64) ([][]byte, error)) (int64, error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return 0, fmt.Errorf("%w: %w", ErrNotAppended, ErrClosed)
+	}
+	s.locked.Add(1)
+	s.mu.RUnlock()
+	defer s.locked.Done()
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrNotAppended, err)
+	}
+	// As a group commit, bounded and not cancelled once under way.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	ran := false
+	checked := func(ctx context.Context, size int64) ([][]byte, error) {
+		ran = true
+		entries, err := check(ctx, size)
+		if err != nil {
+			return nil, &checkError{err}
+		}
+		if len(entries) == 0 {
+			return nil, &checkError{fmt.Errorf("%w: %w: nothing to append", ErrNotAppended, board.ErrEntry)}
+		}
+		for i, e := range entries {
+			if err := board.CheckEntry(e); err != nil {
+				return nil, &checkError{fmt.Errorf("%w: entry %d: %w", ErrNotAppended, i, err)}
+			}
+		}
+		return entries, nil
+	}
+	first, err := tryCommit(cctx, func() (int64, error) {
+		first, err := s.b.appendLocked(cctx, checked)
+		var ch *checkError
+		var ce *commitError
+		if err != nil && ran && !errors.As(err, &ch) && !errors.As(err, &ce) {
+			// Rolled back after the check: not tried again, since the
+			// check may have changed the caller's state.
+			err = &checkError{fmt.Errorf("%w: %w", ErrNotAppended, err)}
+		}
+		return first, err
+	})
+	var ch *checkError
+	if errors.As(err, &ch) {
+		// The check's own error, as it returned it.
+		return 0, ch.err
+	}
+	var ce *commitError
+	if err != nil && !errors.As(err, &ce) && !errors.Is(err, ErrNotAppended) {
+		// Every error but a commit's left the transaction rolled back.
+		err = fmt.Errorf("%w: %w", ErrNotAppended, err)
+	}
+	return first, err
+}
+
+func (s *groupStore) Head(ctx context.Context) (size, mark int64, err error) {
+	type head struct{ size, mark int64 }
+	h, err := read(ctx, s, func() (head, error) {
+		n, m, err := s.b.head(ctx)
+		return head{n, m}, err
+	})
+	return h.size, h.mark, err
+}
+
+func (s *groupStore) Changed() <-chan struct{} { return s.changes }
+
+// signal tells the log's follower that another writer may have appended.
+func (s *groupStore) signal() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return
+	}
+	select {
+	case s.changes <- struct{}{}:
+	default:
+	}
 }
 
 // retry runs a read (or an idempotent write), trying again after a failure
@@ -426,6 +672,7 @@ func (s *groupStore) Close() error {
 	}
 	s.closed = true
 	close(s.reqs)
+	close(s.changes)
 	s.mu.Unlock()
 	// Forgotten before the wait, so that a caller asking for the log
 	// meanwhile opens it again rather than get this closing one.
@@ -433,6 +680,7 @@ func (s *groupStore) Close() error {
 		s.onClose()
 	}
 	<-s.done
+	s.locked.Wait()
 	if s.onDrained != nil {
 		s.onDrained()
 	}

@@ -233,7 +233,7 @@ credentials given in person).`)
 			o.SignIn = si
 			return o
 		}
-		reg, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: st, MasterSeed: seed, CheckpointDir: *cpDir, AcceptRollback: *acceptRollback, Logger: logger, Handler: apiOptions})
+		reg, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: st, MasterSeed: seed, CheckpointDir: *cpDir, AcceptRollback: *acceptRollback, Shared: store.IsPostgres(loc), Logger: logger, Handler: apiOptions})
 		if err != nil && ctx.Err() != nil {
 			// Stopped (SIGTERM, SIGINT) while replaying the logs: not a failure.
 			fmt.Fprintln(stderr, "scrutin serve: stopped before serving")

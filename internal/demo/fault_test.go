@@ -206,9 +206,22 @@ func (s *flakyStore) Append(ctx context.Context, entries [][]byte) (int64, error
 	return i, err
 }
 
+func (s *flakyStore) AppendFenced(ctx context.Context, entries [][]byte, f store.Fence) (int64, error) {
+	i, err := s.Store.AppendFenced(ctx, entries, f)
+	if err == nil && s.failNext.CompareAndSwap(true, false) {
+		return 0, errors.New("connection lost during commit")
+	}
+	return i, err
+}
+
 func (s *flakyStore) Size(ctx context.Context) (int64, error) {
 	n, err := s.Store.Size(ctx)
 	return n - s.lose.Load(), err
+}
+
+func (s *flakyStore) Head(ctx context.Context) (int64, int64, error) {
+	n, m, err := s.Store.Head(ctx)
+	return n - s.lose.Load(), m, err
 }
 
 // TestStoreFailureRecovery: a real store failure stops the node, which
