@@ -84,8 +84,10 @@ type Site struct {
 	pages map[string]*template.Template // by language
 	cat   map[string]map[string]string  // by language, then key
 	wasm  *module
-	gate  *browse.Gate
-	mux   *http.ServeMux
+	// trusteeWasm is the module with the trustee page's functions.
+	trusteeWasm *module
+	gate        *browse.Gate
+	mux         *http.ServeMux
 
 	mu    sync.Mutex
 	sites map[string]*electionSite // by election id
@@ -112,7 +114,10 @@ func New(o Options) (*Site, error) {
 		}
 		s.pages[lang] = t
 	}
-	if s.wasm, err = newModule(); err != nil {
+	if s.wasm, err = newModule("scrutin.wasm"); err != nil {
+		return nil, err
+	}
+	if s.trusteeWasm, err = newModule("scrutin-trustee.wasm"); err != nil {
 		return nil, err
 	}
 	if s.gate = o.Browse; s.gate == nil {
@@ -290,6 +295,7 @@ func (s *Site) routes() {
 	s.staffRoutes(page, mux)
 	mux.HandleFunc("POST /lang", s.setLanguage)
 	mux.HandleFunc("GET /static/scrutin.wasm", s.serveWasm)
+	mux.HandleFunc("GET /static/scrutin-trustee.wasm", s.serveWasm)
 	mux.HandleFunc("GET /static/", s.serveStatic)
 	// Cross-origin state-changing requests are refused everywhere (CSRF).
 	cop := http.NewCrossOriginProtection()

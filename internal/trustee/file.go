@@ -278,3 +278,6 @@ func open(ciphertext []byte, passphrase string) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// Shares is how many shares the keystore holds.
+func (k *KeystoreFile) Shares() int { return len(k.shares) }
