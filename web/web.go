@@ -289,6 +289,7 @@ func (s *Site) routes() {
 	} {
 		mux.Handle(pg.pattern, s.gate.Handler(true, el(pg.name, pg.h)))
 	}
+	mux.Handle("GET /e/{id}/trustee", s.gate.Handler(true, http.HandlerFunc(s.trusteePage)))
 	mux.Handle("GET /e/{id}/console", s.gate.Handler(true, s.consolePage("console", s.console)))
 	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
 	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
