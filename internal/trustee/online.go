@@ -202,18 +202,15 @@ func (o *Online) Situation() *Situation {
 		}
 		return s
 	}
-	// The ceremony fails for good once fewer than t trustees are left
-	// undisqualified, or once every complaint is in and still fewer than
-	// t dealers qualify (spec §13.3).
+	// Until every trustee has dealt, a trustee who has not is no fault
+	// yet. The ceremony fails for good once every complaint is in and
+	// still fewer than t dealers qualify (spec §13.3).
+	if dealt, _ := sent(msgs, 1, 0); len(dealt) < r.N() {
+		s.Faults = s.Faults[:0]
+	}
 	var ce *crypto.CeremonyError
 	if errors.As(rerr, &ce) {
-		disqualified := map[int]bool{}
-		for _, f := range ce.Faults {
-			if f.Disqualified {
-				disqualified[f.Trustee] = true
-			}
-		}
-		if complained, _ := sent(msgs, 2, 0); r.N()-len(disqualified) < r.Threshold || len(complained) == r.N() {
+		if complained, _ := sent(msgs, 2, 0); len(complained) == r.N() {
 			s.Done, s.Failure = "failed", ce.Error()
 			return s
 		}

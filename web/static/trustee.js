@@ -22,6 +22,7 @@
   let timer = null;
   let busy = false;
   let trusteeName = "";
+  let self = 0; // the trustee's number on the roster, once read
 
   const status = (text) => { $("trustee-status").textContent = text; };
   const showError = (text) => {
@@ -155,29 +156,31 @@
     const s = JSON.parse(await window.scrutin.trusteeStep(logURL, fp, previous));
     status("");
     if (s.error) {
-      if (s.no_manifest) { show(msgs.noManifest, ""); return later(10000); }
-      if (s.not_on_roster) return show("", fmt("notOnRoster", s.error));
-      if (s.fork) return show("", fmt("fork", s.error));
-      return show("", fmt("invalid", s.error));
+      if (s.no_manifest) { show(msgs.noManifest, "", true); return later(10000); }
+      if (s.not_on_roster) return show("", fmt("notOnRoster", s.error), true);
+      if (s.fork) return show("", fmt("fork", s.error), false);
+      return show("", fmt("invalid", s.error), true);
     }
     if (s.checkpoint) localStorage.setItem(stored + "checkpoint", s.checkpoint);
+    self = s.self;
     render(s);
     if (s.next && s.next !== "decrypt") return act(s.next);
     if (["dealings", "checks", "confirmations"].includes(s.wait)) later(3000);
   }
 
-  // show says what the page waits for, or an error, with nothing else.
-  function show(title, error) {
+  // show says what the page waits for, or an error, with nothing else;
+  // again offers to read the record again.
+  function show(title, error, again) {
     $("step-title").textContent = title;
     for (const id of ["step-election", "step-text"]) $(id).textContent = "";
     for (const id of ["step-waiting", "step-plan", "step-faults-list", "decrypt-what"]) $(id).replaceChildren();
     $("step-faults").hidden = $("decrypt").hidden = true;
-    $("step-again").hidden = !error;
+    $("step-again").hidden = !again;
     showError(error);
   }
 
   function render(s) {
-    show("", "");
+    show("", "", false);
     $("step-election").textContent = fmt("election", text(s.title), group(s.fingerprint), s.self, s.name, s.trustees.length, s.threshold);
     // What is done, now, and left.
     const plan = $("step-plan");
@@ -231,7 +234,7 @@
     status(msgs["doing." + what]);
     $("decrypt-yes").disabled = true;
     await frame();
-    const dealKey = stored + "dealing";
+    const dealKey = stored + "dealing:" + self;
     const r = JSON.parse(window.scrutin.trusteeAct(what, what === "deal" ? localStorage.getItem(dealKey) || "" : ""));
     $("decrypt-yes").disabled = false;
     if (r.error) { status(""); return showError(fmt("failed", r.error)); }
@@ -242,7 +245,6 @@
       const a = $("download-updated");
       offer(a, fromBase64(r.keystore), fileName(trusteeName), "application/octet-stream");
       $("step-keystore").hidden = false;
-      a.click();
     }
     let resp, body;
     try {
