@@ -128,6 +128,7 @@
     }
     $("open-pass").value = "";
     trusteeName = r.name;
+    $("create").hidden = true;
     status(fmt("opened", r.name));
     $("step").hidden = false;
     refresh();
