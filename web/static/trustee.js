@@ -31,8 +31,9 @@
     e.hidden = !text;
   };
   // frame lets the page show a message before a long computation (the
-  // module runs on the page's thread).
-  const frame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 20)));
+  // module runs on the page's thread); a timer, not an animation frame,
+  // so that a page left in the background still goes on.
+  const frame = () => new Promise((r) => setTimeout(r, 30));
   const toBase64 = (bytes) => {
     let s = "";
     for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
@@ -237,8 +238,13 @@
     await frame();
     const dealKey = stored + "dealing:" + self;
     const r = JSON.parse(window.scrutin.trusteeAct(what, what === "deal" ? localStorage.getItem(dealKey) || "" : ""));
-    $("decrypt-yes").disabled = false;
-    if (r.error) { status(""); return showError(fmt("failed", r.error)); }
+    const fail = (text) => {
+      status("");
+      showError(text);
+      $("decrypt-yes").disabled = false;
+      $("step-again").hidden = false;
+    };
+    if (r.error) return fail(fmt("failed", r.error));
     // The dealing is kept before it is sent: if the answer is lost, the
     // same dealing is sent again, never a second one.
     if (what === "deal") localStorage.setItem(dealKey, r.message);
@@ -252,17 +258,10 @@
       resp = await fetch(api + "/" + r.api, { method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: fromBase64(r.message) });
       body = await resp.json().catch(() => ({}));
     } catch (e) {
-      status("");
-      showError(fmt("postFailed", String(e)));
-      $("step-again").hidden = false;
-      return;
+      return fail(fmt("postFailed", String(e)));
     }
-    if (resp.status !== 201 && resp.status !== 200) {
-      status("");
-      showError(fmt("postFailed", body.error || resp.status));
-      $("step-again").hidden = false;
-      return;
-    }
+    if (resp.status !== 201 && resp.status !== 200) return fail(fmt("postFailed", body.error || resp.status));
+    $("decrypt-yes").disabled = false;
     status(fmt("sent", body.index));
     busy = false;
     await refresh();
