@@ -13,6 +13,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"filippo.io/age"
 
@@ -62,8 +63,8 @@ func NewKeystoreFile(rnd io.Reader, name string) (*KeystoreFile, *crypto.Trustee
 }
 
 func checkName(name string) error {
-	if name == "" || len(name) > crypto.MaxTrusteeNameLen || strings.TrimSpace(name) != name {
-		return fmt.Errorf("a trustee's name must be 1 to %d bytes, without spaces around it", crypto.MaxTrusteeNameLen)
+	if name == "" || len(name) > crypto.MaxTrusteeNameLen || !utf8.ValidString(name) {
+		return fmt.Errorf("a trustee's name must be 1 to %d bytes of UTF-8", crypto.MaxTrusteeNameLen)
 	}
 	return nil
 }
