@@ -334,11 +334,14 @@ func trusteesOnline(t *testing.T, cheat bool) {
 	if !adaOK || !strings.Contains(adaOut, "the ceremony is complete") {
 		t.Fatalf("Ada on the command line:\n%s", adaOut)
 	}
-	// Each browser trustee saves its keystore with its share.
-	run(t, bea.ctx, "save the keystore", chromedp.Click(css("#download-updated")))
+	// Each browser trustee's keystore with its share was downloaded (and
+	// can be saved again).
 	beaKeystore = bea.download(t, 3)
+	run(t, bea.ctx, "save the keystore again", chromedp.Click(css("#download-updated")))
+	if again := bea.download(t, 4); !sameFile(beaKeystore, again) {
+		t.Error("the keystore saved again differs")
+	}
 	if !cheat {
-		run(t, cy.ctx, "save the keystore", chromedp.Click(css("#download-updated")))
 		cyKeystore = cy.download(t, 3)
 	}
 	if cheat {
@@ -433,6 +436,12 @@ func checkPage(t *testing.T, ctx context.Context, what string) {
 	if os.Getenv("SCRUTIN_AXE") != "" {
 		checkAxe(t, ctx, axe(t), what)
 	}
+}
+
+func sameFile(a, b string) bool {
+	x, err1 := os.ReadFile(a)
+	y, err2 := os.ReadFile(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 func must[T any](v T, err error) T {

@@ -252,6 +252,7 @@
       const a = $("download-updated");
       offer(a, fromBase64(r.keystore), fileName(trusteeName), "application/octet-stream");
       $("step-keystore").hidden = false;
+      a.click(); // the browser may ask first, or refuse: the button stays
     }
     let resp, body;
     try {
