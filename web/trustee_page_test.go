@@ -450,3 +450,43 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestBrowserTrusteeKeyboard: a trustee makes its identity and saves its
+// public identity with the keyboard alone, and the focus goes to what the
+// page says next.
+func TestBrowserTrusteeKeyboard(t *testing.T) {
+	web.SetTrusteeWorkFactor(10)
+	t.Cleanup(func() { web.SetTrusteeWorkFactor(0) })
+	srv := httptest.NewServer(must(web.New(web.Options{Elections: manyElections{}})))
+	defer srv.Close()
+	p := newPageTrustee(t, "Kay")
+	focused := func() string {
+		return eval[string](t, p.ctx, `document.activeElement ? document.activeElement.id : ""`)
+	}
+	tabTo := func(id string) {
+		t.Helper()
+		for range 40 {
+			if focused() == id {
+				return
+			}
+			run(t, p.ctx, "tab", chromedp.KeyEvent("\t"))
+		}
+		t.Fatalf("Tab never reaches #%s", id)
+	}
+	run(t, p.ctx, "open the page", chromedp.Navigate(srv.URL+"/e/board-2027/trustee"), chromedp.WaitEnabled(css("#create-go")))
+	tabTo("trustee-name")
+	run(t, p.ctx, "name", chromedp.KeyEvent("Kay"))
+	tabTo("trustee-pass")
+	run(t, p.ctx, "passphrase", chromedp.KeyEvent(p.pass))
+	tabTo("trustee-pass2")
+	run(t, p.ctx, "passphrase again", chromedp.KeyEvent(p.pass+"\r"), chromedp.WaitVisible(css("#created")))
+	if focused() != "created-text" {
+		t.Errorf("once the identity is made, the focus is on %q", focused())
+	}
+	p.download(t, 1)
+	tabTo("download-identity")
+	run(t, p.ctx, "save the public identity", chromedp.KeyEvent("\r"))
+	if _, err := trustee.ReadPublicIdentity(p.download(t, 2)); err != nil {
+		t.Fatalf("the public identity saved: %v", err)
+	}
+}
