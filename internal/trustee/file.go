@@ -149,14 +149,21 @@ func (k *KeystoreFile) Seal(passphrase string, workFactor int) ([]byte, error) {
 	if err := checkPassphrase(passphrase); err != nil {
 		return nil, err
 	}
-	plain, err := json.Marshal(keystoreFileJSON{Version: KeystoreFileVersion, Identity: k.identity, Shares: slices.Clip(k.shares)})
-	if err != nil {
-		return nil, err
-	}
+	plain := k.plaintext()
 	if len(plain) > MaxKeystoreFile-1024 {
 		return nil, errors.New("the keystore is too large")
 	}
 	return seal(plain, passphrase, workFactor)
+}
+
+// plaintext is the keystore file's plaintext (spec §13.5).
+func (k *KeystoreFile) plaintext() []byte {
+	shares := k.shares
+	if shares == nil {
+		shares = []shareSecret{}
+	}
+	b, _ := json.Marshal(keystoreFileJSON{Version: KeystoreFileVersion, Identity: k.identity, Shares: slices.Clip(shares)})
+	return b
 }
 
 func seal(plain []byte, passphrase string, wf int) ([]byte, error) {
@@ -198,6 +205,11 @@ func OpenKeystoreFile(data []byte, passphrase string) (*KeystoreFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseKeystore(plain)
+}
+
+// parseKeystore parses a keystore file's plaintext (spec §13.5).
+func parseKeystore(plain []byte) (*KeystoreFile, error) {
 	var j keystoreFileJSON
 	if err := strictJSON(plain, &j); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotKeystore, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,5 +143,55 @@ func TestPackUnpack(t *testing.T) {
 	other, _, _ := NewKeystoreFile(nil, "Bob")
 	if err := out.Unpack(other, pass); !errors.Is(err, ErrExists) {
 		t.Fatalf("unpack another identity: %v", err)
+	}
+}
+
+// FuzzParseKeystore: a keystore's plaintext is parsed without panic, and
+// what parses is written back byte for byte as read (the plaintext is
+// canonical JSON as clients write it).
+func FuzzParseKeystore(f *testing.F) {
+	kf, _, _ := NewKeystoreFile(nil, "Ada")
+	f.Add(kf.plaintext())
+	share, _ := crypto.GenerateKey(nil)
+	kf.AddShare(crypto.Fingerprint{1}, 2, share, share.PublicKey())
+	f.Add(kf.plaintext())
+	f.Add([]byte(`{"scrutin_trustee_keystore":1,"identity":{},"shares":null}`))
+	f.Fuzz(func(t *testing.T, plain []byte) {
+		k, err := parseKeystore(plain)
+		if err != nil {
+			return
+		}
+		again, err := parseKeystore(k.plaintext())
+		if err != nil {
+			t.Fatalf("written back, it does not parse: %v", err)
+		}
+		if !bytes.Equal(again.plaintext(), k.plaintext()) {
+			t.Fatal("not stable")
+		}
+	})
+}
+
+// TestKeystoreFileVector opens a keystore file made by this version
+// (testdata/keystore-v1.age, work factor 10, passphrase "correct horse
+// battery staple"): the format does not change unnoticed.
+func TestKeystoreFileVector(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "keystore-v1.age"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := OpenKeystoreFile(data, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "keystore-v1.identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := PublicJSON(kf.Public()); !bytes.Equal(got, want) {
+		t.Fatalf("the public identity is\n%s\nwant\n%s", got, want)
+	}
+	f := crypto.Fingerprint{0xab}
+	if _, ok, err := kf.Share(f); !ok || err != nil {
+		t.Fatalf("the share of ceremony ab…: %v %v", ok, err)
 	}
 }
