@@ -2,7 +2,9 @@
 // and the staff console, as server-rendered HTML (html/template) with small
 // plain scripts. The booth's encryption and the in-browser verifier are the
 // packages crypto, election and verify compiled to WebAssembly (./wasm), the
-// same code the server and the command line run.
+// same code the server and the command line run; the trustee page's module
+// is the same build with the trustee's steps (internal/trustee, build tag
+// trustee), downloaded by trustees only.
 //
 // Every page is in English and French, from the catalogs in catalog/; the
 // language is the visitor's choice, remembered in a cookie. Pages carry a
