@@ -490,3 +490,50 @@ func TestBrowserTrusteeKeyboard(t *testing.T) {
 		t.Fatalf("the public identity saved: %v", err)
 	}
 }
+
+// TestBrowserTrusteeSeesAnotherLog: the trustee page remembers the
+// checkpoint it verified, and when the server, after a pause, shows
+// another log at the election's address, it says to stop and takes no step.
+func TestBrowserTrusteeSeesAnotherLog(t *testing.T) {
+	web.SetTrusteeWorkFactor(10)
+	t.Cleanup(func() { web.SetTrusteeWorkFactor(0) })
+	ctx := context.Background()
+	kf, pub, err := trustee.NewKeystoreFile(nil, "Bea")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := crypto.NewTrusteeSecrets(nil)
+	roster := &crypto.Roster{Label: "Board 2027", Threshold: 1, Trustees: []crypto.Trustee{*pub, {Name: "Ada", Signing: other.Signing.PublicKey(), Encryption: other.Encryption.PublicKey()}}}
+	roster.ID, _ = crypto.NewCeremonyID(nil)
+	p := newPageTrustee(t, "Bea")
+	keystore := filepath.Join(t.TempDir(), "bea.age")
+	sealed, _ := kf.Seal(p.pass, 10)
+	os.WriteFile(keystore, sealed, 0o600)
+	serve := func(addr string) (string, func()) {
+		f, err := demo.Prepare(ctx, demo.Options{Dir: t.TempDir(), Voters: 2, Workers: 1, Seed: 5, NoSignIn: true, Roster: roster, ID: "board-2027"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, stop, err := f.Serve(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.RecordManifest(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return base, func() { stop(); f.Close() }
+	}
+	base, stop := serve("")
+	p.open(t, base+"/e/board-2027/trustee", keystore, p.pass)
+	p.waitStep(t, "Waiting for the other trustees to deal")
+	if got := text(t, p.ctx, "#step-waiting"); !strings.Contains(got, "Ada") {
+		t.Errorf("the page waits for %q", got)
+	}
+	stop()
+	waitFor(t, p.ctx, "the log cannot be read", `document.getElementById("step-title").textContent.includes("cannot be read now")`)
+	_, stop = serve(strings.TrimPrefix(base, "http://"))
+	defer stop()
+	if got := p.waitError(t); !strings.Contains(got, "the server now shows another record") {
+		t.Fatalf("another log: %q", got)
+	}
+}

@@ -159,6 +159,7 @@
     status("");
     if (s.error) {
       if (s.no_manifest) { show(msgs.noManifest, "", true); return later(10000); }
+      if (s.unreachable) { show(fmt("unreachable", s.error), "", true); return later(5000); }
       if (s.not_on_roster) return show("", fmt("notOnRoster", s.error), true);
       if (s.fork) return show("", fmt("fork", s.error), false);
       return show("", fmt("invalid", s.error), true);

@@ -169,7 +169,12 @@ func step(base, fp, previous string) (any, error) {
 			return map[string]any{"error": "the election's log does not extend the one this page saw before: the server shows another log than it did (" + f.Reason + ")", "fork": true}, nil
 		}
 		if rep.Manifest == nil {
-			return map[string]any{"error": f.Reason, "no_manifest": true}, nil
+			// No log yet (404: the manifest is not recorded, or the
+			// election is not on this server), or no answer now.
+			if o.Previous == nil && strings.Contains(f.Reason, "status 404") {
+				return map[string]any{"error": f.Reason, "no_manifest": true}, nil
+			}
+			return map[string]any{"error": f.Reason, "unreachable": true}, nil
 		}
 		return nil, fmt.Errorf("the election's record does not verify (%d failed checks): entry %d, %s: %s", len(rep.Failures), f.Entry, f.Check, f.Reason)
 	}
