@@ -383,6 +383,9 @@ func trusteesOnline(t *testing.T, cheat bool) {
 		t.Errorf("the page does not say what it decrypts: %q", what)
 	}
 	screenshot(t, bea.ctx, "trustee-decrypt")
+	if eval[bool](t, bea.ctx, `getComputedStyle(document.getElementById("step-again")).display !== "none"`) {
+		t.Error("a hidden button shows")
+	}
 	checkPage(t, bea.ctx, "trustee page, decrypt")
 	run(t, bea.ctx, "decrypt", chromedp.Click(css("#decrypt-yes")))
 	bea.waitStep(t, "Your decryption is sent")
