@@ -80,7 +80,7 @@ func newPageTrustee(t *testing.T, name string) *pageTrustee {
 // (Chromium names them by a GUID).
 func (p *pageTrustee) download(t *testing.T, n int) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	var names []string
 	for time.Now().Before(deadline) {
 		entries, _ := os.ReadDir(p.dir)
