@@ -101,7 +101,7 @@ func TestBrowserAccessibility(t *testing.T) {
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/lang", {method: "POST", body: new URLSearchParams({lang: "`+lang+`", back: "/"})}).then(r => r.ok)`, chromedp.EvalAwaitPromise)); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range []string{"/", el + "/", el + "/vote", el + "/ballots", el + "/ballots/" + tracker, el + "/board", el + "/results", el + "/verify", el + "/audit", "/staff/sign-in"} {
+		for _, p := range []string{"/", el + "/", el + "/vote", el + "/ballots", el + "/ballots/" + tracker, el + "/board", el + "/results", el + "/verify", el + "/audit", el + "/trustee", "/e/not-yet-2027/trustee", "/staff/sign-in"} {
 			run(t, ctx, "open "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main")))
 			if got := eval[string](t, ctx, `document.documentElement.lang`); got != lang {
 				t.Fatalf("%s is in %q, not %q", p, got, lang)

@@ -58,16 +58,24 @@ var assets = sync.OnceValue(func() map[string]*asset {
 	return m
 })
 
-// wasmVersion is the module's version: its gzipped bytes' hash.
-var wasmVersion = sync.OnceValue(func() string {
-	b, _ := staticFiles.ReadFile("static/scrutin.wasm.gz")
-	return newAsset("scrutin.wasm", b).version
+// wasmVersions are the modules' versions: their gzipped bytes' hashes.
+var wasmVersions = sync.OnceValue(func() map[string]string {
+	m := map[string]string{}
+	for _, name := range wasmModules {
+		b, _ := staticFiles.ReadFile("static/" + name + ".gz")
+		m[name] = newAsset(name, b).version
+	}
+	return m
 })
+
+// wasmModules are the WebAssembly modules (genwasm.go): the booth and
+// verifier, and the same with the trustee page's functions.
+var wasmModules = []string{"scrutin.wasm", "scrutin-trustee.wasm"}
 
 // staticURL is a static file's versioned address, for the pages' links.
 func staticURL(name string) string {
-	if name == "scrutin.wasm" {
-		return "/static/scrutin.wasm?v=" + wasmVersion()
+	if v, ok := wasmVersions()[name]; ok {
+		return "/static/" + name + "?v=" + v
 	}
 	if a := assets()[name]; a != nil {
 		return "/static/" + name + "?v=" + a.version
@@ -94,12 +102,12 @@ type module struct {
 	inflations atomic.Int64 // how many times it was inflated (once)
 }
 
-func newModule() (*module, error) {
-	b, err := staticFiles.ReadFile("static/scrutin.wasm.gz")
+func newModule(name string) (*module, error) {
+	b, err := staticFiles.ReadFile("static/" + name + ".gz")
 	if err != nil {
 		return nil, err
 	}
-	gz := newAsset("scrutin.wasm", b)
+	gz := newAsset(name, b)
 	gz.encoding = "gzip"
 	gz.etag = `"` + gz.version + `-gzip"`
 	return &module{gz: gz}, nil
@@ -153,13 +161,17 @@ const (
 // inflated to others, both from memory. Each copy sent is counted against
 // its client's limit: even from memory, 2 or 6 MB.
 func (s *Site) serveWasm(w http.ResponseWriter, r *http.Request) {
+	m := s.wasm
+	if r.URL.Path == "/static/scrutin-trustee.wasm" {
+		m = s.trusteeWasm
+	}
 	w.Header().Set("Vary", "Accept-Encoding")
-	cacheControl(w, r, s.wasm.gz.version)
-	a, cost := s.wasm.gz, wasmCost
+	cacheControl(w, r, m.gz.version)
+	a, cost := m.gz, wasmCost
 	if !acceptsGzip(r) {
 		cost = wasmIdentityCost
 		var err error
-		if a, err = s.wasm.identity(); err != nil {
+		if a, err = m.identity(); err != nil {
 			http.Error(w, "the module is damaged", http.StatusInternalServerError)
 			return
 		}

@@ -73,7 +73,7 @@ func browser(tb testing.TB) context.Context {
 		cancelA()
 		tb.Fatal(err)
 	}
-	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
+	ctx, cancelT := context.WithTimeout(ctx, browserTimeout)
 	tb.Cleanup(func() { cancelT(); cancelC(); cancelA() })
 	return ctx
 }
@@ -741,3 +741,12 @@ func TestBrowserTwoElections(t *testing.T) {
 		t.Errorf("south is %s: the officer of north changed it", got)
 	}
 }
+
+// browserTimeout bounds each browser's test (SCRUTIN_BROWSER_TIMEOUT, for
+// debugging).
+var browserTimeout = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("SCRUTIN_BROWSER_TIMEOUT")); err == nil {
+		return d
+	}
+	return 4 * time.Minute
+}()

@@ -22,3 +22,7 @@ func TablesRendered(s *Site) (n int64) {
 	}
 	return n
 }
+
+// SetTrusteeWorkFactor sets the scrypt work factor of the keystores the
+// trustee page makes (tests only: the default takes seconds).
+func SetTrusteeWorkFactor(wf int) { trusteeWorkFactor = wf }

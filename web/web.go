@@ -2,7 +2,9 @@
 // and the staff console, as server-rendered HTML (html/template) with small
 // plain scripts. The booth's encryption and the in-browser verifier are the
 // packages crypto, election and verify compiled to WebAssembly (./wasm), the
-// same code the server and the command line run.
+// same code the server and the command line run; the trustee page's module
+// is the same build with the trustee's steps (internal/trustee, build tag
+// trustee), downloaded by trustees only.
 //
 // Every page is in English and French, from the catalogs in catalog/; the
 // language is the visitor's choice, remembered in a cookie. Pages carry a
@@ -102,8 +104,10 @@ type Site struct {
 	pages map[string]*template.Template // by language
 	cat   map[string]map[string]string  // by language, then key
 	wasm  *module
-	gate  *browse.Gate
-	mux   *http.ServeMux
+	// trusteeWasm is the module with the trustee page's functions.
+	trusteeWasm *module
+	gate        *browse.Gate
+	mux         *http.ServeMux
 	// contact is Options.Contact, parsed.
 	contact *contact
 	// identityLimits are the per-client limits of the trustees' identity
@@ -146,7 +150,10 @@ func New(o Options) (*Site, error) {
 		}
 		s.pages[lang] = t
 	}
-	if s.wasm, err = newModule(); err != nil {
+	if s.wasm, err = newModule("scrutin.wasm"); err != nil {
+		return nil, err
+	}
+	if s.trusteeWasm, err = newModule("scrutin-trustee.wasm"); err != nil {
 		return nil, err
 	}
 	if s.gate = o.Browse; s.gate == nil {
@@ -410,6 +417,7 @@ func (s *Site) routes() {
 	} {
 		mux.Handle(pg.pattern, s.gate.Handler(true, el(pg.name, pg.h)))
 	}
+	mux.Handle("GET /e/{id}/trustee", s.gate.Handler(true, http.HandlerFunc(s.trusteePage)))
 	mux.Handle("GET /e/{id}/console", s.gate.Handler(true, s.consolePage("console", s.console)))
 	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
 	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
@@ -418,6 +426,7 @@ func (s *Site) routes() {
 	s.staffRoutes(page, mux)
 	mux.HandleFunc("POST /lang", s.setLanguage)
 	mux.HandleFunc("GET /static/scrutin.wasm", s.serveWasm)
+	mux.HandleFunc("GET /static/scrutin-trustee.wasm", s.serveWasm)
 	mux.HandleFunc("GET /static/", s.serveStatic)
 	// Cross-origin state-changing requests are refused everywhere (CSRF).
 	cop := http.NewCrossOriginProtection()

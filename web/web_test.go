@@ -359,20 +359,22 @@ func TestWasmUpToDate(t *testing.T) {
 		t.Skipf("the module was built by %s, this is %s: cannot compare", strings.TrimSpace(string(want)), runtime.Version())
 	}
 	dir := t.TempDir()
-	out := filepath.Join(dir, "scrutin.wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, "./wasm")
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	fresh, _ := os.ReadFile(out)
-	gz, _ := os.ReadFile(filepath.Join("static", "scrutin.wasm.gz"))
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	embedded, _ := io.ReadAll(zr)
-	if !bytes.Equal(fresh, embedded) {
-		t.Fatal("static/scrutin.wasm.gz is not the build of the current sources: run go generate ./web and commit it")
+	for _, m := range []struct{ name, tags string }{{"scrutin.wasm", ""}, {"scrutin-trustee.wasm", "trustee"}} {
+		out := filepath.Join(dir, m.name)
+		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-tags="+m.tags, "-o", out, "./wasm")
+		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		fresh, _ := os.ReadFile(out)
+		gz, _ := os.ReadFile(filepath.Join("static", m.name+".gz"))
+		zr, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			t.Fatal(err)
+		}
+		embedded, _ := io.ReadAll(zr)
+		if !bytes.Equal(fresh, embedded) {
+			t.Fatalf("static/%s.gz is not the build of the current sources: run go generate ./web and commit it", m.name)
+		}
 	}
 }

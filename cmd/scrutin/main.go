@@ -26,6 +26,8 @@
 //	trustee combine   (anyone) verify decryption shares and decrypt a tally
 //	trustee post      send ceremony messages or decryption shares to the election
 //	trustee export    copy an election's roster, ceremony and tally into a folder
+//	trustee pack      put a keystore folder into one keystore file, for the trustee page
+//	trustee unpack    make a keystore folder from a keystore file saved by the trustee page
 //	witness init      create a witness's signing key
 //	witness run       follow a published log, cosign consistent checkpoints, refuse forks
 //	log check         (anyone) read a published log and check all of it
@@ -84,6 +86,8 @@ func commands() []command {
 		{"trustee combine", "(anyone) verify decryption shares and decrypt a tally", true, trusteeCombineCommand},
 		{"trustee post", "send ceremony messages or decryption shares to the election's server", true, trusteePostCommand},
 		{"trustee export", "(for an air-gapped trustee) copy an election's roster, ceremony and tally into a folder", true, trusteeExportCommand},
+		{"trustee pack", "put a keystore folder into one keystore file, for the trustee page in the browser", false, trusteePackCommand},
+		{"trustee unpack", "make a keystore folder from a keystore file saved by the trustee page", true, trusteeUnpackCommand},
 		{"witness init", "create a witness's signing key", false, witnessInitCommand},
 		{"witness run", "follow a published log, cosign consistent checkpoints, refuse forks", false, witnessRunCommand},
 		{"log check", "(anyone) read a published log and check all of it", false, logCheckCommand},

@@ -115,7 +115,10 @@ func trusteeInitCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 keystore folder, encrypted under a passphrase of at least 12 characters, and
 writes its public half to DIR/identity.json: send that file to the election
 officer. Keep the folder and the passphrase: without them the trustee cannot
-take part in the ceremony nor decrypt.`)
+take part in the ceremony nor decrypt. (A trustee may instead do everything in
+the browser, on the election's trustee page, https://host/e/ID/trustee, which
+keeps the keystore in one file; "scrutin trustee unpack" and "pack" convert
+between that file and a folder.)`)
 	var t trusteeFlags
 	t.keystore(fs)
 	name := fs.String("name", "", "the trustee's name as it will appear on the roster")

@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -505,4 +506,90 @@ func GroupHex(b []byte) string {
 		s.WriteString(h[i:min(len(h), i+4)])
 	}
 	return s.String()
+}
+
+// Pack reads the keystore folder (its identity and every share) into one
+// keystore file's content, to seal with KeystoreFile.Seal.
+func (k Keystore) Pack(passphrase string) (*KeystoreFile, error) {
+	plain, err := k.readEncrypted(identitySecretFile, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	kf := &KeystoreFile{}
+	if err := strictJSON(plain, &kf.identity); err != nil {
+		return nil, fmt.Errorf("%s is damaged: %w", identitySecretFile, err)
+	}
+	names, err := filepath.Glob(filepath.Join(k.Dir, "share-*.age"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	for _, p := range names {
+		plain, err := k.readEncrypted(filepath.Base(p), passphrase)
+		if err != nil {
+			return nil, err
+		}
+		var s shareSecret
+		if err := strictJSON(plain, &s); err != nil {
+			return nil, fmt.Errorf("%s is damaged: %w", p, err)
+		}
+		kf.shares = append(kf.shares, s)
+	}
+	if err := kf.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", k.Dir, err)
+	}
+	return kf, nil
+}
+
+// Unpack writes a keystore file's identity and shares into the keystore
+// folder: a new folder, or one that holds the same identity (shares it
+// lacks are added; a different share of a ceremony is refused).
+func (k Keystore) Unpack(kf *KeystoreFile, passphrase string) error {
+	if err := checkPassphrase(passphrase); err != nil {
+		return err
+	}
+	pub := kf.Public()
+	if _, err := os.Stat(filepath.Join(k.Dir, identitySecretFile)); err == nil {
+		name, s, err := k.Identity(passphrase)
+		if err != nil {
+			return err
+		}
+		if !s.Signing.PublicKey().Equal(pub.Signing) {
+			return fmt.Errorf("%s holds another identity (%s) %w: unpack into another folder", k.Dir, name, ErrExists)
+		}
+	} else {
+		if err := os.MkdirAll(k.Dir, 0o700); err != nil {
+			return fmt.Errorf("failed to create the keystore: %w", err)
+		}
+		secret, _ := json.Marshal(kf.identity)
+		if err := k.writeEncrypted(identitySecretFile, secret, passphrase); err != nil {
+			return err
+		}
+		if err := atrest.WriteFile(filepath.Join(k.Dir, IdentityPublicFile), PublicJSON(pub), 0o644); err != nil {
+			return err
+		}
+	}
+	for _, s := range kf.shares {
+		var f crypto.Fingerprint
+		if b, err := hex.DecodeString(s.Ceremony); err != nil || len(b) != len(f) {
+			return fmt.Errorf("a share names the ceremony %q, not a fingerprint", s.Ceremony)
+		} else {
+			copy(f[:], b)
+		}
+		share, err := secretKey(s.Share)
+		if err != nil {
+			return err
+		}
+		if old, err := k.Share(f, passphrase); err == nil {
+			if !bytes.Equal(old.Bytes(), share.Bytes()) {
+				return fmt.Errorf("%s: a different share of ceremony %s %w", k.Dir, s.Ceremony[:16], ErrExists)
+			}
+			continue
+		}
+		plain, _ := json.Marshal(s)
+		if err := k.writeEncrypted(shareFile(f), plain, passphrase); err != nil {
+			return err
+		}
+	}
+	return nil
 }

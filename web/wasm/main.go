@@ -13,6 +13,7 @@
 //	scrutin.audit(id)                           → {"record", "code"} (spec §21.3)
 //	scrutin.checkAudit(election, record, contests) → {"ok", "error", "code", "choices"} (contests: the ids the credential may answer, JSON)
 //	scrutin.verify(base, fingerprint, tracker)  → Promise of the verifier's report
+//	scrutin.trustee…                            the trustee page's (trustee.go)
 //
 // election is the JSON of GET /api/election. Errors come back as
 // {"error": "…"}.
@@ -48,11 +49,24 @@ func main() {
 	api.Set("audit", fn(audit))
 	api.Set("checkAudit", fn(checkAudit))
 	api.Set("verify", js.FuncOf(verifyRecord))
+	for _, f := range extra {
+		f(api)
+	}
 	js.Global().Set("scrutin", api)
 	if cb := js.Global().Get("scrutinReady"); cb.Type() == js.TypeFunction {
 		cb.Invoke()
 	}
 	select {}
+}
+
+// extra are the functions other files of the module set on the scrutin
+// object (trustee.go: the trustee page's).
+var extra []func(api js.Value)
+
+// jsonString is v as JSON.
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // fn wraps a function of strings returning a JSON-able value or an error.
