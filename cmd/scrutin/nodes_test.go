@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/mailer/mailtest"
 	"github.com/scrutin/scrutin/internal/mirror"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
@@ -104,14 +108,21 @@ func nodeCheckpoint(url string) (string, error) {
 }
 
 // TestSeveralNodesBehindHAProxy is issue 18's test with a real load
-// balancer: three "scrutin serve" nodes on one PostgreSQL database, behind
-// Debian's HAProxy configured as the README says, on loopback. Ballots are
-// cast through the balancer; one node is SIGKILLed mid-load and started
+// balancer: three "scrutin serve" nodes on one PostgreSQL database, with
+// voters' sign-in by e-mail (a test SMTP server), behind Debian's HAProxy
+// configured as the README says, on loopback. Each voter, through the
+// balancer (round-robin: the code request, the code check and the ballots
+// mostly land on different nodes), asks for a code, reads it in the test
+// mailbox, signs in and casts with its token; some ask three codes in a
+// row, beyond the letter limit. One node is SIGKILLed mid-load and started
 // again. At the end: no client error but for the requests in flight on the
-// killed node (which the balancer sends again, as the README's configuration
-// says), every receipt's ballot in the log exactly once at its index,
+// killed node (which the balancer mostly sends again, as the README's
+// configuration says; a code check the killed node consumed, sent again,
+// is refused, and a letter can die in its queue: the voter then asks for a
+// code again), every receipt's ballot in the log exactly once at its index,
 // the record valid, the killed node back in the pool with the same state
-// (checkpoint) as the others.
+// (checkpoint) as the others, and no address sent more letters than the
+// limit of spec §20.3 allows for the nodes together.
 func TestSeveralNodesBehindHAProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("several nodes behind HAProxy: skipped in -short mode")
@@ -129,19 +140,28 @@ func TestSeveralNodesBehindHAProxy(t *testing.T) {
 	if r := runScrutin(t, bin, "demo", "--voters", "60", "--dir", dirs[0], "--db", loc, "--no-vote"); r.status != 0 {
 		t.Fatalf("demo --no-vote: %s", r.stderr)
 	}
-	key, err := os.ReadFile(filepath.Join(dirs[0], "log.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range dirs[1:] {
-		if err := os.WriteFile(filepath.Join(d, "log.key"), key, 0o600); err != nil {
+	// What every node's folder holds, as the README says: the log keys'
+	// seed, the staff key, and the election's sign-in list with its key.
+	for _, name := range []string{"log.key", "staff.key", "elections/demo/voters.key", "elections/demo/voters.sealed"} {
+		b, err := os.ReadFile(filepath.Join(dirs[0], name))
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, d := range dirs[1:] {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(d, name)), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+	smtp := mailtest.New(t)
 	addrs := freePorts(t, 4)
 	front, nodeAddrs := addrs[0], addrs[1:]
 	nodeArgs := func(i int) []string {
-		return []string{"--dir", dirs[i], "--db", loc, "--sign-in", "off", "--addr", nodeAddrs[i], "--trusted-proxy", "127.0.0.1/32"}
+		return []string{"--dir", dirs[i], "--db", loc, "--addr", nodeAddrs[i], "--trusted-proxy", "127.0.0.1/32",
+			"--smtp", smtp.Addr(), "--smtp-from", "Elections <elections@example.org>", "--smtp-tls", "none"}
 	}
 	nodes := make([]*serveProc, 3)
 	for i := range nodes {
@@ -178,7 +198,29 @@ func TestSeveralNodesBehindHAProxy(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	const total = 240
+	// The voters, from the demo's mail-merge file: row i casts ballots i
+	// and i+len(rows) (a re-vote). Members 1 and 2 share an address (a
+	// household): one sign-in for an address casts for all its members.
+	f, err := os.Open(filepath.Join(dirs[0], "elections", "demo", "credentials.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	emailCol := slices.Index(rows[0], "email")
+	var addresses []string        // in the file's order
+	members := map[string][]int{} // address → its voters (rows)
+	for i, r := range rows[1:] {
+		if members[r[emailCol]] == nil {
+			addresses = append(addresses, r[emailCol])
+		}
+		members[r[emailCol]] = append(members[r[emailCol]], i)
+	}
+	voters := len(rows) - 1
+	total := 2 * voters
 	view, ballots := faultBallots(t, lb, dirs[0], total)
 	origin := board.Origin(view.Fingerprint)
 	var logKey string
@@ -189,10 +231,29 @@ func TestSeveralNodesBehindHAProxy(t *testing.T) {
 		}
 		var info struct {
 			LogKey string `json:"log_key"`
+			SignIn string `json:"sign_in"`
 		}
 		json.NewDecoder(resp.Body).Decode(&info)
 		resp.Body.Close()
 		logKey = info.LogKey
+		if info.SignIn != "email" {
+			t.Fatalf("sign_in is %q through the balancer", info.SignIn)
+		}
+	}
+
+	// The kill's time: a request that failed must have been in flight
+	// on the killed node, so sent before it and answered after it.
+	var killMu sync.Mutex
+	var killedAt time.Time
+	inFlight := func(start, end time.Time) bool {
+		killMu.Lock()
+		defer killMu.Unlock()
+		return !killedAt.IsZero() && start.Before(killedAt) && end.After(killedAt)
+	}
+	killedAfter := func(t time.Time) bool {
+		killMu.Lock()
+		defer killMu.Unlock()
+		return !killedAt.IsZero() && killedAt.After(t)
 	}
 
 	type receipt struct {
@@ -201,58 +262,211 @@ func TestSeveralNodesBehindHAProxy(t *testing.T) {
 	}
 	var mu sync.Mutex
 	receipts := make(map[string]receipt)
-	var failures []string
+	var failures, excused []string
 	byNode := map[string]int{}
+	used := map[string]int{} // address → codes the nodes may have consumed
+	greedyRefused := map[string]bool{}
 	const workers = 8
-	work := make(chan int)
-	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 60 * time.Second}
-	for range workers {
-		wg.Go(func() {
-			for i := range work {
-				b := ballots[i]
-				resp, err := client.Post(lb+"/api/e/demo/ballots", "application/json", bytes.NewReader(b[1:]))
-				if err != nil {
+	// post sends a request through the balancer from the voter's own
+	// network (X-Forwarded-For, which HAProxy extends): the per-client
+	// limits, in each node's memory, count each voter alone.
+	type answer struct {
+		status     int
+		body       []byte
+		node       string
+		err        error
+		start, end time.Time
+	}
+	post := func(path string, body []byte, token, from string) answer {
+		req, _ := http.NewRequest(http.MethodPost, lb+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", from)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		a := answer{start: time.Now()}
+		resp, err := client.Do(req)
+		if err != nil {
+			a.err, a.end = err, time.Now()
+			return a
+		}
+		a.body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		a.status, a.node, a.end = resp.StatusCode, resp.Header.Get("X-Scrutin-Node"), time.Now()
+		return a
+	}
+	// fail records a failed request: one in flight on the killed node is
+	// excused (at most one per worker), any other is an error.
+	fail := func(what string, a answer) {
+		msg := fmt.Sprintf("%s: %d %s %v", what, a.status, a.body, a.err)
+		mu.Lock()
+		defer mu.Unlock()
+		if inFlight(a.start, a.end) {
+			excused = append(excused, msg)
+		} else {
+			failures = append(failures, msg)
+		}
+	}
+	shortCode := regexp.MustCompile(`\b[0-9]{8}\b`)
+	longCode := regexp.MustCompile(`\b([0-9]{8}) ([0-9]{8})\b`)
+	// signIn signs an address in through the balancer: it asks for a
+	// code (a greedy voter asks three times, beyond the letter limit of
+	// spec §20.3, each time to another node), reads the latest letter and
+	// sends its code back. A request that failed in flight on the killed
+	// node (or a letter lost in its mail queue) makes it start again, as a
+	// voter would, at most twice.
+	signIn := func(email, from string, greedy bool) string {
+		for try := 0; try < 3; try++ {
+			before := smtp.Count(email)
+			asks := 1
+			if greedy && try == 0 {
+				asks = 3
+			}
+			var challenge string
+			var accepted int
+			var lastAsk answer
+			var byKilled []time.Time // when the asks node 2 accepted were sent
+			askFailed := false
+			for range asks {
+				a := post("/api/e/demo/sign-in", []byte(`{"email":"`+email+`"}`), "", from)
+				switch {
+				case a.err == nil && a.status == http.StatusAccepted:
+					var ch struct{ Challenge string }
+					json.Unmarshal(a.body, &ch)
+					challenge, lastAsk = ch.Challenge, a
+					if a.node == "node2" {
+						byKilled = append(byKilled, a.start)
+					}
+					accepted++
+				case a.err == nil && a.status == http.StatusTooManyRequests && bytes.Contains(a.body, []byte("no new code was sent")):
 					mu.Lock()
-					failures = append(failures, err.Error())
+					greedyRefused[email] = true
+					mu.Unlock()
+				default:
+					fail("code request for "+email, a)
+					askFailed = true
+					mu.Lock()
+					greedyRefused[email] = true // no telling what the node spent
+					mu.Unlock()
+				}
+			}
+			if greedy && try == 0 && !askFailed && accepted > 2 {
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("%s asked three codes through the balancer and got %d letters sent, beyond the limit of 2", email, accepted))
+				mu.Unlock()
+			}
+			if accepted == 0 {
+				continue
+			}
+			// Accepted by the node killed since it was asked (its answer
+			// may reach us after the kill): the letter may have died in
+			// its queue.
+			lost := func() bool { return len(byKilled) > 0 && killedAfter(byKilled[0]) }
+			wait := 10 * time.Second
+			if lost() {
+				wait = 3 * time.Second
+			}
+			letter := smtp.Wait(email, before+accepted, wait)
+			if letter == "" || smtp.Count(email) < before+accepted {
+				if lost() {
+					mu.Lock()
+					excused = append(excused, "a letter lost in the killed node's mail queue, to "+email)
 					mu.Unlock()
 					continue
 				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
 				mu.Lock()
-				switch resp.StatusCode {
-				case http.StatusCreated, http.StatusOK:
-					// 200: sent again by the balancer after the killed
-					// node had stored it (spec §21.2).
-					var rc server.Receipt
-					if err := json.Unmarshal(body, &rc); err != nil {
-						t.Errorf("receipt: %v", err)
-					} else if err := server.VerifyReceipt(&rc, b, origin, logKey); err != nil {
-						t.Errorf("receipt: %v", err)
-					} else {
-						receipts[rc.Tracker] = receipt{rc.Index, rc.Checkpoint}
-						byNode[resp.Header.Get("X-Scrutin-Node")]++
-					}
-				default:
-					failures = append(failures, fmt.Sprintf("ballot %d: %s %s", i, resp.Status, body))
-				}
+				failures = append(failures, fmt.Sprintf("no letter to %s (%d before, %d asked, the last answered by %s)", email, before, accepted, lastAsk.node))
 				mu.Unlock()
+				return ""
+			}
+			// The short code with the challenge of the one letter asked;
+			// after several letters, the long form of the latest, valid
+			// under any challenge.
+			body := `{"email":"` + email + `","challenge":"` + challenge + `","code":"` + shortCode.FindString(letter) + `"}`
+			if accepted > 1 || smtp.Count(email) > before+1 {
+				m := longCode.FindStringSubmatch(letter)
+				if m == nil {
+					t.Errorf("no long code in the letter: %q", letter)
+					return ""
+				}
+				body = `{"email":"` + email + `","code":"` + m[1] + m[2] + `"}`
+			}
+			a := post("/api/e/demo/sign-in/verify", []byte(body), "", from)
+			mu.Lock()
+			if a.err == nil && a.status == http.StatusOK || inFlight(a.start, a.end) {
+				// A check in flight on the killed node may have
+				// consumed the code, giving its letter back.
+				used[email]++
+			}
+			mu.Unlock()
+			if a.err == nil && a.status == http.StatusOK {
+				var tok struct{ Token string }
+				json.Unmarshal(a.body, &tok)
+				return tok.Token
+			}
+			// A check the killed node consumed, sent again by the
+			// balancer, is answered 401 by the node that got it: excused
+			// when in flight on the kill, and the voter asks again.
+			fail("code check for "+email, a)
+		}
+		return ""
+	}
+
+	work := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for u := range work {
+				email := addresses[u]
+				from := fmt.Sprintf("198.51.100.%d", u+1)
+				token := signIn(email, from, u%5 == 3)
+				if token == "" {
+					continue
+				}
+				for _, v := range members[email] {
+					for _, i := range []int{v, v + voters} {
+						b := ballots[i]
+						a := post("/api/e/demo/ballots", b[1:], token, from)
+						if a.err != nil || a.status != http.StatusCreated && a.status != http.StatusOK {
+							fail(fmt.Sprintf("ballot %d", i), a)
+							continue
+						}
+						// 200: sent again by the balancer after the
+						// killed node had stored it (spec §21.2).
+						var rc server.Receipt
+						mu.Lock()
+						if err := json.Unmarshal(a.body, &rc); err != nil {
+							t.Errorf("receipt: %v", err)
+						} else if err := server.VerifyReceipt(&rc, b, origin, logKey); err != nil {
+							t.Errorf("receipt: %v", err)
+						} else {
+							receipts[rc.Tracker] = receipt{rc.Index, rc.Checkpoint}
+							byNode[a.node]++
+						}
+						mu.Unlock()
+					}
+				}
 			}
 		})
 	}
 	restarted := make(chan *serveProc, 1)
 	var beforeBack int
-	for i := range total {
-		switch i {
-		case total / 3:
+	units := len(addresses)
+	for u := range units {
+		switch u {
+		case units / 3:
 			// SIGKILL node 2 mid-load.
+			killMu.Lock()
+			killedAt = time.Now()
 			nodes[1].cmd.Process.Signal(syscall.SIGKILL)
+			killMu.Unlock()
 			nodes[1].wait(t, syscall.SIGKILL)
-		case total / 2:
+		case units / 2:
 			go func() { restarted <- startServe(t, bin, nodeArgs(1)...) }()
-		case total - total/6:
-			// The last ballots once the restarted node is back in the
+		case units - units/6:
+			// The last voters once the restarted node is back in the
 			// balancer's pool.
 			nodes[1] = <-restarted
 			waitInPool(t, lb, "node2")
@@ -260,26 +474,46 @@ func TestSeveralNodesBehindHAProxy(t *testing.T) {
 			beforeBack = byNode["node2"]
 			mu.Unlock()
 		}
-		work <- i
+		work <- u
 	}
 	close(work)
 	wg.Wait()
-	t.Logf("%d receipts (by node: %v), %d failures: %q", len(receipts), byNode, len(failures), failures)
-	// Only the requests in flight on the killed node may have failed.
-	if len(failures) > workers {
-		t.Errorf("%d requests failed, more than the %d that can have been in flight on the killed node: %q", len(failures), workers, failures)
-	}
+	elapsed := time.Since(start)
+	t.Logf("%d addresses, %d voters, %d receipts in %v (by node: %v); excused (in flight on the killed node): %q", units, voters, len(receipts), elapsed.Round(time.Millisecond), byNode, excused)
 	for _, f := range failures {
-		if !strings.Contains(f, "502") && !strings.Contains(f, "503") && !strings.Contains(f, "504") && !strings.Contains(f, "EOF") {
-			t.Errorf("a failure that is not the killed node's: %s", f)
+		t.Errorf("a failure that is not the killed node's: %s", f)
+	}
+	// Only the requests in flight on the killed node may have failed:
+	// at most one a worker.
+	if len(excused) > workers {
+		t.Errorf("%d requests failed, more than the %d that can have been in flight on the killed node: %q", len(excused), workers, excused)
+	}
+	for _, f := range excused {
+		if !strings.Contains(f, "killed node's mail queue") && !strings.Contains(f, "code check") &&
+			!strings.Contains(f, " 502 ") && !strings.Contains(f, " 503 ") && !strings.Contains(f, " 504 ") && !strings.Contains(f, "EOF") {
+			t.Errorf("a failure in flight on the killed node that is not its loss: %s", f)
 		}
 	}
 	if len(receipts) < total-workers {
 		t.Errorf("only %d receipts of %d ballots", len(receipts), total)
 	}
-
 	if byNode["node2"] == beforeBack {
 		t.Errorf("the restarted node, back in the pool, got none of the last ballots (by node: %v)", byNode)
+	}
+	// The letter limit holds for the nodes together (spec §20.3): a
+	// burst of 2 letters an address, one more each CodeInterval (6
+	// minutes), and one back for each code used.
+	const letterBurst, letterInterval = 2, 6 * time.Minute
+	refill := int(elapsed / letterInterval)
+	for _, email := range addresses {
+		if n, max := smtp.Count(email), letterBurst+refill+used[email]; n > max {
+			t.Errorf("%s received %d letters, beyond the limit of %d (%d codes used)", email, n, max, used[email])
+		}
+	}
+	for u, email := range addresses {
+		if u%5 == 3 && !greedyRefused[email] {
+			t.Errorf("%s asked three codes in a row, each to another node, and none was refused", email)
+		}
 	}
 
 	// Every receipt's ballot is in the log once, at its index.
