@@ -58,7 +58,6 @@ func TestBrowserTrusteeInvitations(t *testing.T) {
 	names := []string{"Ada Lovelace", "Bo Diddley", "Cy Twombly"}
 	emails := []string{"ada.l@example.org", "bo@example.org", "cy@example.org"}
 	linkRE := regexp.MustCompile(`#invite=([A-Za-z0-9_-]{43})`)
-	var secrets []*crypto.TrusteeSecrets
 	for i, name := range names {
 		run(t, ctx, "console", chromedp.Navigate(console), chromedp.WaitVisible(css("#invite-form")))
 		if i == 0 {
@@ -80,7 +79,6 @@ func TestBrowserTrusteeInvitations(t *testing.T) {
 			t.Fatalf("no link in the letter:\n%s", letters[0])
 		}
 		s, _ := crypto.NewTrusteeSecrets(nil)
-		secrets = append(secrets, s)
 		ident, _ := json.Marshal(crypto.Trustee{Name: name, Signing: s.Signing.PublicKey(), Encryption: s.Encryption.PublicKey()})
 		body, _ := json.Marshal(map[string]any{"invitation": m[1], "identity": json.RawMessage(ident)})
 		resp, err := http.Post(base+"/api/e/"+id+"/trustee-identities", "application/json", bytes.NewReader(body))
