@@ -1,0 +1,109 @@
+package accounts
+
+// Security review of the staff trail and sessions in the database (issue
+// 18): each test here fails on the code as reviewed and passes once the
+// finding it names is fixed.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/scrutin/scrutin/internal/pgtest"
+	"github.com/scrutin/scrutin/store"
+)
+
+// officerWithTOTP invites an officer of election ab12, activates and
+// enrols them; it returns their full session and account id.
+func officerWithTOTP(t *testing.T, s *Service, admin *Session, c *clock) (*Session, string) {
+	t.Helper()
+	tok, err := s.Invite(admin, "bob@example.org", "Bob Officer", RoleOfficer, "ab12", alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := Client{Addr: "192.0.2.7:5", Device: "bob-phone"}
+	bse, err := s.Activate(tok, "another good passphrase", bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := s.BeginTOTP(bse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := totp.GenerateCode(k.Secret(), c.now())
+	if _, err := s.FinishTOTP(bse, code); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Allowed(bse, ManageAccounts, AllElections); err == nil {
+		t.Fatal("an officer may manage accounts")
+	}
+	return bse, bse.Account
+}
+
+// TestReviewForgedTrailEventNotApplied (finding "forged event laundered"):
+// someone who can write the database's tables, but has no staff key (an
+// insider at the database, a stolen database password), appends to the
+// trail an event of their making (an officer made administrator of every
+// election), chained to the last one by its hash (which needs no key),
+// and moves the head to it with a MAC they cannot make. A running node
+// must not apply it: following the trail applied the event before (or
+// without) checking the head's MAC, and the node's next append then put
+// its own, authentic MAC on a head that names the forged event, so that
+// the forgery passed every later check, restarts included.
+func TestReviewForgedTrailEventNotApplied(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			loc := dir
+			if name == "postgres" {
+				loc = pgtest.Schema(t, "staff")
+			}
+			c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+			s := openNode(t, dir, loc, c, &mailbox{})
+			admin, _, _ := firstAdmin(t, s, c)
+			bse, bobID := officerWithTOTP(t, s, admin, c)
+
+			// The database writer's forgery.
+			db, err := store.OpenShared(context.Background(), loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			err = db.Trail(context.Background(), func(tt *store.TrailTx) error {
+				data, _ := json.Marshal(accountData{ID: bobID, Role: RoleAdmin, Election: AllElections})
+				e := Event{Seq: tt.Head.Seq + 1, At: c.now(), Action: "account.role", Data: data, Prev: tt.Head.Hash}
+				line, _ := json.Marshal(e)
+				h := sha256.Sum256(line)
+				return tt.Append([][]byte{line}, store.TrailHead{Seq: e.Seq, Hash: hex.EncodeToString(h[:]), MAC: "00"})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(3 * FollowInterval) // the node follows the trail
+			if err := s.Allowed(bse, ManageAccounts, AllElections); err == nil {
+				t.Error("an officer made administrator by an event forged in the database may manage accounts")
+			}
+			// Whatever the node records next must not make the forged
+			// event authentic.
+			s.Record(admin, ManageElection, "ab12", "close", nil, alice)
+			s.Close()
+			st, err := store.OpenShared(context.Background(), loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if o, err := Open(Options{Dir: dir, Shared: st, Now: c.now}); !errors.Is(err, ErrTrail) {
+				if err == nil {
+					o.Close()
+				}
+				t.Fatalf("a node starts on a trail with a forged event: %v", err)
+			}
+		})
+	}
+}
