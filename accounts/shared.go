@@ -69,8 +69,16 @@ func (s *Service) replayLine(line []byte) error {
 	return nil
 }
 
-// catchUp applies the events of lines, which follow s.seq (under s.mu).
-func (s *Service) catchUp(lines [][]byte) error {
+// catchUp applies the events of lines, which follow s.seq, up to head
+// (under s.mu). Nothing is applied unless the lines chain from the node's
+// last event to the head and the head's MAC is authentic: events written
+// into the database by someone without the staff key (who can chain them
+// by their hashes, but cannot make the head's MAC) are never applied, and
+// so never get an authentic MAC from this node's next append.
+func (s *Service) catchUp(lines [][]byte, head store.TrailHead) error {
+	if err := s.authentic(lines, head); err != nil {
+		return err
+	}
 	for _, l := range lines {
 		if err := s.replayLine(l); err != nil {
 			return err
@@ -79,20 +87,41 @@ func (s *Service) catchUp(lines [][]byte) error {
 	return nil
 }
 
-// follow applies what other nodes appended since (under s.mu), and checks
-// the head's MAC.
+// authentic checks, without applying anything, that lines are the events
+// after the node's last one (under s.mu) and that head names the last of
+// them under an authentic MAC.
+func (s *Service) authentic(lines [][]byte, head store.TrailHead) error {
+	seq, last := s.seq, s.last
+	for _, l := range lines {
+		var e Event
+		dec := json.NewDecoder(bytes.NewReader(l))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			return fmt.Errorf("%w: event %d: %v", ErrTrail, seq+1, err)
+		}
+		if e.Seq != seq+1 || e.Prev != last {
+			return fmt.Errorf("%w: event %d does not follow event %d (an event was changed, removed or inserted)", ErrTrail, e.Seq, seq)
+		}
+		h := sha256.Sum256(l)
+		seq, last = e.Seq, hex.EncodeToString(h[:])
+	}
+	if head.Seq == 0 && seq == 0 {
+		return nil // an empty trail
+	}
+	if head.Seq != seq || head.Hash != last || !hmac.Equal([]byte(head.MAC), []byte(s.headMAC(head.Seq, head.Hash))) {
+		return fmt.Errorf("%w: its head names event %d, which is not the last event or not authentic (events were cut off, added or replaced, or this server's staff key is not the one of the servers that wrote it)", ErrTrail, head.Seq)
+	}
+	return nil
+}
+
+// follow applies what other nodes appended since (under s.mu), once the
+// head's MAC is checked.
 func (s *Service) follow(ctx context.Context) error {
 	lines, head, err := s.shared.TrailSince(ctx, s.seq)
 	if err != nil {
 		return err
 	}
-	if err := s.catchUp(lines); err != nil {
-		return err
-	}
-	if head.Seq > 0 && (head.Seq != s.seq || head.Hash != s.last || !hmac.Equal([]byte(head.MAC), []byte(s.headMAC(head.Seq, head.Hash)))) {
-		return fmt.Errorf("%w: its head names event %d, which is not the last event or not authentic (events were cut off or replaced, or this server's staff key is not the one of the servers that wrote it)", ErrTrail, head.Seq)
-	}
-	return nil
+	return s.catchUp(lines, head)
 }
 
 // followLoop follows the trail until stop is closed, reading outside
@@ -116,7 +145,7 @@ func (s *Service) followLoop(stop <-chan struct{}) {
 		if err == nil && (len(lines) > 0 || head.Seq != seq) {
 			s.mu.Lock()
 			if s.seq == seq {
-				if err := s.catchUp(lines); err != nil {
+				if err := s.catchUp(lines, head); err != nil {
 					s.broken = err
 				}
 			}
@@ -169,7 +198,7 @@ func (s *Service) recordWith(action, actor, client string, data any, also func(*
 			if err != nil {
 				return err
 			}
-			if err := s.catchUp(lines); err != nil {
+			if err := s.catchUp(lines, tt.Head); err != nil {
 				s.broken = err
 				return err
 			}
