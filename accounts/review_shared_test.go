@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,5 +107,54 @@ func TestReviewForgedTrailEventNotApplied(t *testing.T) {
 				t.Fatalf("a node starts on a trail with a forged event: %v", err)
 			}
 		})
+	}
+}
+
+// TestReviewHalfSessionEnrolmentRaceAcrossNodes (finding "enrolment race
+// across nodes"): an invited officer's password is phished; the attacker
+// (half session on node B) and the officer (half session on node A) finish
+// enrolling an authenticator app at the same moment. Each node checks on
+// its own copy that the account has no factor yet, and the event's
+// transaction did not decide it again: both enrolments were recorded, the
+// later one replacing the officer's secret with the attacker's and giving
+// the attacker a full session. One of them must be refused.
+func TestReviewHalfSessionEnrolmentRaceAcrossNodes(t *testing.T) {
+	a, b, c := twoNodes(t)
+	admin, _, _ := firstAdmin(t, a, c)
+	for i := range 8 {
+		email := fmt.Sprintf("officer%d@example.org", i)
+		tok, err := a.Invite(admin, email, "Officer", RoleOfficer, "ab12", alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const pw = "another good passphrase"
+		officer, err := a.Activate(tok, pw, Client{Addr: "192.0.2.7:5"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		attacker, err := b.SignIn(email, pw, Client{Addr: "203.0.113.9:5"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ko, err := a.BeginTOTP(officer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ka, err := b.BeginTOTP(attacker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		co, _ := totp.GenerateCode(ko.Secret(), c.now())
+		ca, _ := totp.GenerateCode(ka.Secret(), c.now())
+		var wg sync.WaitGroup
+		var errO, errA error
+		start := make(chan struct{})
+		wg.Go(func() { <-start; _, errO = a.FinishTOTP(officer, co) })
+		wg.Go(func() { <-start; _, errA = b.FinishTOTP(attacker, ca) })
+		close(start)
+		wg.Wait()
+		if errO == nil && errA == nil {
+			t.Fatalf("officer %d: two half sessions enrolled a second factor each, the later replacing the other's", i)
+		}
 	}
 }
