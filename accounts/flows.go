@@ -455,6 +455,21 @@ func (s *Service) mayChangeFactors(se *Session, a *Account) error {
 	return nil
 }
 
+// mayStillChangeFactors is mayChangeFactors decided again in an
+// enrolment's transaction, on the account as the database has it: two half
+// sessions of an account without a factor (its owner's, and a stolen
+// password's) finishing an enrolment at once on two servers must not both
+// enrol, the later replacing the other's factor.
+func (s *Service) mayStillChangeFactors(se *Session) func(*store.TrailTx) error {
+	return func(*store.TrailTx) error {
+		a := s.accounts[se.Account]
+		if a == nil {
+			return ErrDenied
+		}
+		return s.mayChangeFactors(se, a)
+	}
+}
+
 // VerifyTOTP is the second step with an authenticator app's code. A code
 // is accepted once: a replayed one (or an older one) is refused.
 func (s *Service) VerifyTOTP(se *Session, code string) error {
@@ -618,7 +633,7 @@ func (s *Service) FinishTOTP(se *Session, code string) ([]string, error) {
 		return nil, errors.New("this code does not match: check the time of your device, and type the current code")
 	}
 	sealed := atrest.Seal(s.key, "scrutin/v0/staff-totp", []byte(k.Secret()))
-	if err := s.record("totp.enrol", a.ID, se.Client, factorData{ID: a.ID, TOTP: sealed, Step: step}); err != nil {
+	if err := s.recordWith("totp.enrol", a.ID, se.Client, factorData{ID: a.ID, TOTP: sealed, Step: step}, s.mayStillChangeFactors(se)); err != nil {
 		return nil, err
 	}
 	se.pendingTOTP = nil
