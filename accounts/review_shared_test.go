@@ -7,10 +7,12 @@ package accounts
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -156,5 +158,59 @@ func TestReviewHalfSessionEnrolmentRaceAcrossNodes(t *testing.T) {
 		if errO == nil && errA == nil {
 			t.Fatalf("officer %d: two half sessions enrolled a second factor each, the later replacing the other's", i)
 		}
+	}
+}
+
+// TestReviewTrailRollbackDetectedAtStart (finding "trail rolled back in
+// the database"): someone who can write the database's tables puts back
+// the trail as an older backup had it (its head's MAC is authentic: a node
+// wrote it), undoing what came after (an account disabled, recovery codes
+// used), or empties it (no account: the server offers a new setup link).
+// A running node sees it; a node restarting on it must refuse too, as a
+// server refused a trail file cut short (its head was beside it, out of
+// the database's reach).
+func TestReviewTrailRollbackDetectedAtStart(t *testing.T) {
+	for _, wipe := range []bool{false, true} {
+		t.Run(fmt.Sprint("wipe=", wipe), func(t *testing.T) {
+			dir := t.TempDir()
+			c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+			s := openNode(t, dir, dir, c, &mailbox{})
+			admin, _, _ := firstAdmin(t, s, c)
+			_, head, err := s.shared.TrailSince(context.Background(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Record(admin, ManageElection, "ab12", "close", nil, alice); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(3 * FollowInterval)
+			s.Close()
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.SQLiteFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if wipe {
+				head = store.TrailHead{}
+			}
+			if _, err := db.Exec(`DELETE FROM staff_trail WHERE seq > ?`, head.Seq); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(`UPDATE staff_head SET seq = ?, hash = ?, mac = ? WHERE id = 1`, head.Seq, head.Hash, head.MAC); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			st, err := store.OpenShared(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if o, err := Open(Options{Dir: dir, Shared: st, Now: c.now}); !errors.Is(err, ErrTrail) {
+				if err == nil {
+					o.Close()
+				}
+				t.Fatalf("a node starts on a trail rolled back in the database: %v", err)
+			}
+		})
 	}
 }
