@@ -193,6 +193,7 @@ type Service struct {
 	seq    int64
 	last   string
 	broken error    // the trail in the database does not replay: nothing more is recorded
+	seen   int64    // the last event named in SeenFile
 	setup  *oneTime // the setup token while there is no account
 	// clients limits failed sign-ins per client, in this node's memory
 	// (it only sheds load: the lockouts that protect accounts are in the
@@ -248,6 +249,9 @@ func Open(o Options) (*Service, error) {
 	}
 	s.mu.Lock()
 	err = s.follow(ctx)
+	if err == nil {
+		err = s.checkSeen(ctx)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return fail(err)
@@ -270,6 +274,7 @@ func (s *Service) Close() error {
 	}
 	close(stop)
 	s.followed.Wait()
+	s.writeSeen()
 	if s.ownShared {
 		return s.shared.Close()
 	}

@@ -124,6 +124,62 @@ func (s *Service) follow(ctx context.Context) error {
 	return s.catchUp(lines, head)
 }
 
+// SeenFile, in a node's folder, names the last event of the trail the node
+// has seen (its number and hash). The head's MAC tells a trail made by
+// someone without the staff key, not an older one: a node refuses to start
+// on a database whose trail does not reach that event (cut short, emptied,
+// or put back as an older backup had it, by someone who can write the
+// database but not the node's folder).
+const SeenFile = "staff-trail.seen"
+
+// checkSeen checks the replayed trail against SeenFile (under s.mu).
+func (s *Service) checkSeen(ctx context.Context) error {
+	if s.o.Dir == "" {
+		return nil
+	}
+	path := filepath.Join(s.o.Dir, SeenFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var seq int64
+	var hash string
+	if _, err := fmt.Sscanf(string(b), "%d %s", &seq, &hash); err != nil || seq < 1 {
+		return fmt.Errorf("%s: not a trail's event", path)
+	}
+	refuse := fmt.Errorf("%w: this server saw its event %d, which the database's trail does not have (cut short, emptied, or put back as an older backup had it); if the database was restored from a backup on purpose, delete %s", ErrTrail, seq, path)
+	if seq > s.seq {
+		return refuse
+	}
+	lines, _, err := s.shared.TrailSince(ctx, seq-1)
+	if err != nil {
+		return err
+	}
+	if h := sha256.Sum256(lines[0]); hex.EncodeToString(h[:]) != hash {
+		return refuse
+	}
+	return nil
+}
+
+// writeSeen writes SeenFile, if the node has seen events since it last did.
+func (s *Service) writeSeen() {
+	s.mu.Lock()
+	seq, last, seen := s.seq, s.last, s.seen
+	s.mu.Unlock()
+	if s.o.Dir == "" || seq == seen || seq == 0 {
+		return
+	}
+	if err := atrest.WriteFile(filepath.Join(s.o.Dir, SeenFile), fmt.Appendf(nil, "%d %s\n", seq, last), 0o600); err != nil {
+		return // written at the next event
+	}
+	s.mu.Lock()
+	s.seen = max(s.seen, seq)
+	s.mu.Unlock()
+}
+
 // followLoop follows the trail until stop is closed, reading outside
 // s.mu (a slow database holds up no request), and sweeps the sessions
 // expired now and then.
@@ -151,6 +207,7 @@ func (s *Service) followLoop(stop <-chan struct{}) {
 			}
 			s.mu.Unlock()
 		}
+		s.writeSeen()
 		if now := time.Now(); now.Sub(swept) > time.Hour {
 			swept = now
 			s.shared.SweepSessions(ctx, s.now())
