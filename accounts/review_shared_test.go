@@ -214,3 +214,56 @@ func TestReviewTrailRollbackDetectedAtStart(t *testing.T) {
 		})
 	}
 }
+
+// TestReviewParallelGuessesBoundedNoOracle (finding "lockout raced"): a
+// client sends many password guesses for one account at once. Each was
+// checked against the lockout before its hash was computed, and failures
+// were counted only after: every guess of the burst was tried, far past
+// the 5 of the lockout, and the right one then answered "locked" where
+// the wrong ones answered "wrong password", naming it. Guesses tried must
+// stay near the lockout's 5, and a right password must get the answer of
+// a wrong one.
+func TestReviewParallelGuessesBoundedNoOracle(t *testing.T) {
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTest(t, t.TempDir(), c, &mailbox{})
+	firstAdmin(t, s, c)
+	guesser := Client{Addr: "198.51.100.7:1"}
+	const n = 24
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		pw := fmt.Sprintf("wrong password number %d", i)
+		if i == n-1 {
+			pw = goodPass
+		}
+		wg.Go(func() {
+			<-start
+			if i == n-1 {
+				time.Sleep(50 * time.Millisecond) // queued behind the others
+			}
+			_, errs[i] = s.SignIn("alice@example.org", pw, guesser)
+		})
+	}
+	close(start)
+	wg.Wait()
+	tried := 0
+	for _, err := range errs {
+		if !errors.Is(err, ErrLocked) {
+			tried++
+		}
+	}
+	if tried > 5+cap(argonSlots) {
+		t.Errorf("%d guesses of one burst were tried (lockout after 5)", tried)
+	}
+	right := errs[n-1]
+	if right != nil {
+		for _, err := range errs[:n-1] {
+			if errors.Is(err, ErrLocked) != errors.Is(right, ErrLocked) {
+				continue
+			}
+			return // a wrong guess got the same answer
+		}
+		t.Errorf("the right password answered %v, no wrong one did: the answer names it", right)
+	}
+}
