@@ -199,6 +199,8 @@ type Service struct {
 	// (it only sheds load: the lockouts that protect accounts are in the
 	// trail, and those of addresses without an account in the database).
 	clients *clientLimits
+	// trying names the passwords being checked, by address and client.
+	trying map[string]bool
 }
 
 type oneTime struct {
@@ -219,7 +221,7 @@ func Open(o Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{o: o, key: key, headKey: atrest.Derive(key, "scrutin/v0/staff-trail-head"), now: o.Now, shared: o.Shared,
-		accounts: map[string]*Account{}, byEmail: map[string]string{}, clients: newClientLimits(), last: genesisHash}
+		accounts: map[string]*Account{}, byEmail: map[string]string{}, clients: newClientLimits(), trying: map[string]bool{}, last: genesisHash}
 	if s.now == nil {
 		s.now = time.Now
 	}

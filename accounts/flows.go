@@ -300,9 +300,14 @@ func (l *clientLimits) failed(addr string) {
 // client's limit.
 func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 	email, _ = NormalizeEmail(email)
+	// One password at a time per address and client on this node: a
+	// burst of guesses is not all checked against a lockout that counts
+	// failures only once their hash is done.
+	trying := email + "\x00" + clientKey(c.Addr)
 	s.mu.Lock()
 	s.freshen()
-	if !s.clients.allow(c.Addr) {
+	if !s.clients.allow(c.Addr) || s.trying[trying] {
+		s.clients.failed(c.Addr)
 		s.mu.Unlock()
 		return nil, ErrLocked
 	}
@@ -323,10 +328,24 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 		}
 		hash = a.password
 	}
+	s.trying[trying] = true
 	s.mu.Unlock()
 	ok := VerifyPassword(hash, password) && a != nil && a.activated && !a.Disabled
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.trying, trying)
+	// Failures recorded meanwhile (on other nodes too) may have locked the
+	// client out: then every password, right or wrong, gets the same
+	// answer.
+	s.freshen()
+	var locked bool
+	if a != nil && a.activated {
+		a = s.accounts[a.ID]
+		ok = ok && !a.Disabled
+		locked = s.now().Before(a.lockedUntil(c.Addr))
+	} else {
+		locked = s.now().Before(s.ghostLockedUntil(email, c.Addr))
+	}
 	if !ok {
 		s.clients.failed(c.Addr)
 		if a != nil && a.activated {
@@ -336,11 +355,12 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 			// that the answers do not tell who is staff.
 			s.ghostFailed(email, c.Addr)
 		}
-		return nil, ErrSignIn
 	}
-	s.freshen()
-	if a = s.accounts[a.ID]; a.Disabled || s.now().Before(a.lockedUntil(c.Addr)) {
+	switch {
+	case locked:
 		return nil, ErrLocked
+	case !ok:
+		return nil, ErrSignIn
 	}
 	return s.newSession(a, c, false)
 }
