@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/scrutin/scrutin/internal/pgtest"
@@ -265,5 +266,56 @@ func TestReviewParallelGuessesBoundedNoOracle(t *testing.T) {
 			return // a wrong guess got the same answer
 		}
 		t.Errorf("the right password answered %v, no wrong one did: the answer names it", right)
+	}
+}
+
+// TestReviewLockedAnswerSameWorkForStrangers (finding "staff told by the
+// database"): a client locked out of an address is answered after reading
+// the database's failure counts if the address has no account, but from
+// the node's memory if it is staff's: the time of the "locked" answer (no
+// password hash to hide it) told who is staff. The database is made slow
+// here (its failure counts locked by another transaction) to show which
+// answers wait on it.
+func TestReviewLockedAnswerSameWorkForStrangers(t *testing.T) {
+	loc := pgtest.Schema(t, "staff")
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openNode(t, t.TempDir(), loc, c, &mailbox{})
+	firstAdmin(t, s, c)
+	guesser := Client{Addr: "198.51.100.7:1"}
+	for _, email := range []string{"alice@example.org", "nobody@example.org"} {
+		s.clients = newClientLimits() // the per-client limit is not what is measured
+		for range 5 {
+			s.SignIn(email, "wrong password number", guesser)
+		}
+		if _, err := s.SignIn(email, "wrong password number", guesser); !errors.Is(err, ErrLocked) {
+			t.Fatalf("%s: %v", email, err)
+		}
+	}
+	s.clients = newClientLimits() // the per-client limit is not what is measured
+	db, err := sql.Open("pgx", loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	took := func(email string) time.Duration {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(`LOCK TABLE budgets IN ACCESS EXCLUSIVE MODE`); err != nil {
+			t.Fatal(err)
+		}
+		go func() { time.Sleep(500 * time.Millisecond); tx.Rollback() }()
+		start := time.Now()
+		if _, err := s.SignIn(email, "wrong password number", guesser); !errors.Is(err, ErrLocked) {
+			t.Fatalf("%s: %v", email, err)
+		}
+		d := time.Since(start)
+		time.Sleep(600 * time.Millisecond)
+		return d
+	}
+	staff, stranger := took("alice@example.org"), took("nobody@example.org")
+	if (staff < 400*time.Millisecond) != (stranger < 400*time.Millisecond) {
+		t.Fatalf("a locked-out client is answered in %v at a staff address, %v at an address without an account", staff, stranger)
 	}
 }
