@@ -313,8 +313,11 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 	}
 	a := s.accounts[s.byEmail[email]]
 	hash := dummyHash
+	// Read for every address, so that the answer's time does not tell
+	// who is staff; it counts only for an address without an account.
+	ghostLocked := s.now().Before(s.ghostLockedUntil(email, c.Addr))
 	if a == nil || !a.activated || a.Disabled {
-		if s.now().Before(s.ghostLockedUntil(email, c.Addr)) {
+		if ghostLocked {
 			s.clients.failed(c.Addr)
 			s.mu.Unlock()
 			return nil, ErrLocked
@@ -338,13 +341,11 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 	// client out: then every password, right or wrong, gets the same
 	// answer.
 	s.freshen()
-	var locked bool
+	locked := s.now().Before(s.ghostLockedUntil(email, c.Addr)) // read for every address, as above
 	if a != nil && a.activated {
 		a = s.accounts[a.ID]
 		ok = ok && !a.Disabled
 		locked = s.now().Before(a.lockedUntil(c.Addr))
-	} else {
-		locked = s.now().Before(s.ghostLockedUntil(email, c.Addr))
 	}
 	if !ok {
 		s.clients.failed(c.Addr)
