@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -317,5 +318,43 @@ func TestReviewLockedAnswerSameWorkForStrangers(t *testing.T) {
 	staff, stranger := took("alice@example.org"), took("nobody@example.org")
 	if (staff < 400*time.Millisecond) != (stranger < 400*time.Millisecond) {
 		t.Fatalf("a locked-out client is answered in %v at a staff address, %v at an address without an account", staff, stranger)
+	}
+}
+
+// TestReviewTrailPageShowsNoRewrittenEvent (finding "trail page read
+// unchecked"): the trail pages read the events from the database as they
+// are, unchecked: someone who can write the database rewrites what an
+// event says (who did what, from where), and every auditor reads the
+// rewritten event until a node restarts. The pages show only events that
+// chain to the head the node has checked.
+func TestReviewTrailPageShowsNoRewrittenEvent(t *testing.T) {
+	dir := t.TempDir()
+	c := &clock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	s := openNode(t, dir, dir, c, &mailbox{})
+	admin, _, _ := firstAdmin(t, s, c)
+	if err := s.Record(admin, ManageElection, "ab12", "close", map[string]string{"reason": "the officer closed it"}, alice); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Record(admin, ManageElection, "ab12", "tally", nil, alice); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE staff_trail SET line = CAST(replace(CAST(line AS TEXT), 'the officer closed it', 'nobody closed it ever') AS BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	for name, read := range map[string]func() ([]TrailEvent, error){
+		"trail":          func() ([]TrailEvent, error) { return s.Trail(admin, 100) },
+		"election trail": func() ([]TrailEvent, error) { return s.ElectionTrail(admin, 100, "ab12") },
+	} {
+		tr, _ := read()
+		for _, e := range tr {
+			if strings.Contains(e.Detail, "nobody closed it") {
+				t.Errorf("the %s page shows an event rewritten in the database: %s", name, e.Detail)
+			}
+		}
 	}
 }
