@@ -943,14 +943,12 @@ func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
 	for id, a := range s.accounts {
 		names[id] = a.Email
 	}
-	seq := s.seq
+	s.freshen() // what other nodes appended, checked
+	seq, last := s.seq, s.last
 	s.mu.Unlock()
-	events, err := s.events(context.Background(), max(0, seq-int64(n)))
+	events, err := s.events(context.Background(), max(0, seq-int64(n)), seq, last)
 	if err != nil {
 		return nil, err
-	}
-	if len(events) > n {
-		events = events[len(events)-n:]
 	}
 	out := make([]TrailEvent, 0, len(events))
 	for i := len(events) - 1; i >= 0; i-- {

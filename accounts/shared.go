@@ -386,19 +386,31 @@ func readLines(path string, n int64) ([][]byte, error) {
 	return out, nil
 }
 
-// events returns the trail's events after seq, read from the database.
-func (s *Service) events(ctx context.Context, seq int64) ([]*Event, error) {
+// events returns the trail's events after seq up to upto, read from the
+// database and checked: they chain, by their hashes, to last, the hash of
+// event upto as the node checked it (its copy's head). An event changed in
+// the database since is refused, not shown.
+func (s *Service) events(ctx context.Context, seq, upto int64, last string) ([]*Event, error) {
+	if upto <= seq {
+		return nil, nil
+	}
 	lines, _, err := s.shared.TrailSince(ctx, seq)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Event, 0, len(lines))
-	for _, l := range lines {
+	if int64(len(lines)) < upto-seq {
+		return nil, fmt.Errorf("%w: the database's trail ends before event %d", ErrTrail, upto)
+	}
+	lines = lines[:upto-seq]
+	out := make([]*Event, len(lines))
+	want := last
+	for i := len(lines) - 1; i >= 0; i-- {
+		h := sha256.Sum256(lines[i])
 		var e Event
-		if err := json.Unmarshal(l, &e); err != nil {
-			return nil, err
+		if hex.EncodeToString(h[:]) != want || json.Unmarshal(lines[i], &e) != nil || e.Seq != seq+int64(i)+1 {
+			return nil, fmt.Errorf("%w: event %d was changed in the database", ErrTrail, seq+int64(i)+1)
 		}
-		out = append(out, &e)
+		out[i], want = &e, e.Prev
 	}
 	return out, nil
 }
@@ -537,7 +549,11 @@ func (s *Service) ghostFailed(email, client string) {
 // tailWhere returns the last n events that keep accepts (all if nil), and
 // how many it accepted in all.
 func (s *Service) tailWhere(n int, keep func(*Event) bool) ([]*Event, int64, error) {
-	events, err := s.events(context.Background(), 0)
+	s.mu.Lock()
+	s.freshen() // what other nodes appended, checked
+	seq, last := s.seq, s.last
+	s.mu.Unlock()
+	events, err := s.events(context.Background(), 0, seq, last)
 	if err != nil {
 		return nil, 0, err
 	}
