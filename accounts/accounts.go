@@ -193,11 +193,14 @@ type Service struct {
 	seq    int64
 	last   string
 	broken error    // the trail in the database does not replay: nothing more is recorded
+	seen   int64    // the last event named in SeenFile
 	setup  *oneTime // the setup token while there is no account
 	// clients limits failed sign-ins per client, in this node's memory
 	// (it only sheds load: the lockouts that protect accounts are in the
 	// trail, and those of addresses without an account in the database).
 	clients *clientLimits
+	// trying names the passwords being checked, by address and client.
+	trying map[string]bool
 }
 
 type oneTime struct {
@@ -218,7 +221,7 @@ func Open(o Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{o: o, key: key, headKey: atrest.Derive(key, "scrutin/v0/staff-trail-head"), now: o.Now, shared: o.Shared,
-		accounts: map[string]*Account{}, byEmail: map[string]string{}, clients: newClientLimits(), last: genesisHash}
+		accounts: map[string]*Account{}, byEmail: map[string]string{}, clients: newClientLimits(), trying: map[string]bool{}, last: genesisHash}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -248,6 +251,9 @@ func Open(o Options) (*Service, error) {
 	}
 	s.mu.Lock()
 	err = s.follow(ctx)
+	if err == nil {
+		err = s.checkSeen(ctx)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return fail(err)
@@ -270,6 +276,7 @@ func (s *Service) Close() error {
 	}
 	close(stop)
 	s.followed.Wait()
+	s.writeSeen()
 	if s.ownShared {
 		return s.shared.Close()
 	}

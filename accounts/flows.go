@@ -300,16 +300,24 @@ func (l *clientLimits) failed(addr string) {
 // client's limit.
 func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 	email, _ = NormalizeEmail(email)
+	// One password at a time per address and client on this node: a
+	// burst of guesses is not all checked against a lockout that counts
+	// failures only once their hash is done.
+	trying := email + "\x00" + clientKey(c.Addr)
 	s.mu.Lock()
 	s.freshen()
-	if !s.clients.allow(c.Addr) {
+	if !s.clients.allow(c.Addr) || s.trying[trying] {
+		s.clients.failed(c.Addr)
 		s.mu.Unlock()
 		return nil, ErrLocked
 	}
 	a := s.accounts[s.byEmail[email]]
 	hash := dummyHash
+	// Read for every address, so that the answer's time does not tell
+	// who is staff; it counts only for an address without an account.
+	ghostLocked := s.now().Before(s.ghostLockedUntil(email, c.Addr))
 	if a == nil || !a.activated || a.Disabled {
-		if s.now().Before(s.ghostLockedUntil(email, c.Addr)) {
+		if ghostLocked {
 			s.clients.failed(c.Addr)
 			s.mu.Unlock()
 			return nil, ErrLocked
@@ -323,10 +331,22 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 		}
 		hash = a.password
 	}
+	s.trying[trying] = true
 	s.mu.Unlock()
 	ok := VerifyPassword(hash, password) && a != nil && a.activated && !a.Disabled
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.trying, trying)
+	// Failures recorded meanwhile (on other nodes too) may have locked the
+	// client out: then every password, right or wrong, gets the same
+	// answer.
+	s.freshen()
+	locked := s.now().Before(s.ghostLockedUntil(email, c.Addr)) // read for every address, as above
+	if a != nil && a.activated {
+		a = s.accounts[a.ID]
+		ok = ok && !a.Disabled
+		locked = s.now().Before(a.lockedUntil(c.Addr))
+	}
 	if !ok {
 		s.clients.failed(c.Addr)
 		if a != nil && a.activated {
@@ -336,11 +356,12 @@ func (s *Service) SignIn(email, password string, c Client) (*Session, error) {
 			// that the answers do not tell who is staff.
 			s.ghostFailed(email, c.Addr)
 		}
-		return nil, ErrSignIn
 	}
-	s.freshen()
-	if a = s.accounts[a.ID]; a.Disabled || s.now().Before(a.lockedUntil(c.Addr)) {
+	switch {
+	case locked:
 		return nil, ErrLocked
+	case !ok:
+		return nil, ErrSignIn
 	}
 	return s.newSession(a, c, false)
 }
@@ -453,6 +474,21 @@ func (s *Service) mayChangeFactors(se *Session, a *Account) error {
 		return ErrStepUp
 	}
 	return nil
+}
+
+// mayStillChangeFactors is mayChangeFactors decided again in an
+// enrolment's transaction, on the account as the database has it: two half
+// sessions of an account without a factor (its owner's, and a stolen
+// password's) finishing an enrolment at once on two servers must not both
+// enrol, the later replacing the other's factor.
+func (s *Service) mayStillChangeFactors(se *Session) func(*store.TrailTx) error {
+	return func(*store.TrailTx) error {
+		a := s.accounts[se.Account]
+		if a == nil {
+			return ErrDenied
+		}
+		return s.mayChangeFactors(se, a)
+	}
 }
 
 // VerifyTOTP is the second step with an authenticator app's code. A code
@@ -618,7 +654,7 @@ func (s *Service) FinishTOTP(se *Session, code string) ([]string, error) {
 		return nil, errors.New("this code does not match: check the time of your device, and type the current code")
 	}
 	sealed := atrest.Seal(s.key, "scrutin/v0/staff-totp", []byte(k.Secret()))
-	if err := s.record("totp.enrol", a.ID, se.Client, factorData{ID: a.ID, TOTP: sealed, Step: step}); err != nil {
+	if err := s.recordWith("totp.enrol", a.ID, se.Client, factorData{ID: a.ID, TOTP: sealed, Step: step}, s.mayStillChangeFactors(se)); err != nil {
 		return nil, err
 	}
 	se.pendingTOTP = nil
@@ -907,14 +943,12 @@ func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
 	for id, a := range s.accounts {
 		names[id] = a.Email
 	}
-	seq := s.seq
+	s.freshen() // what other nodes appended, checked
+	seq, last := s.seq, s.last
 	s.mu.Unlock()
-	events, err := s.events(context.Background(), max(0, seq-int64(n)))
+	events, err := s.events(context.Background(), max(0, seq-int64(n)), seq, last)
 	if err != nil {
 		return nil, err
-	}
-	if len(events) > n {
-		events = events[len(events)-n:]
 	}
 	out := make([]TrailEvent, 0, len(events))
 	for i := len(events) - 1; i >= 0; i-- {

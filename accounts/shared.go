@@ -69,8 +69,16 @@ func (s *Service) replayLine(line []byte) error {
 	return nil
 }
 
-// catchUp applies the events of lines, which follow s.seq (under s.mu).
-func (s *Service) catchUp(lines [][]byte) error {
+// catchUp applies the events of lines, which follow s.seq, up to head
+// (under s.mu). Nothing is applied unless the lines chain from the node's
+// last event to the head and the head's MAC is authentic: events written
+// into the database by someone without the staff key (who can chain them
+// by their hashes, but cannot make the head's MAC) are never applied, and
+// so never get an authentic MAC from this node's next append.
+func (s *Service) catchUp(lines [][]byte, head store.TrailHead) error {
+	if err := s.authentic(lines, head); err != nil {
+		return err
+	}
 	for _, l := range lines {
 		if err := s.replayLine(l); err != nil {
 			return err
@@ -79,20 +87,97 @@ func (s *Service) catchUp(lines [][]byte) error {
 	return nil
 }
 
-// follow applies what other nodes appended since (under s.mu), and checks
-// the head's MAC.
+// authentic checks, without applying anything, that lines are the events
+// after the node's last one (under s.mu) and that head names the last of
+// them under an authentic MAC.
+func (s *Service) authentic(lines [][]byte, head store.TrailHead) error {
+	seq, last := s.seq, s.last
+	for _, l := range lines {
+		var e Event
+		dec := json.NewDecoder(bytes.NewReader(l))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			return fmt.Errorf("%w: event %d: %v", ErrTrail, seq+1, err)
+		}
+		if e.Seq != seq+1 || e.Prev != last {
+			return fmt.Errorf("%w: event %d does not follow event %d (an event was changed, removed or inserted)", ErrTrail, e.Seq, seq)
+		}
+		h := sha256.Sum256(l)
+		seq, last = e.Seq, hex.EncodeToString(h[:])
+	}
+	if head.Seq == 0 && seq == 0 {
+		return nil // an empty trail
+	}
+	if head.Seq != seq || head.Hash != last || !hmac.Equal([]byte(head.MAC), []byte(s.headMAC(head.Seq, head.Hash))) {
+		return fmt.Errorf("%w: its head names event %d, which is not the last event or not authentic (events were cut off, added or replaced, or this server's staff key is not the one of the servers that wrote it)", ErrTrail, head.Seq)
+	}
+	return nil
+}
+
+// follow applies what other nodes appended since (under s.mu), once the
+// head's MAC is checked.
 func (s *Service) follow(ctx context.Context) error {
 	lines, head, err := s.shared.TrailSince(ctx, s.seq)
 	if err != nil {
 		return err
 	}
-	if err := s.catchUp(lines); err != nil {
+	return s.catchUp(lines, head)
+}
+
+// SeenFile, in a node's folder, names the last event of the trail the node
+// has seen (its number and hash). The head's MAC tells a trail made by
+// someone without the staff key, not an older one: a node refuses to start
+// on a database whose trail does not reach that event (cut short, emptied,
+// or put back as an older backup had it, by someone who can write the
+// database but not the node's folder).
+const SeenFile = "staff-trail.seen"
+
+// checkSeen checks the replayed trail against SeenFile (under s.mu).
+func (s *Service) checkSeen(ctx context.Context) error {
+	if s.o.Dir == "" {
+		return nil
+	}
+	path := filepath.Join(s.o.Dir, SeenFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	if head.Seq > 0 && (head.Seq != s.seq || head.Hash != s.last || !hmac.Equal([]byte(head.MAC), []byte(s.headMAC(head.Seq, head.Hash)))) {
-		return fmt.Errorf("%w: its head names event %d, which is not the last event or not authentic (events were cut off or replaced, or this server's staff key is not the one of the servers that wrote it)", ErrTrail, head.Seq)
+	var seq int64
+	var hash string
+	if _, err := fmt.Sscanf(string(b), "%d %s", &seq, &hash); err != nil || seq < 1 {
+		return fmt.Errorf("%s: not a trail's event", path)
+	}
+	refuse := fmt.Errorf("%w: this server saw its event %d, which the database's trail does not have (cut short, emptied, or put back as an older backup had it); if the database was restored from a backup on purpose, delete %s", ErrTrail, seq, path)
+	if seq > s.seq {
+		return refuse
+	}
+	lines, _, err := s.shared.TrailSince(ctx, seq-1)
+	if err != nil {
+		return err
+	}
+	if h := sha256.Sum256(lines[0]); hex.EncodeToString(h[:]) != hash {
+		return refuse
 	}
 	return nil
+}
+
+// writeSeen writes SeenFile, if the node has seen events since it last did.
+func (s *Service) writeSeen() {
+	s.mu.Lock()
+	seq, last, seen := s.seq, s.last, s.seen
+	s.mu.Unlock()
+	if s.o.Dir == "" || seq == seen || seq == 0 {
+		return
+	}
+	if err := atrest.WriteFile(filepath.Join(s.o.Dir, SeenFile), fmt.Appendf(nil, "%d %s\n", seq, last), 0o600); err != nil {
+		return // written at the next event
+	}
+	s.mu.Lock()
+	s.seen = max(s.seen, seq)
+	s.mu.Unlock()
 }
 
 // followLoop follows the trail until stop is closed, reading outside
@@ -116,12 +201,13 @@ func (s *Service) followLoop(stop <-chan struct{}) {
 		if err == nil && (len(lines) > 0 || head.Seq != seq) {
 			s.mu.Lock()
 			if s.seq == seq {
-				if err := s.catchUp(lines); err != nil {
+				if err := s.catchUp(lines, head); err != nil {
 					s.broken = err
 				}
 			}
 			s.mu.Unlock()
 		}
+		s.writeSeen()
 		if now := time.Now(); now.Sub(swept) > time.Hour {
 			swept = now
 			s.shared.SweepSessions(ctx, s.now())
@@ -169,7 +255,7 @@ func (s *Service) recordWith(action, actor, client string, data any, also func(*
 			if err != nil {
 				return err
 			}
-			if err := s.catchUp(lines); err != nil {
+			if err := s.catchUp(lines, tt.Head); err != nil {
 				s.broken = err
 				return err
 			}
@@ -300,19 +386,31 @@ func readLines(path string, n int64) ([][]byte, error) {
 	return out, nil
 }
 
-// events returns the trail's events after seq, read from the database.
-func (s *Service) events(ctx context.Context, seq int64) ([]*Event, error) {
+// events returns the trail's events after seq up to upto, read from the
+// database and checked: they chain, by their hashes, to last, the hash of
+// event upto as the node checked it (its copy's head). An event changed in
+// the database since is refused, not shown.
+func (s *Service) events(ctx context.Context, seq, upto int64, last string) ([]*Event, error) {
+	if upto <= seq {
+		return nil, nil
+	}
 	lines, _, err := s.shared.TrailSince(ctx, seq)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Event, 0, len(lines))
-	for _, l := range lines {
+	if int64(len(lines)) < upto-seq {
+		return nil, fmt.Errorf("%w: the database's trail ends before event %d", ErrTrail, upto)
+	}
+	lines = lines[:upto-seq]
+	out := make([]*Event, len(lines))
+	want := last
+	for i := len(lines) - 1; i >= 0; i-- {
+		h := sha256.Sum256(lines[i])
 		var e Event
-		if err := json.Unmarshal(l, &e); err != nil {
-			return nil, err
+		if hex.EncodeToString(h[:]) != want || json.Unmarshal(lines[i], &e) != nil || e.Seq != seq+int64(i)+1 {
+			return nil, fmt.Errorf("%w: event %d was changed in the database", ErrTrail, seq+int64(i)+1)
 		}
-		out = append(out, &e)
+		out[i], want = &e, e.Prev
 	}
 	return out, nil
 }
@@ -451,7 +549,11 @@ func (s *Service) ghostFailed(email, client string) {
 // tailWhere returns the last n events that keep accepts (all if nil), and
 // how many it accepted in all.
 func (s *Service) tailWhere(n int, keep func(*Event) bool) ([]*Event, int64, error) {
-	events, err := s.events(context.Background(), 0)
+	s.mu.Lock()
+	s.freshen() // what other nodes appended, checked
+	seq, last := s.seq, s.last
+	s.mu.Unlock()
+	events, err := s.events(context.Background(), 0, seq, last)
 	if err != nil {
 		return nil, 0, err
 	}

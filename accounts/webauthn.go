@@ -107,7 +107,7 @@ func (s *Service) FinishPasskey(se *Session, body io.Reader) ([]string, error) {
 	if err != nil {
 		return nil, errors.New("the passkey could not be registered: " + err.Error())
 	}
-	if err := s.record("passkey.add", a.ID, se.Client, factorData{ID: a.ID, Passkey: cred}); err != nil {
+	if err := s.recordWith("passkey.add", a.ID, se.Client, factorData{ID: a.ID, Passkey: cred}, s.mayStillChangeFactors(se)); err != nil {
 		return nil, err
 	}
 	return s.enrolled(se, a, "passkey", had)

@@ -520,6 +520,7 @@ func (s *SignIn) issue(ctx context.Context, email, id string) (wait time.Duratio
 	// The same work whether or not the address is on the list.
 	c := store.Code{Scope: s.scope, Addr: s.addr(email), ID: id, Short: CodeMAC(s.key, email, code[:8]), Long: CodeMAC(s.key, email, code)}
 	listed := s.emails[email]
+	c.Stranger = !listed
 	letters, b := s.budget("letters", email), s.letters()
 	if s.isClosed() {
 		return 0, time.Time{}, errNoLetters

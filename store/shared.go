@@ -303,8 +303,8 @@ func (s *Shared) Give(ctx context.Context, key string, b Bucket, now time.Time) 
 }
 
 // maybeSweep deletes, at most once a minute per process, the budgets full
-// again and the codes dead for an hour (a code whose letter never went,
-// its node having stopped, too).
+// again, the codes dead for an hour (a code whose letter never went, its
+// node having stopped, too) and the strangers' codes.
 func (s *Shared) maybeSweep(ctx context.Context, now time.Time) {
 	s.mu.Lock()
 	due := now.Sub(s.swept) >= time.Minute || now.Before(s.swept)
@@ -319,7 +319,7 @@ func (s *Shared) maybeSweep(ctx context.Context, now time.Time) {
 		if _, err := t.exec(`DELETE FROM budgets WHERE sweep <= ?`, micros(now)); err != nil {
 			return err
 		}
-		_, err := t.exec(`DELETE FROM signin_codes WHERE expires < ?`, micros(now.Add(-time.Hour)))
+		_, err := t.exec(`DELETE FROM signin_codes WHERE expires < ? OR (expires <= ? AND sent < 0)`, micros(now.Add(-time.Hour)), micros(now))
 		return err
 	})
 }
@@ -333,6 +333,11 @@ type Code struct {
 	Scope, Addr, ID string
 	// Short and Long are the MACs of its 8- and 16-digit forms.
 	Short, Long [32]byte
+	// Stranger marks the code of an address not on the list: kept with
+	// the same work as a voter's, but never mailed, dead at once, and
+	// gone at the next sweep (a flood of made-up addresses keeps a
+	// minute of them, not an hour).
+	Stranger bool
 }
 
 // IssueCode spends a letter of the address's budget (the bucket named
@@ -348,8 +353,12 @@ func (s *Shared) IssueCode(ctx context.Context, letters string, b Bucket, c Code
 		if wait, last, err = t.take(letters, b, now); err != nil || wait > 0 {
 			return err
 		}
-		_, err = t.exec(`INSERT INTO signin_codes (scope, addr, id, short, long, sent, expires) VALUES (?, ?, ?, ?, ?, 0, ?)`,
-			c.Scope, c.Addr, c.ID, c.Short[:], c.Long[:], micros(now.Add(ttl)))
+		sent, expires := int64(0), now.Add(ttl)
+		if c.Stranger {
+			sent, expires = -1, now // never usable (sent > 0 is): see maybeSweep
+		}
+		_, err = t.exec(`INSERT INTO signin_codes (scope, addr, id, short, long, sent, expires) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			c.Scope, c.Addr, c.ID, c.Short[:], c.Long[:], sent, micros(expires))
 		return err
 	})
 	s.maybeSweep(ctx, now)

@@ -146,6 +146,9 @@ func (f *Fixture) Close() error {
 		if f.Registry != nil {
 			f.Registry.Close()
 		}
+		if f.Staff != nil {
+			f.Staff.Close() // before the database it follows
+		}
 		if f.DB != nil {
 			err = f.DB.Close()
 		}
@@ -329,7 +332,9 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 // fresh random password and an authenticator app.
 func (f *Fixture) staff() error {
 	var err error
-	if f.Staff, err = accounts.Open(accounts.Options{Dir: f.Opts.Dir, SiteName: "scrutin demo"}); err != nil {
+	// In the database of the elections (PostgreSQL with DB), where
+	// scrutin serve looks for them.
+	if f.Staff, err = accounts.Open(accounts.Options{Dir: f.Opts.Dir, Shared: f.DB.Shared(), SiteName: "scrutin demo"}); err != nil {
 		return err
 	}
 	link, _, err := f.Staff.SetupLink("", "http://localhost")
