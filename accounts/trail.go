@@ -1,9 +1,10 @@
 package accounts
 
-// The audit trail: every staff action is an event appended to a file, one
-// JSON object per line, each naming the SHA-256 of the line before it, so
-// that a line changed, removed or inserted breaks the chain and the server
-// refuses to start on it. The accounts are derived by replaying the trail
+// The audit trail: every staff action is an event, one JSON object, each
+// naming the SHA-256 of the one before it, so that an event changed,
+// removed or inserted breaks the chain and the server refuses it. The
+// trail lives in the database (shared.go); this file reads the trail file
+// that servers before issue 18 wrote (staff-trail.jsonl), to migrate it. The accounts are derived by replaying the trail
 // (Apply is the one code path that changes them), as the election's state
 // is derived from its log.
 
@@ -163,50 +164,6 @@ func openTrail(path string, key []byte, apply func(*Event) error) (*trail, error
 	return t, nil
 }
 
-// append writes an event durably (fsync) once check accepts it, then
-// applies it. It fills Seq, Prev and At. If the write fails, the trail is
-// closed: whether the line reached the disk is unknown, and only a restart
-// (which replays the file) knows.
-func (t *trail) append(e *Event, check func(*Event) error, apply func(*Event)) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.f == nil {
-		return errors.New("the staff audit trail is closed")
-	}
-	e.Seq, e.Prev = t.seq+1, t.last
-	if e.At.IsZero() {
-		e.At = time.Now().UTC()
-	}
-	line, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	if len(line) > maxAppendLine {
-		return fmt.Errorf("the event is too long for the audit trail (%d bytes)", len(line))
-	}
-	if err := check(e); err != nil {
-		return err
-	}
-	_, err = t.f.Write(append(line, '\n'))
-	if err == nil {
-		err = t.f.Sync()
-	}
-	if err != nil {
-		t.f.Close()
-		t.f = nil
-		return fmt.Errorf("the staff audit trail could not be written (restart the server): %w", err)
-	}
-	h := sha256.Sum256(line)
-	t.seq, t.last = e.Seq, hex.EncodeToString(h[:])
-	apply(e)
-	if err := t.writeHead(); err != nil {
-		t.f.Close()
-		t.f = nil
-		return fmt.Errorf("the staff audit trail's head could not be written (restart the server): %w", err)
-	}
-	return nil
-}
-
 func (t *trail) close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -216,44 +173,4 @@ func (t *trail) close() error {
 	err := t.f.Close()
 	t.f = nil
 	return err
-}
-
-// tail returns the last n events (at most), oldest first.
-func (t *trail) tail(n int) ([]*Event, error) {
-	events, _, err := t.tailWhere(n, nil)
-	return events, err
-}
-
-// tailWhere returns the last n events that keep accepts (all if nil), and
-// how many it accepted in all.
-func (t *trail) tailWhere(n int, keep func(*Event) bool) ([]*Event, int64, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.f == nil {
-		return nil, 0, errors.New("the staff audit trail is closed")
-	}
-	f, err := os.Open(t.f.Name())
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	var ring []*Event
-	var kept int64
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), maxEventLine+1)
-	for sc.Scan() {
-		var e Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, 0, err
-		}
-		if keep != nil && !keep(&e) {
-			continue
-		}
-		kept++
-		ring = append(ring, &e)
-		if len(ring) > n {
-			ring = ring[1:]
-		}
-	}
-	return ring, kept, sc.Err()
 }
