@@ -21,13 +21,7 @@ import (
 // every scrutin node answers every request for an election that failed
 // to load) and anything else 200.
 func TestREADMEHAProxyKeepsNodesThatAnswered503(t *testing.T) {
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("SCRUTIN_REQUIRE_TOOLS") != "" {
-			t.Fatal("haproxy is not installed (.ci/run installs it)")
-		}
-		t.Skip("haproxy is not installed")
-	}
+	haproxy := needHAProxy(t)
 	var nodeAddrs []string
 	for range 3 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -98,5 +92,21 @@ func TestREADMEHAProxyKeepsNodesThatAnswered503(t *testing.T) {
 	}
 	if seen := pool(); len(seen) < 3 {
 		t.Fatalf("after three 503 answers, the balancer sends requests to %d nodes of 3 (%v)", len(seen), seen)
+	}
+}
+
+// TestHAProxyFoundAsCIRunsIt: Debian installs haproxy in /usr/sbin, which
+// is not on a user's PATH (.ci/run runs as any user, with sudo for apt):
+// the tests must find it there, or .ci/run (SCRUTIN_REQUIRE_TOOLS) fails
+// on a fresh machine where it has just installed it.
+func TestHAProxyFoundAsCIRunsIt(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
+		t.Skip("no /usr/sbin/haproxy here")
+	}
+	t.Setenv("PATH", "/usr/local/bin:/usr/bin:/bin") // Debian's default for users
+	if p, err := lookHAProxy(); err != nil {
+		t.Fatalf("haproxy, installed in /usr/sbin, is not found: %v", err)
+	} else if p != "/usr/sbin/haproxy" {
+		t.Fatalf("haproxy found at %s", p)
 	}
 }

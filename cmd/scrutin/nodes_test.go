@@ -51,6 +51,25 @@ func readmeHAProxy(t *testing.T, front string, nodes []string) string {
 	return cfg
 }
 
+// lookHAProxy finds Debian's haproxy.
+func lookHAProxy() (string, error) {
+	return exec.LookPath("haproxy")
+}
+
+// needHAProxy returns haproxy's path, or skips the test (fails it under
+// SCRUTIN_REQUIRE_TOOLS, as .ci/run sets).
+func needHAProxy(t *testing.T) string {
+	t.Helper()
+	haproxy, err := lookHAProxy()
+	if err != nil {
+		if os.Getenv("SCRUTIN_REQUIRE_TOOLS") != "" {
+			t.Fatal("haproxy is not installed (.ci/run installs it)")
+		}
+		t.Skip("haproxy is not installed")
+	}
+	return haproxy
+}
+
 // freePorts returns n loopback addresses free now.
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
@@ -116,13 +135,7 @@ func TestSeveralNodesBehindHAProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("several nodes behind HAProxy: skipped in -short mode")
 	}
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("SCRUTIN_REQUIRE_TOOLS") != "" {
-			t.Fatal("haproxy is not installed (.ci/run installs it)")
-		}
-		t.Skip("haproxy is not installed")
-	}
+	haproxy := needHAProxy(t)
 	bin := buildScrutin(t)
 	loc := faultPostgres(t)
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
