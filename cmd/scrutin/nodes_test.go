@@ -51,9 +51,19 @@ func readmeHAProxy(t *testing.T, front string, nodes []string) string {
 	return cfg
 }
 
-// lookHAProxy finds Debian's haproxy.
+// lookHAProxy finds Debian's haproxy: on PATH, or in /usr/sbin, where
+// Debian installs it and which is not on a user's PATH.
 func lookHAProxy() (string, error) {
-	return exec.LookPath("haproxy")
+	p, err := exec.LookPath("haproxy")
+	if err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+		if q, err2 := exec.LookPath(filepath.Join(dir, "haproxy")); err2 == nil {
+			return q, nil
+		}
+	}
+	return "", err
 }
 
 // needHAProxy returns haproxy's path, or skips the test (fails it under
