@@ -277,7 +277,16 @@ func TestSeveralNodesBehindHAProxy(t *testing.T) {
 		case total - total/6:
 			// The last ballots once the restarted node is back in the
 			// balancer's pool.
-			nodes[1] = <-restarted
+			// (startServe fails the test from its goroutine, which then
+			// sends nothing: bounded here rather than by go test's
+			// timeout.)
+			select {
+			case nodes[1] = <-restarted:
+			case <-time.After(90 * time.Second):
+				close(work)
+				wg.Wait()
+				t.Fatal("the killed node was not started again within 90 s")
+			}
 			waitInPool(t, lb, "node2")
 			mu.Lock()
 			beforeBack = byNode["node2"]
