@@ -141,3 +141,81 @@ func TestOfficerAppendRolledBackWhileOthersAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRegistryLoadsAsAnotherNodeRecordsTheManifest: a node (a Registry
+// sharing the database) loads an election being set up just as another
+// node records its manifest, which the loading node's follower applies
+// while the election's API is being made (without it). The API must be
+// made again with the manifest (the options of a public election: the
+// voters' sign-in list, …), not left as it was until the next officer
+// entry.
+func TestRegistryLoadsAsAnotherNodeRecordsTheManifest(t *testing.T) {
+	ctx := context.Background()
+	master := masterSeed()
+	f := fixture(t, master, "main", 2)
+	loc := postgresLocation(t)
+	dbA, err := store.Open(ctx, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dbA.Close() })
+	if err := dbA.Create(ctx, "main", nil); err != nil {
+		t.Fatal(err)
+	}
+	dbB, err := store.Open(ctx, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dbB.Close() })
+	stB, err := dbB.Log(ctx, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := server.OpenWith(ctx, stB, f.LogSeed(), server.OpenOptions{CheckpointFile: filepath.Join(t.TempDir(), "b"), Joining: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := f.Store.ReadEntries(ctx, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withManifest atomic.Int32
+	var first atomic.Bool
+	r, err := server.OpenRegistry(ctx, server.RegistryOptions{DB: dbA, MasterSeed: master, CheckpointDir: t.TempDir(), Shared: true,
+		Handler: func(id string, e *server.Election) server.Options {
+			var m bool
+			e.State(func(s *election.State) { m = s.Manifest != nil })
+			if m {
+				withManifest.Add(1)
+			} else if !first.Swap(true) {
+				// The other node records the manifest now, and this
+				// node's follower applies it.
+				if _, err := b.Append(ctx, manifest[0]); err != nil {
+					t.Error(err)
+				}
+				deadline := time.Now().Add(3 * time.Second)
+				for !m && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+					e.State(func(s *election.State) { m = s.Manifest != nil })
+				}
+				if !m {
+					t.Error("the follower did not apply the manifest")
+				}
+			}
+			return server.Options{NoSignIn: true}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if _, err := r.Election(ctx, "main"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for withManifest.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the election's API was not made again with its manifest, which the node follows")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
