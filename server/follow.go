@@ -117,16 +117,8 @@ func (e *Election) catchUp(ctx context.Context) error {
 	return e.catchUpLocked(ctx, n, mark)
 }
 
-// catchUpTo is catchUp up to the log's first n entries, whose mark is
-// given (-1: unknown).
-func (e *Election) catchUpTo(ctx context.Context, n, mark int64) error {
-	e.followMu.Lock()
-	defer e.followMu.Unlock()
-	return e.catchUpLocked(ctx, n, mark)
-}
-
 // catchUpLocked (e.followMu held) reads the entries from the state's size
-// to n, a chunk at a time, verifies the ballots other nodes appended (in
+// to n (whose mark is given; -1: unknown), a chunk at a time, verifies the ballots other nodes appended (in
 // parallel, without e.mu), and applies them all in order.
 func (e *Election) catchUpLocked(ctx context.Context, n, mark int64) error {
 	changed := false

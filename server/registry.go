@@ -504,7 +504,12 @@ func (r *Registry) loadLocked(ctx context.Context, s *slot) error {
 	if old != nil && old != si {
 		old.Close()
 	}
-	r.saveSummary(s)
+	// The follower runs from the open on: an officer's entry another node
+	// appended meanwhile (the manifest, after the API above was made) was
+	// applied while this election was not yet published, and its notice
+	// (changed) ignored. Looked at once now: the API is made again if the
+	// manifest came, and the summary saved.
+	r.changed(s, e)
 	go r.watch(s, e, unloaded)
 	return nil
 }
@@ -626,6 +631,10 @@ func (r *Registry) rebuildAPI(s *slot) {
 
 // buildAPI makes election e's API handler with the options given for it.
 func (r *Registry) buildAPI(s *slot, e *Election) (http.Handler, *handler, *SignIn, bool) {
+	// Whether the options are made with the manifest: read before they
+	// are, since the follower may apply it meanwhile (then they are made
+	// again, see changed).
+	m := hasManifest(e)
 	var o Options
 	if r.o.Handler != nil {
 		o = r.o.Handler(s.id, e)
@@ -634,7 +643,7 @@ func (r *Registry) buildAPI(s *slot, e *Election) (http.Handler, *handler, *Sign
 		o.Logger = r.log.With("election", s.id)
 	}
 	h := e.newHandler(o)
-	return h.routes(), h, o.SignIn, hasManifest(e)
+	return h.routes(), h, o.SignIn, m
 }
 
 // saveSummary records the summary of a loaded election in the store.

@@ -160,8 +160,16 @@ func (e *Election) appendEntry(ctx context.Context, entry []byte) (int64, error)
 	applied := false
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
 	defer cancel()
+	// The follower waits until the outcome is known: once the check has
+	// applied the entry, the state is ahead of the log until the commit,
+	// and if the transaction fails, other nodes may append at once; the
+	// follower must not apply their entries on top of one that was never
+	// stored (the state and tree would leave the log). Taken before mu,
+	// as everywhere.
+	e.followMu.Lock()
+	defer e.followMu.Unlock()
 	i, err := e.st.AppendLocked(ctx, func(ctx context.Context, size int64) ([][]byte, error) {
-		if err := e.catchUpTo(ctx, size, -1); err != nil {
+		if err := e.catchUpLocked(ctx, size, -1); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBusy, err)
 		}
 		e.mu.Lock()

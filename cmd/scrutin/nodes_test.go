@@ -55,6 +55,35 @@ func readmeHAProxy(t *testing.T, front string, nodes []string) string {
 	return cfg
 }
 
+// lookHAProxy finds Debian's haproxy: on PATH, or in /usr/sbin, where
+// Debian installs it and which is not on a user's PATH.
+func lookHAProxy() (string, error) {
+	p, err := exec.LookPath("haproxy")
+	if err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+		if q, err2 := exec.LookPath(filepath.Join(dir, "haproxy")); err2 == nil {
+			return q, nil
+		}
+	}
+	return "", err
+}
+
+// needHAProxy returns haproxy's path, or skips the test (fails it under
+// SCRUTIN_REQUIRE_TOOLS, as .ci/run sets).
+func needHAProxy(t *testing.T) string {
+	t.Helper()
+	haproxy, err := lookHAProxy()
+	if err != nil {
+		if os.Getenv("SCRUTIN_REQUIRE_TOOLS") != "" {
+			t.Fatal("haproxy is not installed (.ci/run installs it)")
+		}
+		t.Skip("haproxy is not installed")
+	}
+	return haproxy
+}
+
 // freePorts returns n loopback addresses free now.
 func freePorts(t *testing.T, n int) []string {
 	t.Helper()
@@ -127,13 +156,7 @@ func TestSeveralNodesBehindHAProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("several nodes behind HAProxy: skipped in -short mode")
 	}
-	haproxy, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("SCRUTIN_REQUIRE_TOOLS") != "" {
-			t.Fatal("haproxy is not installed (.ci/run installs it)")
-		}
-		t.Skip("haproxy is not installed")
-	}
+	haproxy := needHAProxy(t)
 	bin := buildScrutin(t)
 	loc := faultPostgres(t)
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
@@ -468,7 +491,16 @@ func TestSeveralNodesBehindHAProxy(t *testing.T) {
 		case units - units/6:
 			// The last voters once the restarted node is back in the
 			// balancer's pool.
-			nodes[1] = <-restarted
+			// (startServe fails the test from its goroutine, which then
+			// sends nothing: bounded here rather than by go test's
+			// timeout.)
+			select {
+			case nodes[1] = <-restarted:
+			case <-time.After(90 * time.Second):
+				close(work)
+				wg.Wait()
+				t.Fatal("the killed node was not started again within 90 s")
+			}
 			waitInPool(t, lb, "node2")
 			mu.Lock()
 			beforeBack = byNode["node2"]
