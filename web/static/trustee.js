@@ -80,10 +80,15 @@
     $("created").hidden = false;
     $("created-text").focus();
     $("download-keystore").click();
-    if (invite) sendIdentity(r.identity);
+    $("identity-fingerprint").textContent = fmt("ownFingerprint", group(r.fingerprint));
+    if (invite) sendIdentity(r.identity, r.fingerprint);
   });
 
-  async function sendIdentity(identity) {
+  // sendIdentity sends the public identity with the invitation. The
+  // fingerprint shown is own, computed by the module from the identity
+  // made; the server's answer is only compared with it: a server that
+  // received or stored another identity is caught here.
+  async function sendIdentity(identity, own) {
     const out = $("invite-result");
     out.hidden = false;
     out.className = "";
@@ -94,9 +99,12 @@
         body: JSON.stringify({ invitation: invite, identity: JSON.parse(identity) }),
       });
       const body = await resp.json().catch(() => ({}));
-      if (resp.status === 201) {
+      if (resp.status === 201 && body.fingerprint === own) {
         out.className = "ok";
-        out.textContent = fmt("inviteSent", group(body.fingerprint || ""));
+        out.textContent = fmt("inviteSent", group(own));
+      } else if (resp.status === 201) {
+        out.className = "error";
+        out.textContent = fmt("inviteMismatch", group(String(body.fingerprint || "")), group(own));
       } else if (resp.status === 404) {
         out.className = "error";
         out.textContent = msgs.inviteUnavailable;
