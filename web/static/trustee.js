@@ -246,7 +246,17 @@
     $("decrypt-yes").disabled = true;
     await frame();
     const dealKey = stored + "dealing:" + self;
-    const r = JSON.parse(window.scrutin.trusteeAct(what, what === "deal" ? localStorage.getItem(dealKey) || "" : ""));
+    // The dealing is read, made if there is none, and kept under a lock
+    // that every tab of this origin takes: of two tabs of one trustee, the
+    // second waits and sends the first one's dealing.
+    const make = () => {
+      const r = JSON.parse(window.scrutin.trusteeAct(what, what === "deal" ? localStorage.getItem(dealKey) || "" : ""));
+      // The dealing is kept before it is sent: if the answer is lost, the
+      // same dealing is sent again, never a second one.
+      if (what === "deal" && !r.error) localStorage.setItem(dealKey, r.message);
+      return r;
+    };
+    const r = what === "deal" && navigator.locks ? await navigator.locks.request("scrutin-trustee-deal:" + root.dataset.log, make) : make();
     const fail = (text) => {
       status("");
       showError(text);
@@ -254,9 +264,6 @@
       $("step-again").hidden = false;
     };
     if (r.error) return fail(fmt("failed", r.error));
-    // The dealing is kept before it is sent: if the answer is lost, the
-    // same dealing is sent again, never a second one.
-    if (what === "deal") localStorage.setItem(dealKey, r.message);
     if (r.keystore) {
       const a = $("download-updated");
       offer(a, fromBase64(r.keystore), fileName(trusteeName), "application/octet-stream");
