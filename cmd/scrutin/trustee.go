@@ -101,6 +101,9 @@ func (t *trusteeFlags) open(stderr io.Writer) (*crypto.Roster, int, *crypto.Trus
 	if self == 0 {
 		return nil, 0, nil, "", fmt.Errorf("the identity in %s (%s) is not on this roster", t.dir, name)
 	}
+	if !r.Trustees[self-1].Encryption.Equal(secrets.Encryption.PublicKey()) {
+		return nil, 0, nil, "", fmt.Errorf("this roster has the signing key of the identity in %s (%s) with another encryption key: the identity on the roster is not the one made; take no step and tell the officer (compare the identity fingerprints)", t.dir, name)
+	}
 	return r, self, secrets, pass, nil
 }
 

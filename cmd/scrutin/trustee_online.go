@@ -174,6 +174,9 @@ func (t *trusteeFlags) openOnline(ctx context.Context, stdout, stderr io.Writer)
 	if self == 0 {
 		return nil, fmt.Errorf("the identity in %s (%s) is not on the roster of the election at %s: check the address, or ask the officer", t.dir, name, t.election)
 	}
+	if !r.Trustees[self-1].Encryption.Equal(secrets.Encryption.PublicKey()) {
+		return nil, fmt.Errorf("the roster of the election at %s has the signing key of the identity in %s (%s) with another encryption key: the identity on the roster is not the one made; take no step and tell the officer (compare the identity fingerprints)", t.election, t.dir, name)
+	}
 	o := &onlineSession{t: t, stdout: stdout, stderr: stderr, rep: rep, r: r, self: self, secrets: secrets, pass: pass, seen: previous}
 	return o, o.remember(ctx)
 }

@@ -54,6 +54,12 @@ func NewKeystoreFile(rnd io.Reader, name string) (*KeystoreFile, *crypto.Trustee
 	if err := checkName(name); err != nil {
 		return nil, nil, err
 	}
+	// spec: §22.3 a new identity's name is one line of text to show, as
+	// "scrutin trustee init" and the server that receives it require.
+	// Opening a keystore checks only the roster's rule (§13.1).
+	if err := CheckName(name); err != nil {
+		return nil, nil, err
+	}
 	s, err := crypto.NewTrusteeSecrets(rnd)
 	if err != nil {
 		return nil, nil, err

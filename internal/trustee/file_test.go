@@ -195,3 +195,18 @@ func TestKeystoreFileVector(t *testing.T) {
 		t.Fatalf("the share of ceremony ab…: %v %v", ok, err)
 	}
 }
+
+// TestNewKeystoreFileName: the trustee page makes identities with
+// NewKeystoreFile; a name that is not one line of text to show is refused
+// when made (spec §22.3), as "scrutin trustee init" refuses it, not only
+// later by the server that receives it.
+func TestNewKeystoreFileName(t *testing.T) {
+	for _, name := range []string{"Bea\x1b[2J", "Bea\nAda", "Bea\u202eadA", "Bea\u2028", "\u2066Bea"} {
+		if _, _, err := NewKeystoreFile(nil, name); err == nil {
+			t.Errorf("NewKeystoreFile(%q) is taken", name)
+		}
+	}
+	if _, _, err := NewKeystoreFile(nil, "Béa Ünal"); err != nil {
+		t.Errorf("a plain name: %v", err)
+	}
+}

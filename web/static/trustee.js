@@ -80,10 +80,15 @@
     $("created").hidden = false;
     $("created-text").focus();
     $("download-keystore").click();
-    if (invite) sendIdentity(r.identity);
+    $("identity-fingerprint").textContent = fmt("ownFingerprint", group(r.fingerprint));
+    if (invite) sendIdentity(r.identity, r.fingerprint);
   });
 
-  async function sendIdentity(identity) {
+  // sendIdentity sends the public identity with the invitation. The
+  // fingerprint shown is own, computed by the module from the identity
+  // made; the server's answer is only compared with it: a server that
+  // received or stored another identity is caught here.
+  async function sendIdentity(identity, own) {
     const out = $("invite-result");
     out.hidden = false;
     out.className = "";
@@ -94,9 +99,12 @@
         body: JSON.stringify({ invitation: invite, identity: JSON.parse(identity) }),
       });
       const body = await resp.json().catch(() => ({}));
-      if (resp.status === 201) {
+      if (resp.status === 201 && body.fingerprint === own) {
         out.className = "ok";
-        out.textContent = fmt("inviteSent", group(body.fingerprint || ""));
+        out.textContent = fmt("inviteSent", group(own));
+      } else if (resp.status === 201) {
+        out.className = "error";
+        out.textContent = fmt("inviteMismatch", group(String(body.fingerprint || "")), group(own));
       } else if (resp.status === 404) {
         out.className = "error";
         out.textContent = msgs.inviteUnavailable;
@@ -238,7 +246,17 @@
     $("decrypt-yes").disabled = true;
     await frame();
     const dealKey = stored + "dealing:" + self;
-    const r = JSON.parse(window.scrutin.trusteeAct(what, what === "deal" ? localStorage.getItem(dealKey) || "" : ""));
+    // The dealing is read, made if there is none, and kept under a lock
+    // that every tab of this origin takes: of two tabs of one trustee, the
+    // second waits and sends the first one's dealing.
+    const make = () => {
+      const r = JSON.parse(window.scrutin.trusteeAct(what, what === "deal" ? localStorage.getItem(dealKey) || "" : ""));
+      // The dealing is kept before it is sent: if the answer is lost, the
+      // same dealing is sent again, never a second one.
+      if (what === "deal" && !r.error) localStorage.setItem(dealKey, r.message);
+      return r;
+    };
+    const r = what === "deal" && navigator.locks ? await navigator.locks.request("scrutin-trustee-deal:" + root.dataset.log, make) : make();
     const fail = (text) => {
       status("");
       showError(text);
@@ -246,9 +264,6 @@
       $("step-again").hidden = false;
     };
     if (r.error) return fail(fmt("failed", r.error));
-    // The dealing is kept before it is sent: if the answer is lost, the
-    // same dealing is sent again, never a second one.
-    if (what === "deal") localStorage.setItem(dealKey, r.message);
     if (r.keystore) {
       const a = $("download-updated");
       offer(a, fromBase64(r.keystore), fileName(trusteeName), "application/octet-stream");

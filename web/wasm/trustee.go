@@ -8,8 +8,8 @@ package main
 // sealed here, and the trustee's secrets stay in this module's memory,
 // never in the page's storage nor on the network.
 //
-//	scrutin.trusteeCreate(name, passphrase, workFactor) → {"keystore" (base64), "identity" (identity.json), "name"}
-//	scrutin.trusteeOpen(keystore, passphrase, workFactor) → {"name", "identity", "shares"}
+//	scrutin.trusteeCreate(name, passphrase, workFactor) → {"keystore" (base64), "identity" (identity.json), "name", "fingerprint" (the identity's, hex)}
+//	scrutin.trusteeOpen(keystore, passphrase, workFactor) → {"name", "identity", "shares", "fingerprint"}
 //	scrutin.trusteeStep(base, fingerprint, previous)    → Promise of the trustee's situation (internal/online.Situation)
 //	scrutin.trusteeAct(step, pending)                   → {"message" (base64), "api" ("ceremony" or "decryptions"), "keystore" (after finish)}
 //
@@ -84,7 +84,11 @@ func trusteeCreate(a []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"keystore": base64.StdEncoding.EncodeToString(sealed), "identity": string(trustee.PublicJSON(pub)), "name": name}, nil
+	// The identity's fingerprint is computed here, from the identity
+	// made: the trustee reads it to the officer, and the page compares it
+	// with the one the server says it received.
+	fp := pub.Fingerprint()
+	return map[string]string{"keystore": base64.StdEncoding.EncodeToString(sealed), "identity": string(trustee.PublicJSON(pub)), "name": name, "fingerprint": hex.EncodeToString(fp[:])}, nil
 }
 
 func trusteeOpen(a []string) (any, error) {
@@ -109,7 +113,8 @@ func trusteeOpen(a []string) (any, error) {
 	session.Lock()
 	defer session.Unlock()
 	session.file, session.pass, session.wf, session.online = kf, a[1], wf, nil
-	return map[string]any{"name": kf.Name(), "identity": string(trustee.PublicJSON(kf.Public())), "shares": kf.Shares()}, nil
+	fp := kf.Public().Fingerprint()
+	return map[string]any{"name": kf.Name(), "identity": string(trustee.PublicJSON(kf.Public())), "shares": kf.Shares(), "fingerprint": hex.EncodeToString(fp[:])}, nil
 }
 
 // trusteeStep verifies the election's record at base (as "scrutin

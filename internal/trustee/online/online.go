@@ -111,6 +111,13 @@ func NewOnline(rep *verify.Report, kf *trustee.KeystoreFile) (*Online, error) {
 	if self == 0 {
 		return nil, fmt.Errorf("%w (%s): check the election's address, or that this is your keystore; ask the officer", ErrNotOnRoster, kf.Name())
 	}
+	// The roster's entry must be the identity made, both keys: with
+	// another encryption key, every dealer encrypts this trustee's shares
+	// to whoever holds that key (the server that received the identity
+	// and changed it).
+	if !r.Trustees[self-1].Encryption.Equal(s.Encryption.PublicKey()) {
+		return nil, fmt.Errorf("%w (%s): the roster's trustee %d has this keystore's signing key but another encryption key, so the identity on the roster is not the one made; take no step and tell the officer (compare the identity fingerprints)", ErrNotOnRoster, kf.Name(), self)
+	}
 	return &Online{Report: rep, Roster: r, Self: self, Secrets: s, File: kf}, nil
 }
 

@@ -174,3 +174,49 @@ func TestOnlineSteps(t *testing.T) {
 		t.Fatalf("after the result: %+v", s)
 	}
 }
+
+// TestOnlineOtherEncryptionKey: a roster that holds the trustee's signing
+// key with an encryption key of someone else's (a server that changed
+// the identity it received) is no roster the trustee is on: every other
+// dealer would encrypt the trustee's shares to that key. NewOnline says
+// so before any step, not at the dealing's failure.
+func TestOnlineOtherEncryptionKey(t *testing.T) {
+	ctx := context.Background()
+	kf, pub, err := trustee.NewKeystoreFile(nil, "Bea")
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief, _ := crypto.NewTrusteeSecrets(nil)
+	other, _ := crypto.NewTrusteeSecrets(nil)
+	roster := &crypto.Roster{Label: "swapped", Threshold: 1, Trustees: []crypto.Trustee{
+		{Name: pub.Name, Signing: pub.Signing, Encryption: thief.Encryption.PublicKey()},
+		{Name: "Ada", Signing: other.Signing.PublicKey(), Encryption: other.Encryption.PublicKey()},
+	}}
+	roster.ID, _ = crypto.NewCeremonyID(nil)
+	f, err := demo.Prepare(ctx, demo.Options{Dir: t.TempDir(), Voters: 2, Workers: 1, Seed: 3, NoSignIn: true, Roster: roster, ID: "swapped"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := f.RecordManifest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.Record(ctx, mirror.For(base+"/e/swapped/log"), verify.Options{})
+	if err != nil || !rep.OK {
+		t.Fatalf("the record: %v %v", err, rep.Failures)
+	}
+	o, err := online.NewOnline(rep, kf)
+	if !errors.Is(err, online.ErrNotOnRoster) {
+		t.Fatalf("NewOnline on a roster with another encryption key: %v (next step %q)", err, func() string {
+			if o != nil {
+				return o.Situation().Next
+			}
+			return ""
+		}())
+	}
+}
