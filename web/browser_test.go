@@ -478,7 +478,7 @@ func TestBrowserOfficer(t *testing.T) {
 	run(t, ctx, "turnout", chromedp.Navigate(base+el+"/results"), chromedp.WaitVisible(css("svg.turnout")))
 	screenshot(t, ctx, "turnout")
 
-	run(t, ctx, "close", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#close-voting")))
+	run(t, ctx, "close", chromedp.Navigate(base+el+"/console"), chromedp.SendKeys(css("#reason"), "The voting period has ended."), chromedp.Click(css("#close-voting")))
 	done("close")
 	run(t, ctx, "tally", chromedp.Click(css("#tally")))
 	done("tally")
@@ -732,7 +732,7 @@ func TestBrowserTwoElections(t *testing.T) {
 	if status != 404 {
 		t.Errorf("south's officers' API answers the officer of north %v, want 404", status)
 	}
-	run(t, ctx, "close north", chromedp.Navigate(base+"/e/north/console"), chromedp.Click(css("#close-voting")))
+	run(t, ctx, "close north", chromedp.Navigate(base+"/e/north/console"), chromedp.SendKeys(css("#reason"), "North closes."), chromedp.Click(css("#close-voting")))
 	waitFor(t, ctx, "closed", `new URLSearchParams(location.search).get("done") === "close"`)
 	if got := phaseAndSize(t, north); !strings.HasPrefix(got, "closed/") {
 		t.Errorf("north is %s after the officer closed it", got)

@@ -237,8 +237,13 @@ func TestElectionIsolation(t *testing.T) {
 		}
 	}
 	// The officer runs north: its console and API act.
-	if resp, _ := send(t, "GET", base+"/e/north/console", "", "", olga); resp.StatusCode != 200 {
+	if resp, body := send(t, "GET", base+"/e/north/console", "", "", olga); resp.StatusCode != 200 {
 		t.Errorf("the officer's own console: %s", resp.Status)
+	} else if m := regexp.MustCompile(`<input id="reason"[^>]*>`).FindString(body); m == "" || strings.Contains(m, "value=") {
+		// The reason goes into the public log: the officer writes it
+		// (a pre-filled "The voting period has ended." was published
+		// by an early close).
+		t.Errorf("the close reason is missing or pre-filled: %s", m)
 	}
 	resp, _ := send(t, "POST", base+"/e/north/console/close", form, "reason=The+end.", olga)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/e/north/console?done=close" {
@@ -246,6 +251,10 @@ func TestElectionIsolation(t *testing.T) {
 	}
 	if resp, body := send(t, "POST", base+"/api/e/north/admin/tally", "application/json", "", olga); resp.StatusCode >= 300 {
 		t.Errorf("the officer tallies north over the API: %s %s", resp.Status, body)
+	}
+	// Waiting for the trustees, the console says how many shares are in.
+	if _, body := send(t, "GET", base+"/e/north/console", "", "", olga); !regexp.MustCompile(`id="wait-shares">[^<]*: 0 of the \d+ needed`).MatchString(body) {
+		t.Errorf("the console does not count the decryption shares received:\n%s", body)
 	}
 	// The auditor reads north's console and acts on nothing.
 	if resp, _ := send(t, "POST", base+"/e/north/console/result", form, "", aldo); resp.StatusCode != http.StatusForbidden {
