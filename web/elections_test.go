@@ -244,6 +244,8 @@ func TestElectionIsolation(t *testing.T) {
 		// (a pre-filled "The voting period has ended." was published
 		// by an early close).
 		t.Errorf("the close reason is missing or pre-filled: %s", m)
+	} else if !regexp.MustCompile(`id="console-turnout">\d+ of \d+ members \(\d`).MatchString(body) {
+		t.Errorf("the console does not show the turnout as x of N members (y %%)")
 	}
 	resp, _ := send(t, "POST", base+"/e/north/console/close", form, "reason=The+end.", olga)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/e/north/console?done=close" {

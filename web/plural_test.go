@@ -35,7 +35,7 @@ func TestPlural(t *testing.T) {
 				t.Errorf("%s, %d: %q, want %q", lang, n, b.String(), w)
 			}
 		}
-		for _, base := range []string{"results.caption", "results.turnoutOf", "console.ballotsCount", "console.fromVoters"} {
+		for _, base := range []string{"results.caption", "results.turnoutOf", "console.turnoutOf", "console.ballotsCount", "console.fromVoters"} {
 			for _, form := range []string{".one", ".other"} {
 				if _, ok := cat[lang][base+form]; !ok {
 					t.Errorf("%s: %s has no %s form", lang, base, form)
