@@ -70,7 +70,7 @@ func TestPrintedCommands(t *testing.T) {
 	type printed struct{ where, line string }
 	var cmds []printed
 	// The pages, in both languages.
-	for _, p := range []string{"/", "/e/" + f.ID + "/", "/e/" + f.ID + "/verify", "/e/" + f.ID + "/audit", "/e/" + f.ID + "/ballots/" + tracker, "/e/" + f.ID + "/results", "/e/" + f.ID + "/board", "/e/" + f.ID + "/vote"} {
+	for _, p := range []string{"/", "/e/" + f.ID + "/", "/e/" + f.ID + "/verify", "/e/" + f.ID + "/audit", "/e/" + f.ID + "/ballots/" + tracker, "/e/" + f.ID + "/results", "/e/" + f.ID + "/board", "/e/" + f.ID + "/vote", "/e/" + f.ID + "/trustee"} {
 		for _, lang := range []string{"en", "fr"} {
 			_, body := fetch(t, base+p, "Accept-Language", lang)
 			for _, c := range pageCommands(body) {
