@@ -184,19 +184,7 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		if err != nil {
 			return err
 		}
-		m, err := election.ParseManifest(b)
-		if err != nil {
-			return err
-		}
-		if err := s.checkManifestRoster(ctx, es.id, m); err != nil {
-			return err
-		}
-		entry, err := m.Entry()
-		if err != nil {
-			return err
-		}
-		_, err = e.Append(ctx, entry)
-		return err
+		return s.recordManifest(ctx, es, b)
 	case "entry":
 		b, err := upload(r, "file")
 		if err != nil {

@@ -281,6 +281,16 @@ func when(lang string, t time.Time) string {
 	return fmt.Sprintf("%d %s %d, %02d:%02d UTC", t.Day(), m[t.Month()-1], t.Year(), t.Hour(), t.Minute())
 }
 
+// whenIn writes a time as when does, in the zone loc, naming it.
+func whenIn(lang string, t time.Time, loc *time.Location) string {
+	if loc == nil || loc.String() == "UTC" {
+		return when(lang, t)
+	}
+	l := t.In(loc)
+	shifted := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), 0, 0, time.UTC)
+	return strings.TrimSuffix(when(lang, shifted), " UTC") + " (" + loc.String() + ")"
+}
+
 // at writes a time (a time.Time, or an RFC 3339 string as a manifest
 // holds them) as a <time> element: the instant, in UTC, in its datetime
 // attribute, for local.js to write in the reader's zone, and the text in
@@ -420,6 +430,8 @@ func (s *Site) routes() {
 	mux.Handle("GET /e/{id}/trustee", s.gate.Handler(true, http.HandlerFunc(s.trusteePage)))
 	mux.Handle("GET /e/{id}/console", s.gate.Handler(true, s.consolePage("console", s.console)))
 	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
+	mux.Handle("GET /e/{id}/console/form", s.gate.Handler(true, s.consolePage("manifestForm", s.manifestFormPage)))
+	mux.Handle("POST /e/{id}/console/form", s.gate.Handler(true, s.consolePage("manifestForm", s.manifestFormAction)))
 	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
 	mux.Handle("POST /e/{id}/console/trustees/{action}", s.gate.Handler(true, s.consolePage("console", s.trusteesAction)))
 	mux.Handle("GET /e/{id}/console/roster.json", s.gate.Handler(true, s.consolePage("console", s.rosterDownload)))

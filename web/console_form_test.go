@@ -1,0 +1,103 @@
+package web_test
+
+import (
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scrutin/scrutin/internal/demo"
+)
+
+// formSite is a served election without a manifest whose three trustees
+// have sent their identities (uploaded in the console), and an officer.
+func formSite(t *testing.T) (fx *demo.Fixture, base, id string, admin *http.Cookie) {
+	t.Helper()
+	fx, base, id, admin = invitationsSite(t, true)
+	for _, n := range []string{"Ada", "Bo", "Cy"} {
+		if resp, body := uploadFile(t, base+"/e/"+id+"/console/trustees/upload", "identity", identityJSON(t, n), admin); resp.StatusCode != 200 {
+			t.Fatalf("upload %s: %s %s", n, resp.Status, body)
+		}
+	}
+	return fx, base, id, admin
+}
+
+var inputRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// hiddenFields returns a page's hidden fields.
+func hiddenFields(page string) url.Values {
+	v := url.Values{}
+	for _, m := range inputRE.FindAllStringSubmatch(page, -1) {
+		v.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return v
+}
+
+// unionForm fills the form shown (its hidden fields) with the union's
+// ballot: a strike (yes or no) and the executive, up to 2 of 4.
+func unionForm(shown string) url.Values {
+	v := hiddenFields(shown)
+	opens := time.Now().UTC().Add(48 * time.Hour).Format("2006-01-02T15:04")
+	closes := time.Now().UTC().Add(9 * 24 * time.Hour).Format("2006-01-02T15:04")
+	for k, x := range map[string]string{"title.en": "Local 42 ballot", "title.fr": "Scrutin de la section 42", "desc.en": "Strike and executive committee.",
+		"desc.fr": "Grève et bureau.", "contests": "2", "c0.kind": "yesno", "c0.title.en": "Strike in 2027?", "c0.title.fr": "Grève en 2027 ?",
+		"c1.kind": "upto", "c1.title.en": "Executive committee", "c1.title.fr": "Bureau", "c1.k": "2", "c1.blank": "1",
+		"c1.options.en": "Ann\nBen\nCleo\nDan", "c1.options.fr": "Ann\nBen\nCléo\nDan", "zone": "America/Toronto", "opens": opens, "closes": closes,
+		"threshold": "2", "label": "Local 42"} {
+		v.Set(k, x)
+	}
+	return v
+}
+
+// TestManifestFormFlow: without scripts, the officer fills the form, is
+// told what is wrong next to the field with nothing lost, reviews the
+// election in plain words in both languages, and records it; the trail
+// says so, and the form is gone once the manifest is recorded.
+func TestManifestFormFlow(t *testing.T) {
+	_, base, id, admin := formSite(t)
+	el := base + "/e/" + id
+	formType := "application/x-www-form-urlencoded"
+	resp, page := send(t, "GET", el+"/console/form", "", "", admin)
+	if resp.StatusCode != 200 || !strings.Contains(page, `id="form-trustees"`) || strings.Contains(page, "MISSING") {
+		t.Fatalf("the form: %s", resp.Status)
+	}
+	v := unionForm(page)
+	v.Set("c1.k", "5")
+	v.Set("step", "review")
+	resp, page = send(t, "POST", el+"/console/form", formType, v.Encode(), admin)
+	if resp.StatusCode != 400 || !strings.Contains(page, `id="f-c1-k-err"`) || !strings.Contains(page, "cannot choose up to 5 of only 4") {
+		t.Fatalf("k of 5: %s\n%s", resp.Status, page)
+	}
+	if !strings.Contains(page, `value="Scrutin de la section 42"`) || !strings.Contains(page, "Ann\nBen\nCléo\nDan</textarea>") {
+		t.Fatal("the form lost what was typed")
+	}
+	v.Set("c1.k", "2")
+	resp, page = send(t, "POST", el+"/console/form", formType, v.Encode(), admin)
+	if resp.StatusCode != 200 || !strings.Contains(page, "Members choose up to 2 of 4. A blank answer is allowed.") ||
+		!strings.Contains(page, "Les membres choisissent jusqu&#39;à 2 options sur 4. Le vote blanc est permis.") ||
+		!strings.Contains(page, "(America/Toronto)") || !strings.Contains(page, "Any 2 of the 3 trustees") {
+		t.Fatalf("review: %s\n%s", resp.Status, page)
+	}
+	rv := hiddenFields(page)
+	rv.Set("step", "record")
+	resp, page = send(t, "POST", el+"/console/form", formType, rv.Encode(), admin)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("record: %s\n%s", resp.Status, page)
+	}
+	_, page = send(t, "GET", el+"/console", "", "", admin)
+	if !strings.Contains(page, "Local 42 ballot") {
+		t.Fatal("the console does not show the election recorded")
+	}
+	_, trail := send(t, "GET", el+"/console/trail", "", "", admin)
+	if !strings.Contains(trail, `action=&#34;manifest&#34;`) || !strings.Contains(trail, `method=&#34;form&#34;`) {
+		t.Errorf("the trail does not say the manifest was recorded with the form:\n%s", trail)
+	}
+	// Recorded: the form refuses, and changes nothing.
+	resp, _ = send(t, "POST", el+"/console/form", formType, rv.Encode(), admin)
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("a second record: %s", resp.Status)
+	}
+}
