@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"html"
 	"net/http"
 	"net/url"
@@ -99,5 +100,50 @@ func TestManifestFormFlow(t *testing.T) {
 	resp, _ = send(t, "POST", el+"/console/form", formType, rv.Encode(), admin)
 	if resp.StatusCode != http.StatusConflict {
 		t.Errorf("a second record: %s", resp.Status)
+	}
+}
+
+// TestConfirmations: closing voting (and opening, tallying, publishing)
+// first shows, on a page that needs no script, what will happen; nothing
+// changes until the officer confirms there; a close without a reason is
+// refused before.
+func TestConfirmations(t *testing.T) {
+	f, base := newDemo(t, 3)
+	admin, err := f.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := "application/x-www-form-urlencoded"
+	before := phaseAndSize(t, f)
+	resp, page := send(t, "POST", base+el+"/console/close", form, "reason=The+union+decided+so.", admin)
+	if resp.StatusCode != 200 || !strings.Contains(page, `id="confirm-action"`) || !strings.Contains(page, "Close voting now?") ||
+		!strings.Contains(page, "0 of 3 members have voted") || !strings.Contains(page, "This cannot be undone.") ||
+		!strings.Contains(page, `<input type="hidden" name="reason" value="The union decided so.">`) || strings.Contains(page, "MISSING") {
+		t.Fatalf("the confirmation: %s\n%s", resp.Status, page)
+	}
+	if after := phaseAndSize(t, f); after != before {
+		t.Fatalf("asking for a confirmation changed the election: %s to %s", before, after)
+	}
+	if resp, page := send(t, "POST", base+el+"/console/close", form, "reason=+", admin); resp.StatusCode != 400 || strings.Contains(page, `id="confirm-action"`) {
+		t.Errorf("a close without a reason: %s", resp.Status)
+	}
+	// In French, the numbers and dates as a French reader writes them.
+	req := "reason=Fin.&"
+	ck := &http.Cookie{Name: "lang", Value: "fr"}
+	r2, _ := http.NewRequest("POST", base+el+"/console/close", strings.NewReader(req))
+	r2.Header.Set("Content-Type", form)
+	r2.AddCookie(admin)
+	r2.AddCookie(ck)
+	resp, page = doBody(t, noFollow, r2)
+	if resp.StatusCode != 200 || !strings.Contains(page, "Clore le vote maintenant ?") || !strings.Contains(page, "0 membre sur 3 a voté") {
+		t.Errorf("the confirmation in French: %s\n%s", resp.Status, page)
+	}
+	resp, _ = send(t, "POST", base+el+"/console/close", form, "reason=The+union+decided+so.&confirm=yes", admin)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(phaseAndSize(t, f), "closed/") {
+		t.Fatalf("confirmed: %s, %s", resp.Status, phaseAndSize(t, f))
+	}
+	resp, page = send(t, "POST", base+el+"/console/tally", form, "", admin)
+	if resp.StatusCode != 200 || !strings.Contains(page, "Count the ballots now?") || !strings.HasPrefix(phaseAndSize(t, f), "closed/") {
+		t.Fatalf("the tally's confirmation: %s", resp.Status)
 	}
 }

@@ -287,7 +287,7 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	}
 
 	// Both steps: the officer closes voting, and the trail says so.
-	req, _ = http.NewRequest("POST", base+el+"/console/close", strings.NewReader("reason=The+end."))
+	req, _ = http.NewRequest("POST", base+el+"/console/close", strings.NewReader("reason=The+end.&confirm=yes"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(admin)
 	resp, _ = doBody(t, noRedirect, req)
