@@ -103,6 +103,21 @@ func TestManifestFormFlow(t *testing.T) {
 	}
 }
 
+// recordedElection is formSite's election, recorded with the form.
+func recordedElection(t *testing.T) (fx *demo.Fixture, base, id string, admin *http.Cookie) {
+	t.Helper()
+	fx, base, id, admin = formSite(t)
+	el := base + "/e/" + id
+	_, page := send(t, "GET", el+"/console/form", "", "", admin)
+	v := unionForm(page)
+	v.Set("c1.group", "exec")
+	v.Set("step", "record")
+	if resp, page := send(t, "POST", el+"/console/form", "application/x-www-form-urlencoded", v.Encode(), admin); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("record: %s\n%s", resp.Status, page)
+	}
+	return fx, base, id, admin
+}
+
 // TestConfirmations: closing voting (and opening, tallying, publishing)
 // first shows, on a page that needs no script, what will happen; nothing
 // changes until the officer confirms there; a close without a reason is

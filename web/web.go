@@ -432,6 +432,8 @@ func (s *Site) routes() {
 	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
 	mux.Handle("GET /e/{id}/console/form", s.gate.Handler(true, s.consolePage("manifestForm", s.manifestFormPage)))
 	mux.Handle("POST /e/{id}/console/form", s.gate.Handler(true, s.consolePage("manifestForm", s.manifestFormAction)))
+	mux.Handle("GET /e/{id}/console/roll", s.gate.Handler(true, s.consolePage("rollImport", s.rollPage)))
+	mux.Handle("POST /e/{id}/console/roll", s.gate.Handler(true, s.consolePage("rollImport", s.rollAction)))
 	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
 	mux.Handle("POST /e/{id}/console/trustees/{action}", s.gate.Handler(true, s.consolePage("console", s.trusteesAction)))
 	mux.Handle("GET /e/{id}/console/roster.json", s.gate.Handler(true, s.consolePage("console", s.rosterDownload)))
