@@ -47,6 +47,10 @@ type consoleView struct {
 	Trustees   *trusteesView
 	// Invitations are the trustees invited, before the manifest.
 	Invitations *invitationsView
+	// Window is the planned voting window (RFC 3339), and Left how long
+	// until it opens (LeftKey "opensIn") or closes ("closesIn"), in words.
+	Opens, Closes string
+	Left, LeftKey string
 }
 
 // console is an election's console; consolePage has checked the session's
@@ -83,6 +87,21 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 		v.Trustees = trusteeProgress(st)
 		if st.Manifest != nil {
 			v.Threshold = st.Manifest.Roster.Threshold
+			v.Opens, v.Closes = st.Manifest.Window.Opens, st.Manifest.Window.Closes
+			now := s.now()
+			opens, err1 := time.Parse(election.TimeFormat, v.Opens)
+			closes, err2 := time.Parse(election.TimeFormat, v.Closes)
+			switch {
+			case err1 != nil || err2 != nil || st.Phase > election.PhaseVoting:
+			case st.Phase == election.PhaseVoting && closes.After(now):
+				v.Left, v.LeftKey = s.duration(p.Lang, closes.Sub(now)), "closesIn"
+			case st.Phase == election.PhaseVoting:
+				v.LeftKey = "closesPast"
+			case opens.After(now):
+				v.Left, v.LeftKey = s.duration(p.Lang, opens.Sub(now)), "opensIn"
+			default:
+				v.LeftKey = "opensPast"
+			}
 		}
 		if out := st.Ceremony; out != nil {
 			v.Confirmed, v.Qualified = len(out.Confirmed), len(out.Qualified)

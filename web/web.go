@@ -245,7 +245,15 @@ func parseTemplates(lang string, cat map[string]string) (*template.Template, err
 			}
 			return template.HTML(fmt.Sprintf(template.HTMLEscapeString(s), args...))
 		},
-		"num":     func(n int) string { return number(lang, n) },
+		"num": func(n any) string {
+			switch n := n.(type) {
+			case int:
+				return number(lang, n)
+			case int64:
+				return number(lang, int(n))
+			}
+			return fmt.Sprint(n)
+		},
 		"percent": func(n, total int) string { return percent(lang, n, total) },
 		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"static":  staticURL,
