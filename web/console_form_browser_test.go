@@ -79,8 +79,8 @@ func TestBrowserConsoleForms(t *testing.T) {
 	}
 	check("manifest form")
 	screenshot(t, ctx, "console-form-360-en")
-	opens := time.Now().Add(72 * time.Hour).Format("2006-01-02") + "T09:00"
-	closes := time.Now().Add(10 * 24 * time.Hour).Format("2006-01-02") + "T21:00"
+	opens := time.Now().Add(72*time.Hour).Format("2006-01-02") + "T09:00"
+	closes := time.Now().Add(10*24*time.Hour).Format("2006-01-02") + "T21:00"
 	run(t, ctx, "fill the election", chromedp.SendKeys(css("#f-title-en"), "Local 42 ballot"), chromedp.SendKeys(css("#f-title-fr"), "Scrutin de la section 42"),
 		chromedp.SendKeys(css("#f-desc-en"), "A strike, and the executive committee."), chromedp.SendKeys(css("#f-desc-fr"), "Une grève, et le bureau."),
 		chromedp.SendKeys(css("#f-c0-title-en"), "Strike in 2027?"), chromedp.SendKeys(css("#f-c0-title-fr"), "Grève en 2027 ?"),
