@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Mapping names the CSV columns (header names) holding each field; ID is
@@ -93,20 +94,104 @@ const (
 
 var ErrCSV = errors.New("the roll file cannot be read")
 
-// Import reads a roll from CSV (with a header row), applies the rules, and
-// reports. now is the import's date, for implausible join dates; previous,
-// if not nil, is the snapshot of the last import.
-func Import(r io.Reader, m Mapping, rules Rules, now time.Time, previous Snapshot) (*Roll, *Report, Snapshot, error) {
+// ErrEncoding is a roll file that is not UTF-8 text (a spreadsheet saved
+// as "CSV" in a legacy encoding, such as Windows-1252).
+var ErrEncoding = errors.New("the file is not UTF-8 text: save it as \"CSV UTF-8\"")
+
+// Fields are the fields a Mapping names, by the names the command line's
+// --map and the console's form give them.
+var Fields = []string{"id", "name", "email", "phone", "status", "joined", "country", "groups"}
+
+// field returns the mapping's column of field f, or nil for no such field.
+func (m *Mapping) field(f string) *string {
+	switch f {
+	case "id":
+		return &m.ID
+	case "name":
+		return &m.Name
+	case "email":
+		return &m.Email
+	case "phone":
+		return &m.Phone
+	case "status":
+		return &m.Status
+	case "joined":
+		return &m.Joined
+	case "country":
+		return &m.Country
+	case "groups":
+		return &m.Groups
+	}
+	return nil
+}
+
+// Set maps field f (one of Fields) to the column named column.
+func (m *Mapping) Set(f, column string) error {
+	p := m.field(f)
+	if p == nil {
+		return fmt.Errorf("%q is not a field (%s)", f, strings.Join(Fields, ", "))
+	}
+	*p = strings.TrimSpace(column)
+	return nil
+}
+
+// Column returns the column field f is mapped to, or "".
+func (m *Mapping) Column(f string) string {
+	if p := m.field(f); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// NewRules makes the rules from lists separated by commas (statuses are
+// folded to lower case, countries to upper case) and a cut-off date.
+func NewRules(statuses, joinedBefore, countries string) Rules {
+	split := func(s string, norm func(string) string) []string {
+		var out []string
+		for _, x := range strings.Split(s, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, norm(x))
+			}
+		}
+		return out
+	}
+	return Rules{Statuses: split(statuses, strings.ToLower), JoinedBefore: strings.TrimSpace(joinedBefore), Countries: split(countries, strings.ToUpper)}
+}
+
+// Header returns the column names of a roll file's header row.
+func Header(r io.Reader) ([]string, error) {
+	_, h, err := readHeader(r)
+	return h, err
+}
+
+func readHeader(r io.Reader) (*csv.Reader, []string, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: no header row: %v", ErrCSV, err)
+		return nil, nil, fmt.Errorf("%w: no header row: %v", ErrCSV, err)
+	}
+	for i, h := range header {
+		if !utf8.ValidString(h) {
+			return nil, nil, fmt.Errorf("%w: %w (the header row)", ErrCSV, ErrEncoding)
+		}
+		header[i] = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+	}
+	return cr, header, nil
+}
+
+// Import reads a roll from CSV (with a header row), applies the rules, and
+// reports. now is the import's date, for implausible join dates; previous,
+// if not nil, is the snapshot of the last import.
+func Import(r io.Reader, m Mapping, rules Rules, now time.Time, previous Snapshot) (*Roll, *Report, Snapshot, error) {
+	cr, header, err := readHeader(r)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	col := make(map[string]int)
 	for i, h := range header {
-		col[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
+		col[h] = i
 	}
 	index := func(field, name string, required bool) (int, error) {
 		if name == "" {
@@ -161,6 +246,11 @@ func Import(r io.Reader, m Mapping, rules Rules, now time.Time, previous Snapsho
 			return nil, nil, nil, fmt.Errorf("%w: %v", ErrCSV, err)
 		}
 		line, _ := cr.FieldPos(0)
+		for _, f := range rec {
+			if !utf8.ValidString(f) {
+				return nil, nil, nil, fmt.Errorf("%w: %w (row %d)", ErrCSV, ErrEncoding, line)
+			}
+		}
 		rep.Rows++
 		if rep.Rows > MaxRows {
 			return nil, nil, nil, fmt.Errorf("%w: more than %d rows", ErrCSV, MaxRows)

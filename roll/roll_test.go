@@ -1,6 +1,7 @@
 package roll
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,44 @@ func TestRuleWithoutColumnNamesIt(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want it to say %s", c.r, err, c.want)
 		}
+	}
+}
+
+// TestImportRefusesOtherEncodings: a spreadsheet saved in Windows-1252
+// (é is byte 0xE9) is refused, saying how to save it, not imported with
+// broken names.
+func TestImportRefusesOtherEncodings(t *testing.T) {
+	for _, data := range []string{"member_id,full_name\nM1,Ren\xe9\n", "member_id,nom_\xe9lu\nM1,Ren\n"} {
+		_, _, _, err := Import(strings.NewReader(data), Mapping{ID: "member_id", Name: "full_name"}, Rules{}, now, nil)
+		if !errors.Is(err, ErrEncoding) || !errors.Is(err, ErrCSV) {
+			t.Errorf("%q: %v", data, err)
+		}
+	}
+	if _, err := Header(strings.NewReader("\ufeffmember_id, E-mail ,x\nM1,a@b.c,1\n")); err != nil {
+		t.Fatal(err)
+	} else if h, _ := Header(strings.NewReader("\ufeffmember_id, E-mail ,x\n")); strings.Join(h, "|") != "member_id|E-mail|x" {
+		t.Errorf("header %q", h)
+	}
+}
+
+func TestMappingAndRules(t *testing.T) {
+	var m Mapping
+	for _, f := range Fields {
+		if err := m.Set(f, " col-"+f+" "); err != nil {
+			t.Fatal(err)
+		}
+		if m.Column(f) != "col-"+f {
+			t.Errorf("%s: %q", f, m.Column(f))
+		}
+	}
+	if m.Set("birthday", "x") == nil {
+		t.Error("an unknown field is accepted")
+	}
+	r := NewRules(" Active, retired ,", "2027-01-01", "fr, be")
+	if strings.Join(r.Statuses, "|") != "active|retired" || strings.Join(r.Countries, "|") != "FR|BE" || r.JoinedBefore != "2027-01-01" {
+		t.Errorf("rules %+v", r)
+	}
+	if r := NewRules("", "", ""); r.Statuses != nil || r.Countries != nil {
+		t.Errorf("empty rules %+v", r)
 	}
 }

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sync"
@@ -116,6 +117,17 @@ func (e *Election) setSigner(seed []byte) error {
 	}
 	e.signer, e.origin = s, board.Origin(e.state.Fingerprint)
 	return nil
+}
+
+// LogPublicKey returns the public half of the election's log signing key,
+// from the seed it was opened with: the log_key its manifest must hold
+// (spec §18.3), for a manifest made on the server (the console's form).
+// It is nil if the election was opened without a seed.
+func (e *Election) LogPublicKey() []byte {
+	if len(e.logSeed) != ed25519.SeedSize {
+		return nil
+	}
+	return ed25519.NewKeyFromSeed(e.logSeed).Public().(ed25519.PublicKey)
 }
 
 // ErrRefused wraps every refused request; the message says why.

@@ -463,7 +463,9 @@ func TestBrowserOfficer(t *testing.T) {
 	if after, _ := f.Election.Size(bg); after != size {
 		t.Errorf("a refused upload changed the log from %d to %d entries", size, after)
 	}
-	run(t, ctx, "open", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#open-voting")))
+	run(t, ctx, "open", chromedp.Navigate(base+el+"/console"), chromedp.Click(css("#open-voting")), chromedp.WaitVisible(css("#confirm-action")))
+	screenshot(t, ctx, "console-confirm-open")
+	run(t, ctx, "confirm open", chromedp.Click(css("#confirm-action")))
 	done("open")
 
 	// Two members vote in the browser, then everyone over the API.
@@ -478,9 +480,11 @@ func TestBrowserOfficer(t *testing.T) {
 	run(t, ctx, "turnout", chromedp.Navigate(base+el+"/results"), chromedp.WaitVisible(css("svg.turnout")))
 	screenshot(t, ctx, "turnout")
 
-	run(t, ctx, "close", chromedp.Navigate(base+el+"/console"), chromedp.SendKeys(css("#reason"), "The voting period has ended."), chromedp.Click(css("#close-voting")))
+	run(t, ctx, "close", chromedp.Navigate(base+el+"/console"), chromedp.SendKeys(css("#reason"), "The voting period has ended."), chromedp.Click(css("#close-voting")), chromedp.WaitVisible(css("#confirm-action")))
+	screenshot(t, ctx, "console-confirm-close")
+	run(t, ctx, "confirm close", chromedp.Click(css("#confirm-action")))
 	done("close")
-	run(t, ctx, "tally", chromedp.Click(css("#tally")))
+	run(t, ctx, "tally", chromedp.Click(css("#tally")), chromedp.WaitVisible(css("#confirm-action")), chromedp.Click(css("#confirm-action")))
 	done("tally")
 	waiting := func() bool {
 		return value(t, ctx, "waiting for shares", chromedp.Evaluate[bool](`!!document.getElementById("wait-shares")`))
@@ -495,7 +499,7 @@ func TestBrowserOfficer(t *testing.T) {
 	if waiting() {
 		t.Error("the console still says it waits for the trustees' shares beside the button that publishes the result")
 	}
-	run(t, ctx, "publish", chromedp.Click(css("#publish")))
+	run(t, ctx, "publish", chromedp.Click(css("#publish")), chromedp.WaitVisible(css("#confirm-action")), chromedp.Click(css("#confirm-action")))
 	done("result")
 	screenshot(t, ctx, "console-decided")
 	var result *election.Result
@@ -732,7 +736,8 @@ func TestBrowserTwoElections(t *testing.T) {
 	if status != 404 {
 		t.Errorf("south's officers' API answers the officer of north %v, want 404", status)
 	}
-	run(t, ctx, "close north", chromedp.Navigate(base+"/e/north/console"), chromedp.SendKeys(css("#reason"), "North closes."), chromedp.Click(css("#close-voting")))
+	run(t, ctx, "close north", chromedp.Navigate(base+"/e/north/console"), chromedp.SendKeys(css("#reason"), "North closes."), chromedp.Click(css("#close-voting")),
+		chromedp.WaitVisible(css("#confirm-action")), chromedp.Click(css("#confirm-action")))
 	waitFor(t, ctx, "closed", `new URLSearchParams(location.search).get("done") === "close"`)
 	if got := phaseAndSize(t, north); !strings.HasPrefix(got, "closed/") {
 		t.Errorf("north is %s after the officer closed it", got)

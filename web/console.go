@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
@@ -46,6 +47,10 @@ type consoleView struct {
 	Trustees   *trusteesView
 	// Invitations are the trustees invited, before the manifest.
 	Invitations *invitationsView
+	// Window is the planned voting window (RFC 3339), and Left how long
+	// until it opens (LeftKey "opensIn") or closes ("closesIn"), in words.
+	Opens, Closes string
+	Left, LeftKey string
 }
 
 // console is an election's console; consolePage has checked the session's
@@ -82,6 +87,21 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 		v.Trustees = trusteeProgress(st)
 		if st.Manifest != nil {
 			v.Threshold = st.Manifest.Roster.Threshold
+			v.Opens, v.Closes = st.Manifest.Window.Opens, st.Manifest.Window.Closes
+			now := s.now()
+			opens, err1 := time.Parse(election.TimeFormat, v.Opens)
+			closes, err2 := time.Parse(election.TimeFormat, v.Closes)
+			switch {
+			case err1 != nil || err2 != nil || st.Phase > election.PhaseVoting:
+			case st.Phase == election.PhaseVoting && closes.After(now):
+				v.Left, v.LeftKey = s.duration(p.Lang, closes.Sub(now)), "closesIn"
+			case st.Phase == election.PhaseVoting:
+				v.LeftKey = "closesPast"
+			case opens.After(now):
+				v.Left, v.LeftKey = s.duration(p.Lang, opens.Sub(now)), "opensIn"
+			default:
+				v.LeftKey = "opensPast"
+			}
 		}
 		if out := st.Ceremony; out != nil {
 			v.Confirmed, v.Qualified = len(out.Confirmed), len(out.Qualified)
@@ -153,7 +173,25 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	err = s.do(r, p.el, action)
+	// Open, close, tally and publish cannot be undone: the officer is
+	// first shown, on a page of its own, what will happen, and confirms
+	// there (a form, so that it works without scripts).
+	if slices.Contains(confirmedActions, action) && r.PostFormValue("confirm") != "yes" {
+		cv := &consoleView{}
+		s.fillConsole(cv, p)
+		possible := map[string]bool{"open": cv.CanOpen, "close": cv.CanClose, "tally": cv.CanTally, "result": cv.CanResult}[action]
+		if !possible {
+			// Refused here as the action itself would be, and recorded.
+			err = fmt.Errorf("this cannot be done now (the election is in phase %s)", p.Phase)
+		} else if action == "close" && strings.TrimSpace(r.PostFormValue("reason")) == "" {
+			err = errors.New("say why voting closes: the reason is published")
+		} else {
+			s.confirmAction(w, p, action, r.PostFormValue("reason"))
+			return
+		}
+	} else {
+		err = s.do(r, p.el, action)
+	}
 	detail := map[string]string{"result": "done"}
 	if err != nil {
 		detail["result"] = "refused: " + err.Error()
@@ -175,6 +213,36 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 	http.Redirect(w, r, p.Base+"/console?done="+action, http.StatusSeeOther)
 }
 
+// confirmedActions ask for a confirmation first.
+var confirmedActions = []string{"open", "close", "tally", "result"}
+
+// confirmView is the confirmation page of an action.
+type confirmView struct {
+	Action string
+	Reason string // of a close, published
+	Voters int
+	Voted  int
+	Closes string // the window's planned close (RFC 3339)
+	Left   string // the time until then, in words
+}
+
+// confirmAction shows what the action will do, and asks to confirm it.
+func (s *Site) confirmAction(w http.ResponseWriter, p *pageData, action, reason string) {
+	v := &confirmView{Action: action, Reason: strings.TrimSpace(reason)}
+	if st := p.State; st != nil {
+		v.Voters, v.Voted = st.Voters, st.Voted
+		if st.Manifest != nil {
+			v.Closes = st.Manifest.Window.Closes
+			if c, err := time.Parse(election.TimeFormat, v.Closes); err == nil && c.After(s.now()) {
+				v.Left = s.duration(p.Lang, c.Sub(s.now()))
+			}
+		}
+	}
+	p.Page = "page.confirm"
+	p.Data = v
+	s.render(w, http.StatusOK, "console-confirm.html", p)
+}
+
 func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 	ctx := r.Context()
 	e := es.e
@@ -184,19 +252,7 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		if err != nil {
 			return err
 		}
-		m, err := election.ParseManifest(b)
-		if err != nil {
-			return err
-		}
-		if err := s.checkManifestRoster(ctx, es.id, m); err != nil {
-			return err
-		}
-		entry, err := m.Entry()
-		if err != nil {
-			return err
-		}
-		_, err = e.Append(ctx, entry)
-		return err
+		return s.recordManifest(ctx, es, b)
 	case "entry":
 		b, err := upload(r, "file")
 		if err != nil {
@@ -258,4 +314,31 @@ func upload(r *http.Request, field string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// duration says a length of time in words, in lang: "2 days and 3
+// hours", "45 minutes" (rounded down to the minute, at least 1).
+func (s *Site) duration(lang string, d time.Duration) string {
+	unit := func(key string, n int) string {
+		if n == 1 || lang == "fr" && n == 0 {
+			key += ".one"
+		} else {
+			key += ".other"
+		}
+		return fmt.Sprintf(s.msg(lang, key), number(lang, n))
+	}
+	mins := int(d / time.Minute)
+	days, hours, mins := mins/(24*60), mins/60%24, mins%60
+	and := s.msg(lang, "time.and")
+	switch {
+	case days > 0 && hours > 0:
+		return unit("time.days", days) + and + unit("time.hours", hours)
+	case days > 0:
+		return unit("time.days", days)
+	case hours > 0 && mins > 0:
+		return unit("time.hours", hours) + and + unit("time.minutes", mins)
+	case hours > 0:
+		return unit("time.hours", hours)
+	}
+	return unit("time.minutes", max(mins, 1))
 }

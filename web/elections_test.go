@@ -247,7 +247,7 @@ func TestElectionIsolation(t *testing.T) {
 	} else if !regexp.MustCompile(`id="console-turnout">\d+ of \d+ members \(\d`).MatchString(body) {
 		t.Errorf("the console does not show the turnout as x of N members (y %%)")
 	}
-	resp, _ := send(t, "POST", base+"/e/north/console/close", form, "reason=The+end.", olga)
+	resp, _ := send(t, "POST", base+"/e/north/console/close", form, "reason=The+end.&confirm=yes", olga)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/e/north/console?done=close" {
 		t.Fatalf("the officer closes north: %s to %s", resp.Status, resp.Header.Get("Location"))
 	}
@@ -267,7 +267,7 @@ func TestElectionIsolation(t *testing.T) {
 	}
 	// The auditor reads north's trail: the officer's actions, and nothing
 	// of south (whose console the administrator used meanwhile).
-	if resp, _ := send(t, "POST", base+"/e/south/console/close", form, "reason=South+ends.", admin); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := send(t, "POST", base+"/e/south/console/close", form, "reason=South+ends.&confirm=yes", admin); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the administrator closes south: %s", resp.Status)
 	}
 	resp, northTrail := send(t, "GET", base+"/e/north/console/trail", "", "", aldo)
@@ -308,7 +308,7 @@ func TestElectionPagesUnderBase(t *testing.T) {
 	north, _, base := twoElections(t)
 	ctx := context.Background()
 	admin, _ := north.StaffSession(ctx, base)
-	resp, _ := send(t, "POST", base+"/e/south/console/close", "application/x-www-form-urlencoded", "reason=Done.", admin)
+	resp, _ := send(t, "POST", base+"/e/south/console/close", "application/x-www-form-urlencoded", "reason=Done.&confirm=yes", admin)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("closing south: %s", resp.Status)
 	}

@@ -297,7 +297,7 @@ func nextPath(p string) string {
 }
 
 // consolePath is an election's console page.
-var consolePath = regexp.MustCompile(`^/e/[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?/console(/trail)?$`)
+var consolePath = regexp.MustCompile(`^/e/[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?/console(/trail|/form|/roll)?$`)
 
 // afterSignIn is the query that brings someone sent to sign in from an
 // election's console back to it.

@@ -245,7 +245,15 @@ func parseTemplates(lang string, cat map[string]string) (*template.Template, err
 			}
 			return template.HTML(fmt.Sprintf(template.HTMLEscapeString(s), args...))
 		},
-		"num":     func(n int) string { return number(lang, n) },
+		"num": func(n any) string {
+			switch n := n.(type) {
+			case int:
+				return number(lang, n)
+			case int64:
+				return number(lang, int(n))
+			}
+			return fmt.Sprint(n)
+		},
 		"percent": func(n, total int) string { return percent(lang, n, total) },
 		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"static":  staticURL,
@@ -279,6 +287,16 @@ func when(lang string, t time.Time) string {
 		m = months["en"]
 	}
 	return fmt.Sprintf("%d %s %d, %02d:%02d UTC", t.Day(), m[t.Month()-1], t.Year(), t.Hour(), t.Minute())
+}
+
+// whenIn writes a time as when does, in the zone loc, naming it.
+func whenIn(lang string, t time.Time, loc *time.Location) string {
+	if loc == nil || loc.String() == "UTC" {
+		return when(lang, t)
+	}
+	l := t.In(loc)
+	shifted := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), 0, 0, time.UTC)
+	return strings.TrimSuffix(when(lang, shifted), " UTC") + " (" + loc.String() + ")"
 }
 
 // at writes a time (a time.Time, or an RFC 3339 string as a manifest
@@ -420,6 +438,10 @@ func (s *Site) routes() {
 	mux.Handle("GET /e/{id}/trustee", s.gate.Handler(true, http.HandlerFunc(s.trusteePage)))
 	mux.Handle("GET /e/{id}/console", s.gate.Handler(true, s.consolePage("console", s.console)))
 	mux.Handle("POST /e/{id}/console/{action}", s.gate.Handler(true, s.consolePage("console", s.consoleAction)))
+	mux.Handle("GET /e/{id}/console/form", s.gate.Handler(true, s.consolePage("manifestForm", s.manifestFormPage)))
+	mux.Handle("POST /e/{id}/console/form", s.gate.Handler(true, s.consolePage("manifestForm", s.manifestFormAction)))
+	mux.Handle("GET /e/{id}/console/roll", s.gate.Handler(true, s.consolePage("rollImport", s.rollPage)))
+	mux.Handle("POST /e/{id}/console/roll", s.gate.Handler(true, s.consolePage("rollImport", s.rollAction)))
 	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
 	mux.Handle("POST /e/{id}/console/trustees/{action}", s.gate.Handler(true, s.consolePage("console", s.trusteesAction)))
 	mux.Handle("GET /e/{id}/console/roster.json", s.gate.Handler(true, s.consolePage("console", s.rosterDownload)))

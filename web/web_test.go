@@ -183,8 +183,8 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	f, base := newDemo(t, 3)
 	ctx := context.Background()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	pages := []string{"/console", el + "/console", "/e/no-such-election/console", "/staff/account", "/staff/people", "/staff/trail"}
-	actions := []string{el + "/console/open", el + "/console/close", el + "/console/tally", el + "/console/result", el + "/console/manifest", el + "/console/entry",
+	pages := []string{"/console", el + "/console", "/e/no-such-election/console", "/staff/account", "/staff/people", "/staff/trail", el + "/console/form", el + "/console/roll"}
+	actions := []string{el + "/console/form", el + "/console/roll", el + "/console/open", el + "/console/close", el + "/console/tally", el + "/console/result", el + "/console/manifest", el + "/console/entry",
 		"/console/create", "/staff/people/invite", "/staff/people/role", "/staff/recovery", "/staff/sessions/revoke"}
 	api := []string{"/api" + el + "/admin/close", "/api" + el + "/admin/tally", "/api" + el + "/admin/result", "/api" + el + "/admin/entries"}
 	refused := func(who string, ck *http.Cookie, wantLocation string) {
@@ -287,7 +287,7 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	}
 
 	// Both steps: the officer closes voting, and the trail says so.
-	req, _ = http.NewRequest("POST", base+el+"/console/close", strings.NewReader("reason=The+end."))
+	req, _ = http.NewRequest("POST", base+el+"/console/close", strings.NewReader("reason=The+end.&confirm=yes"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(admin)
 	resp, _ = doBody(t, noRedirect, req)

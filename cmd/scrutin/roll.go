@@ -49,23 +49,14 @@ manifest restricts them to a group: docs/spec.md §18.3).`)
 			return exitUsage
 		}
 		var m roll.Mapping
-		fields := map[string]*string{"id": &m.ID, "name": &m.Name, "email": &m.Email, "phone": &m.Phone, "status": &m.Status, "joined": &m.Joined, "country": &m.Country, "groups": &m.Groups}
 		for _, pair := range strings.Split(*mapping, ",") {
 			k, v, ok := strings.Cut(pair, "=")
-			p, known := fields[strings.TrimSpace(k)]
-			if !ok || !known {
-				fmt.Fprintf(stderr, "scrutin roll import: %q in --map is not FIELD=COLUMN with a known field (id, name, email, phone, status, joined, country, groups)\n", pair)
+			if !ok || m.Set(strings.TrimSpace(k), v) != nil {
+				fmt.Fprintf(stderr, "scrutin roll import: %q in --map is not FIELD=COLUMN with a known field (%s)\n", pair, strings.Join(roll.Fields, ", "))
 				return exitUsage
 			}
-			*p = strings.TrimSpace(v)
 		}
-		rules := roll.Rules{JoinedBefore: *joinedBefore}
-		if *statuses != "" {
-			rules.Statuses = splitList(*statuses, strings.ToLower)
-		}
-		if *countries != "" {
-			rules.Countries = splitList(*countries, strings.ToUpper)
-		}
+		rules := roll.NewRules(*statuses, *joinedBefore, *countries)
 		var prev roll.Snapshot
 		if *previous != "" {
 			b, err := os.ReadFile(*previous)
@@ -118,16 +109,6 @@ manifest restricts them to a group: docs/spec.md §18.3).`)
 		fmt.Fprintf(stdout, "roll commitment written to %s (record it in the election's staff console, /e/ID/console, with roll-report.json)\n", filepath.Join(*out, "roll.entry"))
 		return exitOK
 	}
-}
-
-func splitList(s string, norm func(string) string) []string {
-	var out []string
-	for _, x := range strings.Split(s, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, norm(x))
-		}
-	}
-	return out
 }
 
 func readRoll(path string) (*roll.Roll, error) {
