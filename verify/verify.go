@@ -33,6 +33,8 @@ type Options struct {
 	// Witnesses and Quorum: cosignatures required on the checkpoint.
 	Witnesses []note.Verifier
 	Quorum    int
+	// Fresh bounds the age of cosignature/v1 cosignatures (spec §16.2).
+	Fresh board.Freshness
 	// Previous is an earlier signed checkpoint the log must extend.
 	Previous []byte
 	// Tracker, if set, is a voter's tracker to find and prove.
@@ -149,7 +151,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	r.start()
 	var total int64
 	c, signed, err := board.ReadPublished(ctx, src, board.ReadOptions{
-		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Previous: o.Previous,
+		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Fresh: o.Fresh, Previous: o.Previous,
 		Visit: func(i int64, e []byte) error {
 			if i > 0 {
 				if o.Tracker != "" && e[0] == election.TypeBallot && election.Tracker(e) == o.Tracker {
