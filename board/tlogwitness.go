@@ -216,4 +216,3 @@ func (w *Witness) Add(last []byte, req AddCheckpoint) ([]byte, error) {
 	}
 	return signed[len(n.Text)+1:], nil
 }
-
