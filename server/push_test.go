@@ -1,0 +1,190 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/internal/demo"
+	"github.com/scrutin/scrutin/internal/mirror"
+	"github.com/scrutin/scrutin/server"
+)
+
+// tlogWitness is a C2SP tlog-witness for one log, in memory, on board's
+// protocol code (as "scrutin witness serve" is).
+type tlogWitness struct {
+	mu    sync.Mutex
+	w     *board.Witness
+	last  []byte
+	calls int
+}
+
+func (tw *tlogWitness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	tw.calls++
+	req, err := board.ParseAddCheckpoint(body)
+	if err != nil {
+		http.Error(rw, err.Error(), 400)
+		return
+	}
+	lines, err := tw.w.Add(tw.last, req)
+	var c *board.Conflict
+	var we *board.WitnessError
+	switch {
+	case errors.As(err, &c):
+		rw.Header().Set("Content-Type", board.ConflictContentType)
+		rw.WriteHeader(409)
+		fmt.Fprintf(rw, "%d\n", c.Known)
+	case errors.As(err, &we):
+		http.Error(rw, we.Reason, we.Status)
+	case err != nil:
+		http.Error(rw, err.Error(), 500)
+	default:
+		tw.last = req.Checkpoint
+		rw.Write(lines)
+	}
+}
+
+func newCosigner(t *testing.T, name string) (*board.Cosigner, note.Verifier) {
+	skey, vkey, err := board.GenerateCosigner(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := board.NewCosigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := board.NewWitnessVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, v
+}
+
+// TestPushToWitnesses: the server pushes its checkpoints to its witnesses
+// over tlog-witness and serves their cosignatures; a witness that knows an
+// earlier checkpoint is sent the consistency proof from it (after a 409);
+// a witness that hangs and one that refuses connections slow no ballot,
+// and are shown failing, to be tried again.
+func TestPushToWitnesses(t *testing.T) {
+	ctx := context.Background()
+	defer server.SetPushTimings(time.Minute, 50*time.Millisecond)()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 12, Workers: 2, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	lv, _ := note.NewVerifier(f.LogKey)
+
+	// A witness that cosigned an earlier checkpoint already.
+	as, av := newCosigner(t, "observers.example/a")
+	a := &tlogWitness{w: &board.Witness{Signer: as, Origin: lv.Name(), LogKey: lv}}
+	_, early, err := f.Election.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.w.Add(nil, board.AddCheckpoint{Checkpoint: early}); err != nil {
+		t.Fatal(err)
+	}
+	a.last = early
+	aSrv := httptest.NewServer(a)
+	defer aSrv.Close()
+	// A witness that never answers, and one that refuses connections.
+	hang := make(chan struct{})
+	hSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hSrv.Close()
+	defer close(hang)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + l.Addr().String()
+	l.Close()
+	_, hv := newCosigner(t, "observers.example/hangs")
+	_, rv := newCosigner(t, "observers.example/refuses")
+
+	f.Election.SetWitnessList([]server.Witness{{Key: av, URL: aSrv.URL}, {Key: hv, URL: hSrv.URL + "/w"}, {Key: rv, URL: refused}})
+	done := make(chan struct{})
+	defer close(done)
+	f.Election.StartPushing(done, nil)
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	start := time.Now()
+	if _, err := f.Vote(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	// A push waits for the hanging witness for a minute: had a ballot
+	// waited for it, voting would take that long.
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("voting took %v with a witness that hangs", d)
+	}
+	var c board.Checkpoint
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var signed []byte
+		c, signed, err = f.Election.PublicCheckpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = board.OpenFresh(signed, lv.Name(), lv, []note.Verifier{av}, 1, board.Freshness{MaxAge: time.Hour})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the witness's cosignature of the current checkpoint is not served: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The log serves it too, and a reader requiring the hanging or the
+	// refusing witness is refused.
+	if _, _, err := board.ReadPublished(ctx, &mirror.HTTP{Base: f.Log(base)}, board.ReadOptions{Origin: lv.Name(), LogKey: lv, Witnesses: []note.Verifier{av}, Quorum: 1, Fresh: board.Freshness{MaxAge: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := board.ReadPublished(ctx, &mirror.HTTP{Base: f.Log(base)}, board.ReadOptions{Origin: lv.Name(), LogKey: lv, Witnesses: []note.Verifier{av, hv, rv}, Quorum: 2}); err == nil {
+		t.Fatal("a quorum of 2 met with one witness's cosignature")
+	}
+	for _, st := range f.Election.Witnesses() {
+		switch st.Name {
+		case "observers.example/a":
+			if st.Size == 0 || st.Cosigned.IsZero() || st.Error != "" || !st.Pushed {
+				t.Errorf("witness a: %+v", st)
+			}
+		case "observers.example/refuses":
+			if st.Size != 0 || st.Error == "" || st.Retry.IsZero() {
+				t.Errorf("refusing witness: %+v", st)
+			}
+		case "observers.example/hangs":
+			if st.Size != 0 {
+				t.Errorf("hanging witness: %+v", st)
+			}
+		}
+	}
+	_ = c
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.calls < 2 {
+		t.Errorf("witness a was called %d times (a 409 then the proof)", a.calls)
+	}
+}
