@@ -3,9 +3,6 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,44 +15,22 @@ import (
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/mirror"
+	"github.com/scrutin/scrutin/internal/tlogwitness"
 	"github.com/scrutin/scrutin/server"
 )
 
-// tlogWitness is a C2SP tlog-witness for one log, in memory, on board's
-// protocol code (as "scrutin witness serve" is).
-type tlogWitness struct {
+// counting counts the requests a handler gets.
+type counting struct {
 	mu    sync.Mutex
-	w     *board.Witness
-	last  []byte
 	calls int
+	h     http.Handler
 }
 
-func (tw *tlogWitness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	tw.mu.Lock()
-	defer tw.mu.Unlock()
-	tw.calls++
-	req, err := board.ParseAddCheckpoint(body)
-	if err != nil {
-		http.Error(rw, err.Error(), 400)
-		return
-	}
-	lines, err := tw.w.Add(tw.last, req)
-	var c *board.Conflict
-	var we *board.WitnessError
-	switch {
-	case errors.As(err, &c):
-		rw.Header().Set("Content-Type", board.ConflictContentType)
-		rw.WriteHeader(409)
-		fmt.Fprintf(rw, "%d\n", c.Known)
-	case errors.As(err, &we):
-		http.Error(rw, we.Reason, we.Status)
-	case err != nil:
-		http.Error(rw, err.Error(), 500)
-	default:
-		tw.last = req.Checkpoint
-		rw.Write(lines)
-	}
+func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	c.h.ServeHTTP(w, r)
 }
 
 func newCosigner(t *testing.T, name string) (*board.Cosigner, note.Verifier) {
@@ -91,15 +66,16 @@ func TestPushToWitnesses(t *testing.T) {
 
 	// A witness that cosigned an earlier checkpoint already.
 	as, av := newCosigner(t, "observers.example/a")
-	a := &tlogWitness{w: &board.Witness{Signer: as, Origin: lv.Name(), LogKey: lv}}
+	aw := &board.Witness{Signer: as, Origin: lv.Name(), LogKey: lv}
 	_, early, err := f.Election.Checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.w.Add(nil, board.AddCheckpoint{Checkpoint: early}); err != nil {
+	state := &tlogwitness.Memory{}
+	if err := state.Update(lv.Name(), func([]byte) ([]byte, error) { return early, nil }); err != nil {
 		t.Fatal(err)
 	}
-	a.last = early
+	a := &counting{h: &tlogwitness.Handler{Logs: map[string]*board.Witness{lv.Name(): aw}, State: state}}
 	aSrv := httptest.NewServer(a)
 	defer aSrv.Close()
 	// A witness that never answers, and one that refuses connections.
