@@ -60,32 +60,45 @@ type pushTarget struct {
 var pushClient = &http.Client{Timeout: pushTimeout}
 
 // StartPushing starts pushing checkpoints to the witnesses with an address
-// (SetWitnessList), until done is closed or the election stops for good:
-// one goroutine a witness, so that one that hangs delays no other.
-// It does nothing if none has an address. Failures are logged to logger
-// (nil: nowhere) and shown by Witnesses.
+// (SetWitnessList, now and whenever it changes them), until done is closed
+// or the election stops for good: one goroutine a witness, so that one
+// that hangs delays no other. Failures are logged to logger (nil: nowhere)
+// and shown by Witnesses. A second call replaces the first.
 func (e *Election) StartPushing(done <-chan struct{}, logger *slog.Logger) {
-	e.witnesses.mu.Lock()
-	defer e.witnesses.mu.Unlock()
-	if len(e.witnesses.targets) == 0 || e.witnesses.kicks != nil {
-		return
-	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	e.witnesses.logger = logger
+	e.witnesses.mu.Lock()
+	defer e.witnesses.mu.Unlock()
+	e.witnesses.logger, e.witnesses.done = logger, done
+	e.startPushersLocked()
+}
+
+// startPushersLocked (witnesses.mu held) stops the pushers running, if
+// any, and starts one for each witness with an address.
+func (e *Election) startPushersLocked() {
+	ws := &e.witnesses
+	if ws.cancel != nil {
+		ws.cancel()
+		ws.cancel, ws.kicks = nil, nil
+	}
+	if ws.done == nil || len(ws.targets) == 0 {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stopped := e.Stopped()
+	ws.cancel = cancel
+	done, stopped := ws.done, e.Stopped()
 	go func() {
 		select {
 		case <-done:
 		case <-stopped:
+		case <-ctx.Done():
 		}
 		cancel()
 	}()
-	for _, t := range e.witnesses.targets {
+	for _, t := range ws.targets {
 		kick := make(chan struct{}, 1)
-		e.witnesses.kicks = append(e.witnesses.kicks, kick)
+		ws.kicks = append(ws.kicks, kick)
 		go e.pushLoop(ctx, t, kick)
 	}
 }

@@ -76,9 +76,13 @@ type witnessState struct {
 	mu      sync.Mutex
 	keys    []note.Verifier
 	targets map[string]*pushTarget // by witness name, those with an address
-	kicks   []chan struct{}
-	logger  *slog.Logger
-	sigs    map[string]cosignature // by witness name
+	// The pushers (push.go): done ends them, cancel stops those running,
+	// kicks wake them.
+	done   <-chan struct{}
+	cancel context.CancelFunc
+	kicks  []chan struct{}
+	logger *slog.Logger
+	sigs   map[string]cosignature // by witness name
 	// saved is the latest cosigned checkpoint kept in the checkpoint
 	// file's witnessed companion, with every cosignature of it.
 	saved     []byte
@@ -117,6 +121,7 @@ func (e *Election) SetWitnessList(ws []Witness) {
 		}
 	}
 	e.witnesses.sigs = map[string]cosignature{}
+	e.startPushersLocked()
 }
 
 // Witnesses returns the status of each witness, in name order.
