@@ -57,6 +57,7 @@ type Failure struct {
 type Report struct {
 	OK          bool               `json:"ok"`
 	Fingerprint string             `json:"fingerprint"`
+	LogKey      string             `json:"log_key,omitempty"`     // the log's verifier key, from the manifest: what witnesses follow it with (spec §16)
 	Announced   bool               `json:"fingerprint_announced"` // checked against Options.Election
 	Entries     int64              `json:"entries"`
 	Phase       string             `json:"phase"`   // how far the record goes (spec §19)
@@ -142,6 +143,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		rep.fail("manifest", 0, "", err.Error())
 		return rep, nil
 	}
+	rep.LogKey = state.LogKey
 
 	r := &replay{rep: rep, state: state, workers: o.Workers}
 	var trackerCode string

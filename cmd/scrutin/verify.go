@@ -164,6 +164,9 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 	}
 	fmt.Fprintf(w, "  %d entries; phase %s; %d voters; %d ballots (%d counted); %d selection proofs verified in %.2fs\n",
 		rep.Entries, rep.Phase, rep.Voters, rep.Ballots, rep.Counted, rep.Selections, rep.Seconds)
+	if rep.LogKey != "" {
+		fmt.Fprintf(w, "  log key (for witnesses): %s\n", rep.LogKey)
+	}
 	if rep.Result != nil && rep.Manifest != nil {
 		printResult(w, rep.Manifest, rep.Result)
 	}
