@@ -176,17 +176,6 @@ func (e *Election) pushOnce(ctx context.Context, t *pushTarget) time.Time {
 	return t.retryAt
 }
 
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-// errWitnessAhead: the witness holds a larger tree than this node's (one
-// another node pushed); the node pushes again once it has caught up.
-var errWitnessAhead = errors.New("the witness holds a larger tree")
-
 // pushTo sends the checkpoint to one witness and keeps its cosignature.
 func (e *Election) pushTo(ctx context.Context, t *pushTarget, cp *signedCheckpoint) error {
 	e.witnesses.mu.Lock()
