@@ -255,9 +255,23 @@ func (e *Election) saveWitnessed(size int64, n *note.Note, logName string) error
 		}
 	}
 	var lines []string
-	for _, c := range e.witnesses.sigs {
+	names := map[string]bool{logName: true}
+	for name, c := range e.witnesses.sigs {
 		if c.size == size {
 			lines = append(lines, c.line)
+			names[name] = true
+		}
+	}
+	// Lines kept before (of witnesses this node has no newer line of,
+	// since a restart) stay.
+	if size == e.witnesses.savedSize && e.witnesses.saved != nil {
+		if i := bytes.LastIndex(e.witnesses.saved, []byte("\n\n")); i >= 0 {
+			for _, l := range strings.SplitAfter(string(e.witnesses.saved[i+2:]), "\n") {
+				name, _, ok := strings.Cut(strings.TrimPrefix(l, "— "), " ")
+				if ok && strings.HasPrefix(l, "— ") && !names[name] {
+					lines = append(lines, l)
+				}
+			}
 		}
 	}
 	sort.Strings(lines)
