@@ -164,3 +164,71 @@ func TestPushToWitnesses(t *testing.T) {
 		t.Errorf("witness a was called %d times (a 409 then the proof)", a.calls)
 	}
 }
+
+// TestTwoNodesPushToOneWitness: two nodes on one database push the
+// checkpoints they sign to the same witness, uncoordinated. The witness
+// never sees an inconsistent tree (no 422), each node ends up serving a
+// cosignature of the whole log, and the witness holds it.
+func TestTwoNodesPushToOneWitness(t *testing.T) {
+	const voters = 12
+	ns := newNodes(t, 2, voters)
+	ctx := context.Background()
+	lv, _ := note.NewVerifier(ns.f.LogKey)
+	ws, wv := newCosigner(t, "observers.example/shared")
+	state := &tlogwitness.Memory{}
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	h := &tlogwitness.Handler{Logs: map[string]*board.Witness{lv.Name(): {Signer: ws, Origin: lv.Name(), LogKey: lv}}, State: state}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		mu.Lock()
+		statuses[rec.Code]++
+		mu.Unlock()
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	defer srv.Close()
+	done := make(chan struct{})
+	defer close(done)
+	for _, e := range ns.nodes {
+		e.SetWitnessList([]server.Witness{{Key: wv, URL: srv.URL}})
+		e.StartPushing(done, nil)
+	}
+	for i := range voters {
+		if _, err := ns.nodes[i%2].Cast(ctx, ns.ballot(t, i, i%2)); err != nil {
+			t.Fatalf("ballot %d: %v", i, err)
+		}
+	}
+	n := ns.waitFollowed(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for i, e := range ns.nodes {
+		for {
+			c, signed, err := e.PublicCheckpoint(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := board.Open(signed, lv.Name(), lv, []note.Verifier{wv}, 1); err == nil && c.Size == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d serves no cosignature of the whole log (%d entries): %+v", i, n, e.Witnesses())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	last, _ := state.Last(lv.Name())
+	c, _, err := board.Open(last, lv.Name(), lv, nil, 0)
+	if err != nil || c.Size != n {
+		t.Errorf("the witness holds %v (%v), want the tree of %d entries", c, err, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if statuses[422] != 0 || statuses[400] != 0 || statuses[200] == 0 {
+		t.Errorf("the witness answered %v", statuses)
+	}
+	t.Logf("the witness answered %v", statuses)
+}
