@@ -23,15 +23,7 @@ import (
 func TestBoardShowsWitnesses(t *testing.T) {
 	f, base := newDemo(t, 3)
 	lv, _ := note.NewVerifier(f.LogKey)
-	key := func(name string) (*board.Cosigner, note.Verifier) {
-		skey, vkey, err := board.GenerateCosigner(rand.Reader, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, _ := board.NewCosigner(skey)
-		v, _ := board.NewWitnessVerifier(vkey)
-		return s, v
-	}
+	key := func(name string) (*board.Cosigner, note.Verifier) { return boardWitness(t, name) }
 	as, av := key("observers.example/answers")
 	_, rv := key("observers.example/refuses")
 	_, pv := key("observers.example/posts")
@@ -80,4 +72,15 @@ func TestBoardShowsWitnesses(t *testing.T) {
 			t.Errorf("%s: a missing string", lang)
 		}
 	}
+}
+
+// boardWitness is a new cosignature/v1 witness key.
+func boardWitness(t testing.TB, name string) (*board.Cosigner, note.Verifier) {
+	skey, vkey, err := board.GenerateCosigner(rand.Reader, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := board.NewCosigner(skey)
+	v, _ := board.NewWitnessVerifier(vkey)
+	return s, v
 }
