@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -126,11 +127,32 @@ func Sign(c Checkpoint, signer note.Signer) ([]byte, error) {
 // signed by logKey, and by at least quorum of the witnesses. It returns the
 // checkpoint and the note (with every verified signature).
 func Open(signed []byte, origin string, logKey note.Verifier, witnesses []note.Verifier, quorum int) (Checkpoint, *note.Note, error) {
-	if logKey.Name() != origin {
-		return Checkpoint{}, nil, fmt.Errorf("%w: the log key is named %q, not the election's origin %q", ErrCheckpoint, logKey.Name(), origin)
-	}
+	return OpenFresh(signed, origin, logKey, witnesses, quorum, Freshness{})
+}
+
+// MaxClockSkew is how far in the future a cosignature/v1 timestamp may be
+// and still count (spec §16.2).
+const MaxClockSkew = 10 * time.Minute
+
+// Freshness bounds the age of cosignature/v1 cosignatures (spec §16.2).
+type Freshness struct {
+	// Now is the reader's time (zero: time.Now()).
+	Now time.Time
+	// MaxAge, if not zero, is the oldest a cosignature/v1 cosignature may
+	// be to count towards the quorum.
+	MaxAge time.Duration
+}
+
+// OpenFresh is Open where a cosignature/v1 cosignature counts towards the
+// quorum only if its timestamp is within fresh (never more than
+// MaxClockSkew in the future). Plain note cosignatures carry no time and
+// count as in Open.
+func OpenFresh(signed []byte, origin string, logKey note.Verifier, witnesses []note.Verifier, quorum int, fresh Freshness) (Checkpoint, *note.Note, error) {
 	if logKey == nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: no log key given", ErrCheckpoint)
+	}
+	if logKey.Name() != origin {
+		return Checkpoint{}, nil, fmt.Errorf("%w: the log key is named %q, not the election's origin %q", ErrCheckpoint, logKey.Name(), origin)
 	}
 	if quorum > len(witnesses) {
 		return Checkpoint{}, nil, fmt.Errorf("%w: a quorum of %d among %d witnesses can never be met", ErrCheckpoint, quorum, len(witnesses))
@@ -170,14 +192,30 @@ func Open(signed []byte, origin string, logKey note.Verifier, witnesses []note.V
 	if !signedBy(logKey) {
 		return Checkpoint{}, nil, fmt.Errorf("%w: not signed by the log key", ErrCheckpoint)
 	}
+	now := fresh.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
 	count := 0
 	var missing []string
 	for _, w := range witnesses {
-		if signedBy(w) {
-			count++
-		} else {
+		if !signedBy(w) {
 			missing = append(missing, w.Name())
+			continue
 		}
+		if _, ok := w.(*CosignatureVerifier); ok {
+			// The latest valid line of the witness decides.
+			t, _ := CosignedAt(signed, w)
+			switch {
+			case t.After(now.Add(MaxClockSkew)):
+				missing = append(missing, fmt.Sprintf("%s (cosigned in the future, at %s)", w.Name(), t.Format(time.RFC3339)))
+				continue
+			case fresh.MaxAge > 0 && t.Before(now.Add(-fresh.MaxAge)):
+				missing = append(missing, fmt.Sprintf("%s (cosigned at %s, more than %v ago)", w.Name(), t.Format(time.RFC3339), fresh.MaxAge))
+				continue
+			}
+		}
+		count++
 	}
 	if count < quorum {
 		return Checkpoint{}, nil, fmt.Errorf("%w: cosigned by %d witnesses, %d required (missing: %s)", ErrCheckpoint, count, quorum, strings.Join(missing, ", "))

@@ -109,6 +109,8 @@ type ReadOptions struct {
 	LogKey    note.Verifier
 	Witnesses []note.Verifier
 	Quorum    int
+	// Fresh bounds the age of cosignature/v1 cosignatures (spec §16.2).
+	Fresh Freshness
 	// Previous, if set, is a signed checkpoint of the same log the reader
 	// saw before: the published tree must extend it, or the read fails
 	// with a *ForkError holding both checkpoints.
@@ -148,7 +150,7 @@ func ReadPublished(ctx context.Context, r FileReader, opt ReadOptions) (Checkpoi
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %v", ErrPublished, err)
 	}
-	c, n, err := Open(signed, opt.Origin, opt.LogKey, opt.Witnesses, opt.Quorum)
+	c, n, err := OpenFresh(signed, opt.Origin, opt.LogKey, opt.Witnesses, opt.Quorum, opt.Fresh)
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %s: %v", ErrPublished, CheckpointFile, err)
 	}

@@ -344,6 +344,7 @@ func (e *Election) checkpoint(ctx context.Context, size int64) (*signedCheckpoin
 		return nil, err
 	}
 	e.cp = &signedCheckpoint{c: c, signed: signed}
+	e.kickPush() // never waits (push.go)
 	return e.cp, nil
 }
 

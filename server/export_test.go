@@ -31,3 +31,12 @@ func SetMaxDecided(r *Registry, n int, after time.Duration) {
 
 // SetMaxLoads sets how many elections r loads at once on demand.
 func SetMaxLoads(r *Registry, n int) { r.loads = make(chan struct{}, n) }
+
+// SetPushTimings sets the pushers' request timeout and first back-off, and
+// returns a function restoring them.
+func SetPushTimings(timeout, backoff time.Duration) func() {
+	t, b := pushTimeout, pushMinBackoff
+	pushTimeout, pushMinBackoff = timeout, backoff
+	pushClient.Timeout = timeout
+	return func() { pushTimeout, pushMinBackoff, pushClient.Timeout = t, b, t }
+}

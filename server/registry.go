@@ -26,8 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/store"
 )
@@ -511,6 +509,7 @@ func (r *Registry) loadLocked(ctx context.Context, s *slot) error {
 	// manifest came, and the summary saved.
 	r.changed(s, e)
 	go r.watch(s, e, unloaded)
+	e.StartPushing(unloaded, r.log.With("election", s.id))
 	return nil
 }
 
@@ -531,9 +530,9 @@ func (r *Registry) open(ctx context.Context, s *slot, witnesses []string) (e *El
 }
 
 func (r *Registry) openLog(ctx context.Context, s *slot, witnesses []string, opened *store.Store) (*Election, store.Store, error) {
-	var keys []note.Verifier
+	var keys []Witness
 	for _, w := range witnesses {
-		v, err := note.NewVerifier(w)
+		v, err := ParseWitness(w)
 		if err != nil {
 			return nil, nil, fmt.Errorf("witness %q: %w", w, err)
 		}
@@ -558,7 +557,7 @@ func (r *Registry) openLog(ctx context.Context, s *slot, witnesses []string, ope
 		st.Close()
 		return nil, nil, err
 	}
-	e.SetWitnesses(keys)
+	e.SetWitnessList(keys)
 	e.mu.Lock()
 	e.changed = func() { r.changed(s, e) }
 	e.mu.Unlock()
@@ -978,14 +977,15 @@ func (r *Registry) unloadBeyondBound(s *slot) {
 	}
 }
 
-// Create records a new, empty election with the witnesses' verifier keys
-// (note verifier keys, as "scrutin witness init" prints them), and loads it.
+// Create records a new, empty election with its witnesses (ParseWitness:
+// a verifier key, as "scrutin witness init" or litewitness prints it, and
+// optionally its tlog-witness address), and loads it.
 func (r *Registry) Create(ctx context.Context, id string, witnesses []string) (*Election, error) {
 	if err := store.CheckID(id); err != nil {
 		return nil, err
 	}
 	for _, w := range witnesses {
-		if _, err := note.NewVerifier(w); err != nil {
+		if _, err := ParseWitness(w); err != nil {
 			return nil, fmt.Errorf("witness %q: %w", w, err)
 		}
 	}
@@ -1008,9 +1008,9 @@ func (r *Registry) SetWitnesses(ctx context.Context, id string, witnesses []stri
 	if s == nil {
 		return ErrNoElection
 	}
-	var keys []note.Verifier
+	var keys []Witness
 	for _, w := range witnesses {
-		v, err := note.NewVerifier(w)
+		v, err := ParseWitness(w)
 		if err != nil {
 			return fmt.Errorf("witness %q: %w", w, err)
 		}
@@ -1024,7 +1024,7 @@ func (r *Registry) SetWitnesses(ctx context.Context, id string, witnesses []stri
 	e := s.e
 	s.mu.Unlock()
 	if e != nil {
-		e.SetWitnesses(keys)
+		e.SetWitnessList(keys)
 	}
 	return nil
 }

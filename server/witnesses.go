@@ -10,7 +10,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -28,15 +30,59 @@ type WitnessStatus struct {
 	Name string
 	Key  string // the verifier key's hash, in hex
 	// Size is the size of the latest checkpoint it cosigned (0: none yet),
-	// At when the server received it.
-	Size int64
-	At   time.Time
+	// At when the server received it, and Cosigned the time in its
+	// cosignature (cosignature/v1 keys only; zero otherwise).
+	Size     int64
+	At       time.Time
+	Cosigned time.Time
+	// Pushed says the server pushes checkpoints to the witness (it has a
+	// tlog-witness address); Error, if set, is why the last push failed,
+	// and Retry when the server tries again.
+	Pushed bool
+	Error  string
+	Retry  time.Time
+}
+
+// Witness is one of an election's witnesses: its verifier key and, if the
+// server is to push checkpoints to it over C2SP tlog-witness, its
+// submission prefix (URL).
+type Witness struct {
+	Key note.Verifier
+	URL string
+}
+
+// ParseWitness reads a witness as an election's list holds it: its
+// verifier key (a plain Ed25519 note key or a C2SP cosignature/v1 key),
+// then optionally a space and its tlog-witness submission prefix
+// (http:// or https://), spec §16.3.
+func ParseWitness(s string) (Witness, error) {
+	key, u, hasURL := strings.Cut(strings.TrimSpace(s), " ")
+	v, err := board.NewWitnessVerifier(key)
+	if err != nil {
+		return Witness{}, err
+	}
+	w := Witness{Key: v}
+	if hasURL {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" || p.User != nil {
+			return Witness{}, fmt.Errorf("%q is not a witness's address (http:// or https://host/prefix)", u)
+		}
+		w.URL = strings.TrimSuffix(u, "/")
+	}
+	return w, nil
 }
 
 type witnessState struct {
-	mu   sync.Mutex
-	keys []note.Verifier
-	sigs map[string]cosignature // by witness name
+	mu      sync.Mutex
+	keys    []note.Verifier
+	targets map[string]*pushTarget // by witness name, those with an address
+	// The pushers (push.go): done ends them, cancel stops those running,
+	// kicks wake them.
+	done   <-chan struct{}
+	cancel context.CancelFunc
+	kicks  []chan struct{}
+	logger *slog.Logger
+	sigs   map[string]cosignature // by witness name
 	// saved is the latest cosigned checkpoint kept in the checkpoint
 	// file's witnessed companion, with every cosignature of it.
 	saved     []byte
@@ -44,17 +90,38 @@ type witnessState struct {
 }
 
 type cosignature struct {
-	size int64
-	line string // "— name base64\n"
-	at   time.Time
+	size     int64
+	line     string // "— name base64\n"
+	at       time.Time
+	cosigned time.Time // the cosignature/v1 timestamp
 }
 
-// SetWitnesses names the witnesses whose cosignatures the server accepts.
+// SetWitnesses names the witnesses whose cosignatures the server accepts
+// (posted to it; it pushes to none).
 func (e *Election) SetWitnesses(keys []note.Verifier) {
+	var ws []Witness
+	for _, k := range keys {
+		ws = append(ws, Witness{Key: k})
+	}
+	e.SetWitnessList(ws)
+}
+
+// SetWitnessList names the election's witnesses: the server accepts their
+// cosignatures, and pushes its checkpoints to those with an address (see
+// StartPushing).
+func (e *Election) SetWitnessList(ws []Witness) {
 	e.witnesses.mu.Lock()
 	defer e.witnesses.mu.Unlock()
-	e.witnesses.keys = keys
+	e.witnesses.keys = nil
+	e.witnesses.targets = map[string]*pushTarget{}
+	for _, w := range ws {
+		e.witnesses.keys = append(e.witnesses.keys, w.Key)
+		if w.URL != "" {
+			e.witnesses.targets[w.Key.Name()] = &pushTarget{key: w.Key, url: w.URL, known: -1}
+		}
+	}
 	e.witnesses.sigs = map[string]cosignature{}
+	e.startPushersLocked()
 }
 
 // Witnesses returns the status of each witness, in name order.
@@ -64,7 +131,11 @@ func (e *Election) Witnesses() []WitnessStatus {
 	var out []WitnessStatus
 	for _, k := range e.witnesses.keys {
 		s := e.witnesses.sigs[k.Name()]
-		out = append(out, WitnessStatus{Name: k.Name(), Key: fmt.Sprintf("%08x", k.KeyHash()), Size: s.size, At: s.at})
+		st := WitnessStatus{Name: k.Name(), Key: fmt.Sprintf("%08x", k.KeyHash()), Size: s.size, At: s.at, Cosigned: s.cosigned}
+		if t := e.witnesses.targets[k.Name()]; t != nil {
+			st.Pushed, st.Error, st.Retry = true, t.lastErr, t.retryAt
+		}
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -113,10 +184,11 @@ func (e *Election) AddCosignature(ctx context.Context, signed []byte) (string, e
 		}
 		e.witnesses.mu.Lock()
 		defer e.witnesses.mu.Unlock()
-		if old := e.witnesses.sigs[w.Name()]; c.Size >= old.size {
-			e.witnesses.sigs[w.Name()] = cosignature{size: c.Size, line: line, at: time.Now()}
+		at, _ := board.CosignedAt(signed, w)
+		if old := e.witnesses.sigs[w.Name()]; c.Size > old.size || c.Size == old.size && !at.Before(old.cosigned) {
+			e.witnesses.sigs[w.Name()] = cosignature{size: c.Size, line: line, at: time.Now(), cosigned: at}
 		}
-		if err := e.saveWitnessed(c.Size, n, line); err != nil {
+		if err := e.saveWitnessed(c.Size, n, lv.Name()); err != nil {
 			return "", err
 		}
 		return w.Name(), nil
@@ -167,23 +239,47 @@ func (h *handler) cosign(w http.ResponseWriter, r *http.Request) {
 }
 
 // saveWitnessed keeps the latest cosigned checkpoint, with the log's
-// signature and every witness's cosignature of it, beside the checkpoint
-// file (OpenWith checks the log against it). Called with witnesses.mu held.
-func (e *Election) saveWitnessed(size int64, n *note.Note, line string) error {
+// signature and the latest cosignature of it by each witness, beside the
+// checkpoint file (OpenWith checks the log against it). Called with
+// witnesses.mu held. (One line a witness: a witness cosigning the same
+// checkpoint again, as pushes refresh it, replaces its line.)
+func (e *Election) saveWitnessed(size int64, n *note.Note, logName string) error {
 	if e.cpFile == "" || size < e.witnesses.savedSize {
 		return nil
 	}
-	var out []byte
-	if size == e.witnesses.savedSize && e.witnesses.saved != nil {
-		if strings.Contains(string(e.witnesses.saved), line) {
-			return nil
-		}
-		out = append(bytes.Clone(e.witnesses.saved), line...)
-	} else {
-		out = append([]byte(n.Text), '\n')
-		for _, s := range n.Sigs {
+	out := append([]byte(n.Text), '\n')
+	for _, s := range n.Sigs {
+		if s.Name == logName {
 			out = append(out, "— "+s.Name+" "+s.Base64+"\n"...)
+			break
 		}
+	}
+	var lines []string
+	names := map[string]bool{logName: true}
+	for name, c := range e.witnesses.sigs {
+		if c.size == size {
+			lines = append(lines, c.line)
+			names[name] = true
+		}
+	}
+	// Lines kept before (of witnesses this node has no newer line of,
+	// since a restart) stay.
+	if size == e.witnesses.savedSize && e.witnesses.saved != nil {
+		if i := bytes.LastIndex(e.witnesses.saved, []byte("\n\n")); i >= 0 {
+			for _, l := range strings.SplitAfter(string(e.witnesses.saved[i+2:]), "\n") {
+				name, _, ok := strings.Cut(strings.TrimPrefix(l, "— "), " ")
+				if ok && strings.HasPrefix(l, "— ") && !names[name] {
+					lines = append(lines, l)
+				}
+			}
+		}
+	}
+	sort.Strings(lines)
+	for _, l := range lines {
+		out = append(out, l...)
+	}
+	if bytes.Equal(out, e.witnesses.saved) {
+		return nil
 	}
 	if err := atrest.WriteFile(e.cpFile+WitnessedSuffix, out, 0o600); err != nil {
 		return fmt.Errorf("failed to save the cosigned checkpoint: %w", err)

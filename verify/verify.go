@@ -33,6 +33,8 @@ type Options struct {
 	// Witnesses and Quorum: cosignatures required on the checkpoint.
 	Witnesses []note.Verifier
 	Quorum    int
+	// Fresh bounds the age of cosignature/v1 cosignatures (spec §16.2).
+	Fresh board.Freshness
 	// Previous is an earlier signed checkpoint the log must extend.
 	Previous []byte
 	// Tracker, if set, is a voter's tracker to find and prove.
@@ -55,6 +57,7 @@ type Failure struct {
 type Report struct {
 	OK          bool               `json:"ok"`
 	Fingerprint string             `json:"fingerprint"`
+	LogKey      string             `json:"log_key,omitempty"`     // the log's verifier key, from the manifest: what witnesses follow it with (spec §16)
 	Announced   bool               `json:"fingerprint_announced"` // checked against Options.Election
 	Entries     int64              `json:"entries"`
 	Phase       string             `json:"phase"`   // how far the record goes (spec §19)
@@ -140,6 +143,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		rep.fail("manifest", 0, "", err.Error())
 		return rep, nil
 	}
+	rep.LogKey = state.LogKey
 
 	r := &replay{rep: rep, state: state, workers: o.Workers}
 	var trackerCode string
@@ -149,7 +153,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	r.start()
 	var total int64
 	c, signed, err := board.ReadPublished(ctx, src, board.ReadOptions{
-		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Previous: o.Previous,
+		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Fresh: o.Fresh, Previous: o.Previous,
 		Visit: func(i int64, e []byte) error {
 			if i > 0 {
 				if o.Tracker != "" && e[0] == election.TypeBallot && election.Tracker(e) == o.Tracker {

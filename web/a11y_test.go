@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/server"
 )
 
 // axe returns the axe-core script (SCRUTIN_AXE: the path of axe.min.js, which
@@ -74,6 +75,14 @@ func TestBrowserAccessibility(t *testing.T) {
 	script := axe(t)
 	ctx := browser(t)
 	f, base := newDemo(t, 6)
+	// The public log page with its witnesses' table: one witness posts its
+	// cosignatures, one the server pushes to refuses connections.
+	_, pv := boardWitness(t, "observers.example/posts")
+	_, rv := boardWitness(t, "observers.example/refuses")
+	f.Election.SetWitnessList([]server.Witness{{Key: pv}, {Key: rv, URL: "http://127.0.0.1:1"}})
+	pushing := make(chan struct{})
+	t.Cleanup(func() { close(pushing) })
+	f.Election.StartPushing(pushing, nil)
 	// The check can fail: a field without a label and low-contrast text
 	// are found.
 	run(t, ctx, "control", chromedp.Navigate(base+el+"/"), chromedp.WaitVisible(css("main")))

@@ -119,6 +119,10 @@ func TestPrintedCommands(t *testing.T) {
 			case "KEY", "W1", "W2":
 				args[i] = witnessKey(t, a)
 			}
+			// A witness with its address ("KEY https://…").
+			if k, addr, ok := strings.Cut(a, " "); ok && (k == "KEY" || k == "W1" || k == "W2") {
+				args[i] = witnessKey(t, k) + " " + addr
+			}
 		}
 		cmd, rest, ok := findCommand(args)
 		if !ok {

@@ -9,8 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/store"
@@ -35,13 +33,16 @@ letter or digit) is in every address of the election (/e/ID/…) and never
 changes. A running "scrutin serve" serves it at once. Its log key is derived
 from the server's master seed and the id ("scrutin manifest new --election
 ID" puts it in the manifest). Witnesses are named by their verifier keys, as
-"scrutin witness init" prints them: the server keeps their cosignatures of
-the election's checkpoints.`)
+"scrutin witness init" or litewitness prints them (a plain Ed25519 note key
+or a C2SP cosignature/v1 key): the server keeps their cosignatures of the
+election's checkpoints. Given as "KEY URL", with the witness's tlog-witness
+address, the server pushes each new checkpoint to the witness (C2SP
+add-checkpoint) and keeps its cosignature.`)
 	dir := fs.String("dir", "", "the server's data folder")
 	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
 	id := fs.String("id", "", "the election's id")
 	var witnesses stringList
-	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
+	fs.Var(&witnesses, "witness", "a witness: its verifier key, then optionally a space and its tlog-witness address, to push checkpoints to (repeatable)")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *id == "" {
 			fmt.Fprintln(stderr, "scrutin election new: --id is required")
@@ -51,7 +52,7 @@ the election's checkpoints.`)
 			return fail(stderr, "election new", err)
 		}
 		for _, w := range witnesses {
-			if _, err := note.NewVerifier(w); err != nil {
+			if _, err := server.ParseWitness(w); err != nil {
 				return fail(stderr, "election new", fmt.Errorf("--witness %q: %w", w, err))
 			}
 		}
@@ -74,7 +75,8 @@ the election's checkpoints.`)
 func electionWitnessesCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 	fs := newFlagSet("election witnesses", "--dir DIR [--db URL] --id ID [--witness KEY]…",
 		`Witnesses replaces the witnesses of election ID (none: it keeps no
-cosignature) by the verifier keys given, as "scrutin witness init" prints them.
+cosignature) by those given, as for "scrutin election new": a verifier key,
+optionally followed by a space and the witness's tlog-witness address.
 An election of a folder made before elections had ids ("main") starts with
 none: give it the witnesses its server was started with (the --witness flags
 of an older "scrutin serve"). A running "scrutin serve" takes the change at its
@@ -83,14 +85,14 @@ next start.`)
 	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
 	id := fs.String("id", "", "the election's id")
 	var witnesses stringList
-	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
+	fs.Var(&witnesses, "witness", "a witness: its verifier key, then optionally a space and its tlog-witness address, to push checkpoints to (repeatable)")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *id == "" {
 			fmt.Fprintln(stderr, "scrutin election witnesses: --id is required")
 			return exitUsage
 		}
 		for _, w := range witnesses {
-			if _, err := note.NewVerifier(w); err != nil {
+			if _, err := server.ParseWitness(w); err != nil {
 				return fail(stderr, "election witnesses", fmt.Errorf("--witness %q: %w", w, err))
 			}
 		}

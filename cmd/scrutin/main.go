@@ -30,6 +30,7 @@
 //	trustee unpack    make a keystore folder from a keystore file saved by the trustee page
 //	witness init      create a witness's signing key
 //	witness run       follow a published log, cosign consistent checkpoints, refuse forks
+//	witness serve     cosign the checkpoints logs push (C2SP tlog-witness), refuse forks
 //	log check         (anyone) read a published log and check all of it
 //	verify            (anyone) check a published election record, or a voter's tracker
 //	version           print the version of scrutin and of Go
@@ -90,6 +91,7 @@ func commands() []command {
 		{"trustee unpack", "make a keystore folder from a keystore file saved by the trustee page", true, trusteeUnpackCommand},
 		{"witness init", "create a witness's signing key", false, witnessInitCommand},
 		{"witness run", "follow a published log, cosign consistent checkpoints, refuse forks", false, witnessRunCommand},
+		{"witness serve", "cosign the checkpoints logs push (C2SP tlog-witness), refuse forks", false, witnessServeCommand},
 		{"log check", "(anyone) read a published log and check all of it", false, logCheckCommand},
 		{"verify", "(anyone) check a published election record, or a voter's tracker", true, verifyCommand},
 		{"version", "print the version of scrutin and of Go", false, versionCommand},

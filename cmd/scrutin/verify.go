@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/mirror"
@@ -43,6 +44,7 @@ holds exactly the choices it states, under this election's key.`)
 	var witnesses keyList
 	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
 	quorum := fs.Int("quorum", -1, "how many of the witnesses must have cosigned (default: all given)")
+	maxAge := fs.Duration("max-age", defaultMaxAge, "the oldest a witness's cosignature/v1 may be to count (0: any age, for an archived record)")
 	previous := fs.String("previous", "", "a checkpoint of this election seen before (a receipt's): the log must extend it")
 	tracker := fs.String("tracker", "", "a ballot's tracker, to find it and prove its inclusion")
 	audit := fs.String("audit", "", "a booth's audit record (JSON) to check against the election")
@@ -56,7 +58,7 @@ holds exactly the choices it states, under this election's key.`)
 			fmt.Fprintln(stderr, "scrutin verify: "+hint)
 			return exitUsage
 		}
-		o := verify.Options{Witnesses: witnesses, Quorum: *quorum, Tracker: normalTracker(*tracker)}
+		o := verify.Options{Witnesses: witnesses, Quorum: *quorum, Fresh: board.Freshness{MaxAge: *maxAge}, Tracker: normalTracker(*tracker)}
 		if o.Quorum < 0 {
 			o.Quorum = len(witnesses)
 		}
@@ -162,6 +164,9 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 	}
 	fmt.Fprintf(w, "  %d entries; phase %s; %d voters; %d ballots (%d counted); %d selection proofs verified in %.2fs\n",
 		rep.Entries, rep.Phase, rep.Voters, rep.Ballots, rep.Counted, rep.Selections, rep.Seconds)
+	if rep.LogKey != "" {
+		fmt.Fprintf(w, "  log key (for witnesses): %s\n", rep.LogKey)
+	}
 	if rep.Result != nil && rep.Manifest != nil {
 		printResult(w, rep.Manifest, rep.Result)
 	}

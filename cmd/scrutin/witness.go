@@ -4,17 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -22,6 +23,7 @@ import (
 	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/internal/dirlock"
 	"github.com/scrutin/scrutin/internal/mirror"
+	"github.com/scrutin/scrutin/internal/tlogwitness"
 )
 
 const (
@@ -29,15 +31,26 @@ const (
 	witnessPubFile = "witness.pub"
 )
 
-// keyList is a repeatable flag of note verifier keys.
+// defaultMaxAge is how old a witness's cosignature/v1 may be, by default,
+// for a reader to count it (spec §16.2): a server pushes its checkpoint to
+// its witnesses again every hour.
+const defaultMaxAge = 24 * time.Hour
+
+// keyList is a repeatable flag of witnesses' verifier keys: plain Ed25519
+// note keys or C2SP cosignature/v1 keys.
 type keyList []note.Verifier
 
 func (k *keyList) String() string { return fmt.Sprint(len(*k), " keys") }
 
 func (k *keyList) Set(s string) error {
-	v, err := note.NewVerifier(strings.TrimSpace(s))
+	v, err := board.NewWitnessVerifier(strings.TrimSpace(s))
 	if err != nil {
-		return fmt.Errorf("not a verifier key (name+hash+key): %w", err)
+		return fmt.Errorf("not a witness's verifier key (name+hash+key): %w", err)
+	}
+	for _, o := range *k {
+		if o.Name() == v.Name() && o.KeyHash() == v.KeyHash() {
+			return fmt.Errorf("the witness %s is given twice", v.Name())
+		}
 	}
 	*k = append(*k, v)
 	return nil
@@ -67,7 +80,9 @@ func witnessInitCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 		`Init creates a witness's signing key in DIR/witness.key (readable only by you)
 and its public verifier key in DIR/witness.pub: publish the latter, so that
 readers can require your cosignature. NAME identifies the witness, for
-example "observers.example.org/union-ballot-2027".`)
+example "observers.example.org/union-ballot-2027". The key makes C2SP
+cosignature/v1 cosignatures (timestamped Ed25519, docs/spec.md §16.2), as
+litewitness and other C2SP witnesses do.`)
 	dir := fs.String("dir", "scrutin-witness", "the witness's folder: its key and state")
 	name := fs.String("name", "", "the witness's name (no spaces or +)")
 	return fs, func(stdout, stderr io.Writer) int {
@@ -78,7 +93,7 @@ example "observers.example.org/union-ballot-2027".`)
 		if _, err := os.Stat(filepath.Join(*dir, witnessKeyFile)); err == nil {
 			return fail(stderr, "witness init", fmt.Errorf("%s already holds a witness key; use another folder", *dir))
 		}
-		skey, vkey, err := note.GenerateKey(rand.Reader, *name)
+		skey, vkey, err := board.GenerateCosigner(rand.Reader, *name)
 		if err != nil {
 			return fail(stderr, "witness init", err)
 		}
@@ -123,7 +138,7 @@ which serves it to readers and shows the witness on its public log page.`)
 		if err != nil {
 			return fail(stderr, "witness run", fmt.Errorf("no witness key: run \"scrutin witness init\" first: %w", err))
 		}
-		signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+		signer, err := witnessSigner(skey)
 		if err != nil {
 			return fail(stderr, "witness run", err)
 		}
@@ -168,8 +183,7 @@ func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc, submit
 	if err != nil {
 		return fmt.Errorf("failed to fetch the checkpoint: %w", err)
 	}
-	h := sha256.Sum256([]byte(w.Origin))
-	state := filepath.Join(dir, fmt.Sprintf("state-%x.checkpoint", h[:8]))
+	state := filepath.Join(dir, tlogwitness.StateFile(w.Origin))
 	last, err := os.ReadFile(state)
 	if errors.Is(err, os.ErrNotExist) {
 		last = nil
@@ -179,19 +193,7 @@ func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc, submit
 	cosigned, c, err := w.Cosign(ctx, r, last, signed)
 	var fork *board.ForkError
 	if errors.As(err, &fork) {
-		refused := fmt.Errorf("REFUSED, the log %s forked: %s", w.Origin, fork.Reason)
-		if err := os.MkdirAll(filepath.Join(dir, "evidence"), 0o700); err != nil {
-			return fmt.Errorf("%w; and the evidence could not be kept: %v", refused, err)
-		}
-		ev, err := os.MkdirTemp(filepath.Join(dir, "evidence"), time.Now().UTC().Format("20060102T150405Z")+"-*")
-		if err == nil {
-			err = errors.Join(os.WriteFile(filepath.Join(ev, "previous.checkpoint"), fork.Old, 0o644),
-				os.WriteFile(filepath.Join(ev, "new.checkpoint"), fork.New, 0o644))
-		}
-		if err != nil {
-			return fmt.Errorf("%w; and the evidence could not be kept: %v", refused, err)
-		}
-		return fmt.Errorf("%w; both signed checkpoints are in %s", refused, ev)
+		return keepEvidence(dir, w.Origin, fork)
 	}
 	if err != nil {
 		return err
@@ -212,6 +214,103 @@ func witnessOnce(ctx context.Context, w *board.Witness, dir, out, logLoc, submit
 	return nil
 }
 
+// keepEvidence keeps both checkpoints of a refused fork in DIR/evidence
+// and returns the refusal, saying where they are.
+func keepEvidence(dir, origin string, fork *board.ForkError) error {
+	refused := fmt.Errorf("REFUSED, the log %s forked: %s", origin, fork.Reason)
+	if err := os.MkdirAll(filepath.Join(dir, "evidence"), 0o700); err != nil {
+		return fmt.Errorf("%w; and the evidence could not be kept: %v", refused, err)
+	}
+	ev, err := os.MkdirTemp(filepath.Join(dir, "evidence"), time.Now().UTC().Format("20060102T150405Z")+"-*")
+	if err == nil {
+		err = errors.Join(os.WriteFile(filepath.Join(ev, "previous.checkpoint"), fork.Old, 0o644),
+			os.WriteFile(filepath.Join(ev, "new.checkpoint"), fork.New, 0o644))
+	}
+	if err != nil {
+		return fmt.Errorf("%w; and the evidence could not be kept: %v", refused, err)
+	}
+	return fmt.Errorf("%w; both signed checkpoints are in %s", refused, ev)
+}
+
+// witnessSigner reads a witness's key file: a cosignature/v1 key (as
+// "scrutin witness init" makes them), or a plain Ed25519 note key (as it
+// made them before).
+func witnessSigner(skey []byte) (note.Signer, error) {
+	k := strings.TrimSpace(string(skey))
+	if s, err := board.NewCosigner(k); err == nil {
+		return s, nil
+	}
+	s, err := note.NewSigner(k)
+	if err != nil {
+		return nil, fmt.Errorf("the witness key is neither a cosignature/v1 nor an Ed25519 note key: %w", err)
+	}
+	return s, nil
+}
+
+func witnessServeCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("witness serve", "--log-key KEY... [--dir DIR] [--listen ADDR]",
+		`Serve runs the witness as a C2SP tlog-witness service (docs/spec.md §16.3), the
+protocol elections' servers and other transparency logs use to push their
+checkpoints: POST /add-checkpoint with the old size, a consistency proof and
+the new signed checkpoint; it answers with its cosignature, or 409 with the
+size it last cosigned, or refuses (403 not signed by the log, 404 a log it
+does not follow, 422 a proof that fails). Each --log-key names a log to
+follow (its origin is the key's name). A fork is refused and both signed
+checkpoints are kept in DIR/evidence. It shares its state (DIR) with
+"scrutin witness run". Put HTTPS in front of it.`)
+	dir := fs.String("dir", "scrutin-witness", "the witness's folder: its key and state")
+	listen := fs.String("listen", "localhost:7380", "the address to listen on")
+	var logKeys stringList
+	fs.Var(&logKeys, "log-key", "a log's verifier key, whose name is its origin (repeatable)")
+	return fs, func(stdout, stderr io.Writer) int {
+		if len(logKeys) == 0 {
+			fmt.Fprintln(stderr, "scrutin witness serve: give at least one --log-key")
+			return exitUsage
+		}
+		skey, err := os.ReadFile(filepath.Join(*dir, witnessKeyFile))
+		if err != nil {
+			return fail(stderr, "witness serve", fmt.Errorf("no witness key: run \"scrutin witness init\" first: %w", err))
+		}
+		signer, err := witnessSigner(skey)
+		if err != nil {
+			return fail(stderr, "witness serve", err)
+		}
+		logs := map[string]*board.Witness{}
+		for _, k := range logKeys {
+			v, err := note.NewVerifier(strings.TrimSpace(k))
+			if err != nil {
+				return fail(stderr, "witness serve", fmt.Errorf("--log-key %q: not a log's verifier key: %w", k, err))
+			}
+			logs[v.Name()] = &board.Witness{Signer: signer, Origin: v.Name(), LogKey: v}
+		}
+		h := &tlogwitness.Handler{Logs: logs, State: tlogwitness.Dir(*dir),
+			Fork: func(origin string, f *board.ForkError) {
+				fmt.Fprintf(stderr, "scrutin witness serve: %v\n", keepEvidence(*dir, origin, f))
+			},
+			Cosigned: func(origin string, size int64) {
+				fmt.Fprintf(stdout, "cosigned %s: %d entries\n", origin, size)
+			}}
+		l, err := net.Listen("tcp", *listen)
+		if err != nil {
+			return fail(stderr, "witness serve", err)
+		}
+		fmt.Fprintf(stdout, "witness %s listening on http://%s/add-checkpoint for %d logs\n", signer.Name(), l.Addr(), len(logs))
+		srv := &http.Server{Handler: http.MaxBytesHandler(h, board.MaxAddCheckpoint+1), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+		}()
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fail(stderr, "witness serve", err)
+		}
+		return exitOK
+	}
+}
+
 func logCheckCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
 	fs := newFlagSet("log check", "--log DIR|URL --log-key KEY [--witness KEY]... [--quorum N] [--json]",
 		`Check reads a published election log from a folder or a URL and checks all of
@@ -225,6 +324,7 @@ the whole log checks out.`)
 	var witnesses keyList
 	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
 	quorum := fs.Int("quorum", -1, "how many of the witnesses must have cosigned (default: all given)")
+	maxAge := fs.Duration("max-age", defaultMaxAge, "the oldest a witness's cosignature/v1 may be to count (0: any age)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	previous := fs.String("previous", "", "a checkpoint file of this log seen before: the log must extend it")
 	electionF := fs.String("election", "", "the election's fingerprint as announced (64 hex digits): the log key must be this election's")
@@ -246,7 +346,7 @@ the whole log checks out.`)
 		if *quorum < 0 {
 			*quorum = len(witnesses)
 		}
-		opt := board.ReadOptions{Origin: logKey.v.Name(), LogKey: logKey.v, Witnesses: witnesses, Quorum: *quorum, Previous: prev}
+		opt := board.ReadOptions{Origin: logKey.v.Name(), LogKey: logKey.v, Witnesses: witnesses, Quorum: *quorum, Fresh: board.Freshness{MaxAge: *maxAge}, Previous: prev}
 		c, n, err := board.ReadPublished(context.Background(), mirror.For(logLocation(*logLoc)), opt)
 		if *asJSON {
 			res := map[string]any{"ok": err == nil}

@@ -1,9 +1,11 @@
 package vectors
 
-// spec: §15 the log's hashes, §16.1 checkpoints and note keys, §17 paths
+// spec: §15 the log's hashes, §16.1 checkpoints and note keys, §16.2
+// witness quorums, §17 paths
 // and bundles
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -14,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -39,6 +42,22 @@ type LogFile struct {
 	VerifierKey string           `json:"verifier_key"`
 	Checkpoints []CheckpointCase `json:"checkpoints"`
 	Paths       []PathCase       `json:"paths"`
+	// Witnesses are the verifier keys a reader lists for Quorums (§16.2):
+	// two cosignature/v1 keys and a plain note key.
+	Witnesses []string     `json:"witnesses"`
+	Quorums   []QuorumCase `json:"quorums"`
+}
+
+// QuorumCase is the log's checkpoint with witness lines, read with the
+// Witnesses, a quorum, the reader's time and its freshness bound (0:
+// none), in seconds (spec §16.2).
+type QuorumCase struct {
+	Comment string `json:"comment"`
+	Note    string `json:"note"`
+	Quorum  int    `json:"quorum"`
+	Now     int64  `json:"now"`
+	MaxAge  int64  `json:"max_age"`
+	Valid   bool   `json:"valid"`
 }
 
 // CheckpointCase is a signed note to open with the log key and origin.
@@ -119,6 +138,7 @@ func (g *gen) log() *LogFile {
 		{"signed by the same key named for another election's origin", resign(body, other), false},
 		{"another election's origin, signed by the key named for it", resign(strings.Replace(body, hexOf(fp[:]), hexOf(otherF[:]), 1), other), false},
 	}
+	f.Witnesses, f.Quorums = g.quorums(good, body, signer)
 	for _, t := range []struct {
 		level int
 		index int64
@@ -138,6 +158,60 @@ func boolInt(b bool) int {
 }
 
 func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }
+
+// quorums makes the witness quorum cases (§16.2) on the signed checkpoint
+// good of body.
+func (g *gen) quorums(good, body string, logSigner note.Signer) ([]string, []QuorumCase) {
+	const t0 = 1796000000
+	at := func() time.Time { return time.Unix(t0, 0) }
+	cosigner := func(name string) (*board.Cosigner, string) {
+		skey, vkey, err := board.GenerateCosigner(bytes.NewReader(g.bytes(ed25519.SeedSize)), name)
+		g.check(err)
+		s, err := board.NewCosigner(skey)
+		g.check(err)
+		if s != nil {
+			s.Now = at
+		}
+		return s, vkey
+	}
+	a, av := cosigner("witness.example/a")
+	b, bv := cosigner("witness.example/b")
+	x, _ := cosigner("witness.example/unlisted")
+	lskey, lvkey, err := note.GenerateKey(bytes.NewReader(g.bytes(ed25519.SeedSize)), "witness.example/plain")
+	g.check(err)
+	plain, err := note.NewSigner(lskey)
+	g.check(err)
+	if g.err != nil {
+		return nil, nil
+	}
+	line := func(body string, s note.Signer) string {
+		n, err := note.Sign(&note.Note{Text: body}, s)
+		g.check(err)
+		return string(n[len(body)+1:])
+	}
+	la, lb := line(body, a), line(body, b)
+	// a's line with a byte of its Ed25519 signature changed.
+	name, b64, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(la, "— "), "\n"), " ")
+	sig, _ := base64.StdEncoding.DecodeString(b64)
+	sig[len(sig)-1] ^= 1
+	flipped := "— " + name + " " + base64.StdEncoding.EncodeToString(sig) + "\n"
+	other := strings.Replace(body, "\n5\n", "\n4\n", 1)
+	ok, stale, future := int64(t0+60), int64(30), int64(t0-11*60)
+	return []string{av, bv, lvkey}, []QuorumCase{
+		{"two cosignature/v1 witnesses, quorum 2", good + la + lb, 2, ok, 86400, true},
+		{"one of two, quorum 2", good + la, 2, ok, 86400, false},
+		{"two, older than the bound of 30 seconds", good + la + lb, 2, ok, stale, false},
+		{"two, no bound, from more than 10 minutes in the future", good + la + lb, 2, future, 0, false},
+		{"a line of witness a that does not verify, and b's: quorum 1 is met", good + flipped + lb, 1, ok, 86400, true},
+		{"a line of witness a that does not verify, and b's: quorum 2 is not", good + flipped + lb, 2, ok, 86400, false},
+		{"a's cosignature of another checkpoint (size 4)", good + line(other, a), 1, ok, 86400, false},
+		{"an unlisted key's cosignature", good + line(body, x), 1, ok, 86400, false},
+		{"a plain note witness: no time, counted whatever the bound", good + line(body, plain), 1, ok, stale, true},
+		{"a's line twice counts once", good + la + la, 2, ok, 86400, false},
+		{"a line that is not base64 makes the note malformed", good + la + "— witness.example/b !!!\n", 1, ok, 86400, false},
+		{"the log's line missing: a's alone", body + "\n" + la, 1, ok, 86400, false},
+	}
+}
 
 // checkLog recomputes log.json from the spec's definitions: RFC 6962
 // hashes, §17.2 bundles, §16.1 key hash and verifier key, §17.1 paths; and
@@ -186,12 +260,26 @@ func checkLog(f *LogFile) (int, error) {
 			fail("checkpoint %q: %v, want valid %v", c.Comment, err, c.Valid)
 		}
 	}
+	var ws []note.Verifier
+	for _, k := range f.Witnesses {
+		w, err := board.NewWitnessVerifier(k)
+		if err != nil {
+			return 0, fmt.Errorf("witness key %q: %w", k, err)
+		}
+		ws = append(ws, w)
+	}
+	for _, q := range f.Quorums {
+		_, _, err := board.OpenFresh([]byte(q.Note), origin, v, ws, q.Quorum, board.Freshness{Now: time.Unix(q.Now, 0), MaxAge: time.Duration(q.MaxAge) * time.Second})
+		if (err == nil) != q.Valid {
+			fail("quorum %q: %v, want valid %v", q.Comment, err, q.Valid)
+		}
+	}
 	for _, p := range f.Paths {
 		if want := specTilePath(p.Level, p.Index, p.Width); want != p.Path {
 			fail("path of %+v is %s by the spec", p, want)
 		}
 	}
-	return len(f.Checkpoints) + len(f.Paths) + 1, errors.Join(errs...)
+	return len(f.Checkpoints) + len(f.Quorums) + len(f.Paths) + 1, errors.Join(errs...)
 }
 
 // specTreeHash is RFC 6962's Merkle Tree Hash over leaf hashes (spec §15.2).
