@@ -254,7 +254,7 @@ func parseTemplates(lang string, cat map[string]string) (*template.Template, err
 			}
 			return fmt.Sprint(n)
 		},
-		"n64": func(n int64) string { return number(lang, int(n)) },
+		"n64":     func(n int64) string { return number(lang, int(n)) },
 		"percent": func(n, total int) string { return percent(lang, n, total) },
 		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"static":  staticURL,
