@@ -231,7 +231,8 @@ func firstEntry(bundle []byte) ([]byte, error) {
 }
 
 // replay applies entries in order; ballots are prepared (proofs and
-// signature, the costly part) by workers in parallel, then applied in
+// signature, the costly part) by workers in parallel, chunkBallots
+// consecutive ballots in one batch (election.PrepareMany), then applied in
 // order.
 type replay struct {
 	rep     *Report
@@ -244,6 +245,7 @@ type replay struct {
 	wg      sync.WaitGroup
 	done    chan struct{}
 	stopped bool // a non-ballot entry failed: nothing after it is checked
+	chunk   job  // consecutive ballots not yet handed to the workers
 
 	pending map[int64]job
 	next    int64
@@ -251,16 +253,24 @@ type replay struct {
 	applied *sync.Cond // signalled when next moves
 }
 
+// chunkBallots ballots are verified in one batch: about 35 points each for
+// a ballot of 5 selections, so a few thousand points per multi-scalar
+// multiplication, where the bucket method is several times faster than
+// per-ballot batches; a bad ballot is then named by bisection.
+const chunkBallots = 256
+
+// job is consecutive entries from index i: several ballots, or one entry
+// of another kind.
 type job struct {
 	i        int64
-	entry    []byte
-	prepared *election.PreparedBallot
-	err      error
+	entries  [][]byte
+	prepared []*election.PreparedBallot
+	errs     []error
 }
 
 func (r *replay) start() {
-	r.jobs = make(chan job, 4*r.workers)
-	r.results = make(chan job, 4*r.workers)
+	r.jobs = make(chan job, 2*r.workers)
+	r.results = make(chan job, 2*r.workers)
 	r.pending = make(map[int64]job)
 	r.next = 1
 	r.done = make(chan struct{})
@@ -268,8 +278,10 @@ func (r *replay) start() {
 	for range r.workers {
 		r.wg.Go(func() {
 			for j := range r.jobs {
-				if v := r.view.Load(); v != nil && j.entry[0] == election.TypeBallot {
-					j.prepared, j.err = v.Prepare(j.entry)
+				j.prepared = make([]*election.PreparedBallot, len(j.entries))
+				j.errs = make([]error, len(j.entries))
+				if v := r.view.Load(); v != nil && j.entries[0][0] == election.TypeBallot {
+					j.prepared, j.errs = v.PrepareMany(j.entries)
 				}
 				r.results <- j
 			}
@@ -284,9 +296,11 @@ func (r *replay) start() {
 					break
 				}
 				delete(r.pending, r.next)
-				r.apply(k)
+				for n := range k.entries {
+					r.apply(k.i+int64(n), k.entries[n], k.prepared[n], k.errs[n])
+				}
 				r.mu.Lock()
-				r.next++
+				r.next += int64(len(k.entries))
 				r.applied.Broadcast()
 				r.mu.Unlock()
 			}
@@ -297,11 +311,13 @@ func (r *replay) start() {
 
 // submit hands entry i to the workers. Ballots can only be prepared once
 // the election key is known (after the open entry): until then entries are
-// applied one by one.
+// applied one by one. Consecutive ballots are handed over by chunks.
 func (r *replay) submit(i int64, e []byte) {
-	if r.view.Load() == nil && len(e) > 0 && e[0] == election.TypeBallot {
+	ballot := len(e) > 0 && e[0] == election.TypeBallot
+	if r.view.Load() == nil && ballot {
 		// Wait until every earlier entry is applied, so that the open
 		// entry has set the key.
+		r.flush()
 		r.mu.Lock()
 		for r.next < i {
 			r.applied.Wait()
@@ -312,37 +328,56 @@ func (r *replay) submit(i int64, e []byte) {
 		}
 		r.mu.Unlock()
 	}
-	r.jobs <- job{i: i, entry: e}
+	if !ballot || r.view.Load() == nil {
+		r.flush()
+		r.jobs <- job{i: i, entries: [][]byte{e}}
+		return
+	}
+	if len(r.chunk.entries) == 0 {
+		r.chunk.i = i
+	}
+	r.chunk.entries = append(r.chunk.entries, e)
+	if len(r.chunk.entries) == chunkBallots {
+		r.flush()
+	}
 }
 
-func (r *replay) apply(j job) {
+// flush hands the chunk of ballots to the workers.
+func (r *replay) flush() {
+	if len(r.chunk.entries) > 0 {
+		r.jobs <- r.chunk
+		r.chunk = job{}
+	}
+}
+
+func (r *replay) apply(i int64, entry []byte, prepared *election.PreparedBallot, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
 		return
 	}
 	s := r.state
-	if len(j.entry) > 0 && j.entry[0] == election.TypeBallot {
-		tracker := election.Tracker(j.entry)
-		if j.err == nil && j.prepared == nil {
-			j.prepared, j.err = s.PrepareBallot(j.entry)
+	if len(entry) > 0 && entry[0] == election.TypeBallot {
+		tracker := election.Tracker(entry)
+		if err == nil && prepared == nil {
+			prepared, err = s.PrepareBallot(entry)
 		}
-		if j.err == nil {
-			j.err = s.ApplyBallot(j.prepared)
+		if err == nil {
+			err = s.ApplyBallot(prepared)
 		}
-		if j.err != nil {
-			r.rep.fail("ballot", j.i, tracker, j.err.Error())
+		if err != nil {
+			r.rep.fail("ballot", i, tracker, err.Error())
 			s.Skip()
 			return
 		}
-		r.rep.Selections += j.prepared.Selections()
+		r.rep.Selections += prepared.Selections()
 		return
 	}
-	if s.Size != j.i {
-		panic(fmt.Sprintf("verify: internal error: entry %d applied at %d", j.i, s.Size))
+	if s.Size != i {
+		panic(fmt.Sprintf("verify: internal error: entry %d applied at %d", i, s.Size))
 	}
-	if err := s.Apply(j.entry); err != nil {
-		r.rep.fail(election.TypeName(typeOf(j.entry)), j.i, "", err.Error()+"; the entries after it were not checked")
+	if err := s.Apply(entry); err != nil {
+		r.rep.fail(election.TypeName(typeOf(entry)), i, "", err.Error()+"; the entries after it were not checked")
 		r.stopped = true
 	}
 }
@@ -355,6 +390,7 @@ func typeOf(e []byte) byte {
 }
 
 func (r *replay) finish() {
+	r.flush()
 	close(r.jobs)
 	r.wg.Wait()
 	close(r.results)
