@@ -157,7 +157,7 @@ func EncryptWithRandomness(pk *PublicKey, m uint64, r []byte) (*Ciphertext, erro
 func encryptWith(pk *PublicKey, m, r *ristretto255.Scalar) *Ciphertext {
 	ct := new(Ciphertext)
 	ct.alpha.set(scalarMultBase(r))
-	beta := new(ristretto255.Element).ScalarMult(r, pk.elem())
+	beta := keyMult(pk, r)
 	beta.Add(beta, scalarMultBase(m))
 	ct.beta.set(beta)
 	return ct
