@@ -10,6 +10,7 @@ package verify
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
@@ -129,7 +130,9 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 			return rep, nil
 		}
 	}
-	state := election.New()
+	state := election.NewStreaming()
+	var total int64 // the checkpoint's size, once the first bundle is read
+	state.Reread = func(idx []int64) ([][]byte, error) { return reread(ctx, src, total, idx) }
 	if err := state.Apply(genesis); err != nil {
 		rep.fail("manifest", 0, "", err.Error())
 		return rep, nil
@@ -142,12 +145,14 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 
 	r := &replay{rep: rep, state: state, workers: o.Workers}
+	if t, err := hex.DecodeString(o.Tracker); err == nil && len(t) == 32 && hex.EncodeToString(t) == o.Tracker {
+		r.want = &found{tracker: [32]byte(t)} // only the lower-case hex a tracker is written in
+	}
 	var trackerCode string
 	if r.workers <= 0 {
 		r.workers = runtime.NumCPU()
 	}
 	r.start()
-	var total int64
 	c, signed, err := board.ReadPublished(ctx, src, board.ReadOptions{
 		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Previous: o.Previous,
 		Visit: func(i int64, e []byte) error {
@@ -171,7 +176,6 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		rep.Failures = append([]Failure{{Check: "log", Entry: -1, Reason: err.Error()}}, rep.Failures...)
 		return rep, nil
 	}
-	_ = total
 	rep.Entries = c.Size
 	rep.Checkpoint = noteBytes(signed)
 	s := r.state
@@ -193,6 +197,50 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		}
 	}
 	return rep, nil
+}
+
+// reread returns the entries at the given indexes (increasing) of a log of
+// size entries, read again from its bundles, one read per bundle. They are
+// not authenticated here: election's streaming state checks each against
+// the ballot code it recorded.
+func reread(ctx context.Context, src board.FileReader, size int64, idx []int64) ([][]byte, error) {
+	if size == 0 {
+		// Before the first bundle is done (a log of under 256 entries):
+		// the size is read unverified, only to name the bundles; the
+		// entries are authenticated by the caller, and the log by
+		// ReadPublished.
+		signed, err := src.ReadFile(ctx, board.CheckpointFile, board.MaxCheckpointFile)
+		if err != nil {
+			return nil, err
+		}
+		c, err := board.ParseCheckpoint(noteText(signed))
+		if err != nil {
+			return nil, err
+		}
+		size = c.Size
+	}
+	out := make([][]byte, 0, len(idx))
+	var entries [][]byte
+	bundle := int64(-1)
+	for _, i := range idx {
+		if i < 0 || i >= size {
+			return nil, fmt.Errorf("entry %d is outside the log of %d entries", i, size)
+		}
+		if n := i >> board.TileHeight; n != bundle {
+			w := int(min(1<<board.TileHeight, size-n<<board.TileHeight))
+			t := tlog.Tile{H: board.TileHeight, L: -1, N: n, W: w}
+			data, err := src.ReadFile(ctx, board.TilePath(t), board.MaxBundleFile)
+			if err != nil {
+				return nil, err
+			}
+			if entries, err = board.ParseBundle(data, w); err != nil {
+				return nil, fmt.Errorf("%s: %v", board.TilePath(t), err)
+			}
+			bundle = n
+		}
+		out = append(out, entries[i-bundle<<board.TileHeight])
+	}
+	return out, nil
 }
 
 func firstBundle(ctx context.Context, src board.FileReader) ([]byte, error) {
@@ -244,13 +292,23 @@ type replay struct {
 	results chan job
 	wg      sync.WaitGroup
 	done    chan struct{}
-	stopped bool // a non-ballot entry failed: nothing after it is checked
-	chunk   job  // consecutive ballots not yet handed to the workers
+	stopped bool   // a non-ballot entry failed: nothing after it is checked
+	want    *found // the voter's tracker, found or not
+	chunk   job    // consecutive ballots not yet handed to the workers
 
 	pending map[int64]job
 	next    int64
 	mu      sync.Mutex
 	applied *sync.Cond // signalled when next moves
+}
+
+// found is the voter's tracker, and where its first valid ballot is (the
+// one a tracker names, spec §19).
+type found struct {
+	tracker [32]byte
+	ok      bool
+	index   int64
+	key     [32]byte
 }
 
 // chunkBallots ballots are verified in one batch: about 35 points each for
@@ -269,8 +327,10 @@ type job struct {
 }
 
 func (r *replay) start() {
-	r.jobs = make(chan job, 2*r.workers)
-	r.results = make(chan job, 2*r.workers)
+	// Few chunks in flight: each holds 256 entries and their decoded
+	// selections (about 2 MB), and the memory must not grow with the record.
+	r.jobs = make(chan job, r.workers)
+	r.results = make(chan job, r.workers)
 	r.pending = make(map[int64]job)
 	r.next = 1
 	r.done = make(chan struct{})
@@ -371,6 +431,9 @@ func (r *replay) apply(i int64, entry []byte, prepared *election.PreparedBallot,
 			return
 		}
 		r.rep.Selections += prepared.Selections()
+		if w := r.want; w != nil && !w.ok && prepared.TrackerBytes() == w.tracker {
+			w.ok, w.index, w.key = true, i, prepared.CredentialBytes()
+		}
 		return
 	}
 	if s.Size != i {
@@ -401,11 +464,12 @@ func (r *replay) finish() {
 // published tiles.
 func (r *replay) tracker(ctx context.Context, src board.FileReader, c board.Checkpoint, t string) *TrackerReport {
 	tr := &TrackerReport{Tracker: t}
-	idx, counted, found := r.state.FindTracker(t)
-	if !found {
+	if r.want == nil || !r.want.ok {
 		return tr
 	}
-	tr.Found, tr.Index, tr.Counted = true, idx, counted
+	idx := r.want.index
+	last, _ := r.state.LastIndex(r.want.key)
+	tr.Found, tr.Index, tr.Counted = true, idx, last == idx
 	hr := board.PublishedHashes(ctx, src, c.Tree())
 	proof, err := tlog.ProveRecord(c.Size, idx, hr)
 	if err != nil {
