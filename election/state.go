@@ -821,13 +821,23 @@ func (s *State) streamingSums() ([][]*crypto.CiphertextSum, error) {
 			return nil, fmt.Errorf("internal error: %d superseded ballots read again, of %d", len(entries), len(idx))
 		}
 		for k, entry := range entries {
-			var b Ballot
-			if len(entry) == 0 || entry[0] != TypeBallot || unmarshal(entry[1:], &b) != nil || b.Credential == nil {
-				return nil, fmt.Errorf("entry %d, read again, is not the ballot it was", idx[k])
-			}
-			code := sha256.Sum256(ballotMessage(b.Contests, b.Credential))
-			if at, ok := s.codeIdx[code]; !ok || at != idx[k] {
+			// The code of the bytes read, as entryCode computes it from a
+			// canonical entry (a checked ballot is one), must be the code
+			// recorded for this index: then the signed body, selections
+			// and credential included, is byte for byte the one checked.
+			// Only the selections and the credential are decoded.
+			code, ok := entryCode(entry)
+			if at, known := s.codeIdx[code]; !ok || !known || at != idx[k] {
 				return nil, fmt.Errorf("entry %d, read again, is not the ballot it was (its ballot code differs)", idx[k])
+			}
+			var b struct {
+				Contests []struct {
+					Selections []*crypto.Ciphertext `json:"selections"`
+				} `json:"contests"`
+				Credential *crypto.PublicKey `json:"credential"`
+			}
+			if err := json.Unmarshal(entry[1:], &b); err != nil || b.Credential == nil {
+				return nil, fmt.Errorf("entry %d, read again, does not decode", idx[k])
 			}
 			mask := s.credentials[[32]byte(b.Credential.Bytes())]
 			for c, bc := range b.Contests {
