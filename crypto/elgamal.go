@@ -157,7 +157,7 @@ func EncryptWithRandomness(pk *PublicKey, m uint64, r []byte) (*Ciphertext, erro
 func encryptWith(pk *PublicKey, m, r *ristretto255.Scalar) *Ciphertext {
 	ct := new(Ciphertext)
 	ct.alpha.set(scalarMultBase(r))
-	beta := new(ristretto255.Element).ScalarMult(r, pk.elem())
+	beta := keyMult(pk, r)
 	beta.Add(beta, scalarMultBase(m))
 	ct.beta.set(beta)
 	return ct
@@ -191,4 +191,45 @@ func discreteLog(M *ristretto255.Element, max uint64) (uint64, error) {
 		}
 		acc.Add(acc, g)
 	}
+}
+
+// Accumulator is a running homomorphic sum of ciphertexts, to which
+// ciphertexts are added and from which they are subtracted one at a time,
+// encoded only when read: a verifier streaming a record keeps one per
+// option instead of every ballot's selections. The zero value is the sum of
+// no ciphertexts, (O, O).
+type Accumulator struct {
+	a, b ristretto255.Element
+	ok   bool
+}
+
+func (acc *Accumulator) init() {
+	if !acc.ok {
+		acc.a.Set(identity)
+		acc.b.Set(identity)
+		acc.ok = true
+	}
+}
+
+// Add adds ct to the sum.
+func (acc *Accumulator) Add(ct *Ciphertext) {
+	acc.init()
+	acc.a.Add(&acc.a, ct.alpha.elem())
+	acc.b.Add(&acc.b, ct.beta.elem())
+}
+
+// Subtract takes ct, added before, out of the sum.
+func (acc *Accumulator) Subtract(ct *Ciphertext) {
+	acc.init()
+	acc.a.Subtract(&acc.a, ct.alpha.elem())
+	acc.b.Subtract(&acc.b, ct.beta.elem())
+}
+
+// Sum returns the sum, as SumOf gives it.
+func (acc *Accumulator) Sum() *CiphertextSum {
+	acc.init()
+	out := new(CiphertextSum)
+	out.alpha.set(&acc.a)
+	out.beta.set(&acc.b)
+	return out
 }

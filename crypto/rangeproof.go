@@ -214,7 +214,7 @@ func proveRange(rnd io.Reader, label string, pk *PublicKey, ctx Context, lo, hi 
 		br.a.set(scalarMultBase(e))
 		d := new(ristretto255.Scalar).Subtract(mScalar, scalarFromUint64(lo+uint64(j)))
 		d.Multiply(d, v)
-		bj := new(ristretto255.Element).ScalarMult(e, pk.elem())
+		bj := keyMult(pk, e)
 		bj.Add(bj, scalarMultBase(d))
 		br.b.set(bj)
 		fields = append(fields, br.a.enc[:], br.b.enc[:])

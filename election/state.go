@@ -63,6 +63,48 @@ type State struct {
 	decryptions  map[int][]byte // valid decryption messages by trustee
 	decryptionAt map[int]int64  // their entry indexes
 	Result       *Result
+
+	// A streaming state (NewStreaming) keeps, instead of last, codes and
+	// trackers, only what the checks need; see NewStreaming.
+	streaming  bool
+	published  int                    // credentials published
+	lastIdx    map[[32]byte]int64     // credential → index of its last valid ballot
+	codeIdx    map[[32]byte]int64     // ballot code → index, of every valid ballot
+	sums       [][]crypto.Accumulator // by contest and option: every valid ballot's selections
+	superseded []int64                // indexes of valid ballots a later one superseded
+	// Reread returns the entries at these indexes (increasing), read again
+	// from the record: a streaming state subtracts the superseded ballots'
+	// selections from its sums when the tally is checked.
+	Reread func(indexes []int64) ([][]byte, error)
+}
+
+// NewStreaming returns the state of an empty log for a verifier that
+// streams a record: entries are read, checked and dropped. It applies
+// exactly the same rules as New's, but keeps per credential only the index
+// of its last valid ballot (with its eligibility), per valid ballot only
+// its code and index (the replay rule of spec §18.5 needs every code), and
+// for the tally one running sum per option of every valid ballot's
+// selections. When the tally is checked, the selections of the ballots
+// that a later ballot superseded (a re-vote: about one voter in ten) are
+// read again through Reread, authenticated by their ballot code (the
+// SHA-256 of the signed ballot, selections included, which must name that
+// very index), and subtracted. Why this choice rather than each
+// credential's selections (as New's state keeps them): a ballot's
+// selections are 64 bytes each, 5 to 10 per ballot, where an index is 8;
+// at 1,000,000 voters that is the difference between gigabytes and a few
+// hundred megabytes, and the price is reading the re-votes again, once.
+//
+// It does not keep the trackers (FindTracker finds nothing; a verifier
+// looks for its voter's tracker as the entries go by), nor the published
+// credentials' list (Credentials stays empty; Eligibility works), nor the
+// counted ballots' selections (Counted gives only the index).
+func NewStreaming() *State {
+	s := New()
+	s.streaming = true
+	s.trackers, s.codes, s.last = nil, nil, nil
+	s.lastIdx = make(map[[32]byte]int64)
+	s.codeIdx = make(map[[32]byte]int64)
+	return s
 }
 
 // Skip counts the next entry of the log as refused, without applying it.
@@ -273,7 +315,7 @@ func (s *State) applyCredentials(payload []byte) error {
 			return fmt.Errorf("%w: the credentials' groups must be sorted, distinct, and named by contests of the manifest (%v)", ErrEntry, groups)
 		}
 	}
-	if len(s.Credentials)+len(c.Credentials) > s.Roll.Voters {
+	if s.published+len(c.Credentials) > s.Roll.Voters {
 		return fmt.Errorf("%w: more credentials than the %d voters on the roll", ErrEntry, s.Roll.Voters)
 	}
 	seen := make(map[[32]byte]bool)
@@ -291,7 +333,10 @@ func (s *State) applyCredentials(payload []byte) error {
 	for key := range seen {
 		s.credentials[key] = mask
 	}
-	s.Credentials = append(s.Credentials, c.Credentials...)
+	if !s.streaming {
+		s.Credentials = append(s.Credentials, c.Credentials...)
+	}
+	s.published += len(c.Credentials)
 	return nil
 }
 
@@ -309,7 +354,7 @@ func (s *State) applyOpen(payload []byte) error {
 	switch {
 	case s.Ceremony == nil || !s.Ceremony.Complete:
 		return fmt.Errorf("%w: voting cannot open before the trustees' ceremony is complete", ErrOrder)
-	case s.Roll == nil || len(s.Credentials) != s.Roll.Voters:
+	case s.Roll == nil || s.published != s.Roll.Voters:
 		return fmt.Errorf("%w: voting cannot open before a credential is published for every voter on the roll", ErrOrder)
 	}
 	s.ElectionKey, s.OpenedAt, s.Phase = s.Ceremony.PublicKey, s.Size, PhaseVoting
@@ -329,6 +374,13 @@ type PreparedBallot struct {
 
 // Tracker returns the ballot's tracker.
 func (p *PreparedBallot) Tracker() string { return hex.EncodeToString(p.tracker[:]) }
+
+// TrackerBytes returns the ballot's tracker as bytes (the SHA-256 of its
+// entry).
+func (p *PreparedBallot) TrackerBytes() [32]byte { return p.tracker }
+
+// CredentialBytes returns the encoding of the ballot's credential.
+func (p *PreparedBallot) CredentialBytes() [32]byte { return p.key }
 
 // Code returns the ballot's code (spec §21.1), in hex.
 func (p *PreparedBallot) Code() string { return hex.EncodeToString(p.code[:]) }
@@ -507,47 +559,134 @@ func skipJSON(b []byte, i int) (int, bool) {
 }
 
 func (e *Election) prepare(entry []byte, verify bool) (*PreparedBallot, error) {
-	fail := func(err error) (*PreparedBallot, error) { return nil, err }
-	if len(entry) == 0 || entry[0] != TypeBallot {
-		return fail(fmt.Errorf("%w: not a ballot", ErrMalformed))
+	if !verify {
+		d, err := e.decodeBallot(entry)
+		if err != nil {
+			return nil, err
+		}
+		return d.finish(nil)
 	}
-	var b Ballot
-	if err := unmarshal(entry[1:], &b); err != nil {
-		return fail(err)
+	p, errs := e.PrepareMany([][]byte{entry})
+	return p[0], errs[0]
+}
+
+// decodedBallot is a ballot decoded and of the right shape, whose proofs
+// and signature are not verified yet.
+type decodedBallot struct {
+	entry    []byte
+	b        Ballot
+	msg      []byte // the signed message
+	answered uint64
+	first    int // its items in the batch: [first, end)
+	end      int
+}
+
+func (e *Election) decodeBallot(entry []byte) (*decodedBallot, error) {
+	if len(entry) == 0 || entry[0] != TypeBallot {
+		return nil, fmt.Errorf("%w: not a ballot", ErrMalformed)
+	}
+	d := &decodedBallot{entry: entry}
+	b := &d.b
+	if err := unmarshal(entry[1:], b); err != nil {
+		return nil, err
 	}
 	if b.Credential == nil || b.Signature == nil {
-		return fail(fmt.Errorf("%w: the ballot lacks its credential or signature", ErrMalformed))
+		return nil, fmt.Errorf("%w: the ballot lacks its credential or signature", ErrMalformed)
 	}
-	if err := e.checkBallotShape(&b); err != nil {
-		return fail(err)
+	if err := e.checkBallotShape(b); err != nil {
+		return nil, err
 	}
-	batch := crypto.NewBatch()
-	var answered uint64
 	for c, bc := range b.Contests {
-		if !bc.answered() {
-			continue
+		if bc.answered() {
+			d.answered |= 1 << c
 		}
-		answered |= 1 << c
-		if !verify {
+	}
+	d.msg = ballotMessage(b.Contests, b.Credential)
+	return d, nil
+}
+
+// addTo adds the ballot's proofs and signature to the batch.
+func (e *Election) addTo(batch *crypto.Batch, d *decodedBallot) {
+	d.first = batch.Len()
+	for c, bc := range d.b.Contests {
+		if d.answered&(1<<c) == 0 {
 			continue
 		}
 		ct := e.Manifest.Contests[c]
-		batch.AddContest(e.Key, e.Fingerprint, b.Credential, uint32(c), uint64(ct.Min), uint64(ct.Max),
+		batch.AddContest(e.Key, e.Fingerprint, d.b.Credential, uint32(c), uint64(ct.Min), uint64(ct.Max),
 			&crypto.EncryptedContest{Selections: bc.Selections, Proofs: bc.Proofs, TotalProof: bc.TotalProof})
 	}
-	msg := ballotMessage(b.Contests, b.Credential)
-	if verify {
-		batch.AddSignature(b.Credential, e.Fingerprint, msg, b.Signature)
-		if err := batch.Verify(); err != nil {
-			return fail(fmt.Errorf("%w: %v", ErrEntry, err))
-		}
+	batch.AddSignature(d.b.Credential, e.Fingerprint, d.msg, d.b.Signature)
+	d.end = batch.Len()
+}
+
+// finish returns the prepared ballot, or the error of a ballot whose items
+// bad names (relative to its first item; nil if all verify).
+func (d *decodedBallot) finish(bad *crypto.BatchError) (*PreparedBallot, error) {
+	if bad != nil {
+		return nil, fmt.Errorf("%w: %v", ErrEntry, bad)
 	}
-	if answered == 0 {
-		return fail(fmt.Errorf("%w: the ballot answers no contest", ErrEntry))
+	if d.answered == 0 {
+		return nil, fmt.Errorf("%w: the ballot answers no contest", ErrEntry)
 	}
-	p := &PreparedBallot{entry: entry, ballot: &b, tracker: sha256.Sum256(entry), code: sha256.Sum256(msg), answered: answered}
-	copy(p.key[:], b.Credential.Bytes())
+	// The proofs are checked: only the selections are needed from here
+	// on (a verifier holds hundreds of prepared ballots in flight).
+	for c := range d.b.Contests {
+		d.b.Contests[c].Proofs, d.b.Contests[c].TotalProof = nil, nil
+	}
+	p := &PreparedBallot{entry: d.entry, ballot: &d.b, tracker: sha256.Sum256(d.entry), code: sha256.Sum256(d.msg), answered: d.answered}
+	copy(p.key[:], d.b.Credential.Bytes())
 	return p, nil
+}
+
+// PrepareMany does Prepare's checks for many ballots at once, with the same
+// result for each as Prepare gives it: every proof and signature of every
+// ballot is verified in one batch (spec §10), so that one multi-scalar
+// multiplication covers thousands of points (msm.go's bucket method pays
+// off from a few hundred); if the batch fails, its bisection names the bad
+// items, and each ballot with a bad item gets the error Prepare gives it,
+// its items numbered from its own first one. A verifier reading a record
+// calls it on consecutive ballots; it reads only what is fixed once voting
+// opens, so it may run concurrently with anything.
+func (e *Election) PrepareMany(entries [][]byte) ([]*PreparedBallot, []error) {
+	out := make([]*PreparedBallot, len(entries))
+	errs := make([]error, len(entries))
+	decoded := make([]*decodedBallot, len(entries))
+	batch := crypto.NewBatch()
+	for i, entry := range entries {
+		d, err := e.decodeBallot(entry)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		decoded[i] = d
+		e.addTo(batch, d)
+	}
+	var bad []crypto.ItemError
+	if err := batch.Verify(); err != nil {
+		be, ok := err.(*crypto.BatchError)
+		if !ok {
+			panic("election: internal error: a batch fails with " + err.Error())
+		}
+		bad = be.Items // in index order, as are the ballots' items
+	}
+	for i, d := range decoded {
+		if d == nil {
+			continue
+		}
+		var mine *crypto.BatchError
+		for len(bad) > 0 && bad[0].Index < d.end {
+			if mine == nil {
+				mine = &crypto.BatchError{}
+			}
+			it := bad[0]
+			it.Index -= d.first
+			mine.Items = append(mine.Items, it)
+			bad = bad[1:]
+		}
+		out[i], errs[i] = d.finish(mine)
+	}
+	return out, errs
 }
 
 func (e *Election) checkBallotShape(b *Ballot) error {
@@ -574,8 +713,8 @@ func (s *State) CheckBallot(p *PreparedBallot) error {
 	}
 	// spec: §18.5 each encryption is cast at most once: a ballot with the
 	// code of an earlier valid ballot is invalid, whatever its signature.
-	if c, dup := s.codes[p.code]; dup {
-		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w at entry %d (same ballot code %x)", ErrEntry, ErrReplay, c.index, p.code)}
+	if index, dup := s.codeAt(p.code); dup {
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w at entry %d (same ballot code %x)", ErrEntry, ErrReplay, index, p.code)}
 	}
 	eligible, ok := s.credentials[p.key]
 	if !ok {
@@ -600,6 +739,9 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 	if err := s.CheckBallot(p); err != nil {
 		return err
 	}
+	if s.streaming {
+		return s.applyBallotStreaming(p)
+	}
 	s.trackers[p.tracker] = trackerRef{s.Size, p.key}
 	s.codes[p.code] = codeRef{s.Size, p.tracker}
 	cb := &CountedBallot{Index: s.Size, Tracker: p.Tracker()}
@@ -617,6 +759,106 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 	return nil
 }
 
+// codeAt returns the index of the valid ballot with this code, if any.
+func (s *State) codeAt(code [32]byte) (int64, bool) {
+	if s.streaming {
+		i, ok := s.codeIdx[code]
+		return i, ok
+	}
+	c, ok := s.codes[code]
+	return c.index, ok
+}
+
+// applyBallotStreaming records a checked ballot in a streaming state.
+func (s *State) applyBallotStreaming(p *PreparedBallot) error {
+	if p.ballot == nil {
+		return &EntryError{s.Size, TypeBallot, errors.New("internal error: a streaming state needs decoded ballots")}
+	}
+	if s.sums == nil {
+		s.sums = make([][]crypto.Accumulator, len(s.Manifest.Contests))
+		for c, ct := range s.Manifest.Contests {
+			s.sums[c] = make([]crypto.Accumulator, len(ct.Options))
+		}
+	}
+	for c, bc := range p.ballot.Contests {
+		if p.answered&(1<<c) != 0 { // = the credential's eligibility (CheckBallot)
+			for o, ct := range bc.Selections {
+				s.sums[c][o].Add(ct)
+			}
+		}
+	}
+	if prev, ok := s.lastIdx[p.key]; ok {
+		s.superseded = append(s.superseded, prev)
+	}
+	s.lastIdx[p.key] = s.Size
+	s.codeIdx[p.code] = s.Size
+	s.Ballots++
+	s.Size++
+	return nil
+}
+
+// streamingSums returns the sums of the counted ballots' selections: every
+// valid ballot's, less the superseded ones', read again (NewStreaming).
+func (s *State) streamingSums() ([][]*crypto.CiphertextSum, error) {
+	sums := make([][]crypto.Accumulator, len(s.Manifest.Contests))
+	for c, ct := range s.Manifest.Contests {
+		sums[c] = make([]crypto.Accumulator, len(ct.Options))
+		if s.sums != nil {
+			copy(sums[c], s.sums[c])
+		}
+	}
+	if len(s.superseded) > 0 {
+		if s.Reread == nil {
+			return nil, errors.New("internal error: a streaming state cannot read the superseded ballots again")
+		}
+		idx := slices.Clone(s.superseded)
+		slices.Sort(idx)
+		entries, err := s.Reread(idx)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the superseded ballots again: %v", err)
+		}
+		if len(entries) != len(idx) {
+			return nil, fmt.Errorf("internal error: %d superseded ballots read again, of %d", len(entries), len(idx))
+		}
+		for k, entry := range entries {
+			// The code of the bytes read, as entryCode computes it from a
+			// canonical entry (a checked ballot is one), must be the code
+			// recorded for this index: then the signed body, selections
+			// and credential included, is byte for byte the one checked.
+			// Only the selections and the credential are decoded.
+			code, ok := entryCode(entry)
+			if at, known := s.codeIdx[code]; !ok || !known || at != idx[k] {
+				return nil, fmt.Errorf("entry %d, read again, is not the ballot it was (its ballot code differs)", idx[k])
+			}
+			var b struct {
+				Contests []struct {
+					Selections []*crypto.Ciphertext `json:"selections"`
+				} `json:"contests"`
+				Credential *crypto.PublicKey `json:"credential"`
+			}
+			if err := json.Unmarshal(entry[1:], &b); err != nil || b.Credential == nil {
+				return nil, fmt.Errorf("entry %d, read again, does not decode", idx[k])
+			}
+			mask := s.credentials[[32]byte(b.Credential.Bytes())]
+			for c, bc := range b.Contests {
+				if mask&(1<<c) != 0 {
+					for o, ct := range bc.Selections {
+						sums[c][o].Subtract(ct)
+					}
+				}
+			}
+		}
+	}
+	out := make([][]*crypto.CiphertextSum, len(sums))
+	for c := range sums {
+		out[c] = make([]*crypto.CiphertextSum, len(sums[c]))
+		for o := range sums[c] {
+			out[c][o] = sums[c][o].Sum()
+		}
+	}
+	return out, nil
+}
+
 // Eligibility returns the contests a published credential may answer (a
 // bit mask, bit c for contest c), and whether it is published.
 func (s *State) Eligibility(credential *crypto.PublicKey) (uint64, bool) {
@@ -630,6 +872,9 @@ func (s *State) FindTracker(tracker string) (index int64, counted, found bool) {
 	b, err := hex.DecodeString(tracker)
 	if err != nil || len(b) != sha256.Size || hex.EncodeToString(b) != tracker {
 		return 0, false, false // only the lower-case hex a tracker is written in
+	}
+	if s.streaming {
+		return 0, false, false // not kept (NewStreaming)
 	}
 	t, ok := s.trackers[[32]byte(b)]
 	if !ok {
@@ -665,6 +910,10 @@ func (s *State) FindCode(code string) (index int64, tracker string, found bool) 
 	if err != nil || len(b) != sha256.Size {
 		return 0, "", false
 	}
+	if s.streaming {
+		i, ok := s.codeIdx[[32]byte(b)]
+		return i, "", ok // the tracker is not kept
+	}
 	c, ok := s.codes[[32]byte(b)]
 	if !ok {
 		return 0, "", false
@@ -685,7 +934,12 @@ type trackerRef struct {
 }
 
 // Voted returns the number of credentials that have cast a ballot.
-func (s *State) Voted() int { return len(s.last) }
+func (s *State) Voted() int {
+	if s.streaming {
+		return len(s.lastIdx)
+	}
+	return len(s.last)
+}
 
 // Answers returns, for each contest, how many of the ballots that count
 // answer it (those whose credential is eligible for it): with the result's
@@ -695,7 +949,7 @@ func (s *State) Answers() []int {
 		return nil
 	}
 	out := make([]int, len(s.Manifest.Contests))
-	for key := range s.last {
+	count := func(key [32]byte) {
 		mask := s.credentials[key]
 		for c := range out {
 			if mask&(1<<c) != 0 {
@@ -703,13 +957,38 @@ func (s *State) Answers() []int {
 			}
 		}
 	}
+	for key := range s.last {
+		count(key)
+	}
+	for key := range s.lastIdx {
+		count(key)
+	}
 	return out
+}
+
+// LastIndex returns the index of the last valid ballot of the credential
+// whose encoding is key, if it has one: the ballot that counts.
+func (s *State) LastIndex(key [32]byte) (int64, bool) {
+	if s.streaming {
+		i, ok := s.lastIdx[key]
+		return i, ok
+	}
+	if c, ok := s.last[key]; ok {
+		return c.Index, true
+	}
+	return 0, false
 }
 
 // Counted returns the ballot that counts for a credential, if any.
 func (s *State) Counted(credential *crypto.PublicKey) *CountedBallot {
 	var key [32]byte
 	copy(key[:], credential.Bytes())
+	if s.streaming {
+		if i, ok := s.lastIdx[key]; ok {
+			return &CountedBallot{Index: i} // its selections are not kept (NewStreaming)
+		}
+		return nil
+	}
 	return s.last[key]
 }
 
@@ -738,6 +1017,17 @@ func (s *State) ExpectedTally() ([]byte, error) {
 		return nil, fmt.Errorf("the tally comes right after closing; the election is %q", s.Phase)
 	}
 	t := &Tally{Ballots: len(s.last), Contests: make([]TallyContest, len(s.Manifest.Contests))}
+	if s.streaming {
+		sums, err := s.streamingSums()
+		if err != nil {
+			return nil, err
+		}
+		t.Ballots = len(s.lastIdx)
+		for c := range t.Contests {
+			t.Contests[c].Sums = sums[c]
+		}
+		return t.Entry(), nil
+	}
 	keys := make([][32]byte, 0, len(s.last))
 	for k := range s.last {
 		keys = append(keys, k)

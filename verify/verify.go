@@ -10,6 +10,7 @@ package verify
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
@@ -132,7 +133,9 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 			return rep, nil
 		}
 	}
-	state := election.New()
+	state := election.NewStreaming()
+	var total int64 // the checkpoint's size, once the first bundle is read
+	state.Reread = func(idx []int64) ([][]byte, error) { return reread(ctx, src, total, idx) }
 	if err := state.Apply(genesis); err != nil {
 		rep.fail("manifest", 0, "", err.Error())
 		return rep, nil
@@ -146,12 +149,14 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	rep.LogKey = state.LogKey
 
 	r := &replay{rep: rep, state: state, workers: o.Workers}
+	if t, err := hex.DecodeString(o.Tracker); err == nil && len(t) == 32 && hex.EncodeToString(t) == o.Tracker {
+		r.want = &found{tracker: [32]byte(t)} // only the lower-case hex a tracker is written in
+	}
 	var trackerCode string
 	if r.workers <= 0 {
 		r.workers = runtime.NumCPU()
 	}
 	r.start()
-	var total int64
 	c, signed, err := board.ReadPublished(ctx, src, board.ReadOptions{
 		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Fresh: o.Fresh, Previous: o.Previous,
 		Visit: func(i int64, e []byte) error {
@@ -175,7 +180,6 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		rep.Failures = append([]Failure{{Check: "log", Entry: -1, Reason: err.Error()}}, rep.Failures...)
 		return rep, nil
 	}
-	_ = total
 	rep.Entries = c.Size
 	rep.Checkpoint = noteBytes(signed)
 	s := r.state
@@ -197,6 +201,50 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		}
 	}
 	return rep, nil
+}
+
+// reread returns the entries at the given indexes (increasing) of a log of
+// size entries, read again from its bundles, one read per bundle. They are
+// not authenticated here: election's streaming state checks each against
+// the ballot code it recorded.
+func reread(ctx context.Context, src board.FileReader, size int64, idx []int64) ([][]byte, error) {
+	if size == 0 {
+		// Before the first bundle is done (a log of under 256 entries):
+		// the size is read unverified, only to name the bundles; the
+		// entries are authenticated by the caller, and the log by
+		// ReadPublished.
+		signed, err := src.ReadFile(ctx, board.CheckpointFile, board.MaxCheckpointFile)
+		if err != nil {
+			return nil, err
+		}
+		c, err := board.ParseCheckpoint(noteText(signed))
+		if err != nil {
+			return nil, err
+		}
+		size = c.Size
+	}
+	out := make([][]byte, 0, len(idx))
+	var entries [][]byte
+	bundle := int64(-1)
+	for _, i := range idx {
+		if i < 0 || i >= size {
+			return nil, fmt.Errorf("entry %d is outside the log of %d entries", i, size)
+		}
+		if n := i >> board.TileHeight; n != bundle {
+			w := int(min(1<<board.TileHeight, size-n<<board.TileHeight))
+			t := tlog.Tile{H: board.TileHeight, L: -1, N: n, W: w}
+			data, err := src.ReadFile(ctx, board.TilePath(t), board.MaxBundleFile)
+			if err != nil {
+				return nil, err
+			}
+			if entries, err = board.ParseBundle(data, w); err != nil {
+				return nil, fmt.Errorf("%s: %v", board.TilePath(t), err)
+			}
+			bundle = n
+		}
+		out = append(out, entries[i-bundle<<board.TileHeight])
+	}
+	return out, nil
 }
 
 func firstBundle(ctx context.Context, src board.FileReader) ([]byte, error) {
@@ -235,7 +283,8 @@ func firstEntry(bundle []byte) ([]byte, error) {
 }
 
 // replay applies entries in order; ballots are prepared (proofs and
-// signature, the costly part) by workers in parallel, then applied in
+// signature, the costly part) by workers in parallel, chunkBallots
+// consecutive ballots in one batch (election.PrepareMany), then applied in
 // order.
 type replay struct {
 	rep     *Report
@@ -247,7 +296,9 @@ type replay struct {
 	results chan job
 	wg      sync.WaitGroup
 	done    chan struct{}
-	stopped bool // a non-ballot entry failed: nothing after it is checked
+	stopped bool   // a non-ballot entry failed: nothing after it is checked
+	want    *found // the voter's tracker, found or not
+	chunk   job    // consecutive ballots not yet handed to the workers
 
 	pending map[int64]job
 	next    int64
@@ -255,16 +306,35 @@ type replay struct {
 	applied *sync.Cond // signalled when next moves
 }
 
+// found is the voter's tracker, and where its first valid ballot is (the
+// one a tracker names, spec §19).
+type found struct {
+	tracker [32]byte
+	ok      bool
+	index   int64
+	key     [32]byte
+}
+
+// chunkBallots ballots are verified in one batch: about 35 points each for
+// a ballot of 5 selections, so a few thousand points per multi-scalar
+// multiplication, where the bucket method is several times faster than
+// per-ballot batches; a bad ballot is then named by bisection.
+const chunkBallots = 256
+
+// job is consecutive entries from index i: several ballots, or one entry
+// of another kind.
 type job struct {
 	i        int64
-	entry    []byte
-	prepared *election.PreparedBallot
-	err      error
+	entries  [][]byte
+	prepared []*election.PreparedBallot
+	errs     []error
 }
 
 func (r *replay) start() {
-	r.jobs = make(chan job, 4*r.workers)
-	r.results = make(chan job, 4*r.workers)
+	// Few chunks in flight: each holds 256 entries and their decoded
+	// selections (about 2 MB), and the memory must not grow with the record.
+	r.jobs = make(chan job, r.workers)
+	r.results = make(chan job, r.workers)
 	r.pending = make(map[int64]job)
 	r.next = 1
 	r.done = make(chan struct{})
@@ -272,8 +342,10 @@ func (r *replay) start() {
 	for range r.workers {
 		r.wg.Go(func() {
 			for j := range r.jobs {
-				if v := r.view.Load(); v != nil && j.entry[0] == election.TypeBallot {
-					j.prepared, j.err = v.Prepare(j.entry)
+				j.prepared = make([]*election.PreparedBallot, len(j.entries))
+				j.errs = make([]error, len(j.entries))
+				if v := r.view.Load(); v != nil && j.entries[0][0] == election.TypeBallot {
+					j.prepared, j.errs = v.PrepareMany(j.entries)
 				}
 				r.results <- j
 			}
@@ -288,9 +360,11 @@ func (r *replay) start() {
 					break
 				}
 				delete(r.pending, r.next)
-				r.apply(k)
+				for n := range k.entries {
+					r.apply(k.i+int64(n), k.entries[n], k.prepared[n], k.errs[n])
+				}
 				r.mu.Lock()
-				r.next++
+				r.next += int64(len(k.entries))
 				r.applied.Broadcast()
 				r.mu.Unlock()
 			}
@@ -301,11 +375,13 @@ func (r *replay) start() {
 
 // submit hands entry i to the workers. Ballots can only be prepared once
 // the election key is known (after the open entry): until then entries are
-// applied one by one.
+// applied one by one. Consecutive ballots are handed over by chunks.
 func (r *replay) submit(i int64, e []byte) {
-	if r.view.Load() == nil && len(e) > 0 && e[0] == election.TypeBallot {
+	ballot := len(e) > 0 && e[0] == election.TypeBallot
+	if r.view.Load() == nil && ballot {
 		// Wait until every earlier entry is applied, so that the open
 		// entry has set the key.
+		r.flush()
 		r.mu.Lock()
 		for r.next < i {
 			r.applied.Wait()
@@ -316,37 +392,59 @@ func (r *replay) submit(i int64, e []byte) {
 		}
 		r.mu.Unlock()
 	}
-	r.jobs <- job{i: i, entry: e}
+	if !ballot || r.view.Load() == nil {
+		r.flush()
+		r.jobs <- job{i: i, entries: [][]byte{e}}
+		return
+	}
+	if len(r.chunk.entries) == 0 {
+		r.chunk.i = i
+	}
+	r.chunk.entries = append(r.chunk.entries, e)
+	if len(r.chunk.entries) == chunkBallots {
+		r.flush()
+	}
 }
 
-func (r *replay) apply(j job) {
+// flush hands the chunk of ballots to the workers.
+func (r *replay) flush() {
+	if len(r.chunk.entries) > 0 {
+		r.jobs <- r.chunk
+		r.chunk = job{}
+	}
+}
+
+func (r *replay) apply(i int64, entry []byte, prepared *election.PreparedBallot, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
 		return
 	}
 	s := r.state
-	if len(j.entry) > 0 && j.entry[0] == election.TypeBallot {
-		tracker := election.Tracker(j.entry)
-		if j.err == nil && j.prepared == nil {
-			j.prepared, j.err = s.PrepareBallot(j.entry)
+	if len(entry) > 0 && entry[0] == election.TypeBallot {
+		tracker := election.Tracker(entry)
+		if err == nil && prepared == nil {
+			prepared, err = s.PrepareBallot(entry)
 		}
-		if j.err == nil {
-			j.err = s.ApplyBallot(j.prepared)
+		if err == nil {
+			err = s.ApplyBallot(prepared)
 		}
-		if j.err != nil {
-			r.rep.fail("ballot", j.i, tracker, j.err.Error())
+		if err != nil {
+			r.rep.fail("ballot", i, tracker, err.Error())
 			s.Skip()
 			return
 		}
-		r.rep.Selections += j.prepared.Selections()
+		r.rep.Selections += prepared.Selections()
+		if w := r.want; w != nil && !w.ok && prepared.TrackerBytes() == w.tracker {
+			w.ok, w.index, w.key = true, i, prepared.CredentialBytes()
+		}
 		return
 	}
-	if s.Size != j.i {
-		panic(fmt.Sprintf("verify: internal error: entry %d applied at %d", j.i, s.Size))
+	if s.Size != i {
+		panic(fmt.Sprintf("verify: internal error: entry %d applied at %d", i, s.Size))
 	}
-	if err := s.Apply(j.entry); err != nil {
-		r.rep.fail(election.TypeName(typeOf(j.entry)), j.i, "", err.Error()+"; the entries after it were not checked")
+	if err := s.Apply(entry); err != nil {
+		r.rep.fail(election.TypeName(typeOf(entry)), i, "", err.Error()+"; the entries after it were not checked")
 		r.stopped = true
 	}
 }
@@ -359,6 +457,7 @@ func typeOf(e []byte) byte {
 }
 
 func (r *replay) finish() {
+	r.flush()
 	close(r.jobs)
 	r.wg.Wait()
 	close(r.results)
@@ -369,11 +468,12 @@ func (r *replay) finish() {
 // published tiles.
 func (r *replay) tracker(ctx context.Context, src board.FileReader, c board.Checkpoint, t string) *TrackerReport {
 	tr := &TrackerReport{Tracker: t}
-	idx, counted, found := r.state.FindTracker(t)
-	if !found {
+	if r.want == nil || !r.want.ok {
 		return tr
 	}
-	tr.Found, tr.Index, tr.Counted = true, idx, counted
+	idx := r.want.index
+	last, _ := r.state.LastIndex(r.want.key)
+	tr.Found, tr.Index, tr.Counted = true, idx, last == idx
 	hr := board.PublishedHashes(ctx, src, c.Tree())
 	proof, err := tlog.ProveRecord(c.Size, idx, hr)
 	if err != nil {
