@@ -1,8 +1,11 @@
 package crypto
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	mrand "math/rand/v2"
+	"os"
 	"slices"
 	"testing"
 
@@ -526,4 +529,79 @@ func TestShuffleWitnessErase(t *testing.T) {
 			t.Fatal("Erase left secrets")
 		}
 	}
+}
+
+// TestShuffleVectorForgery: the forgery of testdata/v0/shuffle.json, made
+// by internal/vectors from the spec alone, verifies under the trapdoored
+// key it was made with (so the vector shows a real attack), and not under
+// the derived key.
+func TestShuffleVectorForgery(t *testing.T) {
+	data, err := os.ReadFile("../testdata/v0/shuffle.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Cases []struct {
+			Election, Binding, Mix hexBytes
+			PublicKey              hexBytes `json:"public_key"`
+			Width                  int
+			Inputs, Trapdoor       []hexBytes
+		}
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, c := range file.Cases {
+		if c.Trapdoor == nil {
+			continue
+		}
+		seen++
+		pk, err := NewPublicKey(c.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var in [][]*Ciphertext
+		for _, b := range c.Inputs {
+			var v []*Ciphertext
+			for k := range c.Width {
+				ct, err := NewCiphertext(b[64*k : 64*k+64])
+				if err != nil {
+					t.Fatal(err)
+				}
+				v = append(v, ct)
+			}
+			in = append(in, v)
+		}
+		m, err := NewMix(c.Mix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := make([]point, len(c.Trapdoor))
+		for i, h := range c.Trapdoor {
+			var s ristretto255.Scalar
+			if err := decodeScalar(&s, h); err != nil {
+				t.Fatal(err)
+			}
+			key[i].set(scalarMultBase(&s))
+		}
+		ctx := Context{Election: Fingerprint(c.Election), Binding: c.Binding}
+		if err := verifyShuffle(pk, ctx, in, m, key); err != nil {
+			t.Errorf("the vector's forgery fails under its trapdoored key: %v", err)
+		}
+		if err := VerifyShuffle(pk, ctx, in, m); !errors.Is(err, ErrInvalidProof) {
+			t.Errorf("the vector's forgery under the derived key: %v", err)
+		}
+	}
+	if seen != 1 {
+		t.Fatalf("%d forgeries in shuffle.json, want 1", seen)
+	}
+}
+
+type hexBytes []byte
+
+func (h *hexBytes) UnmarshalText(b []byte) error {
+	out, err := hex.DecodeString(string(b))
+	*h = out
+	return err
 }
