@@ -201,16 +201,10 @@ func (b *Batch) holds(idx []int) bool {
 	}
 	scalars = append(scalars, g)
 	points = append(points, ristretto255.NewGeneratorElement())
-	// One multi-scalar multiplication per chunk of msmChunk points keeps the
-	// lookup tables in cache; the extra doublings cost little.
-	sum := ristretto255.NewIdentityElement()
-	var part ristretto255.Element
-	for len(points) > 0 {
-		k := min(len(points), msmChunk)
-		sum.Add(sum, part.VarTimeMultiScalarMult(scalars[:k], points[:k]))
-		scalars, points = scalars[k:], points[k:]
-	}
-	return isIdentity(sum)
+	// Below pippengerMin points, one multi-scalar multiplication per chunk
+	// of msmChunk points keeps the lookup tables in cache (the extra
+	// doublings cost little); above, Pippenger's bucket method (msm.go).
+	return isIdentity(varTimeMultiScalarMult(scalars, points))
 }
 
 var msmChunk = 512

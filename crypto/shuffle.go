@@ -351,6 +351,7 @@ func shuffleChallenge(seed [64]byte, p *shuffleProof) *ristretto255.Scalar {
 
 // randomScalars draws n independent uniform scalars.
 func randomScalars(rnd io.Reader, n int) ([]ristretto255.Scalar, error) {
+	rnd = randOrDefault(rnd)
 	out := make([]ristretto255.Scalar, n)
 	buf := make([]byte, 64*min(n, 256))
 	for i := 0; i < n; {
@@ -482,7 +483,10 @@ func proveShuffle(rnd io.Reader, pk *PublicKey, ctx Context, inputs [][]*Ciphert
 	}
 	bh, betah, eps := nonces[:n], nonces[n:2*n], nonces[2*n:3*n]
 	alpha, gamma, delta, phi := &nonces[3*n], &nonces[3*n+1], &nonces[3*n+2], nonces[3*n+3:]
-	h0 := key[0].elem()
+	// Each B_i and B'_i is a·G + b·H_0: one constant-time two-point
+	// multiplication shares its doublings.
+	gh0 := new(ristretto255.Element)
+	gh0pts := []*ristretto255.Element{ristretto255.NewGeneratorElement(), key[0].elem()}
 	p.b = make([]point, n)
 	p.bp = make([]point, n)
 	bs := make([]ristretto255.Scalar, n)    // b_i = b̂_i − e'_i·b̂_{i−1}
@@ -494,16 +498,12 @@ func proveShuffle(rnd io.Reader, pk *PublicKey, ctx Context, inputs [][]*Ciphert
 	for i := range n {
 		// B'_i = (β̂_i)·G + (ε_i·P_{i−1})·H_0
 		t.Multiply(&eps[i], prod)
-		bp := new(ristretto255.Element).ScalarMult(t, h0)
-		bp.Add(bp, scalarMultBase(&betah[i]))
-		p.bp[i].set(bp)
+		p.bp[i].set(gh0.MultiScalarMult([]*ristretto255.Scalar{&betah[i], t}, gh0pts))
 		betas[i].Multiply(&eps[i], prev)
 		betas[i].Subtract(&betah[i], &betas[i])
 		// B_i = b̂_i·G + P_i·H_0
 		prod.Multiply(prod, &ep[i])
-		bi := new(ristretto255.Element).ScalarMult(prod, h0)
-		bi.Add(bi, scalarMultBase(&bh[i]))
-		p.b[i].set(bi)
+		p.b[i].set(gh0.MultiScalarMult([]*ristretto255.Scalar{&bh[i], prod}, gh0pts))
 		bs[i].Multiply(&ep[i], prev)
 		bs[i].Subtract(&bh[i], &bs[i])
 		prev.Set(&bh[i])
