@@ -184,11 +184,12 @@ func Shuffle(rnd io.Reader, pk *PublicKey, inputs [][]*Ciphertext) ([][]*Ciphert
 	}
 	sw := &ShuffleWitness{perm: perm, s: make([]ristretto255.Scalar, n*w), w: w}
 	out := make([]Ciphertext, n*w)
+	y := newFixedBase(pk.elem())
 	// Secret-indexed writes: out at π(j) (see the file comment).
 	for j := range n {
 		i := perm[j]
 		for k := range w {
-			if err := reencrypt(rnd, pk, inputs[j][k], &out[i*w+k], &sw.s[i*w+k]); err != nil {
+			if err := reencrypt(rnd, y, inputs[j][k], &out[i*w+k], &sw.s[i*w+k]); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -204,8 +205,8 @@ func Shuffle(rnd io.Reader, pk *PublicKey, inputs [][]*Ciphertext) ([][]*Ciphert
 }
 
 // reencrypt sets dst to ct + (s·G, s·Y) with a fresh s, drawn again in the
-// (negligible) case where α' would be the identity.
-func reencrypt(rnd io.Reader, pk *PublicKey, ct *Ciphertext, dst *Ciphertext, s *ristretto255.Scalar) error {
+// (negligible) case where α' would be the identity. y is Y's table.
+func reencrypt(rnd io.Reader, y *fixedBase, ct *Ciphertext, dst *Ciphertext, s *ristretto255.Scalar) error {
 	for {
 		r, err := randomScalar(rnd)
 		if err != nil {
@@ -216,7 +217,7 @@ func reencrypt(rnd io.Reader, pk *PublicKey, ct *Ciphertext, dst *Ciphertext, s 
 		if isIdentity(a) {
 			continue
 		}
-		b := new(ristretto255.Element).ScalarMult(r, pk.elem())
+		b := y.mult(r)
 		b.Add(b, ct.beta.elem())
 		dst.alpha.set(a)
 		dst.beta.set(b)
@@ -483,10 +484,12 @@ func proveShuffle(rnd io.Reader, pk *PublicKey, ctx Context, inputs [][]*Ciphert
 	}
 	bh, betah, eps := nonces[:n], nonces[n:2*n], nonces[2*n:3*n]
 	alpha, gamma, delta, phi := &nonces[3*n], &nonces[3*n+1], &nonces[3*n+2], nonces[3*n+3:]
-	// Each B_i and B'_i is a·G + b·H_0: one constant-time two-point
-	// multiplication shares its doublings.
-	gh0 := new(ristretto255.Element)
-	gh0pts := []*ristretto255.Element{ristretto255.NewGeneratorElement(), key[0].elem()}
+	// Each B_i and B'_i is a·G + b·H_0: two fixed-base multiplications.
+	h0 := newFixedBase(key[0].elem())
+	gh0 := func(a, b *ristretto255.Scalar) *ristretto255.Element {
+		e := h0.mult(b)
+		return e.Add(e, scalarMultBase(a))
+	}
 	p.b = make([]point, n)
 	p.bp = make([]point, n)
 	bs := make([]ristretto255.Scalar, n)    // b_i = b̂_i − e'_i·b̂_{i−1}
@@ -498,12 +501,12 @@ func proveShuffle(rnd io.Reader, pk *PublicKey, ctx Context, inputs [][]*Ciphert
 	for i := range n {
 		// B'_i = (β̂_i)·G + (ε_i·P_{i−1})·H_0
 		t.Multiply(&eps[i], prod)
-		p.bp[i].set(gh0.MultiScalarMult([]*ristretto255.Scalar{&betah[i], t}, gh0pts))
+		p.bp[i].set(gh0(&betah[i], t))
 		betas[i].Multiply(&eps[i], prev)
 		betas[i].Subtract(&betah[i], &betas[i])
 		// B_i = b̂_i·G + P_i·H_0
 		prod.Multiply(prod, &ep[i])
-		p.b[i].set(gh0.MultiScalarMult([]*ristretto255.Scalar{&bh[i], prod}, gh0pts))
+		p.b[i].set(gh0(&bh[i], prod))
 		bs[i].Multiply(&ep[i], prev)
 		bs[i].Subtract(&bh[i], &bs[i])
 		prev.Set(&bh[i])

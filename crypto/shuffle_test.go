@@ -213,7 +213,7 @@ func TestShuffleCheatingMixer(t *testing.T) {
 		s := make([]ristretto255.Scalar, n*w)
 		for i := range n {
 			for k := range w {
-				if err := reencrypt(rnd, f.pk, f.inputs[src[i]][k], &m.out[i*w+k], &s[i*w+k]); err != nil {
+				if err := reencrypt(rnd, newFixedBase(f.pk.elem()), f.inputs[src[i]][k], &m.out[i*w+k], &s[i*w+k]); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -250,7 +250,7 @@ func TestShuffleCheatingMixer(t *testing.T) {
 		// Re-encrypted under another key.
 		"another key": prove(ident, ident, func(out []Ciphertext, s []ristretto255.Scalar) {
 			other, _ := GenerateKey(rnd)
-			_ = reencrypt(rnd, other.PublicKey(), f.inputs[2][0], &out[4], &s[4])
+			_ = reencrypt(rnd, newFixedBase(other.PublicKey().elem()), f.inputs[2][0], &out[4], &s[4])
 		}),
 	}
 	for name, m := range cheats {
