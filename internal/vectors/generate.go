@@ -59,6 +59,7 @@ func Generate() (map[string][]byte, error) {
 	files["ceremony.json"] = g.ceremony()
 	files["records.json"] = g.records()
 	files["log.json"] = g.log()
+	files["shuffle.json"] = g.shuffle()
 	if g.err != nil {
 		return nil, g.err
 	}

@@ -27,7 +27,7 @@ import (
 var Files = []string{
 	"group.json", "elgamal.json", "knowledge.json", "equality.json",
 	"selection.json", "contest-total.json", "signature.json", "ceremony.json",
-	"records.json", "log.json",
+	"records.json", "log.json", "shuffle.json",
 }
 
 // Hex is a byte string written as lower-case hexadecimal in JSON.
@@ -214,6 +214,12 @@ func checkFile(name string, data []byte) (int, error) {
 			return 0, err
 		}
 		return checkRecords(&f)
+	case "shuffle.json":
+		var f ShuffleFile
+		if err := strictUnmarshal(data, &f); err != nil {
+			return 0, err
+		}
+		return checkShuffleFile(&f)
 	case "elgamal.json":
 		var f ElGamalFile
 		if err := strictUnmarshal(data, &f); err != nil {
