@@ -53,10 +53,14 @@ type State struct {
 	credentials map[[32]byte]uint64 // credential → contests it may answer (Manifest.Eligibility)
 
 	OpenedAt, ClosedAt int64 // entry indexes
-	Ballots            int   // ballot entries, re-votes included
-	last               map[[32]byte]*CountedBallot
-	trackers           map[[32]byte]trackerRef // every ballot, by its tracker's bytes
-	codes              map[[32]byte]codeRef    // every ballot, by its code (spec §18.5)
+	// Extensions are the valid extension entries (spec §18.7), in log
+	// order, and ExtendedAt their entry indexes.
+	Extensions []Extension
+	ExtendedAt []int64
+	Ballots    int // ballot entries, re-votes included
+	last       map[[32]byte]*CountedBallot
+	trackers   map[[32]byte]trackerRef // every ballot, by its tracker's bytes
+	codes      map[[32]byte]codeRef    // every ballot, by its code (spec §18.5)
 
 	Tally        *Tally
 	tallyCTs     []*crypto.Ciphertext
@@ -172,6 +176,8 @@ func (s *State) apply(entry []byte) error {
 		return s.applyOpen(payload)
 	case TypeClose:
 		return s.applyClose(payload)
+	case TypeExtension:
+		return s.applyExtension(payload)
 	case TypeTally:
 		return s.applyTally(entry)
 	case TypeDecryption:
@@ -728,6 +734,69 @@ func (s *State) applyClose(payload []byte) error {
 		return fmt.Errorf("%w: %v", ErrEntry, err)
 	}
 	s.ClosedAt, s.Phase = s.Size, PhaseClosed
+	return nil
+}
+
+// Ends returns the end in force (spec §18.7): the manifest's window.closes,
+// or the new end of the last valid extension; zero before the manifest.
+func (s *State) Ends() time.Time {
+	if s.Manifest == nil {
+		return time.Time{}
+	}
+	c := s.Manifest.Window.Closes
+	if n := len(s.Extensions); n > 0 {
+		c = s.Extensions[n-1].Closes
+	}
+	t, _ := time.Parse(TimeFormat, c) // checked when applied
+	return t
+}
+
+// CheckExtension checks an extension against the state without applying
+// it (spec §18.7): what a console asks before it records one.
+func (s *State) CheckExtension(x *Extension) error {
+	if s.Phase != PhaseVoting {
+		return fmt.Errorf("%w: the voting window is extended only while voting is open (the election is %q)", ErrOrder, s.Phase)
+	}
+	if len(s.Extensions) >= MaxExtensions {
+		return fmt.Errorf("%w: voting has been extended %d times already, the most an election allows (spec §18.7)", ErrOrder, MaxExtensions)
+	}
+	at, err := parseTime("extension.at", x.At)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	closes, err := parseTime("extension.closes", x.Closes)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	if err := checkText("extension.reason", x.Reason, 500); err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	end := s.Ends()
+	planned, _ := time.Parse(TimeFormat, s.Manifest.Window.Closes)
+	switch {
+	case !closes.After(end):
+		return fmt.Errorf("%w: the new end %s is not later than the end in force, %s: an extension only moves the end later", ErrEntry, x.Closes, end.Format(TimeFormat))
+	case closes.Sub(planned) > MaxExtension:
+		return fmt.Errorf("%w: the new end %s is more than 7 days after the planned end, %s (spec §18.7)", ErrEntry, x.Closes, s.Manifest.Window.Closes)
+	case !at.Before(end):
+		return fmt.Errorf("%w: the extension was recorded at %s, when voting had ended (at %s): an end that has passed is not extended", ErrEntry, x.At, end.Format(TimeFormat))
+	}
+	return nil
+}
+
+func (s *State) applyExtension(payload []byte) error {
+	if err := s.need(PhaseVoting, "extending the voting window"); err != nil {
+		return err
+	}
+	var x Extension
+	if err := unmarshal(payload, &x); err != nil {
+		return err
+	}
+	if err := s.CheckExtension(&x); err != nil {
+		return err
+	}
+	s.Extensions = append(s.Extensions, x)
+	s.ExtendedAt = append(s.ExtendedAt, s.Size)
 	return nil
 }
 
