@@ -52,7 +52,8 @@ type State struct {
 	Credentials []*crypto.PublicKey
 	credentials map[[32]byte]uint64 // credential → contests it may answer (Manifest.Eligibility)
 
-	OpenedAt, ClosedAt int64 // entry indexes
+	OpenedAt, ClosedAt int64  // entry indexes
+	Close              *Close // the close entry, once closed
 	// Extensions are the valid extension entries (spec §18.7), in log
 	// order, and ExtendedAt their entry indexes.
 	Extensions []Extension
@@ -733,7 +734,7 @@ func (s *State) applyClose(payload []byte) error {
 	if err := checkText("close.reason", c.Reason, 500); err != nil {
 		return fmt.Errorf("%w: %v", ErrEntry, err)
 	}
-	s.ClosedAt, s.Phase = s.Size, PhaseClosed
+	s.ClosedAt, s.Close, s.Phase = s.Size, &c, PhaseClosed
 	return nil
 }
 

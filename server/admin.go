@@ -177,3 +177,27 @@ func (h *handler) adminDerived(compute func(s *election.State) ([]byte, error)) 
 		h.appended(w, i, err)
 	}
 }
+
+// adminExtend records an extension of the voting window (spec §18.7): the
+// new end and the officer's reason, both required.
+func (h *handler) adminExtend(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Closes string `json:"closes"`
+		Reason string `json:"reason"`
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Reason == "" || req.Closes == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{`send {"closes": "2027-03-09T18:00:00Z", "reason": "…"}: the new end of voting, and why (it is published)`})
+		return
+	}
+	closes, err := time.Parse(election.TimeFormat, req.Closes)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{"closes is a UTC time like 2027-03-09T18:00:00Z"})
+		return
+	}
+	i, err := h.e.Extend(r.Context(), closes, req.Reason)
+	h.appended(w, i, err)
+}

@@ -81,8 +81,50 @@ type Report struct {
 	// (a bit mask), and whether it is published.
 	Eligibility func(*crypto.PublicKey) (uint64, bool) `json:"-"`
 	Tracker     *TrackerReport                         `json:"tracker,omitempty"`
-	Failures    []Failure                              `json:"failures"`
-	Seconds     float64                                `json:"seconds"`
+	// Window is the voting window as the record sets it (spec §18.7, §19),
+	// once the manifest is valid.
+	Window   *Window   `json:"window,omitempty"`
+	Failures []Failure `json:"failures"`
+	Seconds  float64   `json:"seconds"`
+}
+
+// Window is the voting window as the record sets it (spec §19): the
+// manifest's planned end, every valid extension, the end in force, and
+// the close entry's time and reason once closed.
+type Window struct {
+	Planned    string      `json:"planned_end"`
+	Extensions []Extension `json:"extensions"`
+	Ends       string      `json:"end_in_force"`
+	// Closed is the close entry's time ("" while voting is open), Reason
+	// its reason, and Early whether it came before the end in force.
+	Closed string `json:"closed,omitempty"`
+	Reason string `json:"close_reason,omitempty"`
+	Early  bool   `json:"closed_early"`
+}
+
+// Extension is one valid extension entry (spec §18.7).
+type Extension struct {
+	Entry  int64  `json:"entry"`
+	At     string `json:"at"`
+	Closes string `json:"closes"`
+	Reason string `json:"reason"`
+}
+
+// window reads the voting window from a replayed state.
+func window(s *election.State) *Window {
+	if s.Manifest == nil {
+		return nil
+	}
+	w := &Window{Planned: s.Manifest.Window.Closes, Extensions: []Extension{}, Ends: election.Now(s.Ends())}
+	for i, x := range s.Extensions {
+		w.Extensions = append(w.Extensions, Extension{Entry: s.ExtendedAt[i], At: x.At, Closes: x.Closes, Reason: x.Reason})
+	}
+	if c := s.Close; c != nil {
+		w.Closed, w.Reason = c.At, c.Reason
+		at, err := time.Parse(election.TimeFormat, c.At)
+		w.Early = err == nil && at.Before(s.Ends())
+	}
+	return w
 }
 
 // TrackerReport is the voter's check.
@@ -186,6 +228,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 	rep.Result, rep.Decided = s.Result, s.Result != nil
 	rep.ElectionKey, rep.Eligibility, rep.State = s.ElectionKey, s.Eligibility, s
+	rep.Window = window(s)
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
 		if rep.Tracker.Found {

@@ -162,6 +162,21 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 	}
 	fmt.Fprintf(w, "  %d entries; phase %s; %d voters; %d ballots (%d counted); %d selection proofs verified in %.2fs\n",
 		rep.Entries, rep.Phase, rep.Voters, rep.Ballots, rep.Counted, rep.Selections, rep.Seconds)
+	if win := rep.Window; win != nil && rep.Phase != "setup" {
+		// spec: §19 the window as the record sets it (§18.7).
+		fmt.Fprintf(w, "  voting window: planned end %s", win.Planned)
+		for _, x := range win.Extensions {
+			fmt.Fprintf(w, "; extended at %s (entry %d) to %s: %q", x.At, x.Entry, x.Closes, x.Reason)
+		}
+		fmt.Fprintf(w, "; end in force %s\n", win.Ends)
+		if win.Closed != "" {
+			early := ""
+			if win.Early {
+				early = ", before the end in force"
+			}
+			fmt.Fprintf(w, "  closed at %s%s: %q\n", win.Closed, early, win.Reason)
+		}
+	}
 	if rep.Result != nil && rep.Manifest != nil {
 		printResult(w, rep.Manifest, rep.Result)
 	}

@@ -584,8 +584,20 @@ func demoManifest(id string, r crypto.Roster, logKey ed25519.PublicKey) *electio
 		LogKey:      election.Bytes(logKey),
 		Roster:      r,
 		Title:       title,
-		Window:      election.Window{Opens: "2027-03-01T09:00:00Z", Closes: "2027-03-08T18:00:00Z"},
+		Window:      demoWindow(time.Now()),
 	}
+}
+
+// demoWindow is the demo's voting window: from the 1st of the current
+// month, 09:00 UTC, to the 8th of the same month a year later, 18:00 UTC.
+// A server refuses ballots after the end (spec §18.7), so the end is in
+// the future; it changes once a month, so that two demos set up together
+// have the same manifest.
+func demoWindow(now time.Time) election.Window {
+	now = now.UTC()
+	opens := time.Date(now.Year(), now.Month(), 1, 9, 0, 0, 0, time.UTC)
+	closes := time.Date(now.Year()+1, now.Month(), 8, 18, 0, 0, 0, time.UTC)
+	return election.Window{Opens: opens.Format(election.TimeFormat), Closes: closes.Format(election.TimeFormat)}
 }
 
 // generateRoll makes a members CSV: voters eligible members (two of them
