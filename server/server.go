@@ -99,6 +99,10 @@ type Election struct {
 // system's clock (tests of deadlines).
 func (e *Election) SetClock(now func() time.Time) { e.clock.Store(&now) }
 
+// Now is the election's clock: the time by which ballots are refused after
+// the end in force and extensions are dated.
+func (e *Election) Now() time.Time { return e.now() }
+
 func (e *Election) now() time.Time {
 	if f := e.clock.Load(); f != nil {
 		return (*f)()

@@ -18,6 +18,8 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
@@ -46,6 +48,20 @@ type consoleView struct {
 	Trustees   *trusteesView
 	// Invitations are the trustees invited, before the manifest.
 	Invitations *invitationsView
+	// Window is the voting window while voting is open (spec §18.7).
+	Window *windowView
+}
+
+// windowView is the voting window in the console: the end in force, the
+// time left, and what an extension may do (spec §18.7).
+type windowView struct {
+	Planned, Ends time.Time
+	Left          string    // "2 days, 3 hours", in the page's language
+	Ended         bool      // the end in force has passed: ballots are refused
+	Latest        time.Time // the latest end an extension may set
+	Extensions    int       // recorded so far
+	CanExtend     bool
+	Max           int
 }
 
 // console is an election's console; consolePage has checked the session's
@@ -91,6 +107,17 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 		}
 		v.CanOpen = st.Phase == election.PhaseSetup && st.Roll != nil && len(st.Credentials) > 0 && st.Ceremony != nil && st.Ceremony.Complete
 		v.CanClose = st.Phase == election.PhaseVoting
+		if v.CanClose {
+			planned, _ := time.Parse(election.TimeFormat, st.Manifest.Window.Closes)
+			now := p.el.e.Now()
+			w := &windowView{Planned: planned, Ends: st.Ends(), Latest: planned.Add(election.MaxExtension), Extensions: len(st.Extensions), Max: election.MaxExtensions}
+			w.Ended = !now.Before(w.Ends)
+			if !w.Ended {
+				w.Left = s.timeLeft(p.Lang, w.Ends.Sub(now))
+			}
+			w.CanExtend = !w.Ended && w.Extensions < election.MaxExtensions && w.Ends.Before(w.Latest)
+			v.Window = w
+		}
 		_, err := st.ExpectedTally()
 		v.CanTally = st.Phase > election.PhaseVoting && st.Tally == nil && err == nil
 		_, err = st.ExpectedResult()
@@ -130,7 +157,7 @@ func (s *Site) faultText(lang string, r *crypto.Roster, f crypto.Fault) string {
 }
 
 // consoleActions are the actions of POST /console/{action}.
-var consoleActions = []string{"manifest", "entry", "open", "close", "tally", "result"}
+var consoleActions = []string{"manifest", "entry", "open", "close", "extend", "tally", "result"}
 
 func (es *electionSite) report() *roll.Report {
 	es.reportMu.Lock()
@@ -228,6 +255,8 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		}
 		_, err := e.Append(ctx, (&election.Close{At: election.Now(time.Now()), Reason: reason}).Entry())
 		return err
+	case "extend":
+		return s.extend(r, es)
 	case "tally":
 		return appendDerived(r, e, (*election.State).ExpectedTally)
 	case "result":
@@ -258,4 +287,73 @@ func upload(r *http.Request, field string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// timeLeft writes a duration as "2 days, 3 hours", "3 hours, 5 minutes"
+// or "5 minutes" in the page's language (at least a minute).
+func (s *Site) timeLeft(lang string, d time.Duration) string {
+	unit := func(key string, n int) string {
+		form := key + ".other"
+		if n == 1 || lang == "fr" && n == 0 {
+			form = key + ".one"
+		}
+		return fmt.Sprintf(s.msg(lang, form), number(lang, n))
+	}
+	days, hours, minutes := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	switch {
+	case days > 0 && hours > 0:
+		return fmt.Sprintf(s.msg(lang, "ext.two"), unit("ext.days", days), unit("ext.hours", hours))
+	case days > 0:
+		return unit("ext.days", days)
+	case hours > 0 && minutes > 0:
+		return fmt.Sprintf(s.msg(lang, "ext.two"), unit("ext.hours", hours), unit("ext.minutes", minutes))
+	case hours > 0:
+		return unit("ext.hours", hours)
+	}
+	return unit("ext.minutes", max(1, minutes))
+}
+
+// extend records an extension of the voting window (spec §18.7) from the
+// console's form: the new end, given in the officer's time zone (offset:
+// minutes east of UTC, set by local.js; 0 without scripts, and the page
+// then asks for UTC), the officer's own reason, and a confirmation.
+func (s *Site) extend(r *http.Request, es *electionSite) error {
+	lang := language(r)
+	fail := func(key string, args ...any) error { return errors.New(fmt.Sprintf(s.msg(lang, key), args...)) }
+	local, err := time.Parse("2006-01-02T15:04", r.PostFormValue("closes"))
+	if err != nil {
+		return fail("ext.errWhen")
+	}
+	offset, err := strconv.Atoi(r.PostFormValue("offset"))
+	if err != nil || offset < -16*60 || offset > 16*60 {
+		offset = 0
+	}
+	closes := local.Add(-time.Duration(offset) * time.Minute).UTC()
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if reason == "" {
+		return fail("ext.errReason")
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		return fail("ext.errConfirm")
+	}
+	var ends, planned time.Time
+	var n int
+	es.e.State(func(st *election.State) {
+		if st.Manifest != nil {
+			ends, n = st.Ends(), len(st.Extensions)
+			planned, _ = time.Parse(election.TimeFormat, st.Manifest.Window.Closes)
+		}
+	})
+	switch now := es.e.Now(); {
+	case !now.Before(ends):
+		return fail("ext.errEnded")
+	case n >= election.MaxExtensions:
+		return fail("ext.errMany", election.MaxExtensions)
+	case !closes.After(ends):
+		return fail("ext.errNotLater", when(lang, ends))
+	case closes.Sub(planned) > election.MaxExtension:
+		return fail("ext.errTooLate", when(lang, planned.Add(election.MaxExtension)))
+	}
+	_, err = es.e.Extend(r.Context(), closes, reason)
+	return err
 }

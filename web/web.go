@@ -551,6 +551,17 @@ type summary struct {
 	Credentials int
 	Size        int64
 	Answers     []int // per contest, the counted ballots that answer it
+	// Ends is the end of voting in force (spec §18.7), and Extensions the
+	// recorded extensions of the window, oldest first.
+	Ends       time.Time
+	Extensions []extensionView
+}
+
+// extensionView is one extension of the voting window (spec §18.7).
+type extensionView struct {
+	Index      int64
+	At, Closes time.Time
+	Reason     string
 }
 
 func (es *electionSite) summary() *summary {
@@ -572,6 +583,12 @@ func (es *electionSite) summary() *summary {
 		}
 		if st.Ceremony != nil {
 			sm.Complete = st.Ceremony.Complete
+		}
+		sm.Ends = st.Ends()
+		for i, x := range st.Extensions {
+			at, _ := time.Parse(election.TimeFormat, x.At)
+			closes, _ := time.Parse(election.TimeFormat, x.Closes)
+			sm.Extensions = append(sm.Extensions, extensionView{Index: st.ExtendedAt[i], At: at, Closes: closes, Reason: x.Reason})
 		}
 	})
 	return &sm
