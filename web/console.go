@@ -319,7 +319,7 @@ func (s *Site) timeLeft(lang string, d time.Duration) string {
 // then asks for UTC), the officer's own reason, and a confirmation.
 func (s *Site) extend(r *http.Request, es *electionSite) error {
 	lang := language(r)
-	fail := func(key string, args ...any) error { return errors.New(fmt.Sprintf(s.msg(lang, key), args...)) }
+	fail := func(key string, args ...any) error { return fmt.Errorf(s.msg(lang, key), args...) }
 	local, err := time.Parse("2006-01-02T15:04", r.PostFormValue("closes"))
 	if err != nil {
 		return fail("ext.errWhen")
