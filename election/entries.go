@@ -21,6 +21,8 @@ const (
 	TypeDecryption  = 9
 	TypeResult      = 10
 	TypeExtension   = 11
+	TypeAuthority   = 12
+	TypeReplacement = 13
 )
 
 // TypeName names an entry type for messages.
@@ -29,7 +31,7 @@ func TypeName(t byte) string {
 		TypeManifest: "manifest", TypeCeremony: "ceremony message", TypeRoll: "roll",
 		TypeCredentials: "credentials", TypeOpen: "open", TypeBallot: "ballot", TypeClose: "close",
 		TypeTally: "tally", TypeDecryption: "decryption shares", TypeResult: "result",
-		TypeExtension: "extension",
+		TypeExtension: "extension", TypeAuthority: "authority", TypeReplacement: "replacement",
 	}
 	if n, ok := names[t]; ok {
 		return n

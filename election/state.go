@@ -49,8 +49,16 @@ type State struct {
 	ElectionKey  *crypto.PublicKey
 
 	Roll        *Roll
-	Credentials []*crypto.PublicKey
-	credentials map[[32]byte]uint64 // credential → contests it may answer (Manifest.Eligibility)
+	Credentials []*crypto.PublicKey // published by credentials entries
+	// Authority is the credential authority's key (spec §18.8), if
+	// recorded; Replacements the valid replacements, in log order, and
+	// ReplacedAt their entry indexes.
+	Authority    *crypto.PublicKey
+	Replacements []Replacement
+	ReplacedAt   []int64
+	revoked      map[[32]byte]bool
+	original     map[[32]byte][32]byte // a replacement's new credential → the first of its chain
+	credentials  map[[32]byte]uint64   // credential → contests it may answer (Manifest.Eligibility)
 
 	OpenedAt, ClosedAt int64  // entry indexes
 	Close              *Close // the close entry, once closed
@@ -179,6 +187,10 @@ func (s *State) apply(entry []byte) error {
 		return s.applyClose(payload)
 	case TypeExtension:
 		return s.applyExtension(payload)
+	case TypeAuthority:
+		return s.applyAuthority(payload)
+	case TypeReplacement:
+		return s.applyReplacement(payload)
 	case TypeTally:
 		return s.applyTally(entry)
 	case TypeDecryption:
@@ -588,6 +600,9 @@ func (s *State) CheckBallot(p *PreparedBallot) error {
 	if !ok {
 		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w", ErrEntry, ErrUnknownCredential)}
 	}
+	if s.revoked[p.key] {
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w", ErrEntry, ErrRevoked)}
+	}
 	if p.answered != eligible {
 		for c, ct := range s.Manifest.Contests {
 			switch bit := uint64(1) << c; {
@@ -627,8 +642,9 @@ func (s *State) ApplyBallot(p *PreparedBallot) error {
 // Eligibility returns the contests a published credential may answer (a
 // bit mask, bit c for contest c), and whether it is published.
 func (s *State) Eligibility(credential *crypto.PublicKey) (uint64, bool) {
-	mask, ok := s.credentials[[32]byte(credential.Bytes())]
-	return mask, ok
+	key := [32]byte(credential.Bytes())
+	mask, ok := s.credentials[key]
+	return mask, ok && !s.revoked[key]
 }
 
 // FindTracker returns the index of the ballot with this tracker, and
@@ -642,7 +658,8 @@ func (s *State) FindTracker(tracker string) (index int64, counted, found bool) {
 	if !ok {
 		return 0, false, false
 	}
-	return t.index, s.last[t.key].Index == t.index, true
+	last := s.last[t.key] // none once the credential is revoked (spec §18.8)
+	return t.index, last != nil && last.Index == t.index, true
 }
 
 // entryCode returns the ballot code (spec §21.1) of a ballot entry in

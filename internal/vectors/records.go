@@ -522,6 +522,7 @@ func (g *gen) records() *RecordFile {
 	}
 	g.moreRecords(f, b, baseCounts)
 	g.windowRecords(f, b, baseCounts)
+	g.replaceRecords(f, b)
 	g.setPhases(f)
 	return f
 }
