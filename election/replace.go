@@ -3,6 +3,7 @@ package election
 // spec: §18.8 replacing a lost credential
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -142,4 +143,15 @@ func (s *State) Original(credential *crypto.PublicKey) *crypto.PublicKey {
 		panic("election: internal error: a recorded credential does not decode")
 	}
 	return k
+}
+
+// TrackerRevoked reports whether the ballot of this tracker was cast under
+// a credential revoked since (spec §18.8): it does not count.
+func (s *State) TrackerRevoked(tracker string) bool {
+	b, err := hex.DecodeString(tracker)
+	if err != nil || len(b) != 32 {
+		return false
+	}
+	t, ok := s.trackers[[32]byte(b)]
+	return ok && s.revoked[t.key]
 }

@@ -133,14 +133,16 @@ func (h *handler) trusteeMessage(typ byte) http.HandlerFunc {
 }
 
 // adminEntry appends an officer's entry given whole (type byte and payload)
-// as the request body: roll, credentials, open.
+// as the request body: roll, credentials, authority, open, and the
+// credential authority's replacements (spec §18.8).
 func (h *handler) adminEntry(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r)
 	if !ok {
 		return
 	}
-	if len(body) == 0 || (body[0] != election.TypeManifest && body[0] != election.TypeRoll && body[0] != election.TypeCredentials && body[0] != election.TypeOpen) {
-		writeJSON(w, http.StatusBadRequest, apiError{"officers send the manifest, roll, credentials and open entries here; use /api/admin/close, /tally and /result for the rest"})
+	if len(body) == 0 || (body[0] != election.TypeManifest && body[0] != election.TypeRoll && body[0] != election.TypeCredentials && body[0] != election.TypeOpen &&
+		body[0] != election.TypeAuthority && body[0] != election.TypeReplacement) {
+		writeJSON(w, http.StatusBadRequest, apiError{"officers send the manifest, roll, credentials, authority, open and replacement entries here; use /api/admin/close, /extend, /tally and /result for the rest"})
 		return
 	}
 	i, err := h.e.Append(r.Context(), body)

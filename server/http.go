@@ -255,7 +255,7 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusCreated, receipt)
 	case errors.Is(err, election.ErrNotOpen), errors.Is(err, election.ErrReplay), errors.Is(err, ErrEnded):
 		h.refuse(w, http.StatusConflict, err.Error())
-	case errors.Is(err, election.ErrUnknownCredential):
+	case errors.Is(err, election.ErrUnknownCredential), errors.Is(err, election.ErrRevoked):
 		h.refuse(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, ErrRefused):
 		h.refuse(w, http.StatusBadRequest, err.Error())

@@ -83,9 +83,12 @@ type Report struct {
 	Tracker     *TrackerReport                         `json:"tracker,omitempty"`
 	// Window is the voting window as the record sets it (spec §18.7, §19),
 	// once the manifest is valid.
-	Window   *Window   `json:"window,omitempty"`
-	Failures []Failure `json:"failures"`
-	Seconds  float64   `json:"seconds"`
+	Window *Window `json:"window,omitempty"`
+	// Replacements are the replacements of lost credentials (spec §18.8),
+	// in log order.
+	Replacements []Replacement `json:"replacements"`
+	Failures     []Failure     `json:"failures"`
+	Seconds      float64       `json:"seconds"`
 }
 
 // Window is the voting window as the record sets it (spec §19): the
@@ -127,12 +130,32 @@ func window(s *election.State) *Window {
 	return w
 }
 
+// Replacement is one valid replacement of a lost credential (spec §18.8).
+type Replacement struct {
+	Entry int64  `json:"entry"`
+	At    string `json:"at"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+func replacements(s *election.State) []Replacement {
+	out := []Replacement{}
+	for i, r := range s.Replacements {
+		o, _ := r.Old.MarshalText()
+		n, _ := r.New.MarshalText()
+		out = append(out, Replacement{Entry: s.ReplacedAt[i], At: r.At, Old: string(o), New: string(n)})
+	}
+	return out
+}
+
 // TrackerReport is the voter's check.
 type TrackerReport struct {
 	Tracker string `json:"tracker"`
 	Found   bool   `json:"found"`
 	Index   int64  `json:"index"`
 	Counted bool   `json:"counted"`
+	// Revoked: the ballot's credential was replaced since (spec §18.8).
+	Revoked bool   `json:"revoked"`
 	Proof   bool   `json:"inclusion_proof_verified"`
 	Code    string `json:"code,omitempty"` // the ballot code (spec §21.1)
 }
@@ -144,7 +167,7 @@ func (r *Report) fail(check string, entry int64, tracker, reason string) {
 // Record verifies the published record read through src.
 func Record(ctx context.Context, src board.FileReader, o Options) (*Report, error) {
 	start := time.Now()
-	rep := &Report{Failures: []Failure{}, Phase: election.PhaseEmpty.String()} // spec §19
+	rep := &Report{Failures: []Failure{}, Replacements: []Replacement{}, Phase: election.PhaseEmpty.String()} // spec §19
 	defer func() { rep.Seconds = time.Since(start).Seconds(); rep.OK = len(rep.Failures) == 0 }()
 
 	// Entry 0 names the log key; the announced F names entry 0.
@@ -228,7 +251,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 	rep.Result, rep.Decided = s.Result, s.Result != nil
 	rep.ElectionKey, rep.Eligibility, rep.State = s.ElectionKey, s.Eligibility, s
-	rep.Window = window(s)
+	rep.Window, rep.Replacements = window(s), replacements(s)
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
 		if rep.Tracker.Found {
@@ -413,6 +436,7 @@ func (r *replay) tracker(ctx context.Context, src board.FileReader, c board.Chec
 		return tr
 	}
 	tr.Found, tr.Index, tr.Counted = true, idx, counted
+	tr.Revoked = r.state.TrackerRevoked(t)
 	hr := board.PublishedHashes(ctx, src, c.Tree())
 	proof, err := tlog.ProveRecord(c.Size, idx, hr)
 	if err != nil {

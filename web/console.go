@@ -229,8 +229,11 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		if err != nil {
 			return err
 		}
-		if len(b) == 0 || (b[0] != election.TypeRoll && b[0] != election.TypeCredentials) {
-			return errors.New("this file is not a roll or credentials entry (roll.entry, credentials-N.entry)")
+		if len(b) == 0 || (b[0] != election.TypeRoll && b[0] != election.TypeCredentials && b[0] != election.TypeAuthority && b[0] != election.TypeReplacement) {
+			return errors.New("this file is not a roll, credentials, authority or replacement entry (roll.entry, credentials-N.entry, authority.entry, replacement-N.entry)")
+		}
+		if b[0] == election.TypeReplacement && r.PostFormValue("confirm") != "yes" {
+			return errors.New(s.msg(language(r), "repl.errConfirm"))
 		}
 		if _, err := e.Append(ctx, b); err != nil {
 			return err

@@ -555,6 +555,17 @@ type summary struct {
 	// recorded extensions of the window, oldest first.
 	Ends       time.Time
 	Extensions []extensionView
+	// Replacements are the replacements of lost credentials (spec §18.8),
+	// and Authority whether the credential authority's key is recorded.
+	Replacements []replacementView
+	Authority    bool
+}
+
+// replacementView is one replacement of a lost credential (spec §18.8).
+type replacementView struct {
+	Index    int64
+	At       time.Time
+	Old, New string
 }
 
 // extensionView is one extension of the voting window (spec §18.7).
@@ -589,6 +600,13 @@ func (es *electionSite) summary() *summary {
 			at, _ := time.Parse(election.TimeFormat, x.At)
 			closes, _ := time.Parse(election.TimeFormat, x.Closes)
 			sm.Extensions = append(sm.Extensions, extensionView{Index: st.ExtendedAt[i], At: at, Closes: closes, Reason: x.Reason})
+		}
+		sm.Authority = st.Authority != nil
+		for i, r := range st.Replacements {
+			at, _ := time.Parse(election.TimeFormat, r.At)
+			o, _ := r.Old.MarshalText()
+			n, _ := r.New.MarshalText()
+			sm.Replacements = append(sm.Replacements, replacementView{Index: st.ReplacedAt[i], At: at, Old: string(o), New: string(n)})
 		}
 	})
 	return &sm

@@ -177,6 +177,14 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 			fmt.Fprintf(w, "  closed at %s%s: %q\n", win.Closed, early, win.Reason)
 		}
 	}
+	if n := len(rep.Replacements); n > 0 {
+		// spec: §18.8 every replacement of a lost credential is public.
+		fmt.Fprintf(w, "  %d lost credential(s) replaced by the credential authority:", n)
+		for _, r := range rep.Replacements {
+			fmt.Fprintf(w, " entry %d (%s)", r.Entry, r.At)
+		}
+		fmt.Fprintln(w)
+	}
 	if rep.Result != nil && rep.Manifest != nil {
 		printResult(w, rep.Manifest, rep.Result)
 	}
@@ -186,6 +194,8 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 			fmt.Fprintf(w, "tracker %s: NOT in the log\n", t.Tracker)
 		case t.Counted:
 			fmt.Fprintf(w, "tracker %s: in the log at entry %d, counted, inclusion proof verified: %v; ballot code %s\n", t.Tracker, t.Index, t.Proof, t.Code)
+		case t.Revoked:
+			fmt.Fprintf(w, "tracker %s: in the log at entry %d, cast under a credential since replaced (revoked): it does not count; inclusion proof verified: %v; ballot code %s\n", t.Tracker, t.Index, t.Proof, t.Code)
 		default:
 			fmt.Fprintf(w, "tracker %s: in the log at entry %d, superseded by a later ballot of the same credential (it does not count); inclusion proof verified: %v; ballot code %s\n", t.Tracker, t.Index, t.Proof, t.Code)
 		}
