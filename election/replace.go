@@ -42,6 +42,15 @@ func (r *Replacement) message() []byte {
 	return append([]byte("scrutin/v0/replacement"), marshal(replacementBody{r.At, r.New, r.Old})...)
 }
 
+// Verify checks the replacement's signature by the authority's key for
+// the election f (spec §18.8).
+func (r *Replacement) Verify(f crypto.Fingerprint, authority *crypto.PublicKey) error {
+	if r.Signature == nil || r.Old == nil || r.New == nil {
+		return errors.New("the replacement lacks a member")
+	}
+	return authority.Verify(f, r.message(), r.Signature)
+}
+
 // NewReplacement makes and signs, with the authority's secret key, the
 // replacement of credential old by new for the election f, dated at.
 func NewReplacement(rnd io.Reader, f crypto.Fingerprint, authority *crypto.SecretKey, old, new *crypto.PublicKey, at time.Time) (*Replacement, error) {
@@ -106,7 +115,7 @@ func (s *State) applyReplacement(payload []byte) error {
 	if _, dup := s.credentials[nw]; dup {
 		return fmt.Errorf("%w: the new credential is already published: a member has one active credential", ErrEntry)
 	}
-	if err := s.Authority.Verify(s.Fingerprint, r.message(), r.Signature); err != nil {
+	if err := r.Verify(s.Fingerprint, s.Authority); err != nil {
 		return fmt.Errorf("%w: the replacement is not signed by the credential authority's key: %v", ErrEntry, err)
 	}
 	if s.revoked == nil {
