@@ -120,12 +120,12 @@ type Fixture struct {
 	CredentialEntries [][]byte
 	// Authority is the credential authority's key, with Options.Authority.
 	Authority *crypto.SecretKey
-	trustees          []*crypto.TrusteeSecrets
-	logSeed           []byte
-	mailboxes         sync.Map // address → *sync.Mutex
-	master            []byte
-	site              *web.Site
-	closeOnce         sync.Once
+	trustees  []*crypto.TrusteeSecrets
+	logSeed   []byte
+	mailboxes sync.Map // address → *sync.Mutex
+	master    []byte
+	site      *web.Site
+	closeOnce sync.Once
 }
 
 // LogSeed is the seed of the election's log key (derived from the master
