@@ -97,4 +97,15 @@ func TestConsoleExtendsVoting(t *testing.T) {
 	if !strings.Contains(body, "Le vote a été prolongé") {
 		t.Errorf("the French election page does not say voting was extended")
 	}
+	// Past the extended end: the election's page says voting has ended
+	// instead of offering to vote, and the console offers no extension.
+	now = newEnd
+	_, body = get(t, http.DefaultClient, base+el+"/")
+	if !strings.Contains(body, `id="voting-ended"`) || strings.Contains(body, `class="button primary" href="`+el+`/vote"`) {
+		t.Errorf("the election's page past the end does not say voting has ended")
+	}
+	_, page = send(t, "GET", base+el+"/console", "", "", admin)
+	if strings.Contains(page, `id="extend-form"`) || !strings.Contains(page, "voting has ended") {
+		t.Errorf("the console past the end still offers an extension")
+	}
 }

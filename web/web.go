@@ -559,6 +559,9 @@ type summary struct {
 	// and Authority whether the credential authority's key is recorded.
 	Replacements []replacementView
 	Authority    bool
+	// Ended: voting is open but its end in force has passed, so ballots
+	// are refused until the officer records the close.
+	Ended bool
 }
 
 // replacementView is one replacement of a lost credential (spec §18.8).
@@ -602,6 +605,7 @@ func (es *electionSite) summary() *summary {
 			sm.Extensions = append(sm.Extensions, extensionView{Index: st.ExtendedAt[i], At: at, Closes: closes, Reason: x.Reason})
 		}
 		sm.Authority = st.Authority != nil
+		sm.Ended = st.Phase == election.PhaseVoting && !sm.Ends.IsZero() && !es.e.Now().Before(sm.Ends)
 		for i, r := range st.Replacements {
 			at, _ := time.Parse(election.TimeFormat, r.At)
 			o, _ := r.Old.MarshalText()
