@@ -3,6 +3,8 @@ package election
 // spec: §18.1 entries, §18.4–§18.6 payloads
 
 import (
+	"time"
+
 	"github.com/scrutin/scrutin/crypto"
 )
 
@@ -18,6 +20,9 @@ const (
 	TypeTally       = 8
 	TypeDecryption  = 9
 	TypeResult      = 10
+	TypeExtension   = 11
+	TypeAuthority   = 12
+	TypeReplacement = 13
 )
 
 // TypeName names an entry type for messages.
@@ -26,6 +31,7 @@ func TypeName(t byte) string {
 		TypeManifest: "manifest", TypeCeremony: "ceremony message", TypeRoll: "roll",
 		TypeCredentials: "credentials", TypeOpen: "open", TypeBallot: "ballot", TypeClose: "close",
 		TypeTally: "tally", TypeDecryption: "decryption shares", TypeResult: "result",
+		TypeExtension: "extension", TypeAuthority: "authority", TypeReplacement: "replacement",
 	}
 	if n, ok := names[t]; ok {
 		return n
@@ -60,6 +66,20 @@ type Close struct {
 	At     string `json:"at"`
 	Reason string `json:"reason"`
 }
+
+// Extension moves the end of voting later (spec §18.7): At is when it was
+// recorded, Closes the new end, Reason the officer's words.
+type Extension struct {
+	At     string `json:"at"`
+	Closes string `json:"closes"`
+	Reason string `json:"reason"`
+}
+
+// Limits of extensions (spec §18.7).
+const (
+	MaxExtensions = 10
+	MaxExtension  = 7 * 24 * time.Hour // beyond the manifest's window.closes
+)
 
 // Ballot is a voter's encrypted ballot (spec §18.5).
 type Ballot struct {
@@ -123,6 +143,7 @@ func (r *Roll) Entry() []byte        { return entry(TypeRoll, r) }
 func (c *Credentials) Entry() []byte { return entry(TypeCredentials, c) }
 func (o *Open) Entry() []byte        { return entry(TypeOpen, o) }
 func (c *Close) Entry() []byte       { return entry(TypeClose, c) }
+func (x *Extension) Entry() []byte   { return entry(TypeExtension, x) }
 func (b *Ballot) Entry() []byte      { return entry(TypeBallot, b) }
 func (t *Tally) Entry() []byte       { return entry(TypeTally, t) }
 func (r *Result) Entry() []byte      { return entry(TypeResult, r) }

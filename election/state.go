@@ -49,14 +49,27 @@ type State struct {
 	ElectionKey  *crypto.PublicKey
 
 	Roll        *Roll
-	Credentials []*crypto.PublicKey
-	credentials map[[32]byte]uint64 // credential → contests it may answer (Manifest.Eligibility)
+	Credentials []*crypto.PublicKey // published by credentials entries
+	// Authority is the credential authority's key (spec §18.8), if
+	// recorded; Replacements the valid replacements, in log order, and
+	// ReplacedAt their entry indexes.
+	Authority    *crypto.PublicKey
+	Replacements []Replacement
+	ReplacedAt   []int64
+	revoked      map[[32]byte]bool
+	original     map[[32]byte][32]byte // a replacement's new credential → the first of its chain
+	credentials  map[[32]byte]uint64   // credential → contests it may answer (Manifest.Eligibility)
 
-	OpenedAt, ClosedAt int64 // entry indexes
-	Ballots            int   // ballot entries, re-votes included
-	last               map[[32]byte]*CountedBallot
-	trackers           map[[32]byte]trackerRef // every ballot, by its tracker's bytes
-	codes              map[[32]byte]codeRef    // every ballot, by its code (spec §18.5)
+	OpenedAt, ClosedAt int64  // entry indexes
+	Close              *Close // the close entry, once closed
+	// Extensions are the valid extension entries (spec §18.7), in log
+	// order, and ExtendedAt their entry indexes.
+	Extensions []Extension
+	ExtendedAt []int64
+	Ballots    int // ballot entries, re-votes included
+	last       map[[32]byte]*CountedBallot
+	trackers   map[[32]byte]trackerRef // every ballot, by its tracker's bytes
+	codes      map[[32]byte]codeRef    // every ballot, by its code (spec §18.5)
 
 	Tally        *Tally
 	tallyCTs     []*crypto.Ciphertext
@@ -214,6 +227,12 @@ func (s *State) apply(entry []byte) error {
 		return s.applyOpen(payload)
 	case TypeClose:
 		return s.applyClose(payload)
+	case TypeExtension:
+		return s.applyExtension(payload)
+	case TypeAuthority:
+		return s.applyAuthority(payload)
+	case TypeReplacement:
+		return s.applyReplacement(payload)
 	case TypeTally:
 		return s.applyTally(entry)
 	case TypeDecryption:
@@ -720,6 +739,9 @@ func (s *State) CheckBallot(p *PreparedBallot) error {
 	if !ok {
 		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w", ErrEntry, ErrUnknownCredential)}
 	}
+	if s.revoked[p.key] {
+		return &EntryError{s.Size, TypeBallot, fmt.Errorf("%w: %w", ErrEntry, ErrRevoked)}
+	}
 	if p.answered != eligible {
 		for c, ct := range s.Manifest.Contests {
 			switch bit := uint64(1) << c; {
@@ -862,8 +884,9 @@ func (s *State) streamingSums() ([][]*crypto.CiphertextSum, error) {
 // Eligibility returns the contests a published credential may answer (a
 // bit mask, bit c for contest c), and whether it is published.
 func (s *State) Eligibility(credential *crypto.PublicKey) (uint64, bool) {
-	mask, ok := s.credentials[[32]byte(credential.Bytes())]
-	return mask, ok
+	key := [32]byte(credential.Bytes())
+	mask, ok := s.credentials[key]
+	return mask, ok && !s.revoked[key]
 }
 
 // FindTracker returns the index of the ballot with this tracker, and
@@ -880,7 +903,8 @@ func (s *State) FindTracker(tracker string) (index int64, counted, found bool) {
 	if !ok {
 		return 0, false, false
 	}
-	return t.index, s.last[t.key].Index == t.index, true
+	last := s.last[t.key] // none once the credential is revoked (spec §18.8)
+	return t.index, last != nil && last.Index == t.index, true
 }
 
 // entryCode returns the ballot code (spec §21.1) of a ballot entry in
@@ -1006,7 +1030,70 @@ func (s *State) applyClose(payload []byte) error {
 	if err := checkText("close.reason", c.Reason, 500); err != nil {
 		return fmt.Errorf("%w: %v", ErrEntry, err)
 	}
-	s.ClosedAt, s.Phase = s.Size, PhaseClosed
+	s.ClosedAt, s.Close, s.Phase = s.Size, &c, PhaseClosed
+	return nil
+}
+
+// Ends returns the end in force (spec §18.7): the manifest's window.closes,
+// or the new end of the last valid extension; zero before the manifest.
+func (s *State) Ends() time.Time {
+	if s.Manifest == nil {
+		return time.Time{}
+	}
+	c := s.Manifest.Window.Closes
+	if n := len(s.Extensions); n > 0 {
+		c = s.Extensions[n-1].Closes
+	}
+	t, _ := time.Parse(TimeFormat, c) // checked when applied
+	return t
+}
+
+// CheckExtension checks an extension against the state without applying
+// it (spec §18.7): what a console asks before it records one.
+func (s *State) CheckExtension(x *Extension) error {
+	if s.Phase != PhaseVoting {
+		return fmt.Errorf("%w: the voting window is extended only while voting is open (the election is %q)", ErrOrder, s.Phase)
+	}
+	if len(s.Extensions) >= MaxExtensions {
+		return fmt.Errorf("%w: voting has been extended %d times already, the most an election allows (spec §18.7)", ErrOrder, MaxExtensions)
+	}
+	at, err := parseTime("extension.at", x.At)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	closes, err := parseTime("extension.closes", x.Closes)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	if err := checkText("extension.reason", x.Reason, 500); err != nil {
+		return fmt.Errorf("%w: %v", ErrEntry, err)
+	}
+	end := s.Ends()
+	planned, _ := time.Parse(TimeFormat, s.Manifest.Window.Closes)
+	switch {
+	case !closes.After(end):
+		return fmt.Errorf("%w: the new end %s is not later than the end in force, %s: an extension only moves the end later", ErrEntry, x.Closes, end.Format(TimeFormat))
+	case closes.Sub(planned) > MaxExtension:
+		return fmt.Errorf("%w: the new end %s is more than 7 days after the planned end, %s (spec §18.7)", ErrEntry, x.Closes, s.Manifest.Window.Closes)
+	case !at.Before(end):
+		return fmt.Errorf("%w: the extension was recorded at %s, when voting had ended (at %s): an end that has passed is not extended", ErrEntry, x.At, end.Format(TimeFormat))
+	}
+	return nil
+}
+
+func (s *State) applyExtension(payload []byte) error {
+	if err := s.need(PhaseVoting, "extending the voting window"); err != nil {
+		return err
+	}
+	var x Extension
+	if err := unmarshal(payload, &x); err != nil {
+		return err
+	}
+	if err := s.CheckExtension(&x); err != nil {
+		return err
+	}
+	s.Extensions = append(s.Extensions, x)
+	s.ExtendedAt = append(s.ExtendedAt, s.Size)
 	return nil
 }
 

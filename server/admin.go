@@ -133,14 +133,16 @@ func (h *handler) trusteeMessage(typ byte) http.HandlerFunc {
 }
 
 // adminEntry appends an officer's entry given whole (type byte and payload)
-// as the request body: roll, credentials, open.
+// as the request body: roll, credentials, authority, open, and the
+// credential authority's replacements (spec §18.8).
 func (h *handler) adminEntry(w http.ResponseWriter, r *http.Request) {
 	body, ok := readBody(w, r)
 	if !ok {
 		return
 	}
-	if len(body) == 0 || (body[0] != election.TypeManifest && body[0] != election.TypeRoll && body[0] != election.TypeCredentials && body[0] != election.TypeOpen) {
-		writeJSON(w, http.StatusBadRequest, apiError{"officers send the manifest, roll, credentials and open entries here; use /api/admin/close, /tally and /result for the rest"})
+	if len(body) == 0 || (body[0] != election.TypeManifest && body[0] != election.TypeRoll && body[0] != election.TypeCredentials && body[0] != election.TypeOpen &&
+		body[0] != election.TypeAuthority && body[0] != election.TypeReplacement) {
+		writeJSON(w, http.StatusBadRequest, apiError{"officers send the manifest, roll, credentials, authority, open and replacement entries here; use /api/admin/close, /extend, /tally and /result for the rest"})
 		return
 	}
 	i, err := h.e.Append(r.Context(), body)
@@ -176,4 +178,28 @@ func (h *handler) adminDerived(compute func(s *election.State) ([]byte, error)) 
 		i, err := h.e.Append(r.Context(), entry)
 		h.appended(w, i, err)
 	}
+}
+
+// adminExtend records an extension of the voting window (spec §18.7): the
+// new end and the officer's reason, both required.
+func (h *handler) adminExtend(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Closes string `json:"closes"`
+		Reason string `json:"reason"`
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Reason == "" || req.Closes == "" {
+		writeJSON(w, http.StatusBadRequest, apiError{`send {"closes": "2027-03-09T18:00:00Z", "reason": "…"}: the new end of voting, and why (it is published)`})
+		return
+	}
+	closes, err := time.Parse(election.TimeFormat, req.Closes)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{"closes is a UTC time like 2027-03-09T18:00:00Z"})
+		return
+	}
+	i, err := h.e.Extend(r.Context(), closes, req.Reason)
+	h.appended(w, i, err)
 }

@@ -40,13 +40,18 @@ type Receipt struct {
 // again: the answer is its original receipt, with Again set (spec §21.2).
 func (e *Election) Cast(ctx context.Context, entry []byte) (*Receipt, error) {
 	e.mu.Lock()
-	view, broken := e.view, e.broken
+	view, broken, ends := e.view, e.broken, e.state.Ends()
 	e.mu.Unlock()
 	if broken != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBusy, broken)
 	}
 	if view == nil {
 		return nil, fmt.Errorf("%w: voting is not open", ErrRefused)
+	}
+	// spec: §18.7 ballots are taken until the end in force (the planned
+	// end, or an extension's), even before the officer records the close.
+	if now := e.now(); !ends.IsZero() && !now.Before(ends) {
+		return nil, fmt.Errorf("%w: %w at %s; the officer will record the close", ErrRefused, ErrEnded, ends.UTC().Format(election.TimeFormat))
 	}
 	// The checks cost CPU: a few at a time (checkQueue), so that under
 	// overload the ballots being checked finish quickly rather than all

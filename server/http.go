@@ -63,6 +63,7 @@ type Options struct {
 //	POST /api/cosignatures      a checkpoint cosigned by a witness (see Election.SetWitnesses)
 //	POST /api/admin/entries     (officer) the manifest, roll, credentials or open entry
 //	POST /api/admin/close       (officer) close voting: {"reason": "…"}
+//	POST /api/admin/extend      (officer) extend voting (spec §18.7): {"closes": "<time>", "reason": "…"}
 //	POST /api/admin/tally       (officer) record the tally
 //	POST /api/admin/result      (officer) record the result from the decryption shares
 func (e *Election) Handler(o Options) http.Handler {
@@ -105,6 +106,7 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("POST /api/cosignatures", h.cosign)
 	mux.HandleFunc("POST /api/admin/entries", h.officer("entry", h.adminEntry))
 	mux.HandleFunc("POST /api/admin/close", h.officer("close", h.adminClose))
+	mux.HandleFunc("POST /api/admin/extend", h.officer("extend", h.adminExtend))
 	mux.HandleFunc("POST /api/admin/tally", h.officer("tally", h.adminDerived((*election.State).ExpectedTally)))
 	mux.HandleFunc("POST /api/admin/result", h.officer("result", h.adminDerived((*election.State).ExpectedResult)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusNotFound, apiError{"not found"}) })
@@ -159,6 +161,10 @@ func (h *handler) election(w http.ResponseWriter, r *http.Request) {
 		Phase       string             `json:"phase"`
 		SignIn      string             `json:"sign_in"`
 		Voters      int                `json:"voters"`
+		// Ends is the end of voting in force (spec §18.7), and
+		// Extensions the recorded extensions.
+		Ends       string               `json:"ends"`
+		Extensions []election.Extension `json:"extensions"`
 	}
 	switch {
 	case h.signIn != nil:
@@ -178,6 +184,10 @@ func (h *handler) election(w http.ResponseWriter, r *http.Request) {
 		if s.Roll != nil {
 			resp.Voters = s.Roll.Voters
 		}
+		if s.Manifest != nil {
+			resp.Ends = election.Now(s.Ends())
+		}
+		resp.Extensions = append([]election.Extension{}, s.Extensions...)
 	})
 	if resp.Manifest == nil {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{"the election is not set up yet"})
@@ -243,9 +253,9 @@ func (h *handler) cast(w http.ResponseWriter, r *http.Request) {
 		h.accepted.Add(1)
 		h.castNanos.Add(int64(time.Since(start)))
 		writeJSON(w, http.StatusCreated, receipt)
-	case errors.Is(err, election.ErrNotOpen), errors.Is(err, election.ErrReplay):
+	case errors.Is(err, election.ErrNotOpen), errors.Is(err, election.ErrReplay), errors.Is(err, ErrEnded):
 		h.refuse(w, http.StatusConflict, err.Error())
-	case errors.Is(err, election.ErrUnknownCredential):
+	case errors.Is(err, election.ErrUnknownCredential), errors.Is(err, election.ErrRevoked):
 		h.refuse(w, http.StatusForbidden, err.Error())
 	case errors.Is(err, ErrRefused):
 		h.refuse(w, http.StatusBadRequest, err.Error())

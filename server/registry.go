@@ -151,7 +151,9 @@ type Summary struct {
 	Created time.Time
 	Title   election.Text
 	Phase   election.Phase
-	// Opens and Closes are the voting window (zero if none).
+	// Opens and Closes are the voting window (zero if none); Closes is
+	// the end in force (spec §18.7), later than the manifest's if voting
+	// was extended.
 	Opens, Closes time.Time
 	Ballots       int
 	Public        bool   // its manifest is recorded
@@ -173,7 +175,7 @@ func summarize(s *election.State) storedSummary {
 	if m := s.Manifest; m != nil {
 		sum.Title = m.Title
 		sum.Opens, _ = time.Parse(election.TimeFormat, m.Window.Opens)
-		sum.Closes, _ = time.Parse(election.TimeFormat, m.Window.Closes)
+		sum.Closes = s.Ends()
 	}
 	return sum
 }

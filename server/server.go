@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -88,6 +89,48 @@ type Election struct {
 	// cpu, if set, shares the processors with the other elections of the
 	// server (a Registry's).
 	cpu *cpuPool
+
+	// clock, if set, replaces time.Now for the end of voting (spec §18.7):
+	// ballots are refused from the end in force on, and extensions are
+	// dated by it.
+	clock atomic.Pointer[func() time.Time]
+}
+
+// SetClock makes the election read the time from now instead of the
+// system's clock (tests of deadlines).
+func (e *Election) SetClock(now func() time.Time) { e.clock.Store(&now) }
+
+// Now is the election's clock: the time by which ballots are refused after
+// the end in force and extensions are dated.
+func (e *Election) Now() time.Time { return e.now() }
+
+func (e *Election) now() time.Time {
+	if f := e.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
+}
+
+// ErrEnded refuses a ballot received at or after the end of voting in
+// force (spec §18.7), before the officer records the close entry.
+var ErrEnded = errors.New("voting has ended")
+
+// Ends returns the end of voting in force (spec §18.7): the manifest's
+// window.closes, or the last extension's new end; zero before the manifest.
+func (e *Election) Ends() time.Time {
+	var t time.Time
+	e.State(func(s *election.State) { t = s.Ends() })
+	return t
+}
+
+// Extend records an extension of the voting window (spec §18.7) to the new
+// end closes, with the officer's reason, dated by the election's clock.
+func (e *Election) Extend(ctx context.Context, closes time.Time, reason string) (int64, error) {
+	x := &election.Extension{At: election.Now(e.now()), Closes: election.Now(closes), Reason: reason}
+	if !closes.Equal(closes.Truncate(time.Second)) {
+		return 0, fmt.Errorf("%w: the new end is given to the second", ErrRefused)
+	}
+	return e.Append(ctx, x.Entry())
 }
 
 type signedCheckpoint struct {

@@ -159,12 +159,16 @@ type SignIn struct {
 	// about, once the sign-in serves an election, reads its title and
 	// whether voting is closed, when a code is asked for and when its
 	// letter goes (the manifest may come after the sign-in was made).
-	about   atomic.Pointer[func() (title election.Text, closed bool)]
-	lim     SignInLimits
-	log     *slog.Logger
-	now     func() time.Time
-	queue   chan letter
-	workers sync.WaitGroup
+	about atomic.Pointer[func() (title election.Text, closed bool)]
+	// original, once the sign-in serves an election, gives the credential
+	// a chain of replacements started from (spec §18.8), whose owner owns
+	// the replacement too.
+	original atomic.Pointer[func(credential string) string]
+	lim      SignInLimits
+	log      *slog.Logger
+	now      func() time.Time
+	queue    chan letter
+	workers  sync.WaitGroup
 
 	state    *store.Shared
 	ownState bool   // state was made by NewSignIn, and is closed with it
@@ -246,6 +250,17 @@ func (s *SignIn) follow(e *Election) {
 		return t, closed
 	}
 	s.about.Store(&about)
+	original := func(cred string) string {
+		var k crypto.PublicKey
+		if err := k.UnmarshalText([]byte(cred)); err != nil {
+			return cred
+		}
+		var root *crypto.PublicKey
+		e.State(func(st *election.State) { root = st.Original(&k) })
+		t, _ := root.MarshalText()
+		return string(t)
+	}
+	s.original.Store(&original)
 }
 
 // NewSignIn makes the sign-in of the election F titled title, for the
@@ -382,6 +397,11 @@ func (s *SignIn) Voter(r *http.Request) (string, error) {
 // Owns checks that the credential (its text form) is on the list with the
 // address.
 func (s *SignIn) Owns(email, credential string) error {
+	if f := s.original.Load(); f != nil {
+		// spec: §18.8 a replacement's credential belongs to the member
+		// whose credential it replaced.
+		credential = (*f)(credential)
+	}
 	if owner, ok := s.owner[credential]; !ok || subtle.ConstantTimeCompare([]byte(owner), []byte(email)) != 1 {
 		return errors.New("this credential is not the one sent to the address you signed in with")
 	}

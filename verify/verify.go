@@ -85,8 +85,71 @@ type Report struct {
 	// (a bit mask), and whether it is published.
 	Eligibility func(*crypto.PublicKey) (uint64, bool) `json:"-"`
 	Tracker     *TrackerReport                         `json:"tracker,omitempty"`
-	Failures    []Failure                              `json:"failures"`
-	Seconds     float64                                `json:"seconds"`
+	// Window is the voting window as the record sets it (spec §18.7, §19),
+	// once the manifest is valid.
+	Window *Window `json:"window,omitempty"`
+	// Replacements are the replacements of lost credentials (spec §18.8),
+	// in log order.
+	Replacements []Replacement `json:"replacements"`
+	Failures     []Failure     `json:"failures"`
+	Seconds      float64       `json:"seconds"`
+}
+
+// Window is the voting window as the record sets it (spec §19): the
+// manifest's planned end, every valid extension, the end in force, and
+// the close entry's time and reason once closed.
+type Window struct {
+	Planned    string      `json:"planned_end"`
+	Extensions []Extension `json:"extensions"`
+	Ends       string      `json:"end_in_force"`
+	// Closed is the close entry's time ("" while voting is open), Reason
+	// its reason, and Early whether it came before the end in force.
+	Closed string `json:"closed,omitempty"`
+	Reason string `json:"close_reason,omitempty"`
+	Early  bool   `json:"closed_early"`
+}
+
+// Extension is one valid extension entry (spec §18.7).
+type Extension struct {
+	Entry  int64  `json:"entry"`
+	At     string `json:"at"`
+	Closes string `json:"closes"`
+	Reason string `json:"reason"`
+}
+
+// window reads the voting window from a replayed state.
+func window(s *election.State) *Window {
+	if s.Manifest == nil {
+		return nil
+	}
+	w := &Window{Planned: s.Manifest.Window.Closes, Extensions: []Extension{}, Ends: election.Now(s.Ends())}
+	for i, x := range s.Extensions {
+		w.Extensions = append(w.Extensions, Extension{Entry: s.ExtendedAt[i], At: x.At, Closes: x.Closes, Reason: x.Reason})
+	}
+	if c := s.Close; c != nil {
+		w.Closed, w.Reason = c.At, c.Reason
+		at, err := time.Parse(election.TimeFormat, c.At)
+		w.Early = err == nil && at.Before(s.Ends())
+	}
+	return w
+}
+
+// Replacement is one valid replacement of a lost credential (spec §18.8).
+type Replacement struct {
+	Entry int64  `json:"entry"`
+	At    string `json:"at"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+func replacements(s *election.State) []Replacement {
+	out := []Replacement{}
+	for i, r := range s.Replacements {
+		o, _ := r.Old.MarshalText()
+		n, _ := r.New.MarshalText()
+		out = append(out, Replacement{Entry: s.ReplacedAt[i], At: r.At, Old: string(o), New: string(n)})
+	}
+	return out
 }
 
 // TrackerReport is the voter's check.
@@ -95,6 +158,8 @@ type TrackerReport struct {
 	Found   bool   `json:"found"`
 	Index   int64  `json:"index"`
 	Counted bool   `json:"counted"`
+	// Revoked: the ballot's credential was replaced since (spec §18.8).
+	Revoked bool   `json:"revoked"`
 	Proof   bool   `json:"inclusion_proof_verified"`
 	Code    string `json:"code,omitempty"` // the ballot code (spec §21.1)
 }
@@ -106,7 +171,7 @@ func (r *Report) fail(check string, entry int64, tracker, reason string) {
 // Record verifies the published record read through src.
 func Record(ctx context.Context, src board.FileReader, o Options) (*Report, error) {
 	start := time.Now()
-	rep := &Report{Failures: []Failure{}, Phase: election.PhaseEmpty.String()} // spec §19
+	rep := &Report{Failures: []Failure{}, Replacements: []Replacement{}, Phase: election.PhaseEmpty.String()} // spec §19
 	defer func() { rep.Seconds = time.Since(start).Seconds(); rep.OK = len(rep.Failures) == 0 }()
 
 	// Entry 0 names the log key; the announced F names entry 0.
@@ -194,6 +259,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 	rep.Result, rep.Decided = s.Result, s.Result != nil
 	rep.ElectionKey, rep.Eligibility, rep.State = s.ElectionKey, s.Eligibility, s
+	rep.Window, rep.Replacements = window(s), replacements(s)
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
 		if rep.Tracker.Found {
@@ -474,6 +540,7 @@ func (r *replay) tracker(ctx context.Context, src board.FileReader, c board.Chec
 	idx := r.want.index
 	last, _ := r.state.LastIndex(r.want.key)
 	tr.Found, tr.Index, tr.Counted = true, idx, last == idx
+	tr.Revoked = r.state.KeyRevoked(r.want.key)
 	hr := board.PublishedHashes(ctx, src, c.Tree())
 	proof, err := tlog.ProveRecord(c.Size, idx, hr)
 	if err != nil {

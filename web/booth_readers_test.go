@@ -8,11 +8,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata" // America/New_York, on any machine
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/scrutin/scrutin/election"
 )
 
 // mobileProfile throttles the page as a mid-range phone on a slow mobile
@@ -275,15 +278,23 @@ func TestBrowserResultsOnPhone(t *testing.T) {
 // <time datetime> attribute.
 func TestBrowserLocalTimes(t *testing.T) {
 	ctx := browser(t)
-	_, base := newDemo(t, 3)
+	f, base := newDemo(t, 3)
 	run(t, ctx, "zone", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"})
 		return err
 	}))
 	run(t, ctx, "home", chromedp.Navigate(base+el+"/"), chromedp.WaitVisible(css("main")))
 	got := eval[string](t, ctx, `Array.from(document.querySelectorAll("main time")).map(t => t.getAttribute("datetime") + " " + t.textContent).join(" | ")`)
-	// The window opens 2027-03-01T09:00:00Z: 04:00 in New York (EST).
-	if !strings.Contains(got, "2027-03-01T09:00:00Z") || !strings.Contains(got, "04:00") || !strings.Contains(got, "EST") {
+	// The window opens at 09:00 UTC on the 1st of a month: 04:00 in New
+	// York in winter (EST), 05:00 in summer (EDT).
+	opens, _ := time.Parse(election.TimeFormat, f.Manifest.Window.Opens)
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := opens.In(ny)
+	zone, _ := local.Zone()
+	if !strings.Contains(got, f.Manifest.Window.Opens) || !strings.Contains(got, local.Format("15:04")) || !strings.Contains(got, zone) {
 		t.Errorf("the window in New York reads %q", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,6 +52,20 @@ type consoleView struct {
 	// until it opens (LeftKey "opensIn") or closes ("closesIn"), in words.
 	Opens, Closes string
 	Left, LeftKey string
+	// Window is the voting window while voting is open (spec §18.7).
+	Window *windowView
+}
+
+// windowView is the voting window in the console: the end in force, the
+// time left, and what an extension may do (spec §18.7).
+type windowView struct {
+	Planned, Ends time.Time
+	Left          string    // "2 days, 3 hours", in the page's language
+	Ended         bool      // the end in force has passed: ballots are refused
+	Latest        time.Time // the latest end an extension may set
+	Extensions    int       // recorded so far
+	CanExtend     bool
+	Max           int
 }
 
 // console is an election's console; consolePage has checked the session's
@@ -90,7 +105,7 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 			v.Opens, v.Closes = st.Manifest.Window.Opens, st.Manifest.Window.Closes
 			now := s.now()
 			opens, err1 := time.Parse(election.TimeFormat, v.Opens)
-			closes, err2 := time.Parse(election.TimeFormat, v.Closes)
+			closes, err2 := st.Ends(), error(nil) // the end in force (spec §18.7)
 			switch {
 			case err1 != nil || err2 != nil || st.Phase > election.PhaseVoting:
 			case st.Phase == election.PhaseVoting && closes.After(now):
@@ -111,6 +126,17 @@ func (s *Site) fillConsole(v *consoleView, p *pageData) {
 		}
 		v.CanOpen = st.Phase == election.PhaseSetup && st.Roll != nil && len(st.Credentials) > 0 && st.Ceremony != nil && st.Ceremony.Complete
 		v.CanClose = st.Phase == election.PhaseVoting
+		if v.CanClose {
+			planned, _ := time.Parse(election.TimeFormat, st.Manifest.Window.Closes)
+			now := p.el.e.Now()
+			w := &windowView{Planned: planned, Ends: st.Ends(), Latest: planned.Add(election.MaxExtension), Extensions: len(st.Extensions), Max: election.MaxExtensions}
+			w.Ended = !now.Before(w.Ends)
+			if !w.Ended {
+				w.Left = s.duration(p.Lang, w.Ends.Sub(now))
+			}
+			w.CanExtend = !w.Ended && w.Extensions < election.MaxExtensions && w.Ends.Before(w.Latest)
+			v.Window = w
+		}
 		_, err := st.ExpectedTally()
 		v.CanTally = st.Phase > election.PhaseVoting && st.Tally == nil && err == nil
 		_, err = st.ExpectedResult()
@@ -150,7 +176,7 @@ func (s *Site) faultText(lang string, r *crypto.Roster, f crypto.Fault) string {
 }
 
 // consoleActions are the actions of POST /console/{action}.
-var consoleActions = []string{"manifest", "entry", "open", "close", "tally", "result"}
+var consoleActions = []string{"manifest", "entry", "open", "close", "extend", "tally", "result"}
 
 func (es *electionSite) report() *roll.Report {
 	es.reportMu.Lock()
@@ -258,8 +284,11 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		if err != nil {
 			return err
 		}
-		if len(b) == 0 || (b[0] != election.TypeRoll && b[0] != election.TypeCredentials) {
-			return errors.New("this file is not a roll or credentials entry (roll.entry, credentials-N.entry)")
+		if len(b) == 0 || (b[0] != election.TypeRoll && b[0] != election.TypeCredentials && b[0] != election.TypeAuthority && b[0] != election.TypeReplacement) {
+			return errors.New("this file is not a roll, credentials, authority or replacement entry (roll.entry, credentials-N.entry, authority.entry, replacement-N.entry)")
+		}
+		if b[0] == election.TypeReplacement && r.PostFormValue("confirm") != "yes" {
+			return errors.New(s.msg(language(r), "repl.errConfirm"))
 		}
 		if _, err := e.Append(ctx, b); err != nil {
 			return err
@@ -284,6 +313,8 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		}
 		_, err := e.Append(ctx, (&election.Close{At: election.Now(time.Now()), Reason: reason}).Entry())
 		return err
+	case "extend":
+		return s.extend(r, es)
 	case "tally":
 		return appendDerived(r, e, (*election.State).ExpectedTally)
 	case "result":
@@ -341,4 +372,49 @@ func (s *Site) duration(lang string, d time.Duration) string {
 		return unit("time.hours", hours)
 	}
 	return unit("time.minutes", max(mins, 1))
+}
+
+// extend records an extension of the voting window (spec §18.7) from the
+// console's form: the new end, given in the officer's time zone (offset:
+// minutes east of UTC, set by local.js; 0 without scripts, and the page
+// then asks for UTC), the officer's own reason, and a confirmation.
+func (s *Site) extend(r *http.Request, es *electionSite) error {
+	lang := language(r)
+	fail := func(key string, args ...any) error { return fmt.Errorf(s.msg(lang, key), args...) }
+	local, err := time.Parse("2006-01-02T15:04", r.PostFormValue("closes"))
+	if err != nil {
+		return fail("ext.errWhen")
+	}
+	offset, err := strconv.Atoi(r.PostFormValue("offset"))
+	if err != nil || offset < -16*60 || offset > 16*60 {
+		offset = 0
+	}
+	closes := local.Add(-time.Duration(offset) * time.Minute).UTC()
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if reason == "" {
+		return fail("ext.errReason")
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		return fail("ext.errConfirm")
+	}
+	var ends, planned time.Time
+	var n int
+	es.e.State(func(st *election.State) {
+		if st.Manifest != nil {
+			ends, n = st.Ends(), len(st.Extensions)
+			planned, _ = time.Parse(election.TimeFormat, st.Manifest.Window.Closes)
+		}
+	})
+	switch now := es.e.Now(); {
+	case !now.Before(ends):
+		return fail("ext.errEnded")
+	case n >= election.MaxExtensions:
+		return fail("ext.errMany", election.MaxExtensions)
+	case !closes.After(ends):
+		return fail("ext.errNotLater", when(lang, ends))
+	case closes.Sub(planned) > election.MaxExtension:
+		return fail("ext.errTooLate", when(lang, planned.Add(election.MaxExtension)))
+	}
+	_, err = es.e.Extend(r.Context(), closes, reason)
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scrutin/scrutin/election"
 )
@@ -56,14 +57,21 @@ func TestVerifierIsNotPrefilled(t *testing.T) {
 // the page's language writes dates, with the exact time in a <time>
 // element for the reader's zone, never as 2027-03-01T09:00:00Z.
 func TestDatesInReadersLanguage(t *testing.T) {
-	_, base := newDemo(t, 3)
+	f, base := newDemo(t, 3)
+	// The demo's window opens on the 1st of a month at 09:00 UTC and
+	// closes on the 8th, at 18:00 UTC, a year later.
+	opens, _ := time.Parse(election.TimeFormat, f.Manifest.Window.Opens)
+	closes, _ := time.Parse(election.TimeFormat, f.Manifest.Window.Closes)
+	monthsFR := []string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
 	want := map[string][]string{
-		"en": {`<time datetime="2027-03-01T09:00:00Z">1 March 2027, 09:00 UTC</time>`, `<time datetime="2027-03-08T18:00:00Z">8 March 2027, 18:00 UTC</time>`},
-		"fr": {`<time datetime="2027-03-01T09:00:00Z">1er mars 2027 à 9 h 00 UTC</time>`, `<time datetime="2027-03-08T18:00:00Z">8 mars 2027 à 18 h 00 UTC</time>`},
+		"en": {fmt.Sprintf(`<time datetime="%s">1 %s %d, 09:00 UTC</time>`, f.Manifest.Window.Opens, opens.Month(), opens.Year()),
+			fmt.Sprintf(`<time datetime="%s">8 %s %d, 18:00 UTC</time>`, f.Manifest.Window.Closes, closes.Month(), closes.Year())},
+		"fr": {fmt.Sprintf(`<time datetime="%s">1er %s %d à 9 h 00 UTC</time>`, f.Manifest.Window.Opens, monthsFR[opens.Month()-1], opens.Year()),
+			fmt.Sprintf(`<time datetime="%s">8 %s %d à 18 h 00 UTC</time>`, f.Manifest.Window.Closes, monthsFR[closes.Month()-1], closes.Year())},
 	}
 	for lang, ws := range want {
 		_, body := get(t, http.DefaultClient, base+el+"/", "Accept-Language", lang)
-		if strings.Contains(body, "2027-03-01T09:00:00Z (UTC)") || strings.Contains(body, "T09:00:00Z<") || strings.Contains(body, "du 2027") {
+		if strings.Contains(body, f.Manifest.Window.Opens+" (UTC)") || strings.Contains(body, "T09:00:00Z<") || strings.Contains(body, "du "+f.Manifest.Window.Opens[:5]) {
 			t.Errorf("the home page (%s) writes a date as a machine does", lang)
 		}
 		for _, w := range ws {

@@ -574,6 +574,31 @@ type summary struct {
 	Credentials int
 	Size        int64
 	Answers     []int // per contest, the counted ballots that answer it
+	// Ends is the end of voting in force (spec §18.7), and Extensions the
+	// recorded extensions of the window, oldest first.
+	Ends       time.Time
+	Extensions []extensionView
+	// Replacements are the replacements of lost credentials (spec §18.8),
+	// and Authority whether the credential authority's key is recorded.
+	Replacements []replacementView
+	Authority    bool
+	// Ended: voting is open but its end in force has passed, so ballots
+	// are refused until the officer records the close.
+	Ended bool
+}
+
+// replacementView is one replacement of a lost credential (spec §18.8).
+type replacementView struct {
+	Index    int64
+	At       time.Time
+	Old, New string
+}
+
+// extensionView is one extension of the voting window (spec §18.7).
+type extensionView struct {
+	Index      int64
+	At, Closes time.Time
+	Reason     string
 }
 
 func (es *electionSite) summary() *summary {
@@ -595,6 +620,20 @@ func (es *electionSite) summary() *summary {
 		}
 		if st.Ceremony != nil {
 			sm.Complete = st.Ceremony.Complete
+		}
+		sm.Ends = st.Ends()
+		for i, x := range st.Extensions {
+			at, _ := time.Parse(election.TimeFormat, x.At)
+			closes, _ := time.Parse(election.TimeFormat, x.Closes)
+			sm.Extensions = append(sm.Extensions, extensionView{Index: st.ExtendedAt[i], At: at, Closes: closes, Reason: x.Reason})
+		}
+		sm.Authority = st.Authority != nil
+		sm.Ended = st.Phase == election.PhaseVoting && !sm.Ends.IsZero() && !es.e.Now().Before(sm.Ends)
+		for i, r := range st.Replacements {
+			at, _ := time.Parse(election.TimeFormat, r.At)
+			o, _ := r.Old.MarshalText()
+			n, _ := r.New.MarshalText()
+			sm.Replacements = append(sm.Replacements, replacementView{Index: st.ReplacedAt[i], At: at, Old: string(o), New: string(n)})
 		}
 	})
 	return &sm

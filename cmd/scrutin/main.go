@@ -12,7 +12,7 @@
 //	manifest new      (officer) start an election's manifest from the trustees' roster
 //	manifest check    (officer, anyone) validate a manifest, explain it, print its fingerprint
 //	roll import       (officer) import the membership roll from CSV, with rules and a report
-//	credentials …     (credential authority) generate credentials; e-mail them
+//	credentials …     (credential authority) generate credentials; e-mail them; replace a lost one
 //	voters import     (server operator) keep the voters' sign-in list, encrypted
 //	voters erase      (server operator) erase the voters' sign-in list after the election
 //	selftest          check that the cryptographic core works on this machine
@@ -74,6 +74,7 @@ func commands() []command {
 		{"roll import", "(officer) import the membership roll from CSV, with eligibility rules and a report", false, rollImportCommand},
 		{"credentials generate", "(credential authority) make a credential per member, offline", false, credentialsGenerateCommand},
 		{"credentials send", "(credential authority) e-mail each member their voting code", false, credentialsSendCommand},
+		{"credentials replace", "(credential authority) replace one member's lost voting code", false, credentialsReplaceCommand},
 		{"voters import", "(server operator) keep the voters' sign-in list, encrypted", true, votersImportCommand},
 		{"voters erase", "(server operator) erase the voters' sign-in list after the election", false, votersEraseCommand},
 		{"selftest", "check that the cryptographic core works on this machine", false, selftestCommand},

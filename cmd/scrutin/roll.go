@@ -142,8 +142,11 @@ credentials.csv, the mail-merge file (secret: readable only by you; send it
 with "scrutin credentials send"); sign-in.csv, the server's sign-in list
 (each voter's e-mail address and public credential, for the second factor of
 docs/spec.md §20: personal data, give it to the server's operator alone, who
-loads it with "scrutin voters import"); and credentials-N.entry files: the
-public credentials, published in the log.`)
+loads it with "scrutin voters import"); credentials-N.entry files: the
+public credentials, published in the log; and the credential authority's
+signing key, authority.key (secret: keep it with credentials.csv, for
+"scrutin credentials replace"), with authority.entry, which publishes its
+public half in the log (docs/spec.md §18.8).`)
 	rollPath := fs.String("roll", "", "the roll.json written by scrutin roll import")
 	manifestPath := fs.String("manifest", "", "the election's manifest (gives its fingerprint and the groups its contests use)")
 	electionF := fs.String("election", "", "or: the election's fingerprint (64 hex digits), for a roll without groups")
@@ -215,7 +218,18 @@ public credentials, published in the log.`)
 				return fail(stderr, "credentials generate", err)
 			}
 		}
+		secret, authority, err := credauth.NewAuthority(nil)
+		if err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
+		if err := os.WriteFile(filepath.Join(*out, "authority.key"), secret, 0o600); err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
+		if err := os.WriteFile(filepath.Join(*out, "authority.entry"), authority, 0o644); err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
 		fmt.Fprintf(stdout, "%d credentials: codes in %s (secret), the sign-in list in %s (personal data, for the server), public credentials in %d entry files\n", len(issued), mm, filepath.Join(*out, "sign-in.csv"), len(entries))
+		fmt.Fprintf(stdout, "the credential authority's key in %s (secret: keep it with the codes, to replace a lost code), its public half in %s (record it with the credentials)\n", filepath.Join(*out, "authority.key"), filepath.Join(*out, "authority.entry"))
 		return exitOK
 	}
 }
@@ -239,12 +253,16 @@ without a manifest. --from may hold the sender's name, "Local 42 Elections
 	tlsMode := fs.String("tls", "starttls", "starttls, or none (only to a server on this machine)")
 	electionAddr := fs.String("url", "", "the election's address, https://host/e/ID, for the letter to say where to vote")
 	manifestPath := fs.String("manifest", "", "the election's manifest, for the letter's title, voting window and fingerprint")
+	replacement := fs.Bool("replacement", false, "send the letter of a replaced code (the letter-N.csv of scrutin credentials replace): it says the old code no longer works")
 	return fs, func(stdout, stderr io.Writer) int {
 		if *csvPath == "" || *addr == "" || *from == "" || *title == "" && *manifestPath == "" {
 			fmt.Fprintln(stderr, "scrutin credentials send: --csv, --smtp, --from and --manifest (or --title) are required")
 			return exitUsage
 		}
 		l := credauth.DefaultLetter
+		if *replacement {
+			l = credauth.ReplacementLetter
+		}
 		l.Election = *title
 		if *manifestPath != "" {
 			m, err := readManifest(*manifestPath)
@@ -311,4 +329,84 @@ func readMailMerge(path string) ([]credauth.Issued, error) {
 		out = append(out, credauth.Issued{Member: roll.Member{ID: r[0], Name: r[1], Email: r[2]}, Code: r[3]})
 	}
 	return out, nil
+}
+
+func credentialsReplaceCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
+	fs := newFlagSet("credentials replace", "--dir DIR --manifest manifest.json --member ID",
+		`Replace (for the credential authority, offline) gives one member who lost
+their letter a new voting code (docs/spec.md §18.8). DIR is the folder of
+"scrutin credentials generate": its credentials.csv and authority.key. It
+writes to DIR: replacement-N.entry, signed with the authority's key, which
+revokes the member's old public credential and publishes the new one (give
+it to the officer, who records it in the console: voting must be open);
+letter-N.csv, the member's new letter (secret; send it with "scrutin
+credentials send --replacement --csv DIR/letter-N.csv …" once the entry is
+recorded); and credentials.csv, updated with the new code. Ballots cast with
+the old code, before or after, do not count: the member votes again.`)
+	dir := fs.String("dir", "", "the folder of scrutin credentials generate (credentials.csv, authority.key)")
+	manifestPath := fs.String("manifest", "", "the election's manifest (gives its fingerprint)")
+	member := fs.String("member", "", "the member id of the member who lost their letter, as on the roll")
+	return fs, func(stdout, stderr io.Writer) int {
+		if *dir == "" || *manifestPath == "" || *member == "" {
+			fmt.Fprintln(stderr, "scrutin credentials replace: --dir, --manifest and --member are required")
+			return exitUsage
+		}
+		m, err := readManifest(*manifestPath)
+		if err != nil {
+			return fail(stderr, "credentials replace", err)
+		}
+		f, err := m.Fingerprint()
+		if err != nil {
+			return fail(stderr, "credentials replace", err)
+		}
+		secret, err := os.ReadFile(filepath.Join(*dir, "authority.key"))
+		if err != nil {
+			return fail(stderr, "credentials replace", fmt.Errorf("%w (credentials generated before authority keys existed cannot be replaced)", err))
+		}
+		authority, err := credauth.ParseAuthority(secret)
+		if err != nil {
+			return fail(stderr, "credentials replace", err)
+		}
+		mm := filepath.Join(*dir, "credentials.csv")
+		issued, err := readMailMerge(mm)
+		if err != nil {
+			return fail(stderr, "credentials replace", err)
+		}
+		n := 1
+		for ; ; n++ {
+			if _, err := os.Stat(filepath.Join(*dir, fmt.Sprintf("replacement-%d.entry", n))); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+		}
+		is, entry, err := credauth.Replace(issued, *member, f, authority, nil, time.Now())
+		if err != nil {
+			return fail(stderr, "credentials replace", err)
+		}
+		var buf bytes.Buffer
+		credauth.MailMerge(&buf, []credauth.Issued{is})
+		letter := filepath.Join(*dir, fmt.Sprintf("letter-%d.csv", n))
+		if err := os.WriteFile(letter, buf.Bytes(), 0o600); err != nil {
+			return fail(stderr, "credentials replace", err)
+		}
+		out := filepath.Join(*dir, fmt.Sprintf("replacement-%d.entry", n))
+		if err := os.WriteFile(out, entry, 0o644); err != nil {
+			return fail(stderr, "credentials replace", err)
+		}
+		buf.Reset()
+		credauth.MailMerge(&buf, issued)
+		if err := writeFileAtomic(mm, buf.Bytes(), 0o600); err != nil {
+			return fail(stderr, "credentials replace", err)
+		}
+		fmt.Fprintf(stdout, "member %s: a new voting code; the replacement to record in the console: %s; the new letter (secret): %s; %s is updated\n", *member, out, letter, mm)
+		return exitOK
+	}
+}
+
+// writeFileAtomic replaces a file by a new one written beside it.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }

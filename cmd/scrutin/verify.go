@@ -167,6 +167,29 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 	if rep.LogKey != "" {
 		fmt.Fprintf(w, "  log key (for witnesses): %s\n", rep.LogKey)
 	}
+	if win := rep.Window; win != nil && rep.Phase != "setup" {
+		// spec: §19 the window as the record sets it (§18.7).
+		fmt.Fprintf(w, "  voting window: planned end %s", win.Planned)
+		for _, x := range win.Extensions {
+			fmt.Fprintf(w, "; extended at %s (entry %d) to %s: %q", x.At, x.Entry, x.Closes, x.Reason)
+		}
+		fmt.Fprintf(w, "; end in force %s\n", win.Ends)
+		if win.Closed != "" {
+			early := ""
+			if win.Early {
+				early = ", before the end in force"
+			}
+			fmt.Fprintf(w, "  closed at %s%s: %q\n", win.Closed, early, win.Reason)
+		}
+	}
+	if n := len(rep.Replacements); n > 0 {
+		// spec: §18.8 every replacement of a lost credential is public.
+		fmt.Fprintf(w, "  %d lost credential(s) replaced by the credential authority:", n)
+		for _, r := range rep.Replacements {
+			fmt.Fprintf(w, " entry %d (%s)", r.Entry, r.At)
+		}
+		fmt.Fprintln(w)
+	}
 	if rep.Result != nil && rep.Manifest != nil {
 		printResult(w, rep.Manifest, rep.Result)
 	}
@@ -176,6 +199,8 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 			fmt.Fprintf(w, "tracker %s: NOT in the log\n", t.Tracker)
 		case t.Counted:
 			fmt.Fprintf(w, "tracker %s: in the log at entry %d, counted, inclusion proof verified: %v; ballot code %s\n", t.Tracker, t.Index, t.Proof, t.Code)
+		case t.Revoked:
+			fmt.Fprintf(w, "tracker %s: in the log at entry %d, cast under a credential since replaced (revoked): it does not count; inclusion proof verified: %v; ballot code %s\n", t.Tracker, t.Index, t.Proof, t.Code)
 		default:
 			fmt.Fprintf(w, "tracker %s: in the log at entry %d, superseded by a later ballot of the same credential (it does not count); inclusion proof verified: %v; ballot code %s\n", t.Tracker, t.Index, t.Proof, t.Code)
 		}

@@ -75,6 +75,10 @@ type Options struct {
 	// NoConsoleMail serves a console that sends no e-mail (a server
 	// without mail set up): it shows the trustees' invitation links.
 	NoConsoleMail bool
+	// Authority has the credential authority make its key (spec §18.8),
+	// recorded after the credentials, so that lost credentials can be
+	// replaced (Fixture.Replace).
+	Authority bool
 	// WrapLog, if set, wraps the election's log as the server opens it
 	// (for fault tests).
 	WrapLog  func(store.Store) store.Store
@@ -114,12 +118,14 @@ type Fixture struct {
 	// (made by "scrutin roll import" and "scrutin credentials generate").
 	RollEntry         []byte
 	CredentialEntries [][]byte
-	trustees          []*crypto.TrusteeSecrets
-	logSeed           []byte
-	mailboxes         sync.Map // address → *sync.Mutex
-	master            []byte
-	site              *web.Site
-	closeOnce         sync.Once
+	// Authority is the credential authority's key, with Options.Authority.
+	Authority *crypto.SecretKey
+	trustees  []*crypto.TrusteeSecrets
+	logSeed   []byte
+	mailboxes sync.Map // address → *sync.Mutex
+	master    []byte
+	site      *web.Site
+	closeOnce sync.Once
 }
 
 // LogSeed is the seed of the election's log key (derived from the master
@@ -554,6 +560,19 @@ func (f *Fixture) credentials() error {
 		return err
 	}
 	f.CredentialEntries = credauth.Entries(issued, f.Manifest.Groups())
+	if f.Opts.Authority {
+		secret, entry, err := credauth.NewAuthority(nil)
+		if err != nil {
+			return err
+		}
+		if f.Authority, err = credauth.ParseAuthority(secret); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(f.Dir(), "authority.key"), secret, 0o600); err != nil {
+			return err
+		}
+		f.CredentialEntries = append(f.CredentialEntries, entry)
+	}
 	f.Opts.progress("credentials: %d codes in %s (mail merge), the sign-in list sealed in %s", len(issued), filepath.Join(f.Dir(), "credentials.csv"), filepath.Join(f.Dir(), server.SignInListFile))
 	return nil
 }
@@ -584,8 +603,20 @@ func demoManifest(id string, r crypto.Roster, logKey ed25519.PublicKey) *electio
 		LogKey:      election.Bytes(logKey),
 		Roster:      r,
 		Title:       title,
-		Window:      election.Window{Opens: "2027-03-01T09:00:00Z", Closes: "2027-03-08T18:00:00Z"},
+		Window:      demoWindow(time.Now()),
 	}
+}
+
+// demoWindow is the demo's voting window: from the 1st of the current
+// month, 09:00 UTC, to the 8th of the same month a year later, 18:00 UTC.
+// A server refuses ballots after the end (spec §18.7), so the end is in
+// the future; it changes once a month, so that two demos set up together
+// have the same manifest.
+func demoWindow(now time.Time) election.Window {
+	now = now.UTC()
+	opens := time.Date(now.Year(), now.Month(), 1, 9, 0, 0, 0, time.UTC)
+	closes := time.Date(now.Year()+1, now.Month(), 8, 18, 0, 0, 0, time.UTC)
+	return election.Window{Opens: opens.Format(election.TimeFormat), Closes: closes.Format(election.TimeFormat)}
 }
 
 // generateRoll makes a members CSV: voters eligible members (two of them
@@ -973,4 +1004,38 @@ func Run(ctx context.Context, o Options) (*Fixture, Tally, *election.Result, err
 		return nil, nil, nil, err
 	}
 	return f, want, res, nil
+}
+
+// Replace has the credential authority replace voter's lost credential
+// (spec §18.8, as "scrutin credentials replace" does): it returns the
+// replacement entry, for the officer to record, and the voter's code is
+// the new one from then on.
+func (f *Fixture) Replace(voter int) ([]byte, error) {
+	if f.Authority == nil {
+		return nil, errors.New("the demo has no credential authority's key (Options.Authority)")
+	}
+	issued := make([]credauth.Issued, len(f.Roll.Members))
+	for i, m := range f.Roll.Members {
+		issued[i] = credauth.Issued{Member: m, Code: f.Codes[i]}
+	}
+	is, entry, err := credauth.Replace(issued, f.Roll.Members[voter].ID, f.F, f.Authority, nil, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	f.Codes[voter] = is.Code
+	return entry, nil
+}
+
+// CastWith casts voter's ballot (choosing leader) with the credential of
+// code, signing in as the voter, through the server at url.
+func (f *Fixture) CastWith(ctx context.Context, url string, voter int, code string, leader []int) error {
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	if view == nil {
+		return errors.New("voting is not open")
+	}
+	saved := f.Codes[voter]
+	f.Codes[voter] = code
+	defer func() { f.Codes[voter] = saved }()
+	return f.castOne(ctx, http.DefaultClient, url, view, board.Origin(f.F), voter, f.Choices(voter, leader, []int{}))
 }

@@ -13,3 +13,20 @@
     }
   }
 })();
+
+// The console's new end of voting is typed in the officer's own zone: say
+// which, and send its offset from UTC at that date (without scripts the
+// page asks for UTC, and the offset stays 0).
+(function () {
+  const form = document.getElementById("extend-form");
+  if (!form) return;
+  const input = document.getElementById("extend-closes");
+  const offset = document.getElementById("extend-offset");
+  const hint = document.getElementById("extend-closes-hint");
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  hint.textContent = hint.dataset.local.replace("%s", zone);
+  form.addEventListener("submit", () => {
+    const d = new Date(input.value);
+    offset.value = isNaN(d) ? "0" : String(-d.getTimezoneOffset());
+  });
+})();

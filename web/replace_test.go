@@ -1,0 +1,75 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/scrutin/scrutin/internal/demo"
+)
+
+// TestConsoleRecordsReplacement (spec §18.8, issue 17): during voting, the
+// console offers to record the credential authority's replacement file,
+// with a confirmation; once recorded, the console counts it, and the
+// election's page and its log page show it, in both languages.
+func TestConsoleRecordsReplacement(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: 21, Authority: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Store.Close() })
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	admin, err := f.StaffSession(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, page := send(t, "GET", base+el+"/console", "", "", admin)
+	if !strings.Contains(page, `id="replace-form"`) || !strings.Contains(page, "A member lost their letter") {
+		t.Fatal("the console does not offer to record a replacement")
+	}
+	entry, err := f.Replace(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload := func(confirm bool) *http.Response {
+		var b bytes.Buffer
+		w := multipart.NewWriter(&b)
+		fw, _ := w.CreateFormFile("file", "replacement-1.entry")
+		fw.Write(entry)
+		if confirm {
+			w.WriteField("confirm", "yes")
+		}
+		w.Close()
+		resp, _ := send(t, "POST", base+el+"/console/entry", w.FormDataContentType(), b.String(), admin)
+		return resp
+	}
+	if resp := upload(false); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a replacement without confirmation: %s", resp.Status)
+	}
+	if resp := upload(true); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("recording the replacement: %s", resp.Status)
+	}
+	_, page = send(t, "GET", base+el+"/console", "", "", admin)
+	if !strings.Contains(page, "1 voting code replaced so far.") {
+		t.Error("the console does not count the replacement")
+	}
+	for lang, want := range map[string]string{"en": "Lost voting codes replaced", "fr": "Codes de vote perdus remplacés"} {
+		for _, path := range []string{"/", "/board"} {
+			_, body := get(t, http.DefaultClient, base+el+path, "Accept-Language", lang)
+			if strings.Contains(body, "MISSING:") {
+				t.Errorf("%s (%s) has a missing catalog string", path, lang)
+			}
+			if !strings.Contains(body, want) && path == "/" || path == "/board" && !strings.Contains(body, `id="log-replacements"`) {
+				t.Errorf("%s (%s) does not show the replacement", path, lang)
+			}
+		}
+	}
+}
