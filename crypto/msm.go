@@ -33,8 +33,13 @@ func varTimeMultiScalarMult(s []*ristretto255.Scalar, p []*ristretto255.Element)
 // every point is added to the bucket of its digit, and the buckets are
 // summed by running sums (Σ_d d·bucket_d with 2·2^c additions).
 func pippenger(s []*ristretto255.Scalar, p []*ristretto255.Element) *ristretto255.Element {
+	return pippengerWindow(s, p, min(max(bits.Len(uint(len(p)))-3, 4), 16))
+}
+
+// pippengerWindow is pippenger with windows of c bits, 1 ≤ c ≤ 16 (tests
+// try every c on small sums).
+func pippengerWindow(s []*ristretto255.Scalar, p []*ristretto255.Element, c int) *ristretto255.Element {
 	n := len(p)
-	c := min(max(bits.Len(uint(n))-3, 4), 16)
 	digits := make([][32]byte, n)
 	for i := range s {
 		copy(digits[i][:], s[i].Bytes())
