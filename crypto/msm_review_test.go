@@ -43,7 +43,7 @@ func TestPippengerDifferential(t *testing.T) {
 		new(ristretto255.Scalar), scalarFromUint64(1), scalarFromUint64(2),
 		new(ristretto255.Scalar).Negate(scalarFromUint64(1)), mustScalar(top),
 		mustScalar(topOnes), mustScalar(ones), scalarFromUint64(1<<16 - 1),
-		scalarFromUint64(1<<16), scalarFromUint64(1<<32 - 1),
+		scalarFromUint64(1 << 16), scalarFromUint64(1<<32 - 1),
 	}
 	sizes := []int{1, 2, 127, 128, 511, 512, 513, 1024, 2048}
 	if testing.Short() {
