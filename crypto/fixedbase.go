@@ -11,9 +11,16 @@ package crypto
 // conditional move nor access to an element's Edwards coordinates, so this
 // file reads an Element as the edwards25519.Point it holds (ristretto255
 // v0.2.0: type Element struct{ r edwards25519.Point }), through unsafe. The
-// sizes are checked at compile time, and TestFixedBase compares every result
-// with ScalarMult: a version of the library that changed its layout fails
-// them.
+// sizes are checked at compile time; at run time, fixedBaseLayoutOK writes
+// the edwards25519 point 3·B through the cast and asks the library's own
+// Equal and Bytes whether the element is 3·G: if a version of the library
+// stored something else (another edwards25519 package of the same size,
+// fields in another order), the check fails and newFixedBase falls back to
+// ScalarMult, slower but right. TestFixedBase compares every result with
+// ScalarMult and TestFixedBaseLayout fails if the fallback is in use.
+//
+// Only the prover uses these tables (re-encryptions and the product chain):
+// no verification depends on them.
 
 import (
 	"unsafe"
@@ -33,14 +40,43 @@ func edwardsOf(e *ristretto255.Element) *edwards25519.Point {
 	return (*edwards25519.Point)(unsafe.Pointer(e))
 }
 
-// fixedBase holds t[i][j] = (j+1)·16^i·P in extended coordinates.
+// fixedBaseLayoutOK reports whether the cast of edwardsOf reads and writes
+// the point an Element is (checked once, at start-up).
+var fixedBaseLayoutOK = checkFixedBaseLayout()
+
+func checkFixedBaseLayout() bool {
+	b := edwards25519.NewGeneratorPoint()
+	b3 := new(edwards25519.Point).Add(b, b)
+	b3.Add(b3, b)
+	want := new(ristretto255.Element).ScalarBaseMult(scalarFromUint64(3))
+	var e ristretto255.Element
+	edwardsOf(&e).Set(b3)
+	if e.Equal(want) != 1 || string(e.Bytes()) != string(want.Bytes()) {
+		return false
+	}
+	// Reading: want's coordinates, written back, must give want again.
+	x, y, z, t := edwardsOf(want).ExtendedCoordinates()
+	var f ristretto255.Element
+	if _, err := edwardsOf(&f).SetExtendedCoordinates(x, y, z, t); err != nil {
+		return false
+	}
+	return f.Equal(want) == 1 && string(f.Bytes()) == string(want.Bytes())
+}
+
+// fixedBase holds t[i][j] = (j+1)·16^i·P in extended coordinates, or, if
+// the layout check failed, only P (mult then uses ScalarMult).
 type fixedBase struct {
-	t [64][8][4]field.Element
+	t        [64][8][4]field.Element
+	fallback *ristretto255.Element
 }
 
 // newFixedBase precomputes the table of p (about 512 additions).
 func newFixedBase(p *ristretto255.Element) *fixedBase {
 	fb := new(fixedBase)
+	if !fixedBaseLayoutOK {
+		fb.fallback = new(ristretto255.Element).Set(p)
+		return fb
+	}
 	var base ristretto255.Element // 16^i·P
 	base.Set(p)
 	for i := range 64 {
@@ -68,6 +104,9 @@ func edwardsElem(c *[4]field.Element) *ristretto255.Element {
 
 // mult returns s·P in constant time.
 func (fb *fixedBase) mult(s *ristretto255.Scalar) *ristretto255.Element {
+	if fb.fallback != nil {
+		return new(ristretto255.Element).ScalarMult(s, fb.fallback)
+	}
 	b := s.Bytes()
 	// Signed radix-16 digits d_0 … d_63 in [−8, 8): s < 2^253, so the last
 	// digit absorbs the carries.

@@ -44,3 +44,17 @@ func TestFixedBase(t *testing.T) {
 		}
 	}
 }
+
+// TestFixedBaseLayout fails if the unsafe cast of fixedbase.go does not
+// read and write ristretto255's Element (another version of the library):
+// the shuffle then still works, through ScalarMult, but slower.
+func TestFixedBaseLayout(t *testing.T) {
+	if !fixedBaseLayoutOK || !checkFixedBaseLayout() {
+		t.Fatal("ristretto255.Element is not the edwards25519.Point fixedbase.go assumes: fixed-base tables fall back to ScalarMult")
+	}
+	fb := &fixedBase{fallback: ristretto255.NewGeneratorElement()}
+	s := scalarFromUint64(12345)
+	if fb.mult(s).Equal(new(ristretto255.Element).ScalarBaseMult(s)) != 1 {
+		t.Fatal("the fallback differs from ScalarBaseMult")
+	}
+}
