@@ -124,7 +124,9 @@ func specVerifyShuffle(c *ShuffleCase) (bool, string) {
 		return new(ristretto255.Element).ScalarMult(s, P)
 	}
 	add := func(P, Q *ristretto255.Element) *ristretto255.Element { return new(ristretto255.Element).Add(P, Q) }
-	sub := func(P, Q *ristretto255.Element) *ristretto255.Element { return new(ristretto255.Element).Subtract(P, Q) }
+	sub := func(P, Q *ristretto255.Element) *ristretto255.Element {
+		return new(ristretto255.Element).Subtract(P, Q)
+	}
 	eq := func(P, Q *ristretto255.Element) bool { return P.Equal(Q) == 1 }
 	// §23.5 step 3.
 	A, C := ristretto255.NewIdentityElement(), ristretto255.NewIdentityElement()
