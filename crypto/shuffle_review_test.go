@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"encoding/binary"
 	"errors"
 	"testing"
 )
@@ -47,6 +48,21 @@ func TestShuffleLargeRejects(t *testing.T) {
 		}
 		if err := VerifyShuffle(f.pk, f.ctx, f.inputs, bad); !errors.Is(err, ErrInvalidProof) {
 			t.Errorf("%s: got %v, want an invalid proof", name, err)
+		}
+	}
+}
+
+// TestNewMixSizeOverflow: on a platform whose int has 32 bits (386, arm),
+// MixSize(141206, 948) wraps around to 8, so an 8-byte header claiming
+// 141,206 vectors of width 948 passed the length check and NewMix then
+// asked for 133 million ciphertexts: a panic (or gigabytes) from 8 bytes.
+// The decoder must compare lengths without overflow on every platform.
+func TestNewMixSizeOverflow(t *testing.T) {
+	for _, c := range [][2]uint32{{141206, 948}, {840830, 636}, {MaxShuffleSize, MaxShuffleWidth}} {
+		b := binary.BigEndian.AppendUint32(nil, c[0])
+		b = binary.BigEndian.AppendUint32(b, c[1])
+		if _, err := NewMix(b); !errors.Is(err, ErrEncoding) {
+			t.Errorf("an 8-byte mix claiming %d vectors of width %d: got %v, want an encoding error", c[0], c[1], err)
 		}
 	}
 }
