@@ -47,6 +47,7 @@ const (
 func ShuffleProofSize(n, w int) int { return 160*n + 96*w + 192 }
 
 // MixSize returns the length of a mix of n vectors of width w (spec §23.6).
+// With a 32-bit int it overflows for large n·w; NewMix does not use it.
 func MixSize(n, w int) int { return 8 + CiphertextSize*n*w + ShuffleProofSize(n, w) }
 
 // ErrShuffle means a shuffle's statement is malformed: its sizes, or a key.
@@ -771,8 +772,12 @@ func NewMix(b []byte) (*Mix, error) {
 	if n < 1 || n > MaxShuffleSize || w < 1 || w > MaxShuffleWidth {
 		return nil, fmt.Errorf("mix: %w: %d vectors of width %d", ErrEncoding, n, w)
 	}
-	if len(b) != MixSize(n, w) {
-		return nil, fmt.Errorf("mix: %w: %d bytes, a mix of %d vectors of width %d has %d", ErrEncoding, len(b), n, w, MixSize(n, w))
+	// In 64 bits: with a 32-bit int, MixSize can wrap around (to 8 for
+	// N = 141,206 and w = 948) and let a tiny input claim a huge mix.
+	un, uw := uint64(n), uint64(w)
+	want := 8 + CiphertextSize*un*uw + 160*un + 96*uw + 192
+	if uint64(len(b)) != want {
+		return nil, fmt.Errorf("mix: %w: %d bytes, a mix of %d vectors of width %d has %d", ErrEncoding, len(b), n, w, want)
 	}
 	rd := &reader{b: b[8:]}
 	m := &Mix{n: n, w: w, out: make([]Ciphertext, n*w)}
