@@ -493,7 +493,7 @@ func (g *gen) records() *RecordFile {
 		invalid("trustee 1's dealing recorded again, byte for byte", 2, KindContent, cp(0, 2), cp(1, 2))
 		invalid("the last confirmation recorded again, byte for byte, once the ceremony is complete", b.roll, KindContent, cp(0, b.roll), cp(b.roll-1, b.roll))
 	}
-	invalid("an entry of type 14", b.ballots, KindEncoding, cp(0, b.ballots), ent([]byte{14, '{', '}'}))
+	invalid("an entry of type 255", b.ballots, KindEncoding, cp(0, b.ballots), ent([]byte{255, '{', '}'}))
 
 	// A ceremony message that decodes and is signed but whose proofs fail
 	// (spec §18.1): a dealing is then invalid as an entry; a complaints
