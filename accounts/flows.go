@@ -1019,7 +1019,7 @@ func detail(e *Event, names map[string]string) string {
 		return ""
 	}
 	var parts []string
-	for _, k := range []string{"id", "email", "role", "election", "action", "trustee", "invitation", "threshold", "roster", "sent", "result", "method", "reason", "step"} {
+	for _, k := range []string{"id", "email", "role", "election", "action", "trustee", "invitation", "threshold", "roster", "send", "recipients", "sent", "failed", "skipped", "result", "method", "reason", "step"} {
 		v, ok := d[k]
 		if !ok {
 			continue

@@ -275,7 +275,8 @@ credentials given in person).`)
 		defer staff.Close()
 		// The site serves every election's pages, and the registry's API
 		// and logs under them.
-		wo := web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts, Trustees: st, Contact: cmp.Or(*contactF, *smtpFrom)}
+		wo := web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts, Trustees: st, Contact: cmp.Or(*contactF, *smtpFrom),
+			Members: server.SignInLists(*dir), Mailings: st.Shared()}
 		if mail, err := siteMail(*smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS); err != nil {
 			return fail(stderr, "serve", err)
 		} else if mail != nil {
