@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -71,17 +72,23 @@ type SessionInfo struct {
 
 // --- first start ---
 
-// SetupLink returns a fresh one-time setup token while no account exists,
-// replacing any earlier one, and writes it with its expiry to path (mode
-// 0600) if path is set. Whoever uses it creates the first administrator.
+// SetupLink returns the one-time setup link while no account exists, and
+// writes it with its expiry to path (mode 0600) if path is set. The link
+// kept in path is used again while it is valid, so that a restart (or a
+// start that failed) does not void the link the operator was given;
+// otherwise a fresh token replaces any earlier one. Whoever uses it
+// creates the first administrator.
 func (s *Service) SetupLink(path, baseURL string) (string, time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.accounts) > 0 {
 		return "", time.Time{}, errors.New("accounts exist: there is no setup link")
 	}
-	token := randomToken(32)
-	exp := s.now().Add(SetupTTL)
+	token, exp, reused := keptSetupToken(path, s.now())
+	if !reused {
+		token = randomToken(32)
+		exp = s.now().Add(SetupTTL)
+	}
 	s.setup = &oneTime{hash: sha256.Sum256([]byte(token)), expires: exp}
 	link := strings.TrimSuffix(baseURL, "/") + "/setup?token=" + token
 	if path != "" {
@@ -90,10 +97,36 @@ func (s *Service) SetupLink(path, baseURL string) (string, time.Time, error) {
 			return "", time.Time{}, err
 		}
 	}
+	if reused {
+		return link, exp, nil
+	}
 	if err := s.record("setup.link", "", "", map[string]string{"expires": exp.UTC().Format(time.RFC3339)}); err != nil {
 		return "", time.Time{}, err
 	}
 	return link, exp, nil
+}
+
+// keptSetupToken reads the setup token kept in path by SetupLink, if it
+// is valid at now.
+func keptSetupToken(path string, now time.Time) (token string, exp time.Time, ok bool) {
+	if path == "" {
+		return "", time.Time{}, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > 4096 {
+		return "", time.Time{}, false
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		return "", time.Time{}, false
+	}
+	_, token, found := strings.Cut(lines[0], "/setup?token=")
+	at, isExp := strings.CutPrefix(lines[1], "expires ")
+	exp, err = time.Parse(time.RFC3339, at)
+	if !found || !isExp || err != nil || len(token) < 40 || strings.Trim(token, "abcdefghijklmnopqrstuvwxyz234567") != "" || !now.Before(exp) || exp.Sub(now) > SetupTTL {
+		return "", time.Time{}, false
+	}
+	return token, exp, true
 }
 
 // SetupValid reports whether token is the live setup token.

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
@@ -206,4 +210,82 @@ func waitSends(t *testing.T, base string, admin *http.Cookie, id string) string 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestBrowserTellMembers: the officer tells members in the browser, in
+// English then French, on a 360-px screen: the page, the preview and the
+// counts pass axe-core's checks and fit the screen.
+func TestBrowserTellMembers(t *testing.T) {
+	ctx := browser(t)
+	bg := context.Background()
+	f, err := demo.Setup(bg, demo.Options{Dir: t.TempDir(), Voters: 5, Workers: 2, Seed: 9, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Store.Close() })
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	if err := f.CastAs(bg, base, 0); err != nil {
+		t.Fatal(err)
+	}
+	script := ""
+	if os.Getenv("SCRUTIN_AXE") != "" {
+		script = axe(t)
+	}
+	check := func(page, shot string) {
+		t.Helper()
+		if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+			screenshot(t, ctx, shot+"-too-wide")
+			t.Errorf("%s is wider than a 360-px screen", page)
+		}
+		if script != "" {
+			checkAxe(t, ctx, script, page)
+		}
+		screenshot(t, ctx, shot)
+	}
+	members := base + el + "/console/members"
+	run(t, ctx, "console", chromedp.Navigate(base+el+"/console"), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#email"), f.StaffEmail), chromedp.SendKeys(css("#password"), f.StaffPassword),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css("#code")))
+	code, _ := totp.GenerateCode(f.StaffTOTP, time.Now())
+	run(t, ctx, "second step", chromedp.SendKeys(css("#code"), code), chromedp.Submit(css("#code")), chromedp.WaitVisible(css("#members-link")))
+	run(t, ctx, "members page", chromedp.Click(css("#members-link")), chromedp.WaitVisible(css("#preview-open")))
+	check("tell members", "members-en")
+	run(t, ctx, "preview", chromedp.Click(css("#preview-open")), chromedp.WaitVisible(css("#mail-send")))
+	if got := text(t, ctx, "#mail-body"); !strings.Contains(got, "Voting is open in") || !strings.Contains(got, "Le vote est ouvert pour") {
+		t.Errorf("the preview: %q", got)
+	}
+	check("tell members: the preview", "members-preview-en")
+	run(t, ctx, "send", chromedp.Click(css("#mail-send")), chromedp.WaitVisible(css("#send-open")))
+	n := len(addressesOf(f.Emails))
+	if got := text(t, ctx, "#send-open .mail-count"); got != fmt.Sprintf("sent %d, failed 0", n) {
+		t.Errorf("the count: %q", got)
+	}
+	check("tell members: sent", "members-sent-en")
+
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/lang", {method: "POST", body: new URLSearchParams({lang: "fr", back: "/"})}).then(r => r.ok)`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "members page (fr)", chromedp.Navigate(members), chromedp.WaitVisible(css("#preview-reminder")))
+	check("tell members (fr)", "members-fr")
+	run(t, ctx, "reminder (fr)", chromedp.Click(css("#preview-reminder")), chromedp.WaitVisible(css("#mail-send")))
+	check("tell members (fr): the reminder's preview", "members-preview-fr")
+	run(t, ctx, "send (fr)", chromedp.Click(css("#mail-send")), chromedp.WaitVisible(css("#sends-list li:nth-child(2)")))
+	if got := text(t, ctx, "#sends-list li:first-child .mail-count"); !strings.HasPrefix(got, "envoyés : ") || !strings.HasSuffix(got, "échecs : 0") {
+		t.Errorf("the reminder's count (fr): %q", got)
+	}
+	check("tell members (fr): sent", "members-sent-fr")
+}
+
+func addressesOf(emails []string) []string {
+	var out []string
+	for _, e := range emails {
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
