@@ -322,8 +322,15 @@ func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Redirect(w, r, "/staff/enrol", http.StatusSeeOther)
 		return
 	}
-	p.Data = &verifyView{Next: nextPath(r.URL.Query().Get("next")), TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: strings.Contains(strings.Join(a.Factors(), ","), "passkey") && s.o.Accounts.PasskeysAvailable()}
+	p.Data = s.verifyView(a, r.URL.Query().Get("next"))
 	s.render(w, http.StatusOK, "verify2.html", p)
+}
+
+// verifyView is the second step's page for the account: the factors it
+// has, and only those (one code path for the page and its retries).
+func (s *Site) verifyView(a *accounts.Account, next string) *verifyView {
+	passkey := slices.ContainsFunc(a.Factors(), func(f string) bool { return strings.HasPrefix(f, "passkey") })
+	return &verifyView{Next: nextPath(next), TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: passkey && s.o.Accounts.PasskeysAvailable()}
 }
 
 func (s *Site) verifyPost(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -340,7 +347,7 @@ func (s *Site) verifyPost(w http.ResponseWriter, r *http.Request, p *pageData) {
 		err = s.o.Accounts.VerifyTOTP(se, r.PostFormValue("code"))
 	}
 	if err != nil {
-		p.Data, p.Error = &verifyView{Next: nextPath(r.PostFormValue("next")), TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: len(a.Factors()) > 0 && s.o.Accounts.PasskeysAvailable()}, s.staffError(p.Lang, err)
+		p.Data, p.Error = s.verifyView(a, r.PostFormValue("next")), s.staffError(p.Lang, err)
 		s.render(w, http.StatusUnauthorized, "verify2.html", p)
 		return
 	}
