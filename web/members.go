@@ -170,7 +170,9 @@ func (s *Site) memberLetter(kind string, es *electionSite, link string) (subject
 			title = m.Title
 			opens, _ = time.Parse(time.RFC3339, m.Window.Opens)
 			closes, _ = time.Parse(time.RFC3339, m.Window.Closes)
-			fp = groupHex(fmt.Sprintf("%x", st.Fingerprint[:]))
+			// Two lines of eight groups: a phone does not break them.
+			g := groupHex(fmt.Sprintf("%x", st.Fingerprint[:]))
+			fp = g[:39] + "\n    " + g[40:]
 		}
 	})
 	var subj, parts []string

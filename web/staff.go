@@ -363,6 +363,7 @@ type enrolView struct {
 	URL      string
 	Recovery []string
 	Has      []string
+	Email    string // the account's, on its recovery codes
 }
 
 func (s *Site) enrolPage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -384,7 +385,7 @@ func (s *Site) enrolPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	p.Data = &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Secret: k.Secret(), URL: k.URL(), Has: a.Factors()}
+	p.Data = &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Secret: k.Secret(), URL: k.URL(), Has: a.Factors(), Email: a.Email}
 	s.render(w, http.StatusOK, "enrol.html", p)
 }
 
@@ -398,7 +399,7 @@ func (s *Site) enrolTOTP(w http.ResponseWriter, r *http.Request, p *pageData) {
 	codes, err := s.o.Accounts.FinishTOTP(se, r.PostFormValue("code"))
 	if err != nil {
 		k, _ := s.o.Accounts.BeginTOTP(se)
-		v := &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Has: a.Factors()}
+		v := &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Has: a.Factors(), Email: a.Email}
 		if k != nil {
 			v.Secret, v.URL = k.Secret(), k.URL()
 		}
@@ -407,7 +408,7 @@ func (s *Site) enrolTOTP(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	setSessionCookie(w, se)
-	p.Data = &enrolView{Recovery: codes}
+	p.Data = &enrolView{Recovery: codes, Email: a.Email}
 	s.render(w, http.StatusOK, "recovery.html", p)
 }
 
@@ -525,7 +526,7 @@ func (s *Site) revokePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 }
 
 func (s *Site) recoveryPost(w http.ResponseWriter, r *http.Request, p *pageData) {
-	se, _, ok := s.actingSession(w, r)
+	se, a, ok := s.actingSession(w, r)
 	if !ok {
 		return
 	}
@@ -538,7 +539,7 @@ func (s *Site) recoveryPost(w http.ResponseWriter, r *http.Request, p *pageData)
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	p.Data = &enrolView{Recovery: codes}
+	p.Data = &enrolView{Recovery: codes, Email: a.Email}
 	s.render(w, http.StatusOK, "recovery.html", p)
 }
 
