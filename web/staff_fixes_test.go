@@ -3,14 +3,21 @@ package web_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/scrutin/scrutin/accounts"
@@ -24,13 +31,30 @@ import (
 // second factor yet): the site's address and the session's cookie.
 func passkeySite(t *testing.T) (base string, ck *http.Cookie, client *http.Client) {
 	t.Helper()
+	base, link := passkeyServer(t, "127.0.0.1")
+	client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	u, _ := url.Parse(link)
+	resp, err := client.PostForm(base+"/setup", url.Values{"token": {u.Query().Get("token")}, "email": {"ada@example.org"}, "name": {"Ada"}, "password": {staffPass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return base, staffCookieOr(resp, nil), client
+}
+
+// passkeyServer serves a site whose passkeys are for localhost, reached
+// at host (a browser's passkeys need the name localhost), and returns its
+// address and the setup link.
+func passkeyServer(t *testing.T, host string) (base, link string) {
+	t.Helper()
 	fx, err := demo.Setup(context.Background(), demo.Options{Dir: t.TempDir(), Voters: 2, Workers: 1, NoSignIn: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fx.Store.Close() })
 	srv := httptest.NewUnstartedServer(nil)
-	base = "http://" + srv.Listener.Addr().String()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	base = "http://" + net.JoinHostPort(host, port)
 	staff, err := accounts.Open(accounts.Options{Dir: t.TempDir(), RPID: "localhost", RPOrigins: []string{base}})
 	if err != nil {
 		t.Fatal(err)
@@ -46,18 +70,11 @@ func passkeySite(t *testing.T) (base string, ck *http.Cookie, client *http.Clien
 	srv.Config.Handler = site
 	srv.Start()
 	t.Cleanup(srv.Close)
-	link, _, err := staff.SetupLink("", base)
+	link, _, err = staff.SetupLink("", base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	u, _ := url.Parse(link)
-	resp, err := client.PostForm(base+"/setup", url.Values{"token": {u.Query().Get("token")}, "email": {"ada@example.org"}, "name": {"Ada"}, "password": {staffPass}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return base, staffCookieOr(resp, nil), client
+	return base, link
 }
 
 const staffPass = "a long and quiet river"
@@ -98,7 +115,7 @@ func TestTOTPOnlyNotOfferedPasskey(t *testing.T) {
 	}
 	code, _ := totp.GenerateCode(m[1], time.Now())
 	resp, page := do(t, c, "POST", base+"/staff/enrol/totp", url.Values{"code": {code}}, ck)
-	if resp.StatusCode != 200 || !strings.Contains(page, `id="recovery-codes"`) {
+	if resp.StatusCode != 200 || !strings.Contains(page, `id="recovery-codes"`) || !strings.Contains(page, `id="print-codes"`) || !strings.Contains(page, "recovery codes of the staff account ada@example.org") {
 		t.Fatalf("enrolling the app: %s\n%s", resp.Status, page)
 	}
 	// Sign in again: the password, then a wrong code.
@@ -118,4 +135,62 @@ func TestTOTPOnlyNotOfferedPasskey(t *testing.T) {
 	if !strings.Contains(page, `id="code"`) {
 		t.Error("after a wrong code, the code's box is gone")
 	}
+}
+
+// TestBrowserPasskeyEnrolCodes (issue 17): once a passkey is added, the
+// enrol page shows the recovery codes alone (no "Add a passkey", no app
+// form around them), with a print button that prints the codes alone and
+// a download of them as a text file.
+func TestBrowserPasskeyEnrolCodes(t *testing.T) {
+	ctx := browser(t)
+	_, link := passkeyServer(t, "localhost")
+	run(t, ctx, "authenticator", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+			Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true,
+			HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true}})
+		return err
+	}))
+	run(t, ctx, "setup", chromedp.Navigate(link), chromedp.WaitVisible(css("#password")),
+		chromedp.SendKeys(css("#name"), "Ada"), chromedp.SendKeys(css("#email"), "ada@example.org"), chromedp.SendKeys(css("#password"), staffPass),
+		chromedp.Submit(css("#password")), chromedp.WaitVisible(css("#passkey-button")))
+	run(t, ctx, "add a passkey", chromedp.Click(css("#passkey-button")), chromedp.WaitVisible(css("#passkey-recovery")), chromedp.WaitVisible(css("#print-codes")))
+	visible := func(sel string) bool {
+		return eval[bool](t, ctx, `(() => { const e = document.querySelector(`+strconv.Quote(sel)+`); return !!e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden"; })()`)
+	}
+	for _, sel := range []string{"#passkey-button", "#code", "#totp-secret"} {
+		if visible(sel) {
+			t.Errorf("after the passkey is added, %s is still shown", sel)
+		}
+	}
+	if n := eval[int](t, ctx, `document.querySelectorAll("#passkey-codes code").length`); n < 8 {
+		t.Fatalf("%d recovery codes shown", n)
+	}
+	if script := os.Getenv("SCRUTIN_AXE"); script != "" {
+		checkAxe(t, ctx, axe(t), "enrol: the passkey's recovery codes")
+	}
+	screenshot(t, ctx, "staff-passkey-codes-en")
+	// The download is the codes, one a line, under a heading.
+	text := value(t, ctx, "download", chromedp.Evaluate[string](`new Promise(resolve => {
+		const orig = URL.createObjectURL;
+		URL.createObjectURL = (b) => { b.text().then(resolve); return orig(b); };
+		document.getElementById("download-codes").click();
+	})`, chromedp.EvalAwaitPromise))
+	codes := eval[string](t, ctx, `Array.from(document.querySelectorAll("#passkey-codes code"), c => c.textContent).join("\n")`)
+	if !strings.Contains(text, "ada@example.org") || !strings.HasSuffix(text, "\n\n"+codes+"\n") {
+		t.Errorf("the downloaded file: %q (codes %q)", text, codes)
+	}
+	// Printed: the codes and their heading only.
+	run(t, ctx, "print", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+		return err
+	}))
+	for sel, want := range map[string]bool{"h1": false, "header nav": false, "#passkey-recovery > p": false, "#print-codes": false, "#passkey-codes code": true, "#codes-sheet .print-only": true} {
+		if got := visible(sel); got != want {
+			t.Errorf("printed, %s shown: %v, want %v", sel, got, want)
+		}
+	}
+	screenshot(t, ctx, "staff-passkey-codes-print")
 }
