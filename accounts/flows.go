@@ -962,8 +962,14 @@ type TrailEvent struct {
 	Action string
 	Actor  string
 	Client string
-	Detail string
+	Detail string // the details as key="value" pairs, for logs and tools
+	// Fields are the same details, in Detail's order, for pages to
+	// write in words.
+	Fields []Field
 }
+
+// Field is one detail of a trail event: its key and value.
+type Field struct{ Key, Value string }
 
 // Trail returns the last n events of the audit trail, newest first.
 func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
@@ -986,7 +992,7 @@ func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
 	out := make([]TrailEvent, 0, len(events))
 	for i := len(events) - 1; i >= 0; i-- {
 		e := events[i]
-		out = append(out, TrailEvent{Seq: e.Seq, At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names)})
+		out = append(out, TrailEvent{Seq: e.Seq, At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names), Fields: fields(e, names)})
 	}
 	return out, nil
 }
@@ -1040,19 +1046,33 @@ func (s *Service) ElectionTrail(se *Session, n int, keys ...string) ([]TrailEven
 	out := make([]TrailEvent, 0, len(events))
 	for i := len(events) - 1; i >= 0; i-- {
 		e := events[i]
-		out = append(out, TrailEvent{Seq: first + int64(i), At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names)})
+		out = append(out, TrailEvent{Seq: first + int64(i), At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names), Fields: fields(e, names)})
 	}
 	return out, nil
 }
 
 // detail says what an event did, leaving out secrets and hashes.
 func detail(e *Event, names map[string]string) string {
+	var parts []string
+	for _, f := range fields(e, names) {
+		parts = append(parts, f.Key+"="+strconv.Quote(f.Value))
+	}
+	return strings.Join(parts, " ")
+}
+
+// detailKeys are the details a trail event shows, in this order.
+var detailKeys = []string{"id", "email", "role", "election", "action", "kind", "index", "trustee", "invitation", "threshold", "roster",
+	"send", "recipients", "sent", "failed", "skipped", "result", "method", "reason", "step"}
+
+// fields are an event's details as staff read them (an account named by
+// its address).
+func fields(e *Event, names map[string]string) []Field {
 	var d map[string]any
 	if json.Unmarshal(e.Data, &d) != nil {
-		return ""
+		return nil
 	}
-	var parts []string
-	for _, k := range []string{"id", "email", "role", "election", "action", "trustee", "invitation", "threshold", "roster", "send", "recipients", "sent", "failed", "skipped", "result", "method", "reason", "step"} {
+	var out []Field
+	for _, k := range detailKeys {
 		v, ok := d[k]
 		if !ok {
 			continue
@@ -1061,14 +1081,12 @@ func detail(e *Event, names map[string]string) string {
 		if k == "id" {
 			k, s = "account", names[s]
 		}
-		if k == "step" {
-			if f, ok := v.(float64); ok {
-				s = strconv.FormatInt(int64(f), 10)
-			}
+		if f, ok := v.(float64); ok {
+			s = strconv.FormatInt(int64(f), 10)
 		}
-		parts = append(parts, k+"="+strconv.Quote(s))
+		out = append(out, Field{k, s})
 	}
-	return strings.Join(parts, " ")
+	return out
 }
 
 func subtleEq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/scrutin/scrutin/accounts"
@@ -153,8 +154,8 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	err = s.do(r, p.el, action)
 	detail := map[string]string{"result": "done"}
+	err = s.do(r, p.el, action, detail)
 	if err != nil {
 		detail["result"] = "refused: " + err.Error()
 	}
@@ -175,7 +176,9 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 	http.Redirect(w, r, p.Base+"/console?done="+action, http.StatusSeeOther)
 }
 
-func (s *Site) do(r *http.Request, es *electionSite, action string) error {
+// do does an action; it adds to detail what the trail should say of it
+// (an entry's kind and number in the log).
+func (s *Site) do(r *http.Request, es *electionSite, action string, detail map[string]string) error {
 	ctx := r.Context()
 	e := es.e
 	switch action {
@@ -205,8 +208,13 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		if len(b) == 0 || (b[0] != election.TypeRoll && b[0] != election.TypeCredentials) {
 			return errors.New("this file is not a roll or credentials entry (roll.entry, credentials-N.entry)")
 		}
-		if _, err := e.Append(ctx, b); err != nil {
+		idx, err := e.Append(ctx, b)
+		if err != nil {
 			return err
+		}
+		detail["kind"], detail["index"] = "roll", strconv.FormatInt(idx, 10)
+		if b[0] == election.TypeCredentials {
+			detail["kind"] = "credentials"
 		}
 		if rep, err := upload(r, "report"); err == nil && len(rep) > 0 {
 			var report roll.Report

@@ -278,6 +278,29 @@ func TestBrowserTellMembers(t *testing.T) {
 		t.Errorf("the reminder's count (fr): %q", got)
 	}
 	check("tell members (fr): sent", "members-sent-fr")
+
+	// The trail says it in words, addresses unbroken on a phone.
+	for _, lang := range []string{"fr", "en"} {
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/lang", {method: "POST", body: new URLSearchParams({lang: "`+lang+`", back: "/"})}).then(r => r.ok)`, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{base + el + "/console/trail", base + "/staff/trail"} {
+			run(t, ctx, "trail", chromedp.Navigate(u), chromedp.WaitVisible(css("#trail")))
+			name := "trail-election-" + lang
+			if strings.HasPrefix(u, base+"/staff") {
+				name = "trail-" + lang
+			}
+			// An address is never broken inside a word's letters: its
+			// box is at most as many lines as it has breakable parts.
+			if bad := eval[string](t, ctx, `Array.from(document.querySelectorAll(".trail .address")).filter(e => e.getClientRects().length > 2).map(e => e.textContent).join(", ")`); bad != "" {
+				t.Errorf("%s: addresses broken: %s", name, bad)
+			}
+			check(name, name)
+		}
+	}
+	if got := text(t, ctx, "#trail li:first-child .trail-what"); got != "Finished a send to members" {
+		t.Errorf("the election's trail's last event: %q", got)
+	}
 }
 
 func addressesOf(emails []string) []string {

@@ -727,7 +727,7 @@ func (s *Site) trailPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	p.Data = events
+	p.Data = s.trailLines(p.Lang, events)
 	s.render(w, http.StatusOK, "trail.html", p)
 }
 
@@ -751,6 +751,6 @@ func (s *Site) electionTrail(w http.ResponseWriter, r *http.Request, p *pageData
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	p.Data = events
+	p.Data = s.trailLines(p.Lang, events)
 	s.render(w, http.StatusOK, "trail.html", p)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/scrutin/scrutin/accounts"
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/server"
 	"github.com/scrutin/scrutin/web"
@@ -193,4 +194,42 @@ func TestBrowserPasskeyEnrolCodes(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "staff-passkey-codes-print")
+}
+
+// TestTrailSaysWhichEntry (issue 17): the trail says which entry a console
+// "entry" recorded (its kind and its number in the log), in words.
+func TestTrailSaysWhichEntry(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Prepare(ctx, demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 1, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Store.Close() })
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	if err := f.RecordManifest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := f.StaffSession(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := uploadFile(t, base+el+"/console/entry", "file", f.RollEntry, admin)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("recording the roll: %s %.300s", resp.Status, body)
+	}
+	var size int64
+	f.Election.State(func(st *election.State) { size = st.Size })
+	_, trail := send(t, "GET", base+el+"/console/trail", "", "", admin)
+	for _, want := range []string{"<strong>Recorded an entry</strong>", "<dt>Entry</dt><dd>the roll</dd>", "<dt>Entry number in the log</dt><dd>" + strconv.FormatInt(size-1, 10) + "</dd>"} {
+		if !strings.Contains(trail, want) {
+			t.Errorf("the trail lacks %q", want)
+		}
+	}
+	if strings.Contains(trail, "=&#34;") {
+		t.Error("the trail shows raw key=\"value\" pairs")
+	}
 }
