@@ -6,8 +6,10 @@ package web
 // trail. The rules are in package accounts; these pages only carry them.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -556,8 +558,11 @@ func (s *Site) signOutPost(w http.ResponseWriter, r *http.Request, p *pageData) 
 type peopleView struct {
 	Accounts []accounts.Account
 	Link     string
-	Scopes   []string // where the staff member may give roles: "*" and election ids
-	Roles    []accounts.Role
+	// Mailed is the address the invitation was e-mailed to ("" if it
+	// was not: the page then shows its link to give).
+	Mailed string
+	Scopes []string // where the staff member may give roles: "*" and election ids
+	Roles  []accounts.Role
 }
 
 var staffRoles = []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}
@@ -653,9 +658,17 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 		switch r.PathValue("action") {
 		case "invite":
 			var token string
-			token, err = s.o.Accounts.Invite(se, r.PostFormValue("email"), r.PostFormValue("name"), accounts.Role(r.PostFormValue("role")), el, c)
+			role := accounts.Role(r.PostFormValue("role"))
+			token, err = s.o.Accounts.Invite(se, r.PostFormValue("email"), r.PostFormValue("name"), role, el, c)
 			if err == nil {
 				v.Link = s.baseURL(r) + "/staff/invite?token=" + token
+				// Mailed when the server sends mail (issue 17); else, or
+				// if it fails, the link is shown to give by hand.
+				if to, ok := s.mailInvitation(r, se, role, r.PostFormValue("scope"), r.PostFormValue("email"), r.PostFormValue("name"), v.Link); ok {
+					v.Mailed = to
+				} else if s.o.Mail != nil {
+					p.Error = s.msg(p.Lang, "staff.inviteNotMailed")
+				}
 			}
 		case "role":
 			err = s.o.Accounts.SetRole(se, r.PostFormValue("id"), accounts.Role(r.PostFormValue("role")), el, c)
@@ -675,6 +688,42 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 		status = http.StatusBadRequest
 	}
 	s.render(w, status, "people.html", p)
+}
+
+// mailInvitation e-mails a staff invitation's link, in both languages,
+// if the server sends mail; it returns the address and whether it went.
+func (s *Site) mailInvitation(r *http.Request, se *accounts.Session, role accounts.Role, scope, email, name, link string) (string, bool) {
+	if s.o.Mail == nil {
+		return "", false
+	}
+	to, err := accounts.NormalizeEmail(email)
+	if err != nil {
+		return "", false
+	}
+	_, by := s.session(r)
+	inviter := ""
+	if by != nil {
+		inviter = by.Name
+	}
+	site := s.baseURL(r)
+	var subj, parts []string
+	for _, lang := range Languages {
+		where := s.msg(lang, "trail.allElections")
+		if scope != "" && scope != "all" && scope != accounts.AllElections {
+			where = scope
+		}
+		subj = append(subj, s.msg(lang, "mail.invite.subject"))
+		parts = append(parts, fmt.Sprintf(s.msg(lang, "mail.invite.body"), strings.TrimSpace(name), inviter, site,
+			s.catalogOr(lang, "trail.role."+string(role), string(role)), where, when(lang, s.now().Add(accounts.InviteTTL)), link))
+	}
+	body := strings.ReplaceAll(strings.Join(parts, "\n\n-----\n\n"), "\n", "\r\n")
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	if err := s.o.Mail(ctx, to, strings.Join(subj, " / "), body); err != nil {
+		s.log.Error("a staff invitation could not be e-mailed", "err", err)
+		return "", false
+	}
+	return to, true
 }
 
 // accountsFor lists the accounts the session may see: all of them for a

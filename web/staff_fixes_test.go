@@ -233,3 +233,33 @@ func TestTrailSaysWhichEntry(t *testing.T) {
 		t.Error("the trail shows raw key=\"value\" pairs")
 	}
 }
+
+// TestStaffInvitationMailed (issue 17): on a server that sends mail, a
+// staff invitation is e-mailed to the person, in both languages, with a
+// link that works; the people page says so, and names roles in words.
+func TestStaffInvitationMailed(t *testing.T) {
+	f, base := newDemo(t, 2)
+	admin, err := f.StaffSession(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, page := send(t, "POST", base+"/staff/people/invite", "application/x-www-form-urlencoded",
+		url.Values{"email": {"Olga@Example.org"}, "name": {"Olga"}, "role": {"officer"}, "scope": {demo.ElectionID}}.Encode(), admin)
+	if resp.StatusCode != 200 || !strings.Contains(page, "The invitation is e-mailed to olga@example.org.") {
+		t.Fatalf("inviting: %s\n%s", resp.Status, page)
+	}
+	if !strings.Contains(page, `<option value="officer">returning officer</option>`) {
+		t.Error("the role drop-down does not name roles in words")
+	}
+	letters := f.Mail.Letters("olga@example.org")
+	if len(letters) != 1 {
+		t.Fatalf("%d letters to the invitee", len(letters))
+	}
+	m := regexp.MustCompile(`/staff/invite\?token=([a-z0-9]+)`).FindStringSubmatch(letters[0])
+	if m == nil || !strings.Contains(letters[0], "Hello Olga,") || !strings.Contains(letters[0], "Bonjour Olga,") || !strings.Contains(letters[0], "as returning officer (demo)") || strings.Contains(letters[0], "%!") {
+		t.Fatalf("the invitation letter:\n%s", letters[0])
+	}
+	if resp, _ := send(t, "GET", base+"/staff/invite?token="+m[1], "", "", nil); resp.StatusCode != 200 {
+		t.Errorf("the mailed link: %s", resp.Status)
+	}
+}
