@@ -284,6 +284,15 @@ func TestBrowserTellMembers(t *testing.T) {
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch("/lang", {method: "POST", body: new URLSearchParams({lang: "`+lang+`", back: "/"})}).then(r => r.ok)`, chromedp.EvalAwaitPromise)); err != nil {
 			t.Fatal(err)
 		}
+		// The people page too: its drop-downs styled as the other fields.
+		run(t, ctx, "people", chromedp.Navigate(base+"/staff/people"), chromedp.WaitVisible(css("#invite-role")))
+		if w := eval[bool](t, ctx, `(() => { const s = getComputedStyle(document.getElementById("invite-role")); return s.borderTopWidth === "2px" && parseFloat(s.minHeight) >= 44; })()`); !w {
+			t.Errorf("%s: the people page's drop-downs are not styled as the other fields", lang)
+		}
+		if bad := eval[string](t, ctx, `Array.from(document.querySelectorAll(".people .address")).filter(e => e.getClientRects().length > 1 || e.getBoundingClientRect().height > 40).map(e => e.textContent).join(", ")`); bad != "" {
+			t.Errorf("%s: the people page breaks addresses: %s", lang, bad)
+		}
+		check("people ("+lang+")", "people-"+lang)
 		for _, u := range []string{base + el + "/console/trail", base + "/staff/trail"} {
 			run(t, ctx, "trail", chromedp.Navigate(u), chromedp.WaitVisible(css("#trail")))
 			name := "trail-election-" + lang
