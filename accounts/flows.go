@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -71,17 +72,23 @@ type SessionInfo struct {
 
 // --- first start ---
 
-// SetupLink returns a fresh one-time setup token while no account exists,
-// replacing any earlier one, and writes it with its expiry to path (mode
-// 0600) if path is set. Whoever uses it creates the first administrator.
+// SetupLink returns the one-time setup link while no account exists, and
+// writes it with its expiry to path (mode 0600) if path is set. The link
+// kept in path is used again while it is valid, so that a restart (or a
+// start that failed) does not void the link the operator was given;
+// otherwise a fresh token replaces any earlier one. Whoever uses it
+// creates the first administrator.
 func (s *Service) SetupLink(path, baseURL string) (string, time.Time, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.accounts) > 0 {
 		return "", time.Time{}, errors.New("accounts exist: there is no setup link")
 	}
-	token := randomToken(32)
-	exp := s.now().Add(SetupTTL)
+	token, exp, reused := keptSetupToken(path, s.now())
+	if !reused {
+		token = randomToken(32)
+		exp = s.now().Add(SetupTTL)
+	}
 	s.setup = &oneTime{hash: sha256.Sum256([]byte(token)), expires: exp}
 	link := strings.TrimSuffix(baseURL, "/") + "/setup?token=" + token
 	if path != "" {
@@ -90,10 +97,36 @@ func (s *Service) SetupLink(path, baseURL string) (string, time.Time, error) {
 			return "", time.Time{}, err
 		}
 	}
+	if reused {
+		return link, exp, nil
+	}
 	if err := s.record("setup.link", "", "", map[string]string{"expires": exp.UTC().Format(time.RFC3339)}); err != nil {
 		return "", time.Time{}, err
 	}
 	return link, exp, nil
+}
+
+// keptSetupToken reads the setup token kept in path by SetupLink, if it
+// is valid at now.
+func keptSetupToken(path string, now time.Time) (token string, exp time.Time, ok bool) {
+	if path == "" {
+		return "", time.Time{}, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > 4096 {
+		return "", time.Time{}, false
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		return "", time.Time{}, false
+	}
+	_, token, found := strings.Cut(lines[0], "/setup?token=")
+	at, isExp := strings.CutPrefix(lines[1], "expires ")
+	exp, err = time.Parse(time.RFC3339, at)
+	if !found || !isExp || err != nil || len(token) < 40 || strings.Trim(token, "abcdefghijklmnopqrstuvwxyz234567") != "" || !now.Before(exp) || exp.Sub(now) > SetupTTL {
+		return "", time.Time{}, false
+	}
+	return token, exp, true
 }
 
 // SetupValid reports whether token is the live setup token.
@@ -929,8 +962,14 @@ type TrailEvent struct {
 	Action string
 	Actor  string
 	Client string
-	Detail string
+	Detail string // the details as key="value" pairs, for logs and tools
+	// Fields are the same details, in Detail's order, for pages to
+	// write in words.
+	Fields []Field
 }
+
+// Field is one detail of a trail event: its key and value.
+type Field struct{ Key, Value string }
 
 // Trail returns the last n events of the audit trail, newest first.
 func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
@@ -953,7 +992,7 @@ func (s *Service) Trail(se *Session, n int) ([]TrailEvent, error) {
 	out := make([]TrailEvent, 0, len(events))
 	for i := len(events) - 1; i >= 0; i-- {
 		e := events[i]
-		out = append(out, TrailEvent{Seq: e.Seq, At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names)})
+		out = append(out, TrailEvent{Seq: e.Seq, At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names), Fields: fields(e, names)})
 	}
 	return out, nil
 }
@@ -1007,19 +1046,33 @@ func (s *Service) ElectionTrail(se *Session, n int, keys ...string) ([]TrailEven
 	out := make([]TrailEvent, 0, len(events))
 	for i := len(events) - 1; i >= 0; i-- {
 		e := events[i]
-		out = append(out, TrailEvent{Seq: first + int64(i), At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names)})
+		out = append(out, TrailEvent{Seq: first + int64(i), At: e.At, Action: e.Action, Actor: names[e.Actor], Client: e.Client, Detail: detail(e, names), Fields: fields(e, names)})
 	}
 	return out, nil
 }
 
 // detail says what an event did, leaving out secrets and hashes.
 func detail(e *Event, names map[string]string) string {
+	var parts []string
+	for _, f := range fields(e, names) {
+		parts = append(parts, f.Key+"="+strconv.Quote(f.Value))
+	}
+	return strings.Join(parts, " ")
+}
+
+// detailKeys are the details a trail event shows, in this order.
+var detailKeys = []string{"id", "email", "role", "election", "action", "kind", "index", "trustee", "invitation", "threshold", "roster",
+	"send", "recipients", "sent", "failed", "skipped", "result", "method", "reason", "step"}
+
+// fields are an event's details as staff read them (an account named by
+// its address).
+func fields(e *Event, names map[string]string) []Field {
 	var d map[string]any
 	if json.Unmarshal(e.Data, &d) != nil {
-		return ""
+		return nil
 	}
-	var parts []string
-	for _, k := range []string{"id", "email", "role", "election", "action", "trustee", "invitation", "threshold", "roster", "sent", "result", "method", "reason", "step"} {
+	var out []Field
+	for _, k := range detailKeys {
 		v, ok := d[k]
 		if !ok {
 			continue
@@ -1028,14 +1081,12 @@ func detail(e *Event, names map[string]string) string {
 		if k == "id" {
 			k, s = "account", names[s]
 		}
-		if k == "step" {
-			if f, ok := v.(float64); ok {
-				s = strconv.FormatInt(int64(f), 10)
-			}
+		if f, ok := v.(float64); ok {
+			s = strconv.FormatInt(int64(f), 10)
 		}
-		parts = append(parts, k+"="+strconv.Quote(s))
+		out = append(out, Field{k, s})
 	}
-	return strings.Join(parts, " ")
+	return out
 }
 
 func subtleEq(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

@@ -7,7 +7,9 @@ package accounts
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -154,7 +156,16 @@ func (s *Service) FinishPasskeyLogin(se *Session, body io.Reader) error {
 		return ErrLocked
 	}
 	cred, err := s.wa.wa.ValidateLogin(waUser{a}, p.data, parsed)
-	if err != nil || cred.Authenticator.CloneWarning {
+	if err == nil && cred.Authenticator.CloneWarning {
+		// A valid signature with a counter that went back: a copy of the
+		// passkey is in use (issue 17). Refused, named, and its owner told.
+		s.clients.failed(se.Client)
+		s.record("signin.failed", a.ID, se.Client, factorData{ID: a.ID, Reason: "passkey-cloned"})
+		s.notify(a, "a copy of your passkey was used", fmt.Sprintf("Someone signed in to your %s staff account (%s) with the right password and a passkey whose signature counter went back: a copy of your passkey (a cloned authenticator). The server refused it.\n\n  time: %s\n  address: %s\n\nChange your password now, remove that passkey in \"Your account\" and add a new one, and tell an administrator.\n",
+			s.o.SiteName, a.Email, s.now().UTC().Format(time.RFC1123), se.Client))
+		return ErrSecondStep
+	}
+	if err != nil {
 		s.clients.failed(se.Client)
 		s.record("signin.failed", a.ID, se.Client, factorData{ID: a.ID, Reason: "passkey"})
 		return ErrSecondStep

@@ -758,6 +758,12 @@ func LoadSignInList(dir string) (key []byte, voters []Voter, err error) {
 	return key, voters, err
 }
 
+// SignInLists reads the sign-in list of election id from its folder under
+// dir (as the console reads its members).
+func SignInLists(dir string) func(id string) ([]byte, []Voter, error) {
+	return func(id string) ([]byte, []Voter, error) { return LoadSignInList(ElectionDir(dir, id)) }
+}
+
 // EraseSignInList deletes the sign-in list of dir and its key.
 func EraseSignInList(dir string) error {
 	var errs []error

@@ -199,6 +199,7 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
+	detail := map[string]string{"result": "done"}
 	// Open, close, tally and publish cannot be undone: the officer is
 	// first shown, on a page of its own, what will happen, and confirms
 	// there (a form, so that it works without scripts).
@@ -216,9 +217,8 @@ func (s *Site) consoleAction(w http.ResponseWriter, r *http.Request, p *pageData
 			return
 		}
 	} else {
-		err = s.do(r, p.el, action)
+		err = s.do(r, p.el, action, detail)
 	}
-	detail := map[string]string{"result": "done"}
 	if err != nil {
 		detail["result"] = "refused: " + err.Error()
 	}
@@ -269,7 +269,13 @@ func (s *Site) confirmAction(w http.ResponseWriter, p *pageData, action, reason 
 	s.render(w, http.StatusOK, "console-confirm.html", p)
 }
 
-func (s *Site) do(r *http.Request, es *electionSite, action string) error {
+// entryKinds name, in the trail, the entries an officer records from files.
+var entryKinds = map[byte]string{election.TypeRoll: "roll", election.TypeCredentials: "credentials",
+	election.TypeAuthority: "authority", election.TypeReplacement: "replacement"}
+
+// do does an action; it adds to detail what the trail should say of it
+// (an entry's kind and number in the log).
+func (s *Site) do(r *http.Request, es *electionSite, action string, detail map[string]string) error {
 	ctx := r.Context()
 	e := es.e
 	switch action {
@@ -290,9 +296,11 @@ func (s *Site) do(r *http.Request, es *electionSite, action string) error {
 		if b[0] == election.TypeReplacement && r.PostFormValue("confirm") != "yes" {
 			return errors.New(s.msg(language(r), "repl.errConfirm"))
 		}
-		if _, err := e.Append(ctx, b); err != nil {
+		idx, err := e.Append(ctx, b)
+		if err != nil {
 			return err
 		}
+		detail["kind"], detail["index"] = entryKinds[b[0]], strconv.FormatInt(idx, 10)
 		if rep, err := upload(r, "report"); err == nil && len(rep) > 0 {
 			var report roll.Report
 			if err := json.Unmarshal(rep, &report); err != nil {

@@ -26,3 +26,6 @@ func TablesRendered(s *Site) (n int64) {
 // SetTrusteeWorkFactor sets the scrypt work factor of the keystores the
 // trustee page makes (tests only: the default takes seconds).
 func SetTrusteeWorkFactor(wf int) { trusteeWorkFactor = wf }
+
+// MailAddr names a member's address in the mailings table.
+var MailAddr = mailAddr

@@ -6,8 +6,10 @@ package web
 // trail. The rules are in package accounts; these pages only carry them.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -322,8 +324,15 @@ func (s *Site) verifyPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Redirect(w, r, "/staff/enrol", http.StatusSeeOther)
 		return
 	}
-	p.Data = &verifyView{Next: nextPath(r.URL.Query().Get("next")), TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: strings.Contains(strings.Join(a.Factors(), ","), "passkey") && s.o.Accounts.PasskeysAvailable()}
+	p.Data = s.verifyView(a, r.URL.Query().Get("next"))
 	s.render(w, http.StatusOK, "verify2.html", p)
+}
+
+// verifyView is the second step's page for the account: the factors it
+// has, and only those (one code path for the page and its retries).
+func (s *Site) verifyView(a *accounts.Account, next string) *verifyView {
+	passkey := slices.ContainsFunc(a.Factors(), func(f string) bool { return strings.HasPrefix(f, "passkey") })
+	return &verifyView{Next: nextPath(next), TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: passkey && s.o.Accounts.PasskeysAvailable()}
 }
 
 func (s *Site) verifyPost(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -340,7 +349,7 @@ func (s *Site) verifyPost(w http.ResponseWriter, r *http.Request, p *pageData) {
 		err = s.o.Accounts.VerifyTOTP(se, r.PostFormValue("code"))
 	}
 	if err != nil {
-		p.Data, p.Error = &verifyView{Next: nextPath(r.PostFormValue("next")), TOTP: slices.Contains(a.Factors(), "totp"), Passkeys: len(a.Factors()) > 0 && s.o.Accounts.PasskeysAvailable()}, s.staffError(p.Lang, err)
+		p.Data, p.Error = s.verifyView(a, r.PostFormValue("next")), s.staffError(p.Lang, err)
 		s.render(w, http.StatusUnauthorized, "verify2.html", p)
 		return
 	}
@@ -356,6 +365,7 @@ type enrolView struct {
 	URL      string
 	Recovery []string
 	Has      []string
+	Email    string // the account's, on its recovery codes
 }
 
 func (s *Site) enrolPage(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -377,7 +387,7 @@ func (s *Site) enrolPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	p.Data = &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Secret: k.Secret(), URL: k.URL(), Has: a.Factors()}
+	p.Data = &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Secret: k.Secret(), URL: k.URL(), Has: a.Factors(), Email: a.Email}
 	s.render(w, http.StatusOK, "enrol.html", p)
 }
 
@@ -391,7 +401,7 @@ func (s *Site) enrolTOTP(w http.ResponseWriter, r *http.Request, p *pageData) {
 	codes, err := s.o.Accounts.FinishTOTP(se, r.PostFormValue("code"))
 	if err != nil {
 		k, _ := s.o.Accounts.BeginTOTP(se)
-		v := &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Has: a.Factors()}
+		v := &enrolView{Passkeys: s.o.Accounts.PasskeysAvailable(), Has: a.Factors(), Email: a.Email}
 		if k != nil {
 			v.Secret, v.URL = k.Secret(), k.URL()
 		}
@@ -400,7 +410,7 @@ func (s *Site) enrolTOTP(w http.ResponseWriter, r *http.Request, p *pageData) {
 		return
 	}
 	setSessionCookie(w, se)
-	p.Data = &enrolView{Recovery: codes}
+	p.Data = &enrolView{Recovery: codes, Email: a.Email}
 	s.render(w, http.StatusOK, "recovery.html", p)
 }
 
@@ -518,7 +528,7 @@ func (s *Site) revokePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 }
 
 func (s *Site) recoveryPost(w http.ResponseWriter, r *http.Request, p *pageData) {
-	se, _, ok := s.actingSession(w, r)
+	se, a, ok := s.actingSession(w, r)
 	if !ok {
 		return
 	}
@@ -531,7 +541,7 @@ func (s *Site) recoveryPost(w http.ResponseWriter, r *http.Request, p *pageData)
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	p.Data = &enrolView{Recovery: codes}
+	p.Data = &enrolView{Recovery: codes, Email: a.Email}
 	s.render(w, http.StatusOK, "recovery.html", p)
 }
 
@@ -548,8 +558,11 @@ func (s *Site) signOutPost(w http.ResponseWriter, r *http.Request, p *pageData) 
 type peopleView struct {
 	Accounts []accounts.Account
 	Link     string
-	Scopes   []string // where the staff member may give roles: "*" and election ids
-	Roles    []accounts.Role
+	// Mailed is the address the invitation was e-mailed to ("" if it
+	// was not: the page then shows its link to give).
+	Mailed string
+	Scopes []string // where the staff member may give roles: "*" and election ids
+	Roles  []accounts.Role
 }
 
 var staffRoles = []accounts.Role{accounts.RoleOfficer, accounts.RoleAuditor, accounts.RoleAdmin}
@@ -645,9 +658,17 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 		switch r.PathValue("action") {
 		case "invite":
 			var token string
-			token, err = s.o.Accounts.Invite(se, r.PostFormValue("email"), r.PostFormValue("name"), accounts.Role(r.PostFormValue("role")), el, c)
+			role := accounts.Role(r.PostFormValue("role"))
+			token, err = s.o.Accounts.Invite(se, r.PostFormValue("email"), r.PostFormValue("name"), role, el, c)
 			if err == nil {
 				v.Link = s.baseURL(r) + "/staff/invite?token=" + token
+				// Mailed when the server sends mail (issue 17); else, or
+				// if it fails, the link is shown to give by hand.
+				if to, ok := s.mailInvitation(r, se, role, r.PostFormValue("scope"), r.PostFormValue("email"), r.PostFormValue("name"), v.Link); ok {
+					v.Mailed = to
+				} else if s.o.Mail != nil {
+					p.Error = s.msg(p.Lang, "staff.inviteNotMailed")
+				}
 			}
 		case "role":
 			err = s.o.Accounts.SetRole(se, r.PostFormValue("id"), accounts.Role(r.PostFormValue("role")), el, c)
@@ -667,6 +688,42 @@ func (s *Site) peoplePost(w http.ResponseWriter, r *http.Request, p *pageData) {
 		status = http.StatusBadRequest
 	}
 	s.render(w, status, "people.html", p)
+}
+
+// mailInvitation e-mails a staff invitation's link, in both languages,
+// if the server sends mail; it returns the address and whether it went.
+func (s *Site) mailInvitation(r *http.Request, se *accounts.Session, role accounts.Role, scope, email, name, link string) (string, bool) {
+	if s.o.Mail == nil {
+		return "", false
+	}
+	to, err := accounts.NormalizeEmail(email)
+	if err != nil {
+		return "", false
+	}
+	_, by := s.session(r)
+	inviter := ""
+	if by != nil {
+		inviter = by.Name
+	}
+	site := s.baseURL(r)
+	var subj, parts []string
+	for _, lang := range Languages {
+		where := s.msg(lang, "trail.allElections")
+		if scope != "" && scope != "all" && scope != accounts.AllElections {
+			where = scope
+		}
+		subj = append(subj, s.msg(lang, "mail.invite.subject"))
+		parts = append(parts, fmt.Sprintf(s.msg(lang, "mail.invite.body"), strings.TrimSpace(name), inviter, site,
+			s.catalogOr(lang, "trail.role."+string(role), string(role)), where, when(lang, s.now().Add(accounts.InviteTTL)), link))
+	}
+	body := strings.ReplaceAll(strings.Join(parts, "\n\n-----\n\n"), "\n", "\r\n")
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	if err := s.o.Mail(ctx, to, strings.Join(subj, " / "), body); err != nil {
+		s.log.Error("a staff invitation could not be e-mailed", "err", err)
+		return "", false
+	}
+	return to, true
 }
 
 // accountsFor lists the accounts the session may see: all of them for a
@@ -719,7 +776,7 @@ func (s *Site) trailPage(w http.ResponseWriter, r *http.Request, p *pageData) {
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	p.Data = events
+	p.Data = s.trailLines(p.Lang, events)
 	s.render(w, http.StatusOK, "trail.html", p)
 }
 
@@ -743,6 +800,6 @@ func (s *Site) electionTrail(w http.ResponseWriter, r *http.Request, p *pageData
 		http.Error(w, s.staffError(p.Lang, err), http.StatusForbidden)
 		return
 	}
-	p.Data = events
+	p.Data = s.trailLines(p.Lang, events)
 	s.render(w, http.StatusOK, "trail.html", p)
 }

@@ -89,6 +89,16 @@ type Options struct {
 	// Mail sends an e-mail (the trustees' invitations); nil: the console
 	// shows the invitation link to copy instead.
 	Mail func(ctx context.Context, to, subject, body string) error
+	// Members reads an election's members: its sign-in list (its key and
+	// rows), for telling them from the console; nil: members cannot be
+	// told from here.
+	Members func(id string) (key []byte, voters []server.Voter, err error)
+	// Mailings keeps who was mailed which send (a *store.Shared); nil:
+	// members cannot be told from here.
+	Mailings MailingStore
+	// MailRate is how many letters a second a send to members hands to
+	// the mail server at most (0: DefaultMailRate).
+	MailRate float64
 	// Now is the clock (nil: time.Now), for tests.
 	Now func() time.Time
 	// Browse bounds what anonymous reading costs (internal/browse): pages,
@@ -116,6 +126,9 @@ type Site struct {
 
 	mu    sync.Mutex
 	sites map[string]*electionSite // by election id
+	// sending holds the sends to members this node is sending, by
+	// election id and send id.
+	sending sync.Map
 	// published holds the ids of the elections whose manifest is
 	// recorded, as the API's gate found them.
 	published sync.Map
@@ -443,6 +456,8 @@ func (s *Site) routes() {
 	mux.Handle("POST /e/{id}/console/form", s.gate.Handler(true, s.consolePage("manifestForm", s.manifestFormAction)))
 	mux.Handle("GET /e/{id}/console/roll", s.gate.Handler(true, s.consolePage("rollImport", s.rollPage)))
 	mux.Handle("POST /e/{id}/console/roll", s.gate.Handler(true, s.consolePage("rollImport", s.rollAction)))
+	mux.Handle("GET /e/{id}/console/members", s.gate.Handler(true, s.consolePage("members", s.membersPage)))
+	mux.Handle("POST /e/{id}/console/members/{action}", s.gate.Handler(true, s.consolePage("members", s.membersAction)))
 	mux.Handle("GET /e/{id}/console/trail", s.gate.Handler(true, s.consolePage("trail", s.electionTrail)))
 	mux.Handle("POST /e/{id}/console/trustees/{action}", s.gate.Handler(true, s.consolePage("console", s.trusteesAction)))
 	mux.Handle("GET /e/{id}/console/roster.json", s.gate.Handler(true, s.consolePage("console", s.rosterDownload)))

@@ -297,7 +297,8 @@ func TestStaffEndpointsNeedSecondFactor(t *testing.T) {
 	req, _ = http.NewRequest("GET", base+"/staff/trail", nil)
 	req.AddCookie(admin)
 	_, body = doBody(t, noRedirect, req)
-	for _, want := range []string{"election.action", `action=&#34;close&#34;`, `result=&#34;done&#34;`, "signin.ok", "account.invite", "account.activate"} {
+	// In words (issue 17), with the events' names for those who search them.
+	for _, want := range []string{`data-event="election.action close"`, "<strong>Closed voting</strong>", "<dt>Result</dt><dd>done</dd>", `data-event="signin.ok"`, "account.invite", "account.activate"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the audit trail lacks %q", want)
 		}

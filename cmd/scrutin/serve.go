@@ -268,14 +268,15 @@ credentials given in person).`)
 		default:
 			fmt.Fprintf(stdout, "%d elections (%d cannot be served)\n", len(list), failed)
 		}
-		staff, err := openStaff(st.Shared(), *dir, *staffKey, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, "", stdout)
+		staff, base, err := openStaff(st.Shared(), *dir, *staffKey, *publicURL, linkAddr(*addr, ln.Addr()), *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, "", stdout)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
 		defer staff.Close()
 		// The site serves every election's pages, and the registry's API
 		// and logs under them.
-		wo := web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts, Trustees: st, Contact: cmp.Or(*contactF, *smtpFrom)}
+		wo := web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts, Trustees: st, Contact: cmp.Or(*contactF, *smtpFrom),
+			Members: server.SignInLists(*dir), Mailings: st.Shared()}
 		if mail, err := siteMail(*smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS); err != nil {
 			return fail(stderr, "serve", err)
 		} else if mail != nil {
@@ -283,6 +284,12 @@ credentials given in person).`)
 		}
 		site, err = web.New(wo)
 		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		// The setup link last, once nothing can stop the start (issue
+		// 17): a start that failed printed none, and the link it kept
+		// from an earlier start is still the one.
+		if err := printSetupLink(staff, *dir, base, stdout); err != nil {
 			return fail(stderr, "serve", err)
 		}
 		sw.Set(site)
@@ -341,10 +348,9 @@ func siteMail(addr, from, user, passFile, tlsMode string) (*mailer.Config, error
 const drainTimeout = 10 * time.Second
 
 // openStaff opens the staff accounts, kept in the database's shared state
-// (the staff key in dir); on a fresh server (no
-// account), it makes a one-time setup link, prints it, and writes it to
-// DIR/setup-link (mode 0600).
-func openStaff(shared *store.Shared, dir, keyFile, publicURL, addr, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, error) {
+// (the staff key in dir), and returns the site's base address for links
+// (--public-url, or http:// and addr, the address listened on).
+func openStaff(shared *store.Shared, dir, keyFile, publicURL, addr, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, string, error) {
 	o := accounts.Options{Dir: dir, KeyFile: keyFile, SiteName: "scrutin", Shared: shared}
 	if title != "" {
 		o.SiteName = "scrutin: " + title
@@ -353,7 +359,7 @@ func openStaff(shared *store.Shared, dir, keyFile, publicURL, addr, smtpAddr, sm
 	if publicURL != "" {
 		u, err := url.Parse(publicURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" && u.Path != "/" {
-			return nil, fmt.Errorf("--public-url must be like https://vote.example.org, not %q", publicURL)
+			return nil, "", fmt.Errorf("--public-url must be like https://vote.example.org, not %q", publicURL)
 		}
 		base = u.Scheme + "://" + u.Host
 		if net.ParseIP(u.Hostname()) == nil {
@@ -365,12 +371,12 @@ func openStaff(shared *store.Shared, dir, keyFile, publicURL, addr, smtpAddr, sm
 		if smtpPass != "" {
 			b, err := os.ReadFile(smtpPass)
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			mc.Password = strings.TrimRight(string(b), "\r\n")
 		}
 		if err := mc.Check(); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		o.Notify = func(to, subject, body string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -380,19 +386,43 @@ func openStaff(shared *store.Shared, dir, keyFile, publicURL, addr, smtpAddr, sm
 	}
 	staff, err := accounts.Open(o)
 	if err != nil {
-		return nil, err
-	}
-	if staff.Empty() {
-		path := filepath.Join(dir, "setup-link")
-		link, exp, err := staff.SetupLink(path, base)
-		if err != nil {
-			staff.Close()
-			return nil, err
-		}
-		fmt.Fprintf(stdout, "no staff account yet: create the first administrator with this one-time link (also in %s, readable only by you), before %s:\n  %s\n", path, exp.UTC().Format(time.RFC3339), link)
+		return nil, "", err
 	}
 	if o.RPID == "" {
 		fmt.Fprintln(stdout, "passkeys are off (give --public-url with a domain name to allow them): staff enrol an authenticator app")
 	}
-	return staff, nil
+	return staff, base, nil
+}
+
+// linkAddr is the address to put in links when there is no --public-url:
+// --addr, with the port listened on if it asked for any (":0"), and
+// localhost if it names no host or every address.
+func linkAddr(addr string, ln net.Addr) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if _, p, err := net.SplitHostPort(ln.String()); err == nil && (port == "0" || port == "") {
+		port = p
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// printSetupLink, on a fresh server (no account), prints the one-time
+// setup link and writes it to DIR/setup-link (mode 0600): the one kept
+// there while it is valid, so that a restart does not void it.
+func printSetupLink(staff *accounts.Service, dir, base string, stdout io.Writer) error {
+	if !staff.Empty() {
+		return nil
+	}
+	path := filepath.Join(dir, "setup-link")
+	link, exp, err := staff.SetupLink(path, base)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "no staff account yet: create the first administrator with this one-time link (also in %s, readable only by you), before %s:\n  %s\n", path, exp.UTC().Format(time.RFC3339), link)
+	return nil
 }

@@ -795,6 +795,15 @@ func (f *Fixture) castOne(ctx context.Context, client *http.Client, url string, 
 	return server.VerifyReceipt(&rc, entry, origin, f.LogKey)
 }
 
+// CastAs has member voter (in roll order) cast a ballot over HTTP, with
+// the first option of the first two contests, signing in first if the election needs it.
+func (f *Fixture) CastAs(ctx context.Context, url string, voter int) error {
+	client := &http.Client{Timeout: time.Minute}
+	var view *election.Election
+	f.Election.State(func(s *election.State) { view, _ = s.Voter() })
+	return f.castOne(ctx, client, url, view, board.Origin(f.F), voter, f.Choices(voter, []int{0}, []int{0}))
+}
+
 // Choices completes a voter's answers to the first two contests with a
 // blank answer to the delegate contest if the voter is in Belgium (and nil,
 // not eligible, otherwise).
@@ -942,7 +951,10 @@ func (f *Fixture) Serve(addr string) (string, func(), error) {
 	// No per-client limit on browsing; turns as in production.
 	// The trustees' invitations are kept in the store and mailed to the
 	// outbox.
-	wo := web.Options{Elections: f.Registry, Accounts: f.Staff, Browse: browse.New(browse.Limits{}), Trustees: f.DB, Mail: f.Mail.Send}
+	// Members are told from the console through the outbox, as fast as
+	// it takes them.
+	wo := web.Options{Elections: f.Registry, Accounts: f.Staff, Browse: browse.New(browse.Limits{}), Trustees: f.DB, Mail: f.Mail.Send,
+		Members: server.SignInLists(f.Opts.Dir), Mailings: f.DB.Shared(), MailRate: 1000}
 	if f.Opts.NoConsoleMail {
 		wo.Mail = nil
 	}

@@ -3,6 +3,24 @@
 // binary fields in base64url.
 "use strict";
 (function () {
+  // Recovery codes: printed alone (style.css prints only the sheet), or
+  // saved as a text file.
+  const sheet = document.getElementById("codes-sheet");
+  if (sheet) {
+    sheet.querySelector(".codes-actions").hidden = false;
+    document.getElementById("print-codes").addEventListener("click", () => window.print());
+    document.getElementById("download-codes").addEventListener("click", () => {
+      const codes = Array.from(sheet.querySelectorAll(".codes code"), (c) => c.textContent);
+      const text = sheet.dataset.heading + "\n\n" + codes.join("\n") + "\n";
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+      a.download = sheet.dataset.file;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    });
+  }
   const root = document.getElementById("passkey");
   const button = document.getElementById("passkey-button");
   if (!root || !button) return;
@@ -34,7 +52,12 @@
         if (r.recovery && r.recovery.length) {
           const ul = document.getElementById("passkey-codes");
           r.recovery.forEach((c) => { const li = document.createElement("li"); const code = document.createElement("code"); code.textContent = c; li.appendChild(code); ul.appendChild(li); });
-          document.getElementById("passkey-recovery").hidden = false;
+          // Enrolled: the forms give way to the codes.
+          document.getElementById("enrol-forms").hidden = true;
+          const rec = document.getElementById("passkey-recovery");
+          rec.hidden = false;
+          rec.querySelector("h2").tabIndex = -1;
+          rec.querySelector("h2").focus();
         } else {
           location.href = "/console";
         }
