@@ -83,6 +83,12 @@ credentials given in person).`)
 			return fail(stderr, "serve", fmt.Errorf("%w: is another \"scrutin serve\" or \"scrutin demo\" running on %s? Stop it first, or give another --dir", err, *dir))
 		}
 		defer l.Unlock()
+		// The folder holds keys, the database and the sign-in lists: the
+		// lock made it 0700 if it was missing; one made beforehand (mkdir,
+		// a volume) is closed to other users here.
+		if err := privateDir(*dir, stdout); err != nil {
+			return fail(stderr, "serve", err)
+		}
 		var seed []byte
 		if *keyFile == "" {
 			// Made on first start (mode 0600), as "scrutin manifest new"
@@ -94,7 +100,7 @@ credentials given in person).`)
 			if created {
 				fmt.Fprintf(stdout, "a new log signing key was made in %s (readable only by you)\n", filepath.Join(*dir, demo.LogKeyFile))
 			}
-		} else if seed, err = os.ReadFile(*keyFile); err != nil {
+		} else if seed, err = atrest.LoadKey(*keyFile); err != nil {
 			return fail(stderr, "serve", fmt.Errorf("failed to read the log key: %w", err))
 		}
 		// Checked before anything starts (the setup link is minted below).
@@ -395,4 +401,20 @@ func openStaff(shared *store.Shared, dir, keyFile, publicURL, addr, smtpAddr, sm
 		fmt.Fprintln(stdout, "passkeys are off (give --public-url with a domain name to allow them): staff enrol an authenticator app")
 	}
 	return staff, nil
+}
+
+// privateDir makes dir accessible to its owner only (mode 0700), saying so
+// if it was not.
+func privateDir(dir string, stdout io.Writer) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, perm&^0o077); err != nil {
+			return fmt.Errorf("the data folder %s is open to other users (mode %v) and cannot be closed: %w; chmod 700 it", dir, perm, err)
+		}
+		fmt.Fprintf(stdout, "the data folder %s was open to other users (mode %v): it is now %v\n", dir, perm, perm&^0o077)
+	}
+	return nil
 }
