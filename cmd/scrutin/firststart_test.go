@@ -38,7 +38,9 @@ func othersCanRead(t *testing.T, dir string) []string {
 func TestFirstStart(t *testing.T) {
 	bin := buildScrutin(t)
 	// umask 000: the modes are the program's, not the umask's.
-	sh := func(args ...string) []string { return append([]string{"-c", `umask 000; exec "$0" "$@"`, bin}, args...) }
+	sh := func(args ...string) []string {
+		return append([]string{"-c", `umask 000; exec "$0" "$@"`, bin}, args...)
+	}
 	shell := func(t *testing.T, args ...string) result { return runScrutin(t, "/bin/sh", sh(args...)...) }
 
 	root := t.TempDir()
