@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -53,29 +52,55 @@ sign-in list, loaded with "scrutin voters import --election ID", and an SMTP
 server (--smtp, --smtp-from). An election without its list takes no ballots.
 Sign-in can be turned off explicitly with --sign-in off (for load tests, or
 credentials given in person).`)
-	dir := fs.String("dir", "", "data folder")
-	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
-	keyFile := fs.String("log-key-file", "", "file holding the 32-byte master seed of the elections' log keys (default DIR/log.key)")
-	staffKey := fs.String("staff-key-file", "", "the key sealing staff secrets (default DIR/staff.key, made on first start)")
-	publicURL := fs.String("public-url", "", "the address voters and staff reach the server at, e.g. https://vote.example.org (for links, and for passkeys, which need a domain name)")
-	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	signIn := fs.String("sign-in", "email", "voters' second factor: email (one-time codes), or off")
-	smtpAddr := fs.String("smtp", "", "SMTP server for sign-in codes, host:port")
-	smtpFrom := fs.String("smtp-from", "", "sender of sign-in codes, e.g. \"Elections <elections@example.org>\"")
-	contactF := fs.String("contact", "", "whom voters write to when no sign-in code arrives, e.g. \"Elections <elections@example.org>\" (default: --smtp-from)")
-	smtpUser := fs.String("smtp-username", "", "SMTP user name")
-	smtpPass := fs.String("smtp-password-file", "", "file holding the SMTP password")
-	smtpTLS := fs.String("smtp-tls", "starttls", "starttls, or none (only to a server on this machine)")
-	hsts := fs.Bool("hsts", false, "send Strict-Transport-Security (when voters reach the server over HTTPS)")
-	cpDir := fs.String("checkpoint-dir", "", "where the server keeps the latest checkpoint it signed of each election, outside the database (default DIR/"+server.CheckpointDir+"); never restore it from a backup")
+	cfg := new(serveConfig)
+	cfg.flags(fs)
+	configFile := fs.String("config", "", "read the settings from this JSON file instead of flags (README: \"Configuration file\"); only --check-config and --accept-rollback go with it")
+	checkConfig := fs.Bool("check-config", false, "check the settings (and the files they name), print the effective configuration, and exit: 0 if valid, 1 if not")
 	acceptRollback := fs.Bool("accept-rollback", false, "start even though an election's log does not extend the latest checkpoint this server signed (a database restored from an older backup): the acknowledged entries since are lost; the choice is logged")
-	proxies := fs.String("trusted-proxy", "", "reverse proxies (CIDR, comma-separated) whose X-Forwarded-For names the client, for per-client limits")
 	return fs, func(stdout, stderr io.Writer) int {
-		if *dir == "" {
+		flagNames := true
+		if *configFile != "" {
+			// One source of settings: a flag beside the file would be
+			// a second, and which wins a question nobody should have to
+			// answer at 3 a.m.
+			var both []string
+			fs.Visit(func(f *flag.Flag) {
+				switch f.Name {
+				case "config", "check-config", "accept-rollback":
+				default:
+					both = append(both, "--"+f.Name)
+				}
+			})
+			if len(both) > 0 {
+				fmt.Fprintf(stderr, "scrutin serve: %s with --config: give every setting in the configuration file, or none there (only --check-config and --accept-rollback go with --config)\n", strings.Join(both, ", "))
+				return exitUsage
+			}
+			c, err := loadServeConfig(*configFile)
+			if err != nil {
+				return fail(stderr, "serve", err)
+			}
+			cfg, flagNames = c, false
+		}
+		if *checkConfig {
+			stdout.Write(cfg.effective())
+			if err := cfg.check(flagNames); err != nil {
+				fmt.Fprintf(stderr, "scrutin serve: the configuration is not valid:\n  %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+				return exitFailure
+			}
+			fmt.Fprintln(stderr, "scrutin serve: the configuration is valid")
+			return exitOK
+		}
+		if cfg.Dir == "" {
 			// Staff accounts, sign-in lists and checkpoint files live there.
 			fmt.Fprintln(stderr, "scrutin serve: --dir is required (with --db too: it holds the staff accounts, sign-in lists and checkpoint files)")
 			return exitUsage
 		}
+		if err := cfg.check(flagNames); err != nil {
+			return fail(stderr, "serve", err)
+		}
+		dir, keyFile, staffKey, db := &cfg.Dir, &cfg.LogKeyFile, &cfg.StaffKeyFile, &cfg.DB
+		signIn, smtpAddr, smtpFrom, smtpUser, smtpPass := cfg.signIn(), &cfg.SMTP, &cfg.SMTPFrom, &cfg.SMTPUsername, &cfg.SMTPPasswordFile
+		smtpTLS, contactF, cpDir, publicURL := cfg.smtpTLS(), &cfg.Contact, &cfg.CheckpointDir, cfg.publicURL()
 		// One process per folder: two would both write the staff trail and
 		// the store (issue 13, defect 3).
 		l, err := dirlock.TryLock(*dir)
@@ -103,46 +128,20 @@ credentials given in person).`)
 		} else if seed, err = atrest.LoadKey(*keyFile); err != nil {
 			return fail(stderr, "serve", fmt.Errorf("failed to read the log key: %w", err))
 		}
-		// Checked before anything starts (the setup link is minted below).
-		if c := cmp.Or(*contactF, *smtpFrom); c != "" {
-			if _, err := mail.ParseAddress(c); err != nil {
-				return fail(stderr, "serve", fmt.Errorf("the voters' contact %q (--contact, or --smtp-from) is not an e-mail address like \"Elections <elections@example.org>\": %w", c, err))
-			}
-		}
 		var mc mailer.Config
-		switch *signIn {
-		case "off":
-		case "email":
-			mc = mailer.Config{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, TLS: *smtpTLS}
-			if *smtpAddr == "" || *smtpFrom == "" {
-				return fail(stderr, "serve", errors.New("voter sign-in sends codes by e-mail: give --smtp and --smtp-from (or --sign-in off)"))
-			}
+		if signIn == "email" {
+			mc = mailer.Config{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, TLS: smtpTLS}
 			if *smtpPass != "" {
-				if st, err := os.Stat(*smtpPass); err == nil && st.Mode().Perm()&0o077 != 0 {
-					return fail(stderr, "serve", fmt.Errorf("%s is readable by others than you: chmod 600 it", *smtpPass))
-				}
 				b, err := os.ReadFile(*smtpPass)
 				if err != nil {
 					return fail(stderr, "serve", err)
 				}
 				mc.Password = strings.TrimRight(string(b), "\r\n")
 			}
-			if err := mc.Check(); err != nil {
-				return fail(stderr, "serve", err)
-			}
-		default:
-			return fail(stderr, "serve", fmt.Errorf("--sign-in is email or off, not %q", *signIn))
 		}
 		var trusted []netip.Prefix
-		for _, c := range strings.Split(*proxies, ",") {
-			if c = strings.TrimSpace(c); c == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(c)
-			if err != nil {
-				return fail(stderr, "serve", fmt.Errorf("--trusted-proxy: %w", err))
-			}
-			trusted = append(trusted, p)
+		for _, c := range cfg.TrustedProxies {
+			trusted = append(trusted, netip.MustParsePrefix(c)) // checked above
 		}
 		// SIGTERM (systemctl stop, docker stop) is a request to stop, as
 		// SIGINT is: both drain the requests in flight and close the store.
@@ -155,16 +154,48 @@ credentials given in person).`)
 		logger := slog.New(slog.NewJSONHandler(stderr, nil))
 		// The port opens at once; until the logs are replayed every request,
 		// /healthz included, gets 503 "starting".
-		ln, err := net.Listen("tcp", *addr)
+		ln, err := net.Listen("tcp", cfg.addr())
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
 		sw := new(server.Switch)
-		srv := server.NewHTTPServer(*addr, sw)
+		srv := server.NewHTTPServer(cfg.addr(), sw)
 		defer srv.Close()
+		scheme := "http"
+		if cfg.https() {
+			// HTTPS with certificates from ACME (Go's TLS defaults), and
+			// plain HTTP beside it for http-01 and the redirect.
+			scheme = "https"
+			m, err := acmeManager(cfg)
+			if err != nil {
+				return fail(stderr, "serve", err)
+			}
+			srv.TLSConfig = m.TLSConfig()
+			// Handshake failures (scanners, ACME errors) are logged, not
+			// printed.
+			srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelInfo)
+			if ha := cfg.httpAddr(); ha != "" {
+				hln, err := net.Listen("tcp", ha)
+				if err != nil {
+					return fail(stderr, "serve", fmt.Errorf("the HTTP listener (ACME's http-01 challenge and the redirect to HTTPS; --http-addr off for none): %w", err))
+				}
+				hsrv := server.NewHTTPServer(ha, m.HTTPHandler(redirectToHTTPS(cfg)))
+				defer hsrv.Close()
+				go hsrv.Serve(hln)
+				fmt.Fprintf(stdout, "http://%s answers ACME's http-01 challenges and redirects to HTTPS\n", hln.Addr())
+			}
+			fmt.Fprintf(stdout, "certificates for %s from the ACME server %s, kept in %s\n", strings.Join(cfg.Domains, ", "), m.Client.DirectoryURL, filepath.Join(cfg.Dir, acmeCacheDir))
+			go warmCertificates(ctx, m, cfg.Domains, stdout, logger)
+		}
 		served := make(chan error, 1)
-		go func() { served <- srv.Serve(ln) }()
-		fmt.Fprintf(stdout, "starting on http://%s (it answers 503 \"starting\" until the logs are loaded)\n", ln.Addr())
+		go func() {
+			if cfg.https() {
+				served <- srv.ServeTLS(ln, "", "")
+			} else {
+				served <- srv.Serve(ln)
+			}
+		}()
+		fmt.Fprintf(stdout, "starting on %s://%s (it answers 503 \"starting\" until the logs are loaded)\n", scheme, ln.Addr())
 		if *cpDir == "" {
 			*cpDir = filepath.Join(*dir, server.CheckpointDir)
 		}
@@ -203,7 +234,7 @@ credentials given in person).`)
 		}
 		apiOptions := func(id string, e *server.Election) server.Options {
 			o := server.Options{Logger: logger.With("election", id), Officer: officer(id)}
-			if *signIn == "off" {
+			if signIn == "off" {
 				o.NoSignIn = true
 				return o
 			}
@@ -274,15 +305,15 @@ credentials given in person).`)
 		default:
 			fmt.Fprintf(stdout, "%d elections (%d cannot be served)\n", len(list), failed)
 		}
-		staff, err := openStaff(st.Shared(), *dir, *staffKey, *publicURL, *addr, *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, "", stdout)
+		staff, err := openStaff(st.Shared(), *dir, *staffKey, publicURL, scheme+"://"+ln.Addr().String(), *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, smtpTLS, "", stdout)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
 		defer staff.Close()
 		// The site serves every election's pages, and the registry's API
 		// and logs under them.
-		wo := web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts, Trustees: st, Contact: cmp.Or(*contactF, *smtpFrom)}
-		if mail, err := siteMail(*smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS); err != nil {
+		wo := web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: publicURL, TrustedProxies: trusted, HSTS: cfg.hsts(), Trustees: st, Contact: cmp.Or(*contactF, *smtpFrom)}
+		if mail, err := siteMail(*smtpAddr, *smtpFrom, *smtpUser, *smtpPass, smtpTLS); err != nil {
 			return fail(stderr, "serve", err)
 		} else if mail != nil {
 			wo.Mail = mail.Send
@@ -293,7 +324,7 @@ credentials given in person).`)
 		}
 		sw.Set(site)
 		logger.Info("serving", "addr", ln.Addr().String())
-		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
+		fmt.Fprintf(stdout, "serving %s://%s\n", scheme, ln.Addr())
 		// Serve returns as soon as Shutdown starts; the deferred closes of
 		// the registry and the store wait until the requests in flight end
 		// (or drainTimeout passes: a request still waiting then for the
@@ -350,12 +381,12 @@ const drainTimeout = 10 * time.Second
 // (the staff key in dir); on a fresh server (no
 // account), it makes a one-time setup link, prints it, and writes it to
 // DIR/setup-link (mode 0600).
-func openStaff(shared *store.Shared, dir, keyFile, publicURL, addr, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, error) {
+func openStaff(shared *store.Shared, dir, keyFile, publicURL, local, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, error) {
 	o := accounts.Options{Dir: dir, KeyFile: keyFile, SiteName: "scrutin", Shared: shared}
 	if title != "" {
 		o.SiteName = "scrutin: " + title
 	}
-	base := "http://" + addr
+	base := local // the listener's address, scheme://host:port
 	if publicURL != "" {
 		u, err := url.Parse(publicURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" && u.Path != "/" {
