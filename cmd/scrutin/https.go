@@ -46,10 +46,22 @@ func acmeManager(cfg *serveConfig) (*autocert.Manager, error) {
 	return &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		Cache:      autocert.DirCache(filepath.Join(cfg.Dir, acmeCacheDir)),
-		HostPolicy: autocert.HostWhitelist(cfg.Domains...),
+		HostPolicy: hostPolicy(cfg.Domains),
 		Email:      cfg.ACMEEmail,
 		Client:     &acme.Client{DirectoryURL: cmpOr(cfg.ACMEDirectory, letsEncryptURL), HTTPClient: hc, UserAgent: "scrutin"},
 	}, nil
+}
+
+// hostPolicy allows the domains, with or without a port: the http-01
+// handler checks the Host header, which names the port when it is not 80.
+func hostPolicy(domains []string) autocert.HostPolicy {
+	allow := autocert.HostWhitelist(domains...)
+	return func(ctx context.Context, host string) error {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		return allow(ctx, host)
+	}
 }
 
 // redirectToHTTPS answers plain HTTP requests other than ACME's challenges:
