@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/scrutin/scrutin/internal/mailer/mailtest"
 )
 
 // pebbleVersion is the ACME test server .ci/run installs.
@@ -173,7 +175,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 // startPebble starts an ACME server on loopback that validates challenges
 // on the given ports of 127.0.0.1, and returns its directory URL, the file
 // of the root its own HTTPS is under, and the root it issues under.
-func startPebble(t *testing.T, httpPort, tlsPort int) (directory, caFile string, issuer *x509.CertPool) {
+func startPebble(t *testing.T, httpPort, tlsPort int) (directory, caFile string, issuer *x509.CertPool, issuerPEM []byte) {
 	t.Helper()
 	bin := findPebble(t)
 	dir := t.TempDir()
@@ -233,7 +235,7 @@ func startPebble(t *testing.T, httpPort, tlsPort int) (directory, caFile string,
 	if !issuer.AppendCertsFromPEM(root) {
 		t.Fatalf("pebble's root: %q", root)
 	}
-	return directory, certFile, issuer
+	return directory, certFile, issuer, root
 }
 
 // TestServeHTTPSWithACME (issue 23, item 1): "scrutin serve" given a domain
@@ -244,7 +246,8 @@ func startPebble(t *testing.T, httpPort, tlsPort int) (directory, caFile string,
 // only.
 func TestServeHTTPSWithACME(t *testing.T) {
 	httpsPort, httpPort := freePort(t), freePort(t)
-	directory, caFile, issuer := startPebble(t, httpPort, httpsPort)
+	directory, caFile, issuer, issuerPEM := startPebble(t, httpPort, httpsPort)
+	smtp := mailtest.New(t)
 	bin := buildScrutin(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	if r := runScrutin(t, bin, "demo", "--voters", "3", "--no-vote", "--dir", dir); r.status != 0 {
@@ -255,6 +258,7 @@ func TestServeHTTPSWithACME(t *testing.T) {
 		"dir": dir, "sign_in": "off",
 		"domains": []string{domain}, "addr": "127.0.0.1:" + strconv.Itoa(httpsPort), "http_addr": "127.0.0.1:" + strconv.Itoa(httpPort),
 		"acme_directory": directory, "acme_ca_file": caFile, "acme_email": "operator@example.org",
+		"smtp": smtp.Addr(), "smtp_from": "Elections <elections@example.org>", "smtp_tls": "none",
 	}
 	b, _ := json.Marshal(conf)
 	cf := filepath.Join(t.TempDir(), "scrutin.json")
@@ -324,5 +328,24 @@ func TestServeHTTPSWithACME(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, acmeCacheDir, domain)); err != nil {
 		t.Errorf("the certificate is not kept: %v", err)
+	}
+
+	// The pre-flight check passes on this server (item 7), trusting
+	// Pebble's roots (its own HTTPS for the clock, and the issuer's), the
+	// name reaching the server through /etc/hosts-less resolution: the
+	// check runs against 127.0.0.1 under the domain's name.
+	ca, _ := os.ReadFile(caFile)
+	roots := filepath.Join(t.TempDir(), "roots.pem")
+	os.WriteFile(roots, append(ca, issuerPEM...), 0o644)
+	doctorDial = dial
+	defer func() { doctorDial = nil }()
+	var out, errs strings.Builder
+	status := run([]string{"doctor", "--config", cf, "--roots", roots, "--mail-to", "operator@example.org"}, &out, &errs)
+	t.Logf("scrutin doctor:\n%s", out.String())
+	if status != exitOK || strings.Contains(out.String(), "FAIL") {
+		t.Errorf("doctor on a working server: %d\n%s%s", status, out.String(), errs.String())
+	}
+	if letter := smtp.Wait("operator@example.org", 1, 10*time.Second); !strings.Contains(letter, "scrutin doctor") {
+		t.Errorf("the test message: %q", letter)
 	}
 }
