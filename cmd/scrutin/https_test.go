@@ -175,7 +175,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 // startPebble starts an ACME server on loopback that validates challenges
 // on the given ports of 127.0.0.1, and returns its directory URL, the file
 // of the root its own HTTPS is under, and the root it issues under.
-func startPebble(t *testing.T, httpPort, tlsPort int) (directory, caFile string, issuer *x509.CertPool, issuerPEM []byte) {
+func startPebble(t *testing.T, httpPort, tlsPort int) (directory, caFile string, issuer *x509.CertPool, issuerPEM []byte, logFile string) {
 	t.Helper()
 	bin := findPebble(t)
 	dir := t.TempDir()
@@ -235,7 +235,7 @@ func startPebble(t *testing.T, httpPort, tlsPort int) (directory, caFile string,
 	if !issuer.AppendCertsFromPEM(root) {
 		t.Fatalf("pebble's root: %q", root)
 	}
-	return directory, certFile, issuer, root
+	return directory, certFile, issuer, root, filepath.Join(dir, "pebble.log")
 }
 
 // TestServeHTTPSWithACME (issue 23, item 1): "scrutin serve" given a domain
@@ -244,9 +244,28 @@ func startPebble(t *testing.T, httpPort, tlsPort int) (directory, caFile string,
 // election's pages over HTTPS under it with HSTS, redirects plain HTTP to
 // HTTPS, and keeps its ACME account and certificate readable by its owner
 // only.
+//
+// The challenge is tls-alpn-01 (tried first); with Pebble validating it on a
+// closed port, autocert falls back to http-01, answered on --http-addr (whose
+// Host header names a port).
 func TestServeHTTPSWithACME(t *testing.T) {
+	for _, challenge := range []string{"tls-alpn-01", "http-01"} {
+		t.Run(challenge, func(t *testing.T) {
+			if challenge == "http-01" && testing.Short() {
+				t.Skip("-short")
+			}
+			testServeHTTPSWithACME(t, challenge)
+		})
+	}
+}
+
+func testServeHTTPSWithACME(t *testing.T, challenge string) {
 	httpsPort, httpPort := freePort(t), freePort(t)
-	directory, caFile, issuer, issuerPEM := startPebble(t, httpPort, httpsPort)
+	tlsPort := httpsPort
+	if challenge == "http-01" {
+		tlsPort = freePort(t) // nothing listens there
+	}
+	directory, caFile, issuer, issuerPEM, pebbleLog := startPebble(t, httpPort, tlsPort)
 	smtp := mailtest.New(t)
 	bin := buildScrutin(t)
 	dir := filepath.Join(t.TempDir(), "data")
@@ -330,6 +349,14 @@ func TestServeHTTPSWithACME(t *testing.T) {
 		t.Errorf("the certificate is not kept: %v", err)
 	}
 
+	// The challenge was the one meant.
+	plog, _ := os.ReadFile(pebbleLog)
+	if byHTTP := strings.Contains(string(plog), "Attempting to validate w/ HTTP"); byHTTP != (challenge == "http-01") {
+		t.Errorf("%s: Pebble validated over HTTP: %v", challenge, byHTTP)
+	}
+	if challenge != "tls-alpn-01" {
+		return
+	}
 	// The pre-flight check passes on this server (item 7), trusting
 	// Pebble's roots (its own HTTPS for the clock, and the issuer's), the
 	// name reaching the server through /etc/hosts-less resolution: the

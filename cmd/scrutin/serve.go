@@ -33,7 +33,7 @@ import (
 )
 
 func serveCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("serve", "--dir DIR [--db URL] [--log-key-file FILE] [--addr ADDR] [--smtp HOST:PORT --smtp-from ADDRESS …] [--sign-in off]",
+	fs := newFlagSet("serve", "(--config FILE | --dir DIR [--db URL] [--domain NAME] [--addr ADDR] [--smtp HOST:PORT --smtp-from ADDRESS …] [--sign-in off] …) [--check-config]",
 		`Serve runs every election stored in DIR (SQLite) or in the PostgreSQL database
 --db: it replays the logs of the elections being set up or voted on to rebuild
 their state (decided ones are loaded when first asked for), then serves the
@@ -51,7 +51,15 @@ factor beside the credential, docs/spec.md §20): this needs each election's
 sign-in list, loaded with "scrutin voters import --election ID", and an SMTP
 server (--smtp, --smtp-from). An election without its list takes no ballots.
 Sign-in can be turned off explicitly with --sign-in off (for load tests, or
-credentials given in person).`)
+credentials given in person).
+
+With --domain, it serves HTTPS itself, with certificates obtained and renewed
+through ACME (Let's Encrypt by default), plain HTTP on --http-addr for the
+challenge and a redirect, and Strict-Transport-Security; without, it serves
+plain HTTP on --addr, for a reverse proxy that serves HTTPS (--trusted-proxy).
+The data folder is made (mode 0700) if missing, and closed to other users if
+not. The settings can be given in a JSON file instead (--config; never both),
+and checked with --check-config (README: "Operating the server").`)
 	cfg := new(serveConfig)
 	cfg.flags(fs)
 	configFile := fs.String("config", "", "read the settings from this JSON file instead of flags (README: \"Configuration file\"); only --check-config and --accept-rollback go with it")
