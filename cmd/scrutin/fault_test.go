@@ -45,13 +45,20 @@ type serveProc struct {
 // startServe starts "scrutin serve" and waits until it serves.
 func startServe(t *testing.T, bin string, args ...string) *serveProc {
 	t.Helper()
+	return startServeWith(t, bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+}
+
+// startServeWith runs prog with args (a "scrutin serve" command line, or a
+// shell running one) and waits until it serves.
+func startServeWith(t *testing.T, prog string, args ...string) *serveProc {
+	t.Helper()
 	p := &serveProc{stderr: filepath.Join(t.TempDir(), "stderr"), exited: make(chan struct{})}
 	ef, err := os.Create(p.stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ef.Close()
-	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	p.cmd = exec.Command(prog, args...)
 	p.cmd.Stderr = ef
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

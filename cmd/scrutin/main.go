@@ -8,6 +8,7 @@
 //
 //	demo              run a complete election on this machine, end to end
 //	serve             run the casting API of a stored election
+//	doctor            (server operator) check a server before an election opens
 //	load              cast pre-encrypted ballots at a chosen rate and report latencies
 //	manifest new      (officer) start an election's manifest from the trustees' roster
 //	manifest check    (officer, anyone) validate a manifest, explain it, print its fingerprint
@@ -65,6 +66,7 @@ func commands() []command {
 	return []command{
 		{"demo", "run a complete election on this machine, end to end", false, demoCommand},
 		{"serve", "serve every election of a store: web pages, casting API, published logs", false, serveCommand},
+		{"doctor", "(server operator) check a server before an election opens: clock, HTTPS, mail, database, disk, witnesses, file modes", false, doctorCommand},
 		{"election new", "(server operator) create an election, with its id", false, electionNewCommand},
 		{"election list", "(server operator) list the elections of a store", false, electionListCommand},
 		{"election witnesses", "(server operator) set the witnesses of an election", false, electionWitnessesCommand},

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -34,7 +33,7 @@ import (
 )
 
 func serveCommand() (*flag.FlagSet, func(stdout, stderr io.Writer) int) {
-	fs := newFlagSet("serve", "--dir DIR [--db URL] [--log-key-file FILE] [--addr ADDR] [--smtp HOST:PORT --smtp-from ADDRESS …] [--sign-in off]",
+	fs := newFlagSet("serve", "(--config FILE | --dir DIR [--db URL] [--domain NAME] [--addr ADDR] [--smtp HOST:PORT --smtp-from ADDRESS …] [--sign-in off] …) [--check-config]",
 		`Serve runs every election stored in DIR (SQLite) or in the PostgreSQL database
 --db: it replays the logs of the elections being set up or voted on to rebuild
 their state (decided ones are loaded when first asked for), then serves the
@@ -52,30 +51,64 @@ factor beside the credential, docs/spec.md §20): this needs each election's
 sign-in list, loaded with "scrutin voters import --election ID", and an SMTP
 server (--smtp, --smtp-from). An election without its list takes no ballots.
 Sign-in can be turned off explicitly with --sign-in off (for load tests, or
-credentials given in person).`)
-	dir := fs.String("dir", "", "data folder")
-	db := fs.String("db", "", "PostgreSQL URL instead of SQLite in --dir")
-	keyFile := fs.String("log-key-file", "", "file holding the 32-byte master seed of the elections' log keys (default DIR/log.key)")
-	staffKey := fs.String("staff-key-file", "", "the key sealing staff secrets (default DIR/staff.key, made on first start)")
-	publicURL := fs.String("public-url", "", "the address voters and staff reach the server at, e.g. https://vote.example.org (for links, and for passkeys, which need a domain name)")
-	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	signIn := fs.String("sign-in", "email", "voters' second factor: email (one-time codes), or off")
-	smtpAddr := fs.String("smtp", "", "SMTP server for sign-in codes, host:port")
-	smtpFrom := fs.String("smtp-from", "", "sender of sign-in codes, e.g. \"Elections <elections@example.org>\"")
-	contactF := fs.String("contact", "", "whom voters write to when no sign-in code arrives, e.g. \"Elections <elections@example.org>\" (default: --smtp-from)")
-	smtpUser := fs.String("smtp-username", "", "SMTP user name")
-	smtpPass := fs.String("smtp-password-file", "", "file holding the SMTP password")
-	smtpTLS := fs.String("smtp-tls", "starttls", "starttls, or none (only to a server on this machine)")
-	hsts := fs.Bool("hsts", false, "send Strict-Transport-Security (when voters reach the server over HTTPS)")
-	cpDir := fs.String("checkpoint-dir", "", "where the server keeps the latest checkpoint it signed of each election, outside the database (default DIR/"+server.CheckpointDir+"); never restore it from a backup")
+credentials given in person).
+
+With --domain, it serves HTTPS itself, with certificates obtained and renewed
+through ACME (Let's Encrypt by default), plain HTTP on --http-addr for the
+challenge and a redirect, and Strict-Transport-Security; without, it serves
+plain HTTP on --addr, for a reverse proxy that serves HTTPS (--trusted-proxy).
+The data folder is made (mode 0700) if missing, and closed to other users if
+not. The settings can be given in a JSON file instead (--config; never both),
+and checked with --check-config (README: "Operating the server").`)
+	cfg := new(serveConfig)
+	cfg.flags(fs)
+	configFile := fs.String("config", "", "read the settings from this JSON file instead of flags (README: \"Configuration file\"); only --check-config and --accept-rollback go with it")
+	checkConfig := fs.Bool("check-config", false, "check the settings (and the files they name), print the effective configuration, and exit: 0 if valid, 1 if not")
 	acceptRollback := fs.Bool("accept-rollback", false, "start even though an election's log does not extend the latest checkpoint this server signed (a database restored from an older backup): the acknowledged entries since are lost; the choice is logged")
-	proxies := fs.String("trusted-proxy", "", "reverse proxies (CIDR, comma-separated) whose X-Forwarded-For names the client, for per-client limits")
 	return fs, func(stdout, stderr io.Writer) int {
-		if *dir == "" {
+		flagNames := true
+		if *configFile != "" {
+			// One source of settings: a flag beside the file would be
+			// a second, and which wins a question nobody should have to
+			// answer at 3 a.m.
+			var both []string
+			fs.Visit(func(f *flag.Flag) {
+				switch f.Name {
+				case "config", "check-config", "accept-rollback":
+				default:
+					both = append(both, "--"+f.Name)
+				}
+			})
+			if len(both) > 0 {
+				fmt.Fprintf(stderr, "scrutin serve: %s with --config: give every setting in the configuration file, or none there (only --check-config and --accept-rollback go with --config)\n", strings.Join(both, ", "))
+				return exitUsage
+			}
+			c, err := loadServeConfig(*configFile)
+			if err != nil {
+				return fail(stderr, "serve", err)
+			}
+			cfg, flagNames = c, false
+		}
+		if *checkConfig {
+			stdout.Write(cfg.effective())
+			if err := cfg.check(flagNames); err != nil {
+				fmt.Fprintf(stderr, "scrutin serve: the configuration is not valid:\n  %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
+				return exitFailure
+			}
+			fmt.Fprintln(stderr, "scrutin serve: the configuration is valid")
+			return exitOK
+		}
+		if cfg.Dir == "" {
 			// Staff accounts, sign-in lists and checkpoint files live there.
 			fmt.Fprintln(stderr, "scrutin serve: --dir is required (with --db too: it holds the staff accounts, sign-in lists and checkpoint files)")
 			return exitUsage
 		}
+		if err := cfg.check(flagNames); err != nil {
+			return fail(stderr, "serve", err)
+		}
+		dir, keyFile, staffKey, db := &cfg.Dir, &cfg.LogKeyFile, &cfg.StaffKeyFile, &cfg.DB
+		signIn, smtpAddr, smtpFrom, smtpUser, smtpPass := cfg.signIn(), &cfg.SMTP, &cfg.SMTPFrom, &cfg.SMTPUsername, &cfg.SMTPPasswordFile
+		smtpTLS, contactF, cpDir, publicURL := cfg.smtpTLS(), &cfg.Contact, &cfg.CheckpointDir, cfg.publicURL()
 		// One process per folder: two would both write the staff trail and
 		// the store (issue 13, defect 3).
 		l, err := dirlock.TryLock(*dir)
@@ -83,6 +116,12 @@ credentials given in person).`)
 			return fail(stderr, "serve", fmt.Errorf("%w: is another \"scrutin serve\" or \"scrutin demo\" running on %s? Stop it first, or give another --dir", err, *dir))
 		}
 		defer l.Unlock()
+		// The folder holds keys, the database and the sign-in lists: the
+		// lock made it 0700 if it was missing; one made beforehand (mkdir,
+		// a volume) is closed to other users here.
+		if err := privateDir(*dir, stdout); err != nil {
+			return fail(stderr, "serve", err)
+		}
 		var seed []byte
 		if *keyFile == "" {
 			// Made on first start (mode 0600), as "scrutin manifest new"
@@ -94,49 +133,23 @@ credentials given in person).`)
 			if created {
 				fmt.Fprintf(stdout, "a new log signing key was made in %s (readable only by you)\n", filepath.Join(*dir, demo.LogKeyFile))
 			}
-		} else if seed, err = os.ReadFile(*keyFile); err != nil {
+		} else if seed, err = atrest.LoadKey(*keyFile); err != nil {
 			return fail(stderr, "serve", fmt.Errorf("failed to read the log key: %w", err))
 		}
-		// Checked before anything starts (the setup link is minted below).
-		if c := cmp.Or(*contactF, *smtpFrom); c != "" {
-			if _, err := mail.ParseAddress(c); err != nil {
-				return fail(stderr, "serve", fmt.Errorf("the voters' contact %q (--contact, or --smtp-from) is not an e-mail address like \"Elections <elections@example.org>\": %w", c, err))
-			}
-		}
 		var mc mailer.Config
-		switch *signIn {
-		case "off":
-		case "email":
-			mc = mailer.Config{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, TLS: *smtpTLS}
-			if *smtpAddr == "" || *smtpFrom == "" {
-				return fail(stderr, "serve", errors.New("voter sign-in sends codes by e-mail: give --smtp and --smtp-from (or --sign-in off)"))
-			}
+		if signIn == "email" {
+			mc = mailer.Config{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, TLS: smtpTLS}
 			if *smtpPass != "" {
-				if st, err := os.Stat(*smtpPass); err == nil && st.Mode().Perm()&0o077 != 0 {
-					return fail(stderr, "serve", fmt.Errorf("%s is readable by others than you: chmod 600 it", *smtpPass))
-				}
 				b, err := os.ReadFile(*smtpPass)
 				if err != nil {
 					return fail(stderr, "serve", err)
 				}
 				mc.Password = strings.TrimRight(string(b), "\r\n")
 			}
-			if err := mc.Check(); err != nil {
-				return fail(stderr, "serve", err)
-			}
-		default:
-			return fail(stderr, "serve", fmt.Errorf("--sign-in is email or off, not %q", *signIn))
 		}
 		var trusted []netip.Prefix
-		for _, c := range strings.Split(*proxies, ",") {
-			if c = strings.TrimSpace(c); c == "" {
-				continue
-			}
-			p, err := netip.ParsePrefix(c)
-			if err != nil {
-				return fail(stderr, "serve", fmt.Errorf("--trusted-proxy: %w", err))
-			}
-			trusted = append(trusted, p)
+		for _, c := range cfg.TrustedProxies {
+			trusted = append(trusted, netip.MustParsePrefix(c)) // checked above
 		}
 		// SIGTERM (systemctl stop, docker stop) is a request to stop, as
 		// SIGINT is: both drain the requests in flight and close the store.
@@ -149,16 +162,48 @@ credentials given in person).`)
 		logger := slog.New(slog.NewJSONHandler(stderr, nil))
 		// The port opens at once; until the logs are replayed every request,
 		// /healthz included, gets 503 "starting".
-		ln, err := net.Listen("tcp", *addr)
+		ln, err := net.Listen("tcp", cfg.addr())
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
 		sw := new(server.Switch)
-		srv := server.NewHTTPServer(*addr, sw)
+		srv := server.NewHTTPServer(cfg.addr(), sw)
 		defer srv.Close()
+		scheme := "http"
+		if cfg.https() {
+			// HTTPS with certificates from ACME (Go's TLS defaults), and
+			// plain HTTP beside it for http-01 and the redirect.
+			scheme = "https"
+			m, err := acmeManager(cfg)
+			if err != nil {
+				return fail(stderr, "serve", err)
+			}
+			srv.TLSConfig = m.TLSConfig()
+			// Handshake failures (scanners, ACME errors) are logged, not
+			// printed.
+			srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelInfo)
+			if ha := cfg.httpAddr(); ha != "" {
+				hln, err := net.Listen("tcp", ha)
+				if err != nil {
+					return fail(stderr, "serve", fmt.Errorf("the HTTP listener (ACME's http-01 challenge and the redirect to HTTPS; --http-addr off for none): %w", err))
+				}
+				hsrv := server.NewHTTPServer(ha, m.HTTPHandler(redirectToHTTPS(cfg)))
+				defer hsrv.Close()
+				go hsrv.Serve(hln)
+				fmt.Fprintf(stdout, "http://%s answers ACME's http-01 challenges and redirects to HTTPS\n", hln.Addr())
+			}
+			fmt.Fprintf(stdout, "certificates for %s from the ACME server %s, kept in %s\n", strings.Join(cfg.Domains, ", "), m.Client.DirectoryURL, filepath.Join(cfg.Dir, acmeCacheDir))
+			go warmCertificates(ctx, m, cfg.Domains, stdout, logger)
+		}
 		served := make(chan error, 1)
-		go func() { served <- srv.Serve(ln) }()
-		fmt.Fprintf(stdout, "starting on http://%s (it answers 503 \"starting\" until the logs are loaded)\n", ln.Addr())
+		go func() {
+			if cfg.https() {
+				served <- srv.ServeTLS(ln, "", "")
+			} else {
+				served <- srv.Serve(ln)
+			}
+		}()
+		fmt.Fprintf(stdout, "starting on %s://%s (it answers 503 \"starting\" until the logs are loaded)\n", scheme, ln.Addr())
 		if *cpDir == "" {
 			*cpDir = filepath.Join(*dir, server.CheckpointDir)
 		}
@@ -197,7 +242,7 @@ credentials given in person).`)
 		}
 		apiOptions := func(id string, e *server.Election) server.Options {
 			o := server.Options{Logger: logger.With("election", id), Officer: officer(id)}
-			if *signIn == "off" {
+			if signIn == "off" {
 				o.NoSignIn = true
 				return o
 			}
@@ -268,16 +313,16 @@ credentials given in person).`)
 		default:
 			fmt.Fprintf(stdout, "%d elections (%d cannot be served)\n", len(list), failed)
 		}
-		staff, base, err := openStaff(st.Shared(), *dir, *staffKey, *publicURL, linkAddr(*addr, ln.Addr()), *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS, "", stdout)
+		staff, base, err := openStaff(st.Shared(), *dir, *staffKey, publicURL, scheme+"://"+linkAddr(cfg.addr(), ln.Addr()), *smtpAddr, *smtpFrom, *smtpUser, *smtpPass, smtpTLS, "", stdout)
 		if err != nil {
 			return fail(stderr, "serve", err)
 		}
 		defer staff.Close()
 		// The site serves every election's pages, and the registry's API
 		// and logs under them.
-		wo := web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: *publicURL, TrustedProxies: trusted, HSTS: *hsts, Trustees: st, Contact: cmp.Or(*contactF, *smtpFrom),
+		wo := web.Options{Elections: reg, Logger: logger, Accounts: staff, PublicURL: publicURL, TrustedProxies: trusted, HSTS: cfg.hsts(), Trustees: st, Contact: cmp.Or(*contactF, *smtpFrom),
 			Members: server.SignInLists(*dir), Mailings: st.Shared()}
-		if mail, err := siteMail(*smtpAddr, *smtpFrom, *smtpUser, *smtpPass, *smtpTLS); err != nil {
+		if mail, err := siteMail(*smtpAddr, *smtpFrom, *smtpUser, *smtpPass, smtpTLS); err != nil {
 			return fail(stderr, "serve", err)
 		} else if mail != nil {
 			wo.Mail = mail.Send
@@ -294,7 +339,7 @@ credentials given in person).`)
 		}
 		sw.Set(site)
 		logger.Info("serving", "addr", ln.Addr().String())
-		fmt.Fprintf(stdout, "serving http://%s\n", ln.Addr())
+		fmt.Fprintf(stdout, "serving %s://%s\n", scheme, ln.Addr())
 		// Serve returns as soon as Shutdown starts; the deferred closes of
 		// the registry and the store wait until the requests in flight end
 		// (or drainTimeout passes: a request still waiting then for the
@@ -349,13 +394,13 @@ const drainTimeout = 10 * time.Second
 
 // openStaff opens the staff accounts, kept in the database's shared state
 // (the staff key in dir), and returns the site's base address for links
-// (--public-url, or http:// and addr, the address listened on).
-func openStaff(shared *store.Shared, dir, keyFile, publicURL, addr, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, string, error) {
+// (--public-url, or local: scheme://host:port of the address listened on).
+func openStaff(shared *store.Shared, dir, keyFile, publicURL, local, smtpAddr, smtpFrom, smtpUser, smtpPass, smtpTLS, title string, stdout io.Writer) (*accounts.Service, string, error) {
 	o := accounts.Options{Dir: dir, KeyFile: keyFile, SiteName: "scrutin", Shared: shared}
 	if title != "" {
 		o.SiteName = "scrutin: " + title
 	}
-	base := "http://" + addr
+	base := local // the listener's address, scheme://host:port
 	if publicURL != "" {
 		u, err := url.Parse(publicURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" && u.Path != "/" {
@@ -424,5 +469,21 @@ func printSetupLink(staff *accounts.Service, dir, base string, stdout io.Writer)
 		return err
 	}
 	fmt.Fprintf(stdout, "no staff account yet: create the first administrator with this one-time link (also in %s, readable only by you), before %s:\n  %s\n", path, exp.UTC().Format(time.RFC3339), link)
+	return nil
+}
+
+// privateDir makes dir accessible to its owner only (mode 0700), saying so
+// if it was not.
+func privateDir(dir string, stdout io.Writer) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, perm&^0o077); err != nil {
+			return fmt.Errorf("the data folder %s is open to other users (mode %v) and cannot be closed: %w; chmod 700 it", dir, perm, err)
+		}
+		fmt.Fprintf(stdout, "the data folder %s was open to other users (mode %v): it is now %v\n", dir, perm, perm&^0o077)
+	}
 	return nil
 }
