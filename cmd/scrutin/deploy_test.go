@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,5 +140,73 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if d := time.Since(t0); d > stopSec {
 		t.Fatalf("stopped in %s, more than TimeoutStopSec=%s", d, stopSec)
+	}
+}
+
+// composeCommand returns the command list of service name in a compose
+// file written as deploy/compose.yaml is (a "command:" followed by lines
+// "- ARG").
+func composeCommand(t *testing.T, compose, name string) []string {
+	t.Helper()
+	_, svc, ok := strings.Cut(compose, "\n  "+name+":\n")
+	if !ok {
+		t.Fatalf("no service %s", name)
+	}
+	_, cmd, ok := strings.Cut(svc, "\n    command:\n")
+	if !ok {
+		t.Fatalf("service %s has no command list", name)
+	}
+	var args []string
+	for _, line := range strings.Split(cmd, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		a, ok := strings.CutPrefix(line, "      - ")
+		if !ok {
+			break
+		}
+		args = append(args, a)
+	}
+	return args
+}
+
+// TestComposeFile (issue 23): deploy/compose.yaml passes "docker-compose
+// config" (Debian's docker-compose: the file's syntax and types), a
+// broken copy does not, and scrutin's command in it parses with serve's
+// real flags.
+func TestComposeFile(t *testing.T) {
+	dc := requireTool(t, "docker-compose")
+	b, err := os.ReadFile("../../deploy/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(compose string) (string, error) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644)
+		for _, s := range []string{"db-password", "pgpass"} {
+			os.WriteFile(filepath.Join(dir, s), []byte("x\n"), 0o600)
+		}
+		cmd := exec.Command(dc, "--file", "compose.yaml", "config", "--quiet")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := check(string(b)); err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	if out, err := check(strings.Replace(string(b), "internal: true", "internal: sometimes", 1)); err == nil {
+		t.Fatalf("docker-compose config accepted a broken file: %s", out)
+	}
+	args := composeCommand(t, string(b), "scrutin")
+	if len(args) < 2 || args[0] != "serve" {
+		t.Fatalf("scrutin's command: %q", args)
+	}
+	fs, _ := serveCommand()
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+		t.Fatalf("scrutin %q: %v %q", args, err, fs.Args())
+	}
+	if fs.Lookup("dir").Value.String() != "/data" || !strings.HasPrefix(fs.Lookup("db").Value.String(), "postgres://") {
+		t.Fatalf("scrutin's command does not use the volume and the database: %q", args)
 	}
 }
