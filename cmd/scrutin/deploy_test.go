@@ -78,22 +78,39 @@ func TestSystemdUnit(t *testing.T) {
 	if out := verify(unit); out != "" {
 		t.Fatalf("systemd-analyze verify deploy/scrutin.service:\n%s", out)
 	}
+	// The backup's service and timer, side by side.
+	{
+		dir := t.TempDir()
+		for _, name := range []string{"scrutin-backup.service", "scrutin-backup.timer"} {
+			b, err := os.ReadFile("../../deploy/" + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(dir, name), []byte(strings.ReplaceAll(string(b), installed+" ", bin+" ")), 0o644)
+		}
+		out, err := exec.Command(analyze, "verify", filepath.Join(dir, "scrutin-backup.service"), filepath.Join(dir, "scrutin-backup.timer")).CombinedOutput()
+		if err != nil || len(out) > 0 {
+			t.Fatalf("systemd-analyze verify deploy/scrutin-backup.*: %v\n%s", err, out)
+		}
+	}
 	// The check can fail: a misspelt system call group is reported.
 	if out := verify(strings.Replace(unit, "SystemCallFilter=@system-service", "SystemCallFilter=@system-servic", 1)); !strings.Contains(out, "system-servic") {
 		t.Fatalf("systemd-analyze verify accepted a misspelt SystemCallFilter: %q", out)
 	}
-	out, err := exec.Command(analyze, "security", "--offline=yes", "--no-pager", "../../deploy/scrutin.service").CombinedOutput()
-	if err != nil {
-		t.Fatalf("systemd-analyze security --offline=yes: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`Overall exposure level for scrutin\.service: ([0-9.]+)`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("no exposure level in:\n%s", out)
-	}
-	score, _ := strconv.ParseFloat(string(m[1]), 64)
-	t.Logf("systemd-analyze security --offline=yes deploy/scrutin.service: %.1f", score)
-	if score > 2.0 {
-		t.Fatalf("exposure level %.1f, want at most 2.0:\n%s", score, out)
+	for _, name := range []string{"scrutin.service", "scrutin-backup.service"} {
+		out, err := exec.Command(analyze, "security", "--offline=yes", "--no-pager", "../../deploy/"+name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("systemd-analyze security --offline=yes: %v\n%s", err, out)
+		}
+		m := regexp.MustCompile(`Overall exposure level for ` + regexp.QuoteMeta(name) + `: ([0-9.]+)`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("no exposure level in:\n%s", out)
+		}
+		score, _ := strconv.ParseFloat(string(m[1]), 64)
+		t.Logf("systemd-analyze security --offline=yes deploy/%s: %.1f", name, score)
+		if score > 2.0 {
+			t.Fatalf("exposure level %.1f, want at most 2.0:\n%s", score, out)
+		}
 	}
 	for _, want := range []string{"ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=yes", "User=scrutin", "StateDirectory=scrutin", "StateDirectoryMode=0700", "UMask=0077", "MemoryDenyWriteExecute=yes", "SystemCallFilter=@system-service", "KillSignal=SIGTERM"} {
 		if !strings.Contains(unit, "\n"+want+"\n") {
@@ -133,6 +150,24 @@ func TestSystemdUnit(t *testing.T) {
 		for sc.Scan() {
 		}
 	}()
+	// The backup unit's ExecStart, as systemd would run it (quotes, %% and
+	// $$ undone), while the server serves.
+	b, err = os.ReadFile("../../deploy/scrutin-backup.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, ok := strings.CutPrefix(unitValue(string(b), "ExecStart"), "/bin/sh -c '")
+	if !ok || !strings.HasSuffix(line, "'") {
+		t.Fatalf("scrutin-backup.service: ExecStart=%s", unitValue(string(b), "ExecStart"))
+	}
+	backups := t.TempDir()
+	line = strings.NewReplacer("%%", "%", "$$", "$", installed+" ", bin+" ", "/var/lib/scrutin-backup", backups, "/var/lib/scrutin", dir).Replace(strings.TrimSuffix(line, "'"))
+	if out, err := exec.Command("/bin/sh", "-c", line).CombinedOutput(); err != nil {
+		t.Fatalf("the backup unit's command %s: %v\n%s", line, err, out)
+	}
+	if m, _ := filepath.Glob(filepath.Join(backups, "*", "log.key")); len(m) != 1 {
+		t.Fatalf("the backup unit's command made no backup folder in %s", backups)
+	}
 	t0 := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
