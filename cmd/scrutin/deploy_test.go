@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -243,5 +245,113 @@ func TestComposeFile(t *testing.T) {
 	}
 	if fs.Lookup("dir").Value.String() != "/data" || !strings.HasPrefix(fs.Lookup("db").Value.String(), "postgres://") {
 		t.Fatalf("scrutin's command does not use the volume and the database: %q", args)
+	}
+}
+
+// parseScrutin checks that args (without "scrutin") name a command and
+// parse with its real flags.
+func parseScrutin(args []string) error {
+	cmd, rest, ok := findCommand(args)
+	if !ok {
+		return fmt.Errorf("no such scrutin command")
+	}
+	fs, _ := cmd.setup()
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(rest); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 && !cmd.args {
+		return fmt.Errorf("scrutin %s takes no argument", cmd.name)
+	}
+	return nil
+}
+
+// TestProductionCommands (issue 23): the README's "Running in production"
+// prints commands that exist: every scrutin command (as the service's user,
+// in the unit's drop-in, in "docker run" and "docker exec") parses with the
+// command's real flags, the files it installs are in deploy/, the image
+// builder takes its flags, and the build line builds.
+func TestProductionCommands(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Running in production\n")
+	if !ok {
+		t.Fatal("the README has no section Running in production")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var lines []string
+	in := false
+	for _, line := range strings.Split(sec, "\n") {
+		if strings.HasPrefix(line, "```") {
+			in = !in
+			continue
+		}
+		if in && strings.TrimSpace(line) != "" {
+			lines = append(lines, strings.TrimSpace(line))
+		}
+	}
+	parsed, files := 0, 0
+	for _, line := range lines {
+		words, err := splitCommand(line)
+		if err != nil {
+			t.Errorf("%q: %v", line, err)
+			continue
+		}
+		var args []string
+		switch {
+		case strings.HasPrefix(line, "sudo -u scrutin scrutin "):
+			args = words[4:]
+		case strings.HasPrefix(line, "docker exec scrutin scrutin "):
+			args = words[4:]
+		case strings.HasPrefix(line, "ExecStart=/usr/local/bin/scrutin "):
+			args = words[1:]
+		case strings.HasPrefix(line, "docker run "):
+			i := slices.Index(words, "scrutin:latest")
+			if i < 0 {
+				t.Errorf("%q: not the image scrutin:latest", line)
+				continue
+			}
+			args = words[i+1:]
+		case strings.HasPrefix(line, "go run ./cmd/scrutin-image "):
+			out, err := exec.Command("go", "run", "../scrutin-image", "-h").CombinedOutput()
+			for _, w := range words[3:] {
+				if strings.HasPrefix(w, "--") && !strings.Contains(string(out), " -"+strings.TrimPrefix(w, "--")+" ") {
+					t.Errorf("%q: scrutin-image has no flag %s: %v\n%s", line, w, err, out)
+				}
+			}
+			continue
+		case strings.HasPrefix(line, "CGO_ENABLED=0 go build "):
+			bin := filepath.Join(t.TempDir(), "scrutin")
+			cmd := exec.Command("sh", "-c", strings.Replace(line, "-o scrutin ", "-o "+bin+" ", 1))
+			cmd.Dir = "../.."
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%q: %v\n%s", line, err, out)
+			}
+			continue
+		}
+		for _, w := range words {
+			if name, ok := strings.CutPrefix(w, "deploy/"); ok || strings.HasPrefix(w, "scrutin.service") || strings.HasPrefix(w, "scrutin-backup.") {
+				if !ok {
+					name = w
+				}
+				if _, err := os.Stat("../../deploy/" + name); err != nil {
+					t.Errorf("%q names a file deploy/ lacks: %v", line, err)
+				}
+				files++
+			}
+		}
+		if args == nil {
+			continue
+		}
+		if err := parseScrutin(args); err != nil {
+			t.Errorf("%q: %v", line, err)
+		}
+		parsed++
+	}
+	t.Logf("%d scrutin command lines parsed, %d unit files named", parsed, files)
+	if parsed < 6 || files < 6 {
+		t.Fatalf("only %d scrutin commands and %d files found in the section", parsed, files)
 	}
 }
