@@ -25,7 +25,6 @@ type caster struct {
 	url   string
 	codes []string
 	view  *election.Election
-	elig  [][]int
 }
 
 func newCaster(t *testing.T, url, dir string) *caster {

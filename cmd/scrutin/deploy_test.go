@@ -119,8 +119,8 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("the unit lacks %s", want)
 		}
 	}
-	stopSec, err := time.ParseDuration(unitValue(unit, "TimeoutStopSec"))
-	if err != nil || stopSec < drainTimeout+10*time.Second {
+	stopTimeout, err := time.ParseDuration(unitValue(unit, "TimeoutStopSec"))
+	if err != nil || stopTimeout < drainTimeout+10*time.Second {
 		t.Fatalf("TimeoutStopSec=%s: want at least the drain (%s) and 10 s to close the store", unitValue(unit, "TimeoutStopSec"), drainTimeout)
 	}
 
@@ -175,8 +175,8 @@ func TestSystemdUnit(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("after SIGTERM: %v\n%s", err, stderr.String())
 	}
-	if d := time.Since(t0); d > stopSec {
-		t.Fatalf("stopped in %s, more than TimeoutStopSec=%s", d, stopSec)
+	if d := time.Since(t0); d > stopTimeout {
+		t.Fatalf("stopped in %s, more than TimeoutStopSec=%s", d, stopTimeout)
 	}
 }
 
