@@ -51,8 +51,10 @@ func unitValue(unit, key string) string {
 // "systemd-analyze verify" with no complaint, its sandbox scores at most
 // 2.0 on "systemd-analyze security --offline=yes" (lower is better; 1.4
 // when written), it leaves the server time to drain on SIGTERM, and its
-// ExecStart line, run as written (with a temporary data folder and port),
-// serves and stops with 0 on SIGTERM within TimeoutStopSec.
+// ExecStart line as shipped refuses to start without a mail server, and
+// the README's drop-in ExecStart, run as printed (with a temporary data
+// folder and port), serves, is backed up by the backup unit's command, and
+// stops with 0 on SIGTERM within TimeoutStopSec.
 func TestSystemdUnit(t *testing.T) {
 	analyze := requireTool(t, "systemd-analyze")
 	b, err := os.ReadFile("../../deploy/scrutin.service")
@@ -124,11 +126,28 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatalf("TimeoutStopSec=%s: want at least the drain (%s) and 10 s to close the store", unitValue(unit, "TimeoutStopSec"), drainTimeout)
 	}
 
-	// The ExecStart line as written, on a data folder that exists (systemd
-	// makes StateDirectory before starting).
+	// The ExecStart line as shipped refuses to start, saying what it lacks.
 	dir := t.TempDir()
 	args := strings.Fields(strings.NewReplacer("/var/lib/scrutin", dir, "127.0.0.1:8080", "127.0.0.1:0").Replace(start))[1:]
-	cmd := exec.Command(bin, args...)
+	if r := runScrutin(t, bin, args...); r.status == 0 || !strings.Contains(r.stderr, "give --smtp and --smtp-from") {
+		t.Fatalf("the unit's ExecStart as shipped: %d %s", r.status, r.stderr)
+	}
+	// The README's drop-in (Running in production), on a data folder that
+	// exists (step 2), with its password file (step 3).
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?m)^ExecStart=(/usr/local/bin/scrutin serve .*)$").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("the README prints no drop-in ExecStart")
+	}
+	os.WriteFile(filepath.Join(dir, "smtp-password"), []byte("secret\n"), 0o600)
+	words, err := splitCommand(strings.NewReplacer("/var/lib/scrutin", dir, "127.0.0.1:8080", "127.0.0.1:0").Replace(string(m[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, words[1:]...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -146,7 +165,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	if !serving {
 		cmd.Wait()
-		t.Fatalf("ExecStart did not serve: %s", stderr.String())
+		t.Fatalf("the README's ExecStart did not serve: %s", stderr.String())
 	}
 	go func() {
 		for sc.Scan() {
