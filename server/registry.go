@@ -1278,3 +1278,10 @@ func (r *Registry) Close() error {
 	}
 	return nil
 }
+
+// SignedCheckpointSize returns the size of the latest checkpoint this
+// server signed of election id, kept in checkpoint folder cpDir, or -1 if
+// it has none (or it cannot be read).
+func SignedCheckpointSize(cpDir, id string) int64 {
+	return checkpointSize(filepath.Join(cpDir, id))
+}

@@ -9,6 +9,8 @@
 //	demo              run a complete election on this machine, end to end
 //	serve             run the casting API of a stored election
 //	doctor            (server operator) check a server before an election opens
+//	backup            (server operator) copy the store and the keys while the server runs
+//	restore           (server operator) put a backup back, with the server stopped
 //	load              cast pre-encrypted ballots at a chosen rate and report latencies
 //	manifest new      (officer) start an election's manifest from the trustees' roster
 //	manifest check    (officer, anyone) validate a manifest, explain it, print its fingerprint
@@ -70,6 +72,8 @@ func commands() []command {
 		{"election new", "(server operator) create an election, with its id", false, electionNewCommand},
 		{"election list", "(server operator) list the elections of a store", false, electionListCommand},
 		{"election witnesses", "(server operator) set the witnesses of an election", false, electionWitnessesCommand},
+		{"backup", "(server operator) copy the store and the keys while the server runs", false, backupCommand},
+		{"restore", "(server operator) put a backup back, with the server stopped", false, restoreCommand},
 		{"load", "cast pre-encrypted ballots at a chosen rate and report latencies", false, loadCommand},
 		{"manifest new", "(officer) start an election's manifest from the trustees' roster", false, manifestNewCommand},
 		{"manifest check", "(officer, anyone) validate a manifest, explain it, print its fingerprint", true, manifestCheckCommand},
