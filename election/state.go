@@ -797,6 +797,10 @@ func (s *State) applyBallotStreaming(p *PreparedBallot) error {
 	return nil
 }
 
+// rereadChunk is the most superseded ballots read again at once (see
+// streamingSums).
+var rereadChunk = 1 << 62
+
 // streamingSums returns the sums of the counted ballots' selections: every
 // valid ballot's, less the superseded ones', read again (NewStreaming).
 func (s *State) streamingSums() ([][]*crypto.CiphertextSum, error) {

@@ -219,3 +219,37 @@ func decodeForTest(t *testing.T, entry []byte) *Ballot {
 	}
 	return &b
 }
+
+// TestStreamingRereadBounded (review of issue 21): the superseded ballots
+// are read again by bounded chunks, not all at once: a verifier's Reread
+// returns entries that may keep their whole bundle in memory, so reading
+// every superseded ballot of a record at once (about one ballot in ten,
+// in nearly every bundle) would hold the whole record in memory at tally
+// time, the very thing streaming avoids.
+func TestStreamingRereadBounded(t *testing.T) {
+	defer func(n int) { rereadChunk = n }(rereadChunk)
+	rereadChunk = 2
+	e := newTestElection(t, 4)
+	for range 2 {
+		for v := range 4 {
+			e.apply(t, e.ballot(t, v, [][]int{{v % 3}, {v % 2}}))
+		}
+	}
+	e.decide(t, 1, 2, 3)
+	most, calls := 0, 0
+	_, lean, _, ls := replayBoth(e.log, func(idx []int64) ([][]byte, error) {
+		calls++
+		most = max(most, len(idx))
+		var out [][]byte
+		for _, i := range idx {
+			out = append(out, e.log[i])
+		}
+		return out, nil
+	})
+	if len(lean) != 0 || ls.Result == nil {
+		t.Fatalf("the honest record is refused: %q", lean)
+	}
+	if most > 2 || calls != 2 {
+		t.Fatalf("4 superseded ballots read again in %d calls of up to %d, not by chunks of 2", calls, most)
+	}
+}
