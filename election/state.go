@@ -912,7 +912,9 @@ func (s *State) FindTracker(tracker string) (index int64, counted, found bool) {
 func entryCode(entry []byte) ([32]byte, bool) {
 	const sig = `,"signature":"`
 	i := bytes.LastIndex(entry, []byte(sig))
-	if len(entry) < 2 || entry[0] != TypeBallot || i < 1 || !bytes.HasSuffix(entry, []byte(`"}`)) || bytes.IndexByte(entry[i+len(sig):len(entry)-2], '"') >= 0 {
+	// i+len(sig) ≤ len(entry)−2: the signature's closing quote is not the
+	// opening one (an entry ending in `,"signature":"}` has none).
+	if len(entry) < 2 || entry[0] != TypeBallot || i < 1 || i+len(sig) > len(entry)-2 || !bytes.HasSuffix(entry, []byte(`"}`)) || bytes.IndexByte(entry[i+len(sig):len(entry)-2], '"') >= 0 {
 		return [32]byte{}, false
 	}
 	h := sha256.New()

@@ -185,6 +185,14 @@ func TestStreamingAdversarial(t *testing.T) {
 			}
 			return out, nil
 		},
+		"the signature cut to its opening quote": func(idx []int64) ([][]byte, error) {
+			out := make([][]byte, len(idx))
+			for k, i := range idx {
+				s := bytes.LastIndex(log[i], []byte(`,"signature":"`))
+				out[k] = append(slices.Clone(log[i][:s]), `,"signature":"}`...)
+			}
+			return out, nil
+		},
 		"one missing": func(idx []int64) ([][]byte, error) {
 			var out [][]byte
 			for _, i := range idx[1:] {
