@@ -819,6 +819,51 @@ func (s *State) applyBallotStreaming(p *PreparedBallot) error {
 	return nil
 }
 
+// rereadChunk is the most superseded ballots read again at once (see
+// streamingSums): a few megabytes of entries, or of their bundles.
+var rereadChunk = 1024
+
+// subtractReread reads again the superseded ballots at idx (increasing)
+// and subtracts their selections from sums.
+func (s *State) subtractReread(sums [][]crypto.Accumulator, idx []int64) error {
+	entries, err := s.Reread(idx)
+	if err != nil {
+		return fmt.Errorf("cannot read the superseded ballots again: %v", err)
+	}
+	if len(entries) != len(idx) {
+		return fmt.Errorf("internal error: %d superseded ballots read again, of %d", len(entries), len(idx))
+	}
+	for k, entry := range entries {
+		// The code of the bytes read, as entryCode computes it from a
+		// canonical entry (a checked ballot is one), must be the code
+		// recorded for this index: then the signed body, selections
+		// and credential included, is byte for byte the one checked.
+		// Only the selections and the credential are decoded.
+		code, ok := entryCode(entry)
+		if at, known := s.codeIdx[code]; !ok || !known || at != idx[k] {
+			return fmt.Errorf("entry %d, read again, is not the ballot it was (its ballot code differs)", idx[k])
+		}
+		var b struct {
+			Contests []struct {
+				Selections []*crypto.Ciphertext `json:"selections"`
+			} `json:"contests"`
+			Credential *crypto.PublicKey `json:"credential"`
+		}
+		if err := json.Unmarshal(entry[1:], &b); err != nil || b.Credential == nil {
+			return fmt.Errorf("entry %d, read again, does not decode", idx[k])
+		}
+		mask := s.credentials[[32]byte(b.Credential.Bytes())]
+		for c, bc := range b.Contests {
+			if mask&(1<<c) != 0 {
+				for o, ct := range bc.Selections {
+					sums[c][o].Subtract(ct)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // streamingSums returns the sums of the counted ballots' selections: every
 // valid ballot's, less the superseded ones', read again (NewStreaming).
 func (s *State) streamingSums() ([][]*crypto.CiphertextSum, error) {
@@ -835,40 +880,15 @@ func (s *State) streamingSums() ([][]*crypto.CiphertextSum, error) {
 		}
 		idx := slices.Clone(s.superseded)
 		slices.Sort(idx)
-		entries, err := s.Reread(idx)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read the superseded ballots again: %v", err)
-		}
-		if len(entries) != len(idx) {
-			return nil, fmt.Errorf("internal error: %d superseded ballots read again, of %d", len(entries), len(idx))
-		}
-		for k, entry := range entries {
-			// The code of the bytes read, as entryCode computes it from a
-			// canonical entry (a checked ballot is one), must be the code
-			// recorded for this index: then the signed body, selections
-			// and credential included, is byte for byte the one checked.
-			// Only the selections and the credential are decoded.
-			code, ok := entryCode(entry)
-			if at, known := s.codeIdx[code]; !ok || !known || at != idx[k] {
-				return nil, fmt.Errorf("entry %d, read again, is not the ballot it was (its ballot code differs)", idx[k])
+		// By chunks: the entries read again may each keep its whole
+		// bundle in memory (a verifier's Reread slices them from it), and
+		// superseded ballots are in nearly every bundle.
+		for len(idx) > 0 {
+			k := min(len(idx), rereadChunk)
+			if err := s.subtractReread(sums, idx[:k]); err != nil {
+				return nil, err
 			}
-			var b struct {
-				Contests []struct {
-					Selections []*crypto.Ciphertext `json:"selections"`
-				} `json:"contests"`
-				Credential *crypto.PublicKey `json:"credential"`
-			}
-			if err := json.Unmarshal(entry[1:], &b); err != nil || b.Credential == nil {
-				return nil, fmt.Errorf("entry %d, read again, does not decode", idx[k])
-			}
-			mask := s.credentials[[32]byte(b.Credential.Bytes())]
-			for c, bc := range b.Contests {
-				if mask&(1<<c) != 0 {
-					for o, ct := range bc.Selections {
-						sums[c][o].Subtract(ct)
-					}
-				}
-			}
+			idx = idx[k:]
 		}
 	}
 	out := make([][]*crypto.CiphertextSum, len(sums))
@@ -916,7 +936,9 @@ func (s *State) FindTracker(tracker string) (index int64, counted, found bool) {
 func entryCode(entry []byte) ([32]byte, bool) {
 	const sig = `,"signature":"`
 	i := bytes.LastIndex(entry, []byte(sig))
-	if len(entry) < 2 || entry[0] != TypeBallot || i < 1 || !bytes.HasSuffix(entry, []byte(`"}`)) || bytes.IndexByte(entry[i+len(sig):len(entry)-2], '"') >= 0 {
+	// i+len(sig) ≤ len(entry)−2: the signature's closing quote is not the
+	// opening one (an entry ending in `,"signature":"}` has none).
+	if len(entry) < 2 || entry[0] != TypeBallot || i < 1 || i+len(sig) > len(entry)-2 || !bytes.HasSuffix(entry, []byte(`"}`)) || bytes.IndexByte(entry[i+len(sig):len(entry)-2], '"') >= 0 {
 		return [32]byte{}, false
 	}
 	h := sha256.New()

@@ -9,6 +9,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -308,7 +309,8 @@ func reread(ctx context.Context, src board.FileReader, size int64, idx []int64) 
 			}
 			bundle = n
 		}
-		out = append(out, entries[i-bundle<<board.TileHeight])
+		// A copy: the entry alone, not its bundle, stays in memory.
+		out = append(out, bytes.Clone(entries[i-bundle<<board.TileHeight]))
 	}
 	return out, nil
 }
