@@ -198,7 +198,14 @@ func OpenFresh(signed []byte, origin string, logKey note.Verifier, witnesses []n
 	}
 	count := 0
 	var missing []string
+	// One Ed25519 key is one witness, whatever the forms (plain note key,
+	// cosignature/v1) or names it is listed under: it counts once.
+	counted := map[string]bool{}
 	for _, w := range witnesses {
+		pub := witnessPublicKey(w)
+		if pub != nil && counted[string(pub)] {
+			continue
+		}
 		if !signedBy(w) {
 			missing = append(missing, w.Name())
 			continue
@@ -214,6 +221,9 @@ func OpenFresh(signed []byte, origin string, logKey note.Verifier, witnesses []n
 				missing = append(missing, fmt.Sprintf("%s (cosigned at %s, more than %v ago)", w.Name(), t.Format(time.RFC3339), fresh.MaxAge))
 				continue
 			}
+		}
+		if pub != nil {
+			counted[string(pub)] = true
 		}
 		count++
 	}

@@ -48,7 +48,11 @@ func NewWitnessVerifier(vkey string) (note.Verifier, error) {
 	}
 	switch key[0] {
 	case algEd25519:
-		return note.NewVerifier(vkey)
+		v, err := note.NewVerifier(vkey)
+		if err != nil {
+			return nil, err
+		}
+		return &ed25519Verifier{Verifier: v, key: ed25519.PublicKey(key[1:])}, nil
 	case algCosignature:
 	default:
 		return nil, fmt.Errorf("unknown verifier algorithm 0x%02x (a witness key is Ed25519 0x01 or cosignature/v1 0x04)", key[0])
@@ -68,6 +72,25 @@ func NewWitnessVerifier(vkey string) (note.Verifier, error) {
 		return nil, errors.New("the verifier key's hash does not match its name and key")
 	}
 	return v, nil
+}
+
+// ed25519Verifier is a plain Ed25519 note verifier that knows its public
+// key, so that a quorum counts one key once (spec §16.2).
+type ed25519Verifier struct {
+	note.Verifier
+	key ed25519.PublicKey
+}
+
+// witnessPublicKey is the Ed25519 public key behind a witness's verifier,
+// whatever its form, or nil if unknown.
+func witnessPublicKey(v note.Verifier) ed25519.PublicKey {
+	switch v := v.(type) {
+	case *CosignatureVerifier:
+		return v.key
+	case *ed25519Verifier:
+		return v.key
+	}
+	return nil
 }
 
 // validKeyName is C2SP signed-note's rule: non-empty UTF-8, no Unicode
