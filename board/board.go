@@ -202,7 +202,7 @@ func OpenFresh(signed []byte, origin string, logKey note.Verifier, witnesses []n
 	// cosignature/v1) or names it is listed under: it counts once.
 	counted := map[string]bool{}
 	for _, w := range witnesses {
-		pub := witnessPublicKey(w)
+		pub := WitnessPublicKey(w)
 		if pub != nil && counted[string(pub)] {
 			continue
 		}

@@ -81,9 +81,9 @@ type ed25519Verifier struct {
 	key ed25519.PublicKey
 }
 
-// witnessPublicKey is the Ed25519 public key behind a witness's verifier,
+// WitnessPublicKey is the Ed25519 public key behind a witness's verifier,
 // whatever its form, or nil if unknown.
-func witnessPublicKey(v note.Verifier) ed25519.PublicKey {
+func WitnessPublicKey(v note.Verifier) ed25519.PublicKey {
 	switch v := v.(type) {
 	case *CosignatureVerifier:
 		return v.key

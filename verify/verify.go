@@ -145,6 +145,14 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 	rep.LogKey = state.LogKey
 
+	// spec §19 step 2: the manifest's witnesses, a quorum required in
+	// addition to the reader's.
+	mws, err := state.Manifest.WitnessVerifiers()
+	if err != nil {
+		rep.fail("manifest", 0, "", err.Error())
+		return rep, nil
+	}
+
 	r := &replay{rep: rep, state: state, workers: o.Workers}
 	var trackerCode string
 	if r.workers <= 0 {
@@ -154,6 +162,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	var total int64
 	c, signed, err := board.ReadPublished(ctx, src, board.ReadOptions{
 		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Fresh: o.Fresh, Previous: o.Previous,
+		AlsoWitnesses: mws, AlsoQuorum: state.Manifest.WitnessQuorum,
 		Visit: func(i int64, e []byte) error {
 			if i > 0 {
 				if o.Tracker != "" && e[0] == election.TypeBallot && election.Tracker(e) == o.Tracker {
