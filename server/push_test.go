@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/mirror"
 	"github.com/scrutin/scrutin/internal/tlogwitness"
@@ -231,4 +232,51 @@ func TestTwoNodesPushToOneWitness(t *testing.T) {
 		t.Errorf("the witness answered %v", statuses)
 	}
 	t.Logf("the witness answered %v", statuses)
+}
+
+// TestPushToManifestWitnesses: the server pushes to the witnesses the
+// manifest names (spec §18.3) besides those it is given, and serves their
+// cosignatures, so that a verifier finds the manifest's quorum.
+func TestPushToManifestWitnesses(t *testing.T) {
+	ctx := context.Background()
+	defer server.SetPushTimings(time.Minute, 50*time.Millisecond)()
+	ms, mv := newCosigner(t, "observers.example/named")
+	cs, cv := newCosigner(t, "observers.example/configured")
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 4, Workers: 2, NoSignIn: true,
+		Witnesses: []election.Witness{{Key: mv.(*board.CosignatureVerifier).String(), URL: srv.URL + "/named/"}}, WitnessQuorum: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	lv, _ := note.NewVerifier(f.LogKey)
+	for name, s := range map[string]*board.Cosigner{"named": ms, "configured": cs} {
+		h := &tlogwitness.Handler{Logs: map[string]*board.Witness{lv.Name(): {Signer: s, Origin: lv.Name(), LogKey: lv}}, State: &tlogwitness.Memory{}}
+		mux.Handle("/"+name+"/", http.StripPrefix("/"+name, h))
+	}
+	f.Election.SetWitnessList([]server.Witness{{Key: cv, URL: srv.URL + "/configured"}})
+	done := make(chan struct{})
+	defer close(done)
+	f.Election.StartPushing(done, nil)
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, err := f.Vote(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, _, err := board.ReadPublished(ctx, &mirror.HTTP{Base: f.Log(base)}, board.ReadOptions{Origin: lv.Name(), LogKey: lv, Witnesses: []note.Verifier{mv, cv}, Quorum: 2, Fresh: board.Freshness{MaxAge: time.Hour}})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the manifest's and the configured witness's cosignatures are not both served: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
