@@ -395,3 +395,26 @@ func mustPub(t testing.TB, vkey string) []byte {
 	}
 	return k[1:]
 }
+
+// TestQuorumBadLineBeforeGoodLine: a line of a listed witness that does
+// not verify is ignored (spec §16.2 step 3), and so does not hide a valid
+// line of the same witness after it.
+func TestQuorumBadLineBeforeGoodLine(t *testing.T) {
+	l := newTestLog(t, "genesis")
+	l.append(t, entry(1))
+	_, signed := l.checkpoint(t)
+	a, av := newCosigner(t, "w.example/a", vectorTime)
+	text := mustText(t, signed)
+	good, err := note.Sign(&note.Note{Text: text}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := good[len(text)+1:]
+	sig, _ := base64.StdEncoding.DecodeString(string(line[len("— w.example/a ") : len(line)-1]))
+	sig[30] ^= 1
+	bad := "— w.example/a " + base64.StdEncoding.EncodeToString(sig) + "\n"
+	both := append(append(bytes.Clone(signed), bad...), line...)
+	if _, _, err := OpenFresh(both, l.origin, l.key, []note.Verifier{av}, 1, Freshness{Now: vectorTime}); err != nil {
+		t.Errorf("a bad line hid the same witness's good line after it: %v", err)
+	}
+}
