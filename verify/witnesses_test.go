@@ -105,3 +105,59 @@ func TestManifestWitnesses(t *testing.T) {
 		t.Errorf("an archived record (no bound): %+v", rep.Failures)
 	}
 }
+
+// TestFreshnessOfADecidedRecord: the freshness bound guards a reader
+// against a stale view of a live election; a record that holds its result
+// cannot be extended validly (the result is the last entry, spec §18.1), so
+// old cosignatures of it count whatever the bound (spec §16.2), while those
+// of a record still in voting do not.
+func TestFreshnessOfADecidedRecord(t *testing.T) {
+	r := demoRecord(t)
+	skey, vkey, err := board.GenerateCosigner(mrand.NewChaCha8([32]byte{7}), "witness.example/old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := board.NewCosigner(skey)
+	s.Now = func() time.Time { return time.Now().Add(-30 * 24 * time.Hour) }
+	v, _ := board.NewWitnessVerifier(vkey)
+	cosign := func(files *board.MemFiles) *board.MemFiles {
+		out := &board.MemFiles{Files: map[string][]byte{}}
+		for k, b := range files.Files {
+			out.Files[k] = b
+		}
+		signed := files.Files[board.CheckpointFile]
+		text := signed[:bytes.Index(signed, []byte("\n\n"))+1]
+		line, err := note.Sign(&note.Note{Text: string(text)}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Files[board.CheckpointFile] = append(bytes.Clone(signed), line[len(text)+1:]...)
+		return out
+	}
+	o := Options{Election: &r.f, Workers: 2, Witnesses: []note.Verifier{v}, Quorum: 1, Fresh: board.Freshness{MaxAge: 24 * time.Hour}}
+	rep, err := Record(ctx, cosign(r.files), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || !rep.Decided {
+		t.Errorf("a decided record cosigned a month ago, under a 24-hour bound: ok %v, %+v", rep.OK, rep.Failures)
+	}
+	n := 0
+	for i, e := range r.entries {
+		if e[0] == election.TypeOpen {
+			n = i + 2 // and a ballot
+			break
+		}
+	}
+	rep, err = Record(ctx, cosign(r.forge(t, r.entries[:n])), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK {
+		t.Errorf("a record in voting (phase %s) cosigned a month ago counted under a 24-hour bound", rep.Phase)
+	}
+	o.Fresh = board.Freshness{}
+	if rep, _ = Record(ctx, cosign(r.forge(t, r.entries[:n])), o); !rep.OK {
+		t.Errorf("with no bound: %+v", rep.Failures)
+	}
+}
