@@ -9,6 +9,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -160,8 +161,12 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 	r.start()
 	var total int64
-	c, signed, err := board.ReadPublished(ctx, src, board.ReadOptions{
-		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Fresh: o.Fresh, Previous: o.Previous,
+	// The freshness bound (spec §16.2) is checked after the entries: it
+	// does not apply to a record that holds its result, which no valid
+	// entry can follow, so no stale view can hide one.
+	cpSrc := &checkpointCopy{FileReader: src}
+	c, signed, err := board.ReadPublished(ctx, cpSrc, board.ReadOptions{
+		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Previous: o.Previous,
 		AlsoWitnesses: mws, AlsoQuorum: state.Manifest.WitnessQuorum,
 		Visit: func(i int64, e []byte) error {
 			if i > 0 {
@@ -185,6 +190,20 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		return rep, nil
 	}
 	_ = total
+	if r.state.Result == nil && o.Fresh.MaxAge > 0 {
+		for _, q := range []struct {
+			ws []note.Verifier
+			k  int
+		}{{o.Witnesses, o.Quorum}, {mws, state.Manifest.WitnessQuorum}} {
+			if len(q.ws) == 0 && q.k == 0 {
+				continue
+			}
+			if _, _, err := board.OpenFresh(cpSrc.signed, board.Origin(f), logKey, q.ws, q.k, o.Fresh); err != nil {
+				rep.Failures = append([]Failure{{Check: "log", Entry: -1, Reason: fmt.Sprintf("%s: the election is not decided, and %v", board.CheckpointFile, err)}}, rep.Failures...)
+				return rep, nil
+			}
+		}
+	}
 	rep.Entries = c.Size
 	rep.Checkpoint = noteBytes(signed)
 	s := r.state
@@ -400,6 +419,20 @@ func (r *replay) tracker(ctx context.Context, src board.FileReader, c board.Chec
 
 // noteBytes encodes a verified note again: its text, a blank line, and
 // its verified signatures (sumdb/note's format).
+// checkpointCopy keeps a copy of the checkpoint file read through it.
+type checkpointCopy struct {
+	board.FileReader
+	signed []byte
+}
+
+func (c *checkpointCopy) ReadFile(ctx context.Context, path string, max int) ([]byte, error) {
+	b, err := c.FileReader.ReadFile(ctx, path, max)
+	if path == board.CheckpointFile && err == nil {
+		c.signed = bytes.Clone(b)
+	}
+	return b, err
+}
+
 func noteBytes(n *note.Note) []byte {
 	if n == nil {
 		return nil
