@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"net"
@@ -278,5 +279,45 @@ func TestPushToManifestWitnesses(t *testing.T) {
 			t.Fatalf("the manifest's and the configured witness's cosignatures are not both served: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPostedCosignatureKeepsTheLatestLine: a checkpoint posted with two
+// genuine lines of one cosignature/v1 witness, an old one first, keeps and
+// serves the latest, not the first (which would make the witness look
+// stale to readers until its next push).
+func TestPostedCosignatureKeepsTheLatestLine(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 2, Workers: 1, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	lv, _ := note.NewVerifier(f.LogKey)
+	s, v := newCosigner(t, "observers.example/twice")
+	f.Election.SetWitnesses([]note.Verifier{v})
+	_, signed, err := f.Election.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(signed[:bytes.Index(signed, []byte("\n\n"))+1])
+	posted := bytes.Clone(signed)
+	for _, at := range []time.Time{time.Now().Add(-48 * time.Hour), time.Now()} {
+		s.Now = func() time.Time { return at }
+		line, err := note.Sign(&note.Note{Text: text}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posted = append(posted, line[len(text)+1:]...)
+	}
+	if _, err := f.Election.AddCosignature(ctx, posted); err != nil {
+		t.Fatal(err)
+	}
+	_, served, err := f.Election.PublicCheckpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := board.OpenFresh(served, lv.Name(), lv, []note.Verifier{v}, 1, board.Freshness{MaxAge: time.Hour}); err != nil {
+		t.Errorf("the served checkpoint has the old line: %v", err)
 	}
 }
