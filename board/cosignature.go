@@ -225,16 +225,25 @@ func (s *Cosigner) Sign(msg []byte) ([]byte, error) {
 // signed note under cosignature/v1 (a line of v whose signature verifies),
 // and false if v is not a cosignature/v1 key or no such line verifies.
 func CosignedAt(signed []byte, v note.Verifier) (time.Time, bool) {
+	_, t, ok := LatestCosignature(signed, v)
+	return t, ok
+}
+
+// LatestCosignature returns the line ("— name base64\n") of v's latest
+// cosignature/v1 of the signed note's body that verifies, and its time;
+// false if v is not a cosignature/v1 key or no line of it verifies.
+func LatestCosignature(signed []byte, v note.Verifier) (string, time.Time, bool) {
 	cv, ok := v.(*CosignatureVerifier)
 	if !ok {
-		return time.Time{}, false
+		return "", time.Time{}, false
 	}
 	i := bytes.LastIndex(signed, []byte("\n\n"))
 	if i < 0 {
-		return time.Time{}, false
+		return "", time.Time{}, false
 	}
 	body := signed[:i+1]
 	var best uint64
+	var bestLine string
 	found := false
 	for _, line := range strings.Split(string(signed[i+2:]), "\n") {
 		name, b64, ok := strings.Cut(strings.TrimPrefix(line, "— "), " ")
@@ -246,11 +255,11 @@ func CosignedAt(signed []byte, v note.Verifier) (time.Time, bool) {
 			continue
 		}
 		if t, ok := cosignatureTime(sig[4:]); ok && cv.Verify(body, sig[4:]) && (!found || t > best) {
-			best, found = t, true
+			best, bestLine, found = t, line+"\n", true
 		}
 	}
 	if !found {
-		return time.Time{}, false
+		return "", time.Time{}, false
 	}
-	return time.Unix(int64(best), 0).UTC(), true
+	return bestLine, time.Unix(int64(best), 0).UTC(), true
 }

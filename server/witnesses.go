@@ -253,9 +253,14 @@ func (e *Election) AddCosignature(ctx context.Context, signed []byte) (string, e
 				line = "— " + s.Name + " " + s.Base64 + "\n"
 			}
 		}
+		// A cosignature/v1 witness's latest line is kept (the one whose
+		// time the freshness bound sees), not its first.
+		latest, at, ok := board.LatestCosignature(signed, w)
+		if ok {
+			line = latest
+		}
 		e.witnesses.mu.Lock()
 		defer e.witnesses.mu.Unlock()
-		at, _ := board.CosignedAt(signed, w)
 		if old := e.witnesses.sigs[w.Name()]; c.Size > old.size || c.Size == old.size && !at.Before(old.cosigned) {
 			e.witnesses.sigs[w.Name()] = cosignature{size: c.Size, line: line, at: time.Now(), cosigned: at}
 		}
