@@ -169,7 +169,11 @@ func OpenFresh(signed []byte, origin string, logKey note.Verifier, witnesses []n
 		if !errors.As(err, &bad) || (bad.Name == logKey.Name() && bad.Hash == logKey.KeyHash()) {
 			break
 		}
-		signed = dropSignature(signed, bad.Name, bad.Hash)
+		v, verr := verifiers.Verifier(bad.Name, bad.Hash)
+		if verr != nil {
+			break
+		}
+		signed = dropInvalidSignatures(signed, v)
 	}
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
@@ -198,7 +202,14 @@ func OpenFresh(signed []byte, origin string, logKey note.Verifier, witnesses []n
 	}
 	count := 0
 	var missing []string
+	// One Ed25519 key is one witness, whatever the forms (plain note key,
+	// cosignature/v1) or names it is listed under: it counts once.
+	counted := map[string]bool{}
 	for _, w := range witnesses {
+		pub := WitnessPublicKey(w)
+		if pub != nil && counted[string(pub)] {
+			continue
+		}
 		if !signedBy(w) {
 			missing = append(missing, w.Name())
 			continue
@@ -215,6 +226,9 @@ func OpenFresh(signed []byte, origin string, logKey note.Verifier, witnesses []n
 				continue
 			}
 		}
+		if pub != nil {
+			counted[string(pub)] = true
+		}
 		count++
 	}
 	if count < quorum {
@@ -223,18 +237,21 @@ func OpenFresh(signed []byte, origin string, logKey note.Verifier, witnesses []n
 	return c, n, nil
 }
 
-// dropSignature removes the signature lines of a key from a signed note.
-func dropSignature(signed []byte, name string, hash uint32) []byte {
+// dropInvalidSignatures removes from a signed note the signature lines of
+// v's key whose signature does not verify; its valid lines stay.
+func dropInvalidSignatures(signed []byte, v note.Verifier) []byte {
 	i := bytes.LastIndex(signed, []byte("\n\n"))
 	if i < 0 {
 		return signed
 	}
+	text := signed[:i+1]
 	out := append([]byte(nil), signed[:i+2]...)
 	for _, line := range strings.SplitAfter(string(signed[i+2:]), "\n") {
 		fields := strings.Fields(strings.TrimPrefix(line, "— "))
-		if len(fields) == 2 && fields[0] == name {
+		if len(fields) == 2 && fields[0] == v.Name() {
 			if sig, err := base64.StdEncoding.DecodeString(fields[1]); err == nil && len(sig) >= 4 &&
-				uint32(sig[0])<<24|uint32(sig[1])<<16|uint32(sig[2])<<8|uint32(sig[3]) == hash {
+				uint32(sig[0])<<24|uint32(sig[1])<<16|uint32(sig[2])<<8|uint32(sig[3]) == v.KeyHash() &&
+				!v.Verify(text, sig[4:]) {
 				continue
 			}
 		}

@@ -48,7 +48,11 @@ func NewWitnessVerifier(vkey string) (note.Verifier, error) {
 	}
 	switch key[0] {
 	case algEd25519:
-		return note.NewVerifier(vkey)
+		v, err := note.NewVerifier(vkey)
+		if err != nil {
+			return nil, err
+		}
+		return &ed25519Verifier{Verifier: v, key: ed25519.PublicKey(key[1:])}, nil
 	case algCosignature:
 	default:
 		return nil, fmt.Errorf("unknown verifier algorithm 0x%02x (a witness key is Ed25519 0x01 or cosignature/v1 0x04)", key[0])
@@ -68,6 +72,25 @@ func NewWitnessVerifier(vkey string) (note.Verifier, error) {
 		return nil, errors.New("the verifier key's hash does not match its name and key")
 	}
 	return v, nil
+}
+
+// ed25519Verifier is a plain Ed25519 note verifier that knows its public
+// key, so that a quorum counts one key once (spec §16.2).
+type ed25519Verifier struct {
+	note.Verifier
+	key ed25519.PublicKey
+}
+
+// WitnessPublicKey is the Ed25519 public key behind a witness's verifier,
+// whatever its form, or nil if unknown.
+func WitnessPublicKey(v note.Verifier) ed25519.PublicKey {
+	switch v := v.(type) {
+	case *CosignatureVerifier:
+		return v.key
+	case *ed25519Verifier:
+		return v.key
+	}
+	return nil
 }
 
 // validKeyName is C2SP signed-note's rule: non-empty UTF-8, no Unicode
@@ -202,16 +225,25 @@ func (s *Cosigner) Sign(msg []byte) ([]byte, error) {
 // signed note under cosignature/v1 (a line of v whose signature verifies),
 // and false if v is not a cosignature/v1 key or no such line verifies.
 func CosignedAt(signed []byte, v note.Verifier) (time.Time, bool) {
+	_, t, ok := LatestCosignature(signed, v)
+	return t, ok
+}
+
+// LatestCosignature returns the line ("— name base64\n") of v's latest
+// cosignature/v1 of the signed note's body that verifies, and its time;
+// false if v is not a cosignature/v1 key or no line of it verifies.
+func LatestCosignature(signed []byte, v note.Verifier) (string, time.Time, bool) {
 	cv, ok := v.(*CosignatureVerifier)
 	if !ok {
-		return time.Time{}, false
+		return "", time.Time{}, false
 	}
 	i := bytes.LastIndex(signed, []byte("\n\n"))
 	if i < 0 {
-		return time.Time{}, false
+		return "", time.Time{}, false
 	}
 	body := signed[:i+1]
 	var best uint64
+	var bestLine string
 	found := false
 	for _, line := range strings.Split(string(signed[i+2:]), "\n") {
 		name, b64, ok := strings.Cut(strings.TrimPrefix(line, "— "), " ")
@@ -223,11 +255,11 @@ func CosignedAt(signed []byte, v note.Verifier) (time.Time, bool) {
 			continue
 		}
 		if t, ok := cosignatureTime(sig[4:]); ok && cv.Verify(body, sig[4:]) && (!found || t > best) {
-			best, found = t, true
+			best, bestLine, found = t, line+"\n", true
 		}
 	}
 	if !found {
-		return time.Time{}, false
+		return "", time.Time{}, false
 	}
-	return time.Unix(int64(best), 0).UTC(), true
+	return bestLine, time.Unix(int64(best), 0).UTC(), true
 }

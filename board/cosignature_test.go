@@ -321,3 +321,100 @@ func TestAddCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestQuorumOneKeyCountsOnce: one witness's Ed25519 key listed twice, as a
+// plain note key and as a cosignature/v1 key (or under two names), is one
+// witness: its two lines must not meet a quorum of two (spec §16.2).
+func TestQuorumOneKeyCountsOnce(t *testing.T) {
+	l := newTestLog(t, "genesis")
+	l.append(t, entry(1))
+	_, signed := l.checkpoint(t)
+	seed := [32]byte{42}
+	skey1, vkey1, err := note.GenerateKey(mrand.NewChaCha8(seed), "w.example/twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey4, vkey4, err := GenerateCosigner(mrand.NewChaCha8(seed), "w.example/twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey1b, vkey1b, err := note.GenerateKey(mrand.NewChaCha8(seed), "w.example/alias")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := note.NewSigner(skey1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1b, err := note.NewSigner(skey1b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s4, err := NewCosigner(skey4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s4.Now = func() time.Time { return vectorTime }
+	if !bytes.Equal(s4.Public(), mustPub(t, vkey1)) {
+		t.Fatal("the two forms do not share a key")
+	}
+	var ws []note.Verifier
+	for _, k := range []string{vkey1, vkey4, vkey1b} {
+		v, err := NewWitnessVerifier(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, v)
+	}
+	text := mustText(t, signed)
+	lines := bytes.Clone(signed)
+	for _, s := range []note.Signer{s1, s4, s1b} {
+		line, err := note.Sign(&note.Note{Text: text}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, line[len(text)+1:]...)
+	}
+	fresh := Freshness{Now: vectorTime}
+	if _, _, err := OpenFresh(lines, l.origin, l.key, ws, 1, fresh); err != nil {
+		t.Fatalf("one witness, quorum 1: %v", err)
+	}
+	for _, pair := range [][]note.Verifier{{ws[0], ws[1]}, {ws[0], ws[2]}, {ws[1], ws[2]}} {
+		if _, _, err := OpenFresh(lines, l.origin, l.key, pair, 2, fresh); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("one key as %s and %s met a quorum of 2 (%v)", pair[0].Name(), pair[1].Name(), err)
+		}
+	}
+}
+
+func mustPub(t testing.TB, vkey string) []byte {
+	_, rest, _ := strings.Cut(vkey, "+")
+	_, key64, _ := strings.Cut(rest, "+")
+	k, err := base64.StdEncoding.DecodeString(key64)
+	if err != nil || len(k) != 33 {
+		t.Fatalf("bad vkey %q", vkey)
+	}
+	return k[1:]
+}
+
+// TestQuorumBadLineBeforeGoodLine: a line of a listed witness that does
+// not verify is ignored (spec §16.2 step 3), and so does not hide a valid
+// line of the same witness after it.
+func TestQuorumBadLineBeforeGoodLine(t *testing.T) {
+	l := newTestLog(t, "genesis")
+	l.append(t, entry(1))
+	_, signed := l.checkpoint(t)
+	a, av := newCosigner(t, "w.example/a", vectorTime)
+	text := mustText(t, signed)
+	good, err := note.Sign(&note.Note{Text: text}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := good[len(text)+1:]
+	sig, _ := base64.StdEncoding.DecodeString(string(line[len("— w.example/a ") : len(line)-1]))
+	sig[30] ^= 1
+	bad := "— w.example/a " + base64.StdEncoding.EncodeToString(sig) + "\n"
+	both := append(append(bytes.Clone(signed), bad...), line...)
+	if _, _, err := OpenFresh(both, l.origin, l.key, []note.Verifier{av}, 1, Freshness{Now: vectorTime}); err != nil {
+		t.Errorf("a bad line hid the same witness's good line after it: %v", err)
+	}
+}

@@ -111,6 +111,10 @@ type ReadOptions struct {
 	Quorum    int
 	// Fresh bounds the age of cosignature/v1 cosignatures (spec §16.2).
 	Fresh Freshness
+	// AlsoWitnesses and AlsoQuorum, if set, are a second quorum the same
+	// checkpoint must meet as well (the manifest's witnesses, spec §19).
+	AlsoWitnesses []note.Verifier
+	AlsoQuorum    int
 	// Previous, if set, is a signed checkpoint of the same log the reader
 	// saw before: the published tree must extend it, or the read fails
 	// with a *ForkError holding both checkpoints.
@@ -153,6 +157,11 @@ func ReadPublished(ctx context.Context, r FileReader, opt ReadOptions) (Checkpoi
 	c, n, err := OpenFresh(signed, opt.Origin, opt.LogKey, opt.Witnesses, opt.Quorum, opt.Fresh)
 	if err != nil {
 		return Checkpoint{}, nil, fmt.Errorf("%w: %s: %v", ErrPublished, CheckpointFile, err)
+	}
+	if len(opt.AlsoWitnesses) > 0 || opt.AlsoQuorum > 0 {
+		if _, _, err := OpenFresh(signed, opt.Origin, opt.LogKey, opt.AlsoWitnesses, opt.AlsoQuorum, opt.Fresh); err != nil {
+			return Checkpoint{}, nil, fmt.Errorf("%w: %s: the election's witnesses: %v", ErrPublished, CheckpointFile, err)
+		}
 	}
 	// Nothing is sized or listed from the claimed size until the entry
 	// bundles have proven it: a checkpoint claiming a huge tree fails at its

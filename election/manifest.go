@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"time"
@@ -86,6 +87,84 @@ type Manifest struct {
 	Title       Text          `json:"title"`
 	Version     int           `json:"version"`
 	Window      Window        `json:"window"`
+	// WitnessQuorum and Witnesses (optional, spec §18.3): the witnesses
+	// the officer names, of which at least WitnessQuorum must have
+	// cosigned the checkpoint a verifier reads (spec §19).
+	WitnessQuorum int       `json:"witness_quorum,omitempty"`
+	Witnesses     []Witness `json:"witnesses,omitempty"`
+}
+
+// Witness is a witness the officer names in the manifest (spec §18.3): its
+// verifier key (a plain Ed25519 note key or a C2SP cosignature/v1 key) and,
+// optionally, the address of its tlog-witness endpoint.
+type Witness struct {
+	Key string `json:"key"`
+	URL string `json:"url,omitempty"`
+}
+
+// Limits of the manifest's witnesses.
+const (
+	MaxWitnesses     = 16
+	MaxWitnessKeyLen = 300
+	MaxWitnessURLLen = 300
+)
+
+// WitnessVerifiers returns the verifiers of the manifest's witnesses.
+func (m *Manifest) WitnessVerifiers() ([]note.Verifier, error) {
+	var vs []note.Verifier
+	for i, w := range m.Witnesses {
+		v, err := board.NewWitnessVerifier(w.Key)
+		if err != nil {
+			return nil, fmt.Errorf("witness %d: %v", i+1, err)
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
+}
+
+// validateWitnesses checks the manifest's witnesses (spec §18.3).
+func (m *Manifest) validateWitnesses() error {
+	if len(m.Witnesses) == 0 {
+		if m.WitnessQuorum != 0 {
+			return fmt.Errorf("witness_quorum is %d but the manifest names no witness", m.WitnessQuorum)
+		}
+		return nil
+	}
+	if len(m.Witnesses) > MaxWitnesses {
+		return fmt.Errorf("the manifest names %d witnesses; at most %d", len(m.Witnesses), MaxWitnesses)
+	}
+	if m.WitnessQuorum < 1 || m.WitnessQuorum > len(m.Witnesses) {
+		return fmt.Errorf("witness_quorum must be 1 to %d (the witnesses named), not %d", len(m.Witnesses), m.WitnessQuorum)
+	}
+	keys := map[string]int{string(m.LogKey): 0}
+	for i, w := range m.Witnesses {
+		where := fmt.Sprintf("witness %d", i+1)
+		if err := checkText(where+"'s key", w.Key, MaxWitnessKeyLen); err != nil {
+			return err
+		}
+		v, err := board.NewWitnessVerifier(w.Key)
+		if err != nil {
+			return fmt.Errorf("%s: key %q: %v", where, w.Key, err)
+		}
+		pub := string(board.WitnessPublicKey(v))
+		if j, ok := keys[pub]; ok {
+			if j == 0 {
+				return fmt.Errorf("%s: its key is the log key: a log cannot witness itself", where)
+			}
+			return fmt.Errorf("%s: its Ed25519 key is that of witness %d: a witness is named once", where, j)
+		}
+		keys[pub] = i + 1
+		if w.URL != "" {
+			if err := checkText(where+"'s url", w.URL, MaxWitnessURLLen); err != nil {
+				return err
+			}
+			u, err := url.Parse(w.URL)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				return fmt.Errorf("%s: url %q is not an http or https address without user, query or fragment", where, w.URL)
+			}
+		}
+	}
+	return nil
 }
 
 // Limits of a manifest.
@@ -167,6 +246,9 @@ func (m *Manifest) Validate() error {
 				return err
 			}
 		}
+	}
+	if err := m.validateWitnesses(); err != nil {
+		return err
 	}
 	opens, err := parseTime("window.opens", m.Window.Opens)
 	if err != nil {

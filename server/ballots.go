@@ -349,7 +349,8 @@ func (e *Election) checkpoint(ctx context.Context, size int64) (*signedCheckpoin
 		return nil, err
 	}
 	e.cp = &signedCheckpoint{c: c, signed: signed}
-	e.kickPush() // never waits (push.go)
+	e.addManifestWitnesses() // never waits
+	e.kickPush()             // never waits (push.go)
 	return e.cp, nil
 }
 

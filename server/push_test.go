@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/scrutin/scrutin/board"
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/mirror"
 	"github.com/scrutin/scrutin/internal/tlogwitness"
@@ -231,4 +233,91 @@ func TestTwoNodesPushToOneWitness(t *testing.T) {
 		t.Errorf("the witness answered %v", statuses)
 	}
 	t.Logf("the witness answered %v", statuses)
+}
+
+// TestPushToManifestWitnesses: the server pushes to the witnesses the
+// manifest names (spec §18.3) besides those it is given, and serves their
+// cosignatures, so that a verifier finds the manifest's quorum.
+func TestPushToManifestWitnesses(t *testing.T) {
+	ctx := context.Background()
+	defer server.SetPushTimings(time.Minute, 50*time.Millisecond)()
+	ms, mv := newCosigner(t, "observers.example/named")
+	cs, cv := newCosigner(t, "observers.example/configured")
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 4, Workers: 2, NoSignIn: true,
+		Witnesses: []election.Witness{{Key: mv.(*board.CosignatureVerifier).String(), URL: srv.URL + "/named/"}}, WitnessQuorum: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	lv, _ := note.NewVerifier(f.LogKey)
+	for name, s := range map[string]*board.Cosigner{"named": ms, "configured": cs} {
+		h := &tlogwitness.Handler{Logs: map[string]*board.Witness{lv.Name(): {Signer: s, Origin: lv.Name(), LogKey: lv}}, State: &tlogwitness.Memory{}}
+		mux.Handle("/"+name+"/", http.StripPrefix("/"+name, h))
+	}
+	f.Election.SetWitnessList([]server.Witness{{Key: cv, URL: srv.URL + "/configured"}})
+	done := make(chan struct{})
+	defer close(done)
+	f.Election.StartPushing(done, nil)
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, err := f.Vote(ctx, base); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, _, err := board.ReadPublished(ctx, &mirror.HTTP{Base: f.Log(base)}, board.ReadOptions{Origin: lv.Name(), LogKey: lv, Witnesses: []note.Verifier{mv, cv}, Quorum: 2, Fresh: board.Freshness{MaxAge: time.Hour}})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the manifest's and the configured witness's cosignatures are not both served: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPostedCosignatureKeepsTheLatestLine: a checkpoint posted with two
+// genuine lines of one cosignature/v1 witness, an old one first, keeps and
+// serves the latest, not the first (which would make the witness look
+// stale to readers until its next push).
+func TestPostedCosignatureKeepsTheLatestLine(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 2, Workers: 1, NoSignIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Store.Close()
+	lv, _ := note.NewVerifier(f.LogKey)
+	s, v := newCosigner(t, "observers.example/twice")
+	f.Election.SetWitnesses([]note.Verifier{v})
+	_, signed, err := f.Election.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(signed[:bytes.Index(signed, []byte("\n\n"))+1])
+	posted := bytes.Clone(signed)
+	for _, at := range []time.Time{time.Now().Add(-48 * time.Hour), time.Now()} {
+		s.Now = func() time.Time { return at }
+		line, err := note.Sign(&note.Note{Text: text}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posted = append(posted, line[len(text)+1:]...)
+	}
+	if _, err := f.Election.AddCosignature(ctx, posted); err != nil {
+		t.Fatal(err)
+	}
+	_, served, err := f.Election.PublicCheckpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := board.OpenFresh(served, lv.Name(), lv, []note.Verifier{v}, 1, board.Freshness{MaxAge: time.Hour}); err != nil {
+		t.Errorf("the served checkpoint has the old line: %v", err)
+	}
 }

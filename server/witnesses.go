@@ -13,9 +13,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -73,9 +75,15 @@ func ParseWitness(s string) (Witness, error) {
 }
 
 type witnessState struct {
-	mu      sync.Mutex
-	keys    []note.Verifier
-	targets map[string]*pushTarget // by witness name, those with an address
+	mu sync.Mutex
+	// configured is the list the server was given (SetWitnessList); keys
+	// and targets add the manifest's witnesses to it (spec §18.3).
+	configured []Witness
+	// manifestSeen is set once the manifest's witnesses were added (or
+	// are being): checked on each new checkpoint until then.
+	manifestSeen atomic.Bool
+	keys         []note.Verifier
+	targets      map[string]*pushTarget // by witness name, those with an address
 	// The pushers (push.go): done ends them, cancel stops those running,
 	// kicks wake them.
 	done   <-chan struct{}
@@ -109,12 +117,34 @@ func (e *Election) SetWitnesses(keys []note.Verifier) {
 // SetWitnessList names the election's witnesses: the server accepts their
 // cosignatures, and pushes its checkpoints to those with an address (see
 // StartPushing).
+// The manifest's witnesses (spec §18.3) are added to the list: the server
+// accepts their cosignatures and pushes to those with an address too.
 func (e *Election) SetWitnessList(ws []Witness) {
+	mws, ok := e.manifestWitnesses()
 	e.witnesses.mu.Lock()
 	defer e.witnesses.mu.Unlock()
+	if ok {
+		e.witnesses.manifestSeen.Store(true)
+	}
+	e.witnesses.configured = ws
+	e.setWitnessesLocked(append(slices.Clone(ws), mws...))
+}
+
+// setWitnessesLocked (witnesses.mu held) makes ws the witnesses, a key
+// given twice counting once (the first address given wins).
+func (e *Election) setWitnessesLocked(ws []Witness) {
 	e.witnesses.keys = nil
 	e.witnesses.targets = map[string]*pushTarget{}
+	seen := map[string]bool{}
 	for _, w := range ws {
+		id := fmt.Sprintf("%s+%08x", w.Key.Name(), w.Key.KeyHash())
+		if seen[id] {
+			if t := e.witnesses.targets[w.Key.Name()]; t == nil && w.URL != "" {
+				e.witnesses.targets[w.Key.Name()] = &pushTarget{key: w.Key, url: w.URL, known: -1}
+			}
+			continue
+		}
+		seen[id] = true
 		e.witnesses.keys = append(e.witnesses.keys, w.Key)
 		if w.URL != "" {
 			e.witnesses.targets[w.Key.Name()] = &pushTarget{key: w.Key, url: w.URL, known: -1}
@@ -122,6 +152,47 @@ func (e *Election) SetWitnessList(ws []Witness) {
 	}
 	e.witnesses.sigs = map[string]cosignature{}
 	e.startPushersLocked()
+}
+
+// manifestWitnesses returns the witnesses the manifest names, and whether
+// the election has its manifest yet.
+func (e *Election) manifestWitnesses() ([]Witness, bool) {
+	var m *election.Manifest
+	e.State(func(s *election.State) { m = s.Manifest })
+	if m == nil {
+		return nil, false
+	}
+	vs, err := m.WitnessVerifiers()
+	if err != nil {
+		return nil, true // cannot be: the manifest was validated
+	}
+	var ws []Witness
+	for i, v := range vs {
+		ws = append(ws, Witness{Key: v, URL: strings.TrimSuffix(m.Witnesses[i].URL, "/")})
+	}
+	return ws, true
+}
+
+// addManifestWitnesses adds the manifest's witnesses once the election has
+// its manifest (called on each new checkpoint until then, without waiting:
+// it runs apart, as it takes the election's lock).
+func (e *Election) addManifestWitnesses() {
+	if !e.witnesses.manifestSeen.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		mws, ok := e.manifestWitnesses()
+		if !ok {
+			e.witnesses.manifestSeen.Store(false)
+			return
+		}
+		if len(mws) == 0 {
+			return
+		}
+		e.witnesses.mu.Lock()
+		defer e.witnesses.mu.Unlock()
+		e.setWitnessesLocked(append(slices.Clone(e.witnesses.configured), mws...))
+	}()
 }
 
 // Witnesses returns the status of each witness, in name order.
@@ -182,9 +253,14 @@ func (e *Election) AddCosignature(ctx context.Context, signed []byte) (string, e
 				line = "— " + s.Name + " " + s.Base64 + "\n"
 			}
 		}
+		// A cosignature/v1 witness's latest line is kept (the one whose
+		// time the freshness bound sees), not its first.
+		latest, at, ok := board.LatestCosignature(signed, w)
+		if ok {
+			line = latest
+		}
 		e.witnesses.mu.Lock()
 		defer e.witnesses.mu.Unlock()
-		at, _ := board.CosignedAt(signed, w)
 		if old := e.witnesses.sigs[w.Name()]; c.Size > old.size || c.Size == old.size && !at.Before(old.cosigned) {
 			e.witnesses.sigs[w.Name()] = cosignature{size: c.Size, line: line, at: time.Now(), cosigned: at}
 		}

@@ -214,6 +214,14 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	}
 	rep.LogKey = state.LogKey
 
+	// spec §19 step 2: the manifest's witnesses, a quorum required in
+	// addition to the reader's.
+	mws, err := state.Manifest.WitnessVerifiers()
+	if err != nil {
+		rep.fail("manifest", 0, "", err.Error())
+		return rep, nil
+	}
+
 	r := &replay{rep: rep, state: state, workers: o.Workers}
 	if t, err := hex.DecodeString(o.Tracker); err == nil && len(t) == 32 && hex.EncodeToString(t) == o.Tracker {
 		r.want = &found{tracker: [32]byte(t)} // only the lower-case hex a tracker is written in
@@ -223,8 +231,13 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		r.workers = runtime.NumCPU()
 	}
 	r.start()
-	c, signed, err := board.ReadPublished(ctx, src, board.ReadOptions{
-		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Fresh: o.Fresh, Previous: o.Previous,
+	// The freshness bound (spec §16.2) is checked after the entries: it
+	// does not apply to a record that holds its result, which no valid
+	// entry can follow, so no stale view can hide one.
+	cpSrc := &checkpointCopy{FileReader: src}
+	c, signed, err := board.ReadPublished(ctx, cpSrc, board.ReadOptions{
+		Origin: board.Origin(f), LogKey: logKey, Witnesses: o.Witnesses, Quorum: o.Quorum, Previous: o.Previous,
+		AlsoWitnesses: mws, AlsoQuorum: state.Manifest.WitnessQuorum,
 		Visit: func(i int64, e []byte) error {
 			if i > 0 {
 				if o.Tracker != "" && e[0] == election.TypeBallot && election.Tracker(e) == o.Tracker {
@@ -245,6 +258,20 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	if err != nil {
 		rep.Failures = append([]Failure{{Check: "log", Entry: -1, Reason: err.Error()}}, rep.Failures...)
 		return rep, nil
+	}
+	if r.state.Result == nil && o.Fresh.MaxAge > 0 {
+		for _, q := range []struct {
+			ws []note.Verifier
+			k  int
+		}{{o.Witnesses, o.Quorum}, {mws, state.Manifest.WitnessQuorum}} {
+			if len(q.ws) == 0 && q.k == 0 {
+				continue
+			}
+			if _, _, err := board.OpenFresh(cpSrc.signed, board.Origin(f), logKey, q.ws, q.k, o.Fresh); err != nil {
+				rep.Failures = append([]Failure{{Check: "log", Entry: -1, Reason: fmt.Sprintf("%s: the election is not decided, and %v", board.CheckpointFile, err)}}, rep.Failures...)
+				return rep, nil
+			}
+		}
 	}
 	rep.Entries = c.Size
 	rep.Checkpoint = noteBytes(signed)
@@ -560,6 +587,20 @@ func (r *replay) tracker(ctx context.Context, src board.FileReader, c board.Chec
 
 // noteBytes encodes a verified note again: its text, a blank line, and
 // its verified signatures (sumdb/note's format).
+// checkpointCopy keeps a copy of the checkpoint file read through it.
+type checkpointCopy struct {
+	board.FileReader
+	signed []byte
+}
+
+func (c *checkpointCopy) ReadFile(ctx context.Context, path string, max int) ([]byte, error) {
+	b, err := c.FileReader.ReadFile(ctx, path, max)
+	if path == board.CheckpointFile && err == nil {
+		c.signed = bytes.Clone(b)
+	}
+	return b, err
+}
+
 func noteBytes(n *note.Note) []byte {
 	if n == nil {
 		return nil

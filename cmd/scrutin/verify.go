@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/mirror"
@@ -44,7 +43,7 @@ holds exactly the choices it states, under this election's key.`)
 	var witnesses keyList
 	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
 	quorum := fs.Int("quorum", -1, "how many of the witnesses must have cosigned (default: all given)")
-	maxAge := fs.Duration("max-age", defaultMaxAge, "the oldest a witness's cosignature/v1 may be to count (0: any age, for an archived record)")
+	maxAge := maxAgeFlag(fs)
 	previous := fs.String("previous", "", "a checkpoint of this election seen before (a receipt's): the log must extend it")
 	tracker := fs.String("tracker", "", "a ballot's tracker, to find it and prove its inclusion")
 	audit := fs.String("audit", "", "a booth's audit record (JSON) to check against the election")
@@ -58,7 +57,7 @@ holds exactly the choices it states, under this election's key.`)
 			fmt.Fprintln(stderr, "scrutin verify: "+hint)
 			return exitUsage
 		}
-		o := verify.Options{Witnesses: witnesses, Quorum: *quorum, Fresh: board.Freshness{MaxAge: *maxAge}, Tracker: normalTracker(*tracker)}
+		o := verify.Options{Witnesses: witnesses, Quorum: *quorum, Fresh: freshnessFor(fs.Arg(0), *maxAge), Tracker: normalTracker(*tracker)}
 		if o.Quorum < 0 {
 			o.Quorum = len(witnesses)
 		}

@@ -32,9 +32,28 @@ const (
 )
 
 // defaultMaxAge is how old a witness's cosignature/v1 may be, by default,
-// for a reader to count it (spec §16.2): a server pushes its checkpoint to
-// its witnesses again every hour.
+// for a reader of a live server (an http or https address) to count it
+// (spec §16.2): a server pushes its checkpoint to its witnesses again every
+// hour. A folder is read with no age bound unless --max-age is given.
 const defaultMaxAge = 24 * time.Hour
+
+// maxAgeFlag is --max-age: negative when not given.
+func maxAgeFlag(fs *flag.FlagSet) *time.Duration {
+	return fs.Duration("max-age", -1, "the oldest a witness's cosignature/v1 may be to count (0: any age; default: 24h for an http(s) address, any age for a folder)")
+}
+
+// freshnessFor is the freshness bound for reading loc (spec §16.2): the
+// --max-age given, else 24 hours for a live server's address and no bound
+// for a folder (a copy of a record, checked whenever it is read).
+func freshnessFor(loc string, maxAge time.Duration) board.Freshness {
+	if maxAge >= 0 {
+		return board.Freshness{MaxAge: maxAge}
+	}
+	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
+		return board.Freshness{MaxAge: defaultMaxAge}
+	}
+	return board.Freshness{}
+}
 
 // keyList is a repeatable flag of witnesses' verifier keys: plain Ed25519
 // note keys or C2SP cosignature/v1 keys.
@@ -324,7 +343,7 @@ the whole log checks out.`)
 	var witnesses keyList
 	fs.Var(&witnesses, "witness", "a witness's verifier key (repeatable)")
 	quorum := fs.Int("quorum", -1, "how many of the witnesses must have cosigned (default: all given)")
-	maxAge := fs.Duration("max-age", defaultMaxAge, "the oldest a witness's cosignature/v1 may be to count (0: any age)")
+	maxAge := maxAgeFlag(fs)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	previous := fs.String("previous", "", "a checkpoint file of this log seen before: the log must extend it")
 	electionF := fs.String("election", "", "the election's fingerprint as announced (64 hex digits): the log key must be this election's")
@@ -346,7 +365,7 @@ the whole log checks out.`)
 		if *quorum < 0 {
 			*quorum = len(witnesses)
 		}
-		opt := board.ReadOptions{Origin: logKey.v.Name(), LogKey: logKey.v, Witnesses: witnesses, Quorum: *quorum, Fresh: board.Freshness{MaxAge: *maxAge}, Previous: prev}
+		opt := board.ReadOptions{Origin: logKey.v.Name(), LogKey: logKey.v, Witnesses: witnesses, Quorum: *quorum, Fresh: freshnessFor(*logLoc, *maxAge), Previous: prev}
 		c, n, err := board.ReadPublished(context.Background(), mirror.For(logLocation(*logLoc)), opt)
 		if *asJSON {
 			res := map[string]any{"ok": err == nil}

@@ -83,6 +83,10 @@ type Options struct {
 	// (for fault tests).
 	WrapLog  func(store.Store) store.Store
 	Progress func(format string, args ...any)
+	// Witnesses and WitnessQuorum, if set, are the witnesses the
+	// manifest names (spec §18.3).
+	Witnesses     []election.Witness
+	WitnessQuorum int
 }
 
 // LogKeyFile is the file of the log's signing key seed in the data folder.
@@ -317,6 +321,7 @@ func Prepare(ctx context.Context, o Options) (*Fixture, error) {
 	f.logSeed = server.LogSeed(f.master, o.ID, false)
 	logKey := ed25519.NewKeyFromSeed(f.logSeed).Public().(ed25519.PublicKey)
 	f.Manifest = demoManifest(f.ID, roster, logKey)
+	f.Manifest.Witnesses, f.Manifest.WitnessQuorum = o.Witnesses, o.WitnessQuorum
 	if f.F, err = f.Manifest.Fingerprint(); err != nil {
 		return fail(err)
 	}

@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/scrutin/scrutin/board"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
 )
@@ -464,6 +467,43 @@ func (g *gen) records() *RecordFile {
 		g.check(err)
 		f.Cases = append(f.Cases, RecordCase{Comment: "a contest of 150 options (min = max = 1): its ballot is 65,491 bytes; a record of the manifest alone has no invalid entry", Steps: []RecordStep{ent(e)}, Valid: true, Invalid: []RecordFailure{}})
 	}
+	// Witnesses named in the manifest (spec §18.3, revision 6). Their keys
+	// come from fixed seeds, not from g, so that no other vector changes.
+	seed := func(b byte) *bytes.Reader { return bytes.NewReader(bytes.Repeat([]byte{b}, 32)) }
+	_, cosigKey, err := board.GenerateCosigner(seed(0x21), "witness.example/one")
+	g.check(err)
+	_, noteKey, err := note.GenerateKey(seed(0x22), "witness.example/two")
+	g.check(err)
+	_, sameKey, err := note.GenerateKey(seed(0x21), "witness.example/one-again")
+	g.check(err)
+	logAsWitness, err := note.NewEd25519VerifierKey("witness.example/log", ed25519.PublicKey(b.manifest.LogKey))
+	g.check(err)
+	twoWitnesses := []election.Witness{{Key: cosigKey, URL: "https://witness.example/one"}, {Key: noteKey}}
+	{
+		m := g.recordManifest(b.manifest.Roster, b.manifest.LogKey)
+		m.Witnesses, m.WitnessQuorum = twoWitnesses, 2
+		e, err := m.Entry()
+		g.check(err)
+		f.Cases = append(f.Cases, RecordCase{Comment: "a manifest naming two witnesses (a cosignature/v1 key with an address, a plain note key without) and a witness quorum of 2; a record of the manifest alone has no invalid entry", Steps: []RecordStep{ent(e)}, Valid: true, Invalid: []RecordFailure{}})
+	}
+	manifest("a witness quorum of 3 among 2 witnesses", KindContent, func(m *election.Manifest) { m.Witnesses, m.WitnessQuorum = twoWitnesses, 3 })
+	manifest("two witnesses and no witness_quorum (it would be 0)", KindContent, func(m *election.Manifest) { m.Witnesses = twoWitnesses })
+	manifest("a witness_quorum of 1 and no witness", KindContent, func(m *election.Manifest) { m.WitnessQuorum = 1 })
+	manifest("a witness key of algorithm 0x02", KindContent, func(m *election.Manifest) {
+		m.Witnesses, m.WitnessQuorum = []election.Witness{{Key: "witness.example/bad+01234567+AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}, 1
+	})
+	manifest("a witness key whose hash does not match its name and key", KindContent, func(m *election.Manifest) {
+		m.Witnesses, m.WitnessQuorum = []election.Witness{{Key: strings.Replace(cosigKey, "witness.example/one", "witness.example/uno", 1)}}, 1
+	})
+	manifest("one Ed25519 key named twice, as a cosignature/v1 key and as a plain note key", KindContent, func(m *election.Manifest) {
+		m.Witnesses, m.WitnessQuorum = []election.Witness{{Key: cosigKey}, {Key: sameKey}}, 1
+	})
+	manifest("the log key named as a witness", KindContent, func(m *election.Manifest) {
+		m.Witnesses, m.WitnessQuorum = []election.Witness{{Key: logAsWitness}}, 1
+	})
+	manifest("a witness address that is not http or https", KindContent, func(m *election.Manifest) {
+		m.Witnesses, m.WitnessQuorum = []election.Witness{{Key: noteKey, URL: "ftp://witness.example/"}}, 1
+	})
 	invalid("a manifest with whitespace in its JSON", 0, KindEncoding, ent(g.edit(b.log[0], `{"contests"`, `{ "contests"`)))
 	invalid("a log that starts with a ballot", 0, KindOrder, ent(b.log[b.ballots]))
 
