@@ -188,3 +188,20 @@ func TestReplaceRefusedAfterEnd(t *testing.T) {
 		t.Fatalf("a replacement before the end: %v", err)
 	}
 }
+
+// TestVerifierNamesAuthority (spec §18.8, §19): the authority entry is
+// recorded by the officer, so the credential authority must be able to
+// check that the key in the record is its own (one recorded by the server
+// instead could sign replacements): the verifier reports it.
+func TestVerifierNamesAuthority(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 2, Workers: 2, Seed: 29, Authority: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, _ := f.Authority.PublicKey().MarshalText()
+	if rep := verifyLog(t, f); !rep.OK || rep.Authority != string(want) {
+		t.Fatalf("the verifier reports the authority's key %q (ok %v); want %q", rep.Authority, rep.OK, want)
+	}
+}
