@@ -127,6 +127,12 @@ func (g *gen) replaceRecords(f *RecordFile, b *recordBase) {
 	invalid("a replacement signed by another key than the authority's", KindContent, withR(replace(other, k2, n2.PublicKey()))...)
 	invalid("a replacement signed by a voter's credential", KindContent, withR(replace(b.keys[2], k2, n2.PublicKey()))...)
 	invalid("a replacement whose time was changed after it was signed", KindContent, withR(g.edit(r2, `"at":"2027-03-05T10:00:00Z"`, `"at":"2027-03-05T11:00:00Z"`))...)
+	{
+		// spec §18.8 rule 2: which kind a bad member gives.
+		n2Text, _ := n2.PublicKey().MarshalText()
+		invalid("a replacement whose new credential is the identity element", KindEncoding, withR(g.edit(r2, `"new":"`+string(n2Text)+`"`, `"new":"`+strings.Repeat("A", 43)+`"`))...)
+		invalid("a replacement whose at has an offset (+00:00): not a <time>", KindContent, withR(g.edit(r2, `"at":"2027-03-05T10:00:00Z"`, `"at":"2027-03-05T10:00:00+00:00"`))...)
+	}
 	invalid("a replacement without its signature member", KindEncoding, withR(append([]byte{election.TypeReplacement}, strings.Split(string(r2[1:]), `,"signature"`)[0]+"}"...))...)
 	// spec §18.8 rule 6: a replacement made at or after the end in force
 	// would only take counted ballots away (nobody can vote again).
