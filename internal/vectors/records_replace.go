@@ -123,6 +123,7 @@ func (g *gen) replaceRecords(f *RecordFile, b *recordBase) {
 	invalid("a replacement of an unknown credential", KindContent, withR(replace(ca, fresh().PublicKey(), n2.PublicKey()))...)
 	invalid("a replacement of a credential already revoked", KindContent, withR(r2, replace(ca, k2, n3.PublicKey()))...)
 	invalid("a replacement whose new credential is voter 1's, already active: two active credentials for one member", KindContent, withR(replace(ca, k2, b.keys[1].PublicKey()))...)
+	invalid("a replacement whose new credential is its old one (voter 2's, still active)", KindContent, withR(replace(ca, k2, k2))...)
 	invalid("a replacement whose new credential is one it revoked before", KindContent, withR(r2, replace(ca, n2.PublicKey(), k2))...)
 	invalid("a replacement signed by another key than the authority's", KindContent, withR(replace(other, k2, n2.PublicKey()))...)
 	invalid("a replacement signed by a voter's credential", KindContent, withR(replace(b.keys[2], k2, n2.PublicKey()))...)
