@@ -113,4 +113,10 @@ func TestTrackerOfRevokedBallot(t *testing.T) {
 			t.Errorf("the tracker page (%s) of a revoked credential's ballot does not say so (want %q):\n%s", lang, want, body)
 		}
 	}
+	for lang, want := range map[string]string{"en": "voting code replaced", "fr": "code de vote remplacé"} {
+		_, body := get(t, http.DefaultClient, base+el+"/ballots", "Accept-Language", lang)
+		if !strings.Contains(body, want) || strings.Contains(body, "MISSING:") {
+			t.Errorf("the list of ballots (%s) does not say that a revoked credential's ballot is not counted because its code was replaced (want %q)", lang, want)
+		}
+	}
 }
