@@ -101,7 +101,8 @@ func (s *State) applyReplacement(payload []byte) error {
 	if r.Old == nil || r.New == nil || r.Signature == nil {
 		return fmt.Errorf("%w: a replacement has its old and new credentials and its signature", ErrMalformed)
 	}
-	if _, err := parseTime("replacement.at", r.At); err != nil {
+	at, err := parseTime("replacement.at", r.At)
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrEntry, err)
 	}
 	old, nw := [32]byte(r.Old.Bytes()), [32]byte(r.New.Bytes())
@@ -117,6 +118,11 @@ func (s *State) applyReplacement(payload []byte) error {
 	}
 	if err := r.Verify(s.Fingerprint, s.Authority); err != nil {
 		return fmt.Errorf("%w: the replacement is not signed by the credential authority's key: %v", ErrEntry, err)
+	}
+	// spec: §18.8 rule 6: after the end in force nobody can vote again, so
+	// a replacement would only take a counted ballot away.
+	if end := s.Ends(); !at.Before(end) {
+		return fmt.Errorf("%w: the replacement was made at %s, when voting had ended (at %s): a credential is not replaced once nobody can vote again", ErrEntry, r.At, end.Format(TimeFormat))
 	}
 	if s.revoked == nil {
 		s.revoked, s.original = make(map[[32]byte]bool), make(map[[32]byte][32]byte)

@@ -138,6 +138,9 @@ type BallotRow struct {
 	Index   int64
 	Tracker string
 	Counted bool // the last ballot of its credential
+	// Revoked: its credential was replaced since (spec §18.8); it does
+	// not count.
+	Revoked bool
 }
 
 // Ballots lists the ballots among entries [from, to) of the log.
@@ -155,6 +158,7 @@ func (e *Election) Ballots(ctx context.Context, from, to int64) ([]BallotRow, er
 	e.State(func(s *election.State) {
 		for i := range rows {
 			_, rows[i].Counted, _ = s.FindTracker(rows[i].Tracker)
+			rows[i].Revoked = s.TrackerRevoked(rows[i].Tracker)
 		}
 	})
 	return rows, nil

@@ -137,3 +137,71 @@ func mustKey(t *testing.T, f *demo.Fixture, code string) *crypto.PublicKey {
 	}
 	return k.PublicKey()
 }
+
+// TestReplaceRefusedAfterEnd (spec §18.8 rule 6 and what a server does):
+// once the end in force has passed by the server's clock, nobody can vote
+// again, so a replacement would only take a counted ballot away: the
+// server refuses it even when the authority dated it before the end; and
+// the record refuses one dated at the end.
+func TestReplaceRefusedAfterEnd(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: 23, Authority: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	url, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	e := f.Election
+	old := f.Codes[1]
+	if err := f.CastWith(ctx, url, 1, old, []int{0}); err != nil {
+		t.Fatalf("voter 1's ballot: %v", err)
+	}
+	end := e.Ends()
+	newKey, _ := crypto.GenerateKey(nil)
+	backdated, err := election.NewReplacement(nil, f.F, f.Authority, mustKey(t, f, old), newKey.PublicKey(), end.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetClock(func() time.Time { return end.Add(time.Minute) })
+	if _, err := e.Append(ctx, backdated.Entry()); !errors.Is(err, server.ErrRefused) {
+		t.Fatalf("a replacement appended after the end in force (dated before it): %v", err)
+	}
+	var voted int
+	e.State(func(s *election.State) { voted = s.Voted() })
+	if voted != 1 {
+		t.Fatalf("after the refused replacement, %d credentials have a counted ballot; want 1", voted)
+	}
+	atEnd, err := election.NewReplacement(nil, f.F, f.Authority, mustKey(t, f, old), newKey.PublicKey(), end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetClock(func() time.Time { return end.Add(-time.Minute) })
+	if _, err := e.Append(ctx, atEnd.Entry()); !errors.Is(err, server.ErrRefused) {
+		t.Fatalf("a replacement dated at the end in force: %v", err)
+	}
+	// Before the end, by the clock and by its date, it is recorded.
+	if _, err := e.Append(ctx, backdated.Entry()); err != nil {
+		t.Fatalf("a replacement before the end: %v", err)
+	}
+}
+
+// TestVerifierNamesAuthority (spec §18.8, §19): the authority entry is
+// recorded by the officer, so the credential authority must be able to
+// check that the key in the record is its own (one recorded by the server
+// instead could sign replacements): the verifier reports it.
+func TestVerifierNamesAuthority(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 2, Workers: 2, Seed: 29, Authority: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, _ := f.Authority.PublicKey().MarshalText()
+	if rep := verifyLog(t, f); !rep.OK || rep.Authority != string(want) {
+		t.Fatalf("the verifier reports the authority's key %q (ok %v); want %q", rep.Authority, rep.OK, want)
+	}
+}

@@ -235,6 +235,14 @@ func (e *Election) appendEntry(ctx context.Context, entry []byte) (int64, error)
 		if e.state.Size != size {
 			return nil, fmt.Errorf("%w: internal error: the state holds %d entries after catching up with a log of %d", ErrBusy, e.state.Size, size)
 		}
+		// spec: §18.8 a server appends no replacement from the end in force
+		// on by its clock, whatever the authority dated it: nobody could
+		// vote again. Checked under the log's lock, against the end in
+		// force of the whole log (an extension another node appended
+		// included).
+		if len(entry) > 0 && entry[0] == election.TypeReplacement && e.state.Manifest != nil && !e.now().Before(e.state.Ends()) {
+			return nil, fmt.Errorf("%w: voting ended at %s: a credential is not replaced once nobody can vote again", ErrRefused, e.state.Ends().UTC().Format(election.TimeFormat))
+		}
 		first := e.state.Size == 0
 		// Apply leaves the state unchanged when it refuses the entry;
 		// once it accepts, the entry must reach the store, or the node

@@ -89,6 +89,10 @@ type Report struct {
 	// Window is the voting window as the record sets it (spec §18.7, §19),
 	// once the manifest is valid.
 	Window *Window `json:"window,omitempty"`
+	// Authority is the credential authority's key of the authority entry
+	// (spec §18.8, §19), in unpadded base64url, "" if none: for the
+	// authority to check that it is its own.
+	Authority string `json:"authority,omitempty"`
 	// Replacements are the replacements of lost credentials (spec §18.8),
 	// in log order.
 	Replacements []Replacement `json:"replacements"`
@@ -288,6 +292,10 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 	rep.Result, rep.Decided = s.Result, s.Result != nil
 	rep.ElectionKey, rep.Eligibility, rep.State = s.ElectionKey, s.Eligibility, s
 	rep.Window, rep.Replacements = window(s), replacements(s)
+	if s.Authority != nil {
+		a, _ := s.Authority.MarshalText()
+		rep.Authority = string(a)
+	}
 	if o.Tracker != "" {
 		rep.Tracker = r.tracker(ctx, src, c, o.Tracker)
 		if rep.Tracker.Found {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scrutin/scrutin/election"
 	"github.com/scrutin/scrutin/internal/demo"
 )
 
@@ -70,6 +71,52 @@ func TestConsoleRecordsReplacement(t *testing.T) {
 			if !strings.Contains(body, want) && path == "/" || path == "/board" && !strings.Contains(body, `id="log-replacements"`) {
 				t.Errorf("%s (%s) does not show the replacement", path, lang)
 			}
+		}
+	}
+}
+
+// TestTrackerOfRevokedBallot (spec §18.8, §19): the tracker page of a
+// ballot cast under a credential since replaced says so, in both
+// languages, rather than that its voter voted again (which the member whose
+// code was replaced without asking would read as their own doing).
+func TestTrackerOfRevokedBallot(t *testing.T) {
+	ctx := context.Background()
+	f, err := demo.Setup(ctx, demo.Options{Dir: t.TempDir(), Voters: 3, Workers: 2, Seed: 31, Authority: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Store.Close() })
+	base, stop, err := f.Serve("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	if err := f.CastWith(ctx, base, 1, f.Codes[1], []int{0}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := election.CredentialKey(f.F, f.Codes[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tracker string
+	f.Election.State(func(s *election.State) { tracker = s.Counted(k.PublicKey()).Tracker })
+	entry, err := f.Replace(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Election.Append(ctx, entry); err != nil {
+		t.Fatal(err)
+	}
+	for lang, want := range map[string]string{"en": "its voting code was replaced", "fr": "son code de vote a été remplacé"} {
+		_, body := get(t, http.DefaultClient, base+el+"/ballots/"+tracker, "Accept-Language", lang)
+		if !strings.Contains(body, want) || strings.Contains(body, "MISSING:") {
+			t.Errorf("the tracker page (%s) of a revoked credential's ballot does not say so (want %q):\n%s", lang, want, body)
+		}
+	}
+	for lang, want := range map[string]string{"en": "voting code replaced", "fr": "code de vote remplacé"} {
+		_, body := get(t, http.DefaultClient, base+el+"/ballots", "Accept-Language", lang)
+		if !strings.Contains(body, want) || strings.Contains(body, "MISSING:") {
+			t.Errorf("the list of ballots (%s) does not say that a revoked credential's ballot is not counted because its code was replaced (want %q)", lang, want)
 		}
 	}
 }

@@ -73,6 +73,7 @@ func (c *ballotRows) get(ctx context.Context, e *server.Election, from, to int64
 	e.State(func(s *election.State) {
 		for i := range out {
 			_, out[i].Counted, _ = s.FindTracker(out[i].Tracker)
+			out[i].Revoked = s.TrackerRevoked(out[i].Tracker)
 		}
 	})
 	return out, nil
@@ -83,9 +84,13 @@ func (c *ballotRows) get(ctx context.Context, e *server.Election, from, to int64
 func (c *ballotRows) table(lang string, from, to int64, rows []server.BallotRow, render func() (template.HTML, error)) (template.HTML, error) {
 	counted := make([]byte, len(rows))
 	for i, r := range rows {
-		counted[i] = '0'
-		if r.Counted {
+		switch {
+		case r.Counted:
 			counted[i] = '1'
+		case r.Revoked: // spec §18.8: shown otherwise than superseded
+			counted[i] = '2'
+		default:
+			counted[i] = '0'
 		}
 	}
 	k := tableKey{lang, from}

@@ -926,6 +926,9 @@ type trackerView struct {
 	Found   bool
 	Receipt *server.Receipt
 	Counted bool
+	// Revoked: the ballot's credential was replaced since (spec §18.8),
+	// so it does not count, whether or not its voter voted again.
+	Revoked bool
 }
 
 func (s *Site) tracker(w http.ResponseWriter, r *http.Request, p *pageData) {
@@ -945,7 +948,10 @@ func (s *Site) tracker(w http.ResponseWriter, r *http.Request, p *pageData) {
 	}
 	v := &trackerView{Tracker: t}
 	var idx int64
-	p.el.e.State(func(st *election.State) { idx, v.Counted, v.Found = st.FindTracker(t) })
+	p.el.e.State(func(st *election.State) {
+		idx, v.Counted, v.Found = st.FindTracker(t)
+		v.Revoked = st.TrackerRevoked(t)
+	})
 	status := http.StatusOK
 	if v.Found {
 		rc, err := p.el.e.Receipt(r.Context(), idx, t)

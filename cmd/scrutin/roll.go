@@ -222,6 +222,11 @@ public half in the log (docs/spec.md §18.8).`)
 		if err != nil {
 			return fail(stderr, "credentials generate", err)
 		}
+		var pub election.Authority
+		if err := json.Unmarshal(authority[1:], &pub); err != nil {
+			return fail(stderr, "credentials generate", err)
+		}
+		pubText, _ := pub.Key.MarshalText()
 		if err := os.WriteFile(filepath.Join(*out, "authority.key"), secret, 0o600); err != nil {
 			return fail(stderr, "credentials generate", err)
 		}
@@ -230,6 +235,7 @@ public half in the log (docs/spec.md §18.8).`)
 		}
 		fmt.Fprintf(stdout, "%d credentials: codes in %s (secret), the sign-in list in %s (personal data, for the server), public credentials in %d entry files\n", len(issued), mm, filepath.Join(*out, "sign-in.csv"), len(entries))
 		fmt.Fprintf(stdout, "the credential authority's key in %s (secret: keep it with the codes, to replace a lost code), its public half in %s (record it with the credentials)\n", filepath.Join(*out, "authority.key"), filepath.Join(*out, "authority.entry"))
+		fmt.Fprintf(stdout, "the credential authority's public key is %s: before voting opens, check that \"scrutin verify\" reports this key, and no other\n", pubText)
 		return exitOK
 	}
 }

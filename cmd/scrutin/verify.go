@@ -181,6 +181,10 @@ func printReport(w io.Writer, rep *verify.Report, announced bool) {
 			fmt.Fprintf(w, "  closed at %s%s: %q\n", win.Closed, early, win.Reason)
 		}
 	}
+	if rep.Authority != "" {
+		// spec: §18.8 the authority checks that the recorded key is its own.
+		fmt.Fprintf(w, "  credential authority's key: %s (the authority checks that it is the one its \"credentials generate\" printed)\n", rep.Authority)
+	}
 	if n := len(rep.Replacements); n > 0 {
 		// spec: §18.8 every replacement of a lost credential is public.
 		fmt.Fprintf(w, "  %d lost credential(s) replaced by the credential authority:", n)

@@ -25,13 +25,16 @@ func (g *gen) replaceRecords(f *RecordFile, b *recordBase) {
 	auth := (&election.Authority{Key: ca.PublicKey()}).Entry()
 	fp := g.stateOf(b.log[:1]).Fingerprint
 	at := time.Date(2027, 3, 5, 10, 0, 0, 0, time.UTC)
-	replace := func(signer *crypto.SecretKey, old, new *crypto.PublicKey) []byte {
+	replaceAt := func(at time.Time, signer *crypto.SecretKey, old, new *crypto.PublicKey) []byte {
 		r, err := election.NewReplacement(g.rnd, fp, signer, old, new, at)
 		g.check(err)
 		if err != nil {
 			return nil
 		}
 		return r.Entry()
+	}
+	replace := func(signer *crypto.SecretKey, old, new *crypto.PublicKey) []byte {
+		return replaceAt(at, signer, old, new)
 	}
 	fresh := func() *crypto.SecretKey {
 		k, err := crypto.GenerateKey(g.rnd)
@@ -120,11 +123,32 @@ func (g *gen) replaceRecords(f *RecordFile, b *recordBase) {
 	invalid("a replacement of an unknown credential", KindContent, withR(replace(ca, fresh().PublicKey(), n2.PublicKey()))...)
 	invalid("a replacement of a credential already revoked", KindContent, withR(r2, replace(ca, k2, n3.PublicKey()))...)
 	invalid("a replacement whose new credential is voter 1's, already active: two active credentials for one member", KindContent, withR(replace(ca, k2, b.keys[1].PublicKey()))...)
+	invalid("a replacement whose new credential is its old one (voter 2's, still active)", KindContent, withR(replace(ca, k2, k2))...)
 	invalid("a replacement whose new credential is one it revoked before", KindContent, withR(r2, replace(ca, n2.PublicKey(), k2))...)
 	invalid("a replacement signed by another key than the authority's", KindContent, withR(replace(other, k2, n2.PublicKey()))...)
 	invalid("a replacement signed by a voter's credential", KindContent, withR(replace(b.keys[2], k2, n2.PublicKey()))...)
 	invalid("a replacement whose time was changed after it was signed", KindContent, withR(g.edit(r2, `"at":"2027-03-05T10:00:00Z"`, `"at":"2027-03-05T11:00:00Z"`))...)
+	{
+		// spec §18.8 rule 2: which kind a bad member gives.
+		n2Text, _ := n2.PublicKey().MarshalText()
+		invalid("a replacement whose new credential is the identity element", KindEncoding, withR(g.edit(r2, `"new":"`+string(n2Text)+`"`, `"new":"`+strings.Repeat("A", 43)+`"`))...)
+		invalid("a replacement whose at has an offset (+00:00): not a <time>", KindContent, withR(g.edit(r2, `"at":"2027-03-05T10:00:00Z"`, `"at":"2027-03-05T10:00:00+00:00"`))...)
+	}
 	invalid("a replacement without its signature member", KindEncoding, withR(append([]byte{election.TypeReplacement}, strings.Split(string(r2[1:]), `,"signature"`)[0]+"}"...))...)
+	// spec §18.8 rule 6: a replacement made at or after the end in force
+	// would only take counted ballots away (nobody can vote again).
+	end := time.Date(2027, 3, 8, 18, 0, 0, 0, time.UTC) // the base manifest's window.closes
+	invalid("a replacement made at the end in force (the manifest's): voter 2's counted ballot would be taken away when nobody can vote again", KindContent,
+		withR(replaceAt(end, ca, k2, n2.PublicKey()))...)
+	invalid("a replacement made after the end in force", KindContent, withR(replaceAt(end.Add(time.Hour), ca, k2, n2.PublicKey()))...)
+	{
+		ext := (&election.Extension{At: "2027-03-08T12:00:00Z", Closes: "2027-03-09T18:00:00Z", Reason: "the server was down this morning"}).Entry()
+		late := replaceAt(end.Add(time.Hour), ca, k2, n2.PublicKey())
+		valid("voting is extended to 2027-03-09T18:00:00Z, and voter 2's credential is replaced after the planned end but before the end in force; they vote again",
+			ext, late, vote(ents([][]byte{ext, late}), n2, [][]int{{1}, {0}, nil}))
+		invalid("voting is extended, and a replacement is made at the extension's end", KindContent,
+			withR(ext, replaceAt(end.Add(24*time.Hour), ca, k2, n2.PublicKey()))...)
+	}
 	invalid("a replacement in a record without an authority entry", KindOrder, cp(0, b.close), ent(r2))
 	invalid("a replacement before the open entry", KindOrder, cp(0, b.open), ent(auth), ent(r2))
 	invalid("a replacement after the close entry", KindOrder, append(append([]RecordStep{}, voting...), cp(b.close, b.close+1), ent(r2))...)

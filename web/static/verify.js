@@ -56,7 +56,7 @@
       if (rep.ok) add(rep.fingerprint_announced ? msgs.announced : msgs.notAnnounced);
       if (rep.ok && !rep.decided) add(fmt("notDecided", rep.phase)); // spec §19
       if (rep.tracker) {
-        add(rep.tracker.found ? fmt("trackerFound", rep.tracker.index, rep.tracker.counted ? msgs.counted : msgs.replaced) : msgs.trackerNotFound);
+        add(rep.tracker.found ? fmt("trackerFound", rep.tracker.index, rep.tracker.counted ? msgs.counted : rep.tracker.revoked ? msgs.revoked : msgs.replaced) : msgs.trackerNotFound);
       }
       for (const f of rep.failures) add(fmt("failure", f.entry, f.check, f.reason));
     }
