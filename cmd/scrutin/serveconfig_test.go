@@ -107,3 +107,32 @@ func TestServeConfigFile(t *testing.T) {
 		t.Error("a refused configuration made the data folder")
 	}
 }
+
+// TestServeConfigDBPasswordNeverPrinted (issue 23 review): a password
+// written into the PostgreSQL URL is refused, and --check-config (whose
+// output goes to terminals, CI logs and the journal) prints it nowhere:
+// neither in the userinfo, nor as ?password=, nor inside the error of a
+// URL that does not parse.
+func TestServeConfigDBPasswordNeverPrinted(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	for _, db := range []string{
+		"postgres://scrutin:Pa55-in-userinfo@db.example.org/scrutin",
+		"postgres://scrutin@db.example.org/scrutin?sslmode=require&password=Pa55-in-query",
+		"postgres://scrutin:Pa55-bad%zz@db.example.org/scrutin",
+	} {
+		var stdout, stderr bytes.Buffer
+		status := run([]string{"serve", "--dir", data, "--sign-in", "off", "--db", db, "--check-config"}, &stdout, &stderr)
+		if status != exitFailure {
+			t.Errorf("%s: --check-config exited %d, want %d (a password in the URL is refused)\n%s", db, status, exitFailure, stderr.String())
+		}
+		if strings.Contains(stdout.String()+stderr.String(), "Pa55") {
+			t.Errorf("%s: the password was printed:\n%s%s", db, stdout.String(), stderr.String())
+		}
+		stdout.Reset()
+		stderr.Reset()
+		run([]string{"serve", "--dir", data, "--sign-in", "off", "--db", db}, &stdout, &stderr)
+		if strings.Contains(stdout.String()+stderr.String(), "Pa55") {
+			t.Errorf("%s: serve printed the password:\n%s%s", db, stdout.String(), stderr.String())
+		}
+	}
+}
