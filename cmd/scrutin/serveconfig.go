@@ -284,7 +284,8 @@ func (c *serveConfig) check(flagNames bool) error {
 		if !store.IsPostgres(c.DB) {
 			bad("%s must be a PostgreSQL URL, postgres://…", n("db"))
 		} else if u, err := url.Parse(c.DB); err != nil {
-			bad("%s: %v", n("db"), err)
+			// url.Parse's error quotes the whole URL, password included.
+			bad("%s %s is not a valid URL (a character that must be %%-escaped?)", n("db"), redactDB(c.DB))
 		} else if _, ok := u.User.Password(); ok || u.Query().Has("password") {
 			bad("%s holds a password: put it in a file readable only by you and name it, postgres://%s@%s%s?passfile=FILE (lines host:port:db:user:password)", n("db"), u.User.Username(), u.Host, u.Path)
 		} else if pf := u.Query().Get("passfile"); pf != "" {
@@ -411,11 +412,7 @@ func (c *serveConfig) effective() []byte {
 	}
 	h := c.hsts()
 	e.HSTS = &h
-	if e.DB != "" {
-		if u, err := url.Parse(e.DB); err == nil {
-			e.DB = u.Redacted()
-		}
-	}
+	e.DB = redactDB(e.DB)
 	if e.LogKeyFile == "" && e.Dir != "" {
 		e.LogKeyFile = e.Dir + string(os.PathSeparator) + "log.key"
 	}
@@ -430,4 +427,24 @@ func (c *serveConfig) effective() []byte {
 	}
 	b, _ := json.MarshalIndent(e, "", "  ")
 	return append(b, '\n')
+}
+
+// redactDB is the PostgreSQL URL db with its password, in the user
+// information or as ?password=, replaced by xxxxx; a URL that does not
+// parse is shown by its scheme only. Printed configuration and errors go
+// to terminals, CI logs and the journal.
+func redactDB(db string) string {
+	if db == "" {
+		return ""
+	}
+	u, err := url.Parse(db)
+	if err != nil || !store.IsPostgres(db) {
+		// A keyword string (host=… password=…) or a broken URL.
+		return "(not a valid postgres:// URL: not shown, it may hold a password)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }

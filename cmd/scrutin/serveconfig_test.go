@@ -119,6 +119,7 @@ func TestServeConfigDBPasswordNeverPrinted(t *testing.T) {
 		"postgres://scrutin:Pa55-in-userinfo@db.example.org/scrutin",
 		"postgres://scrutin@db.example.org/scrutin?sslmode=require&password=Pa55-in-query",
 		"postgres://scrutin:Pa55-bad%zz@db.example.org/scrutin",
+		"host=db.example.org user=scrutin password=Pa55-keywords",
 	} {
 		var stdout, stderr bytes.Buffer
 		status := run([]string{"serve", "--dir", data, "--sign-in", "off", "--db", db, "--check-config"}, &stdout, &stderr)
