@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -14,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/atrest"
+	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/pgtest"
 	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/store"
 )
 
 // caster casts ballots of the demo's members on a server without sign-in.
@@ -280,5 +285,59 @@ func TestBackupRestore(t *testing.T) {
 				t.Fatalf("the restored server lacks %d ballots it acknowledged: %v", len(m), m)
 			}
 		})
+	}
+}
+
+// TestRestoreRefusesBackupWithoutAnElection (issue 23 review): a backup
+// made before an election was created lacks it entirely; restoring it
+// loses every entry of that election the server acknowledged. restore
+// says it refuses a stale backup with SQLite "(nothing was changed)": it
+// must refuse this one too, before replacing the database, not leave it
+// to serve once the live database is gone.
+func TestRestoreRefusesBackupWithoutAnElection(t *testing.T) {
+	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, k := range []string{demo.LogKeyFile, accounts.KeyFile} {
+		if _, _, err := atrest.LoadOrCreateKey(filepath.Join(dir, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if status := run([]string{"backup", "--dir", dir, "--out", out}, &stdout, &stderr); status != exitOK {
+		t.Fatalf("backup: %d %s", status, stderr.String())
+	}
+	// Since the backup, election e2 was created and this server signed a
+	// checkpoint of 7 of its entries.
+	cp := filepath.Join(dir, server.CheckpointDir)
+	if err := os.MkdirAll(cp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cp, "e2"), []byte("scrutin/e2\n7\nAAAA\n\n— sig\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	live, err := os.ReadFile(filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if status := run([]string{"restore", "--from", out, "--dir", dir}, &stdout, &stderr); status == exitOK {
+		t.Errorf("restore of a backup without election e2, of which this server signed 7 entries, succeeded:\n%s%s", stdout.String(), stderr.String())
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, store.SQLiteFile)); !bytes.Equal(after, live) {
+		t.Error("the refused restore replaced the database")
+	}
+	if !strings.Contains(stderr.String(), "e2") {
+		t.Errorf("restore does not name the missing election: %s", stderr.String())
+	}
+	// --accept-rollback restores it, as for a shorter log.
+	stdout.Reset()
+	stderr.Reset()
+	if status := run([]string{"restore", "--from", out, "--dir", dir, "--accept-rollback"}, &stdout, &stderr); status != exitOK {
+		t.Errorf("restore --accept-rollback: %d %s", status, stderr.String())
 	}
 }
