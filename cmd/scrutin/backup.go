@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/scrutin/scrutin/accounts"
@@ -232,6 +233,24 @@ replace holds entries the server acknowledged), unless --accept-rollback.`)
 				if signed > n {
 					stale = true
 					fmt.Fprintf(stderr, "scrutin restore: election %s: this server signed a checkpoint of %d entries, the backup holds only %d: %d entries it acknowledged are missing from it\n", id, signed, n, signed-n)
+				}
+			}
+			// An election created after the backup was made is not in
+			// it at all: restoring loses every entry of it this server
+			// acknowledged, as a shorter log would.
+			des, err := os.ReadDir(*cpDir)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fail(stderr, "restore", fmt.Errorf("the checkpoint files: %w", err))
+			}
+			for _, de := range des {
+				id := strings.TrimSuffix(de.Name(), server.WitnessedSuffix)
+				if _, ok := counts[id]; ok || de.IsDir() || store.CheckID(id) != nil {
+					continue
+				}
+				if signed := server.SignedCheckpointSize(*cpDir, id); signed > 0 {
+					stale = true
+					counts[id] = 0 // named once
+					fmt.Fprintf(stderr, "scrutin restore: election %s: this server signed a checkpoint of %d entries, the backup does not hold the election at all (made before it was created?)\n", id, signed)
 				}
 			}
 			if stale && !*acceptRollback {
