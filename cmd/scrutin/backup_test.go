@@ -341,3 +341,23 @@ func TestRestoreRefusesBackupWithoutAnElection(t *testing.T) {
 		t.Errorf("restore --accept-rollback: %d %s", status, stderr.String())
 	}
 }
+
+// TestBackupRefusesPasswordInDB (issue 23 review): backup and restore give
+// --db to pg_dump and pg_restore on their command line, which every user
+// of the machine can read (ps, /proc/PID/cmdline): a password written in
+// the URL is refused, as serve refuses it, before anything runs.
+func TestBackupRefusesPasswordInDB(t *testing.T) {
+	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	for _, db := range []string{"postgres://scrutin:Pa55@127.0.0.1:1/scrutin", "postgres://scrutin@127.0.0.1:1/scrutin?password=Pa55"} {
+		for _, args := range [][]string{
+			{"backup", "--dir", dir, "--out", out, "--db", db},
+			{"restore", "--dir", dir, "--from", out, "--db", db},
+		} {
+			var stdout, stderr bytes.Buffer
+			status := run(args, &stdout, &stderr)
+			if status == exitOK || !strings.Contains(stderr.String(), "passfile") || strings.Contains(stdout.String()+stderr.String(), "Pa55") {
+				t.Errorf("%s --db %s: %d, want a refusal naming passfile, password not shown:\n%s%s", args[0], db, status, stdout.String(), stderr.String())
+			}
+		}
+	}
+}
