@@ -89,6 +89,11 @@ a copy older than what it acknowledged. Restore with "scrutin restore".`)
 			fmt.Fprintln(stderr, "scrutin backup: --dir and --out are required")
 			return exitUsage
 		}
+		if *db != "" {
+			if err := checkDB("--db", *db); err != nil {
+				return fail(stderr, "backup", err)
+			}
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		if err := os.MkdirAll(*out, 0o700); err != nil {
@@ -165,8 +170,13 @@ replace holds entries the server acknowledged), unless --accept-rollback.`)
 			return exitUsage
 		}
 		if *db != "" && !store.IsPostgres(*db) {
-			fmt.Fprintf(stderr, "scrutin restore: --db is a postgres:// URL, not %q\n", *db)
+			fmt.Fprintln(stderr, "scrutin restore: --db is a postgres:// URL")
 			return exitUsage
+		}
+		if *db != "" {
+			if err := checkDB("--db", *db); err != nil {
+				return fail(stderr, "restore", err)
+			}
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()

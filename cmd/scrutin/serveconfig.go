@@ -281,15 +281,8 @@ func (c *serveConfig) check(flagNames bool) error {
 		bad("%s is required (with %s too: it holds the staff accounts' key, sign-in lists and checkpoint files)", n("dir"), n("db"))
 	}
 	if c.DB != "" {
-		if !store.IsPostgres(c.DB) {
-			bad("%s must be a PostgreSQL URL, postgres://…", n("db"))
-		} else if u, err := url.Parse(c.DB); err != nil {
-			// url.Parse's error quotes the whole URL, password included.
-			bad("%s %s is not a valid URL (a character that must be %%-escaped?)", n("db"), redactDB(c.DB))
-		} else if _, ok := u.User.Password(); ok || u.Query().Has("password") {
-			bad("%s holds a password: put it in a file readable only by you and name it, postgres://%s@%s%s?passfile=FILE (lines host:port:db:user:password)", n("db"), u.User.Username(), u.Host, u.Path)
-		} else if pf := u.Query().Get("passfile"); pf != "" {
-			errs = append(errs, secretFile(n("db")+"'s passfile", pf, false))
+		if err := checkDB(n("db"), c.DB); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.LogKeyFile != "" {
@@ -447,4 +440,25 @@ func redactDB(db string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// checkDB checks the PostgreSQL URL db, named name in errors: no password
+// in it (it would be printed, logged, and on pg_dump's command line), a
+// passfile readable only by its owner.
+func checkDB(name, db string) error {
+	if !store.IsPostgres(db) {
+		return fmt.Errorf("%s must be a PostgreSQL URL, postgres://…", name)
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		// url.Parse's error quotes the whole URL, password included.
+		return fmt.Errorf("%s %s is not a valid URL (a character that must be %%-escaped?)", name, redactDB(db))
+	}
+	if _, ok := u.User.Password(); ok || u.Query().Has("password") {
+		return fmt.Errorf("%s holds a password: put it in a file readable only by you and name it, postgres://%s@%s%s?passfile=FILE (lines host:port:db:user:password)", name, u.User.Username(), u.Host, u.Path)
+	}
+	if pf := u.Query().Get("passfile"); pf != "" {
+		return secretFile(name+"'s passfile", pf, false)
+	}
+	return nil
 }
