@@ -137,3 +137,24 @@ func TestServeConfigDBPasswordNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// TestServeConfigKeysExact (issue 23 review): encoding/json matches keys
+// without regard to case, so {"dir": A, "DIR": B} passed the "each key
+// once" check and ran on B while the file visibly says A. Keys are the
+// settings' exact names.
+func TestServeConfigKeysExact(t *testing.T) {
+	dir := t.TempDir()
+	for _, body := range []string{
+		`{"dir": "` + filepath.Join(dir, "a") + `", "DIR": "` + filepath.Join(dir, "b") + `", "sign_in": "off"}`,
+		`{"Dir": "` + filepath.Join(dir, "b") + `", "sign_in": "off"}`,
+	} {
+		p := filepath.Join(dir, "c.json")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		if status := run([]string{"serve", "--config", p, "--check-config"}, &stdout, &stderr); status == exitOK {
+			t.Errorf("%s accepted:\n%s", body, stdout.String())
+		}
+	}
+}
