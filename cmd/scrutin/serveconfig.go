@@ -210,6 +210,11 @@ func loadServeConfig(path string) (*serveConfig, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		k, _ := t.(string)
+		// encoding/json would take "DIR" or "Dir" for "dir": every
+		// setting's name is lower case.
+		if k != strings.ToLower(k) {
+			return nil, fmt.Errorf("%s: unknown setting %q: the settings' names are lower case", path, k)
+		}
 		if seen[k] {
 			return nil, fmt.Errorf("%s: %q is set twice", path, k)
 		}
