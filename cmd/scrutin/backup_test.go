@@ -361,3 +361,35 @@ func TestBackupRefusesPasswordInDB(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupDumpNeverOpen (issue 23 review): pg_dump makes its --file with
+// the caller's umask (0644 from a shell) and backup closed it only
+// afterwards: while the dump was written, any user who could reach the
+// folder (an --out made beforehand) could open it and keep reading. The
+// file is made 0600 before pg_dump writes into it. A stand-in pg_dump on
+// PATH reports the file's mode as it starts.
+func TestBackupDumpNeverOpen(t *testing.T) {
+	dir, bin, out := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, k := range []string{demo.LogKeyFile, accounts.KeyFile} {
+		if _, _, err := atrest.LoadOrCreateKey(filepath.Join(dir, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := filepath.Join(t.TempDir(), "seen")
+	script := "#!/bin/sh\nfor a; do case $a in --file=*) f=${a#--file=};; esac; done\n" +
+		"stat -c %a \"$f\" > " + seen + " 2>/dev/null || echo none > " + seen + "\numask 022\necho dump >> \"$f\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "pg_dump"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var stdout, stderr bytes.Buffer
+	if status := run([]string{"backup", "--dir", dir, "--out", out, "--db", "postgres://scrutin@127.0.0.1:1/scrutin"}, &stdout, &stderr); status != exitOK {
+		t.Fatalf("backup: %d %s", status, stderr.String())
+	}
+	if b, _ := os.ReadFile(seen); strings.TrimSpace(string(b)) != "600" {
+		t.Errorf("the dump file as pg_dump started: mode %q, want 600", strings.TrimSpace(string(b)))
+	}
+	if st, err := os.Stat(filepath.Join(out, "scrutin.dump")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the dump file: %v %v", st, err)
+	}
+}
