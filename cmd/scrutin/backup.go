@@ -122,6 +122,13 @@ a copy older than what it acknowledged. Restore with "scrutin restore".`)
 			}
 		}
 		if store.IsPostgres(*db) {
+			// Made 0600 first: pg_dump writes into it (truncating, the
+			// mode kept), never a moment open to others.
+			f, err := os.OpenFile(filepath.Join(*out, backupPostgres), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return fail(stderr, "backup", err)
+			}
+			f.Close()
 			cmd := exec.CommandContext(ctx, "pg_dump", "--format=custom", "--file="+filepath.Join(*out, backupPostgres), *db)
 			var msg bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &msg, &msg
