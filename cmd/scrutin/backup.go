@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/scrutin/scrutin/accounts"
@@ -88,6 +89,11 @@ a copy older than what it acknowledged. Restore with "scrutin restore".`)
 			fmt.Fprintln(stderr, "scrutin backup: --dir and --out are required")
 			return exitUsage
 		}
+		if *db != "" {
+			if err := checkDB("--db", *db); err != nil {
+				return fail(stderr, "backup", err)
+			}
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		if err := os.MkdirAll(*out, 0o700); err != nil {
@@ -116,6 +122,13 @@ a copy older than what it acknowledged. Restore with "scrutin restore".`)
 			}
 		}
 		if store.IsPostgres(*db) {
+			// Made 0600 first: pg_dump writes into it (truncating, the
+			// mode kept), never a moment open to others.
+			f, err := os.OpenFile(filepath.Join(*out, backupPostgres), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return fail(stderr, "backup", err)
+			}
+			f.Close()
 			cmd := exec.CommandContext(ctx, "pg_dump", "--format=custom", "--file="+filepath.Join(*out, backupPostgres), *db)
 			var msg bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &msg, &msg
@@ -164,8 +177,13 @@ replace holds entries the server acknowledged), unless --accept-rollback.`)
 			return exitUsage
 		}
 		if *db != "" && !store.IsPostgres(*db) {
-			fmt.Fprintf(stderr, "scrutin restore: --db is a postgres:// URL, not %q\n", *db)
+			fmt.Fprintln(stderr, "scrutin restore: --db is a postgres:// URL")
 			return exitUsage
+		}
+		if *db != "" {
+			if err := checkDB("--db", *db); err != nil {
+				return fail(stderr, "restore", err)
+			}
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -232,6 +250,24 @@ replace holds entries the server acknowledged), unless --accept-rollback.`)
 				if signed > n {
 					stale = true
 					fmt.Fprintf(stderr, "scrutin restore: election %s: this server signed a checkpoint of %d entries, the backup holds only %d: %d entries it acknowledged are missing from it\n", id, signed, n, signed-n)
+				}
+			}
+			// An election created after the backup was made is not in
+			// it at all: restoring loses every entry of it this server
+			// acknowledged, as a shorter log would.
+			des, err := os.ReadDir(*cpDir)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fail(stderr, "restore", fmt.Errorf("the checkpoint files: %w", err))
+			}
+			for _, de := range des {
+				id := strings.TrimSuffix(de.Name(), server.WitnessedSuffix)
+				if _, ok := counts[id]; ok || de.IsDir() || store.CheckID(id) != nil {
+					continue
+				}
+				if signed := server.SignedCheckpointSize(*cpDir, id); signed > 0 {
+					stale = true
+					counts[id] = 0 // named once
+					fmt.Fprintf(stderr, "scrutin restore: election %s: this server signed a checkpoint of %d entries, the backup does not hold the election at all (made before it was created?)\n", id, signed)
 				}
 			}
 			if stale && !*acceptRollback {

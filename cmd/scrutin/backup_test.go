@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -14,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scrutin/scrutin/accounts"
 	"github.com/scrutin/scrutin/crypto"
 	"github.com/scrutin/scrutin/election"
+	"github.com/scrutin/scrutin/internal/atrest"
+	"github.com/scrutin/scrutin/internal/demo"
 	"github.com/scrutin/scrutin/internal/pgtest"
 	"github.com/scrutin/scrutin/server"
+	"github.com/scrutin/scrutin/store"
 )
 
 // caster casts ballots of the demo's members on a server without sign-in.
@@ -280,5 +285,111 @@ func TestBackupRestore(t *testing.T) {
 				t.Fatalf("the restored server lacks %d ballots it acknowledged: %v", len(m), m)
 			}
 		})
+	}
+}
+
+// TestRestoreRefusesBackupWithoutAnElection (issue 23 review): a backup
+// made before an election was created lacks it entirely; restoring it
+// loses every entry of that election the server acknowledged. restore
+// says it refuses a stale backup with SQLite "(nothing was changed)": it
+// must refuse this one too, before replacing the database, not leave it
+// to serve once the live database is gone.
+func TestRestoreRefusesBackupWithoutAnElection(t *testing.T) {
+	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	st, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, k := range []string{demo.LogKeyFile, accounts.KeyFile} {
+		if _, _, err := atrest.LoadOrCreateKey(filepath.Join(dir, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if status := run([]string{"backup", "--dir", dir, "--out", out}, &stdout, &stderr); status != exitOK {
+		t.Fatalf("backup: %d %s", status, stderr.String())
+	}
+	// Since the backup, election e2 was created and this server signed a
+	// checkpoint of 7 of its entries.
+	cp := filepath.Join(dir, server.CheckpointDir)
+	if err := os.MkdirAll(cp, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cp, "e2"), []byte("scrutin/e2\n7\nAAAA\n\n— sig\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	live, err := os.ReadFile(filepath.Join(dir, store.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if status := run([]string{"restore", "--from", out, "--dir", dir}, &stdout, &stderr); status == exitOK {
+		t.Errorf("restore of a backup without election e2, of which this server signed 7 entries, succeeded:\n%s%s", stdout.String(), stderr.String())
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, store.SQLiteFile)); !bytes.Equal(after, live) {
+		t.Error("the refused restore replaced the database")
+	}
+	if !strings.Contains(stderr.String(), "e2") {
+		t.Errorf("restore does not name the missing election: %s", stderr.String())
+	}
+	// --accept-rollback restores it, as for a shorter log.
+	stdout.Reset()
+	stderr.Reset()
+	if status := run([]string{"restore", "--from", out, "--dir", dir, "--accept-rollback"}, &stdout, &stderr); status != exitOK {
+		t.Errorf("restore --accept-rollback: %d %s", status, stderr.String())
+	}
+}
+
+// TestBackupRefusesPasswordInDB (issue 23 review): backup and restore give
+// --db to pg_dump and pg_restore on their command line, which every user
+// of the machine can read (ps, /proc/PID/cmdline): a password written in
+// the URL is refused, as serve refuses it, before anything runs.
+func TestBackupRefusesPasswordInDB(t *testing.T) {
+	dir, out := t.TempDir(), filepath.Join(t.TempDir(), "backup")
+	for _, db := range []string{"postgres://scrutin:Pa55@127.0.0.1:1/scrutin", "postgres://scrutin@127.0.0.1:1/scrutin?password=Pa55"} {
+		for _, args := range [][]string{
+			{"backup", "--dir", dir, "--out", out, "--db", db},
+			{"restore", "--dir", dir, "--from", out, "--db", db},
+		} {
+			var stdout, stderr bytes.Buffer
+			status := run(args, &stdout, &stderr)
+			if status == exitOK || !strings.Contains(stderr.String(), "passfile") || strings.Contains(stdout.String()+stderr.String(), "Pa55") {
+				t.Errorf("%s --db %s: %d, want a refusal naming passfile, password not shown:\n%s%s", args[0], db, status, stdout.String(), stderr.String())
+			}
+		}
+	}
+}
+
+// TestBackupDumpNeverOpen (issue 23 review): pg_dump makes its --file with
+// the caller's umask (0644 from a shell) and backup closed it only
+// afterwards: while the dump was written, any user who could reach the
+// folder (an --out made beforehand) could open it and keep reading. The
+// file is made 0600 before pg_dump writes into it. A stand-in pg_dump on
+// PATH reports the file's mode as it starts.
+func TestBackupDumpNeverOpen(t *testing.T) {
+	dir, bin, out := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, k := range []string{demo.LogKeyFile, accounts.KeyFile} {
+		if _, _, err := atrest.LoadOrCreateKey(filepath.Join(dir, k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := filepath.Join(t.TempDir(), "seen")
+	script := "#!/bin/sh\nfor a; do case $a in --file=*) f=${a#--file=};; esac; done\n" +
+		"stat -c %a \"$f\" > " + seen + " 2>/dev/null || echo none > " + seen + "\numask 022\necho dump >> \"$f\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "pg_dump"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var stdout, stderr bytes.Buffer
+	if status := run([]string{"backup", "--dir", dir, "--out", out, "--db", "postgres://scrutin@127.0.0.1:1/scrutin"}, &stdout, &stderr); status != exitOK {
+		t.Fatalf("backup: %d %s", status, stderr.String())
+	}
+	if b, _ := os.ReadFile(seen); strings.TrimSpace(string(b)) != "600" {
+		t.Errorf("the dump file as pg_dump started: mode %q, want 600", strings.TrimSpace(string(b)))
+	}
+	if st, err := os.Stat(filepath.Join(out, "scrutin.dump")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the dump file: %v %v", st, err)
 	}
 }

@@ -257,6 +257,11 @@ func storeChecks(ctx context.Context, cfg *serveConfig, perVoter float64) []doct
 	if _, err := os.Stat(cfg.Dir); cfg.DB == "" && err != nil {
 		return []doctorCheck{{"database", "fail", fmt.Sprintf("%s: %v (the first start of \"scrutin serve\" makes it)", cfg.Dir, err)}}
 	}
+	// store.Open would make a missing database: made by doctor (often
+	// run as root) it would be one the server's user cannot write.
+	if _, err := os.Stat(filepath.Join(cfg.Dir, store.SQLiteFile)); cfg.DB == "" && err != nil {
+		return []doctorCheck{{"database", "fail", fmt.Sprintf("no database yet: %v (the first start of \"scrutin serve\" makes it)", err)}}
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	st, err := store.Open(ctx, loc)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
@@ -82,4 +83,30 @@ func TestDoctorFails(t *testing.T) {
 // pemCert encodes a DER certificate as PEM.
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestDoctorDoesNotMakeTheDatabase (issue 23 review): doctor run before the
+// first start (often with sudo, as root) must not make DIR/scrutin.db: a
+// database made by another user (root, mode 0600) is one the server's
+// user cannot write, and its first start fails. doctor says there is no
+// database yet.
+func TestDoctorDoesNotMakeTheDatabase(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	run([]string{"doctor", "--dir", data, "--sign-in", "off", "--time-url", "https://127.0.0.1:1", "--json"}, &stdout, &stderr)
+	if _, err := os.Stat(filepath.Join(data, "scrutin.db")); err == nil {
+		t.Error("doctor made DIR/scrutin.db")
+	}
+	var got struct{ Checks []doctorCheck }
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s %s", err, stdout.String(), stderr.String())
+	}
+	for _, c := range got.Checks {
+		if c.Name == "database" && (c.Status != "fail" || !strings.Contains(c.Detail, "first start")) {
+			t.Errorf("database check without a database: %+v", c)
+		}
+	}
 }

@@ -210,6 +210,11 @@ func loadServeConfig(path string) (*serveConfig, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		k, _ := t.(string)
+		// encoding/json would take "DIR" or "Dir" for "dir": every
+		// setting's name is lower case.
+		if k != strings.ToLower(k) {
+			return nil, fmt.Errorf("%s: unknown setting %q: the settings' names are lower case", path, k)
+		}
 		if seen[k] {
 			return nil, fmt.Errorf("%s: %q is set twice", path, k)
 		}
@@ -281,14 +286,8 @@ func (c *serveConfig) check(flagNames bool) error {
 		bad("%s is required (with %s too: it holds the staff accounts' key, sign-in lists and checkpoint files)", n("dir"), n("db"))
 	}
 	if c.DB != "" {
-		if !store.IsPostgres(c.DB) {
-			bad("%s must be a PostgreSQL URL, postgres://…", n("db"))
-		} else if u, err := url.Parse(c.DB); err != nil {
-			bad("%s: %v", n("db"), err)
-		} else if _, ok := u.User.Password(); ok || u.Query().Has("password") {
-			bad("%s holds a password: put it in a file readable only by you and name it, postgres://%s@%s%s?passfile=FILE (lines host:port:db:user:password)", n("db"), u.User.Username(), u.Host, u.Path)
-		} else if pf := u.Query().Get("passfile"); pf != "" {
-			errs = append(errs, secretFile(n("db")+"'s passfile", pf, false))
+		if err := checkDB(n("db"), c.DB); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.LogKeyFile != "" {
@@ -411,11 +410,7 @@ func (c *serveConfig) effective() []byte {
 	}
 	h := c.hsts()
 	e.HSTS = &h
-	if e.DB != "" {
-		if u, err := url.Parse(e.DB); err == nil {
-			e.DB = u.Redacted()
-		}
-	}
+	e.DB = redactDB(e.DB)
 	if e.LogKeyFile == "" && e.Dir != "" {
 		e.LogKeyFile = e.Dir + string(os.PathSeparator) + "log.key"
 	}
@@ -430,4 +425,45 @@ func (c *serveConfig) effective() []byte {
 	}
 	b, _ := json.MarshalIndent(e, "", "  ")
 	return append(b, '\n')
+}
+
+// redactDB is the PostgreSQL URL db with its password, in the user
+// information or as ?password=, replaced by xxxxx; a URL that does not
+// parse is shown by its scheme only. Printed configuration and errors go
+// to terminals, CI logs and the journal.
+func redactDB(db string) string {
+	if db == "" {
+		return ""
+	}
+	u, err := url.Parse(db)
+	if err != nil || !store.IsPostgres(db) {
+		// A keyword string (host=… password=…) or a broken URL.
+		return "(not a valid postgres:// URL: not shown, it may hold a password)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// checkDB checks the PostgreSQL URL db, named name in errors: no password
+// in it (it would be printed, logged, and on pg_dump's command line), a
+// passfile readable only by its owner.
+func checkDB(name, db string) error {
+	if !store.IsPostgres(db) {
+		return fmt.Errorf("%s must be a PostgreSQL URL, postgres://…", name)
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		// url.Parse's error quotes the whole URL, password included.
+		return fmt.Errorf("%s %s is not a valid URL (a character that must be %%-escaped?)", name, redactDB(db))
+	}
+	if _, ok := u.User.Password(); ok || u.Query().Has("password") {
+		return fmt.Errorf("%s holds a password: put it in a file readable only by you and name it, postgres://%s@%s%s?passfile=FILE (lines host:port:db:user:password)", name, u.User.Username(), u.Host, u.Path)
+	}
+	if pf := u.Query().Get("passfile"); pf != "" {
+		return secretFile(name+"'s passfile", pf, false)
+	}
+	return nil
 }

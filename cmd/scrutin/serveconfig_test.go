@@ -107,3 +107,54 @@ func TestServeConfigFile(t *testing.T) {
 		t.Error("a refused configuration made the data folder")
 	}
 }
+
+// TestServeConfigDBPasswordNeverPrinted (issue 23 review): a password
+// written into the PostgreSQL URL is refused, and --check-config (whose
+// output goes to terminals, CI logs and the journal) prints it nowhere:
+// neither in the userinfo, nor as ?password=, nor inside the error of a
+// URL that does not parse.
+func TestServeConfigDBPasswordNeverPrinted(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	for _, db := range []string{
+		"postgres://scrutin:Pa55-in-userinfo@db.example.org/scrutin",
+		"postgres://scrutin@db.example.org/scrutin?sslmode=require&password=Pa55-in-query",
+		"postgres://scrutin:Pa55-bad%zz@db.example.org/scrutin",
+		"host=db.example.org user=scrutin password=Pa55-keywords",
+	} {
+		var stdout, stderr bytes.Buffer
+		status := run([]string{"serve", "--dir", data, "--sign-in", "off", "--db", db, "--check-config"}, &stdout, &stderr)
+		if status != exitFailure {
+			t.Errorf("%s: --check-config exited %d, want %d (a password in the URL is refused)\n%s", db, status, exitFailure, stderr.String())
+		}
+		if strings.Contains(stdout.String()+stderr.String(), "Pa55") {
+			t.Errorf("%s: the password was printed:\n%s%s", db, stdout.String(), stderr.String())
+		}
+		stdout.Reset()
+		stderr.Reset()
+		run([]string{"serve", "--dir", data, "--sign-in", "off", "--db", db}, &stdout, &stderr)
+		if strings.Contains(stdout.String()+stderr.String(), "Pa55") {
+			t.Errorf("%s: serve printed the password:\n%s%s", db, stdout.String(), stderr.String())
+		}
+	}
+}
+
+// TestServeConfigKeysExact (issue 23 review): encoding/json matches keys
+// without regard to case, so {"dir": A, "DIR": B} passed the "each key
+// once" check and ran on B while the file visibly says A. Keys are the
+// settings' exact names.
+func TestServeConfigKeysExact(t *testing.T) {
+	dir := t.TempDir()
+	for _, body := range []string{
+		`{"dir": "` + filepath.Join(dir, "a") + `", "DIR": "` + filepath.Join(dir, "b") + `", "sign_in": "off"}`,
+		`{"Dir": "` + filepath.Join(dir, "b") + `", "sign_in": "off"}`,
+	} {
+		p := filepath.Join(dir, "c.json")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		if status := run([]string{"serve", "--config", p, "--check-config"}, &stdout, &stderr); status == exitOK {
+			t.Errorf("%s accepted:\n%s", body, stdout.String())
+		}
+	}
+}
