@@ -57,4 +57,3 @@ func TestExtensionInLettersAndConfirmation(t *testing.T) {
 		}
 	}
 }
-
