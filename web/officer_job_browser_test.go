@@ -74,16 +74,33 @@ func TestBrowserOfficerWholeJob(t *testing.T) {
 		run(t, ctx, "reload "+name, chromedp.Reload())
 		waitFor(t, ctx, name+" in en", `document.readyState === "complete" && document.documentElement.lang === "en"`)
 	}
-	// POSTed pages are not reloaded: check them in the language shown.
-	shown := func(name string) {
+	// A page that answers a form cannot be reloaded: shown checks it in
+	// the language it is shown in.
+	shown := func(name, lang string) {
 		t.Helper()
+		waitFor(t, ctx, name+" in "+lang, `document.readyState === "complete" && document.documentElement.lang === "`+lang+`"`)
 		if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
-			t.Errorf("%s is wider than a 360-px screen", name)
+			t.Errorf("%s (%s) is wider than a 360-px screen", name, lang)
+		}
+		if strings.Contains(eval[string](t, ctx, `document.body.innerText`), "MISSING") {
+			t.Errorf("%s (%s) lacks a catalog text", name, lang)
 		}
 		if script != "" {
-			checkAxe(t, ctx, script, name)
+			checkAxe(t, ctx, script, name+" ("+lang+")")
 		}
-		screenshot(t, ctx, "officer-"+name+"-360-en")
+		screenshot(t, ctx, "officer-"+name+"-360-"+lang)
+	}
+	// confirm reaches a confirmation page by reach, in English then
+	// French, and confirms (from the French page).
+	confirm := func(name string, reach func()) {
+		t.Helper()
+		for _, lang := range []string{"en", "fr"} {
+			setLang(t, ctx, lang)
+			reach()
+			shown(name, lang)
+		}
+		setLang(t, ctx, "en")
+		run(t, ctx, "confirm "+name, chromedp.Click(css("#confirm-action")))
 	}
 
 	// The site, with mail; the three trustees' identities are in (their
@@ -131,7 +148,12 @@ func TestBrowserOfficerWholeJob(t *testing.T) {
 		chromedp.SetValue(css("#f-opens"), opens), chromedp.SetValue(css("#f-closes"), closes),
 		chromedp.SetValue(css("#f-threshold"), "2"),
 		chromedp.Click(css("#review-manifest")), chromedp.WaitVisible(css("#review-en")))
-	shown("review")
+	shown("review", "en")
+	setLang(t, ctx, "fr")
+	run(t, ctx, "edit, in French", chromedp.Click(css("#edit-manifest")), chromedp.WaitVisible(css("#manifest-form")), chromedp.Click(css("#review-manifest")))
+	waitFor(t, ctx, "the review in French", `document.documentElement.lang === "fr" && !!document.getElementById("review-fr")`)
+	shown("review", "fr")
+	setLang(t, ctx, "en")
 	run(t, ctx, "record", chromedp.Click(css("#record-manifest")), chromedp.WaitVisible(css("#import-roll")))
 	page("console-recorded")
 
@@ -145,9 +167,13 @@ func TestBrowserOfficerWholeJob(t *testing.T) {
 	run(t, ctx, "upload", chromedp.SetUploadFiles(css("#roll-csv"), []string{csv}), chromedp.Click(css("#roll-read")), chromedp.WaitVisible(css("#roll-map")),
 		chromedp.SetValue(css("#map-id"), "No"), chromedp.SetValue(css("#map-groups"), "Branch"), chromedp.SetValue(css("#rule-statuses"), "active"),
 		chromedp.Click(css("#roll-check")), chromedp.WaitVisible(css("#roll-report")))
-	shown("roll-report")
+	shown("roll-report", "en")
+	setLang(t, ctx, "fr")
+	run(t, ctx, "check, in French", chromedp.Click(css("#roll-check")))
+	shown("roll-report", "fr")
+	setLang(t, ctx, "en")
 	run(t, ctx, "record the roll", chromedp.Click(css("#roll-record")), chromedp.WaitVisible(css("#roll-done")))
-	shown("roll-done")
+	shown("roll-done", "en")
 	// The roll the console hands back goes to the credential authority.
 	href := eval[string](t, ctx, `document.getElementById("roll-download").getAttribute("href")`)
 	rb, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(href, "data:application/json;base64,"))
@@ -238,9 +264,10 @@ func TestBrowserOfficerWholeJob(t *testing.T) {
 	// 5. Open, confirmed.
 	console()
 	page("console-ready")
-	run(t, ctx, "open", chromedp.Click(css("#open-voting")), chromedp.WaitVisible(css("#confirm-action")))
-	shown("confirm-open")
-	run(t, ctx, "confirm open", chromedp.Click(css("#confirm-action")))
+	confirm("confirm-open", func() {
+		console()
+		run(t, ctx, "open", chromedp.Click(css("#open-voting")), chromedp.WaitVisible(css("#confirm-action")))
+	})
 	waitFor(t, ctx, "opened", `new URLSearchParams(location.search).get("done") === "open"`)
 	page("console-voting")
 
@@ -263,7 +290,11 @@ func TestBrowserOfficerWholeJob(t *testing.T) {
 	if got := text(t, ctx, "#mail-body"); !strings.Contains(got, whenLetter("en", newEnd)) {
 		t.Errorf("the reminder does not give the end in force %q: %q", whenLetter("en", newEnd), got)
 	}
-	shown("reminder-preview")
+	shown("reminder-preview", "en")
+	setLang(t, ctx, "fr")
+	run(t, ctx, "members (fr)", chromedp.Navigate(el+"/console/members"), chromedp.WaitVisible(css("#preview-reminder")), chromedp.Click(css("#preview-reminder")), chromedp.WaitVisible(css("#mail-send")))
+	shown("reminder-preview", "fr")
+	setLang(t, ctx, "en")
 	run(t, ctx, "send", chromedp.Click(css("#mail-send")), chromedp.WaitVisible(css("#sends-list li")))
 	page("reminder-sent")
 
@@ -281,19 +312,23 @@ func TestBrowserOfficerWholeJob(t *testing.T) {
 	page("console-replaced")
 
 	// 9. Close early, with the officer's reason; confirmed.
-	run(t, ctx, "close", chromedp.SendKeys(css("#reason"), "The union's meeting decided to close early."), chromedp.Click(css("#close-voting")),
-		chromedp.WaitVisible(css("#confirm-action")))
+	reach := func() {
+		console()
+		run(t, ctx, "close", chromedp.SendKeys(css("#reason"), "The union's meeting decided to close early."), chromedp.Click(css("#close-voting")),
+			chromedp.WaitVisible(css("#confirm-action")))
+	}
+	reach()
 	if got := eval[string](t, ctx, `Array.from(document.querySelectorAll("#confirm-what time")).map(e => e.getAttribute("datetime")).join(" ")`); got != newEnd.UTC().Format(time.RFC3339) {
 		t.Errorf("the confirmation before closing gives %q, not the end in force %s", got, newEnd.UTC().Format(time.RFC3339))
 	}
-	shown("confirm-close")
-	run(t, ctx, "confirm close", chromedp.Click(css("#confirm-action")))
+	confirm("confirm-close", reach)
 	waitFor(t, ctx, "closed", `new URLSearchParams(location.search).get("done") === "close"`)
 
 	// 10. Tally, confirmed; the trustees decrypt; publish, confirmed.
-	run(t, ctx, "tally", chromedp.WaitVisible(css("#tally")), chromedp.Click(css("#tally")), chromedp.WaitVisible(css("#confirm-action")))
-	shown("confirm-tally")
-	run(t, ctx, "confirm tally", chromedp.Click(css("#confirm-action")))
+	confirm("confirm-tally", func() {
+		console()
+		run(t, ctx, "tally", chromedp.Click(css("#tally")), chromedp.WaitVisible(css("#confirm-action")))
+	})
 	waitFor(t, ctx, "tallied", `new URLSearchParams(location.search).get("done") === "tally"`)
 	page("console-tallied")
 	var cts []*crypto.Ciphertext
@@ -309,10 +344,10 @@ func TestBrowserOfficerWholeJob(t *testing.T) {
 		}
 		appendMsg(election.TypeDecryption, msg)
 	}
-	console()
-	run(t, ctx, "publish", chromedp.WaitVisible(css("#publish")), chromedp.Click(css("#publish")), chromedp.WaitVisible(css("#confirm-action")))
-	shown("confirm-publish")
-	run(t, ctx, "confirm publish", chromedp.Click(css("#confirm-action")))
+	confirm("confirm-publish", func() {
+		console()
+		run(t, ctx, "publish", chromedp.Click(css("#publish")), chromedp.WaitVisible(css("#confirm-action")))
+	})
 	waitFor(t, ctx, "published", `new URLSearchParams(location.search).get("done") === "result"`)
 	page("console-published")
 
