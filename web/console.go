@@ -248,7 +248,7 @@ type confirmView struct {
 	Reason string // of a close, published
 	Voters int
 	Voted  int
-	Closes string // the window's planned close (RFC 3339)
+	Closes string // the end of voting in force, after any extension (RFC 3339, spec §18.7)
 	Left   string // the time until then, in words
 }
 
@@ -258,9 +258,12 @@ func (s *Site) confirmAction(w http.ResponseWriter, p *pageData, action, reason 
 	if st := p.State; st != nil {
 		v.Voters, v.Voted = st.Voters, st.Voted
 		if st.Manifest != nil {
-			v.Closes = st.Manifest.Window.Closes
-			if c, err := time.Parse(election.TimeFormat, v.Closes); err == nil && c.After(s.now()) {
-				v.Left = s.duration(p.Lang, c.Sub(s.now()))
+			// The end in force (spec §18.7), on the clock that decides
+			// whether voting is over, as the console's window does.
+			c, now := st.Ends, p.el.e.Now()
+			v.Closes = c.UTC().Format(election.TimeFormat)
+			if c.After(now) {
+				v.Left = s.duration(p.Lang, c.Sub(now))
 			}
 		}
 	}

@@ -153,14 +153,13 @@ func TestConfirmations(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(page, "Clore le vote maintenant ?") || !strings.Contains(page, "0 membre sur 3 a voté") {
 		t.Errorf("the confirmation in French: %s\n%s", resp.Status, page)
 	}
-	// The console shows the window, in the reader's zone (<time>), and the
-	// time left in words, in French too.
+	// During voting, the console shows the end in force, in the reader's
+	// zone (<time>), and the time left in words, in French too.
 	r3, _ := http.NewRequest("GET", base+el+"/console", nil)
 	r3.AddCookie(admin)
 	r3.AddCookie(ck)
 	_, page = doBody(t, noFollow, r3)
-	if !regexp.MustCompile(`id="console-window">du <time datetime="[^"]+">[^<]+</time> au <time datetime=`).MatchString(page) ||
-		!regexp.MustCompile(`id="console-left">Le vote se clôt dans \d+ (jours?|heures?)`).MatchString(page) {
+	if !regexp.MustCompile(`id="console-ends"><time datetime="[^"]+">[^<]+</time> \(encore \d+ (jours?|heures?)`).MatchString(page) {
 		t.Errorf("the console's window and time left, in French:\n%s", page)
 	}
 	resp, _ = send(t, "POST", base+el+"/console/close", form, "reason=The+union+decided+so.&confirm=yes", admin)

@@ -1,5 +1,7 @@
 package web
 
+import "time"
+
 // Inflations is how many times the site inflated the WebAssembly module.
 func Inflations(s *Site) int64 { return s.wasm.inflations.Load() }
 
@@ -29,3 +31,6 @@ func SetTrusteeWorkFactor(wf int) { trusteeWorkFactor = wf }
 
 // MailAddr names a member's address in the mailings table.
 var MailAddr = mailAddr
+
+// When writes a time as pages and letters do.
+func When(lang string, t time.Time) string { return when(lang, t) }

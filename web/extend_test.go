@@ -28,7 +28,7 @@ func TestConsoleExtendsVoting(t *testing.T) {
 	f.Election.SetClock(func() time.Time { return now })
 
 	_, page := send(t, "GET", base+el+"/console", "", "", admin)
-	for _, want := range []string{`id="console-ends"`, "2 hours, 30 minutes left", `id="extend-form"`, `name="confirm"`} {
+	for _, want := range []string{`id="console-ends"`, "2 hours and 30 minutes left", `id="extend-form"`, `name="confirm"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the console lacks %q", want)
 		}
@@ -77,7 +77,7 @@ func TestConsoleExtendsVoting(t *testing.T) {
 		t.Fatalf("the end in force is %v, want %v", e, newEnd)
 	}
 	_, page = send(t, "GET", base+el+"/console?done=extend", "", "", admin)
-	for _, want := range []string{"Voting is extended.", "extended once", "1 day, 2 hours left"} {
+	for _, want := range []string{"Voting is extended.", "extended once", "1 day and 2 hours left"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the console after the extension lacks %q", want)
 		}

@@ -169,7 +169,7 @@ func (s *Site) memberLetter(kind string, es *electionSite, link string) (subject
 		if m := st.Manifest; m != nil {
 			title = m.Title
 			opens, _ = time.Parse(time.RFC3339, m.Window.Opens)
-			closes, _ = time.Parse(time.RFC3339, m.Window.Closes)
+			closes = st.Ends() // the end in force, after any extension (spec §18.7)
 			// Two lines of eight groups: a phone does not break them.
 			g := groupHex(fmt.Sprintf("%x", st.Fingerprint[:]))
 			fp = g[:39] + "\n    " + g[40:]
