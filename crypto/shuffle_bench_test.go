@@ -110,4 +110,3 @@ func BenchmarkShuffleVerify(b *testing.B) {
 // shuffleBenchSizes are the N benchmarked; SCRUTIN_BENCH_N may not change
 // them: the figures in docs/performance.md say which were run.
 var shuffleBenchSizes = []int{100, 1000, 10000}
-
