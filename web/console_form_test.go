@@ -93,7 +93,7 @@ func TestManifestFormFlow(t *testing.T) {
 		t.Fatal("the console does not show the election recorded")
 	}
 	_, trail := send(t, "GET", el+"/console/trail", "", "", admin)
-	if !strings.Contains(trail, `action=&#34;manifest&#34;`) || !strings.Contains(trail, `method=&#34;form&#34;`) {
+	if !strings.Contains(trail, `data-event="election.action manifest"`) || !strings.Contains(trail, "Recorded the manifest") || !strings.Contains(trail, "form") {
 		t.Errorf("the trail does not say the manifest was recorded with the form:\n%s", trail)
 	}
 	// Recorded: the form refuses, and changes nothing.

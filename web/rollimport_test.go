@@ -133,7 +133,7 @@ func TestRollImport(t *testing.T) {
 		t.Errorf("the roll downloaded: %s", b)
 	}
 	_, trail := send(t, "GET", base+"/e/"+id+"/console/trail", "", "", admin)
-	if !strings.Contains(trail, `action=&#34;roll&#34;`) {
+	if !strings.Contains(trail, `data-event="election.action roll"`) || !strings.Contains(trail, "Imported the roll") {
 		t.Error("the trail does not record the roll's import")
 	}
 	// Once recorded, no second roll.
