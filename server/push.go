@@ -50,7 +50,12 @@ type pushTarget struct {
 	// known is the size of the checkpoint the witness last cosigned, as
 	// far as this node knows (-1: not known yet; 0 is sent, and a 409
 	// tells).
-	known    int64
+	known int64
+	// held is the size of the checkpoint whose cosignature by this
+	// witness this node keeps: with several nodes the witness may know a
+	// newer checkpoint (known) than the one this node holds a
+	// cosignature of.
+	held     int64
 	pushed   time.Time // of the last cosignature received
 	failures int
 	retryAt  time.Time
@@ -154,7 +159,7 @@ func (e *Election) pushOnce(ctx context.Context, t *pushTarget) time.Time {
 	case t.retryAt.After(now):
 		e.witnesses.mu.Unlock()
 		return t.retryAt
-	case t.known >= cp.c.Size && t.lastErr == "" && now.Sub(t.pushed) < pushRefresh:
+	case t.held >= cp.c.Size && t.lastErr == "" && now.Sub(t.pushed) < pushRefresh:
 		e.witnesses.mu.Unlock()
 		return t.pushed.Add(pushRefresh)
 	}
@@ -164,6 +169,12 @@ func (e *Election) pushOnce(ctx context.Context, t *pushTarget) time.Time {
 	defer e.witnesses.mu.Unlock()
 	if err == nil {
 		t.failures, t.lastErr, t.retryAt = 0, "", time.Time{}
+		if t.held < cp.c.Size {
+			// The witness knows a newer checkpoint, another node's: this
+			// node's own will catch up (following the log, which wakes no
+			// pusher), and then be pushed.
+			return time.Now().Add(pushMinBackoff)
+		}
 		return time.Now().Add(pushRefresh)
 	}
 	if ctx.Err() != nil {
@@ -253,7 +264,7 @@ func (e *Election) takeCosignature(ctx context.Context, t *pushTarget, cp *signe
 		return err
 	}
 	e.witnesses.mu.Lock()
-	t.known, t.pushed = cp.c.Size, time.Now()
+	t.known, t.held, t.pushed = cp.c.Size, cp.c.Size, time.Now()
 	e.witnesses.mu.Unlock()
 	return nil
 }
