@@ -204,8 +204,10 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 		}
 	}
 	state := election.NewStreaming()
-	var total int64 // the checkpoint's size, once the first bundle is read
-	state.Reread = func(idx []int64) ([][]byte, error) { return reread(ctx, src, total, idx) }
+	// total is the checkpoint's size, once the first bundle is read: set by
+	// the reader's goroutine, read by the replay's.
+	var total atomic.Int64
+	state.Reread = func(idx []int64) ([][]byte, error) { return reread(ctx, src, total.Load(), idx) }
 	if err := state.Apply(genesis); err != nil {
 		rep.fail("manifest", 0, "", err.Error())
 		return rep, nil
@@ -252,7 +254,7 @@ func Record(ctx context.Context, src board.FileReader, o Options) (*Report, erro
 			return nil
 		},
 		Progress: func(done, t int64) {
-			total = t
+			total.Store(t)
 			if o.Progress != nil {
 				o.Progress(done, t)
 			}
